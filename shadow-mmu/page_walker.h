@@ -1,0 +1,54 @@
+// The guest page-table walker (2-level IA-32 paging: 4 KiB pages and 4 MiB PSE pages),
+// shared by the interpreter and the shadow MMU so both see exactly the same translation,
+// permission checks, Accessed/Dirty updates and #PF error codes (Intel SDM Vol. 3 §4.3, §4.6, §4.7).
+#pragma once
+
+#include <cstdint>
+
+#include "vmm/arch/guest_memory.h"
+#include "vmm/arch/types.h"
+
+namespace vmm86 {
+
+/// The kind of access, as the #PF error code describes it.
+struct AccessKind {
+  bool write = false;
+  bool user = false;   ///< CPL 3 (an implicit supervisor access such as a GDT read is not)
+  bool fetch = false;  ///< instruction fetch (no NX without PAE: only affects nothing yet)
+};
+
+/// Paging control bits the walk depends on.
+struct PagingMode {
+  uint32_t cr0 = 0;
+  uint32_t cr3 = 0;
+  uint32_t cr4 = 0;
+};
+
+/// #PF error code bits.
+namespace pf_error {
+inline constexpr uint32_t Present = 1u << 0;  ///< 0 = not present, 1 = protection
+inline constexpr uint32_t Write = 1u << 1;
+inline constexpr uint32_t User = 1u << 2;
+inline constexpr uint32_t Reserved = 1u << 3;
+inline constexpr uint32_t Fetch = 1u << 4;
+}  // namespace pf_error
+
+struct WalkResult {
+  bool ok = false;
+  GuestPhys phys{};            ///< valid when ok
+  uint32_t error_code = 0;     ///< #PF error code when !ok
+  bool large_page = false;     ///< mapped by a 4 MiB PDE
+  bool global = false;         ///< G bit (meaningful with CR4.PGE)
+  bool writable = false;       ///< effective write permission for this access's privilege
+  bool user = false;           ///< effective U/S (both levels allow user)
+  bool dirty = false;          ///< D bit of the final entry after this walk
+};
+
+/// Translates `linear` for `access`. With `set_accessed_dirty`, sets A in every entry used
+/// and D in the final one on a write (as the CPU does, only when the access succeeds).
+/// Paging off (CR0.PG=0) is the identity. Page-table reads outside RAM yield a walk
+/// that fails as not-present.
+[[nodiscard]] WalkResult walk_page_tables(GuestMemory& mem, const PagingMode& mode, GuestLinear linear,
+                                          AccessKind access, bool set_accessed_dirty = true);
+
+}  // namespace vmm86

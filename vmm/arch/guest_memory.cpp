@@ -1,0 +1,91 @@
+#include "vmm/arch/guest_memory.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+namespace vmm86 {
+
+namespace {
+constexpr uint64_t kMaxRam = 3ull << 30;
+}
+
+std::optional<GuestMemory> GuestMemory::create(uint64_t ram_bytes, std::string* error) {
+  if (ram_bytes == 0 || (ram_bytes & kPageMask) != 0 || ram_bytes > kMaxRam) {
+    if (error) *error = "guest RAM size must be a non-zero multiple of 4 KiB, at most 3 GiB";
+    return std::nullopt;
+  }
+  int fd = memfd_create("vmm86-guest-ram", MFD_CLOEXEC);
+  if (fd < 0) {
+    if (error) *error = std::string("memfd_create: ") + std::strerror(errno);
+    return std::nullopt;
+  }
+  if (ftruncate(fd, static_cast<off_t>(ram_bytes)) != 0) {
+    if (error) *error = std::string("ftruncate of guest RAM: ") + std::strerror(errno);
+    close(fd);
+    return std::nullopt;
+  }
+  void* base = mmap(nullptr, ram_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+  if (base == MAP_FAILED) {
+    if (error) *error = std::string("mmap of guest RAM: ") + std::strerror(errno);
+    close(fd);
+    return std::nullopt;
+  }
+  GuestMemory mem(fd, static_cast<uint8_t*>(base), ram_bytes);
+  mem.add_region({GuestPhys{0}, ram_bytes, PhysKind::Ram, "ram"});
+  return mem;
+}
+
+GuestMemory::GuestMemory(GuestMemory&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)),
+      base_(std::exchange(other.base_, nullptr)),
+      ram_size_(std::exchange(other.ram_size_, 0)),
+      regions_(std::move(other.regions_)) {}
+
+GuestMemory& GuestMemory::operator=(GuestMemory&& other) noexcept {
+  if (this != &other) {
+    release();
+    fd_ = std::exchange(other.fd_, -1);
+    base_ = std::exchange(other.base_, nullptr);
+    ram_size_ = std::exchange(other.ram_size_, 0);
+    regions_ = std::move(other.regions_);
+  }
+  return *this;
+}
+
+GuestMemory::~GuestMemory() { release(); }
+
+void GuestMemory::release() {
+  if (base_) munmap(base_, ram_size_);
+  if (fd_ >= 0) close(fd_);
+  base_ = nullptr;
+  fd_ = -1;
+}
+
+void GuestMemory::add_region(PhysRegion region) { regions_.push_back(std::move(region)); }
+
+PhysKind GuestMemory::kind_at(GuestPhys addr) const {
+  for (auto it = regions_.rbegin(); it != regions_.rend(); ++it) {
+    if (addr.value >= it->start.value && addr.value - it->start.value < it->size) return it->kind;
+  }
+  return PhysKind::Unbacked;
+}
+
+bool GuestMemory::read(GuestPhys addr, void* dst, size_t len) const {
+  const uint8_t* p = host_ptr(addr, len);
+  if (!p) return false;
+  std::memcpy(dst, p, len);
+  return true;
+}
+
+bool GuestMemory::write(GuestPhys addr, const void* src, size_t len) {
+  uint8_t* p = host_ptr(addr, len);
+  if (!p) return false;
+  std::memcpy(p, src, len);
+  return true;
+}
+
+}  // namespace vmm86

@@ -1,0 +1,79 @@
+// Guest physical memory: one memfd holding all guest RAM (so the shadow MMU can map any
+// frame into its windows), mapped once into the monitor for its own accesses, plus a
+// physical map that says what each guest-physical range is (RAM, ROM, MMIO hole).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "vmm/arch/types.h"
+
+namespace vmm86 {
+
+/// What a guest-physical range is backed by.
+enum class PhysKind : uint8_t {
+  Ram,       ///< read/write memory in the memfd
+  Rom,       ///< in the memfd, guest writes are ignored
+  Mmio,      ///< emulated by a device; never mapped
+  Unbacked,  ///< nothing there: reads return all-ones, writes are dropped
+};
+
+struct PhysRegion {
+  GuestPhys start;
+  uint64_t size = 0;
+  PhysKind kind = PhysKind::Unbacked;
+  std::string name;
+};
+
+class GuestMemory {
+ public:
+  /// Creates `ram_bytes` of guest RAM (a multiple of 4 KiB, at most 3 GiB) in a memfd.
+  /// Returns nullopt and sets `error` when the host refuses.
+  static std::optional<GuestMemory> create(uint64_t ram_bytes, std::string* error);
+
+  GuestMemory(GuestMemory&& other) noexcept;
+  GuestMemory& operator=(GuestMemory&& other) noexcept;
+  GuestMemory(const GuestMemory&) = delete;
+  GuestMemory& operator=(const GuestMemory&) = delete;
+  ~GuestMemory();
+
+  [[nodiscard]] uint64_t ram_size() const { return ram_size_; }
+  /// The memfd (for the shadow MMU's window mappings).
+  [[nodiscard]] int fd() const { return fd_; }
+
+  /// Adds a region to the physical map; later regions take precedence over earlier ones.
+  void add_region(PhysRegion region);
+  /// The region that holds `addr`; Unbacked past everything mapped.
+  [[nodiscard]] PhysKind kind_at(GuestPhys addr) const;
+  [[nodiscard]] const std::vector<PhysRegion>& regions() const { return regions_; }
+
+  /// True when [addr, addr+len) lies entirely inside guest RAM.
+  [[nodiscard]] bool in_ram(GuestPhys addr, uint64_t len) const {
+    return addr.value <= ram_size_ && len <= ram_size_ - addr.value;
+  }
+  /// Host pointer to guest RAM at `addr` for `len` bytes, or nullptr if out of RAM.
+  [[nodiscard]] uint8_t* host_ptr(GuestPhys addr, uint64_t len = 1) const {
+    return in_ram(addr, len) ? base_ + addr.value : nullptr;
+  }
+  /// All of RAM as bytes (for loaders and tests).
+  [[nodiscard]] std::span<uint8_t> ram() const { return {base_, static_cast<size_t>(ram_size_)}; }
+
+  /// Checked copies; return false when the range is not entirely RAM.
+  [[nodiscard]] bool read(GuestPhys addr, void* dst, size_t len) const;
+  [[nodiscard]] bool write(GuestPhys addr, const void* src, size_t len);
+
+ private:
+  GuestMemory(int fd, uint8_t* base, uint64_t size) : fd_(fd), base_(base), ram_size_(size) {}
+  void release();
+
+  int fd_ = -1;
+  uint8_t* base_ = nullptr;
+  uint64_t ram_size_ = 0;
+  std::vector<PhysRegion> regions_;
+};
+
+}  // namespace vmm86
