@@ -1,0 +1,162 @@
+#!/usr/bin/python3
+"""The anchor benchmark: the same guest workloads on QEMU TCG, vmm86 and native, in one run.
+
+Prints a table of times and ratios (and JSON with --json). Every workload's output is
+checked against its known answer; a wrong answer is reported as a failure, not a time.
+
+  bench/anchor.py                          # all workloads, engines qemu,native(,vmm86 if built and booting)
+  bench/anchor.py --engines qemu,vmm86 --workloads md5sum,awk-fp --repeat 3 --json out.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import platform
+import statistics
+import sys
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "scripts"))
+sys.path.insert(0, str(HERE))
+
+import guestrun  # noqa: E402
+from workloads import WORKLOADS, by_name  # noqa: E402
+
+ALL_ENGINES = ("qemu", "vmm86", "native")
+
+
+def measure(engine: str, workload, repeat: int, timeout: float, log) -> dict:
+    times, totals, failure = [], [], None
+    for i in range(repeat):
+        run = guestrun.run(engine, workload.script, timeout_s=timeout)
+        missing = [e for e in workload.expect if e not in run.output.splitlines()]
+        if not run.ok or missing:
+            failure = run.error or (f"exit status {run.status}" if run.status else
+                                    f"wrong output: expected {missing!r}, got {run.output[-300:]!r}")
+            log(f"  {engine:7} {workload.name:10} FAILED: {failure}")
+            break
+        seconds = run.total_s if workload.guest_only else run.timed_s
+        times.append(seconds)
+        totals.append(run.total_s)
+        log(f"  {engine:7} {workload.name:10} run {i + 1}/{repeat}: {seconds:8.3f} s (whole run {run.total_s:.1f} s)")
+    return {"engine": engine, "workload": workload.name, "ok": failure is None,
+            "error": failure, "times_s": times,
+            "median_s": statistics.median(times) if times and failure is None else None,
+            "total_s": totals}
+
+
+def ratio(a, b):
+    return a / b if a is not None and b not in (None, 0) else None
+
+
+def table(results: dict, engines: list[str], workloads) -> str:
+    def fmt(x, unit=""):
+        return "—" if x is None else f"{x:.3f}{unit}" if unit == " s" else f"{x:.2f}{unit}"
+
+    head = ["workload"] + [f"{e} (s)" for e in engines]
+    if "qemu" in engines and "native" in engines:
+        head.append("qemu/native")
+    if "vmm86" in engines:
+        if "qemu" in engines:
+            head.append("vmm86 speed-up vs qemu")
+        if "native" in engines:
+            head.append("vmm86/native")
+    rows = []
+    for w in workloads:
+        t = {e: results[(e, w.name)]["median_s"] for e in engines}
+        row = [w.name] + [("FAIL" if not results[(e, w.name)]["ok"] else fmt(t[e], " s").replace(" s", ""))
+                          if not (w.guest_only and e == "native") else "—" for e in engines]
+        if "qemu" in engines and "native" in engines:
+            row.append(fmt(ratio(t["qemu"], t["native"]), "×") if not w.guest_only else "—")
+        if "vmm86" in engines:
+            if "qemu" in engines:
+                row.append(fmt(ratio(t["qemu"], t["vmm86"]), "×"))
+            if "native" in engines:
+                row.append(fmt(ratio(t["vmm86"], t["native"]), "×") if not w.guest_only else "—")
+        rows.append(row)
+    widths = [max(len(str(r[i])) for r in [head] + rows) for i in range(len(head))]
+    line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"
+    return "\n".join([line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in rows])
+
+
+def plot(results: dict, engines: list[str], workloads, path: str) -> None:
+    try:
+        import matplotlib
+    except ImportError:
+        print("[bench] error: --plot needs matplotlib (Debian: python3-matplotlib; run with /usr/bin/python3)",
+              file=sys.stderr)
+        return
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    width = 0.8 / len(engines)
+    for k, e in enumerate(engines):
+        vals = [results[(e, w.name)]["median_s"] or 0 for w in workloads]
+        ax.bar([i + k * width for i in range(len(workloads))], vals, width, label=e)
+    ax.set_xticks([i + width * (len(engines) - 1) / 2 for i in range(len(workloads))])
+    ax.set_xticklabels([w.name for w in workloads])
+    ax.set_ylabel("seconds (lower is better)")
+    ax.set_yscale("log")
+    ax.set_title("vmm86 anchor benchmark")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--engines", default=None,
+                    help="comma list of qemu,vmm86,native (default: every engine available here)")
+    ap.add_argument("--workloads", default=",".join(w.name for w in WORKLOADS),
+                    help="comma list (default: all): " + ", ".join(w.name for w in WORKLOADS))
+    ap.add_argument("--repeat", type=int, default=1, help="runs per engine and workload; the median is reported")
+    ap.add_argument("--timeout", type=float, default=900, help="seconds before one run counts as hung")
+    ap.add_argument("--json", metavar="FILE", help="also write the results as JSON ('-' for stdout)")
+    ap.add_argument("--plot", metavar="PNG", help="also draw the table as a bar chart")
+    args = ap.parse_args()
+    if args.repeat < 1:
+        ap.error("--repeat must be at least 1")
+
+    try:
+        workloads = [by_name(n) for n in args.workloads.split(",") if n]
+    except KeyError as e:
+        ap.error(f"unknown workload {e}")
+    engines = args.engines.split(",") if args.engines else [e for e in ALL_ENGINES if guestrun.have(e)]
+    for e in engines:
+        if e not in ALL_ENGINES:
+            ap.error(f"unknown engine {e!r}; choose from {', '.join(ALL_ENGINES)}")
+        if not guestrun.have(e):
+            ap.error(f"engine {e!r} is not available here (qemu-system-i386 installed? build/vmm86 built?)")
+
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)
+    log(f"[bench] guest: {guestrun.build_guest()}")
+    results = {}
+    started = time.time()
+    for w in workloads:
+        log(f"[bench] {w.name}: {w.description}")
+        for e in engines:
+            if w.guest_only and e == "native":
+                results[(e, w.name)] = {"engine": e, "workload": w.name, "ok": True, "error": None,
+                                        "times_s": [], "median_s": None, "total_s": []}
+                continue
+            results[(e, w.name)] = measure(e, w, args.repeat, args.timeout, log)
+
+    print(table(results, engines, workloads))
+    if args.json:
+        doc = {"host": platform.node(), "cpu": platform.processor() or platform.machine(),
+               "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+               "engines": engines, "repeat": args.repeat, "results": list(results.values())}
+        text = json.dumps(doc, indent=2)
+        if args.json == "-":
+            print(text)
+        else:
+            pathlib.Path(args.json).write_text(text + "\n")
+    if args.plot:
+        plot(results, engines, workloads, args.plot)
+    return 0 if all(r["ok"] for r in results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

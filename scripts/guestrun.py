@@ -1,0 +1,198 @@
+"""Run a shell script inside the default guest on one engine and capture its output.
+
+Shared by the guest integration tests (tests/guest/) and the anchor benchmark (bench/).
+Engines:
+  qemu    qemu-system-i386 -accel tcg with the same kernel and initramfs
+  vmm86   build/vmm86 run (the binary translator unless told otherwise)
+  native  the host's x86-64 busybox running the same script (our physical limit)
+
+The guest side is guest/init-scripted: the script travels in a small cpio appended to the
+initramfs, output is framed by markers, and `reboot -f` ends the machine. Lines "@@T0" and
+"@@T1" printed by the script are timestamped on the host as they arrive, so timings are
+measured by the host clock, not by the guest's.
+"""
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import io
+import os
+import pathlib
+import selectors
+import shutil
+import subprocess
+import tempfile
+import time
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+BEGIN = "=== vmm86-script-begin ==="
+END_PREFIX = "=== vmm86-script-end status="
+MARK_START = "@@T0"
+MARK_STOP = "@@T1"
+
+
+def guest_dir() -> pathlib.Path:
+    env = os.environ.get("VMM86_GUEST_DIR")
+    if env:
+        return pathlib.Path(env)
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return pathlib.Path(cache) / "vmm86" / "guest"
+
+
+def build_guest() -> pathlib.Path:
+    """Builds (or finds up to date) the default guest; returns its directory."""
+    out = subprocess.run([str(REPO / "guest" / "build-image.sh")], check=True,
+                         stdout=subprocess.PIPE, text=True).stdout.strip().splitlines()
+    return pathlib.Path(out[-1])
+
+
+def _cpio_newc(files: dict[str, bytes]) -> bytes:
+    """A minimal newc cpio archive holding regular files (mode 0755)."""
+    buf = io.BytesIO()
+    ino = 1000
+
+    def entry(name: str, data: bytes, mode: int) -> None:
+        nonlocal ino
+        ino += 1
+        namez = name.encode() + b"\0"
+        fields = [ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(namez), 0]
+        buf.write(b"070701" + b"".join(b"%08X" % f for f in fields))
+        buf.write(namez)
+        buf.write(b"\0" * ((-(110 + len(namez))) % 4))
+        buf.write(data)
+        buf.write(b"\0" * ((-len(data)) % 4))
+
+    for name, data in files.items():
+        entry(name, data, 0o100755)
+    entry("TRAILER!!!", b"", 0)
+    return buf.getvalue()
+
+
+@dataclasses.dataclass
+class GuestRun:
+    engine: str
+    ok: bool                 # the script ran to its end marker with status 0
+    status: int | None       # the script's exit status
+    output: str              # the script's output (between the markers)
+    console: str             # everything the machine printed
+    total_s: float           # wall time of the whole run
+    timed_s: float | None    # host time between @@T0 and @@T1, if printed
+    error: str = ""
+
+
+def _initrd_with_script(gdir: pathlib.Path, script: str, workdir: pathlib.Path) -> pathlib.Path:
+    base = (gdir / "initrd.cpio.gz").read_bytes()
+    extra = gzip.compress(_cpio_newc({"script.sh": script.encode()}), compresslevel=1)
+    path = workdir / "initrd-script.cpio.gz"
+    path.write_bytes(base + extra)  # the kernel unpacks concatenated archives in order
+    return path
+
+
+def _machine_command(engine: str, gdir: pathlib.Path, initrd: pathlib.Path, mem_mb: int,
+                     append_extra: str) -> list[str]:
+    append = f"console=ttyS0 rdinit=/init-scripted quiet nokaslr {append_extra}".strip()
+    if engine == "qemu":
+        return ["qemu-system-i386", "-accel", "tcg", "-m", str(mem_mb), "-kernel", str(gdir / "vmlinuz"),
+                "-initrd", str(initrd), "-append", append, "-display", "none", "-serial", "stdio",
+                "-monitor", "none", "-no-reboot", "-nodefaults"]
+    if engine.startswith("vmm86"):
+        binary = os.environ.get("VMM86_BINARY", str(REPO / "build" / "vmm86"))
+        cmd = [binary, "run", "--kernel", str(gdir / "vmlinuz"), "--initrd", str(initrd),
+               "--append", append, "--mem", f"{mem_mb}M"]
+        if engine == "vmm86-interp":
+            cmd += ["--engine", "interp"]
+        return cmd
+    raise ValueError(f"unknown engine {engine}")
+
+
+def _native_command(gdir: pathlib.Path, script: str, workdir: pathlib.Path) -> tuple[list[str], dict]:
+    busybox = gdir / "busybox-native"
+    bindir = workdir / "bin"
+    bindir.mkdir()
+    applets = subprocess.run([str(busybox), "--list"], check=True, stdout=subprocess.PIPE,
+                             text=True).stdout.split()
+    for applet in applets:
+        (bindir / applet).symlink_to(busybox)
+    (workdir / "script.sh").write_text(script)
+    wrapper = (f'echo "{BEGIN}"; sh {workdir}/script.sh; s=$?; echo "{END_PREFIX}$s ==="')
+    env = {"PATH": str(bindir), "HOME": str(workdir), "TMPDIR": str(workdir), "LC_ALL": "C"}
+    return [str(bindir / "sh"), "-c", wrapper], env
+
+
+def run(engine: str, script: str, timeout_s: float = 600, mem_mb: int = 256,
+        append_extra: str = "") -> GuestRun:
+    """Runs `script` on `engine` and returns what happened; never raises on guest failure."""
+    gdir = guest_dir()
+    with tempfile.TemporaryDirectory(prefix="vmm86-run-") as tmp:
+        workdir = pathlib.Path(tmp)
+        if engine == "native":
+            # The guest's /tmp and /bin are its own; the native run uses its work directory.
+            native_script = script.replace("/tmp/", f"{workdir}/").replace("/bin/", f"{workdir}/bin/")
+            cmd, env = _native_command(gdir, native_script, workdir)
+        else:
+            initrd = _initrd_with_script(gdir, script, workdir)
+            cmd, env = _machine_command(engine, gdir, initrd, mem_mb, append_extra), None
+        return _drive(engine, cmd, env, timeout_s)
+
+
+def _drive(engine: str, cmd: list[str], env: dict | None, timeout_s: float) -> GuestRun:
+    start = time.monotonic()
+    t0 = t1 = None
+    console = []
+    error = ""
+    try:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, env=env)
+    except OSError as e:
+        return GuestRun(engine, False, None, "", "", 0.0, None, f"cannot start {cmd[0]}: {e}")
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    pending = b""
+    deadline = start + timeout_s
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            proc.kill()
+            error = f"timed out after {timeout_s:.0f} s"
+            break
+        if not sel.select(timeout=min(remaining, 1.0)):
+            continue
+        chunk = os.read(proc.stdout.fileno(), 65536)
+        now = time.monotonic()
+        if not chunk:
+            break
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for raw in lines:
+            line = raw.decode("utf-8", "replace").rstrip("\r")
+            if line == MARK_START and t0 is None:
+                t0 = now
+            elif line == MARK_STOP and t1 is None:
+                t1 = now
+            console.append(line)
+    if pending:
+        console.append(pending.decode("utf-8", "replace"))
+    proc.wait()
+    total = time.monotonic() - start
+    text = "\n".join(console)
+    status, output = None, ""
+    if BEGIN in console:
+        body = console[console.index(BEGIN) + 1:]
+        for i, line in enumerate(body):
+            if line.startswith(END_PREFIX):
+                status = int(line[len(END_PREFIX):].split()[0])
+                output = "\n".join(l for l in body[:i] if l not in (MARK_START, MARK_STOP))
+                break
+    if status is None and not error:
+        error = f"the script's end marker never appeared (exit code {proc.returncode})"
+    timed = (t1 - t0) if (t0 is not None and t1 is not None) else None
+    return GuestRun(engine, status == 0 and not error, status, output, text, total, timed, error)
+
+
+def have(engine: str) -> bool:
+    if engine == "qemu":
+        return shutil.which("qemu-system-i386") is not None
+    if engine == "native":
+        return (guest_dir() / "busybox-native").exists()
+    binary = os.environ.get("VMM86_BINARY", str(REPO / "build" / "vmm86"))
+    return os.access(binary, os.X_OK)
