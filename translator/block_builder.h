@@ -1,0 +1,72 @@
+// State shared by the rewrite rules while one guest block is translated (the request
+// struct of STYLE.md #6): the assembler, the exits to emit, the PC map, and the
+// translation mode the block is keyed on.
+#pragma once
+
+#include <asmjit/x86.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "decoder/decoder.h"
+#include "translator/code_cache.h"
+#include "translator/exec_context.h"
+
+namespace vmm86 {
+
+/// Mode bits that change translation (part of BlockKey::mode).
+namespace tmode {
+inline constexpr uint32_t Cpl3 = 1u << 0;       ///< CPL 3 (else 0; 1/2 are not translated)
+inline constexpr uint32_t FlatData = 1u << 1;   ///< DS, ES, SS: base 0, limit 4 GiB, SS 32-bit
+inline constexpr uint32_t Code32 = 1u << 2;     ///< CS.D = 1
+}  // namespace tmode
+
+/// What a rewrite rule did with one instruction.
+enum class RewriteStatus : uint8_t {
+  Emitted,      ///< host code emitted; the block continues
+  EndsBlock,    ///< host code emitted including the block's exits
+  NotHandled,   ///< this rule cannot translate it: end the block before it (slow path)
+};
+
+/// An exit whose stub is emitted after the block body.
+struct PendingExit {
+  ExitKind kind;
+  uint32_t target_eip;
+  asmjit::Label stub;          ///< bound at the stub
+  asmjit::Label after_jump;    ///< bound right after the jump whose rel32 gets patched (Direct only)
+  bool patchable;
+};
+
+struct BlockBuilder {
+  asmjit::x86::Assembler& a;
+  uint32_t mode = 0;
+  uint32_t eip = 0;            ///< EIP of the instruction being translated
+  uint32_t next_eip = 0;       ///< EIP after it
+  std::vector<PendingExit> exits;
+  asmjit::Label indirect_exit;  ///< shared stub for missed indirect lookups (target in cpu.eip)
+  bool indirect_used = false;
+
+  /// Jumps (rel32) to a new exit stub for `target`; chaining patches this jump later.
+  void jump_to_exit(ExitKind kind, uint32_t target, asmjit::x86::CondCode cc = asmjit::x86::CondCode::kMaxValue);
+};
+
+/// Host register holding guest register `reg` (ModRM numbering 0..7).
+[[nodiscard]] asmjit::x86::Gp guest_gp32(unsigned reg);
+
+/// Rewrite rules, one file each (STYLE.md #3). Each returns NotHandled when it does not apply.
+[[nodiscard]] RewriteStatus rewrite_ident(BlockBuilder& b, const Instruction& insn);
+[[nodiscard]] RewriteStatus rewrite_branch(BlockBuilder& b, const Instruction& insn);
+[[nodiscard]] RewriteStatus rewrite_stack(BlockBuilder& b, const Instruction& insn);
+
+/// A 32-bit guest memory access at base32+disp inside the window: gs:[addr32 base+disp].
+[[nodiscard]] asmjit::x86::Mem guest_dword(const asmjit::x86::Gp& base32, int32_t disp = 0);
+
+/// Translates a guest memory operand (flat segment) into a host `gs:[addr32 ...]` operand.
+/// Returns false when it cannot (16-bit addressing, non-flat segment).
+[[nodiscard]] bool guest_mem_operand(const BlockBuilder& b, const Instruction& insn, const ZydisDecodedOperand& op,
+                                     asmjit::x86::Mem* out);
+
+/// Emits the flag-neutral inline indirect-branch lookup for a target EIP held in r13d.
+void emit_indirect_jump(BlockBuilder& b);
+
+}  // namespace vmm86

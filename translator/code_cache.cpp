@@ -1,0 +1,110 @@
+#include "translator/code_cache.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace vmm86 {
+
+CodeCache::CodeCache(size_t arena_bytes) {
+  // Within ±2 GiB of itself so blocks reach each other and the trampolines with rel32.
+  void* p = mmap(nullptr, arena_bytes, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p != MAP_FAILED) {
+    arena_ = static_cast<uint8_t*>(p);
+    size_ = arena_bytes;
+  }
+}
+
+CodeCache::~CodeCache() {
+  if (arena_) munmap(arena_, size_);
+}
+
+uint8_t* CodeCache::allocate(size_t bytes) {
+  const size_t aligned = (bytes + 15) & ~size_t{15};
+  if (!arena_ || aligned > size_ - used_) return nullptr;
+  uint8_t* p = arena_ + used_;
+  used_ += aligned;
+  return p;
+}
+
+Block* CodeCache::find(const BlockKey& key) const {
+  auto it = blocks_.find(key);
+  return it == blocks_.end() ? nullptr : it->second.get();
+}
+
+Block* CodeCache::insert(std::unique_ptr<Block> block) {
+  Block* b = block.get();
+  for (uint64_t page = b->first_page; page <= b->last_page; ++page) page_index_[page].push_back(b);
+  by_address_.push_back(b);
+  auto [it, inserted] = blocks_.insert_or_assign(b->key, std::move(block));
+  (void)it;
+  (void)inserted;
+  return b;
+}
+
+static void write_rel32(uint8_t* rel32, const uint8_t* target) {
+  const int64_t delta = target - (rel32 + 4);
+  const auto d = static_cast<int32_t>(delta);
+  std::memcpy(rel32, &d, 4);
+}
+
+bool CodeCache::chain(ExitRecord* exit, Block* target) {
+  if (!exit->patch_rel32 || exit->chained_to || !target->valid) return false;
+  write_rel32(exit->patch_rel32, target->host_code);
+  exit->chained_to = target;
+  target->incoming.push_back(exit);
+  return true;
+}
+
+void CodeCache::unchain(ExitRecord* exit) {
+  if (!exit->chained_to) return;
+  write_rel32(exit->patch_rel32, exit->stub);
+  auto& in = exit->chained_to->incoming;
+  in.erase(std::remove(in.begin(), in.end(), exit), in.end());
+  exit->chained_to = nullptr;
+}
+
+void CodeCache::drop(Block* block) {
+  // Whoever jumps here must go back to the dispatcher; what this block jumps to forgets it.
+  for (ExitRecord* in : std::vector<ExitRecord*>(block->incoming)) unchain(in);
+  for (auto& exit : block->exits) unchain(exit.get());
+  for (uint64_t page = block->first_page; page <= block->last_page; ++page) {
+    auto it = page_index_.find(page);
+    if (it == page_index_.end()) continue;
+    auto& v = it->second;
+    v.erase(std::remove(v.begin(), v.end(), block), v.end());
+    if (v.empty()) page_index_.erase(it);
+  }
+  by_address_.erase(std::remove(by_address_.begin(), by_address_.end(), block), by_address_.end());
+  block->valid = false;
+  // The code bytes stay in the arena until the next flush: a thread may still be inside.
+  blocks_.erase(block->key);
+}
+
+size_t CodeCache::invalidate_page(uint64_t phys_page) {
+  auto it = page_index_.find(phys_page);
+  if (it == page_index_.end()) return 0;
+  std::vector<Block*> victims = it->second;
+  for (Block* b : victims) drop(b);
+  return victims.size();
+}
+
+void CodeCache::flush() {
+  blocks_.clear();
+  page_index_.clear();
+  by_address_.clear();
+  used_ = permanent_end_;
+  ++flushes_;
+}
+
+Block* CodeCache::block_at(const void* host_pc) const {
+  auto pc = static_cast<const uint8_t*>(host_pc);
+  auto it = std::upper_bound(by_address_.begin(), by_address_.end(), pc,
+                             [](const uint8_t* p, const Block* b) { return p < b->host_code; });
+  if (it == by_address_.begin()) return nullptr;
+  Block* b = *(it - 1);
+  return pc < b->host_code + b->host_size ? b : nullptr;
+}
+
+}  // namespace vmm86

@@ -1,0 +1,118 @@
+// The code cache: one RWX arena for translated blocks and the trampolines, a map from
+// block keys to blocks, a page-to-blocks index for invalidation, and the exits that can
+// be chained (patched to jump straight to their target) and unchained (STYLE.md #5).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "vmm/arch/types.h"
+
+namespace vmm86 {
+
+struct Block;
+
+/// What translation depends on besides the code bytes: a block is reused only when all of
+/// these match (DESIGN.md §4). Guest-physical, so blocks survive CR3 switches.
+struct BlockKey {
+  uint64_t phys = 0;     ///< guest-physical address of the first byte
+  uint32_t eip = 0;      ///< guest linear EIP (blocks embed absolute EIPs)
+  uint32_t mode = 0;     ///< TranslationMode bits
+  bool operator==(const BlockKey&) const = default;
+};
+
+struct BlockKeyHash {
+  size_t operator()(const BlockKey& k) const {
+    return std::hash<uint64_t>()(k.phys * 0x9E3779B97F4A7C15ull ^ (uint64_t{k.eip} << 20) ^ k.mode);
+  }
+};
+
+/// Why a block was left.
+enum class ExitKind : uint8_t {
+  Direct,      ///< to a known guest EIP; can be chained
+  Indirect,    ///< target computed at run time (in cpu.eip), missed the inline table
+  Interpret,   ///< the next instruction needs the interpreter (cpu.eip points at it)
+  Callout,     ///< a callout asked to leave (interrupt window, mode change)
+  Poll,        ///< the poll page was armed (interrupt, stop request); cpu.eip = block start
+  Fault,       ///< a host fault that is not a window fill: interpret the instruction at cpu.eip
+};
+
+/// One exit of a block. Lives as long as its block.
+struct ExitRecord {
+  ExitKind kind = ExitKind::Direct;
+  Block* from = nullptr;
+  uint32_t target_eip = 0;
+  /// Host address of the rel32 of the jump that leads to this exit's stub; chaining
+  /// rewrites it to point at the target block, unchaining back at `stub`.
+  uint8_t* patch_rel32 = nullptr;
+  uint8_t* stub = nullptr;
+  Block* chained_to = nullptr;
+};
+
+/// Host code offset -> guest EIP of the instruction it belongs to.
+struct PcMapEntry {
+  uint32_t host_offset = 0;
+  uint32_t guest_eip = 0;
+};
+
+struct Block {
+  BlockKey key;
+  uint8_t* host_code = nullptr;
+  uint32_t host_size = 0;
+  uint32_t guest_size = 0;       ///< bytes of guest code
+  uint32_t guest_insns = 0;
+  std::vector<std::unique_ptr<ExitRecord>> exits;
+  std::vector<ExitRecord*> incoming;  ///< chained exits of other blocks that jump here
+  std::vector<PcMapEntry> pc_map;     ///< sorted by host_offset
+  uint64_t first_page = 0, last_page = 0;  ///< guest-physical page numbers covered
+  bool valid = true;
+};
+
+class CodeCache {
+ public:
+  explicit CodeCache(size_t arena_bytes);
+  ~CodeCache();
+  CodeCache(const CodeCache&) = delete;
+  CodeCache& operator=(const CodeCache&) = delete;
+
+  [[nodiscard]] bool ok() const { return arena_ != nullptr; }
+  /// Reserves `bytes` of executable memory; nullptr when the arena is full.
+  [[nodiscard]] uint8_t* allocate(size_t bytes);
+  /// Start of block space (after the permanent trampolines).
+  void mark_permanent() { permanent_end_ = used_; }
+
+  [[nodiscard]] Block* find(const BlockKey& key) const;
+  Block* insert(std::unique_ptr<Block> block);
+  /// Removes every block that covers the guest-physical page; returns how many.
+  size_t invalidate_page(uint64_t phys_page);
+  /// Drops every block (arena full, or a global change); trampolines stay.
+  void flush();
+
+  bool chain(ExitRecord* exit, Block* target);
+  void unchain(ExitRecord* exit);
+
+  /// The block containing a host PC, or nullptr.
+  [[nodiscard]] Block* block_at(const void* host_pc) const;
+
+  [[nodiscard]] size_t used_bytes() const { return used_; }
+  [[nodiscard]] size_t capacity() const { return size_; }
+  [[nodiscard]] size_t block_count() const { return blocks_.size(); }
+  [[nodiscard]] uint64_t flush_count() const { return flushes_; }
+  [[nodiscard]] bool has_code_on_page(uint64_t phys_page) const { return page_index_.count(phys_page) != 0; }
+
+ private:
+  void drop(Block* block);
+
+  uint8_t* arena_ = nullptr;
+  size_t size_ = 0;
+  size_t used_ = 0;
+  size_t permanent_end_ = 0;
+  uint64_t flushes_ = 0;
+  std::unordered_map<BlockKey, std::unique_ptr<Block>, BlockKeyHash> blocks_;
+  std::unordered_map<uint64_t, std::vector<Block*>> page_index_;
+  std::vector<Block*> by_address_;  ///< blocks in allocation order (addresses increase)
+};
+
+}  // namespace vmm86

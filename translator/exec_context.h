@@ -1,0 +1,80 @@
+// The state translated code runs against: R15 points at an ExecContext for the whole time
+// guest code runs in the code cache (DESIGN.md §4). Fields are addressed by offset from
+// R15 by generated code, so keep this standard-layout.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "vmm/arch/cpu_state.h"
+#include "vmm/arch/types.h"
+
+namespace vmm86 {
+
+struct ExitRecord;
+
+/// Host registers that hold guest state inside translated code.
+/// Guest EAX..EDI live in host RAX..RDI (ModRM numbering), except ESP: host RSP stays a
+/// real host stack, so guest ESP lives in R12. R14 counts retired guest instructions.
+/// R15 is the context. R8–R11 and R13 are scratch.
+inline constexpr int kGuestEspHostReg = 12;
+inline constexpr int kRetiredHostReg = 14;
+inline constexpr int kContextHostReg = 15;
+
+/// One entry of the inline indirect-branch table: guest EIP -> host code. The key is
+/// -(eip + lookup_salt), so generated code compares without touching flags (lea + jrcxz),
+/// and a new salt (new CR3 or translation mode) retires all entries without clearing.
+struct IndirectEntry {
+  uint32_t neg_key = 0;
+  uint32_t pad = 0;
+  uint64_t host_code = 0;
+};
+inline constexpr uint32_t kIndirectTableSize = 65536;  // indexed by the low 16 bits of the EIP
+
+struct ExecContext {
+  CpuState cpu;
+  /// Host stack pointer saved by the enter trampoline; the exit trampoline restores it.
+  uint64_t host_rsp = 0;
+  /// Guest instructions retired in translated code (R14 is spilled here on every exit).
+  uint64_t retired = 0;
+  /// Host base of the guest linear window (the GS base while guest code runs).
+  uint64_t window_base = 0;
+  /// Host MXCSR and x87 control word, restored on exit (both callee-saved in the SysV ABI).
+  uint32_t host_mxcsr = 0;
+  uint16_t host_fcw = 0;
+  uint16_t pad0 = 0;
+  /// Scratch slot for rewrites that need one more register than they have.
+  uint64_t spill[4] = {};
+  /// Inline indirect-branch lookup table (kIndirectTableSize entries).
+  IndirectEntry* indirect_table = nullptr;
+  /// Mixed into every key of the table; changes with CR3 and the translation mode, because
+  /// a linear EIP names different code in another address space or mode.
+  uint32_t lookup_salt = 0;
+  uint32_t pad1 = 0;
+};
+
+static_assert(std::is_standard_layout_v<ExecContext>);
+
+/// The interrupt poll page sits right below the context: every block starts with a load
+/// from [r15 - kPageSize]. Making the page inaccessible forces translated code to leave at
+/// the next block boundary without any flag-clobbering test (DESIGN.md §4, Interrupts).
+inline constexpr int32_t kPollPageOffset = -static_cast<int32_t>(kPageSize);
+
+/// ExecContext with its poll page, in one mmap'd region.
+struct ExecContextDeleter {
+  void operator()(ExecContext* ctx) const;
+};
+using ExecContextPtr = std::unique_ptr<ExecContext, ExecContextDeleter>;
+/// A fresh context (nullptr if the host refuses the memory).
+[[nodiscard]] ExecContextPtr create_exec_context();
+/// Makes translated code leave at its next block boundary. Async-signal-safe.
+void request_exit(ExecContext* ctx);
+/// Undoes request_exit (called by the dispatcher once it has control).
+void clear_exit_request(ExecContext* ctx);
+/// True when `addr` is the poll page of `ctx`.
+[[nodiscard]] bool is_poll_page(const ExecContext* ctx, const void* addr);
+static_assert(offsetof(ExecContext, cpu) == 0);
+static_assert(offsetof(CpuState, fxsave) % 16 == 0);
+
+}  // namespace vmm86

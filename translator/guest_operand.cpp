@@ -1,0 +1,60 @@
+// Guest operands -> host operands: registers by the identity mapping (ESP -> R12) and memory
+// operands as gs:[addr32 ea] inside the guest window (DESIGN.md §4).
+#include "translator/block_builder.h"
+
+namespace vmm86 {
+
+using namespace asmjit;
+
+x86::Gp guest_gp32(unsigned reg) {
+  return reg == 4 ? x86::r12d : x86::Gpd(reg);
+}
+
+x86::Mem guest_dword(const x86::Gp& base32, int32_t disp) {
+  x86::Mem m = x86::dword_ptr(base32, disp);
+  m.setSegment(x86::gs);
+  return m;
+}
+
+namespace {
+
+/// Maps a 32-bit guest base/index register to its host 32-bit register; false if absent.
+bool host_addr_reg(ZydisRegister r, x86::Gp* out) {
+  if (r == ZYDIS_REGISTER_NONE) return false;
+  *out = guest_gp32(static_cast<unsigned>(r - ZYDIS_REGISTER_EAX));
+  return true;
+}
+
+}  // namespace
+
+bool guest_mem_operand(const BlockBuilder& b, const Instruction& insn, const ZydisDecodedOperand& op, x86::Mem* out) {
+  if (op.type != ZYDIS_OPERAND_TYPE_MEMORY || insn.address_size() != 32) return false;
+  const ZydisRegister seg = op.mem.segment;
+  const bool flat_seg = (b.mode & tmode::FlatData) &&
+                        (seg == ZYDIS_REGISTER_DS || seg == ZYDIS_REGISTER_ES || seg == ZYDIS_REGISTER_SS ||
+                         seg == ZYDIS_REGISTER_CS);
+  if (!flat_seg) return false;
+  x86::Gp base, index;
+  const bool has_base = host_addr_reg(op.mem.base, &base);
+  const bool has_index = host_addr_reg(op.mem.index, &index);
+  const auto disp = static_cast<int32_t>(op.mem.disp.value);
+  const uint32_t size = op.size / 8;
+  if (!has_base && !has_index) {
+    // [disp32] would be sign-extended in 64-bit mode; go through a zero-extended register.
+    b.a.mov(x86::r11d, static_cast<uint32_t>(disp));
+    *out = x86::ptr(x86::r11, 0, size);
+  } else if (has_base && has_index) {
+    *out = x86::ptr(base, index, __builtin_ctz(op.mem.scale), disp, size);
+  } else if (has_base) {
+    *out = x86::ptr(base, disp, size);
+  } else {
+    // index*scale+disp has no base: build it in r11d, flag-free and wrapped to 32 bits.
+    b.a.mov(x86::r11d, static_cast<uint32_t>(disp));
+    b.a.lea(x86::r11d, x86::ptr(x86::r11d, index, __builtin_ctz(op.mem.scale)));
+    *out = x86::ptr(x86::r11, 0, size);
+  }
+  out->setSegment(x86::gs);
+  return true;
+}
+
+}  // namespace vmm86

@@ -1,0 +1,307 @@
+#include "translator/translator.h"
+
+#include <asmjit/x86.h>
+
+#include <cstring>
+
+#include "translator/block_builder.h"
+
+namespace vmm86 {
+
+using namespace asmjit;
+
+namespace {
+
+constexpr uint32_t kMaxBlockInsns = 64;
+constexpr uint32_t kGuestFlagsInHost = flags::Status | flags::DF;
+
+constexpr int32_t off(size_t o) { return static_cast<int32_t>(o); }
+constexpr int32_t gpr_off(unsigned i) { return off(offsetof(ExecContext, cpu) + offsetof(CpuState, gpr) + 4 * i); }
+constexpr int32_t kEipOff = off(offsetof(ExecContext, cpu) + offsetof(CpuState, eip));
+constexpr int32_t kEflagsOff = off(offsetof(ExecContext, cpu) + offsetof(CpuState, eflags));
+constexpr int32_t kFxsaveOff = off(offsetof(ExecContext, cpu) + offsetof(CpuState, fxsave));
+
+x86::Mem ctx_field(int32_t offset, uint32_t size) { return x86::ptr(x86::r15, offset, size); }
+
+/// Assembles into a fresh CodeHolder, then copies the result into the code cache.
+struct Emission {
+  CodeHolder code;
+  std::unique_ptr<x86::Assembler> a;
+  Emission() {
+    code.init(Environment(Arch::kX64));
+    a = std::make_unique<x86::Assembler>(&code);
+  }
+  /// Places the code in `cache`; returns its address or nullptr when the cache is full.
+  uint8_t* place(CodeCache& cache, size_t* size_out) {
+    if (code.flatten() != kErrorOk || code.resolveUnresolvedLinks() != kErrorOk) return nullptr;
+    const size_t size = code.codeSize();
+    uint8_t* mem = cache.allocate(size);
+    if (!mem) return nullptr;
+    if (code.relocateToBase(reinterpret_cast<uint64_t>(mem)) != kErrorOk) return nullptr;
+    code.copyFlattenedData(mem, size, CopySectionFlags::kPadSectionBuffer);
+    *size_out = size;
+    return mem;
+  }
+};
+
+}  // namespace
+
+Translator::Translator(ExecContext& ctx, size_t cache_bytes)
+    : ctx_(ctx), cache_(cache_bytes), indirect_table_(new IndirectEntry[kIndirectTableSize]()) {
+  ctx_.indirect_table = indirect_table_.get();
+}
+
+Translator::~Translator() = default;
+
+bool Translator::init(std::string* error) {
+  if (!cache_.ok()) {
+    if (error) *error = "cannot allocate the code cache (mmap of RWX memory failed)";
+    return false;
+  }
+  // Enter: ExitRecord* enter(ExecContext* ctx /*rdi*/, const uint8_t* code /*rsi*/).
+  // Equivalent C: save host callee-saved state; load guest GPRs, flags and FPU; goto code.
+  {
+    Emission e;
+    auto& a = *e.a;
+    for (const x86::Gp& r : {x86::rbx, x86::rbp, x86::r12, x86::r13, x86::r14, x86::r15}) a.push(r);
+    a.sub(x86::rsp, 8);  // 16-byte alignment for anything the guest side calls
+    a.mov(x86::r15, x86::rdi);
+    a.mov(ctx_field(off(offsetof(ExecContext, host_rsp)), 8), x86::rsp);
+    a.stmxcsr(ctx_field(off(offsetof(ExecContext, host_mxcsr)), 4));
+    a.fnstcw(ctx_field(off(offsetof(ExecContext, host_fcw)), 2));
+    a.fxrstor(ctx_field(kFxsaveOff, 0));
+    a.mov(x86::r14, ctx_field(off(offsetof(ExecContext, retired)), 8));
+    a.mov(x86::r13, x86::rsi);
+    a.mov(x86::eax, ctx_field(kEflagsOff, 4));
+    a.and_(x86::eax, kGuestFlagsInHost);
+    a.or_(x86::eax, flags::Reserved1);
+    a.push(x86::rax);
+    a.popfq();
+    for (unsigned i = 0; i < 8; ++i) a.mov(guest_gp32(i), ctx_field(gpr_off(i), 4));
+    a.jmp(x86::r13);
+    size_t size = 0;
+    uint8_t* p = e.place(cache_, &size);
+    if (!p) return false;
+    enter_ = reinterpret_cast<EnterFn>(p);
+  }
+  // Exit: entered by a jump with r13 = ExitRecord*; stores the guest state and returns r13.
+  {
+    Emission e;
+    auto& a = *e.a;
+    a.pushfq();
+    for (unsigned i = 0; i < 8; ++i) a.mov(ctx_field(gpr_off(i), 4), guest_gp32(i));
+    a.pop(x86::rax);
+    a.and_(x86::eax, kGuestFlagsInHost);
+    a.mov(x86::ecx, ctx_field(kEflagsOff, 4));
+    a.and_(x86::ecx, ~kGuestFlagsInHost);
+    a.or_(x86::ecx, x86::eax);
+    a.mov(ctx_field(kEflagsOff, 4), x86::ecx);
+    a.mov(ctx_field(off(offsetof(ExecContext, retired)), 8), x86::r14);
+    a.fxsave(ctx_field(kFxsaveOff, 0));
+    a.fninit();  // the SysV ABI wants an empty x87 stack
+    a.fldcw(ctx_field(off(offsetof(ExecContext, host_fcw)), 2));
+    a.ldmxcsr(ctx_field(off(offsetof(ExecContext, host_mxcsr)), 4));
+    a.cld();
+    a.mov(x86::rax, x86::r13);
+    a.mov(x86::rsp, ctx_field(off(offsetof(ExecContext, host_rsp)), 8));
+    a.add(x86::rsp, 8);
+    for (const x86::Gp& r : {x86::r15, x86::r14, x86::r13, x86::r12, x86::rbp, x86::rbx}) a.pop(r);
+    a.ret();
+    size_t size = 0;
+    exit_trampoline_ = e.place(cache_, &size);
+    if (!exit_trampoline_) return false;
+  }
+  cache_.mark_permanent();
+  return true;
+}
+
+uint32_t Translator::current_mode() const {
+  const CpuState& cpu = ctx_.cpu;
+  if (!cpu.protected_mode() || cpu.v86_mode()) return kNotTranslatable;
+  const SegmentCache& cs = cpu.sreg(SegReg::Cs);
+  const uint8_t cpl = cpu.cpl();
+  if (!cs.default_big() || cs.base != 0 || (cpl != 0 && cpl != 3)) return kNotTranslatable;
+  uint32_t mode = tmode::Code32 | (cpl == 3 ? tmode::Cpl3 : 0);
+  auto flat = [](const SegmentCache& s) { return s.base == 0 && s.limit == 0xFFFFFFFFu; };
+  const SegmentCache& ss = cpu.sreg(SegReg::Ss);
+  if (flat(cpu.sreg(SegReg::Ds)) && flat(cpu.sreg(SegReg::Es)) && flat(ss) && ss.default_big()) {
+    mode |= tmode::FlatData;
+  }
+  return mode;
+}
+
+TranslateStatus Translator::block_for_current(CodeSource& source, Block** out) {
+  const uint32_t mode = current_mode();
+  if (mode == kNotTranslatable) return TranslateStatus::NeedsInterpreter;
+  CodeSource::Bytes bytes;
+  if (!source.fetch(ctx_.cpu.eip, &bytes)) return TranslateStatus::NeedsInterpreter;
+  const BlockKey key{bytes.phys, ctx_.cpu.eip, mode};
+  if (Block* b = cache_.find(key)) {
+    *out = b;
+    return TranslateStatus::Ok;
+  }
+  return translate(source, key, out);
+}
+
+ExitRecord* Translator::enter(const Block* block) {
+  ++stats_.enters;
+  ExitRecord* exit = enter_(&ctx_, block->host_code);
+  if (exit->kind == ExitKind::Indirect) ++stats_.indirect_misses;
+  return exit;
+}
+
+void Translator::try_chain(ExitRecord* exit, CodeSource& source) {
+  if (exit->kind != ExitKind::Direct || exit->chained_to || !exit->from || !exit->from->valid) return;
+  // Another page may map to other code in another address space: only same-page jumps are
+  // chained; cross-page ones go through the salted inline table.
+  if ((exit->target_eip ^ exit->from->key.eip) >> kPageShift) return;
+  Block* target = nullptr;
+  if (block_for_current(source, &target) != TranslateStatus::Ok) return;
+  // Only chain when the target was translated in the same mode as the source block: the
+  // jump happens without the dispatcher looking at the vCPU state again.
+  if (target->key.mode == exit->from->key.mode && target->key.eip == exit->target_eip && cache_.chain(exit, target)) {
+    ++stats_.chains;
+  }
+}
+
+bool Translator::in_code_cache(const void* host_pc) const {
+  return cache_.block_at(host_pc) != nullptr;
+}
+
+bool Translator::locate(const void* host_pc, uint32_t* guest_eip, uint32_t* not_retired) const {
+  const Block* b = cache_.block_at(host_pc);
+  if (!b || b->pc_map.empty()) return false;
+  const auto offset = static_cast<uint32_t>(static_cast<const uint8_t*>(host_pc) - b->host_code);
+  size_t i = 0;
+  while (i + 1 < b->pc_map.size() && b->pc_map[i + 1].host_offset <= offset) ++i;
+  if (offset < b->pc_map[0].host_offset) {  // in the prologue: nothing counted yet
+    *guest_eip = b->key.eip;
+    *not_retired = 0;
+    return true;
+  }
+  *guest_eip = b->pc_map[i].guest_eip;
+  *not_retired = b->guest_insns - static_cast<uint32_t>(i);
+  return true;
+}
+
+void Translator::remember_indirect_target(uint32_t eip, const Block* block) {
+  IndirectEntry& e = indirect_table_[eip & (kIndirectTableSize - 1)];
+  e.neg_key = 0u - (eip + ctx_.lookup_salt);
+  e.host_code = reinterpret_cast<uint64_t>(block->host_code);
+}
+
+void Translator::clear_indirect_table() {
+  std::memset(static_cast<void*>(indirect_table_.get()), 0, sizeof(IndirectEntry) * kIndirectTableSize);
+}
+
+size_t Translator::invalidate_page(uint64_t phys_page) {
+  const size_t n = cache_.invalidate_page(phys_page);
+  if (n) {
+    clear_indirect_table();
+    stats_.invalidated_blocks += n;
+  }
+  return n;
+}
+
+void Translator::flush() {
+  cache_.flush();
+  clear_indirect_table();
+}
+
+TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, Block** out) {
+  Emission e;
+  auto& a = *e.a;
+  BlockBuilder b{a, key.mode, key.eip, key.eip, {}, a.newLabel(), false};
+  auto block = std::make_unique<Block>();
+  block->key = key;
+  block->first_page = block->last_page = key.phys >> kPageShift;
+
+  // Prologue: the interrupt poll (a load that faults when an exit is requested), then the
+  // count of the block's guest instructions (lea: flag-neutral; its disp32 patched below).
+  a.mov(x86::r13d, x86::dword_ptr(x86::r15, kPollPageOffset));
+  const auto count_patch = static_cast<uint32_t>(a.offset()) + 3;
+  static constexpr uint8_t kLeaR14Disp32[] = {0x4D, 0x8D, 0xB6, 0, 0, 0, 0};
+  a.embed(kLeaR14Disp32, sizeof(kLeaR14Disp32));
+
+  const Decoder decoder(CodeSize::Bits32);
+  const uint32_t page = key.eip >> kPageShift;
+  uint32_t eip = key.eip;
+  uint32_t insns = 0;
+  for (;;) {
+    CodeSource::Bytes bytes;
+    if (insns == kMaxBlockInsns || (eip >> kPageShift) != page || !source.fetch(eip, &bytes)) {
+      b.jump_to_exit(ExitKind::Direct, eip);
+      break;
+    }
+    Instruction insn;
+    const DecodeStatus ds = decoder.decode({bytes.host, bytes.available}, &insn);
+    RewriteStatus rs = RewriteStatus::NotHandled;
+    const auto host_offset = static_cast<uint32_t>(a.offset());
+    if (ds == DecodeStatus::Ok) {
+      b.eip = eip;
+      b.next_eip = eip + insn.length();
+      rs = rewrite_branch(b, insn);
+      if (rs == RewriteStatus::NotHandled) rs = rewrite_stack(b, insn);
+      if (rs == RewriteStatus::NotHandled) rs = rewrite_ident(b, insn);
+    }
+    if (rs == RewriteStatus::NotHandled) {
+      // Bytes a failed rule may have emitted for this instruction are dead: cut them off.
+      a.setOffset(host_offset);
+      if (insns == 0) return TranslateStatus::NeedsInterpreter;
+      b.jump_to_exit(ExitKind::Interpret, eip);
+      break;
+    }
+    block->pc_map.push_back({host_offset, eip});
+    ++insns;
+    eip = b.next_eip;
+    if (rs == RewriteStatus::EndsBlock) break;
+  }
+
+  // Exit stubs: store the target EIP, name the exit, leave through the exit trampoline.
+  for (PendingExit& pe : b.exits) {
+    auto rec = std::make_unique<ExitRecord>();
+    rec->kind = pe.kind;
+    rec->target_eip = pe.target_eip;
+    rec->from = block.get();
+    a.bind(pe.stub);
+    if (pe.kind == ExitKind::Direct && ((pe.target_eip ^ key.eip) >> kPageShift) != 0) {
+      pe.patchable = false;
+      a.mov(x86::r13d, pe.target_eip);
+      emit_indirect_jump(b);
+    }
+    a.mov(ctx_field(kEipOff, 4), pe.target_eip);
+    a.mov(x86::r13, reinterpret_cast<uint64_t>(rec.get()));
+    a.jmp(Imm(reinterpret_cast<uint64_t>(exit_trampoline_)));
+    block->exits.push_back(std::move(rec));
+  }
+  if (b.indirect_used) {
+    auto rec = std::make_unique<ExitRecord>();
+    rec->kind = ExitKind::Indirect;
+    rec->from = block.get();
+    a.bind(b.indirect_exit);
+    a.mov(x86::r13, reinterpret_cast<uint64_t>(rec.get()));
+    a.jmp(Imm(reinterpret_cast<uint64_t>(exit_trampoline_)));
+    block->exits.push_back(std::move(rec));
+  }
+
+  const auto code_bytes = static_cast<uint32_t>(a.offset());  // without section padding
+  size_t size = 0;
+  uint8_t* code = e.place(cache_, &size);
+  if (!code) return TranslateStatus::CacheFull;
+  std::memcpy(code + count_patch, &insns, 4);
+  for (size_t i = 0; i < b.exits.size(); ++i) {
+    ExitRecord* rec = block->exits[i].get();
+    rec->stub = code + e.code.labelOffsetFromBase(b.exits[i].stub);
+    if (b.exits[i].patchable) rec->patch_rel32 = code + e.code.labelOffsetFromBase(b.exits[i].after_jump) - 4;
+  }
+  block->host_code = code;
+  block->host_size = code_bytes;
+  block->guest_size = eip - key.eip;
+  block->guest_insns = insns;
+  stats_.blocks_translated++;
+  stats_.guest_insns_translated += insns;
+  *out = cache_.insert(std::move(block));
+  return TranslateStatus::Ok;
+}
+
+}  // namespace vmm86

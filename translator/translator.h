@@ -1,0 +1,101 @@
+// The binary translator: guest blocks -> host code in the code cache, the trampolines
+// that enter and leave translated code, and the chaining of direct exits (DESIGN.md §4).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "translator/code_cache.h"
+#include "translator/exec_context.h"
+
+namespace vmm86 {
+
+/// Where the translator reads guest code from. Implemented by the owner of the address
+/// space (paging off: RAM; paging on: the shadow MMU's walk).
+class CodeSource {
+ public:
+  virtual ~CodeSource() = default;
+  /// Host pointer to the guest code at `linear` and the bytes readable up to the end of
+  /// its page; false when the page cannot be fetched (the interpreter raises the fault).
+  struct Bytes {
+    const uint8_t* host = nullptr;
+    uint32_t available = 0;
+    uint64_t phys = 0;
+  };
+  [[nodiscard]] virtual bool fetch(uint32_t linear, Bytes* out) = 0;
+};
+
+enum class TranslateStatus : uint8_t {
+  Ok,
+  NeedsInterpreter,  ///< the first instruction cannot be translated: interpret it
+  CacheFull,         ///< flush and retry
+};
+
+/// Counters the translator keeps (printed by --stats).
+struct TranslatorStats {
+  uint64_t blocks_translated = 0;
+  uint64_t guest_insns_translated = 0;
+  uint64_t chains = 0;
+  uint64_t indirect_misses = 0;
+  uint64_t invalidated_blocks = 0;
+  uint64_t enters = 0;
+};
+
+class Translator {
+ public:
+  Translator(ExecContext& ctx, size_t cache_bytes);
+  ~Translator();
+  Translator(const Translator&) = delete;
+  Translator& operator=(const Translator&) = delete;
+
+  /// Generates the trampolines. Must succeed before anything else is used.
+  [[nodiscard]] bool init(std::string* error);
+
+  /// The translation mode of the current vCPU state, or nullopt-like 0xFFFFFFFF when the
+  /// state cannot run translated (real/v86 mode, 16-bit code, CPL 1/2).
+  [[nodiscard]] uint32_t current_mode() const;
+  static constexpr uint32_t kNotTranslatable = 0xFFFFFFFFu;
+
+  /// Finds or translates the block at the current EIP.
+  [[nodiscard]] TranslateStatus block_for_current(CodeSource& source, Block** out);
+  /// Runs translated code from `block` until it exits; returns the exit taken.
+  ExitRecord* enter(const Block* block);
+  /// Chains a direct exit to its target block if that is translated.
+  void try_chain(ExitRecord* exit, CodeSource& source);
+  /// Records an indirect-branch target in the inline table.
+  void remember_indirect_target(uint32_t eip, const Block* block);
+
+  /// For the fault handler: the guest instruction a host PC in a block belongs to, and how
+  /// many of the block's counted instructions did not retire. False if not in a block.
+  [[nodiscard]] bool locate(const void* host_pc, uint32_t* guest_eip, uint32_t* not_retired) const;
+  [[nodiscard]] bool in_code_cache(const void* host_pc) const;
+  /// Where the fault handler sends translated code that must leave.
+  [[nodiscard]] const uint8_t* exit_trampoline() const { return exit_trampoline_; }
+  [[nodiscard]] ExitRecord* fault_exit() { return &fault_exit_; }
+  [[nodiscard]] ExitRecord* poll_exit() { return &poll_exit_; }
+
+  /// A write to a guest-physical page: drop its blocks. Returns how many.
+  size_t invalidate_page(uint64_t phys_page);
+  void flush();
+
+  [[nodiscard]] const TranslatorStats& stats() const { return stats_; }
+  [[nodiscard]] const CodeCache& cache() const { return cache_; }
+  [[nodiscard]] CodeCache& cache() { return cache_; }
+
+ private:
+  [[nodiscard]] TranslateStatus translate(CodeSource& source, const BlockKey& key, Block** out);
+  void clear_indirect_table();
+
+  ExecContext& ctx_;
+  CodeCache cache_;
+  std::unique_ptr<IndirectEntry[]> indirect_table_;
+  TranslatorStats stats_;
+  using EnterFn = ExitRecord* (*)(ExecContext*, const uint8_t*);
+  EnterFn enter_ = nullptr;
+  uint8_t* exit_trampoline_ = nullptr;
+  ExitRecord fault_exit_{ExitKind::Fault};
+  ExitRecord poll_exit_{ExitKind::Poll};
+};
+
+}  // namespace vmm86
