@@ -12,6 +12,7 @@
 
 #include "shadow-mmu/address_window.h"
 #include "shadow-mmu/page_walker.h"
+#include "vmm/arch/cpu_state.h"
 
 namespace vmm86 {
 
