@@ -1,14 +1,97 @@
 #include "shadow-mmu/page_walker.h"
 
+
 namespace vmm86 {
 
-// Placeholder until the walker lands: identity, always succeeds.
-WalkResult walk_page_tables(GuestMemory&, const PagingMode&, GuestLinear linear, AccessKind, bool) {
+namespace {
+
+// Page-directory / page-table entry bits (non-PAE, Intel SDM Vol. 3 §4.3).
+constexpr uint32_t kPresent = 1u << 0;
+constexpr uint32_t kWritable = 1u << 1;
+constexpr uint32_t kUser = 1u << 2;
+constexpr uint32_t kAccessed = 1u << 5;
+constexpr uint32_t kDirty = 1u << 6;
+constexpr uint32_t kLargePage = 1u << 7;  // PDE only: 4 MiB page when CR4.PSE
+constexpr uint32_t kGlobal = 1u << 8;
+// Without PSE-36 (MAXPHYADDR 32) bits 21:13 of a 4 MiB PDE are reserved.
+constexpr uint32_t kLargeReserved = 0x003FE000u;
+
+bool read_entry(const GuestMemory& mem, uint64_t addr, uint32_t* out) {
+  return mem.read(GuestPhys{addr}, out, sizeof(*out));
+}
+
+void set_bits(GuestMemory& mem, uint64_t addr, uint32_t entry, uint32_t bits) {
+  if ((entry & bits) == bits) return;  // avoid dirtying the page-table page needlessly
+  const uint32_t updated = entry | bits;
+  (void)mem.write(GuestPhys{addr}, &updated, sizeof(updated));  // read succeeded: it is RAM
+}
+
+uint32_t access_error_bits(AccessKind access) {
+  return (access.write ? pf_error::Write : 0u) | (access.user ? pf_error::User : 0u);
+}
+
+}  // namespace
+
+WalkResult walk_page_tables(GuestMemory& mem, const PagingMode& mode, GuestLinear linear, AccessKind access,
+                            bool set_accessed_dirty) {
   WalkResult r;
+  if ((mode.cr0 & cr0::PG) == 0) {
+    r.ok = true;
+    r.phys = GuestPhys{linear.value};
+    r.writable = true;
+    r.user = true;
+    return r;
+  }
+  const uint32_t access_bits = access_error_bits(access);
+
+  const uint64_t pde_addr = (mode.cr3 & ~kPageMask) + ((linear.value >> 22) << 2);
+  uint32_t pde = 0;
+  if (!read_entry(mem, pde_addr, &pde) || (pde & kPresent) == 0) {
+    r.error_code = access_bits;
+    return r;
+  }
+  const bool large = (mode.cr4 & cr4::PSE) != 0 && (pde & kLargePage) != 0;
+  if (large && (pde & kLargeReserved) != 0) {
+    r.error_code = access_bits | pf_error::Present | pf_error::Reserved;
+    return r;
+  }
+
+  uint64_t pte_addr = 0;
+  uint32_t pte = 0;
+  uint32_t final_entry = pde;
+  if (!large) {
+    pte_addr = (pde & ~kPageMask) + (((linear.value >> 12) & 0x3FF) << 2);
+    if (!read_entry(mem, pte_addr, &pte) || (pte & kPresent) == 0) {
+      r.error_code = access_bits;
+      return r;
+    }
+    final_entry = pte;
+  }
+
+  // Permissions combine over both levels: the most restrictive wins (SDM §4.6.1).
+  const bool user_ok = (pde & kUser) != 0 && (final_entry & kUser) != 0;
+  const bool write_ok = (pde & kWritable) != 0 && (final_entry & kWritable) != 0;
+  // Supervisor writes ignore R/W unless CR0.WP; supervisor reads of user pages are fine (no SMAP).
+  const bool effective_write = access.user ? write_ok : (write_ok || (mode.cr0 & cr0::WP) == 0);
+  if ((access.user && !user_ok) || (access.write && !effective_write)) {
+    r.error_code = access_bits | pf_error::Present;
+    return r;
+  }
+
+  if (set_accessed_dirty) {
+    set_bits(mem, pde_addr, pde, kAccessed | (large && access.write ? kDirty : 0u));
+    if (!large) set_bits(mem, pte_addr, pte, kAccessed | (access.write ? kDirty : 0u));
+    if (access.write) final_entry |= kDirty;
+  }
+
   r.ok = true;
-  r.phys = GuestPhys{linear.value};
-  r.writable = true;
-  r.user = true;
+  r.large_page = large;
+  r.phys = large ? GuestPhys{(pde & 0xFFC00000u) | (linear.value & 0x003FFFFFu)}
+                 : GuestPhys{(pte & ~kPageMask) | (linear.value & kPageMask)};
+  r.global = (final_entry & kGlobal) != 0;
+  r.writable = effective_write;
+  r.user = user_ok;
+  r.dirty = (final_entry & kDirty) != 0;
   return r;
 }
 

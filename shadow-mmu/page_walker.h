@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "vmm/arch/cpu_state.h"
 #include "vmm/arch/guest_memory.h"
 #include "vmm/arch/types.h"
 

@@ -1,0 +1,135 @@
+#include "devices/pc_platform.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace vmm86 {
+namespace {
+
+// PC/AT IRQ assignments.
+constexpr unsigned kIrqPit = 0;
+constexpr unsigned kIrqKeyboard = 1;
+constexpr unsigned kIrqCom2 = 3;
+constexpr unsigned kIrqCom1 = 4;
+constexpr unsigned kIrqRtc = 8;
+constexpr unsigned kIrqAux = 12;
+
+constexpr uint16_t kPicMaster = 0x20;
+constexpr uint16_t kPicSlave = 0xA0;
+constexpr uint16_t kElcr = 0x4D0;
+constexpr uint16_t kPit = 0x40;
+constexpr uint16_t kPortB = 0x61;
+constexpr uint16_t kKbdData = 0x60;
+constexpr uint16_t kKbdCommand = 0x64;
+constexpr uint16_t kRtc = 0x70;
+constexpr uint16_t kCom1 = 0x3F8;
+constexpr uint16_t kCom2 = 0x2F8;
+constexpr uint16_t kPost = 0x80;
+constexpr uint16_t kDebugCon = 0xE9;
+
+constexpr const char* kDeviceNames[] = {
+#define VMM86_X(name, what) #name,
+    VMM86_PC_DEVICES(VMM86_X)
+#undef VMM86_X
+};
+
+}  // namespace
+
+PcPlatform::PcPlatform(const VirtualClock& clock, PcPlatformConfig config)
+    : clock_(clock),
+      log_(log_or_stderr(std::move(config.log))),
+      io_bus_(log_),
+      mmio_bus_(log_),
+      pit_(clock, timers_, IrqLine(&pic_, kIrqPit)),
+      rtc_(clock, timers_, IrqLine(&pic_, kIrqRtc), config.rtc_start_unix_ns.value_or(host_unix_time_ns())),
+      com1_(IrqLine(&pic_, kIrqCom1)),
+      i8042_(IrqLine(&pic_, kIrqKeyboard), IrqLine(&pic_, kIrqAux)) {
+  attach(PcDevice::pic, kPicMaster, 2, pic_.master_ports());
+  attach(PcDevice::pic, kPicSlave, 2, pic_.slave_ports());
+  attach(PcDevice::pic, kElcr, 2, pic_.elcr_ports());
+  attach(PcDevice::pit, kPit, 4, pit_.ports());
+  attach(PcDevice::pit, kPortB, 1, pit_.port61());
+  attach(PcDevice::i8042, kKbdData, 1, i8042_.data_port());
+  attach(PcDevice::i8042, kKbdCommand, 1, i8042_.command_port());
+  attach(PcDevice::rtc, kRtc, 2, rtc_);
+  attach(PcDevice::com1, kCom1, 8, com1_);
+  if (config.com2) {
+    com2_.emplace(IrqLine(&pic_, kIrqCom2));
+    attach(PcDevice::com2, kCom2, 8, *com2_);
+  }
+  attach(PcDevice::post, kPost, 1, post_);
+  attach(PcDevice::debugcon, kDebugCon, 1, debug_console_);
+  if (config.ram_below_4g != 0) rtc_.set_memory_size(config.ram_below_4g);
+}
+
+void PcPlatform::attach(PcDevice device, uint16_t base, uint32_t count, PortIoDevice& window) {
+  BusRangeId id = 0;
+  const char* name = kDeviceNames[static_cast<unsigned>(device)];
+  if (io_bus_.add(base, count, window, name, 1, &id) != BusStatus::Ok) {
+    // The layout above is fixed: a conflict is a bug in this file, never a guest error.
+    std::fprintf(stderr, "vmm86: fatal: PC platform port range 0x%x (%s) conflicts\n", base, name);
+    std::abort();
+  }
+  ranges_.emplace_back(device, id);
+}
+
+size_t PcPlatform::run_timers() {
+  const size_t ran = timers_.run_expired(clock_.now_ns());
+  timer_callbacks_ += ran;
+  return ran;
+}
+
+Uart16550* PcPlatform::uart(SerialPort port) {
+  if (port == SerialPort::Com1) return &com1_;
+  return com2_ ? &*com2_ : nullptr;
+}
+
+const Uart16550* PcPlatform::uart(SerialPort port) const {
+  if (port == SerialPort::Com1) return &com1_;
+  return com2_ ? &*com2_ : nullptr;
+}
+
+void PcPlatform::set_serial_output(ByteSink sink, SerialPort port) {
+  if (Uart16550* u = uart(port)) u->set_output(std::move(sink));
+}
+
+size_t PcPlatform::push_serial_input(std::span<const uint8_t> bytes, SerialPort port) {
+  Uart16550* u = uart(port);
+  return u != nullptr ? u->push_input(bytes) : 0;
+}
+
+size_t PcPlatform::serial_input_space(SerialPort port) const {
+  const Uart16550* u = uart(port);
+  return u != nullptr ? u->rx_free() : 0;
+}
+
+PcPlatformStats PcPlatform::stats() const {
+  PcPlatformStats s;
+  for (const auto& [device, id] : ranges_) {
+    const uint64_t n = io_bus_.accesses(id);
+    switch (device) {
+#define VMM86_X(name, what)      \
+  case PcDevice::name:           \
+    s.port_accesses.name += n;   \
+    break;
+      VMM86_PC_DEVICES(VMM86_X)
+#undef VMM86_X
+    }
+  }
+  s.unhandled_port_accesses = io_bus_.unhandled_accesses();
+  const Pic8259::Stats& pic = pic_.stats();
+  s.irq_raised = pic.raised;
+  s.interrupts_acknowledged = pic.acknowledged;
+  s.spurious_interrupts = pic.spurious;
+  s.timer_callbacks = timer_callbacks_;
+  for (const SerialPort port : {SerialPort::Com1, SerialPort::Com2}) {
+    if (const Uart16550* u = uart(port)) {
+      s.serial_tx_bytes += u->stats().tx_bytes;
+      s.serial_rx_bytes += u->stats().rx_bytes;
+    }
+  }
+  s.reset_requests = i8042_.reset_requests();
+  return s;
+}
+
+}  // namespace vmm86

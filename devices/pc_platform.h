@@ -1,0 +1,174 @@
+// The PC legacy platform in one place: creates the devices of a uniprocessor PC without
+// ACPI/MP tables (what the first guest, Debian's 686 Linux kernel, runs on) and
+// registers them at their standard ports:
+//   0x20-0x21, 0xA0-0xA1, 0x4D0-0x4D1  8259A pair + ELCR   (INT -> the vCPU)
+//   0x40-0x43, 0x61                     8254 PIT + port B   (IRQ 0)
+//   0x60, 0x64                          i8042               (IRQ 1, 12, reset, A20)
+//   0x70-0x71                           MC146818 RTC/CMOS   (IRQ 8)
+//   0x3F8-0x3FF                         16550A COM1         (IRQ 4)
+//   0x2F8-0x2FF                         16550A COM2         (IRQ 3, optional)
+//   0x80, 0xE9                          POST code, debug console
+// The machine (vmm/) drives it from the vCPU thread; see devices/README.md for the
+// wiring of interrupts, timers and the terminal.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "devices/bus.h"
+#include "devices/clock/timer_queue.h"
+#include "devices/clock/virtual_clock.h"
+#include "devices/legacy/debug_ports.h"
+#include "devices/legacy/i8042.h"
+#include "devices/legacy/pic8259.h"
+#include "devices/legacy/pit8254.h"
+#include "devices/legacy/rtc_cmos.h"
+#include "devices/legacy/uart16550.h"
+#include "devices/log.h"
+
+namespace vmm86 {
+
+// The devices whose port accesses are counted: one row each, the single source for
+// PcDevice and PcPlatformStats::PortAccesses.
+#define VMM86_PC_DEVICES(X)                      \
+  X(pic, "8259A PIC pair and ELCR")              \
+  X(pit, "8254 PIT and port 0x61")               \
+  X(rtc, "MC146818 RTC/CMOS")                    \
+  X(com1, "16550A COM1")                         \
+  X(com2, "16550A COM2")                         \
+  X(i8042, "i8042 keyboard controller")          \
+  X(post, "POST code port 0x80")                 \
+  X(debugcon, "debug console port 0xE9")
+
+// Platform-wide counters (besides per-device port accesses and per-IRQ edges).
+#define VMM86_PC_COUNTERS(X)                                            \
+  X(unhandled_port_accesses, "port accesses no device claimed")         \
+  X(interrupts_acknowledged, "INTA cycles (vectors handed to the CPU)") \
+  X(spurious_interrupts, "of which spurious IRQ 7 / 15")                \
+  X(timer_callbacks, "device timer callbacks run")                      \
+  X(serial_tx_bytes, "bytes the guest sent on COM1/COM2")               \
+  X(serial_rx_bytes, "bytes the host pushed into COM1/COM2")            \
+  X(reset_requests, "system resets asked for by the guest")
+
+enum class PcDevice : uint8_t {
+#define VMM86_X(name, what) name,
+  VMM86_PC_DEVICES(VMM86_X)
+#undef VMM86_X
+};
+
+struct PcPlatformStats {
+  struct PortAccesses {
+#define VMM86_X(name, what) uint64_t name = 0;
+    VMM86_PC_DEVICES(VMM86_X)
+#undef VMM86_X
+  };
+  PortAccesses port_accesses;
+#define VMM86_X(name, what) uint64_t name = 0;
+  VMM86_PC_COUNTERS(VMM86_X)
+#undef VMM86_X
+  std::array<uint64_t, 16> irq_raised{};  ///< rising edges at each PIC input
+
+  /// Calls f(name, value) for every counter, e.g. "port_accesses.pit", "irq_raised.0";
+  /// `name` converts to std::string_view.
+  template <class F>
+  void for_each(F&& f) const {
+#define VMM86_X(name, what) f("port_accesses." #name, port_accesses.name);
+    VMM86_PC_DEVICES(VMM86_X)
+#undef VMM86_X
+#define VMM86_X(name, what) f(#name, name);
+    VMM86_PC_COUNTERS(VMM86_X)
+#undef VMM86_X
+    for (unsigned i = 0; i < irq_raised.size(); ++i) f("irq_raised." + std::to_string(i), irq_raised[i]);
+  }
+};
+
+struct PcPlatformConfig {
+  /// Guest RAM below 4 GiB, for the CMOS memory-size bytes (0 leaves them zero).
+  uint64_t ram_below_4g = 0;
+  /// Also create COM2 at 0x2F8, IRQ 3.
+  bool com2 = false;
+  /// The RTC's time at start, ns since the Unix epoch; nullopt: the host's wall clock.
+  std::optional<int64_t> rtc_start_unix_ns;
+  /// Where device diagnostics go (unhandled ports); empty: stderr.
+  LogFn log;
+};
+
+enum class SerialPort : uint8_t { Com1, Com2 };
+
+class PcPlatform {
+ public:
+  /// `clock` must outlive the platform.
+  PcPlatform(const VirtualClock& clock, PcPlatformConfig config);
+  PcPlatform(const PcPlatform&) = delete;
+  PcPlatform& operator=(const PcPlatform&) = delete;
+
+  // --- The CPU side -------------------------------------------------------------
+  [[nodiscard]] IoBus& io_bus() { return io_bus_; }
+  [[nodiscard]] MmioBus& mmio_bus() { return mmio_bus_; }
+  /// The 8259's INT output (deliver when the guest's IF is set).
+  [[nodiscard]] bool interrupt_pending() const { return pic_.interrupt_pending(); }
+  /// The INTA cycle: the vector to deliver.
+  [[nodiscard]] uint8_t acknowledge_interrupt() { return pic_.acknowledge(); }
+  /// Called with the new INT level whenever it changes (set the vCPU's pending flag).
+  void set_interrupt_listener(std::function<void(bool)> listener) { pic_.set_output_listener(std::move(listener)); }
+
+  // --- Time -----------------------------------------------------------------------
+  /// Runs the device timers due at the clock's current time; returns how many ran.
+  size_t run_timers();
+  [[nodiscard]] std::optional<uint64_t> next_timer_deadline() const { return timers_.next_deadline(); }
+  /// Called whenever the earliest deadline changes (re-arm the host timer).
+  void set_timer_deadline_listener(std::function<void(std::optional<uint64_t>)> listener) {
+    timers_.set_earliest_changed(std::move(listener));
+  }
+
+  // --- The host side --------------------------------------------------------------
+  void set_serial_output(ByteSink sink, SerialPort port = SerialPort::Com1);
+  /// Queues terminal input for the guest; returns how many bytes were taken.
+  size_t push_serial_input(std::span<const uint8_t> bytes, SerialPort port = SerialPort::Com1);
+  /// Bytes push_serial_input() would take now.
+  [[nodiscard]] size_t serial_input_space(SerialPort port = SerialPort::Com1) const;
+  void set_debug_console_output(ByteSink sink) { debug_console_.set_output(std::move(sink)); }
+  /// Called when the guest resets the machine through the keyboard controller.
+  void set_reset_request(std::function<void()> callback) { i8042_.set_reset_request(std::move(callback)); }
+
+  [[nodiscard]] PcPlatformStats stats() const;
+
+  // --- The devices (for the machine's inspection and tests) ----------------------
+  [[nodiscard]] Pic8259& pic() { return pic_; }
+  [[nodiscard]] Pit8254& pit() { return pit_; }
+  [[nodiscard]] RtcCmos& rtc() { return rtc_; }
+  [[nodiscard]] I8042& i8042() { return i8042_; }
+  /// nullptr for an absent COM2.
+  [[nodiscard]] Uart16550* uart(SerialPort port);
+  [[nodiscard]] const Uart16550* uart(SerialPort port) const;
+  [[nodiscard]] PostCodePort& post_port() { return post_; }
+  [[nodiscard]] DebugConsolePort& debug_console() { return debug_console_; }
+  [[nodiscard]] TimerQueue& timers() { return timers_; }
+
+ private:
+  void attach(PcDevice device, uint16_t base, uint32_t count, PortIoDevice& window);
+
+  const VirtualClock& clock_;
+  LogFn log_;
+  IoBus io_bus_;
+  MmioBus mmio_bus_;
+  // Declared before the devices: their timers and IRQ lines point here.
+  TimerQueue timers_;
+  Pic8259 pic_;
+  Pit8254 pit_;
+  RtcCmos rtc_;
+  Uart16550 com1_;
+  std::optional<Uart16550> com2_;
+  I8042 i8042_;
+  PostCodePort post_;
+  DebugConsolePort debug_console_;
+  std::vector<std::pair<PcDevice, BusRangeId>> ranges_;
+  uint64_t timer_callbacks_ = 0;
+};
+
+}  // namespace vmm86

@@ -1,0 +1,176 @@
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <thread>
+#include <string>
+#include <vector>
+
+#include "devices/pc_platform.h"
+
+namespace vmm86 {
+namespace {
+
+class PlatformTest : public ::testing::Test {
+ protected:
+  explicit PlatformTest(bool com2 = false)
+      : clock(VirtualClock::manual()),
+        pc(clock, PcPlatformConfig{.ram_below_4g = 64ull << 20,
+                                   .com2 = com2,
+                                   .rtc_start_unix_ns = int64_t{946'684'799} * 1'000'000'000,
+                                   .log = [this](std::string_view m) { log.emplace_back(m); }}) {}
+
+  void out(uint16_t port, uint8_t value) { pc.io_bus().write(port, 1, value); }
+  uint8_t in(uint16_t port) { return static_cast<uint8_t>(pc.io_bus().read(port, 1)); }
+  void linux_pic_init() {
+    for (auto [port, value] : std::vector<std::pair<uint16_t, uint8_t>>{
+             {0x21, 0xFF}, {0x20, 0x11}, {0x21, 0x30}, {0x21, 0x04}, {0x21, 0x01}, {0xA0, 0x11},
+             {0xA1, 0x38}, {0xA1, 0x02}, {0xA1, 0x01}, {0x21, 0xFB}, {0xA1, 0xFF}}) {
+      out(port, value);
+    }
+  }
+
+  std::vector<std::string> log;
+  VirtualClock clock;
+  PcPlatform pc;
+};
+
+TEST_F(PlatformTest, UnhandledPortsReadAllOnesAndLogOnce) {
+  EXPECT_EQ(pc.io_bus().read(0x1234, 1), 0xFFu);
+  EXPECT_EQ(pc.io_bus().read(0x1234, 2), 0xFFFFu);
+  EXPECT_EQ(pc.io_bus().read(0x1234, 4), 0xFFFFFFFFu);
+  pc.io_bus().write(0x1234, 4, 0);
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_NE(log[0].find("0x1234"), std::string::npos);
+  EXPECT_EQ(pc.stats().unhandled_port_accesses, 4u);
+  EXPECT_EQ(pc.io_bus().read(0x2F8, 1), 0xFFu);  // no COM2 unless configured
+}
+
+TEST_F(PlatformTest, TimerTickReachesTheCpuAsVector0x30) {
+  linux_pic_init();
+  out(0x21, 0xFA);  // unmask IRQ 0
+  out(0x43, 0x34);
+  out(0x40, 4773 & 0xFF);  // HZ=250
+  out(0x40, 4773 >> 8);
+  // The control word's OUT rising edge already requested IRQ 0 once, as on hardware.
+  if (pc.interrupt_pending()) {
+    EXPECT_EQ(pc.acknowledge_interrupt(), 0x30);
+    out(0x20, 0x60);
+  }
+  ASSERT_TRUE(pc.next_timer_deadline().has_value());
+  clock.set(*pc.next_timer_deadline());
+  EXPECT_EQ(pc.run_timers(), 1u);
+  ASSERT_TRUE(pc.interrupt_pending());
+  EXPECT_EQ(pc.acknowledge_interrupt(), 0x30);
+  EXPECT_FALSE(pc.interrupt_pending());
+  out(0x20, 0x60);
+  const PcPlatformStats s = pc.stats();
+  EXPECT_GE(s.irq_raised[0], 1u);
+  EXPECT_GE(s.interrupts_acknowledged, 1u);
+  EXPECT_EQ(s.timer_callbacks, 1u);
+  EXPECT_GT(s.port_accesses.pic, 10u);
+  EXPECT_EQ(s.port_accesses.pit, 3u);
+}
+
+TEST_F(PlatformTest, SerialConsoleBothWays) {
+  std::string out_text;
+  pc.set_serial_output([&](uint8_t b) { out_text.push_back(static_cast<char>(b)); });
+  for (char c : std::string("ok\n")) out(0x3F8, static_cast<uint8_t>(c));
+  EXPECT_EQ(out_text, "ok\n");
+  const uint8_t input[] = {'l', 's'};
+  EXPECT_EQ(pc.serial_input_space(), 1u);  // FIFOs off: one holding register
+  EXPECT_EQ(pc.push_serial_input(input), 1u);
+  linux_pic_init();
+  out(0x21, 0xEB);  // unmask IRQ 4
+  out(0x3FC, 0x0B);  // DTR RTS OUT2
+  out(0x3F9, 0x01);  // receive interrupt
+  ASSERT_TRUE(pc.interrupt_pending());
+  EXPECT_EQ(pc.acknowledge_interrupt(), 0x34);
+  EXPECT_EQ(in(0x3F8), 'l');
+  const PcPlatformStats s = pc.stats();
+  EXPECT_EQ(s.serial_tx_bytes, 3u);
+  EXPECT_EQ(s.serial_rx_bytes, 1u);
+  EXPECT_GT(s.port_accesses.com1, 0u);
+}
+
+TEST_F(PlatformTest, DebugPortsAndKeyboardReset) {
+  std::string debug;
+  pc.set_debug_console_output([&](uint8_t b) { debug.push_back(static_cast<char>(b)); });
+  out(0xE9, 'h');
+  out(0xE9, 'i');
+  EXPECT_EQ(debug, "hi");
+  EXPECT_EQ(in(0xE9), 0xE9);
+  out(0x80, 0x42);
+  EXPECT_EQ(in(0x80), 0x42);
+  EXPECT_EQ(pc.post_port().last_code(), 0x42);
+  int resets = 0;
+  pc.set_reset_request([&] { ++resets; });
+  out(0x64, 0xFE);
+  EXPECT_EQ(resets, 1);
+  EXPECT_EQ(pc.stats().reset_requests, 1u);
+  EXPECT_TRUE(log.empty());
+}
+
+TEST_F(PlatformTest, RtcAndCmosThroughThePorts) {
+  out(0x70, 0x09);
+  EXPECT_EQ(in(0x71), 0x99);  // 1999-12-31 23:59:59
+  out(0x70, 0x32);
+  EXPECT_EQ(in(0x71), 0x19);
+  out(0x70, 0x34);
+  const uint8_t low = in(0x71);
+  out(0x70, 0x35);
+  EXPECT_EQ(low | in(0x71) << 8, 48 * 16);  // (64 - 16) MiB in 64 KiB units
+  clock.advance(1'000'000'000);
+  out(0x70, 0x09);
+  EXPECT_EQ(in(0x71), 0x00);
+  out(0x70, 0x32);
+  EXPECT_EQ(in(0x71), 0x20);
+}
+
+TEST_F(PlatformTest, StatsNameEveryCounter) {
+  std::map<std::string, uint64_t> all;
+  pc.stats().for_each([&](std::string_view name, uint64_t value) { all.emplace(name, value); });
+  for (const char* name : {"port_accesses.pic", "port_accesses.debugcon", "unhandled_port_accesses",
+                           "interrupts_acknowledged", "irq_raised.0", "irq_raised.15"}) {
+    EXPECT_EQ(all.count(name), 1u) << name;
+  }
+  EXPECT_EQ(all.size(), 8u + 7u + 16u);
+}
+
+TEST(PlatformHostClockTest, PitTicksInRealTime) {
+  VirtualClock clock = VirtualClock::host();
+  PcPlatformConfig config;
+  config.log = [](std::string_view) {};
+  PcPlatform pc(clock, std::move(config));
+  auto out = [&](uint16_t port, uint8_t value) { pc.io_bus().write(port, 1, value); };
+  out(0x43, 0x34);
+  out(0x40, 1193 & 0xFF);  // 1 kHz
+  out(0x40, 1193 >> 8);
+  const uint64_t before = pc.stats().irq_raised[0];
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_GE(pc.run_timers(), 1u);
+  EXPECT_EQ(pc.stats().irq_raised[0], before + 1);  // coalesced: one edge per run
+  ASSERT_TRUE(pc.next_timer_deadline().has_value());
+  EXPECT_GT(*pc.next_timer_deadline(), clock.now_ns() - 1'000'000);
+}
+
+class PlatformWithCom2Test : public PlatformTest {
+ protected:
+  PlatformWithCom2Test() : PlatformTest(true) {}
+};
+
+TEST_F(PlatformWithCom2Test, Com2IsOnIrq3) {
+  ASSERT_NE(pc.uart(SerialPort::Com2), nullptr);
+  out(0x2FF, 0x77);
+  EXPECT_EQ(in(0x2FF), 0x77);
+  linux_pic_init();
+  out(0x21, 0xF3);  // unmask IRQ 3 (and keep 2)
+  out(0x2FC, 0x08);
+  out(0x2F9, 0x02);
+  ASSERT_TRUE(pc.interrupt_pending());
+  EXPECT_EQ(pc.acknowledge_interrupt(), 0x33);
+  EXPECT_GT(pc.stats().port_accesses.com2, 0u);
+}
+
+}  // namespace
+}  // namespace vmm86

@@ -1,0 +1,133 @@
+// Runs one generated program on the interpreter alone, and on the BT engine (translated
+// code with the interpreter as its slow path), from the same initial state.
+#include <sstream>
+
+#include "shadow-mmu/shadow_mmu.h"
+#include "tests/differential/harness.h"
+#include "vmm/engine/bt_engine.h"
+#include "vmm/interp/interpreter.h"
+
+namespace vmm86::difftest {
+
+namespace {
+
+/// A machine with no devices: ports read all-ones, nothing interrupts.
+class NoDevices : public CpuHooks {
+ public:
+  uint32_t port_in(uint16_t, unsigned) override { return 0xFFFFFFFF; }
+  void port_out(uint16_t, unsigned, uint32_t) override {}
+  uint32_t mmio_read(GuestPhys, unsigned) override { return 0xFFFFFFFF; }
+  void mmio_write(GuestPhys, unsigned, uint32_t) override {}
+  CpuidResult cpuid(uint32_t, uint32_t) override { return {}; }
+  uint64_t tsc_clock() override { return 0; }
+};
+
+/// Engine-watched pages: writes from the interpreter invalidate translations.
+class WatchingHooks : public NoDevices {
+ public:
+  BtEngine* engine = nullptr;
+  ShadowMmu* mmu = nullptr;
+  bool is_watched_page(GuestPhys page) override { return mmu && mmu->is_code_page(page.value >> kPageShift); }
+  void watched_write(GuestPhys addr, unsigned size) override {
+    if (engine) engine->physical_write(addr.value, size);
+  }
+};
+
+std::unique_ptr<GuestMemory> load(const Program& p) {
+  auto mem = GuestMemory::create(kRamBytes, nullptr);
+  if (!mem) return nullptr;
+  auto out = std::make_unique<GuestMemory>(std::move(*mem));
+  (void)out->write(GuestPhys{kCodeBase}, p.code.data(), p.code.size());
+  (void)out->write(GuestPhys{kDataBase}, p.data.data(), p.data.size());
+  return out;
+}
+
+void snapshot(const GuestMemory& mem, const CpuState& cpu, Outcome* o) {
+  o->cpu = cpu;
+  o->data.resize(kDataSize);
+  (void)mem.read(GuestPhys{kDataBase}, o->data.data(), kDataSize);
+  o->stack.resize(2 * kStackCheck);
+  (void)mem.read(GuestPhys{kStackTop - kStackCheck}, o->stack.data(), 2 * kStackCheck);
+}
+
+bool never(void*) { return false; }
+
+}  // namespace
+
+Outcome run_interpreter(const Program& p) {
+  Outcome o;
+  auto mem = load(p);
+  CpuState cpu = p.initial;
+  NoDevices hooks;
+  Interpreter interp(cpu, *mem, hooks);
+  const RunResult r = interp.run(100000);
+  o.completed = r.status == StepStatus::Halted;
+  if (!o.completed) o.error = std::string("interpreter stopped: ") + to_string(r.status) + " " + interp.detail();
+  snapshot(*mem, cpu, &o);
+  return o;
+}
+
+Outcome run_translator(const Program& p) {
+  Outcome o;
+  auto mem = load(p);
+  ExecContextPtr ctx = create_exec_context();
+  ctx->cpu = p.initial;
+  WatchingHooks hooks;
+  ShadowMmu mmu(*mem);
+  std::string error;
+  if (!mmu.init(&error)) {
+    o.error = error;
+    return o;
+  }
+  Interpreter interp(ctx->cpu, *mem, hooks);
+  BtEngine engine(*ctx, *mem, mmu, interp, 1 << 20);
+  hooks.engine = &engine;
+  hooks.mmu = &mmu;
+  if (!engine.init(&error)) {
+    o.error = error;
+    return o;
+  }
+  EngineStop stop = EngineStop::Budget;
+  for (int i = 0; i < 1000 && stop == EngineStop::Budget; ++i) stop = engine.run(100000, never, nullptr);
+  o.completed = stop == EngineStop::Halted;
+  if (!o.completed) o.error = "bt engine stopped: " + std::to_string(static_cast<int>(stop)) + " " + engine.detail();
+  o.translated_insns = ctx->retired;
+  snapshot(*mem, ctx->cpu, &o);
+  return o;
+}
+
+std::string compare(const Outcome& ref, const Outcome& got) {
+  std::ostringstream out;
+  if (!ref.completed) out << "reference did not complete: " << ref.error << "\n";
+  if (!got.completed) out << "tested did not complete: " << got.error << "\n";
+  static const char* names[] = {"eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"};
+  for (int i = 0; i < kNumGprs; ++i) {
+    if (ref.cpu.gpr[static_cast<size_t>(i)] != got.cpu.gpr[static_cast<size_t>(i)]) {
+      out << names[i] << ": " << std::hex << ref.cpu.gpr[static_cast<size_t>(i)] << " vs "
+          << got.cpu.gpr[static_cast<size_t>(i)] << std::dec << "\n";
+    }
+  }
+  if (ref.cpu.eip != got.cpu.eip) out << "eip: " << std::hex << ref.cpu.eip << " vs " << got.cpu.eip << std::dec << "\n";
+  constexpr uint32_t kCompared = flags::Status | flags::DF | flags::IF;
+  if ((ref.cpu.eflags & kCompared) != (got.cpu.eflags & kCompared)) {
+    out << "eflags: " << std::hex << (ref.cpu.eflags & kCompared) << " vs " << (got.cpu.eflags & kCompared) << std::dec
+        << "\n";
+  }
+  for (size_t i = 0; i < ref.data.size(); ++i) {
+    if (ref.data[i] != got.data[i]) {
+      out << "data[" << std::hex << kDataBase + i << "]: " << int(ref.data[i]) << " vs " << int(got.data[i])
+          << std::dec << "\n";
+      break;
+    }
+  }
+  for (size_t i = 0; i < ref.stack.size(); ++i) {
+    if (ref.stack[i] != got.stack[i]) {
+      out << "stack[" << std::hex << kStackTop - kStackCheck + i << "]: " << int(ref.stack[i]) << " vs "
+          << int(got.stack[i]) << std::dec << "\n";
+      break;
+    }
+  }
+  return out.str();
+}
+
+}  // namespace vmm86::difftest

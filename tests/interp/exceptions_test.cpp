@@ -1,0 +1,264 @@
+// Exceptions and interrupts: segment faults, page faults (CR2, error codes, A/D),
+// double and triple faults, single step, #UD, external interrupts and shadows.
+#include <gtest/gtest.h>
+
+#include "tests/interp/machine.h"
+
+namespace vmm86::test {
+namespace {
+
+using namespace asmjit::x86;
+
+TEST(Segmentation, DataLimitViolationIsGp) {
+  Machine m;
+  m.load_seg(SegReg::Ds, kSmallData);  // base kData, limit 0xFFF
+  m.code([](Asm& a) { a.mov(eax, dword_ptr(0xFFC)); a.mov(ebx, dword_ptr(0xFFE)); });
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.vector(), 13);
+  EXPECT_EQ(m.stack(0), 0u);
+  EXPECT_EQ(m.stack(1), kCode + 5) << "faulting instruction is the second mov";
+}
+
+TEST(Segmentation, StackLimitViolationIsSs) {
+  Machine m;
+  m.load_seg(SegReg::Ss, kSmallData);
+  m.cpu.reg(Gpr::Esp) = 0x800;
+  m.code([](Asm& a) { a.xor_(ebp, ebp); a.mov(eax, dword_ptr(ebp, 0x1000)); });
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.vector(), 12);
+  EXPECT_EQ(m.peek32(kData + 0x800 - 16), 0u) << "#SS(0) error code on the stack";
+}
+
+TEST(Segmentation, ExpandDown) {
+  Machine m;
+  m.load_seg(SegReg::Ds, kExpandDown);  // valid offsets 0x10000..0xFFFFFFFF
+  m.poke32(0x20000, 0xCAFE);
+  m.code([](Asm& a) { a.mov(eax, dword_ptr(0x20000)); a.mov(ebx, dword_ptr(0xFFFC)); });
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.cpu.reg(Gpr::Eax), 0xCAFEu);
+  EXPECT_EQ(m.vector(), 13);
+}
+
+TEST(Segmentation, WriteToReadOnlyAndNullSegment) {
+  Machine m;
+  m.load_seg(SegReg::Es, kReadOnly);
+  m.code_bytes({0x26, 0xA3, 0x00, 0x00, 0x20, 0x00});
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.vector(), 13);
+
+  Machine n;
+  n.code([](Asm& a) { a.xor_(eax, eax); a.mov(ds, ax); a.mov(ebx, dword_ptr(0)); });
+  ASSERT_EQ(n.run().status, StepStatus::Halted);
+  EXPECT_EQ(n.vector(), 13) << "null DS loads fine, faults on use";
+  EXPECT_EQ(n.cpu.sreg(SegReg::Ds).selector, 0);
+}
+
+TEST(Segmentation, Ring3CannotLoadRing0Data) {
+  Machine m;
+  m.code([](Asm& a) { a.mov(eax, kData32); a.mov(ds, ax); });
+  m.enter_ring3();
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.vector(), 13);
+  EXPECT_EQ(m.stack(0), kData32) << "error code is the selector";
+}
+
+TEST(Segmentation, NullSsIsGp) {
+  Machine m;
+  m.code([](Asm& a) { a.xor_(eax, eax); a.mov(ss, ax); });
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.vector(), 13);
+}
+
+TEST(Paging, NotPresentReadSetsCr2AndErrorCode) {
+  Machine m;
+  m.enable_paging();
+  m.set_pte_flags(kData + 0x1000, 0);  // not present
+  m.code([](Asm& a) { a.mov(eax, dword_ptr(kData + 0x1004)); });
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.vector(), 14);
+  EXPECT_EQ(m.cpu.cr2, kData + 0x1004);
+  EXPECT_EQ(m.stack(0), 0u);
+  EXPECT_EQ(m.stack(1), kCode);
+}
+
+TEST(Paging, UserWriteToReadOnlyPage) {
+  Machine m;
+  m.enable_paging();
+  m.set_pte_flags(kData, 0x5);  // present, user, read-only
+  m.code([](Asm& a) { a.mov(eax, dword_ptr(kData)); a.mov(dword_ptr(kData + 8), eax); });
+  m.enter_ring3();
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.vector(), 14);
+  EXPECT_EQ(m.stack(0), 7u) << "present | write | user";
+  EXPECT_EQ(m.cpu.cr2, kData + 8);
+}
+
+TEST(Paging, SupervisorWriteHonoursWp) {
+  for (bool wp : {true, false}) {
+    Machine m;
+    m.enable_paging(wp);
+    m.set_pte_flags(kData, 0x1);  // present, supervisor, read-only
+    m.code([](Asm& a) { a.mov(dword_ptr(kData), 1); });
+    ASSERT_EQ(m.run().status, StepStatus::Halted);
+    if (wp) {
+      EXPECT_EQ(m.vector(), 14);
+      EXPECT_EQ(m.stack(0), 3u);
+    } else {
+      EXPECT_EQ(m.vector(), -1);
+      EXPECT_EQ(m.peek32(kData), 1u);
+    }
+  }
+}
+
+TEST(Paging, RmwChecksWriteBeforeReading) {
+  Machine m;
+  m.enable_paging();
+  m.set_pte_flags(kData, 0x5);
+  m.code([](Asm& a) { a.add(dword_ptr(kData), 1); });
+  m.enter_ring3();
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.stack(0), 7u);
+}
+
+TEST(Paging, AccessedAndDirtyBits) {
+  Machine m;
+  m.enable_paging();
+  m.code([](Asm& a) { a.mov(eax, dword_ptr(kData)); a.mov(dword_ptr(kData + 0x1000), eax); });
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.pte(kData) & 0x60, 0x20u) << "read: A only";
+  EXPECT_EQ(m.pte(kData + 0x1000) & 0x60, 0x60u) << "write: A and D";
+}
+
+TEST(Paging, FetchAcrossIntoMissingPage) {
+  Machine m;
+  m.enable_paging();
+  m.set_pte_flags(kData + 0x1000, 0);
+  m.poke(kData + 0xFFE, {0xB8, 0x01});  // mov eax, imm32 split over the page boundary
+  m.cpu.eip = kData + 0xFFE;
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.vector(), 14);
+  EXPECT_EQ(m.cpu.cr2, kData + 0x1000);
+  EXPECT_EQ(m.stack(1), kData + 0xFFE);
+}
+
+TEST(Paging, InvlpgDropsStaleTranslation) {
+  Machine m;
+  m.enable_paging();
+  m.poke32(kData, 0xAAAA);
+  m.poke32(kData + 0x5000, 0xBBBB);
+  m.code([](Asm& a) {
+    a.mov(eax, dword_ptr(kData));
+    // Remap the page to kData + 0x5000 behind the TLB's back, then invalidate it.
+    a.mov(dword_ptr(kPageTables + (kData >> 12) * 4), (kData + 0x5000) | 7);
+    a.invlpg(dword_ptr(kData));
+    a.mov(ebx, dword_ptr(kData));
+  });
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.cpu.reg(Gpr::Eax), 0xAAAAu);
+  EXPECT_EQ(m.cpu.reg(Gpr::Ebx), 0xBBBBu);
+}
+
+TEST(Faults, DoubleFaultOnContributoryDuringDelivery) {
+  Machine m;
+  m.set_gate(kIdt, 13, kCode32, kVectorStubs + 13 * 8, 0x6E);  // #GP gate not present
+  m.code([](Asm& a) { a.xor_(eax, eax); a.mov(ss, ax); });
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.vector(), 8);
+  EXPECT_EQ(m.stack(0), 0u) << "#DF error code is 0";
+}
+
+TEST(Faults, NotPresentGateDuringPageFaultIsDoubleFault) {
+  Machine m;
+  m.enable_paging();
+  m.set_pte_flags(kData, 0);
+  m.set_gate(kIdt, 14, kCode32, kVectorStubs + 14 * 8, 0x6E);  // #PF gate not present: #NP
+  m.code([](Asm& a) { a.mov(eax, dword_ptr(kData)); });
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.vector(), 8);
+  EXPECT_EQ(m.cpu.cr2, kData);
+}
+
+TEST(Faults, TripleFaultIsAStatus) {
+  Machine m;
+  m.cpu.idtr.limit = 0;
+  m.code([](Asm& a) { a.int3(); });
+  const RunResult r = m.run();
+  EXPECT_EQ(r.status, StepStatus::TripleFault);
+  EXPECT_EQ(m.shutdowns, 1);
+  EXPECT_EQ(m.interp.step(), StepStatus::TripleFault) << "stays shut down";
+  m.interp.reset();
+  EXPECT_EQ(m.cpu.eip, 0xFFF0u);
+}
+
+TEST(Faults, SingleStepTrap) {
+  Machine m;
+  m.code([](Asm& a) { a.mov(eax, 1); a.mov(ebx, 2); });
+  m.cpu.eflags |= flags::TF;
+  EXPECT_EQ(m.interp.step(), StepStatus::Retired);
+  EXPECT_EQ(m.cpu.reg(Gpr::Eax), 1u);
+  EXPECT_EQ(m.stack(0), kCode + 5) << "#DB is a trap: return to the next instruction";
+  EXPECT_NE(m.cpu.dr[6] & (1u << 14), 0u);
+  EXPECT_EQ(m.cpu.eflags & flags::TF, 0u);
+}
+
+TEST(Faults, VexInstructionIsUd) {
+  Machine m;
+  m.code_bytes({0xC5, 0xF0, 0x58, 0xC2});  // vaddps xmm0, xmm1, xmm2
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.vector(), 6);
+}
+
+TEST(Faults, RaiseExceptionApi) {
+  Machine m;
+  m.code([](Asm& a) { a.nop(); });
+  EXPECT_EQ(m.interp.raise_exception(14, true, 6), StepStatus::EventDelivered);
+  EXPECT_EQ(m.stack(0), 6u);
+  EXPECT_EQ(m.stack(1), kCode);
+}
+
+TEST(Interrupts, StiShadowThenDelivery) {
+  Machine m;
+  m.code([](Asm& a) { a.sti(); a.nop(); a.nop(); });
+  m.irq = 0x30;
+  EXPECT_EQ(m.interp.step(), StepStatus::Retired);  // sti
+  EXPECT_EQ(m.interp.step(), StepStatus::Retired);  // nop in the shadow
+  EXPECT_EQ(m.interp.step(), StepStatus::EventDelivered);
+  EXPECT_EQ(m.stack(0), kCode + 2) << "return to the second nop";
+  EXPECT_EQ(m.cpu.eip, kVectorStubs + 0x30 * 8);
+  EXPECT_EQ(m.cpu.eflags & flags::IF, 0u) << "interrupt gate clears IF";
+  EXPECT_NE(m.stack(2) & flags::IF, 0u);
+}
+
+TEST(Interrupts, MovSsShadow) {
+  Machine m;
+  m.cpu.eflags |= flags::IF;
+  m.code([](Asm& a) { a.mov(eax, kData32); a.mov(ss, ax); a.nop(); });
+  EXPECT_EQ(m.interp.step(), StepStatus::Retired);
+  EXPECT_EQ(m.interp.step(), StepStatus::Retired);  // mov ss
+  m.irq = 0x31;
+  EXPECT_EQ(m.interp.step(), StepStatus::Retired);  // nop, still shadowed
+  EXPECT_EQ(m.interp.step(), StepStatus::EventDelivered);
+}
+
+TEST(Interrupts, HaltUntilInterrupt) {
+  Machine m;
+  m.cpu.eflags |= flags::IF;
+  m.code([](Asm& a) { a.hlt(); a.mov(eax, 1); });
+  EXPECT_EQ(m.interp.step(), StepStatus::Halted);
+  EXPECT_EQ(m.interp.step(), StepStatus::Halted);
+  m.irq = 0x20;
+  EXPECT_EQ(m.interp.step(), StepStatus::EventDelivered);
+  EXPECT_FALSE(m.cpu.halted);
+  EXPECT_EQ(m.stack(0), kCode + 1) << "resumes after the hlt";
+}
+
+TEST(Interrupts, NmiIgnoresIf) {
+  Machine m;
+  m.code([](Asm& a) { a.nop(); });
+  m.cpu.pending.nmi = true;
+  EXPECT_EQ(m.interp.step(), StepStatus::EventDelivered);
+  EXPECT_EQ(m.cpu.eip, kVectorStubs + 2 * 8);
+}
+
+}  // namespace
+}  // namespace vmm86::test

@@ -1,0 +1,168 @@
+// x87/MMX/SSE through the host FPU: results in guest registers and memory, GPR and
+// EFLAGS outputs, and the exceptions the interpreter decides (#NM, #MF, #XM, #GP).
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "tests/interp/machine.h"
+
+namespace vmm86::test {
+namespace {
+
+using namespace asmjit::x86;
+
+void enable_sse(Machine& m) { m.cpu.cr4 |= vmm86::cr4::OSFXSR | vmm86::cr4::OSXMMEXCPT; }
+
+TEST(Fpu, X87ArithmeticToMemory) {
+  Machine m;
+  m.code([](Asm& a) {
+    a.fninit();
+    a.fld1();
+    a.fadd(st0, st0);
+    a.fild(dword_ptr(kData + 8));
+    a.fmulp(st1);
+    a.fistp(dword_ptr(kData));
+  });
+  m.poke32(kData + 8, 21);
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.vector(), -1);
+  EXPECT_EQ(m.peek32(kData), 42u);
+}
+
+TEST(Fpu, FnstswAxAndFcomiFlags) {
+  Machine m;
+  m.code([](Asm& a) {
+    a.fninit();
+    a.fld1();
+    a.fldz();
+    a.fcomi(st1);  // 0 < 1: CF=1, ZF=0
+    a.fnstsw(ax);
+  });
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_NE(m.cpu.eflags & flags::CF, 0u);
+  EXPECT_EQ(m.cpu.eflags & flags::ZF, 0u);
+  EXPECT_EQ((m.cpu.reg(Gpr::Eax) >> 11) & 7, 6u) << "TOP after two loads";
+}
+
+TEST(Fpu, TsRaisesNm) {
+  Machine m;
+  m.cpu.cr0 |= vmm86::cr0::TS;
+  m.code([](Asm& a) { a.fld1(); });
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.vector(), 7);
+}
+
+TEST(Fpu, PendingX87ErrorRaisesMfOnNextWaitingInstruction) {
+  Machine m;
+  m.cpu.cr0 |= vmm86::cr0::NE;
+  m.poke32(kData, 0x037B);  // zero-divide unmasked
+  m.code([](Asm& a) {
+    a.fninit();
+    a.fldcw(word_ptr(kData));
+    a.fld1();
+    a.fldz();
+    a.fdivp(st1);  // sets ES, does not trap itself
+    a.fnstsw(ax);       // no-wait: fine
+    a.fld1();           // #MF
+  });
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.vector(), 16);
+  EXPECT_NE(m.cpu.reg(Gpr::Eax) & 0x80, 0u);
+}
+
+TEST(Fpu, SsePackedAddAndAlignment) {
+  Machine m;
+  enable_sse(m);
+  const float in[4] = {1.5f, 2.0f, -3.0f, 4.25f};
+  std::vector<uint8_t> bytes(16);
+  std::memcpy(bytes.data(), in, 16);
+  m.poke(kData, bytes);
+  m.code([](Asm& a) {
+    a.movups(xmm0, ptr(kData));
+    a.addps(xmm0, xmm0);
+    a.movaps(ptr(kData + 0x10), xmm0);
+    a.cvttss2si(ebx, xmm0);
+    a.movaps(xmm1, ptr(kData + 4));  // misaligned: #GP(0)
+  });
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  float out[4];
+  std::memcpy(out, m.mem.host_ptr(GuestPhys{kData + 0x10}, 16), 16);
+  EXPECT_EQ(out[0], 3.0f);
+  EXPECT_EQ(out[3], 8.5f);
+  EXPECT_EQ(m.cpu.reg(Gpr::Ebx), 3u);
+  EXPECT_EQ(m.vector(), 13);
+}
+
+TEST(Fpu, SseWithoutOsfxsrIsUd) {
+  Machine m;
+  m.code([](Asm& a) { a.xorps(xmm0, xmm0); });
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.vector(), 6);
+}
+
+TEST(Fpu, UnmaskedSimdExceptionIsXmAndWritesNothing) {
+  Machine m;
+  enable_sse(m);
+  m.poke32(kData, 0x1F80 & ~0x200u);  // divide-by-zero unmasked
+  const float one[4] = {1, 1, 1, 1};
+  std::vector<uint8_t> bytes(16);
+  std::memcpy(bytes.data(), one, 16);
+  m.poke(kData + 0x10, bytes);
+  m.code([](Asm& a) {
+    a.ldmxcsr(dword_ptr(kData));
+    a.movaps(xmm0, ptr(kData + 0x10));
+    a.xorps(xmm1, xmm1);
+    a.divps(xmm0, xmm1);
+  });
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.vector(), 19);
+  float x0;
+  std::memcpy(&x0, m.cpu.fxsave.data() + 160, 4);  // XMM0 in the FXSAVE image
+  EXPECT_EQ(x0, 1.0f) << "destination unchanged";
+  uint32_t mxcsr;
+  std::memcpy(&mxcsr, m.cpu.fxsave.data() + 24, 4);
+  EXPECT_NE(mxcsr & 0x4, 0u) << "ZE flag recorded";
+}
+
+TEST(Fpu, FxsaveLayoutAndAlignment) {
+  Machine m;
+  enable_sse(m);
+  m.code([](Asm& a) {
+    a.fninit();
+    a.fxsave(ptr(kData));
+    a.fxsave(ptr(kData + 8));  // misaligned
+  });
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.peek32(kData) & 0xFFFF, 0x037Fu);
+  EXPECT_EQ(m.peek32(kData + 24), 0x1F80u);
+  EXPECT_EQ(m.vector(), 13);
+}
+
+TEST(Fpu, MmxThroughGprs) {
+  Machine m;
+  m.code([](Asm& a) {
+    a.mov(eax, 21);
+    a.movd(mm0, eax);
+    a.paddd(mm0, mm0);
+    a.movd(ebx, mm0);
+    a.emms();
+  });
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.cpu.reg(Gpr::Ebx), 42u);
+}
+
+TEST(Fpu, StoreToMissingPageFaultsBeforeRunning) {
+  Machine m;
+  m.enable_paging();
+  m.set_pte_flags(kData, 0);
+  m.code([](Asm& a) { a.fninit(); a.fld1(); a.fstp(dword_ptr(kData)); });
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.vector(), 14);
+  EXPECT_EQ(m.stack(0), 2u) << "write, supervisor, not present";
+  uint16_t fsw;
+  std::memcpy(&fsw, m.cpu.fxsave.data() + 2, 2);
+  EXPECT_EQ((fsw >> 11) & 7, 7u) << "the fstp did not pop";
+}
+
+}  // namespace
+}  // namespace vmm86::test

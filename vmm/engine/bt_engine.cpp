@@ -1,0 +1,152 @@
+#include "vmm/engine/bt_engine.h"
+
+#include <asm/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace vmm86 {
+
+BtEngine::BtEngine(ExecContext& ctx, GuestMemory& mem, ShadowMmu& mmu, Interpreter& interp, size_t cache_bytes)
+    : ctx_(ctx), mem_(mem), mmu_(mmu), interp_(interp), translator_(ctx, cache_bytes) {
+  active_.translator = &translator_;
+  active_.mmu = &mmu_;
+  active_.ctx = &ctx_;
+}
+
+bool BtEngine::init(std::string* error) {
+  return translator_.init(error) && install_fault_handler(error);
+}
+
+bool BtEngine::fetch(uint32_t linear, Bytes* out) {
+  const CpuState& cpu = ctx_.cpu;
+  GuestPhys phys{linear};
+  if (cpu.paging()) {
+    const PagingMode mode{cpu.cr0, cpu.cr3, cpu.cr4};
+    const WalkResult w = walk_page_tables(mem_, mode, GuestLinear{linear}, AccessKind{false, cpu.cpl() == 3, true});
+    if (!w.ok) return false;
+    phys = w.phys;
+  }
+  const PhysKind kind = mem_.kind_at(phys);
+  if (kind != PhysKind::Ram && kind != PhysKind::Rom) return false;
+  const uint32_t available = kPageSize - (linear & kPageMask);
+  out->host = mem_.host_ptr(phys, available);
+  if (!out->host) return false;
+  out->available = available;
+  out->phys = phys.value;
+  mmu_.protect_code_page(phys.value >> kPageShift);
+  return true;
+}
+
+void BtEngine::sync_paging() {
+  const CpuState& cpu = ctx_.cpu;
+  const PagingMode want{cpu.cr0, cpu.cr3, cpu.cr4};
+  const PagingMode& have = mmu_.mode();
+  if (want.cr0 != have.cr0 || want.cr3 != have.cr3 || want.cr4 != have.cr4) {
+    mmu_.set_mode(want);
+    // New address space: retire every inline-table entry by changing the salt.
+    ctx_.lookup_salt = ctx_.lookup_salt * 0x9E3779B1u + 0x7F4A7C15u;
+  }
+}
+
+void BtEngine::select_window() {
+  const bool user = ctx_.cpu.cpl() == 3;
+  active_.user_window = user;
+  const auto base = reinterpret_cast<uint64_t>(mmu_.window(user).base());
+  if (base != gs_base_) {
+    syscall(SYS_arch_prctl, ARCH_SET_GS, base);
+    gs_base_ = base;
+    ctx_.window_base = base;
+    ++stats_.gs_switches;
+    // The mode (CPL) is part of the key: entries of the other privilege level must not hit.
+    ctx_.lookup_salt ^= 0x5BD1E995u;
+  }
+}
+
+void BtEngine::physical_write(uint64_t phys_addr, unsigned size) {
+  const uint64_t first = phys_addr >> kPageShift;
+  const uint64_t last = (phys_addr + size - 1) >> kPageShift;
+  for (uint64_t page = first; page <= last; ++page) {
+    if (!mmu_.is_code_page(page)) continue;
+    translator_.invalidate_page(page);
+    if (!translator_.cache().has_code_on_page(page)) mmu_.unprotect_code_page(page);
+  }
+}
+
+bool BtEngine::interpret_one(EngineStop* stop) {
+  ++stats_.interpreted;
+  switch (interp_.step()) {
+    case StepStatus::Retired:
+    case StepStatus::EventDelivered:
+      return true;
+    case StepStatus::Halted:
+      *stop = EngineStop::Halted;
+      return false;
+    case StepStatus::TripleFault:
+      *stop = EngineStop::TripleFault;
+      return false;
+    case StepStatus::Unimplemented:
+    case StepStatus::Unsupported:
+    case StepStatus::Stopped:
+      detail_ = interp_.detail();
+      *stop = EngineStop::Unimplemented;
+      return false;
+  }
+  return true;
+}
+
+EngineStop BtEngine::run(uint64_t max_dispatches, bool (*interrupt_deliverable)(void*), void* opaque) {
+  EngineStop stop = EngineStop::Budget;
+  for (uint64_t n = 0; n < max_dispatches; ++n) {
+    if (ctx_.cpu.halted) return EngineStop::Halted;
+    if (interrupt_deliverable(opaque)) return EngineStop::Interrupt;
+    sync_paging();
+    select_window();
+    Block* block = nullptr;
+    const TranslateStatus st = translator_.block_for_current(*this, &block);
+    if (st == TranslateStatus::CacheFull) {
+      translator_.flush();
+      ++stats_.cache_flushes;
+      continue;
+    }
+    if (st == TranslateStatus::NeedsInterpreter) {
+      ++stats_.interpreted_at_block_start;
+      if (!interpret_one(&stop)) return stop;
+      continue;
+    }
+    ++stats_.dispatches;
+    set_active_engine(&active_);
+    ExitRecord* exit = translator_.enter(block);
+    set_active_engine(nullptr);
+    switch (exit->kind) {
+      case ExitKind::Direct:
+        ++stats_.exits_direct;
+        translator_.try_chain(exit, *this);
+        break;
+      case ExitKind::Indirect: {
+        ++stats_.exits_indirect;
+        Block* target = nullptr;
+        if (translator_.block_for_current(*this, &target) == TranslateStatus::Ok) {
+          translator_.remember_indirect_target(ctx_.cpu.eip, target);
+        }
+        break;
+      }
+      case ExitKind::Interpret:
+        ++stats_.exits_interpret;
+        if (!interpret_one(&stop)) return stop;
+        break;
+      case ExitKind::Fault:
+        ++stats_.exits_fault;
+        if (!interpret_one(&stop)) return stop;
+        break;
+      case ExitKind::Poll:
+        ++stats_.exits_poll;
+        clear_exit_request(&ctx_);
+        return EngineStop::Budget;
+      case ExitKind::Callout:
+        break;
+    }
+  }
+  return stop;
+}
+
+}  // namespace vmm86

@@ -1,0 +1,84 @@
+// The binary-translation engine's dispatcher (DESIGN.md §4; STYLE.md #7). Equivalent C:
+//
+//   for (;;) {
+//     if (stop or halted or an interrupt can be delivered) return to the machine;
+//     block = lookup(phys(cpu.eip), mode) ?: translate(cpu.eip);
+//     if (!block) { interpreter.step(); continue; }      // untranslatable instruction
+//     exit = enter(block);                               // runs chained blocks
+//     switch (exit.kind) {
+//       Direct:    chain(exit, lookup(cpu.eip));         // next time: no dispatcher
+//       Indirect:  remember(cpu.eip) in the inline table;
+//       Interpret, Fault: interpreter.step();           // slow path, precise state
+//       Poll:      return to the machine (timers, interrupts);
+//     }
+//   }
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "shadow-mmu/shadow_mmu.h"
+#include "translator/translator.h"
+#include "vmm/engine/fault_handler.h"
+#include "vmm/interp/interpreter.h"
+
+namespace vmm86 {
+
+/// Why run() returned.
+enum class EngineStop : uint8_t {
+  Budget,        ///< the dispatch budget ran out (or a poll exit): let the machine run timers
+  Interrupt,     ///< an interrupt is deliverable: the machine lets the interpreter deliver it
+  Halted,        ///< the guest executed hlt
+  TripleFault,
+  Unimplemented, ///< the interpreter met something it does not implement (see detail)
+};
+
+/// Per-engine statistics beyond the translator's own.
+struct BtEngineStats {
+  uint64_t dispatches = 0;
+  uint64_t interpreted = 0;            ///< instructions run by the interpreter from this engine
+  uint64_t interpreted_at_block_start = 0;  ///< ... because the first instruction was untranslatable
+  uint64_t exits_direct = 0, exits_indirect = 0, exits_interpret = 0, exits_fault = 0, exits_poll = 0;
+  uint64_t cache_flushes = 0;
+  uint64_t gs_switches = 0;
+};
+
+class BtEngine final : public CodeSource {
+ public:
+  BtEngine(ExecContext& ctx, GuestMemory& mem, ShadowMmu& mmu, Interpreter& interp, size_t cache_bytes);
+
+  [[nodiscard]] bool init(std::string* error);
+  /// Runs until one of EngineStop happens or `max_dispatches` block entries passed.
+  [[nodiscard]] EngineStop run(uint64_t max_dispatches, bool (*interrupt_deliverable)(void*), void* opaque);
+
+  /// A write to guest-physical memory made outside translated code (interpreter, devices).
+  void physical_write(uint64_t phys_addr, unsigned size);
+  /// Call after the interpreter changed paging state (CR0/CR3/CR4) or executed INVLPG.
+  void sync_paging();
+  void invlpg(uint32_t linear) { mmu_.invlpg(linear); }
+
+  [[nodiscard]] Translator& translator() { return translator_; }
+  [[nodiscard]] const BtEngineStats& stats() const { return stats_; }
+  [[nodiscard]] const FaultStats& fault_stats() const { return active_.stats; }
+  [[nodiscard]] const std::string& detail() const { return detail_; }
+
+  // CodeSource: guest code bytes through the guest's page tables; marks the page as code.
+  [[nodiscard]] bool fetch(uint32_t linear, Bytes* out) override;
+
+ private:
+  /// Runs one instruction in the interpreter; false when the machine must take over.
+  [[nodiscard]] bool interpret_one(EngineStop* stop);
+  void select_window();
+
+  ExecContext& ctx_;
+  GuestMemory& mem_;
+  ShadowMmu& mmu_;
+  Interpreter& interp_;
+  Translator translator_;
+  ActiveEngine active_{};
+  BtEngineStats stats_{};
+  uint64_t gs_base_ = 0;
+  std::string detail_;
+};
+
+}  // namespace vmm86

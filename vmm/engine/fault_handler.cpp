@@ -1,0 +1,114 @@
+#include "vmm/engine/fault_handler.h"
+
+#include <signal.h>
+#include <string.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace vmm86 {
+
+namespace {
+
+thread_local ActiveEngine* t_active = nullptr;
+FatalReportFn g_fatal_report = nullptr;
+constexpr size_t kAltStackBytes = 64 * 1024;
+
+void write_str(const char* s) { (void)!write(STDERR_FILENO, s, strlen(s)); }
+
+[[noreturn]] void die(int sig, siginfo_t* si, ucontext_t* uc) {
+  char buf[256];
+  const auto& g = uc->uc_mcontext.gregs;
+  snprintf(buf, sizeof buf, "\r\nvmm86: internal error: signal %d (%s) at host pc %#llx, address %p\r\n", sig,
+           strsignal(sig), static_cast<unsigned long long>(g[REG_RIP]), si->si_addr);
+  write_str(buf);
+  if (g_fatal_report) g_fatal_report(STDERR_FILENO);
+  _exit(70);
+}
+
+/// Sends translated code to the exit trampoline with `exit` and the guest EIP of the
+/// instruction at the faulting host PC.
+bool redirect(ucontext_t* uc, ActiveEngine& e, ExitRecord* exit) {
+  auto& g = uc->uc_mcontext.gregs;
+  uint32_t eip = 0, not_retired = 0;
+  if (!e.translator->locate(reinterpret_cast<void*>(g[REG_RIP]), &eip, &not_retired)) return false;
+  e.ctx->cpu.eip = eip;
+  g[REG_R14] -= not_retired;  // the block prologue counted instructions that did not retire
+  g[REG_R13] = reinterpret_cast<greg_t>(exit);
+  g[REG_RIP] = reinterpret_cast<greg_t>(e.translator->exit_trampoline());
+  return true;
+}
+
+void on_fault(int sig, siginfo_t* si, void* raw) {
+  auto* uc = static_cast<ucontext_t*>(raw);
+  ActiveEngine* e = t_active;
+  const void* pc = reinterpret_cast<void*>(uc->uc_mcontext.gregs[REG_RIP]);
+  if (!e || !e->translator->in_code_cache(pc)) die(sig, si, uc);
+
+  if (sig == SIGSEGV && is_poll_page(e->ctx, si->si_addr)) {
+    ++e->stats.polls;
+    if (!redirect(uc, *e, e->translator->poll_exit())) die(sig, si, uc);
+    return;
+  }
+  e->last = RedirectedFault{sig, FillOutcome::Mapped, 0, false};
+  if (sig == SIGSEGV) {
+    AddressWindow& w = e->mmu->window(e->user_window);
+    if (w.contains(si->si_addr)) {
+      const uint32_t linear = w.linear_of(si->si_addr).value;
+      const bool write = (uc->uc_mcontext.gregs[REG_ERR] & 2) != 0;  // #PF error code, W bit
+      const FillResult r = e->mmu->fill(e->user_window, linear, write);
+      if (r.outcome == FillOutcome::Mapped) {
+        ++e->stats.fills;
+        return;  // retry the access
+      }
+      e->last = RedirectedFault{sig, r.outcome, linear, write};
+      switch (r.outcome) {
+        case FillOutcome::GuestPageFault: ++e->stats.page_faults; break;
+        case FillOutcome::Mmio: ++e->stats.mmio; break;
+        case FillOutcome::CodeWrite: ++e->stats.code_writes; break;
+        case FillOutcome::Mapped: break;
+      }
+    } else {
+      ++e->stats.other;
+    }
+  } else {
+    ++e->stats.other;
+  }
+  ++e->stats.redirected;
+  if (!redirect(uc, *e, e->translator->fault_exit())) die(sig, si, uc);
+}
+
+}  // namespace
+
+bool install_fault_handler(std::string* error) {
+  static thread_local bool stack_installed = false;
+  if (!stack_installed) {
+    stack_t ss{};
+    ss.ss_sp = std::malloc(kAltStackBytes);
+    ss.ss_size = kAltStackBytes;
+    if (!ss.ss_sp || sigaltstack(&ss, nullptr) != 0) {
+      if (error) *error = "sigaltstack failed";
+      return false;
+    }
+    stack_installed = true;
+  }
+  struct sigaction sa{};
+  sa.sa_sigaction = on_fault;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE}) {
+    if (sigaction(sig, &sa, nullptr) != 0) {
+      if (error) *error = std::string("sigaction: ") + strerror(errno);
+      return false;
+    }
+  }
+  return true;
+}
+
+void set_active_engine(ActiveEngine* engine) { t_active = engine; }
+
+void set_fatal_report(FatalReportFn fn) { g_fatal_report = fn; }
+
+}  // namespace vmm86

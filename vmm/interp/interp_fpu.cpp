@@ -1,0 +1,309 @@
+// x87/MMX/SSE/SSE2 instructions run on the host FPU loaded with the guest's FXSAVE image
+// (CpuState::fxsave): a small stub saves the host FPU, restores the guest's, loads the
+// guest GPRs and flags, executes the guest instruction (its memory operand rewritten to
+// [r14], a bounce buffer the interpreter filled through guest paging), stores everything
+// back and restores the host FPU. Availability (#NM/#UD), pending x87 errors (#MF),
+// alignment (#GP) and unmasked SIMD exceptions (#XM) are decided here, never by a host trap.
+#include <sys/mman.h>
+
+#include <cstddef>
+#include <cstring>
+
+#include "vmm/interp/core.h"
+
+namespace vmm86::interp {
+
+struct FpuRunner {
+  struct alignas(16) Context {
+    uint8_t host_fx[512];
+    uint8_t guest_fx[512];
+    uint8_t buf[512];
+    uint32_t gpr[8];
+    uint64_t rflags;
+  };
+  Context ctx{};
+  uint8_t* code = nullptr;
+
+  ~FpuRunner() {
+    if (code != nullptr) munmap(code, kPageSize);
+  }
+};
+
+namespace {
+
+void destroy_runner(FpuRunner* r) { delete r; }
+
+// FXSAVE image offsets.
+constexpr size_t kFswOffset = 2;
+constexpr size_t kMxcsrOffset = 24;
+constexpr uint32_t kMxcsrMasks = 0x1F80;
+constexpr uint32_t kMxcsrFlags = 0x3F;
+constexpr uint32_t kMxcsrReservedP6 = 0xFFFF0040u;  // DAZ (bit 6) is not on the modelled CPU
+constexpr uint16_t kFswErrorSummary = 0x80;
+
+class Emitter {
+ public:
+  explicit Emitter(uint8_t* p) : p_(p) {}
+  void b(std::initializer_list<uint8_t> bytes) {
+    for (uint8_t x : bytes) *p_++ = x;
+  }
+  void d32(size_t v) {
+    const uint32_t x = static_cast<uint32_t>(v);
+    std::memcpy(p_, &x, 4);
+    p_ += 4;
+  }
+  /// REX.B + opcode + ModRM(mod=10, reg, rm=r15) + disp32: [r15 + disp].
+  void r15_disp(std::initializer_list<uint8_t> opcode, uint8_t reg, size_t disp) {
+    b({0x41});
+    b(opcode);
+    b({static_cast<uint8_t>(0x87 | (reg << 3))});
+    d32(disp);
+  }
+  uint8_t* p_;
+};
+
+constexpr uint8_t kLoadedGprs[] = {0, 1, 2, 3, 5, 6, 7};  // all but ESP: the host stack
+
+bool is_no_wait(ZydisMnemonic m) {
+  switch (m) {
+    case ZYDIS_MNEMONIC_FNINIT:
+    case ZYDIS_MNEMONIC_FNCLEX:
+    case ZYDIS_MNEMONIC_FNSTCW:
+    case ZYDIS_MNEMONIC_FNSTSW:
+    case ZYDIS_MNEMONIC_FNSTENV:
+    case ZYDIS_MNEMONIC_FNSAVE:
+    case ZYDIS_MNEMONIC_FXSAVE:
+    case ZYDIS_MNEMONIC_FXRSTOR:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool is_env_format(ZydisMnemonic m) {
+  return m == ZYDIS_MNEMONIC_FNSTENV || m == ZYDIS_MNEMONIC_FLDENV || m == ZYDIS_MNEMONIC_FNSAVE ||
+         m == ZYDIS_MNEMONIC_FRSTOR;
+}
+
+bool allows_unaligned(ZydisMnemonic m) {
+  return m == ZYDIS_MNEMONIC_MOVUPS || m == ZYDIS_MNEMONIC_MOVUPD || m == ZYDIS_MNEMONIC_MOVDQU;
+}
+
+enum class FpClass : uint8_t { X87, Mmx, Sse, Fxsr };
+
+FpClass classify_fp(const Instruction& insn) {
+  const ZydisMnemonic m = insn.mnemonic();
+  if (m == ZYDIS_MNEMONIC_FXSAVE || m == ZYDIS_MNEMONIC_FXRSTOR) return FpClass::Fxsr;
+  switch (insn.raw.meta.isa_ext) {
+    case ZYDIS_ISA_EXT_X87: return FpClass::X87;
+    case ZYDIS_ISA_EXT_MMX: return FpClass::Mmx;
+    default: break;
+  }
+  // SSE instructions on MMX registers (pshufw, pmaxub mm, ...) behave like MMX for #MF.
+  for (unsigned i = 0; i < insn.raw.operand_count; ++i) {
+    const ZydisDecodedOperand& o = insn.operands[i];
+    if (o.type == ZYDIS_OPERAND_TYPE_REGISTER && o.reg.value >= ZYDIS_REGISTER_MM0 &&
+        o.reg.value <= ZYDIS_REGISTER_MM7) {
+      return FpClass::Mmx;
+    }
+  }
+  if (insn.raw.meta.isa_set == ZYDIS_ISA_SET_X87 || insn.raw.meta.isa_set == ZYDIS_ISA_SET_FCMOV) return FpClass::X87;
+  return FpClass::Sse;
+}
+
+uint16_t guest_fsw(const CpuState& cpu) {
+  uint16_t v = 0;
+  std::memcpy(&v, cpu.fxsave.data() + kFswOffset, 2);
+  return v;
+}
+
+uint32_t read_mxcsr(const uint8_t* fx) {
+  uint32_t v = 0;
+  std::memcpy(&v, fx + kMxcsrOffset, 4);
+  return v;
+}
+
+void write_mxcsr(uint8_t* fx, uint32_t v) { std::memcpy(fx + kMxcsrOffset, &v, 4); }
+
+/// #NM/#UD/#MF before anything else, in the CPU's order.
+bool check_available(Core& c, FpClass cls) {
+  const uint32_t cr0v = c.cpu.cr0;
+  const bool em = cr0v & cr0::EM, ts = cr0v & cr0::TS;
+  switch (cls) {
+    case FpClass::X87:
+      if (em || ts) return c.raise(vec::NM);
+      if (!is_no_wait(c.insn.mnemonic()) && (guest_fsw(c.cpu) & kFswErrorSummary)) return c.raise(vec::MF);
+      return true;
+    case FpClass::Mmx:
+      if (em) return c.raise(vec::UD);
+      if (ts) return c.raise(vec::NM);
+      if (guest_fsw(c.cpu) & kFswErrorSummary) return c.raise(vec::MF);
+      return true;
+    case FpClass::Fxsr:
+      if (em || ts) return c.raise(vec::NM);
+      return true;
+    case FpClass::Sse:
+      if (em || (c.cpu.cr4 & cr4::OSFXSR) == 0) return c.raise(vec::UD);
+      if (ts) return c.raise(vec::NM);
+      return true;
+  }
+  return true;
+}
+
+FpuRunner* runner(Core& c) {
+  if (!c.fpu) {
+    auto* r = new FpuRunner;
+    void* page = mmap(nullptr, kPageSize, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    r->code = page == MAP_FAILED ? nullptr : static_cast<uint8_t*>(page);
+    c.fpu = std::unique_ptr<FpuRunner, void (*)(FpuRunner*)>(r, destroy_runner);
+  }
+  return c.fpu->code != nullptr ? c.fpu.get() : nullptr;
+}
+
+/// Writes the stub for the current instruction; `mem` tells whether it has a memory operand.
+void emit_stub(Core& c, uint8_t* code, bool has_mem) {
+  using Ctx = FpuRunner::Context;
+  Emitter e(code);
+  e.b({0x53, 0x55, 0x41, 0x54, 0x41, 0x55, 0x41, 0x56, 0x41, 0x57});  // push rbx rbp r12-r15
+  e.b({0x49, 0x89, 0xFF});                                            // mov r15, rdi
+  e.b({0x4C, 0x8D, 0xB7});                                            // lea r14, [rdi + buf]
+  e.d32(offsetof(Ctx, buf));
+  e.r15_disp({0x0F, 0xAE}, 0, offsetof(Ctx, host_fx));   // fxsave [host_fx]
+  e.r15_disp({0x0F, 0xAE}, 1, offsetof(Ctx, guest_fx));  // fxrstor [guest_fx]
+  for (uint8_t r : kLoadedGprs) e.r15_disp({0x8B}, r, offsetof(Ctx, gpr) + 4u * r);
+  e.r15_disp({0xFF}, 6, offsetof(Ctx, rflags));  // push qword [rflags]
+  e.b({0x9D});                                   // popfq
+
+  // The guest instruction: mandatory/size prefixes kept, segment and 0x67 prefixes dropped.
+  const Instruction& in = c.insn;
+  const ZydisMnemonic m = in.mnemonic();
+  for (unsigned i = 0; i < in.raw.raw.prefix_count; ++i) {
+    const uint8_t p = in.raw.raw.prefixes[i].value;
+    if (p == 0xF2 || p == 0xF3 || (p == 0x66 && !is_env_format(m))) e.b({p});
+  }
+  // The 16/32-bit layout of fnstenv/fnsave/fldenv/frstor follows the guest operand size.
+  if (is_env_format(m) && in.operand_size() == 16) e.b({0x66});
+  const unsigned opcode_start = in.raw.raw.prefix_count;
+  if (!has_mem) {
+    for (unsigned i = opcode_start; i < in.length(); ++i) e.b({c.insn_bytes[i]});
+  } else {
+    e.b({0x41});  // REX.B: ModRM.rm = 110 names r14
+    for (unsigned i = opcode_start; i < in.raw.raw.modrm.offset; ++i) e.b({c.insn_bytes[i]});
+    e.b({static_cast<uint8_t>((in.raw.raw.modrm.reg & 7) << 3 | 6)});  // mod=00 rm=110: [r14]
+    for (const auto& im : in.raw.raw.imm) {
+      for (unsigned i = 0; i < im.size / 8u; ++i) e.b({c.insn_bytes[im.offset + i]});
+    }
+  }
+
+  e.b({0x9C});                                   // pushfq
+  e.r15_disp({0x8F}, 0, offsetof(Ctx, rflags));  // pop qword [rflags]
+  for (uint8_t r : kLoadedGprs) e.r15_disp({0x89}, r, offsetof(Ctx, gpr) + 4u * r);
+  e.r15_disp({0x0F, 0xAE}, 0, offsetof(Ctx, guest_fx));  // fxsave [guest_fx]
+  e.r15_disp({0x0F, 0xAE}, 1, offsetof(Ctx, host_fx));   // fxrstor [host_fx]
+  e.b({0x41, 0x5F, 0x41, 0x5E, 0x41, 0x5D, 0x41, 0x5C, 0x5D, 0x5B, 0xC3});
+}
+
+const ZydisDecodedOperand* memory_operand(const Instruction& insn) {
+  for (unsigned i = 0; i < insn.raw.operand_count; ++i) {
+    if (insn.operands[i].type == ZYDIS_OPERAND_TYPE_MEMORY) return &insn.operands[i];
+  }
+  return nullptr;
+}
+
+bool uses_esp(const Instruction& insn) {
+  for (unsigned i = 0; i < insn.raw.operand_count; ++i) {
+    const ZydisDecodedOperand& o = insn.operands[i];
+    if (o.type == ZYDIS_OPERAND_TYPE_REGISTER && (o.reg.value == ZYDIS_REGISTER_ESP || o.reg.value == ZYDIS_REGISTER_SP)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+Exec fwait(Core& c) {
+  if ((c.cpu.cr0 & cr0::MP) && (c.cpu.cr0 & cr0::TS)) return c.fail(vec::NM);
+  if (guest_fsw(c.cpu) & kFswErrorSummary) return c.fail(vec::MF);
+  return Exec::Ok;
+}
+
+}  // namespace
+
+Exec h_fpu(Core& c) {
+  const Instruction& in = c.insn;
+  if (in.mnemonic() == ZYDIS_MNEMONIC_FWAIT) return fwait(c);
+  const FpClass cls = classify_fp(in);
+  VMM86_TRY(check_available(c, cls));
+  if (uses_esp(in)) {
+    c.detail = std::string("FP instruction with an ESP operand: ") + ZydisMnemonicGetString(in.mnemonic());
+    return Exec::Unimplemented;
+  }
+
+  // Translate (and check) the memory operand before anything runs.
+  const ZydisDecodedOperand* mop = memory_operand(in);
+  if (mop != nullptr && mop->visibility == ZYDIS_OPERAND_VISIBILITY_HIDDEN) {
+    c.detail = std::string("FP instruction with an implicit memory operand: ") + ZydisMnemonicGetString(in.mnemonic());
+    return Exec::Unimplemented;
+  }
+  MemTarget target;
+  const bool reads = mop != nullptr && (mop->actions & ZYDIS_OPERAND_ACTION_MASK_READ) != 0;
+  const bool writes = mop != nullptr && (mop->actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) != 0;
+  uint32_t size = 0;
+  if (mop != nullptr) {
+    size = mop->size / 8u;
+    if (size == 0 || size > 512) {
+      c.detail = std::string("FP memory operand of unexpected size: ") + ZydisMnemonicGetString(in.mnemonic());
+      return Exec::Unimplemented;
+    }
+    const uint32_t ea = c.effective_address(*mop);
+    const bool needs_16 = in.mnemonic() == ZYDIS_MNEMONIC_FXSAVE || in.mnemonic() == ZYDIS_MNEMONIC_FXRSTOR ||
+                          (cls == FpClass::Sse && size == 16 && !allows_unaligned(in.mnemonic()));
+    if (needs_16 && ((c.cpu.sreg(c.mem_seg(*mop)).base + ea) & 15) != 0) return c.fail(vec::GP, 0);
+    const Access a = reads && writes ? Access::ReadWrite : writes ? Access::Write : Access::Read;
+    VMM86_TRY(c.translate(c.mem_seg(*mop), ea, size, a, &target));
+  }
+  if (in.mnemonic() == ZYDIS_MNEMONIC_LDMXCSR || in.mnemonic() == ZYDIS_MNEMONIC_FXRSTOR) {
+    uint8_t image[512];
+    c.read_target(target, image);
+    uint32_t value = 0;
+    std::memcpy(&value, in.mnemonic() == ZYDIS_MNEMONIC_LDMXCSR ? image : image + kMxcsrOffset, 4);
+    if (value & kMxcsrReservedP6) return c.fail(vec::GP, 0);
+  }
+
+  FpuRunner* r = runner(c);
+  if (r == nullptr) {
+    c.detail = "no executable memory for the host-FPU stub";
+    return Exec::Unsupported;
+  }
+  FpuRunner::Context& ctx = r->ctx;
+  std::memcpy(ctx.guest_fx, c.cpu.fxsave.data(), sizeof(ctx.guest_fx));
+  std::memcpy(ctx.gpr, c.cpu.gpr.data(), sizeof(ctx.gpr));
+  ctx.rflags = (c.cpu.eflags & flags::Status) | flags::Reserved1 | flags::IF;
+  if (reads) c.read_target(target, ctx.buf);
+
+  // Unmasked SIMD exceptions must not trap on the host: run masked, then decide.
+  const uint32_t mxcsr = read_mxcsr(ctx.guest_fx);
+  const bool simd_unmasked = cls == FpClass::Sse && (mxcsr & kMxcsrMasks) != kMxcsrMasks;
+  if (simd_unmasked) write_mxcsr(ctx.guest_fx, (mxcsr | kMxcsrMasks) & ~kMxcsrFlags);
+
+  emit_stub(c, r->code, mop != nullptr);
+  reinterpret_cast<void (*)(FpuRunner::Context*)>(r->code)(&ctx);
+
+  if (simd_unmasked) {
+    const uint32_t raised = read_mxcsr(ctx.guest_fx) & kMxcsrFlags;
+    const uint32_t unmasked = ~(mxcsr >> 7) & kMxcsrFlags;
+    if (raised & unmasked) {
+      // The faulting instruction writes no destination; only MXCSR records the exceptions.
+      write_mxcsr(c.cpu.fxsave.data(), mxcsr | raised);
+      return c.fail((c.cpu.cr4 & cr4::OSXMMEXCPT) ? vec::XM : vec::UD);
+    }
+    write_mxcsr(ctx.guest_fx, mxcsr | raised);
+  }
+
+  std::memcpy(c.cpu.fxsave.data(), ctx.guest_fx, sizeof(ctx.guest_fx));
+  for (uint8_t g : kLoadedGprs) c.cpu.gpr[g] = ctx.gpr[g];
+  c.set_status_flags(static_cast<uint32_t>(ctx.rflags));
+  if (writes) c.write_target(target, ctx.buf);
+  return Exec::Ok;
+}
+
+}  // namespace vmm86::interp

@@ -1,0 +1,167 @@
+// String instructions (movs/cmps/stos/lods/scas/ins/outs) with rep/repe/repne in 16- and
+// 32-bit addressing, and port I/O with the IOPL / TSS I/O-bitmap check.
+#include "vmm/interp/alu.h"
+#include "vmm/interp/core.h"
+
+namespace vmm86::interp {
+
+bool Core::io_allowed(uint16_t port, unsigned size) {
+  if (!cpu.protected_mode()) return true;
+  if (!cpu.v86_mode() && cpl() <= cpu.iopl()) return true;
+  // Only a 32-bit TSS has an I/O permission bitmap.
+  if ((cpu.tr.type() & 0x8) == 0 || cpu.tr.limit < 0x67) return raise(vec::GP, 0);
+  uint32_t io_base = 0;
+  if (!read_sys(cpu.tr.base + 0x66, &io_base, 2)) return false;
+  const uint32_t byte = io_base + port / 8u;
+  if (byte + 1 > cpu.tr.limit) return raise(vec::GP, 0);
+  uint32_t bits = 0;
+  if (!read_sys(cpu.tr.base + byte, &bits, 2)) return false;
+  if ((bits >> (port & 7)) & ((1u << size) - 1)) return raise(vec::GP, 0);
+  return true;
+}
+
+namespace {
+
+enum class StrKind : uint8_t { Movs, Cmps, Stos, Lods, Scas, Ins, Outs };
+
+struct StrInfo {
+  StrKind kind;
+  unsigned size;
+};
+
+StrInfo string_info(ZydisMnemonic m) {
+  switch (m) {
+    case ZYDIS_MNEMONIC_MOVSB: return {StrKind::Movs, 1};
+    case ZYDIS_MNEMONIC_MOVSW: return {StrKind::Movs, 2};
+    case ZYDIS_MNEMONIC_MOVSD: return {StrKind::Movs, 4};
+    case ZYDIS_MNEMONIC_CMPSB: return {StrKind::Cmps, 1};
+    case ZYDIS_MNEMONIC_CMPSW: return {StrKind::Cmps, 2};
+    case ZYDIS_MNEMONIC_CMPSD: return {StrKind::Cmps, 4};
+    case ZYDIS_MNEMONIC_STOSB: return {StrKind::Stos, 1};
+    case ZYDIS_MNEMONIC_STOSW: return {StrKind::Stos, 2};
+    case ZYDIS_MNEMONIC_STOSD: return {StrKind::Stos, 4};
+    case ZYDIS_MNEMONIC_LODSB: return {StrKind::Lods, 1};
+    case ZYDIS_MNEMONIC_LODSW: return {StrKind::Lods, 2};
+    case ZYDIS_MNEMONIC_LODSD: return {StrKind::Lods, 4};
+    case ZYDIS_MNEMONIC_SCASB: return {StrKind::Scas, 1};
+    case ZYDIS_MNEMONIC_SCASW: return {StrKind::Scas, 2};
+    case ZYDIS_MNEMONIC_SCASD: return {StrKind::Scas, 4};
+    case ZYDIS_MNEMONIC_INSB: return {StrKind::Ins, 1};
+    case ZYDIS_MNEMONIC_INSW: return {StrKind::Ins, 2};
+    case ZYDIS_MNEMONIC_INSD: return {StrKind::Ins, 4};
+    case ZYDIS_MNEMONIC_OUTSB: return {StrKind::Outs, 1};
+    case ZYDIS_MNEMONIC_OUTSW: return {StrKind::Outs, 2};
+    default: return {StrKind::Outs, 4};
+  }
+}
+
+ZydisRegister accumulator(unsigned size) {
+  return size == 1 ? ZYDIS_REGISTER_AL : size == 2 ? ZYDIS_REGISTER_AX : ZYDIS_REGISTER_EAX;
+}
+
+/// One iteration; index registers are advanced by the caller only when it succeeds.
+bool iterate(Core& c, StrInfo s, SegReg src_seg, uint32_t si, uint32_t di) {
+  const uint16_t port = static_cast<uint16_t>(c.cpu.reg(Gpr::Edx));
+  uint32_t a = 0, b = 0;
+  switch (s.kind) {
+    case StrKind::Movs: {
+      MemTarget dst;
+      if (!c.read_mem(src_seg, si, s.size, &a) || !c.translate(SegReg::Es, di, s.size, Access::Write, &dst)) {
+        return false;
+      }
+      c.write_target(dst, &a);
+      return true;
+    }
+    case StrKind::Cmps:
+    case StrKind::Scas: {
+      if (s.kind == StrKind::Cmps) {
+        if (!c.read_mem(src_seg, si, s.size, &a)) return false;
+      } else {
+        a = c.get_reg(accumulator(s.size));
+      }
+      if (!c.read_mem(SegReg::Es, di, s.size, &b)) return false;
+      c.set_status_flags(alu::binary(alu::BinOp::Cmp, s.size, a, b, c.cpu.eflags).eflags);
+      return true;
+    }
+    case StrKind::Stos:
+      return c.write_mem(SegReg::Es, di, s.size, c.get_reg(accumulator(s.size)));
+    case StrKind::Lods:
+      if (!c.read_mem(src_seg, si, s.size, &a)) return false;
+      c.set_reg(accumulator(s.size), a);
+      return true;
+    case StrKind::Ins: {
+      // The destination is checked before the port is read: IN has side effects.
+      MemTarget dst;
+      if (!c.translate(SegReg::Es, di, s.size, Access::Write, &dst)) return false;
+      a = c.hooks.port_in(port, s.size);
+      c.write_target(dst, &a);
+      return true;
+    }
+    case StrKind::Outs:
+      if (!c.read_mem(src_seg, si, s.size, &a)) return false;
+      c.hooks.port_out(port, s.size, a);
+      return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Exec h_string(Core& c) {
+  const StrInfo s = string_info(c.insn.mnemonic());
+  if (s.kind == StrKind::Ins || s.kind == StrKind::Outs) {
+    VMM86_TRY(c.io_allowed(static_cast<uint16_t>(c.cpu.reg(Gpr::Edx)), s.size));
+  }
+  const auto attrs = c.insn.raw.attributes;
+  const bool repe = (attrs & ZYDIS_ATTRIB_HAS_REPE) != 0;
+  const bool repne = (attrs & ZYDIS_ATTRIB_HAS_REPNE) != 0;
+  const bool rep = repe || repne || (attrs & ZYDIS_ATTRIB_HAS_REP) != 0;
+  const bool compares = s.kind == StrKind::Cmps || s.kind == StrKind::Scas;
+  const bool a16 = c.insn.address_size() == 16;
+  const ZydisRegister si_reg = a16 ? ZYDIS_REGISTER_SI : ZYDIS_REGISTER_ESI;
+  const ZydisRegister di_reg = a16 ? ZYDIS_REGISTER_DI : ZYDIS_REGISTER_EDI;
+  const ZydisRegister cx_reg = a16 ? ZYDIS_REGISTER_CX : ZYDIS_REGISTER_ECX;
+  const uint32_t mask = c.addr_mask();
+  const uint32_t delta = (c.cpu.eflags & flags::DF) ? 0u - s.size : s.size;
+  const bool uses_si = s.kind == StrKind::Movs || s.kind == StrKind::Cmps || s.kind == StrKind::Lods ||
+                       s.kind == StrKind::Outs;
+  const bool uses_di = s.kind != StrKind::Lods && s.kind != StrKind::Outs;
+  const SegReg src_seg = c.override_or_ds();
+
+  // Completed iterations stay architecturally visible if a later one faults.
+  c.keep_progress_on_fault = true;
+  for (;;) {
+    if (rep && c.get_reg(cx_reg) == 0) break;
+    const uint32_t si = c.get_reg(si_reg), di = c.get_reg(di_reg);
+    VMM86_TRY(iterate(c, s, src_seg, si, di));
+    if (uses_si) c.set_reg(si_reg, (si + delta) & mask);
+    if (uses_di) c.set_reg(di_reg, (di + delta) & mask);
+    if (!rep) break;
+    c.set_reg(cx_reg, (c.get_reg(cx_reg) - 1) & mask);
+    if (compares) {
+      const bool zf = (c.cpu.eflags & flags::ZF) != 0;
+      if ((repe && !zf) || (repne && zf)) break;
+    }
+  }
+  return Exec::Ok;
+}
+
+Exec h_in(Core& c) {
+  uint32_t port = 0;
+  VMM86_TRY(c.read_op(1, &port));
+  const unsigned size = c.op_bytes(0);
+  VMM86_TRY(c.io_allowed(static_cast<uint16_t>(port), size));
+  c.set_reg(c.op(0).reg.value, c.hooks.port_in(static_cast<uint16_t>(port), size));
+  return Exec::Ok;
+}
+
+Exec h_out(Core& c) {
+  uint32_t port = 0;
+  VMM86_TRY(c.read_op(0, &port));
+  const unsigned size = c.op_bytes(1);
+  VMM86_TRY(c.io_allowed(static_cast<uint16_t>(port), size));
+  c.hooks.port_out(static_cast<uint16_t>(port), size, c.get_reg(c.op(1).reg.value));
+  return Exec::Ok;
+}
+
+}  // namespace vmm86::interp

@@ -1,0 +1,220 @@
+// The step loop: pending events, instruction fetch across pages and the CS limit,
+// decoding, dispatch through the handler table, and precise faults.
+#include "vmm/interp/interpreter.h"
+
+#include <algorithm>
+
+#include "vmm/interp/core.h"
+
+namespace vmm86 {
+
+namespace interp {
+
+Core::Core(CpuState& cpu_state, GuestMemory& memory, CpuHooks& cpu_hooks)
+    : cpu(cpu_state), mem(memory), hooks(cpu_hooks) {}
+
+Exec Core::unimplemented() {
+  detail = std::string("unimplemented instruction ") + ZydisMnemonicGetString(insn.mnemonic());
+  return Exec::Unimplemented;
+}
+
+namespace {
+
+/// Fetches and decodes the instruction at CS:EIP. False with `fault` set on #PF/#GP/#UD.
+bool fetch_decode(Core& c) {
+  const SegmentCache& cs = c.cpu.sreg(SegReg::Cs);
+  const uint32_t eip = c.cpu.eip;
+  if (eip > cs.limit) return c.raise(vec::GP, 0);
+  const uint32_t in_limit = static_cast<uint32_t>(std::min<uint64_t>(15, uint64_t{cs.limit} - eip + 1));
+  const uint32_t linear = cs.base + eip;
+  const uint32_t first = std::min(in_limit, kPageSize - (linear & kPageMask));
+  const bool user = c.cpl() == 3;
+  uint8_t bytes[15] = {};
+  MemTarget t;
+  if (!c.translate_linear(linear, first, Access::Fetch, user, &t)) return false;
+  c.read_target(t, bytes);
+  const Decoder& d = cs.default_big() ? c.dec32 : c.dec16;
+  DecodeStatus st = d.decode({bytes, first}, &c.insn);
+  if (st == DecodeStatus::NeedMoreBytes && first < in_limit) {
+    // Only now is the next page touched: its #PF belongs to this instruction.
+    if (!c.translate_linear(linear + first, in_limit - first, Access::Fetch, user, &t)) return false;
+    c.read_target(t, bytes + first);
+    st = d.decode({bytes, in_limit}, &c.insn);
+  }
+  std::copy(std::begin(bytes), std::end(bytes), c.insn_bytes.begin());
+  switch (st) {
+    case DecodeStatus::Ok:
+      break;
+    case DecodeStatus::NeedMoreBytes:  // runs past the CS limit
+    case DecodeStatus::TooLong:
+      return c.raise(vec::GP, 0);
+    case DecodeStatus::Invalid:
+      return c.raise(vec::UD);
+  }
+  if (!is_supported_isa(c.insn)) return c.raise(vec::UD);
+  return true;
+}
+
+enum class FaultClass : uint8_t { Benign, Contributory, PageFault, DoubleFault };
+
+FaultClass classify_vector(uint8_t v) {
+  switch (v) {
+    case vec::DE:
+    case vec::TS:
+    case vec::NP:
+    case vec::SS:
+    case vec::GP:
+      return FaultClass::Contributory;
+    case vec::PF:
+      return FaultClass::PageFault;
+    case vec::DF:
+      return FaultClass::DoubleFault;
+    default:
+      return FaultClass::Benign;
+  }
+}
+
+}  // namespace
+
+StepStatus Core::deliver(Event ev) {
+  // Each iteration is one delivery attempt; a fault during delivery combines with the
+  // event being delivered (SDM Vol. 3 Table 6-5) into #DF, and a fault during #DF shuts down.
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    const Snapshot before = take_snapshot();
+    const Exec e = deliver_once(ev);
+    if (e == Exec::Ok) {
+      if (ev.kind == EventKind::Nmi) nmi_blocked = true;
+      return StepStatus::EventDelivered;
+    }
+    restore(before);
+    if (e == Exec::Unsupported) return StepStatus::Unsupported;
+    const FaultClass first = ev.kind == EventKind::SoftwareInt ? FaultClass::Benign : classify_vector(ev.vector);
+    if (first == FaultClass::DoubleFault) break;
+    const FaultClass second = classify_vector(fault.vector);
+    const bool to_double = (first == FaultClass::Contributory && second == FaultClass::Contributory) ||
+                           (first == FaultClass::PageFault && second != FaultClass::Benign);
+    ev = to_double ? Event{vec::DF, EventKind::Exception, true, 0}
+                   : Event{fault.vector, EventKind::Exception, fault.has_error, fault.error};
+  }
+  shutdown = true;
+  hooks.shutdown(ShutdownReason::TripleFault);
+  return StepStatus::TripleFault;
+}
+
+StepStatus Core::finish(Exec e) {
+  switch (e) {
+    case Exec::Ok:
+    case Exec::Halt: {
+      const bool single_step = (snap.eflags & flags::TF) != 0;
+      cpu.eip = next_eip;
+      ++retired;
+      if (e == Exec::Halt) {
+        cpu.halted = true;
+        return StepStatus::Halted;
+      }
+      if (single_step) {
+        cpu.dr[6] |= 1u << 14;  // BS: the #DB is a single-step trap
+        const StepStatus s = deliver(Event{vec::DB, EventKind::Exception, false, 0});
+        if (s != StepStatus::EventDelivered) return s;
+      }
+      return StepStatus::Retired;
+    }
+    case Exec::Fault:
+      restore(snap, !keep_progress_on_fault);
+      return deliver(Event{fault.vector, EventKind::Exception, fault.has_error, fault.error});
+    case Exec::Unimplemented:
+      restore(snap);
+      return StepStatus::Unimplemented;
+    case Exec::Unsupported:
+      restore(snap);
+      return StepStatus::Unsupported;
+  }
+  return StepStatus::Unimplemented;
+}
+
+StepStatus Core::step() {
+  if (shutdown) return StepStatus::TripleFault;
+  if (cpu.pending.nmi && !nmi_blocked) {
+    cpu.pending.nmi = false;
+    cpu.halted = false;
+    return deliver(Event{vec::NMI, EventKind::Nmi, false, 0});
+  }
+  if (cpu.pending.interrupt_shadow == 0 && (cpu.eflags & flags::IF) != 0 && hooks.interrupt_pending()) {
+    const uint8_t vector = hooks.acknowledge_interrupt();
+    cpu.halted = false;
+    return deliver(Event{vector, EventKind::External, false, 0});
+  }
+  if (cpu.halted) return StepStatus::Halted;
+  // The shadow covers exactly one instruction: this one.
+  cpu.pending.interrupt_shadow = 0;
+
+  snap = take_snapshot();
+  keep_progress_on_fault = false;
+  insn_eip = cpu.eip;
+  if (!fetch_decode(*this)) return deliver(Event{fault.vector, EventKind::Exception, fault.has_error, fault.error});
+  next_eip = insn_eip + insn.length();
+  if (!cpu.sreg(SegReg::Cs).default_big()) next_eip &= 0xFFFFu;
+
+  const Handler h = handler_for(insn);
+  if (h == nullptr) return finish(unimplemented());
+  return finish(h(*this));
+}
+
+}  // namespace interp
+
+const char* to_string(StepStatus s) {
+  switch (s) {
+    case StepStatus::Retired: return "retired";
+    case StepStatus::EventDelivered: return "event delivered";
+    case StepStatus::Halted: return "halted";
+    case StepStatus::TripleFault: return "triple fault";
+    case StepStatus::Unimplemented: return "unimplemented";
+    case StepStatus::Unsupported: return "unsupported";
+    case StepStatus::Stopped: return "stopped";
+  }
+  return "?";
+}
+
+Interpreter::Interpreter(CpuState& cpu, GuestMemory& mem, CpuHooks& hooks)
+    : core_(std::make_unique<interp::Core>(cpu, mem, hooks)) {}
+
+Interpreter::~Interpreter() = default;
+
+StepStatus Interpreter::step() { return core_->step(); }
+
+RunResult Interpreter::run(uint64_t max_instructions) {
+  RunResult r;
+  const uint64_t start = core_->retired;
+  while (core_->retired - start < max_instructions) {
+    if (stop_requested_.exchange(false, std::memory_order_relaxed)) {
+      r.status = StepStatus::Stopped;
+      break;
+    }
+    const StepStatus s = core_->step();
+    if (s != StepStatus::Retired && s != StepStatus::EventDelivered) {
+      r.status = s;
+      break;
+    }
+  }
+  r.instructions = core_->retired - start;
+  return r;
+}
+
+void Interpreter::reset() {
+  core_->shutdown = false;
+  core_->nmi_blocked = false;
+  core_->cpu.reset();
+  core_->flush_tlb();
+}
+
+void Interpreter::flush_tlb() { core_->flush_tlb(); }
+
+StepStatus Interpreter::raise_exception(uint8_t vector, bool has_error_code, uint32_t error_code) {
+  return core_->deliver(interp::Event{vector, interp::EventKind::Exception, has_error_code, error_code});
+}
+
+const std::string& Interpreter::detail() const { return core_->detail; }
+
+uint64_t Interpreter::retired() const { return core_->retired; }
+
+}  // namespace vmm86
