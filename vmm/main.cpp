@@ -1,21 +1,50 @@
-// vmm86 command line.
-#include <CLI/CLI.hpp>
-#include <cstdio>
+// vmm86 entry point: command line -> checked MachineConfig -> guest loaded into RAM ->
+// run_machine(), the one place where an execution engine takes over.
+#include <fmt/format.h>
 
-#include "vmm/version.h"
+#include <cstdio>
+#include <utility>
+
+#include "vmm/cli.h"
+#include "vmm/loader/linux_boot.h"
+#include "vmm/machine_entry.h"
+#include "vmm/terminal.h"
+
+namespace {
+
+vmm86::linux_boot::BootRequest boot_request_of(const vmm86::MachineConfig& config) {
+  vmm86::linux_boot::BootRequest request;
+  request.kernel_path = config.kernel_path;
+  request.initrd_path = config.initrd_path;
+  request.cmdline = config.cmdline;
+  return request;
+}
+
+int fail(int status, const std::string& message) {
+  fmt::print(stderr, "vmm86: error: {}\n", message);
+  return status;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"vmm86: a binary-translation virtual machine monitor for 32-bit x86 guests"};
-  app.set_version_flag("--version", vmm86::version_string());
-  app.require_subcommand(0, 1);
-  auto* run = app.add_subcommand("run", "Boot a Linux kernel (bzImage) in a new virtual machine");
-  std::string kernel;
-  run->add_option("--kernel", kernel, "bzImage to boot")->required();
-  CLI11_PARSE(app, argc, argv);
-  if (run->parsed()) {
-    std::fprintf(stderr, "vmm86: error: no execution engine is built yet; cannot boot %s\n", kernel.c_str());
-    return 2;
+  vmm86::Terminal::reserve_standard_fds();
+  const vmm86::CommandLine command = vmm86::parse_command_line(argc, argv, stdout, stderr);
+  if (!command.run) return command.exit_status;
+  const vmm86::MachineConfig& config = *command.run;
+  const vmm86::linux_boot::BootRequest request = boot_request_of(config);
+
+  // Too little --mem is a command-line mistake (status 2), so check it before loading.
+  auto needed = vmm86::linux_boot::required_ram_bytes(request);
+  if (!needed) return fail(vmm86::kExitFailure, needed.error());
+  if (config.ram_bytes < *needed) {
+    return fail(vmm86::kExitUsage, fmt::format("--mem {} is too small: this kernel{} needs at least {}",
+                                               vmm86::mem_size_string(config.ram_bytes),
+                                               request.initrd_path.empty() ? "" : " with its initrd",
+                                               vmm86::mem_size_string(*needed)));
   }
-  std::fputs(app.help().c_str(), stdout);
-  return 0;
+
+  auto guest = vmm86::linux_boot::load_guest(config.ram_bytes, request);
+  if (!guest) return fail(vmm86::kExitFailure, guest.error());
+  return vmm86::run_machine(config, std::move(guest).value());
 }

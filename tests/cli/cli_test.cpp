@@ -1,0 +1,236 @@
+// The command line, in process: value parsers, the option table, parse_command_line().
+#include "vmm/cli.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace vmm86 {
+namespace {
+
+constexpr uint64_t kKiB = 1024;
+constexpr uint64_t kMiB = 1024 * kKiB;
+constexpr uint64_t kGiB = 1024 * kMiB;
+
+TEST(ParseMemSize, AcceptsQemuStyleSizes) {
+  const std::pair<const char*, uint64_t> cases[] = {
+      {"256M", 256 * kMiB}, {"256m", 256 * kMiB}, {"1G", kGiB},       {"1g", kGiB},         {"3G", 3 * kGiB},
+      {"1024K", kMiB},      {"1028k", 1028 * kKiB}, {"512", 512 * kMiB}, {"3072", 3 * kGiB}, {"4K", 4 * kKiB},
+  };
+  for (const auto& [text, bytes] : cases) {
+    auto got = parse_mem_size(text);
+    ASSERT_TRUE(got.ok()) << text << ": " << got.error();
+    EXPECT_EQ(*got, bytes) << text;
+  }
+}
+
+TEST(ParseMemSize, RejectsWithAReason) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"0", "must be more than 0"},
+      {"0M", "must be more than 0"},
+      {"-1", "must be positive"},
+      {"-256M", "must be positive"},
+      {"abc", "not a size"},
+      {"", "not a size"},
+      {"M", "not a size"},
+      {"256MB", "not a size"},
+      {"256 M", "not a size"},
+      {"12T", "not a size"},
+      {"1.5G", "fractions are not accepted"},
+      {"5G", "more than the 3G maximum"},
+      {"3073M", "more than the 3G maximum"},
+      {"3145729K", "more than the 3G maximum"},
+      {"99999999999999999999999", "more than the 3G maximum"},
+      {"18446744073709551615", "more than the 3G maximum"},
+      {"1025K", "not a multiple of 4K"},
+  };
+  for (const auto& [text, reason] : cases) {
+    auto got = parse_mem_size(text);
+    ASSERT_FALSE(got.ok()) << "'" << text << "' was accepted as " << *got;
+    EXPECT_NE(got.error().find(reason), std::string::npos) << text << ": " << got.error();
+  }
+}
+
+TEST(MemSizeString, PicksTheLargestExactUnit) {
+  EXPECT_EQ(mem_size_string(256 * kMiB), "256M");
+  EXPECT_EQ(mem_size_string(3 * kGiB), "3G");
+  EXPECT_EQ(mem_size_string(1028 * kKiB), "1028K");
+  EXPECT_EQ(mem_size_string(1536 * kMiB), "1536M");
+  EXPECT_EQ(mem_size_string(4095), "4095");
+  for (const char* text : {"256M", "3G", "1028K", "1536M"}) EXPECT_EQ(mem_size_string(*parse_mem_size(text)), text);
+}
+
+TEST(ParseCount, WholeNumbersOnly) {
+  EXPECT_EQ(*parse_count("0"), 0u);
+  EXPECT_EQ(*parse_count("1000000"), 1000000u);
+  EXPECT_EQ(*parse_count("18446744073709551615"), 18446744073709551615ull);
+  EXPECT_FALSE(parse_count("18446744073709551616").ok());
+  EXPECT_FALSE(parse_count("-1").ok());
+  EXPECT_FALSE(parse_count("1k").ok());
+  EXPECT_FALSE(parse_count("").ok());
+}
+
+TEST(RunOptions, TableIsWellFormed) {
+  std::set<std::string_view> flags;
+  for (size_t i = 0; i < std::size(kRunOptions); ++i) {
+    const RunOptionSpec& spec = kRunOptions[i];
+    EXPECT_EQ(static_cast<size_t>(spec.id), i) << spec.flag;
+    EXPECT_EQ(&run_option(spec.id), &spec);
+    EXPECT_EQ(spec.flag.substr(0, 2), "--") << spec.flag;
+    EXPECT_TRUE(flags.insert(spec.flag).second) << "duplicate " << spec.flag;
+    EXPECT_FALSE(spec.help.empty()) << spec.flag;
+  }
+}
+
+TEST(RunOptions, EveryOptionIsDocumented) {
+  std::ifstream in(std::string(VMM86_SOURCE_DIR) + "/docs/usage.md");
+  ASSERT_TRUE(in) << "docs/usage.md is missing";
+  std::stringstream text;
+  text << in.rdbuf();
+  for (const RunOptionSpec& spec : kRunOptions) {
+    EXPECT_NE(text.str().find("`" + std::string(spec.flag)), std::string::npos)
+        << spec.flag << " is not described in docs/usage.md";
+  }
+}
+
+/// parse_command_line() with its output captured.
+struct Parsed {
+  CommandLine command;
+  std::string out;
+  std::string err;
+};
+
+Parsed parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "vmm86");
+  std::vector<const char*> argv;
+  for (const auto& a : args) argv.push_back(a.c_str());
+  char* out_buf = nullptr;
+  char* err_buf = nullptr;
+  size_t out_len = 0;
+  size_t err_len = 0;
+  FILE* out = open_memstream(&out_buf, &out_len);
+  FILE* err = open_memstream(&err_buf, &err_len);
+  Parsed p;
+  p.command = parse_command_line(static_cast<int>(argv.size()), argv.data(), out, err);
+  std::fclose(out);
+  std::fclose(err);
+  p.out.assign(out_buf, out_len);
+  p.err.assign(err_buf, err_len);
+  std::free(out_buf);
+  std::free(err_buf);
+  return p;
+}
+
+TEST(ParseCommandLine, DefaultsAreQemuLike) {
+  const Parsed p = parse({"run", "--kernel", "bzImage"});
+  ASSERT_TRUE(p.command.run) << p.err;
+  const MachineConfig& c = *p.command.run;
+  EXPECT_EQ(c.kernel_path, "bzImage");
+  EXPECT_EQ(c.initrd_path, "");
+  EXPECT_EQ(c.cmdline, "");
+  EXPECT_EQ(c.ram_bytes, 256 * kMiB);
+  EXPECT_EQ(c.engine, Engine::Bt);
+  EXPECT_FALSE(c.stats);
+  EXPECT_EQ(c.trace_path, "");
+  EXPECT_EQ(c.trace_limit, 0u);
+  EXPECT_EQ(p.out, "");
+  EXPECT_EQ(p.err, "");
+}
+
+TEST(ParseCommandLine, EveryOptionReachesTheConfig) {
+  const Parsed p = parse({"run", "--kernel=k", "--initrd", "i", "--append", "console=ttyS0 quiet", "--mem", "1G",
+                          "--engine", "interp", "--stats", "--trace", "t.log", "--trace-limit", "5000"});
+  ASSERT_TRUE(p.command.run) << p.err;
+  const MachineConfig& c = *p.command.run;
+  EXPECT_EQ(c.kernel_path, "k");
+  EXPECT_EQ(c.initrd_path, "i");
+  EXPECT_EQ(c.cmdline, "console=ttyS0 quiet");
+  EXPECT_EQ(c.ram_bytes, kGiB);
+  EXPECT_EQ(c.engine, Engine::Interp);
+  EXPECT_TRUE(c.stats);
+  EXPECT_EQ(c.trace_path, "t.log");
+  EXPECT_EQ(c.trace_limit, 5000u);
+}
+
+TEST(ParseCommandLine, EmptyAppendIsFine) {
+  const Parsed p = parse({"run", "--kernel", "k", "--append", ""});
+  ASSERT_TRUE(p.command.run) << p.err;
+  EXPECT_EQ(p.command.run->cmdline, "");
+}
+
+TEST(ParseCommandLine, ErrorsAreOneLineAndStatusTwo) {
+  const std::vector<std::vector<std::string>> bad = {
+      {"run"},
+      {"run", "--kernel", "k", "--mem", "abc"},
+      {"run", "--kernel", "k", "--mem", ""},
+      {"run", "--kernel", ""},
+      {"run", "--kernel", "k", "--engine", "kvm"},
+      {"run", "--kernel", "k", "--trace-limit", "10"},
+      {"run", "--kernel", "k", "--trace", "t", "--trace-limit", "ten"},
+      {"run", "--kernel", "k", "--frobnicate"},
+      {"run", "--kernel", "k", "stray"},
+      {"walk"},
+      {},
+  };
+  for (const auto& args : bad) {
+    const Parsed p = parse(args);
+    std::string joined;
+    for (const auto& a : args) joined += a + " ";
+    EXPECT_FALSE(p.command.run) << joined;
+    EXPECT_EQ(p.command.exit_status, kExitUsage) << joined;
+    EXPECT_EQ(p.err.rfind("vmm86: error: ", 0), 0u) << joined << "-> " << p.err;
+    EXPECT_EQ(std::count(p.err.begin(), p.err.end(), '\n'), 1) << joined << "-> " << p.err;
+    EXPECT_EQ(p.out, "") << joined;
+  }
+}
+
+/// The lines of `help` that describe `flag`: its own line and the continuation lines
+/// after it, up to the next option or a blank line.
+std::string help_entry(const std::string& help, std::string_view flag) {
+  std::istringstream lines(help);
+  std::string line;
+  std::string entry;
+  bool inside = false;
+  while (std::getline(lines, line)) {
+    const size_t text = line.find_first_not_of(' ');
+    const bool option_line = text != std::string::npos && line.compare(text, 2, "--") == 0;
+    if (inside && (option_line || text == std::string::npos)) break;
+    if (option_line && line.compare(text, flag.size() + 1, std::string(flag) + " ") == 0) inside = true;
+    if (inside) entry += line + "\n";
+  }
+  return entry;
+}
+
+TEST(ParseCommandLine, HelpListsEveryOptionAndWhatIsInactive) {
+  for (const auto& args : {std::vector<std::string>{"--help"}, std::vector<std::string>{"run", "--help"}}) {
+    const Parsed p = parse(args);
+    EXPECT_FALSE(p.command.run);
+    EXPECT_EQ(p.command.exit_status, kExitOk);
+    EXPECT_EQ(p.err, "");
+    for (const RunOptionSpec& spec : kRunOptions) {
+      const std::string entry = help_entry(p.out, spec.flag);
+      ASSERT_FALSE(entry.empty()) << spec.flag << " missing from:\n" << p.out;
+      EXPECT_EQ(entry.find(kNotActiveYetMark) != std::string::npos, spec.state == OptionState::NotActiveYet)
+          << entry;
+    }
+    if (!kExecutionEngineAvailable) {
+      EXPECT_NE(p.out.find("No execution engine"), std::string::npos) << p.out;
+    }
+  }
+}
+
+TEST(ParseCommandLine, Version) {
+  const Parsed p = parse({"--version"});
+  EXPECT_FALSE(p.command.run);
+  EXPECT_EQ(p.command.exit_status, kExitOk);
+  EXPECT_EQ(p.out.rfind("vmm86 ", 0), 0u) << p.out;
+}
+
+}  // namespace
+}  // namespace vmm86

@@ -1,0 +1,175 @@
+// The built vmm86 binary, run as a user would: exit statuses and what it prints.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tests/loader/guest_files.h"
+#include "vmm/cli.h"
+
+extern char** environ;
+
+namespace vmm86 {
+namespace {
+
+struct Outcome {
+  int status = -1;  ///< exit status, or -signal
+  std::string out;
+  std::string err;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+/// Runs vmm86 with `args`, stdin from /dev/null, stdout and stderr into files.
+Outcome run_vmm86(const std::vector<std::string>& args) {
+  const std::string base = ::testing::TempDir() + "/vmm86-cli-" + std::to_string(getpid());
+  const std::string out_path = base + ".out";
+  const std::string err_path = base + ".err";
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  std::vector<char*> argv;
+  std::string binary = VMM86_BINARY;
+  argv.push_back(binary.data());
+  std::vector<std::string> copies = args;
+  for (auto& a : copies) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  Outcome run;
+  pid_t pid = -1;
+  const int spawned = posix_spawn(&pid, binary.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (spawned != 0) {
+    ADD_FAILURE() << "cannot run " << binary << ": " << std::strerror(spawned);
+    return run;
+  }
+  int wstatus = 0;
+  waitpid(pid, &wstatus, 0);
+  run.status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -WTERMSIG(wstatus);
+  run.out = slurp(out_path);
+  run.err = slurp(err_path);
+  std::remove(out_path.c_str());
+  std::remove(err_path.c_str());
+  return run;
+}
+
+std::string describe(const std::vector<std::string>& args, const Outcome& run) {
+  std::string text = "vmm86";
+  for (const auto& a : args) text += " '" + a + "'";
+  return text + "\n  status " + std::to_string(run.status) + "\n  stdout: " + run.out + "\n  stderr: " + run.err;
+}
+
+/// One "vmm86: error: ..." line on stderr, nothing on stdout, and `status`.
+void expect_one_error_line(const std::vector<std::string>& args, int status, const std::string& needle) {
+  const Outcome run = run_vmm86(args);
+  EXPECT_EQ(run.status, status) << describe(args, run);
+  EXPECT_EQ(run.out, "") << describe(args, run);
+  EXPECT_EQ(run.err.rfind("vmm86: error: ", 0), 0u) << describe(args, run);
+  EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 1) << describe(args, run);
+  EXPECT_NE(run.err.find(needle), std::string::npos) << describe(args, run);
+}
+
+TEST(Vmm86Binary, BadMemValues) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"0", "--mem 0: must be more than 0"},
+      {"abc", "--mem abc: not a size"},
+      {"5G", "--mem 5G: more than the 3G maximum"},
+      {"-1", "--mem -1: must be positive"},
+  };
+  for (const auto& [value, message] : cases) {
+    expect_one_error_line({"run", "--kernel", "vmlinuz", "--mem", value}, kExitUsage, message);
+    expect_one_error_line({"run", "--kernel", "vmlinuz", std::string("--mem=") + value}, kExitUsage, message);
+  }
+}
+
+TEST(Vmm86Binary, MissingKernelOption) {
+  expect_one_error_line({"run"}, kExitUsage, "--kernel is required");
+  expect_one_error_line({"run", "--mem", "64M"}, kExitUsage, "--kernel is required");
+}
+
+TEST(Vmm86Binary, UnknownEngine) {
+  expect_one_error_line({"run", "--kernel", "vmlinuz", "--engine", "kvm"}, kExitUsage,
+                        "--engine kvm: unknown engine (choose bt or interp)");
+}
+
+TEST(Vmm86Binary, NoCommand) { expect_one_error_line({}, kExitUsage, "no command given"); }
+
+TEST(Vmm86Binary, HelpListsTheOptions) {
+  const Outcome run = run_vmm86({"--help"});
+  EXPECT_EQ(run.status, 0) << describe({"--help"}, run);
+  EXPECT_EQ(run.err, "");
+  for (const RunOptionSpec& spec : kRunOptions) {
+    EXPECT_NE(run.out.find(std::string(spec.flag)), std::string::npos) << spec.flag << "\n" << run.out;
+  }
+  EXPECT_NE(run.out.find("--version"), std::string::npos);
+  const Outcome run_help = run_vmm86({"run", "--help"});
+  EXPECT_EQ(run_help.status, 0);
+  EXPECT_NE(run_help.out.find("--kernel FILE"), std::string::npos) << run_help.out;
+}
+
+TEST(Vmm86Binary, Version) {
+  const Outcome run = run_vmm86({"--version"});
+  EXPECT_EQ(run.status, 0);
+  EXPECT_EQ(run.out.rfind("vmm86 ", 0), 0u) << run.out;
+}
+
+TEST(Vmm86Binary, MissingFilesAreLoadFailures) {
+  expect_one_error_line({"run", "--kernel", "/nonexistent/vmlinuz"}, kExitFailure,
+                        "cannot open kernel '/nonexistent/vmlinuz': No such file or directory");
+}
+
+TEST(Vmm86Binary, LoadsTheGuestThenReportsNoEngine) {
+  VMM86_GUEST_FILES_OR_SKIP(guest);
+  if (kExecutionEngineAvailable) GTEST_SKIP() << "an engine is wired in; guest boots are tested in tests/guest";
+  expect_one_error_line({"run", "--kernel", guest.kernel, "--initrd", guest.initrd, "--append", "console=ttyS0"},
+                        kExitNoEngine, "execution engine not available yet");
+}
+
+TEST(Vmm86Binary, TooLittleMemForTheKernel) {
+  VMM86_GUEST_FILES_OR_SKIP(guest);
+  expect_one_error_line({"run", "--kernel", guest.kernel, "--initrd", guest.initrd, "--mem", "16M"}, kExitUsage,
+                        "--mem 16M is too small: this kernel with its initrd needs at least ");
+}
+
+TEST(Vmm86Binary, MissingInitrd) {
+  VMM86_GUEST_FILES_OR_SKIP(guest);
+  expect_one_error_line({"run", "--kernel", guest.kernel, "--initrd", "/nonexistent/initrd"}, kExitFailure,
+                        "cannot open initrd '/nonexistent/initrd'");
+}
+
+TEST(Vmm86Binary, NotAKernel) {
+  expect_one_error_line({"run", "--kernel", VMM86_BINARY}, kExitFailure, "an ELF file");
+}
+
+TEST(Vmm86Binary, ClosedStandardStreamsAreHarmless) {
+  // With stdin, stdout and stderr closed, vmm86 must neither crash nor hang.
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    close(0);
+    close(1);
+    close(2);
+    execl(VMM86_BINARY, VMM86_BINARY, "run", "--kernel", "/nonexistent", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int wstatus = 0;
+  waitpid(pid, &wstatus, 0);
+  ASSERT_TRUE(WIFEXITED(wstatus));
+  EXPECT_EQ(WEXITSTATUS(wstatus), kExitFailure);
+}
+
+}  // namespace
+}  // namespace vmm86

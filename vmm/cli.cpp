@@ -1,0 +1,200 @@
+#include "vmm/cli.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <limits>
+#include <utility>
+
+#include "vmm/version.h"
+
+namespace vmm86 {
+
+namespace {
+
+constexpr uint64_t kMaxRamBytes = 3ull << 30;
+constexpr uint64_t kRamGranule = 4096;
+
+/// Size suffixes, largest first so mem_size_string picks the biggest exact unit.
+constexpr std::array<std::pair<char, uint64_t>, 3> kSizeUnits{{{'G', 1ull << 30}, {'M', 1ull << 20}, {'K', 1ull << 10}}};
+
+/// argv as CLI11 leaves it, before values are checked.
+struct RawRun {
+  std::string kernel;
+  std::string initrd;
+  std::string append;
+  std::string mem;
+  std::string engine;
+  bool stats = false;
+  std::string trace;
+  std::string trace_limit;
+};
+
+std::string help_of(const RunOptionSpec& spec) {
+  std::string text(spec.help);
+  if (spec.state == OptionState::NotActiveYet) text += fmt::format(" {}", kNotActiveYetMark);
+  return text;
+}
+
+std::string run_footer() {
+  std::string text;
+  if (!kExecutionEngineAvailable) {
+    text += fmt::format(
+        "No execution engine is built in yet: `run` loads the kernel and initrd into guest RAM, checks\n"
+        "everything, then stops with exit status {}. Options marked {} are accepted and checked\n"
+        "but have no effect yet.\n",
+        static_cast<int>(kExitNoEngine), kNotActiveYetMark);
+  }
+  text += fmt::format(
+      "The guest console is COM1 on this terminal; Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A.\n"
+      "Exit status: {} guest powered off, {} guest could not be loaded or failed, {} bad command line{}.",
+      static_cast<int>(kExitOk), static_cast<int>(kExitFailure), static_cast<int>(kExitUsage),
+      kExecutionEngineAvailable ? "" : fmt::format(", {} no execution engine", static_cast<int>(kExitNoEngine)));
+  return text;
+}
+
+/// Turns the strings CLI11 collected into a MachineConfig, or the first error.
+Result<MachineConfig> check_run(const RawRun& raw) {
+  MachineConfig config;
+  config.kernel_path = raw.kernel;
+  config.initrd_path = raw.initrd;
+  config.cmdline = raw.append;
+  config.stats = raw.stats;
+  config.trace_path = raw.trace;
+  if (!raw.mem.empty()) {
+    auto bytes = parse_mem_size(raw.mem);
+    if (!bytes) return make_error("--mem {}: {}", raw.mem, bytes.error());
+    config.ram_bytes = *bytes;
+  }
+  if (!raw.engine.empty()) {
+    auto it = std::find_if(kEngineNames.begin(), kEngineNames.end(), [&](const auto& e) { return e.first == raw.engine; });
+    if (it == kEngineNames.end()) {
+      std::string names;
+      for (const auto& [name, engine] : kEngineNames) names += (names.empty() ? "" : " or ") + std::string(name);
+      return make_error("--engine {}: unknown engine (choose {})", raw.engine, names);
+    }
+    config.engine = it->second;
+  }
+  if (!raw.trace_limit.empty()) {
+    auto limit = parse_count(raw.trace_limit);
+    if (!limit) return make_error("--trace-limit {}: {}", raw.trace_limit, limit.error());
+    config.trace_limit = *limit;
+  }
+  return config;
+}
+
+/// Parses the leading decimal digits of `text` into *value; returns how many there were.
+/// *value is nullopt when they overflow 64 bits.
+size_t leading_number(std::string_view text, std::optional<uint64_t>* value) {
+  uint64_t number = 0;
+  bool overflow = false;
+  size_t i = 0;
+  for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
+    const auto digit = static_cast<uint64_t>(text[i] - '0');
+    overflow = overflow || number > (std::numeric_limits<uint64_t>::max() - digit) / 10;
+    if (!overflow) number = number * 10 + digit;
+  }
+  *value = overflow ? std::nullopt : std::optional<uint64_t>(number);
+  return i;
+}
+
+}  // namespace
+
+const RunOptionSpec& run_option(RunOption id) {
+  // kRunOptions is generated in RunOption order.
+  return kRunOptions[static_cast<size_t>(id)];
+}
+
+Result<uint64_t> parse_mem_size(std::string_view text) {
+  constexpr std::string_view kExamples = "not a size (examples: 256M, 1G, 1024K, or 512 for 512 MiB)";
+  if (!text.empty() && text.front() == '-') return make_error("must be positive");
+  std::optional<uint64_t> number;
+  const size_t digits = leading_number(text, &number);
+  if (digits == 0) return make_error("{}", kExamples);
+  const std::string_view suffix = text.substr(digits);
+  if (!suffix.empty() && suffix.front() == '.') return make_error("fractions are not accepted (write 1536M, not 1.5G)");
+  uint64_t unit = 1ull << 20;  // a plain number is MiB, as with QEMU's -m
+  if (!suffix.empty()) {
+    const char letter = static_cast<char>(suffix.front() & ~0x20);  // upper case
+    auto it = std::find_if(kSizeUnits.begin(), kSizeUnits.end(), [&](const auto& u) { return u.first == letter; });
+    if (suffix.size() != 1 || it == kSizeUnits.end()) return make_error("{}", kExamples);
+    unit = it->second;
+  }
+  if (number == 0u) return make_error("must be more than 0");
+  if (!number || *number > kMaxRamBytes / unit) return make_error("more than the {} maximum", mem_size_string(kMaxRamBytes));
+  const uint64_t bytes = *number * unit;
+  if (bytes % kRamGranule != 0) return make_error("not a multiple of 4K");
+  return bytes;
+}
+
+std::string mem_size_string(uint64_t bytes) {
+  for (const auto& [letter, unit] : kSizeUnits) {
+    if (bytes != 0 && bytes % unit == 0) return fmt::format("{}{}", bytes / unit, letter);
+  }
+  return fmt::format("{}", bytes);
+}
+
+Result<uint64_t> parse_count(std::string_view text) {
+  std::optional<uint64_t> number;
+  const size_t digits = leading_number(text, &number);
+  if (digits == 0 || digits != text.size()) return make_error("not a non-negative whole number");
+  if (!number) return make_error("too large");
+  return *number;
+}
+
+CommandLine parse_command_line(int argc, const char* const* argv, std::FILE* out, std::FILE* err) {
+  CLI::App app{"vmm86: a binary-translation virtual machine monitor for 32-bit x86 guests", "vmm86"};
+  app.set_version_flag("--version", version_string(), "print the version and exit");
+  app.require_subcommand(0, 1);
+  app.footer(run_footer());
+  CLI::App* run = app.add_subcommand("run", "boot a Linux kernel (bzImage) in a new virtual machine");
+  run->footer(run_footer());
+
+  RawRun raw;
+  // An empty value is a mistake for every option but --append (empty cmdline is legitimate).
+  const CLI::Validator not_empty([](std::string& value) { return value.empty() ? std::string("empty value") : ""; },
+                                 "", "not empty");
+  auto add = [&](RunOption id, std::string& target) {
+    const RunOptionSpec& spec = run_option(id);
+    CLI::Option* option = run->add_option(std::string(spec.flag), target, help_of(spec));
+    option->type_name(std::string(spec.value_name));
+    if (id != RunOption::Append) option->check(not_empty);
+    return option;
+  };
+  add(RunOption::Kernel, raw.kernel)->required();
+  add(RunOption::Initrd, raw.initrd);
+  add(RunOption::Append, raw.append);
+  add(RunOption::Mem, raw.mem);
+  add(RunOption::Engine, raw.engine);
+  run->add_flag(std::string(run_option(RunOption::Stats).flag), raw.stats, help_of(run_option(RunOption::Stats)));
+  CLI::Option* trace = add(RunOption::Trace, raw.trace);
+  add(RunOption::TraceLimit, raw.trace_limit)->needs(trace);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    // The top-level help lists the options of `run` too: there is only one command.
+    fmt::print(out, "{}", app.help("", CLI::AppFormatMode::All));
+    return {};
+  } catch (const CLI::CallForVersion&) {
+    fmt::print(out, "{}\n", version_string());
+    return {};
+  } catch (const CLI::ParseError& e) {
+    fmt::print(err, "vmm86: error: {}\n", e.what());
+    return {std::nullopt, kExitUsage};
+  }
+  if (!run->parsed()) {
+    fmt::print(err, "vmm86: error: no command given (usage: vmm86 run --kernel FILE [options]; see vmm86 --help)\n");
+    return {std::nullopt, kExitUsage};
+  }
+  auto config = check_run(raw);
+  if (!config) {
+    fmt::print(err, "vmm86: error: {}\n", config.error());
+    return {std::nullopt, kExitUsage};
+  }
+  return {std::move(config).value(), kExitOk};
+}
+
+}  // namespace vmm86

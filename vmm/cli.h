@@ -1,0 +1,93 @@
+// The vmm86 command line: `vmm86 run --kernel FILE [options]` with QEMU-like meanings,
+// parsed (CLI11) into a MachineConfig. Every option of `run` is described once, in
+// VMM86_RUN_OPTIONS: the parser, --help, the docs test and the CLI tests all read it.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "vmm/loader/result.h"
+#include "vmm/machine_entry.h"
+
+namespace vmm86 {
+
+/// Whether an option has an effect yet (--help says so for the ones that do not).
+enum class OptionState : uint8_t {
+  Active,
+  NotActiveYet,  ///< accepted and checked, but nothing uses it until an engine is wired in
+};
+
+// clang-format off
+// The options of `vmm86 run`: X(id, flag, value name ("" for a switch), state, help).
+#define VMM86_RUN_OPTIONS(X)                                                                   \
+  X(Kernel, "--kernel", "FILE", Active, "Linux bzImage to boot")                     \
+  X(Initrd, "--initrd", "FILE", Active, "initial ramdisk (initramfs) for the kernel")           \
+  X(Append, "--append", "STRING", Active,                                                       \
+    "kernel command line (default: empty; use console=ttyS0 to see the kernel)")                \
+  X(Mem, "--mem", "SIZE", Active,                                                               \
+    "guest RAM: 256M, 1G, 1024K or a plain number of MiB; default 256M, at most 3G, "           \
+    "at least what the kernel and initrd need")                                                 \
+  X(Engine, "--engine", "bt|interp", NotActiveYet,                                              \
+    "execution engine: bt (binary translator, default) or interp (interpreter)")                \
+  X(Stats, "--stats", "", NotActiveYet, "print execution statistics when the guest stops")      \
+  X(Trace, "--trace", "FILE", NotActiveYet, "write a trace of executed guest instructions to FILE") \
+  X(TraceLimit, "--trace-limit", "N", NotActiveYet,                                             \
+    "stop tracing after N instructions (default 0: no limit)")
+// clang-format on
+
+/// Names the options of `vmm86 run`.
+enum class RunOption : uint8_t {
+#define VMM86_X(id, ...) id,
+  VMM86_RUN_OPTIONS(VMM86_X)
+#undef VMM86_X
+};
+
+/// One option of `vmm86 run`.
+struct RunOptionSpec {
+  RunOption id;
+  std::string_view flag;        ///< "--mem"
+  std::string_view value_name;  ///< "SIZE"; empty for a switch
+  OptionState state;
+  std::string_view help;
+};
+
+inline constexpr RunOptionSpec kRunOptions[] = {
+#define VMM86_X(id, flag, value_name, state, help) {RunOption::id, flag, value_name, OptionState::state, help},
+    VMM86_RUN_OPTIONS(VMM86_X)
+#undef VMM86_X
+};
+
+/// The spec of one option.
+[[nodiscard]] const RunOptionSpec& run_option(RunOption id);
+
+/// The marker --help appends to options that have no effect yet.
+inline constexpr std::string_view kNotActiveYetMark = "[not active yet]";
+
+/// What the command line asks for.
+struct CommandLine {
+  /// Set when the command is `run` and its options are well-formed: the machine to start.
+  std::optional<MachineConfig> run;
+  /// The exit status when there is nothing to run: help and version give kExitOk, errors
+  /// (already printed) kExitUsage.
+  int exit_status = kExitOk;
+};
+
+/// Parses argv. Help and version go to `out`. An error goes to `err` as one line,
+/// "vmm86: error: ...", and gives exit_status kExitUsage.
+[[nodiscard]] CommandLine parse_command_line(int argc, const char* const* argv, std::FILE* out, std::FILE* err);
+
+/// A --mem value as QEMU's -m reads it: a whole number with an optional K, M or G suffix
+/// (either case), MiB without one. Must be more than 0, at most 3G and a multiple of 4K.
+[[nodiscard]] Result<uint64_t> parse_mem_size(std::string_view text);
+
+/// A size in the largest unit that divides it exactly: "256M", "3G", "1028K", "4095".
+[[nodiscard]] std::string mem_size_string(uint64_t bytes);
+
+/// A non-negative decimal count (--trace-limit).
+[[nodiscard]] Result<uint64_t> parse_count(std::string_view text);
+
+}  // namespace vmm86

@@ -1,0 +1,59 @@
+// The contract between the command line and the machine: what `vmm86 run` was asked to do
+// (MachineConfig), the process exit statuses, and run_machine(), the one place where an
+// execution engine takes over a loaded guest.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "vmm/loader/linux_boot.h"
+
+namespace vmm86 {
+
+/// Which engine executes guest code (DESIGN.md §6).
+enum class Engine : uint8_t {
+  Bt,      ///< the binary translator (default)
+  Interp,  ///< the reference interpreter
+};
+
+/// Engine names as spelled on the command line.
+inline constexpr std::array<std::pair<std::string_view, Engine>, 2> kEngineNames{
+    {{"bt", Engine::Bt}, {"interp", Engine::Interp}}};
+
+/// "bt" / "interp".
+[[nodiscard]] std::string_view engine_name(Engine engine);
+
+/// False until run_machine() can execute a guest; --help and docs say so while it is false.
+inline constexpr bool kExecutionEngineAvailable = false;
+
+inline constexpr uint64_t kDefaultRamBytes = 256ull << 20;
+
+/// Everything `vmm86 run` was asked to do, checked for form (not yet against the files).
+struct MachineConfig {
+  std::string kernel_path;  ///< bzImage
+  std::string initrd_path;  ///< empty: no initrd
+  std::string cmdline;      ///< kernel command line (QEMU's -append); empty by default
+  uint64_t ram_bytes = kDefaultRamBytes;  ///< a multiple of 4 KiB, at most 3 GiB
+  Engine engine = Engine::Bt;
+  bool stats = false;       ///< print execution statistics when the guest stops
+  std::string trace_path;   ///< empty: no instruction trace
+  uint64_t trace_limit = 0;  ///< stop tracing after this many instructions; 0: no limit
+};
+
+/// Process exit statuses of vmm86.
+enum ExitStatus : int {
+  kExitOk = 0,        ///< guest powered off (or --help / --version)
+  kExitFailure = 1,   ///< the guest could not be loaded or failed at run time
+  kExitUsage = 2,     ///< the command line is wrong
+  kExitNoEngine = 3,  ///< no execution engine is built in yet
+};
+
+/// Runs `guest` as `config` says until it powers off, resets, triple-faults or the user
+/// quits (Ctrl-A x); returns the process exit status. Owns the console (vmm/terminal.h)
+/// while it runs. Until an engine is wired in, it reports that and returns kExitNoEngine.
+[[nodiscard]] int run_machine(const MachineConfig& config, linux_boot::LoadedGuest&& guest);
+
+}  // namespace vmm86
