@@ -37,11 +37,15 @@ void ShadowMmu::set_mode(const PagingMode& mode) {
   if (structural || first) {
     flush_all();
   } else if (cr3_changed) {
-    const bool keep_global = (mode_.cr4 & cr4::PGE) != 0;
-    drop(false, keep_global);
-    drop(true, keep_global);
-    ++stats_.flushes;
+    flush_non_global();
   }
+}
+
+void ShadowMmu::flush_non_global() {
+  const bool keep_global = (mode_.cr4 & cr4::PGE) != 0;
+  drop(false, keep_global);
+  drop(true, keep_global);
+  ++stats_.flushes;
 }
 
 void ShadowMmu::flush_all() {

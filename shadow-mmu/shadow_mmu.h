@@ -61,6 +61,7 @@ class ShadowMmu {
   void invlpg(uint32_t linear);
   /// Drops every mapping (e.g. a write to the guest's page tables we cannot track yet).
   void flush_all();
+  void flush_non_global();
 
   /// A host fault at `linear` in the user or supervisor window.
   [[nodiscard]] FillResult fill(bool user_window, uint32_t linear, bool write);

@@ -31,9 +31,9 @@ enum class OptionState : uint8_t {
   X(Mem, "--mem", "SIZE", Active,                                                               \
     "guest RAM: 256M, 1G, 1024K or a plain number of MiB; default 256M, at most 3G, "           \
     "at least what the kernel and initrd need")                                                 \
-  X(Engine, "--engine", "bt|interp", NotActiveYet,                                              \
+  X(Engine, "--engine", "bt|interp", Active,                                                    \
     "execution engine: bt (binary translator, default) or interp (interpreter)")                \
-  X(Stats, "--stats", "", NotActiveYet, "print execution statistics when the guest stops")      \
+  X(Stats, "--stats", "", Active, "print execution statistics when the guest stops")      \
   X(Trace, "--trace", "FILE", NotActiveYet, "write a trace of executed guest instructions to FILE") \
   X(TraceLimit, "--trace-limit", "N", NotActiveYet,                                             \
     "stop tracing after N instructions (default 0: no limit)")

@@ -1,5 +1,7 @@
-// run_machine(): the engine plugs in here. Until then it only reports what was loaded.
+// run_machine(): the machine takes over a loaded guest and runs it to its end.
 #include "vmm/machine_entry.h"
+
+#include "vmm/machine/machine.h"
 
 #include <fmt/format.h>
 
@@ -17,16 +19,41 @@ std::string_view engine_name(Engine engine) {
 }
 
 int run_machine(const MachineConfig& config, linux_boot::LoadedGuest&& guest) {
-  const linux_boot::LoadedGuest loaded = std::move(guest);
-  // "6.1.0-50-686 (debian-kernel@...) #1 SMP ..." -> "6.1.0-50-686"
-  const std::string& version = loaded.kernel.version;
-  const std::string release = version.empty() ? "(no version string)" : version.substr(0, version.find(' '));
-  fmt::print(stderr,
-             "vmm86: error: execution engine not available yet: the guest is loaded and checked "
-             "(Linux {}, boot protocol {}, entry {:#x}, {} MiB RAM, engine {}) but cannot run\n",
-             release, loaded.kernel.protocol_string(),
-             loaded.cpu.eip, loaded.memory.ram_size() >> 20, engine_name(config.engine));
-  return kExitNoEngine;
+  Machine machine(config, std::move(guest));
+  std::string error;
+  if (!machine.init(&error)) {
+    fmt::print(stderr, "vmm86: error: {}\n", error);
+    return kExitFailure;
+  }
+  const MachineExit exit = machine.run();
+  int status = kExitOk;
+  switch (exit) {
+    case MachineExit::Reset:
+      fmt::print(stderr, "\r\nvmm86: the guest reset the machine\n");
+      break;
+    case MachineExit::PowerOff:
+      fmt::print(stderr, "\r\nvmm86: the guest halted with interrupts disabled (power off)\n");
+      break;
+    case MachineExit::UserQuit:
+      fmt::print(stderr, "\r\nvmm86: quit (Ctrl-A x)\n");
+      break;
+    case MachineExit::TripleFault:
+      fmt::print(stderr, "\r\nvmm86: error: the guest triple-faulted (CPU shutdown)\n");
+      machine.print_guest_state(stderr);
+      status = kExitFailure;
+      break;
+    case MachineExit::Unsupported:
+      fmt::print(stderr, "\r\nvmm86: error: the guest needs something vmm86 does not implement: {}\n", machine.detail());
+      machine.print_guest_state(stderr);
+      status = kExitFailure;
+      break;
+    case MachineExit::HostError:
+      fmt::print(stderr, "\r\nvmm86: error: {}\n", machine.detail());
+      status = kExitFailure;
+      break;
+  }
+  if (config.stats) machine.print_stats(stderr);
+  return status;
 }
 
 }  // namespace vmm86

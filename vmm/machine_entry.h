@@ -27,7 +27,7 @@ inline constexpr std::array<std::pair<std::string_view, Engine>, 2> kEngineNames
 [[nodiscard]] std::string_view engine_name(Engine engine);
 
 /// False until run_machine() can execute a guest; --help and docs say so while it is false.
-inline constexpr bool kExecutionEngineAvailable = false;
+inline constexpr bool kExecutionEngineAvailable = true;
 
 inline constexpr uint64_t kDefaultRamBytes = 256ull << 20;
 

@@ -131,13 +131,6 @@ TEST(Vmm86Binary, MissingFilesAreLoadFailures) {
                         "cannot open kernel '/nonexistent/vmlinuz': No such file or directory");
 }
 
-TEST(Vmm86Binary, LoadsTheGuestThenReportsNoEngine) {
-  VMM86_GUEST_FILES_OR_SKIP(guest);
-  if (kExecutionEngineAvailable) GTEST_SKIP() << "an engine is wired in; guest boots are tested in tests/guest";
-  expect_one_error_line({"run", "--kernel", guest.kernel, "--initrd", guest.initrd, "--append", "console=ttyS0"},
-                        kExitNoEngine, "execution engine not available yet");
-}
-
 TEST(Vmm86Binary, TooLittleMemForTheKernel) {
   VMM86_GUEST_FILES_OR_SKIP(guest);
   expect_one_error_line({"run", "--kernel", guest.kernel, "--initrd", guest.initrd, "--mem", "16M"}, kExitUsage,

@@ -33,7 +33,11 @@ bool BtEngine::fetch(uint32_t linear, Bytes* out) {
   if (!out->host) return false;
   out->available = available;
   out->phys = phys.value;
-  mmu_.protect_code_page(phys.value >> kPageShift);
+  if (!mmu_.is_code_page(phys.value >> kPageShift)) {
+    mmu_.protect_code_page(phys.value >> kPageShift);
+    // The interpreter caches whether a page is watched for code writes: it changed.
+    interp_.flush_tlb();
+  }
   return true;
 }
 
@@ -43,9 +47,24 @@ void BtEngine::sync_paging() {
   const PagingMode& have = mmu_.mode();
   if (want.cr0 != have.cr0 || want.cr3 != have.cr3 || want.cr4 != have.cr4) {
     mmu_.set_mode(want);
-    // New address space: retire every inline-table entry by changing the salt.
-    ctx_.lookup_salt = ctx_.lookup_salt * 0x9E3779B1u + 0x7F4A7C15u;
+    new_lookup_salt();
   }
+}
+
+void BtEngine::paging_written() {
+  const CpuState& cpu = ctx_.cpu;
+  const PagingMode& have = mmu_.mode();
+  if (cpu.cr0 == have.cr0 && cpu.cr3 == have.cr3 && cpu.cr4 == have.cr4) {
+    mmu_.flush_non_global();
+    new_lookup_salt();
+  } else {
+    sync_paging();
+  }
+}
+
+void BtEngine::invlpg(uint32_t linear) {
+  mmu_.invlpg(linear);
+  new_lookup_salt();
 }
 
 void BtEngine::select_window() {
@@ -97,8 +116,15 @@ bool BtEngine::interpret_one(EngineStop* stop) {
 EngineStop BtEngine::run(uint64_t max_dispatches, bool (*interrupt_deliverable)(void*), void* opaque) {
   EngineStop stop = EngineStop::Budget;
   for (uint64_t n = 0; n < max_dispatches; ++n) {
-    if (ctx_.cpu.halted) return EngineStop::Halted;
+    // Translated code does not end an interrupt shadow (sti, mov ss): the shadowed
+    // instruction runs in the interpreter, which does.
+    if (ctx_.cpu.pending.interrupt_shadow != 0) {
+      ++stats_.interpreted_in_shadow;
+      if (!interpret_one(&stop)) return stop;
+      continue;
+    }
     if (interrupt_deliverable(opaque)) return EngineStop::Interrupt;
+    if (ctx_.cpu.halted) return EngineStop::Halted;
     sync_paging();
     select_window();
     Block* block = nullptr;
@@ -143,6 +169,7 @@ EngineStop BtEngine::run(uint64_t max_dispatches, bool (*interrupt_deliverable)(
         clear_exit_request(&ctx_);
         return EngineStop::Budget;
       case ExitKind::Callout:
+        ++stats_.exits_callout;  // e.g. popf enabled interrupts with one waiting
         break;
     }
   }

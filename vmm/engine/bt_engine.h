@@ -39,6 +39,8 @@ struct BtEngineStats {
   uint64_t interpreted = 0;            ///< instructions run by the interpreter from this engine
   uint64_t interpreted_at_block_start = 0;  ///< ... because the first instruction was untranslatable
   uint64_t exits_direct = 0, exits_indirect = 0, exits_interpret = 0, exits_fault = 0, exits_poll = 0;
+  uint64_t exits_callout = 0;
+  uint64_t interpreted_in_shadow = 0;  ///< instructions interpreted because of an interrupt shadow
   uint64_t cache_flushes = 0;
   uint64_t gs_switches = 0;
 };
@@ -49,13 +51,20 @@ class BtEngine final : public CodeSource {
 
   [[nodiscard]] bool init(std::string* error);
   /// Runs until one of EngineStop happens or `max_dispatches` block entries passed.
+  /// `interrupt_deliverable` is asked before every block entry; it must also store in
+  /// cpu.pending.external_interrupt whether the interrupt controller asserts INTR, which
+  /// translated sti/popf read (see kExternalInterruptOffset).
   [[nodiscard]] EngineStop run(uint64_t max_dispatches, bool (*interrupt_deliverable)(void*), void* opaque);
 
   /// A write to guest-physical memory made outside translated code (interpreter, devices).
   void physical_write(uint64_t phys_addr, unsigned size);
-  /// Call after the interpreter changed paging state (CR0/CR3/CR4) or executed INVLPG.
+  /// Brings the shadow MMU in line with CR0/CR3/CR4 when their values changed.
   void sync_paging();
-  void invlpg(uint32_t linear) { mmu_.invlpg(linear); }
+  /// The guest wrote CR0/CR3/CR4 (CpuHooks::paging_written): a same-value CR3 write
+  /// still flushes the non-global mappings.
+  void paging_written();
+  /// The guest executed INVLPG (CpuHooks::page_invalidated).
+  void invlpg(uint32_t linear);
 
   [[nodiscard]] Translator& translator() { return translator_; }
   [[nodiscard]] const BtEngineStats& stats() const { return stats_; }
@@ -69,6 +78,8 @@ class BtEngine final : public CodeSource {
   /// Runs one instruction in the interpreter; false when the machine must take over.
   [[nodiscard]] bool interpret_one(EngineStop* stop);
   void select_window();
+  /// A linear EIP may name other code now: retire every inline-table entry.
+  void new_lookup_salt() { ctx_.lookup_salt = ctx_.lookup_salt * 0x9E3779B1u + 0x7F4A7C15u; }
 
   ExecContext& ctx_;
   GuestMemory& mem_;

@@ -134,6 +134,7 @@ Exec h_lmsw(Core& c) {
   // LMSW can set PE but never clear it.
   c.cpu.cr0 = (c.cpu.cr0 & ~(cr0::MP | cr0::EM | cr0::TS)) | (v & (cr0::PE | cr0::MP | cr0::EM | cr0::TS));
   c.flush_tlb();
+  c.hooks.paging_written();
   return Exec::Ok;
 }
 
@@ -188,6 +189,7 @@ Exec h_mov_cr(Core& c) {
       return c.fail(vec::UD);
   }
   c.flush_tlb();
+  c.hooks.paging_written();
   return Exec::Ok;
 }
 
@@ -222,7 +224,9 @@ Exec h_invlpg(Core& c) {
   VMM86_TRY(privileged(c));
   const ZydisDecodedOperand& m = c.op(0);
   if (m.type != ZYDIS_OPERAND_TYPE_MEMORY) return c.fail(vec::UD);
-  c.invalidate_page(c.cpu.sreg(c.mem_seg(m)).base + c.effective_address(m));
+  const uint32_t linear = c.cpu.sreg(c.mem_seg(m)).base + c.effective_address(m);
+  c.invalidate_page(linear);
+  c.hooks.page_invalidated(GuestLinear{linear});
   return Exec::Ok;
 }
 

@@ -59,6 +59,12 @@ class CpuHooks {
   /// A guest write landed in a watched page (after the bytes are in RAM).
   virtual void watched_write(GuestPhys addr, unsigned size) { (void)addr, (void)size; }
 
+  /// The guest wrote CR0, CR3 or CR4 (or executed LMSW): paging structures may have changed
+  /// even when the value did not (a CR3 reload flushes the non-global TLB entries).
+  virtual void paging_written() {}
+  /// INVLPG of the page holding `linear`.
+  virtual void page_invalidated(GuestLinear linear) { (void)linear; }
+
   /// The vCPU entered shutdown (triple fault); the platform usually resets the machine.
   virtual void shutdown(ShutdownReason reason) { (void)reason; }
 };

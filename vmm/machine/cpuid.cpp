@@ -1,0 +1,67 @@
+#include "vmm/machine/cpuid.h"
+
+#include <cstring>
+
+namespace vmm86 {
+
+namespace {
+
+namespace edx1 {
+constexpr uint32_t FPU = 1u << 0, PSE = 1u << 3, TSC = 1u << 4, MSR = 1u << 5, CX8 = 1u << 8, PGE = 1u << 13,
+                   CMOV = 1u << 15, MMX = 1u << 23, FXSR = 1u << 24, SSE = 1u << 25, SSE2 = 1u << 26;
+}
+
+constexpr uint32_t kMaxBasicLeaf = 2;
+constexpr uint32_t kMaxExtendedLeaf = 0x80000004;
+constexpr char kBrand[48] = "vmm86 virtual P6 CPU";
+
+uint32_t pack(const char* four) {
+  uint32_t v = 0;
+  std::memcpy(&v, four, 4);
+  return v;
+}
+
+}  // namespace
+
+CpuidResult virtual_cpuid(uint32_t leaf, uint32_t subleaf) {
+  (void)subleaf;
+  CpuidResult r;
+  switch (leaf) {
+    case 0:
+      r.eax = kMaxBasicLeaf;
+      r.ebx = pack("Genu");
+      r.edx = pack("ineI");
+      r.ecx = pack("ntel");
+      break;
+    case 1:
+      r.eax = 0x000006D8;  // family 6, model 13, stepping 8 (a P6 core with SSE2)
+      r.ebx = 0;           // no CLFLUSH size, one logical CPU, APIC id 0
+      r.ecx = 0;
+      r.edx = edx1::FPU | edx1::PSE | edx1::TSC | edx1::MSR | edx1::CX8 | edx1::PGE | edx1::CMOV | edx1::MMX |
+              edx1::FXSR | edx1::SSE | edx1::SSE2;
+      break;
+    case 2:
+      r.eax = 0x00000001;  // one round of descriptors, all "null"
+      break;
+    case 0x80000000:
+      r.eax = kMaxExtendedLeaf;
+      break;
+    case 0x80000002:
+    case 0x80000003:
+    case 0x80000004: {
+      const uint32_t* words = reinterpret_cast<const uint32_t*>(kBrand) + 4 * (leaf - 0x80000002);
+      r.eax = words[0];
+      r.ebx = words[1];
+      r.ecx = words[2];
+      r.edx = words[3];
+      break;
+    }
+    default:
+      // Leaves beyond the maximum return the highest basic leaf's values on Intel; zeros
+      // are what a kernel probing for hypervisor or extended leaves should see here.
+      break;
+  }
+  return r;
+}
+
+}  // namespace vmm86

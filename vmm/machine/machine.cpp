@@ -1,0 +1,276 @@
+#include "vmm/machine/machine.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstring>
+
+#include "vmm/machine/cpuid.h"
+
+namespace vmm86 {
+
+namespace {
+
+constexpr uint64_t kMaxSliceNs = 10'000'000;   // service the console at least every 10 ms
+constexpr uint64_t kInterpSlice = 20'000;      // instructions per interpreter slice
+constexpr uint64_t kDispatchSlice = 50'000;    // block entries per BT slice
+constexpr size_t kCodeCacheBytes = 64 << 20;
+
+// The host timer's signal forces translated code out at its next block boundary. One
+// machine per process: the handler needs no more than this.
+ExecContext* g_timer_ctx = nullptr;
+void on_host_timer(int) {
+  if (g_timer_ctx) request_exit(g_timer_ctx);
+}
+
+}  // namespace
+
+Machine::Machine(const MachineConfig& config, linux_boot::LoadedGuest&& guest)
+    : config_(config), mem_(std::move(guest.memory)), clock_(VirtualClock::host()) {
+  ctx_ = create_exec_context();
+  if (ctx_) ctx_->cpu = guest.cpu;
+}
+
+Machine::~Machine() {
+  if (g_timer_ctx == ctx_.get()) g_timer_ctx = nullptr;
+  if (host_timer_ready_) timer_delete(static_cast<timer_t>(host_timer_));
+}
+
+bool Machine::init(std::string* error) {
+  if (!ctx_) {
+    *error = "cannot allocate the vCPU context";
+    return false;
+  }
+  PcPlatformConfig pc_config;
+  pc_config.ram_below_4g = mem_.ram_size();
+  pc_ = std::make_unique<PcPlatform>(clock_, std::move(pc_config));
+  pc_->set_reset_request([this] { reset_requested_ = true; });
+  mmu_ = std::make_unique<ShadowMmu>(mem_);
+  if (!mmu_->init(error)) return false;
+  interp_ = std::make_unique<Interpreter>(ctx_->cpu, mem_, *this);
+  if (config_.engine == Engine::Bt) {
+    bt_ = std::make_unique<BtEngine>(*ctx_, mem_, *mmu_, *interp_, kCodeCacheBytes);
+    if (!bt_->init(error)) return false;
+  }
+  auto term = Terminal::open();
+  if (!term) {
+    *error = term.error();
+    return false;
+  }
+  terminal_ = std::move(term.value());
+  Terminal* out = terminal_.get();
+  pc_->set_serial_output([out](uint8_t byte) { out->write_output({&byte, 1}); });
+
+  struct sigaction sa{};
+  sa.sa_handler = on_host_timer;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGALRM, &sa, nullptr);
+  sigevent sev{};
+  sev.sigev_notify = SIGEV_SIGNAL;
+  sev.sigev_signo = SIGALRM;
+  timer_t timer;
+  if (timer_create(CLOCK_MONOTONIC, &sev, &timer) != 0) {
+    *error = std::string("timer_create: ") + std::strerror(errno);
+    return false;
+  }
+  host_timer_ = timer;
+  host_timer_ready_ = true;
+  g_timer_ctx = ctx_.get();
+  start_ns_ = clock_.now_ns();
+  return true;
+}
+
+// ---- CpuHooks ---------------------------------------------------------------------------
+
+uint32_t Machine::port_in(uint16_t port, unsigned size) { return pc_->io_bus().read(port, size); }
+void Machine::port_out(uint16_t port, unsigned size, uint32_t value) { pc_->io_bus().write(port, size, value); }
+uint32_t Machine::mmio_read(GuestPhys addr, unsigned size) {
+  return static_cast<uint32_t>(pc_->mmio_bus().read(addr, size));
+}
+void Machine::mmio_write(GuestPhys addr, unsigned size, uint32_t value) { pc_->mmio_bus().write(addr, size, value); }
+CpuidResult Machine::cpuid(uint32_t leaf, uint32_t subleaf) { return virtual_cpuid(leaf, subleaf); }
+uint64_t Machine::tsc_clock() { return clock_.now_ns(); }
+bool Machine::rdmsr(uint32_t index, uint64_t* value) {
+  switch (index) {
+    case 0x17:  // IA32_PLATFORM_ID: read by the microcode driver; no platform bits
+      *value = 0;
+      return true;
+    default:
+      return false;  // #GP, as for an MSR the CPU does not have
+  }
+}
+bool Machine::wrmsr(uint32_t, uint64_t) { return false; }
+bool Machine::interrupt_pending() { return pc_->interrupt_pending(); }
+uint8_t Machine::acknowledge_interrupt() {
+  ++interrupts_delivered_;
+  return pc_->acknowledge_interrupt();
+}
+bool Machine::is_watched_page(GuestPhys page) { return bt_ && mmu_->is_code_page(page.value >> kPageShift); }
+void Machine::watched_write(GuestPhys addr, unsigned size) {
+  if (bt_) bt_->physical_write(addr.value, size);
+}
+void Machine::paging_written() {
+  if (bt_) bt_->paging_written();
+}
+void Machine::page_invalidated(GuestLinear linear) {
+  if (bt_) bt_->invlpg(linear.value);
+}
+void Machine::shutdown(ShutdownReason) { triple_fault_ = true; }
+
+// ---- The vCPU loop ------------------------------------------------------------------------
+
+bool Machine::interrupt_deliverable() const {
+  const CpuState& cpu = ctx_->cpu;
+  return (cpu.eflags & flags::IF) && cpu.pending.interrupt_shadow == 0 && pc_->interrupt_pending();
+}
+
+bool Machine::interrupt_deliverable_thunk(void* self) {
+  return static_cast<Machine*>(self)->interrupt_deliverable();
+}
+
+void Machine::pump_console_input() {
+  while (pc_->serial_input_space() > 0) {
+    const std::optional<uint8_t> byte = terminal_->poll_input();
+    if (!byte) break;
+    const uint8_t b = *byte;
+    (void)pc_->push_serial_input({&b, 1});
+  }
+}
+
+bool Machine::service_host() {
+  pc_->run_timers();
+  pump_console_input();
+  return !terminal_->quit_requested();
+}
+
+void Machine::arm_host_timer() {
+  const uint64_t now = clock_.now_ns();
+  uint64_t delta = kMaxSliceNs;
+  if (const auto deadline = pc_->next_timer_deadline()) {
+    delta = *deadline > now ? std::min(*deadline - now, kMaxSliceNs) : 1000;
+  }
+  itimerspec spec{};
+  spec.it_value.tv_sec = static_cast<time_t>(delta / 1'000'000'000);
+  spec.it_value.tv_nsec = static_cast<long>(delta % 1'000'000'000);
+  timer_settime(static_cast<timer_t>(host_timer_), 0, &spec, nullptr);
+}
+
+void Machine::idle_wait() {
+  const uint64_t now = clock_.now_ns();
+  uint64_t wait = kMaxSliceNs;
+  if (const auto deadline = pc_->next_timer_deadline()) wait = *deadline > now ? std::min(*deadline - now, wait) : 0;
+  if (wait == 0) return;
+  // Wake early for console input when there is a console to read.
+  pollfd pfd{0, POLLIN, 0};
+  timespec ts{static_cast<time_t>(wait / 1'000'000'000), static_cast<long>(wait % 1'000'000'000)};
+  if (!terminal_->input_ended()) {
+    ppoll(&pfd, 1, &ts, nullptr);
+  } else {
+    nanosleep(&ts, nullptr);
+  }
+  idle_ns_ += clock_.now_ns() - now;
+}
+
+MachineExit Machine::run() {
+  CpuState& cpu = ctx_->cpu;
+  for (;;) {
+    if (!service_host()) return MachineExit::UserQuit;
+    if (reset_requested_) return MachineExit::Reset;
+    if (triple_fault_) return MachineExit::TripleFault;
+    if (cpu.halted) {
+      if (!(cpu.eflags & flags::IF) && !cpu.pending.nmi) return MachineExit::PowerOff;
+      if (!pc_->interrupt_pending()) {
+        idle_wait();
+        continue;
+      }
+    }
+    arm_host_timer();
+    if (!bt_) {
+      const RunResult r = interp_->run(kInterpSlice);
+      if (r.status == StepStatus::Unimplemented || r.status == StepStatus::Unsupported) {
+        detail_ = interp_->detail();
+        return MachineExit::Unsupported;
+      }
+      continue;  // Retired (slice done), Halted, TripleFault: handled at the top
+    }
+    switch (bt_->run(kDispatchSlice, interrupt_deliverable_thunk, this)) {
+      case EngineStop::Budget:
+      case EngineStop::Halted:
+      case EngineStop::TripleFault:
+        break;
+      case EngineStop::Interrupt:
+        // The interpreter delivers it through the IDT (and leaves hlt).
+        if (interp_->step() == StepStatus::TripleFault) triple_fault_ = true;
+        break;
+      case EngineStop::Unimplemented:
+        detail_ = bt_->detail();
+        return MachineExit::Unsupported;
+    }
+  }
+}
+
+// ---- Reports ------------------------------------------------------------------------------
+
+void Machine::print_guest_state(std::FILE* out) const {
+  const CpuState& c = ctx_->cpu;
+  std::fprintf(out,
+               "guest state: eip=%08x cs=%04x cpl=%u eflags=%08x\n"
+               "  eax=%08x ecx=%08x edx=%08x ebx=%08x esp=%08x ebp=%08x esi=%08x edi=%08x\n"
+               "  cr0=%08x cr2=%08x cr3=%08x cr4=%08x ss=%04x ds=%04x es=%04x fs=%04x gs=%04x\n"
+               "  gdtr=%08x/%04x idtr=%08x/%04x tr=%04x\n",
+               c.eip, c.sreg(SegReg::Cs).selector, c.cpl(), c.eflags, c.gpr[0], c.gpr[1], c.gpr[2], c.gpr[3],
+               c.gpr[4], c.gpr[5], c.gpr[6], c.gpr[7], c.cr0, c.cr2, c.cr3, c.cr4, c.sreg(SegReg::Ss).selector,
+               c.sreg(SegReg::Ds).selector, c.sreg(SegReg::Es).selector, c.sreg(SegReg::Fs).selector,
+               c.sreg(SegReg::Gs).selector, c.gdtr.base, c.gdtr.limit, c.idtr.base, c.idtr.limit, c.tr.selector);
+}
+
+void Machine::print_stats(std::FILE* out) const {
+  const double seconds = static_cast<double>(clock_.now_ns() - start_ns_) / 1e9;
+  const uint64_t translated = ctx_->retired;
+  const uint64_t interpreted = interp_->retired();
+  const uint64_t total = translated + interpreted;
+  auto pct = [](uint64_t part, uint64_t whole) { return whole ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0; };
+  std::fprintf(out, "\nvmm86 statistics (engine %s, %.2f s wall, %.2f s idle in hlt)\n",
+               std::string(engine_name(config_.engine)).c_str(), seconds, static_cast<double>(idle_ns_) / 1e9);
+  std::fprintf(out, "  guest instructions   %" PRIu64 ": translated %" PRIu64 " (%.2f%%), interpreted %" PRIu64 " (%.2f%%)\n",
+               total, translated, pct(translated, total), interpreted, pct(interpreted, total));
+  std::fprintf(out, "  interrupts delivered %" PRIu64 "\n", interrupts_delivered_);
+  if (bt_) {
+    const TranslatorStats& t = bt_->translator().stats();
+    const CodeCache& cache = bt_->translator().cache();
+    std::fprintf(out,
+                 "  translator           blocks %" PRIu64 ", guest insns %" PRIu64 ", cache %zu/%zu KiB, flushes %" PRIu64
+                 ", chains %" PRIu64 ", invalidated blocks %" PRIu64 "\n",
+                 t.blocks_translated, t.guest_insns_translated, cache.used_bytes() >> 10, cache.capacity() >> 10,
+                 cache.flush_count(), t.chains, t.invalidated_blocks);
+    const BtEngineStats& e = bt_->stats();
+    std::fprintf(out,
+                 "  dispatcher           entries %" PRIu64 "; exits: direct %" PRIu64 ", indirect-miss %" PRIu64
+                 ", interpret %" PRIu64 ", fault %" PRIu64 ", poll %" PRIu64 "; untranslatable block starts %" PRIu64
+                 "; GS switches %" PRIu64 "\n",
+                 e.dispatches, e.exits_direct, e.exits_indirect, e.exits_interpret, e.exits_fault, e.exits_poll,
+                 e.interpreted_at_block_start, e.gs_switches);
+    const FaultStats& f = bt_->fault_stats();
+    std::fprintf(out,
+                 "  host faults          window fills %" PRIu64 ", polls %" PRIu64 ", to interpreter %" PRIu64
+                 " (guest #PF %" PRIu64 ", MMIO %" PRIu64 ", code writes %" PRIu64 ", other %" PRIu64 ")\n",
+                 f.fills, f.polls, f.redirected, f.page_faults, f.mmio, f.code_writes, f.other);
+    const ShadowMmuStats& m = mmu_->stats();
+    std::fprintf(out,
+                 "  shadow MMU           fills %" PRIu64 ", pages mapped %" PRIu64 ", flushes %" PRIu64 " (+%" PRIu64
+                 " full), invlpg %" PRIu64 ", fill time %.3f s, host map calls %" PRIu64 "\n",
+                 m.fills, m.pages_mapped, m.flushes, m.global_flushes, m.invlpgs, static_cast<double>(m.fill_ns) / 1e9,
+                 mmu_->window(false).map_calls() + mmu_->window(true).map_calls());
+  }
+  std::fprintf(out, "  devices             ");
+  pc_->stats().for_each([out](const auto& name, uint64_t value) {
+    if (value) std::fprintf(out, " %s=%" PRIu64, std::string(name).c_str(), value);
+  });
+  std::fprintf(out, "\n");
+}
+
+}  // namespace vmm86

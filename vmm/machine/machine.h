@@ -1,0 +1,93 @@
+// The machine: one vCPU with its engines (interpreter, BT engine), guest memory, the
+// shadow MMU, the PC platform and the console, and the vCPU loop that runs them until
+// the guest resets, powers off, triple-faults or the user quits (STYLE.md #8).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "devices/pc_platform.h"
+#include "shadow-mmu/shadow_mmu.h"
+#include "vmm/engine/bt_engine.h"
+#include "vmm/interp/interpreter.h"
+#include "vmm/loader/linux_boot.h"
+#include "vmm/machine_entry.h"
+#include "vmm/terminal.h"
+
+namespace vmm86 {
+
+/// Why the vCPU loop ended.
+enum class MachineExit : uint8_t {
+  Reset,        ///< the guest asked for a reset (reboot): a normal end
+  PowerOff,     ///< halted with interrupts disabled and nothing that can wake it
+  UserQuit,     ///< Ctrl-A x
+  TripleFault,  ///< shutdown after a triple fault
+  Unsupported,  ///< the guest needs something vmm86 does not implement
+  HostError,    ///< the host refused something (memory, timers)
+};
+
+class Machine final : public CpuHooks {
+ public:
+  Machine(const MachineConfig& config, linux_boot::LoadedGuest&& guest);
+  ~Machine() override;
+  Machine(const Machine&) = delete;
+  Machine& operator=(const Machine&) = delete;
+
+  /// Sets up the engines, the console and the host timer; false with `error` on failure.
+  [[nodiscard]] bool init(std::string* error);
+  /// Runs the guest to its end.
+  [[nodiscard]] MachineExit run();
+  /// Prints what --stats shows.
+  void print_stats(std::FILE* out) const;
+  /// One-line reason and the guest state, for error exits.
+  void print_guest_state(std::FILE* out) const;
+  [[nodiscard]] const std::string& detail() const { return detail_; }
+
+  // CpuHooks.
+  uint32_t port_in(uint16_t port, unsigned size) override;
+  void port_out(uint16_t port, unsigned size, uint32_t value) override;
+  uint32_t mmio_read(GuestPhys addr, unsigned size) override;
+  void mmio_write(GuestPhys addr, unsigned size, uint32_t value) override;
+  CpuidResult cpuid(uint32_t leaf, uint32_t subleaf) override;
+  uint64_t tsc_clock() override;
+  bool rdmsr(uint32_t index, uint64_t* value) override;
+  bool wrmsr(uint32_t index, uint64_t value) override;
+  bool interrupt_pending() override;
+  uint8_t acknowledge_interrupt() override;
+  bool is_watched_page(GuestPhys page) override;
+  void watched_write(GuestPhys addr, unsigned size) override;
+  void paging_written() override;
+  void page_invalidated(GuestLinear linear) override;
+  void shutdown(ShutdownReason reason) override;
+
+ private:
+  /// Timers, console input; returns false when the machine must stop.
+  bool service_host();
+  void pump_console_input();
+  /// Sleeps until the next timer deadline or console input (guest in hlt with IF=1).
+  void idle_wait();
+  void arm_host_timer();
+  [[nodiscard]] bool interrupt_deliverable() const;
+  static bool interrupt_deliverable_thunk(void* self);
+
+  MachineConfig config_;
+  GuestMemory mem_;
+  ExecContextPtr ctx_;
+  VirtualClock clock_;
+  std::unique_ptr<PcPlatform> pc_;
+  std::unique_ptr<ShadowMmu> mmu_;
+  std::unique_ptr<Interpreter> interp_;
+  std::unique_ptr<BtEngine> bt_;
+  std::unique_ptr<Terminal> terminal_;
+  bool reset_requested_ = false;
+  bool triple_fault_ = false;
+  bool host_timer_ready_ = false;
+  void* host_timer_ = nullptr;  ///< timer_t
+  uint64_t interp_retired_base_ = 0;
+  uint64_t idle_ns_ = 0;
+  uint64_t interrupts_delivered_ = 0;
+  uint64_t start_ns_ = 0;
+  std::string detail_;
+};
+
+}  // namespace vmm86
