@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "tests/loader/guest_files.h"
+#include "tests/loader/test_files.h"
 #include "vmm/cli.h"
 
 extern char** environ;
@@ -162,6 +163,59 @@ TEST(Vmm86Binary, ClosedStandardStreamsAreHarmless) {
   waitpid(pid, &wstatus, 0);
   ASSERT_TRUE(WIFEXITED(wstatus));
   EXPECT_EQ(WEXITSTATUS(wstatus), kExitFailure);
+}
+
+// ---- Hostile and broken guests: a clear end, never a crash or a hang --------------------
+
+/// Runs a synthetic bzImage whose 32-bit entry holds `code` (the rest is `fill`).
+Outcome run_fake_kernel(const std::vector<uint8_t>& code, uint8_t fill, const std::vector<std::string>& extra = {}) {
+  test::FakeKernel k;
+  std::vector<uint8_t> image = test::make_bzimage(k);
+  const size_t entry = (size_t{k.setup_sects} + 1) * 512;
+  std::fill(image.begin() + static_cast<std::ptrdiff_t>(entry), image.end(), fill);
+  std::copy(code.begin(), code.end(), image.begin() + static_cast<std::ptrdiff_t>(entry));
+  test::TempFile kernel(image);
+  std::vector<std::string> args = {"run", "--kernel", kernel.path(), "--mem", "64M"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return run_vmm86(args);
+}
+
+void expect_triple_fault(const Outcome& run, const std::string& what) {
+  EXPECT_EQ(run.status, kExitFailure) << what << "\n" << run.err;
+  EXPECT_NE(run.err.find("vmm86: error: the guest triple-faulted"), std::string::npos) << what << "\n" << run.err;
+  EXPECT_NE(run.err.find("guest state: eip="), std::string::npos) << what << "\n" << run.err;
+}
+
+TEST(Vmm86HostileGuest, ExceptionWithoutAnIdtTripleFaults) {
+  // The boot protocol enters with an empty IDT: int3 cannot be delivered -> #DF -> shutdown.
+  for (const char* engine : {"bt", "interp"}) {
+    expect_triple_fault(run_fake_kernel({0xCC}, 0x90, {"--engine", engine}), std::string("int3 on ") + engine);
+  }
+}
+
+TEST(Vmm86HostileGuest, GarbageInstructionsEndCleanly) {
+  // 0xFF 0xFF is not an instruction (#UD); a jump to unbacked memory fetches all-ones.
+  for (const char* engine : {"bt", "interp"}) {
+    expect_triple_fault(run_fake_kernel({}, 0xFF, {"--engine", engine}), std::string("garbage on ") + engine);
+    const std::vector<uint8_t> jump_out = {0xB8, 0x00, 0x00, 0x00, 0xF0, 0xFF, 0xE0};  // mov eax, 0xF0000000; jmp eax
+    expect_triple_fault(run_fake_kernel(jump_out, 0x90, {"--engine", engine}), std::string("wild jump on ") + engine);
+  }
+}
+
+TEST(Vmm86HostileGuest, WritesAllOverMemoryThenFaults) {
+  // rep stosd over all of RAM from 0 (including the code itself), then whatever follows.
+  const std::vector<uint8_t> scribble = {0x31, 0xFF,                    // xor edi, edi
+                                         0xB9, 0x00, 0x00, 0x00, 0x01,  // mov ecx, 0x1000000 dwords
+                                         0xB8, 0xCC, 0xCC, 0xCC, 0xCC,  // mov eax, 0xCCCCCCCC
+                                         0xF3, 0xAB};                   // rep stosd
+  expect_triple_fault(run_fake_kernel(scribble, 0x90), "scribbler");
+}
+
+TEST(Vmm86HostileGuest, HaltWithInterruptsOffIsPowerOff) {
+  const Outcome run = run_fake_kernel({0xFA, 0xF4}, 0x90, {"--stats"});  // cli; hlt
+  EXPECT_EQ(run.status, kExitOk) << run.err;
+  EXPECT_NE(run.err.find("halted with interrupts disabled"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("vmm86 statistics"), std::string::npos) << run.err;
 }
 
 }  // namespace
