@@ -19,6 +19,8 @@ namespace tmode {
 inline constexpr uint32_t Cpl3 = 1u << 0;       ///< CPL 3 (else 0; 1/2 are not translated)
 inline constexpr uint32_t FlatData = 1u << 1;   ///< DS, ES, SS: base 0, limit 4 GiB, SS 32-bit
 inline constexpr uint32_t Code32 = 1u << 2;     ///< CS.D = 1
+inline constexpr uint32_t FsUsable = 1u << 3;   ///< FS: writable data, expand-up, limit 4 GiB (any base)
+inline constexpr uint32_t GsUsable = 1u << 4;   ///< GS: the same (TLS, per-CPU data)
 }  // namespace tmode
 
 /// What a rewrite rule did with one instruction.
@@ -27,6 +29,9 @@ enum class RewriteStatus : uint8_t {
   EndsBlock,    ///< host code emitted including the block's exits
   NotHandled,   ///< this rule cannot translate it: end the block before it (slow path)
 };
+
+/// "No condition" for jump_to_exit. Not asmjit's CondCode::kMaxValue: that equals kG (jg).
+inline constexpr auto kAlways = static_cast<asmjit::x86::CondCode>(0xFF);
 
 /// An exit whose stub is emitted after the block body.
 struct PendingExit {
@@ -47,7 +52,7 @@ struct BlockBuilder {
   bool indirect_used = false;
 
   /// Jumps (rel32) to a new exit stub for `target`; chaining patches this jump later.
-  void jump_to_exit(ExitKind kind, uint32_t target, asmjit::x86::CondCode cc = asmjit::x86::CondCode::kMaxValue);
+  void jump_to_exit(ExitKind kind, uint32_t target, asmjit::x86::CondCode cc = kAlways);
 };
 
 /// Host register holding guest register `reg` (ModRM numbering 0..7).

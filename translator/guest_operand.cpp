@@ -33,13 +33,31 @@ bool guest_mem_operand(const BlockBuilder& b, const Instruction& insn, const Zyd
   const bool flat_seg = (b.mode & tmode::FlatData) &&
                         (seg == ZYDIS_REGISTER_DS || seg == ZYDIS_REGISTER_ES || seg == ZYDIS_REGISTER_SS ||
                          seg == ZYDIS_REGISTER_CS);
-  if (!flat_seg) return false;
+  const bool based_seg = (seg == ZYDIS_REGISTER_FS && (b.mode & tmode::FsUsable)) ||
+                         (seg == ZYDIS_REGISTER_GS && (b.mode & tmode::GsUsable));
+  if (!flat_seg && !based_seg) return false;
   x86::Gp base, index;
   const bool has_base = host_addr_reg(op.mem.base, &base);
   const bool has_index = host_addr_reg(op.mem.index, &index);
   const auto disp = static_cast<int32_t>(op.mem.disp.value);
   const uint32_t size = op.size / 8;
-  if (!has_base && !has_index) {
+  if (based_seg) {
+    // r11d = ea + the segment's live base, flag-free and wrapped to 32 bits.
+    if (has_base && has_index) {
+      b.a.lea(x86::r11d, x86::ptr(base, index, __builtin_ctz(op.mem.scale), disp));
+    } else if (has_base) {
+      b.a.lea(x86::r11d, x86::ptr(base, disp));
+    } else {
+      b.a.mov(x86::r11d, static_cast<uint32_t>(disp));
+      if (has_index) b.a.lea(x86::r11d, x86::ptr(x86::r11d, index, __builtin_ctz(op.mem.scale)));
+    }
+    const size_t seg_index = seg == ZYDIS_REGISTER_FS ? static_cast<size_t>(SegReg::Fs) : static_cast<size_t>(SegReg::Gs);
+    const size_t base_offset = offsetof(ExecContext, cpu) + offsetof(CpuState, seg) + seg_index * sizeof(SegmentCache) +
+                               offsetof(SegmentCache, base);
+    b.a.mov(x86::r10d, x86::dword_ptr(x86::r15, static_cast<int32_t>(base_offset)));
+    b.a.lea(x86::r11d, x86::ptr(x86::r11d, x86::r10d));
+    *out = x86::ptr(x86::r11, 0, size);
+  } else if (!has_base && !has_index) {
     // [disp32] would be sign-extended in 64-bit mode; go through a zero-extended register.
     b.a.mov(x86::r11d, static_cast<uint32_t>(disp));
     *out = x86::ptr(x86::r11, 0, size);

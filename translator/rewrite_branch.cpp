@@ -34,7 +34,7 @@ x86::CondCode condition_of(ZydisMnemonic m) {
     case ZYDIS_MNEMONIC_JNL: return x86::CondCode::kGE;
     case ZYDIS_MNEMONIC_JLE: return x86::CondCode::kLE;
     case ZYDIS_MNEMONIC_JNLE: return x86::CondCode::kG;
-    default: return x86::CondCode::kMaxValue;
+    default: return kAlways;
   }
 }
 
@@ -62,7 +62,7 @@ void push_return_address(BlockBuilder& b) {
 
 void BlockBuilder::jump_to_exit(ExitKind kind, uint32_t target, x86::CondCode cc) {
   PendingExit e{kind, target, a.newLabel(), a.newLabel(), kind == ExitKind::Direct};
-  if (cc == x86::CondCode::kMaxValue) {
+  if (cc == kAlways) {
     a.long_().jmp(e.stub);
   } else {
     a.long_().j(cc, e.stub);
@@ -76,7 +76,7 @@ RewriteStatus rewrite_branch(BlockBuilder& b, const Instruction& insn) {
   const bool relative = insn.operands[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE && insn.raw.meta.branch_type != ZYDIS_BRANCH_TYPE_FAR;
   if (insn.address_size() != 32) return RewriteStatus::NotHandled;
 
-  if (const x86::CondCode cc = condition_of(m); cc != x86::CondCode::kMaxValue) {
+  if (const x86::CondCode cc = condition_of(m); cc != kAlways) {
     b.jump_to_exit(ExitKind::Direct, relative_target(b, insn), cc);
     b.jump_to_exit(ExitKind::Direct, b.next_eip);
     return RewriteStatus::EndsBlock;

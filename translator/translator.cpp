@@ -127,6 +127,14 @@ uint32_t Translator::current_mode() const {
   if (flat(cpu.sreg(SegReg::Ds)) && flat(cpu.sreg(SegReg::Es)) && flat(ss) && ss.default_big()) {
     mode |= tmode::FlatData;
   }
+  // FS/GS (per-CPU data, TLS) have a base that changes at run time but no useful limit:
+  // such accesses add the live base; anything else about them goes to the interpreter.
+  auto base_only = [](const SegmentCache& s) {
+    return s.selector > 3 && s.present() && !s.is_system() && !s.is_code() && (s.type() & 2) && !s.expand_down() &&
+           s.limit == 0xFFFFFFFFu;
+  };
+  if (base_only(cpu.sreg(SegReg::Fs))) mode |= tmode::FsUsable;
+  if (base_only(cpu.sreg(SegReg::Gs))) mode |= tmode::GsUsable;
   return mode;
 }
 

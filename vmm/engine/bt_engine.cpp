@@ -18,6 +18,16 @@ bool BtEngine::init(std::string* error) {
 }
 
 bool BtEngine::fetch(uint32_t linear, Bytes* out) {
+  if (!fetch_bytes(linear, out)) return false;
+  if (!mmu_.is_code_page(out->phys >> kPageShift)) {
+    mmu_.protect_code_page(out->phys >> kPageShift);
+    // The interpreter caches whether a page is watched for code writes: it changed.
+    interp_.flush_tlb();
+  }
+  return true;
+}
+
+bool BtEngine::fetch_bytes(uint32_t linear, Bytes* out) {
   const CpuState& cpu = ctx_.cpu;
   GuestPhys phys{linear};
   if (cpu.paging()) {
@@ -33,12 +43,18 @@ bool BtEngine::fetch(uint32_t linear, Bytes* out) {
   if (!out->host) return false;
   out->available = available;
   out->phys = phys.value;
-  if (!mmu_.is_code_page(phys.value >> kPageShift)) {
-    mmu_.protect_code_page(phys.value >> kPageShift);
-    // The interpreter caches whether a page is watched for code writes: it changed.
-    interp_.flush_tlb();
-  }
   return true;
+}
+
+void BtEngine::count_interpreted_mnemonic() {
+  Bytes bytes;
+  const uint32_t linear = ctx_.cpu.sreg(SegReg::Cs).base + ctx_.cpu.eip;
+  if (!ctx_.cpu.protected_mode() || !fetch_bytes(linear, &bytes)) return;
+  Instruction insn;
+  const Decoder decoder(ctx_.cpu.sreg(SegReg::Cs).default_big() ? CodeSize::Bits32 : CodeSize::Bits16);
+  if (decoder.decode({bytes.host, bytes.available}, &insn) == DecodeStatus::Ok) {
+    ++stats_.interpreted_by_mnemonic[insn.mnemonic()];
+  }
 }
 
 void BtEngine::sync_paging() {
@@ -93,6 +109,7 @@ void BtEngine::physical_write(uint64_t phys_addr, unsigned size) {
 
 bool BtEngine::interpret_one(EngineStop* stop) {
   ++stats_.interpreted;
+  count_interpreted_mnemonic();
   switch (interp_.step()) {
     case StepStatus::Retired:
     case StepStatus::EventDelivered:
@@ -123,6 +140,9 @@ EngineStop BtEngine::run(uint64_t max_dispatches, bool (*interrupt_deliverable)(
       if (!interpret_one(&stop)) return stop;
       continue;
     }
+    // Translated sti/popf leave when they set IF with a request waiting. Unless the
+    // callback stores the controller's INTR line here, assume one may be waiting.
+    ctx_.cpu.pending.external_interrupt = true;
     if (interrupt_deliverable(opaque)) return EngineStop::Interrupt;
     if (ctx_.cpu.halted) return EngineStop::Halted;
     sync_paging();

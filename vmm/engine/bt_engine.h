@@ -14,9 +14,11 @@
 //   }
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 
+#include "decoder/decoder.h"
 #include "shadow-mmu/shadow_mmu.h"
 #include "translator/translator.h"
 #include "vmm/engine/fault_handler.h"
@@ -43,6 +45,8 @@ struct BtEngineStats {
   uint64_t interpreted_in_shadow = 0;  ///< instructions interpreted because of an interrupt shadow
   uint64_t cache_flushes = 0;
   uint64_t gs_switches = 0;
+  /// Instructions the interpreter ran for this engine, by mnemonic (what to translate next).
+  std::array<uint64_t, ZYDIS_MNEMONIC_MAX_VALUE + 1> interpreted_by_mnemonic{};
 };
 
 class BtEngine final : public CodeSource {
@@ -51,9 +55,10 @@ class BtEngine final : public CodeSource {
 
   [[nodiscard]] bool init(std::string* error);
   /// Runs until one of EngineStop happens or `max_dispatches` block entries passed.
-  /// `interrupt_deliverable` is asked before every block entry; it must also store in
-  /// cpu.pending.external_interrupt whether the interrupt controller asserts INTR, which
-  /// translated sti/popf read (see kExternalInterruptOffset).
+  /// `interrupt_deliverable` is asked before every block entry. It should also store in
+  /// cpu.pending.external_interrupt whether the interrupt controller asserts INTR: the
+  /// engine sets it to true before asking, and translated sti/popf that enable interrupts
+  /// while it is true leave translated code (a slow-path round trip each).
   [[nodiscard]] EngineStop run(uint64_t max_dispatches, bool (*interrupt_deliverable)(void*), void* opaque);
 
   /// A write to guest-physical memory made outside translated code (interpreter, devices).
@@ -75,6 +80,10 @@ class BtEngine final : public CodeSource {
   [[nodiscard]] bool fetch(uint32_t linear, Bytes* out) override;
 
  private:
+  /// Guest code bytes at `linear` through the guest's page tables (no side effects on
+  /// the code-page bookkeeping).
+  [[nodiscard]] bool fetch_bytes(uint32_t linear, Bytes* out);
+  void count_interpreted_mnemonic();
   /// Runs one instruction in the interpreter; false when the machine must take over.
   [[nodiscard]] bool interpret_one(EngineStop* stop);
   void select_window();

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cstring>
+#include <vector>
 
 #include "vmm/machine/cpuid.h"
 
@@ -254,6 +255,16 @@ void Machine::print_stats(std::FILE* out) const {
                  "; GS switches %" PRIu64 "\n",
                  e.dispatches, e.exits_direct, e.exits_indirect, e.exits_interpret, e.exits_fault, e.exits_poll,
                  e.interpreted_at_block_start, e.gs_switches);
+    std::vector<std::pair<uint64_t, int>> top;
+    for (int m = 0; m <= ZYDIS_MNEMONIC_MAX_VALUE; ++m) {
+      if (const uint64_t n = e.interpreted_by_mnemonic[static_cast<size_t>(m)]) top.emplace_back(n, m);
+    }
+    std::sort(top.rbegin(), top.rend());
+    std::fprintf(out, "  interpreted (top)   ");
+    for (size_t i = 0; i < top.size() && i < 12; ++i) {
+      std::fprintf(out, " %s=%" PRIu64, ZydisMnemonicGetString(static_cast<ZydisMnemonic>(top[i].second)), top[i].first);
+    }
+    std::fprintf(out, "\n");
     const FaultStats& f = bt_->fault_stats();
     std::fprintf(out,
                  "  host faults          window fills %" PRIu64 ", polls %" PRIu64 ", to interpreter %" PRIu64
