@@ -34,9 +34,11 @@ enum class OptionState : uint8_t {
   X(Engine, "--engine", "bt|interp", Active,                                                    \
     "execution engine: bt (binary translator, default) or interp (interpreter)")                \
   X(Stats, "--stats", "", Active, "print execution statistics when the guest stops")      \
-  X(Trace, "--trace", "FILE", NotActiveYet, "write a trace of executed guest instructions to FILE") \
-  X(TraceLimit, "--trace-limit", "N", NotActiveYet,                                             \
-    "stop tracing after N instructions (default 0: no limit)")
+  X(Trace, "--trace", "FILE", Active,                                                           \
+    "write a trace to FILE: translated blocks (bt) or every instruction (interp), and every "   \
+    "exception and interrupt, in the shape of QEMU's -d in_asm,int")                           \
+  X(TraceLimit, "--trace-limit", "N", Active,                                                   \
+    "stop tracing after N records (default 0: no limit)")
 // clang-format on
 
 /// Names the options of `vmm86 run`.

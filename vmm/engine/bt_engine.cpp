@@ -4,6 +4,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 namespace vmm86 {
 
 BtEngine::BtEngine(ExecContext& ctx, GuestMemory& mem, ShadowMmu& mmu, Interpreter& interp, size_t cache_bytes)
@@ -107,6 +109,27 @@ void BtEngine::physical_write(uint64_t phys_addr, unsigned size) {
   }
 }
 
+TranslateStatus BtEngine::lookup(Block** out) {
+  const uint64_t before = translator_.stats().blocks_translated;
+  const TranslateStatus st = translator_.block_for_current(*this, out);
+  if (st == TranslateStatus::Ok && block_observer_ && translator_.stats().blocks_translated != before) {
+    Bytes bytes;
+    if (fetch_bytes((*out)->key.eip, &bytes)) {
+      block_observer_(**out, {bytes.host, std::min<size_t>(bytes.available, (*out)->guest_size)});
+    }
+  }
+  return st;
+}
+
+void BtEngine::report_new_block(uint64_t translated_before) {
+  if (!block_observer_ || translator_.stats().blocks_translated == translated_before) return;
+  Block* block = nullptr;
+  Bytes bytes;
+  if (translator_.block_for_current(*this, &block) == TranslateStatus::Ok && fetch_bytes(block->key.eip, &bytes)) {
+    block_observer_(*block, {bytes.host, std::min<size_t>(bytes.available, block->guest_size)});
+  }
+}
+
 bool BtEngine::interpret_one(EngineStop* stop) {
   ++stats_.interpreted;
   count_interpreted_mnemonic();
@@ -148,7 +171,7 @@ EngineStop BtEngine::run(uint64_t max_dispatches, bool (*interrupt_deliverable)(
     sync_paging();
     select_window();
     Block* block = nullptr;
-    const TranslateStatus st = translator_.block_for_current(*this, &block);
+    const TranslateStatus st = lookup(&block);
     if (st == TranslateStatus::CacheFull) {
       translator_.flush();
       ++stats_.cache_flushes;
@@ -164,14 +187,17 @@ EngineStop BtEngine::run(uint64_t max_dispatches, bool (*interrupt_deliverable)(
     ExitRecord* exit = translator_.enter(block);
     set_active_engine(nullptr);
     switch (exit->kind) {
-      case ExitKind::Direct:
+      case ExitKind::Direct: {
         ++stats_.exits_direct;
+        const uint64_t before = translator_.stats().blocks_translated;
         translator_.try_chain(exit, *this);
+        report_new_block(before);
         break;
+      }
       case ExitKind::Indirect: {
         ++stats_.exits_indirect;
         Block* target = nullptr;
-        if (translator_.block_for_current(*this, &target) == TranslateStatus::Ok) {
+        if (lookup(&target) == TranslateStatus::Ok) {
           translator_.remember_indirect_target(ctx_.cpu.eip, target);
         }
         break;

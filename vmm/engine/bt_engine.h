@@ -16,6 +16,8 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
+#include <span>
 #include <string>
 
 #include "decoder/decoder.h"
@@ -71,6 +73,10 @@ class BtEngine final : public CodeSource {
   /// The guest executed INVLPG (CpuHooks::page_invalidated).
   void invlpg(uint32_t linear);
 
+  /// Called with every block translated while the engine runs (for --trace).
+  using BlockObserver = std::function<void(const Block& block, std::span<const uint8_t> guest_code)>;
+  void set_block_observer(BlockObserver observer) { block_observer_ = std::move(observer); }
+
   [[nodiscard]] Translator& translator() { return translator_; }
   [[nodiscard]] const BtEngineStats& stats() const { return stats_; }
   [[nodiscard]] const FaultStats& fault_stats() const { return active_.stats; }
@@ -84,6 +90,9 @@ class BtEngine final : public CodeSource {
   /// the code-page bookkeeping).
   [[nodiscard]] bool fetch_bytes(uint32_t linear, Bytes* out);
   void count_interpreted_mnemonic();
+  /// Finds or translates the block at the current EIP, telling the observer about new ones.
+  [[nodiscard]] TranslateStatus lookup(Block** out);
+  void report_new_block(uint64_t translated_before);
   /// Runs one instruction in the interpreter; false when the machine must take over.
   [[nodiscard]] bool interpret_one(EngineStop* stop);
   void select_window();
@@ -99,6 +108,7 @@ class BtEngine final : public CodeSource {
   BtEngineStats stats_{};
   uint64_t gs_base_ = 0;
   std::string detail_;
+  BlockObserver block_observer_;
 };
 
 }  // namespace vmm86

@@ -24,6 +24,8 @@ Exec deliver_real(Core& c, const Event& ev) {
 }  // namespace
 
 Exec Core::deliver_once(const Event& ev) {
+  hooks.event_delivering(GuestEvent{ev.vector, ev.kind == EventKind::SoftwareInt,
+                                    ev.kind == EventKind::External || ev.kind == EventKind::Nmi, ev.has_error, ev.error});
   if (!cpu.protected_mode()) return deliver_real(*this, ev);
 
   const uint32_t ext = ev.kind == EventKind::SoftwareInt ? 0u : 1u;

@@ -25,6 +25,15 @@ enum class ShutdownReason : uint8_t {
   TripleFault,  ///< an exception while delivering a double fault
 };
 
+/// An exception or interrupt the vCPU is about to deliver (reported for tracing).
+struct GuestEvent {
+  uint8_t vector = 0;
+  bool software = false;  ///< INT n / INT3 / INTO
+  bool external = false;  ///< from the interrupt controller (or NMI)
+  bool has_error = false;
+  uint32_t error = 0;
+};
+
 /// Everything outside the CPU that the interpreter reaches: devices, time, the
 /// platform. Implemented by vmm/ (and by test fixtures). Calls happen on the vCPU thread.
 class CpuHooks {
@@ -64,6 +73,9 @@ class CpuHooks {
   virtual void paging_written() {}
   /// INVLPG of the page holding `linear`.
   virtual void page_invalidated(GuestLinear linear) { (void)linear; }
+
+  /// An event is about to be delivered through the IVT/IDT (state: before delivery).
+  virtual void event_delivering(const GuestEvent& event) { (void)event; }
 
   /// The vCPU entered shutdown (triple fault); the platform usually resets the machine.
   virtual void shutdown(ShutdownReason reason) { (void)reason; }

@@ -49,12 +49,18 @@ bool Machine::init(std::string* error) {
   pc_config.ram_below_4g = mem_.ram_size();
   pc_ = std::make_unique<PcPlatform>(clock_, std::move(pc_config));
   pc_->set_reset_request([this] { reset_requested_ = true; });
+  if (!config_.trace_path.empty() && !tracer_.open(config_.trace_path, config_.trace_limit, error)) return false;
   mmu_ = std::make_unique<ShadowMmu>(mem_);
   if (!mmu_->init(error)) return false;
   interp_ = std::make_unique<Interpreter>(ctx_->cpu, mem_, *this);
   if (config_.engine == Engine::Bt) {
     bt_ = std::make_unique<BtEngine>(*ctx_, mem_, *mmu_, *interp_, kCodeCacheBytes);
     if (!bt_->init(error)) return false;
+    if (tracer_.active()) {
+      bt_->set_block_observer([this](const Block& block, std::span<const uint8_t> code) {
+        tracer_.block(block.key.eip, code, block.guest_insns);
+      });
+    }
   }
   auto term = Terminal::open();
   if (!term) {
@@ -120,6 +126,7 @@ void Machine::paging_written() {
 void Machine::page_invalidated(GuestLinear linear) {
   if (bt_) bt_->invlpg(linear.value);
 }
+void Machine::event_delivering(const GuestEvent& event) { tracer_.event(ctx_->cpu, event); }
 void Machine::shutdown(ShutdownReason) { triple_fault_ = true; }
 
 // ---- The vCPU loop ------------------------------------------------------------------------
@@ -191,7 +198,7 @@ MachineExit Machine::run() {
     }
     arm_host_timer();
     if (!bt_) {
-      const RunResult r = interp_->run(kInterpSlice);
+      const RunResult r = tracer_.active() ? RunResult{step_traced(), 1} : interp_->run(kInterpSlice);
       if (r.status == StepStatus::Unimplemented || r.status == StepStatus::Unsupported) {
         detail_ = interp_->detail();
         return MachineExit::Unsupported;
@@ -212,6 +219,23 @@ MachineExit Machine::run() {
         return MachineExit::Unsupported;
     }
   }
+}
+
+StepStatus Machine::step_traced() {
+  const CpuState& cpu = ctx_->cpu;
+  const uint32_t linear = cpu.sreg(SegReg::Cs).base + cpu.eip;
+  GuestPhys phys{linear};
+  if (cpu.paging()) {
+    const WalkResult w = walk_page_tables(mem_, PagingMode{cpu.cr0, cpu.cr3, cpu.cr4}, GuestLinear{linear},
+                                          AccessKind{false, cpu.cpl() == 3, true}, false);
+    phys = w.ok ? w.phys : GuestPhys{~0ull};
+  }
+  const uint32_t available = kPageSize - (linear & kPageMask);
+  if (const uint8_t* code = mem_.host_ptr(phys, std::min<uint32_t>(available, 15))) {
+    tracer_.instruction(cpu, {code, std::min<uint32_t>(available, 15)});
+  }
+  const StepStatus s = interp_->step();
+  return s == StepStatus::EventDelivered ? StepStatus::Retired : s;
 }
 
 // ---- Reports ------------------------------------------------------------------------------

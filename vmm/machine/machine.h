@@ -11,6 +11,7 @@
 #include "vmm/engine/bt_engine.h"
 #include "vmm/interp/interpreter.h"
 #include "vmm/loader/linux_boot.h"
+#include "vmm/machine/trace.h"
 #include "vmm/machine_entry.h"
 #include "vmm/terminal.h"
 
@@ -58,11 +59,14 @@ class Machine final : public CpuHooks {
   void watched_write(GuestPhys addr, unsigned size) override;
   void paging_written() override;
   void page_invalidated(GuestLinear linear) override;
+  void event_delivering(const GuestEvent& event) override;
   void shutdown(ShutdownReason reason) override;
 
  private:
   /// Timers, console input; returns false when the machine must stop.
   bool service_host();
+  /// The interpreter engine, one traced instruction at a time (--trace).
+  [[nodiscard]] StepStatus step_traced();
   void pump_console_input();
   /// Sleeps until the next timer deadline or console input (guest in hlt with IF=1).
   void idle_wait();
@@ -88,6 +92,7 @@ class Machine final : public CpuHooks {
   uint64_t interrupts_delivered_ = 0;
   uint64_t start_ns_ = 0;
   std::string detail_;
+  Tracer tracer_;
 };
 
 }  // namespace vmm86
