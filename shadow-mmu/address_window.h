@@ -3,6 +3,10 @@
 // wraps the 32-bit effective address and adds the base, so no guest access can leave the
 // window. Guard regions on both sides (PROT_NONE) absorb the few accesses that can reach
 // just past 4 GiB (a multi-byte access at 0xFFFFFFFF, bit-string offsets).
+//
+// Host mappings: every map/protect/unmap inside the window can split a host VMA, and a
+// process may hold at most vm.max_map_count of them. The window keeps an upper bound of
+// the VMAs it holds (each call adds at most two) that an exact count can tighten.
 #pragma once
 
 #include <cstdint>
@@ -37,22 +41,33 @@ class AddressWindow {
   }
 
   /// Maps `pages` guest frames starting at `phys` at `linear` (MAP_FIXED over the window).
+  /// False when the range is not RAM or the host refused (ENOMEM at vm.max_map_count);
+  /// the window is then unchanged.
   [[nodiscard]] bool map(GuestLinear linear, const GuestMemory& mem, GuestPhys phys, uint32_t pages, bool writable);
   /// Changes protection of mapped pages (write-protect code pages, clean pages).
   [[nodiscard]] bool protect(GuestLinear linear, uint32_t pages, bool writable);
-  /// Returns pages to PROT_NONE (unmapped as far as the guest can tell).
+  /// Returns pages to PROT_NONE (unmapped as far as the guest can tell). Can fail near
+  /// vm.max_map_count when it splits a mapping; unmap_all() cannot.
   [[nodiscard]] bool unmap(GuestLinear linear, uint64_t pages);
   /// Maps all of guest RAM 1:1 (paging off); the rest of the window stays unmapped.
   [[nodiscard]] bool map_identity(const GuestMemory& mem);
-  void unmap_all();
+  /// Returns the whole window to PROT_NONE. Needs no VMA split (the guards are separate
+  /// VMAs), so it works even at vm.max_map_count; false only if the host is broken.
+  [[nodiscard]] bool unmap_all();
 
-  /// Host mappings made so far (each map() call counts one; budget against vm.max_map_count).
+  /// Host mappings made so far (each map() call counts one).
   [[nodiscard]] uint64_t map_calls() const { return map_calls_; }
+  /// Upper bound of the host VMAs inside the window.
+  [[nodiscard]] uint64_t vma_bound() const { return vma_bound_; }
+  /// Counts the window's VMAs exactly (reads /proc/self/maps: milliseconds with tens of
+  /// thousands of mappings) and makes that the bound. Returns the count.
+  uint64_t recount_vmas();
 
  private:
   uint8_t* reservation_ = nullptr;  ///< includes the guards
   uint8_t* base_ = nullptr;
   uint64_t map_calls_ = 0;
+  uint64_t vma_bound_ = 1;
 };
 
 }  // namespace vmm86

@@ -3,6 +3,8 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 
 namespace vmm86 {
 
@@ -15,15 +17,32 @@ uint64_t now_ns() {
 }
 
 constexpr uint32_t kLargePages = 1024;  // 4 KiB pages in a 4 MiB PSE page
+constexpr uint64_t kVmasPerMap = 2;     // a mapping inside a VMA splits it in three
 
 /// Reverse-map key: linear page and which window.
 constexpr uint64_t reverse_key(bool user, uint32_t linear_page) { return (uint64_t{linear_page} << 1) | (user ? 1 : 0); }
+
+/// vm.max_map_count less an eighth for the rest of the process (code cache, heap, libraries).
+uint64_t default_budget() {
+  unsigned long long limit = 65530;  // the kernel's default
+  if (std::FILE* f = std::fopen("/proc/sys/vm/max_map_count", "re")) {
+    if (std::fscanf(f, "%llu", &limit) != 1 || limit == 0) limit = 65530;
+    std::fclose(f);
+  }
+  return limit - limit / 8;
+}
+
+[[noreturn]] void fatal(const char* what) {
+  std::fprintf(stderr, "vmm86: shadow MMU: %s\n", what);
+  std::abort();
+}
 
 }  // namespace
 
 bool ShadowMmu::init(std::string* error) {
   if (!supervisor_.reserve(error) || !user_.reserve(error)) return false;
-  set_mode(PagingMode{});
+  budget_ = default_budget();
+  mode_ = PagingMode{};
   return true;
 }
 
@@ -32,9 +51,8 @@ void ShadowMmu::set_mode(const PagingMode& mode) {
   constexpr uint32_t kCr4Bits = cr4::PSE | cr4::PGE | cr4::PAE;
   const bool structural = ((mode.cr0 ^ mode_.cr0) & kCr0Bits) || ((mode.cr4 ^ mode_.cr4) & kCr4Bits);
   const bool cr3_changed = mode.cr3 != mode_.cr3;
-  const bool first = supervisor_map_.empty() && user_map_.empty();
   mode_ = mode;
-  if (structural || first) {
+  if (structural) {
     flush_all();
   } else if (cr3_changed) {
     flush_non_global();
@@ -49,8 +67,8 @@ void ShadowMmu::flush_non_global() {
 }
 
 void ShadowMmu::flush_all() {
-  drop(false, false);
-  drop(true, false);
+  drop_all(false);
+  drop_all(true);
   ++stats_.global_flushes;
 }
 
@@ -58,25 +76,21 @@ void ShadowMmu::invlpg(uint32_t linear) {
   ++stats_.invlpgs;
   const uint32_t page = linear >> kPageShift;
   for (bool user : {false, true}) {
-    PageMap& map = user ? user_map_ : supervisor_map_;
+    PageMap& map = pages_of(user);
     auto it = map.find(page);
     if (it == map.end()) continue;
-    if (!it->second.large) {
-      drop_page(user, page);
-      continue;
-    }
-    // A 4 MiB page is one TLB entry: all of it goes.
-    const uint32_t first = page & ~(kLargePages - 1);
-    for (uint32_t p = first; p < first + kLargePages; ++p) {
-      auto lit = map.find(p);
-      if (lit != map.end() && lit->second.large) forget(user, p);
-    }
-    (void)window(user).unmap(GuestLinear{first << kPageShift}, kLargePages);
+    // A 4 MiB page is one TLB entry: all of it goes, with any 4 KiB page still mapped in
+    // its range (from before the guest turned a table into a large page, or back).
+    const bool large = it->second.large;
+    const uint32_t first = large ? page & ~(kLargePages - 1) : page;
+    const uint32_t count = large ? kLargePages : 1;
+    for (uint32_t p = first; p < first + count; ++p) forget(user, p);
+    (void)withdraw(user, first, count);
   }
 }
 
 void ShadowMmu::forget(bool user, uint32_t linear_page) {
-  PageMap& map = user ? user_map_ : supervisor_map_;
+  PageMap& map = pages_of(user);
   auto it = map.find(linear_page);
   if (it == map.end()) return;
   auto rit = reverse_.find(it->second.phys_page);
@@ -88,114 +102,184 @@ void ShadowMmu::forget(bool user, uint32_t linear_page) {
   map.erase(it);
 }
 
-void ShadowMmu::drop_page(bool user, uint32_t linear_page) {
-  forget(user, linear_page);
-  (void)window(user).unmap(GuestLinear{linear_page << kPageShift}, 1);
+bool ShadowMmu::withdraw(bool user, uint32_t linear_page, uint32_t pages) {
+  if (window(user).unmap(GuestLinear{linear_page << kPageShift}, pages)) return true;
+  // At vm.max_map_count the host cannot split a mapping to take one page out; emptying
+  // the whole window needs no split. Dropping more than asked is always allowed.
+  ++stats_.evictions;
+  drop_all(user);
+  return false;
+}
+
+void ShadowMmu::drop_all(bool user) {
+  PageMap& map = pages_of(user);
+  if (map.empty() && window(user).vma_bound() <= 1) return;
+  while (!map.empty()) forget(user, map.begin()->first);
+  if (!window(user).unmap_all()) fatal("cannot empty a guest window: stale guest mappings would stay visible");
 }
 
 void ShadowMmu::drop(bool user, bool keep_global) {
-  PageMap& map = user ? user_map_ : supervisor_map_;
   if (!keep_global) {
-    // Everything goes: one call instead of one per page.
-    if (!map.empty()) window(user).unmap_all();
-    std::vector<uint32_t> all;
-    all.reserve(map.size());
-    for (auto& entry : map) all.push_back(entry.first);
-    for (uint32_t linear_page : all) forget(user, linear_page);
+    drop_all(user);
     return;
   }
+  PageMap& map = pages_of(user);
   std::vector<uint32_t> victims;
   for (auto& [linear_page, m] : map) {
     if (!m.global) victims.push_back(linear_page);
   }
   std::sort(victims.begin(), victims.end());
+  for (uint32_t linear_page : victims) forget(user, linear_page);
   // Unmap runs of consecutive pages with one call each.
   for (size_t i = 0; i < victims.size();) {
     size_t j = i + 1;
     while (j < victims.size() && victims[j] == victims[j - 1] + 1) ++j;
-    (void)window(user).unmap(GuestLinear{victims[i] << kPageShift}, j - i);
+    if (!withdraw(user, victims[i], static_cast<uint32_t>(j - i))) return;  // the whole window went
     i = j;
   }
-  for (uint32_t linear_page : victims) forget(user, linear_page);
 }
 
-void ShadowMmu::map_range(bool user, uint32_t linear_page, uint32_t phys_page, uint32_t pages, bool writable,
-                          bool global, bool large) {
-  PageMap& map = user ? user_map_ : supervisor_map_;
-  AddressWindow& w = window(user);
-  (void)w.map(GuestLinear{linear_page << kPageShift}, mem_, GuestPhys{uint64_t{phys_page} << kPageShift}, pages,
-              writable);
-  for (uint32_t i = 0; i < pages; ++i) {
-    const uint32_t lp = linear_page + i;
-    const uint32_t pp = phys_page + i;
-    auto [it, inserted] = map.insert_or_assign(lp, Mapping{pp, global, writable, large});
-    (void)inserted;
-    auto& rev = reverse_[pp];
-    const uint64_t key = reverse_key(user, lp);
-    if (std::find(rev.begin(), rev.end(), key) == rev.end()) rev.push_back(key);
-    // Pages with translated code stay read-only so that writes to them are seen.
-    if (writable && code_pages_.count(pp)) {
-      (void)w.protect(GuestLinear{lp << kPageShift}, 1, false);
-      it->second.writable = false;
-    }
+bool ShadowMmu::mappable(uint32_t phys_page) const {
+  const GuestPhys addr{uint64_t{phys_page} << kPageShift};
+  return mem_.in_ram(addr, kPageSize) && mem_.kind_at(addr) == PhysKind::Ram;
+}
+
+bool ShadowMmu::make_room(bool user, uint64_t vmas, bool may_evict) {
+  if (host_mappings() + vmas <= budget_) return true;
+  if (!may_evict) return false;
+  // The bound only grows between counts while the kernel merges neighbours: count for
+  // real, and evict unless that leaves slack, so the next count is many fills away.
+  ++stats_.vma_recounts;
+  (void)supervisor_.recount_vmas();
+  (void)user_.recount_vmas();
+  const uint64_t low_water = budget_ - budget_ / 8;
+  if (host_mappings() + vmas <= low_water) return true;
+  // The window not in use now goes first: it is the least recently used one.
+  for (bool victim : {!user, user}) {
+    ++stats_.evictions;
+    drop_all(victim);
+    if (host_mappings() + vmas <= low_water) break;
   }
-  stats_.pages_mapped += pages;
+  return true;
+}
+
+bool ShadowMmu::map_run(bool user, const Region& region, uint32_t first, uint32_t count, bool writable) {
+  const uint32_t linear_page = region.linear_page + first;
+  const uint32_t phys_page = region.phys_page + first;
+  if (!window(user).map(GuestLinear{linear_page << kPageShift}, mem_, GuestPhys{uint64_t{phys_page} << kPageShift},
+                        count, writable)) {
+    return false;
+  }
+  PageMap& map = pages_of(user);
+  for (uint32_t i = 0; i < count; ++i) {
+    const uint32_t lp = linear_page + i, pp = phys_page + i;
+    auto it = map.find(lp);
+    const bool known = it != map.end() && it->second.phys_page == pp;
+    if (!known) forget(user, lp);  // it showed another frame before (a stale translation)
+    map.insert_or_assign(lp, Mapping{pp, region.global, writable, region.large});
+    if (!known) reverse_[pp].push_back(reverse_key(user, lp));
+  }
+  stats_.pages_mapped += count;
+  return true;
+}
+
+bool ShadowMmu::map_region(bool user, const Region& region) {
+  // Runs of pages with one protection: RAM only (a 4 MiB page or the identity may cover
+  // an MMIO hole), read-only where translated code lives or until the guest's D is set.
+  struct Run {
+    uint32_t first = 0, count = 0;
+    bool writable = false;
+  };
+  auto protection = [&](uint32_t i) {  // -1: not mappable, 0: read-only, 1: writable
+    const uint32_t pp = region.phys_page + i;
+    if (!mappable(pp)) return -1;
+    return region.writable && !is_code_page(pp) ? 1 : 0;
+  };
+  std::vector<Run> runs;
+  size_t target = 0;
+  for (uint32_t i = 0; i < region.pages;) {
+    const int prot = protection(i);
+    uint32_t j = i + 1;
+    while (j < region.pages && protection(j) == prot) ++j;
+    if (prot >= 0) {
+      if (region.target >= i && region.target < j) target = runs.size();
+      runs.push_back(Run{i, j - i, prot == 1});
+    }
+    i = j;
+  }
+  // The faulting page is needed and may evict; its neighbours are prefetch and may not.
+  const Run& need = runs[target];
+  if (!make_room(user, kVmasPerMap, true)) return false;
+  if (!map_run(user, region, need.first, need.count, need.writable)) {
+    // The process as a whole is at vm.max_map_count (the budget is only ours): make room.
+    ++stats_.evictions;
+    drop_all(false);
+    drop_all(true);
+    if (!map_run(user, region, need.first, need.count, need.writable)) return false;
+  }
+  for (size_t k = 0; k < runs.size(); ++k) {
+    if (k == target) continue;
+    const Run& run = runs[k];
+    if (!make_room(user, kVmasPerMap, false) || !map_run(user, region, run.first, run.count, run.writable)) break;
+  }
+  return true;
+}
+
+FillResult ShadowMmu::fill_page(bool user, uint32_t linear, bool write) {
+  FillResult result;
+  result.linear = linear;
+  WalkResult walk;
+  if (paging()) {
+    walk = walk_page_tables(mem_, mode_, GuestLinear{linear}, AccessKind{write, user, false}, true);
+  } else {
+    walk.ok = true;
+    walk.phys = GuestPhys{linear};
+    walk.writable = walk.dirty = true;
+  }
+  if (!walk.ok) {
+    result.outcome = FillOutcome::GuestPageFault;
+    result.error_code = walk.error_code;
+    return result;
+  }
+  result.phys = walk.phys;
+  const auto phys_page = static_cast<uint32_t>(walk.phys.value >> kPageShift);
+  if (!mappable(phys_page)) {
+    result.outcome = FillOutcome::Mmio;
+    return result;
+  }
+  if (write && is_code_page(phys_page)) {
+    result.outcome = FillOutcome::CodeWrite;
+    return result;
+  }
+  // Paging off maps the identity in 4 MiB chunks, like a large page: one fill stays cheap
+  // however large guest RAM is.
+  const bool large = !paging() || walk.large_page;
+  const uint32_t linear_page = linear >> kPageShift;
+  Region region;
+  region.target = large ? linear_page & (kLargePages - 1) : 0;
+  region.linear_page = linear_page - region.target;
+  region.phys_page = phys_page - region.target;
+  region.pages = large ? kLargePages : 1;
+  // Writable only once the guest's D bit is set, so that the first write is seen and sets it.
+  region.writable = walk.writable && walk.dirty;
+  region.global = paging() && walk.global && (mode_.cr4 & cr4::PGE) != 0;
+  region.large = large;
+  if (!map_region(user, region)) {
+    ++stats_.map_failures;
+    result.outcome = FillOutcome::Mmio;  // the interpreter reaches RAM without the window
+  }
+  return result;
 }
 
 FillResult ShadowMmu::fill(bool user_window, uint32_t linear, bool write) {
   const uint64_t start = now_ns();
   ++stats_.fills;
-  FillResult result;
-  result.linear = linear;
-  const uint32_t linear_page = linear >> kPageShift;
-
-  WalkResult walk;
-  if (paging()) {
-    walk = walk_page_tables(mem_, mode_, GuestLinear{linear}, AccessKind{write, user_window, false}, true);
-  } else {
-    walk.ok = true;
-    walk.phys = GuestPhys{linear};
-    walk.writable = walk.user = walk.dirty = true;
-  }
-  if (!walk.ok) {
-    ++stats_.guest_page_faults;
-    result.outcome = FillOutcome::GuestPageFault;
-    result.error_code = walk.error_code;
-    stats_.fill_ns += now_ns() - start;
-    return result;
-  }
-  result.phys = walk.phys;
-  const auto phys_page = static_cast<uint32_t>(walk.phys.value >> kPageShift);
-  if (mem_.kind_at(walk.phys) != PhysKind::Ram || !mem_.in_ram(GuestPhys{uint64_t{phys_page} << kPageShift}, kPageSize)) {
-    ++stats_.mmio_faults;
-    result.outcome = FillOutcome::Mmio;
-    stats_.fill_ns += now_ns() - start;
-    return result;
-  }
-  if (write && code_pages_.count(phys_page)) {
-    ++stats_.code_write_faults;
-    result.outcome = FillOutcome::CodeWrite;
-    stats_.fill_ns += now_ns() - start;
-    return result;
-  }
-  // Writable only once the guest's D bit is set, so that the first write is seen and sets it.
-  const bool writable = walk.writable && walk.dirty;
-  const bool global = walk.global && (mode_.cr4 & cr4::PGE);
-  if (!paging()) {
-    // Paging off: all of RAM in one mapping (identity).
-    const auto ram_pages = static_cast<uint32_t>(mem_.ram_size() >> kPageShift);
-    map_range(user_window, 0, 0, ram_pages, true, false, false);
-  } else if (walk.large_page) {
-    const uint32_t first_linear = linear_page & ~(kLargePages - 1);
-    const uint32_t first_phys = phys_page & ~(kLargePages - 1);
-    if (mem_.in_ram(GuestPhys{uint64_t{first_phys} << kPageShift}, uint64_t{kLargePages} << kPageShift) &&
-        mem_.kind_at(GuestPhys{uint64_t{first_phys} << kPageShift}) == PhysKind::Ram) {
-      map_range(user_window, first_linear, first_phys, kLargePages, writable, global, true);
-    } else {
-      map_range(user_window, linear_page, phys_page, 1, writable, global, false);
-    }
-  } else {
-    map_range(user_window, linear_page, phys_page, 1, writable, global, false);
+  const FillResult result = fill_page(user_window, linear, write);
+  switch (result.outcome) {
+    case FillOutcome::Mapped: break;
+    case FillOutcome::GuestPageFault: ++stats_.guest_page_faults; break;
+    case FillOutcome::Mmio: ++stats_.mmio_faults; break;
+    case FillOutcome::CodeWrite: ++stats_.code_write_faults; break;
   }
   stats_.fill_ns += now_ns() - start;
   return result;
@@ -205,14 +289,18 @@ void ShadowMmu::protect_code_page(uint64_t phys_page) {
   if (!code_pages_.insert(phys_page).second) return;
   auto rit = reverse_.find(static_cast<uint32_t>(phys_page));
   if (rit == reverse_.end()) return;
-  for (uint64_t key : rit->second) {
+  const std::vector<uint64_t> keys = rit->second;  // forget() below edits the original
+  for (uint64_t key : keys) {
     const bool user = key & 1;
     const auto lp = static_cast<uint32_t>(key >> 1);
-    PageMap& map = user ? user_map_ : supervisor_map_;
+    PageMap& map = pages_of(user);
     auto it = map.find(lp);
-    if (it != map.end() && it->second.writable) {
-      (void)window(user).protect(GuestLinear{lp << kPageShift}, 1, false);
+    if (it == map.end() || !it->second.writable) continue;
+    if (window(user).protect(GuestLinear{lp << kPageShift}, 1, false)) {
       it->second.writable = false;
+    } else {
+      forget(user, lp);  // no split possible: take the page out instead
+      (void)withdraw(user, lp, 1);
     }
   }
 }

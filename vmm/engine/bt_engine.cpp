@@ -94,8 +94,6 @@ void BtEngine::select_window() {
     gs_base_ = base;
     ctx_.window_base = base;
     ++stats_.gs_switches;
-    // The mode (CPL) is part of the key: entries of the other privilege level must not hit.
-    ctx_.lookup_salt ^= 0x5BD1E995u;
   }
 }
 
@@ -170,6 +168,7 @@ EngineStop BtEngine::run(uint64_t max_dispatches, bool (*interrupt_deliverable)(
     if (ctx_.cpu.halted) return EngineStop::Halted;
     sync_paging();
     select_window();
+    apply_lookup_salt(translator_.current_mode());
     Block* block = nullptr;
     const TranslateStatus st = lookup(&block);
     if (st == TranslateStatus::CacheFull) {

@@ -96,8 +96,19 @@ class BtEngine final : public CodeSource {
   /// Runs one instruction in the interpreter; false when the machine must take over.
   [[nodiscard]] bool interpret_one(EngineStop* stop);
   void select_window();
-  /// A linear EIP may name other code now: retire every inline-table entry.
-  void new_lookup_salt() { ctx_.lookup_salt = ctx_.lookup_salt * 0x9E3779B1u + 0x7F4A7C15u; }
+  /// A linear EIP may name other code now (new CR3, INVLPG): retire every inline-table entry.
+  void new_lookup_salt() {
+    address_space_salt_ = address_space_salt_ * 0x9E3779B1u + 0x7F4A7C15u;
+    salted_mode_ = Translator::kNotTranslatable;
+  }
+  /// The inline table's keys include the translation mode too (CPL, flat or based DS...):
+  /// a block translated for one mode must not be entered in another. Mixing the mode in
+  /// (rather than drawing a new salt) keeps kernel entries valid across system calls.
+  void apply_lookup_salt(uint32_t mode) {
+    if (mode == salted_mode_) return;
+    salted_mode_ = mode;
+    ctx_.lookup_salt = address_space_salt_ ^ (mode * 0x5BD1E995u);
+  }
 
   ExecContext& ctx_;
   GuestMemory& mem_;
@@ -107,6 +118,8 @@ class BtEngine final : public CodeSource {
   ActiveEngine active_{};
   BtEngineStats stats_{};
   uint64_t gs_base_ = 0;
+  uint32_t address_space_salt_ = 0;
+  uint32_t salted_mode_ = Translator::kNotTranslatable;
   std::string detail_;
   BlockObserver block_observer_;
 };

@@ -111,6 +111,9 @@ void Core::read_target(const MemTarget& t, void* dst) {
     const Chunk& ch = t.chunk[i];
     if (ch.host != nullptr) {
       std::memcpy(out, ch.host, ch.len);
+    } else if (ch.watched) {
+      // A read-modify-write of a watched RAM page: only the write side is special.
+      (void)mem.read(GuestPhys{ch.phys}, out, ch.len);
     } else if (ch.kind == PhysKind::Mmio) {
       for (uint32_t done = 0; done < ch.len;) {
         const unsigned n = mmio_piece(ch.len - done);
