@@ -40,6 +40,9 @@ struct PendingExit {
   asmjit::Label stub;          ///< bound at the stub
   asmjit::Label after_jump;    ///< bound right after the jump whose rel32 gets patched (Direct only)
   bool patchable;
+  /// Instructions of the block retired when this exit is taken; the stub takes the rest
+  /// off the count the prologue added.
+  uint32_t retired;
 };
 
 struct BlockBuilder {
@@ -50,6 +53,12 @@ struct BlockBuilder {
   std::vector<PendingExit> exits;
   asmjit::Label indirect_exit;  ///< shared stub for missed indirect lookups (target in cpu.eip)
   bool indirect_used = false;
+  /// Instructions retired if the current one completes (what exits made now record).
+  uint32_t retired_after = 0;
+  /// The next instruction would be translated into this block too (same page, room left),
+  /// unless no rule handles it. False: the block ends after this instruction.
+  bool next_in_block = false;
+  std::vector<HostPointerSite> host_pointer_sites;
 
   /// Jumps (rel32) to a new exit stub for `target`; chaining patches this jump later.
   void jump_to_exit(ExitKind kind, uint32_t target, asmjit::x86::CondCode cc = kAlways);
@@ -62,6 +71,13 @@ struct BlockBuilder {
 [[nodiscard]] RewriteStatus rewrite_ident(BlockBuilder& b, const Instruction& insn);
 [[nodiscard]] RewriteStatus rewrite_branch(BlockBuilder& b, const Instruction& insn);
 [[nodiscard]] RewriteStatus rewrite_stack(BlockBuilder& b, const Instruction& insn);
+[[nodiscard]] RewriteStatus rewrite_flags(BlockBuilder& b, const Instruction& insn);
+[[nodiscard]] RewriteStatus rewrite_string(BlockBuilder& b, const Instruction& insn);
+
+/// A field of the ExecContext (R15) at byte offset `offset`.
+[[nodiscard]] inline asmjit::x86::Mem context_field(size_t offset, uint32_t size) {
+  return asmjit::x86::ptr(asmjit::x86::r15, static_cast<int32_t>(offset), size);
+}
 
 /// A 32-bit guest memory access at base32+disp inside the window: gs:[addr32 base+disp].
 [[nodiscard]] asmjit::x86::Mem guest_dword(const asmjit::x86::Gp& base32, int32_t disp = 0);

@@ -57,6 +57,21 @@ struct PcMapEntry {
   uint32_t guest_eip = 0;
 };
 
+/// Host registers that a host string instruction uses as pointers into the window
+/// (window_base + guest ESI/EDI) instead of as the guest's own register values.
+namespace host_ptr {
+inline constexpr uint8_t Rsi = 1u << 0;
+inline constexpr uint8_t Rdi = 1u << 1;
+}  // namespace host_ptr
+
+/// A host string instruction of a block (rewrite_string.cpp). If it faults without being
+/// retried, the fault handler turns its pointer registers back into guest ESI/EDI; RCX
+/// already holds the guest's remaining count, so the interpreter continues precisely.
+struct HostPointerSite {
+  uint32_t host_offset = 0;  ///< of the string instruction (its prefixes included)
+  uint8_t regs = 0;          ///< host_ptr bits
+};
+
 struct Block {
   BlockKey key;
   uint8_t* host_code = nullptr;
@@ -66,6 +81,7 @@ struct Block {
   std::vector<std::unique_ptr<ExitRecord>> exits;
   std::vector<ExitRecord*> incoming;  ///< chained exits of other blocks that jump here
   std::vector<PcMapEntry> pc_map;     ///< sorted by host_offset
+  std::vector<HostPointerSite> host_pointer_sites;  ///< sorted by host_offset
   uint64_t first_page = 0, last_page = 0;  ///< guest-physical page numbers covered
   bool valid = true;
 };

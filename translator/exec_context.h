@@ -51,6 +51,13 @@ struct ExecContext {
   /// Mixed into every key of the table; changes with CR3 and the translation mode, because
   /// a linear EIP names different code in another address space or mode.
   uint32_t lookup_salt = 0;
+  /// EFLAGS while translated code runs (DESIGN.md §4): the status flags and DF live in host
+  /// RFLAGS, IF in `virtual_if`, and every other bit pushf shows (IOPL, NT, AC, ID, VIF,
+  /// VIP; TF is always 0 there) in `system_flags`. The enter trampoline splits
+  /// cpu.eflags into the three, the exit trampoline merges them back (keeping RF and VM
+  /// from cpu.eflags), so outside translated code cpu.eflags is the only copy.
+  uint32_t virtual_if = 0;    ///< 0 or flags::IF: a dword so pushf can add it flag-free
+  uint32_t system_flags = 0;  ///< cpu.eflags & ~(Status | DF | IF | Reserved1 | RF | VM)
   uint32_t pad1 = 0;
 };
 
@@ -60,6 +67,16 @@ static_assert(std::is_standard_layout_v<ExecContext>);
 /// from [r15 - kPageSize]. Making the page inaccessible forces translated code to leave at
 /// the next block boundary without any flag-clobbering test (DESIGN.md §4, Interrupts).
 inline constexpr int32_t kPollPageOffset = -static_cast<int32_t>(kPageSize);
+
+/// Translated sti and popf read CpuState::pending.external_interrupt when they set IF:
+/// when a request may be waiting (nonzero) they leave translated code so that the
+/// dispatcher delivers it after the interrupt shadow. Whoever enters translated code keeps
+/// that byte nonzero unless it knows the interrupt controller does not assert INTR (see
+/// BtEngine::run); a request raised while translated code runs comes with request_exit().
+inline constexpr int32_t kExternalInterruptOffset =
+    static_cast<int32_t>(offsetof(ExecContext, cpu) + offsetof(CpuState, pending) +
+                         offsetof(PendingEvents, external_interrupt));
+static_assert(sizeof(PendingEvents::external_interrupt) == 1);
 
 /// ExecContext with its poll page, in one mmap'd region.
 struct ExecContextDeleter {

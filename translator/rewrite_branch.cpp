@@ -61,7 +61,9 @@ void push_return_address(BlockBuilder& b) {
 }  // namespace
 
 void BlockBuilder::jump_to_exit(ExitKind kind, uint32_t target, x86::CondCode cc) {
-  PendingExit e{kind, target, a.newLabel(), a.newLabel(), kind == ExitKind::Direct};
+  // Only the block's last instruction makes Direct exits: a chained jump skips the stub,
+  // which is where an exit from the middle of the block corrects the instruction count.
+  PendingExit e{kind, target, a.newLabel(), a.newLabel(), kind == ExitKind::Direct, retired_after};
   if (cc == kAlways) {
     a.long_().jmp(e.stub);
   } else {

@@ -14,14 +14,16 @@ namespace {
 
 constexpr uint32_t kMaxBlockInsns = 64;
 constexpr uint32_t kGuestFlagsInHost = flags::Status | flags::DF;
+/// EFLAGS bits that stay in cpu.eflags while translated code runs (pushf reads them as 0).
+constexpr uint32_t kFlagsKeptInCpu = flags::RF | flags::VM;
+constexpr uint32_t kSystemFlags = ~(kGuestFlagsInHost | flags::IF | flags::Reserved1 | kFlagsKeptInCpu);
 
-constexpr int32_t off(size_t o) { return static_cast<int32_t>(o); }
-constexpr int32_t gpr_off(unsigned i) { return off(offsetof(ExecContext, cpu) + offsetof(CpuState, gpr) + 4 * i); }
-constexpr int32_t kEipOff = off(offsetof(ExecContext, cpu) + offsetof(CpuState, eip));
-constexpr int32_t kEflagsOff = off(offsetof(ExecContext, cpu) + offsetof(CpuState, eflags));
-constexpr int32_t kFxsaveOff = off(offsetof(ExecContext, cpu) + offsetof(CpuState, fxsave));
-
-x86::Mem ctx_field(int32_t offset, uint32_t size) { return x86::ptr(x86::r15, offset, size); }
+constexpr size_t gpr_off(unsigned i) { return offsetof(ExecContext, cpu) + offsetof(CpuState, gpr) + 4 * i; }
+constexpr size_t kEipOff = offsetof(ExecContext, cpu) + offsetof(CpuState, eip);
+constexpr size_t kEflagsOff = offsetof(ExecContext, cpu) + offsetof(CpuState, eflags);
+constexpr size_t kFxsaveOff = offsetof(ExecContext, cpu) + offsetof(CpuState, fxsave);
+constexpr size_t kVirtualIfOff = offsetof(ExecContext, virtual_if);
+constexpr size_t kSystemFlagsOff = offsetof(ExecContext, system_flags);
 
 /// Assembles into a fresh CodeHolder, then copies the result into the code cache.
 struct Emission {
@@ -66,18 +68,25 @@ bool Translator::init(std::string* error) {
     for (const x86::Gp& r : {x86::rbx, x86::rbp, x86::r12, x86::r13, x86::r14, x86::r15}) a.push(r);
     a.sub(x86::rsp, 8);  // 16-byte alignment for anything the guest side calls
     a.mov(x86::r15, x86::rdi);
-    a.mov(ctx_field(off(offsetof(ExecContext, host_rsp)), 8), x86::rsp);
-    a.stmxcsr(ctx_field(off(offsetof(ExecContext, host_mxcsr)), 4));
-    a.fnstcw(ctx_field(off(offsetof(ExecContext, host_fcw)), 2));
-    a.fxrstor(ctx_field(kFxsaveOff, 0));
-    a.mov(x86::r14, ctx_field(off(offsetof(ExecContext, retired)), 8));
+    a.mov(context_field(offsetof(ExecContext, host_rsp), 8), x86::rsp);
+    a.stmxcsr(context_field(offsetof(ExecContext, host_mxcsr), 4));
+    a.fnstcw(context_field(offsetof(ExecContext, host_fcw), 2));
+    a.fxrstor(context_field(kFxsaveOff, 0));
+    a.mov(x86::r14, context_field(offsetof(ExecContext, retired), 8));
     a.mov(x86::r13, x86::rsi);
-    a.mov(x86::eax, ctx_field(kEflagsOff, 4));
+    a.mov(x86::eax, context_field(kEflagsOff, 4));
+    // IF and the system flags become virtual (DESIGN.md §4); see ExecContext::virtual_if.
+    a.mov(x86::ecx, x86::eax);
+    a.and_(x86::ecx, flags::IF);
+    a.mov(context_field(kVirtualIfOff, 4), x86::ecx);
+    a.mov(x86::ecx, x86::eax);
+    a.and_(x86::ecx, kSystemFlags);
+    a.mov(context_field(kSystemFlagsOff, 4), x86::ecx);
     a.and_(x86::eax, kGuestFlagsInHost);
     a.or_(x86::eax, flags::Reserved1);
     a.push(x86::rax);
     a.popfq();
-    for (unsigned i = 0; i < 8; ++i) a.mov(guest_gp32(i), ctx_field(gpr_off(i), 4));
+    for (unsigned i = 0; i < 8; ++i) a.mov(guest_gp32(i), context_field(gpr_off(i), 4));
     a.jmp(x86::r13);
     size_t size = 0;
     uint8_t* p = e.place(cache_, &size);
@@ -89,21 +98,24 @@ bool Translator::init(std::string* error) {
     Emission e;
     auto& a = *e.a;
     a.pushfq();
-    for (unsigned i = 0; i < 8; ++i) a.mov(ctx_field(gpr_off(i), 4), guest_gp32(i));
+    for (unsigned i = 0; i < 8; ++i) a.mov(context_field(gpr_off(i), 4), guest_gp32(i));
     a.pop(x86::rax);
     a.and_(x86::eax, kGuestFlagsInHost);
-    a.mov(x86::ecx, ctx_field(kEflagsOff, 4));
-    a.and_(x86::ecx, ~kGuestFlagsInHost);
+    a.or_(x86::eax, context_field(kVirtualIfOff, 4));
+    a.or_(x86::eax, context_field(kSystemFlagsOff, 4));
+    a.or_(x86::eax, flags::Reserved1);
+    a.mov(x86::ecx, context_field(kEflagsOff, 4));
+    a.and_(x86::ecx, kFlagsKeptInCpu);
     a.or_(x86::ecx, x86::eax);
-    a.mov(ctx_field(kEflagsOff, 4), x86::ecx);
-    a.mov(ctx_field(off(offsetof(ExecContext, retired)), 8), x86::r14);
-    a.fxsave(ctx_field(kFxsaveOff, 0));
+    a.mov(context_field(kEflagsOff, 4), x86::ecx);
+    a.mov(context_field(offsetof(ExecContext, retired), 8), x86::r14);
+    a.fxsave(context_field(kFxsaveOff, 0));
     a.fninit();  // the SysV ABI wants an empty x87 stack
-    a.fldcw(ctx_field(off(offsetof(ExecContext, host_fcw)), 2));
-    a.ldmxcsr(ctx_field(off(offsetof(ExecContext, host_mxcsr)), 4));
+    a.fldcw(context_field(offsetof(ExecContext, host_fcw), 2));
+    a.ldmxcsr(context_field(offsetof(ExecContext, host_mxcsr), 4));
     a.cld();
     a.mov(x86::rax, x86::r13);
-    a.mov(x86::rsp, ctx_field(off(offsetof(ExecContext, host_rsp)), 8));
+    a.mov(x86::rsp, context_field(offsetof(ExecContext, host_rsp), 8));
     a.add(x86::rsp, 8);
     for (const x86::Gp& r : {x86::r15, x86::r14, x86::r13, x86::r12, x86::rbp, x86::rbx}) a.pop(r);
     a.ret();
@@ -121,6 +133,8 @@ uint32_t Translator::current_mode() const {
   const SegmentCache& cs = cpu.sreg(SegReg::Cs);
   const uint8_t cpl = cpu.cpl();
   if (!cs.default_big() || cs.base != 0 || (cpl != 0 && cpl != 3)) return kNotTranslatable;
+  // Single-stepping traps after every instruction: the interpreter does that.
+  if (cpu.eflags & flags::TF) return kNotTranslatable;
   uint32_t mode = tmode::Code32 | (cpl == 3 ? tmode::Cpl3 : 0);
   auto flat = [](const SegmentCache& s) { return s.base == 0 && s.limit == 0xFFFFFFFFu; };
   const SegmentCache& ss = cpu.sreg(SegReg::Ss);
@@ -176,19 +190,22 @@ bool Translator::in_code_cache(const void* host_pc) const {
   return cache_.block_at(host_pc) != nullptr;
 }
 
-bool Translator::locate(const void* host_pc, uint32_t* guest_eip, uint32_t* not_retired) const {
+bool Translator::locate(const void* host_pc, GuestLocation* out) const {
   const Block* b = cache_.block_at(host_pc);
   if (!b || b->pc_map.empty()) return false;
   const auto offset = static_cast<uint32_t>(static_cast<const uint8_t*>(host_pc) - b->host_code);
-  size_t i = 0;
-  while (i + 1 < b->pc_map.size() && b->pc_map[i + 1].host_offset <= offset) ++i;
+  *out = GuestLocation{};
   if (offset < b->pc_map[0].host_offset) {  // in the prologue: nothing counted yet
-    *guest_eip = b->key.eip;
-    *not_retired = 0;
+    out->eip = b->key.eip;
     return true;
   }
-  *guest_eip = b->pc_map[i].guest_eip;
-  *not_retired = b->guest_insns - static_cast<uint32_t>(i);
+  size_t i = 0;
+  while (i + 1 < b->pc_map.size() && b->pc_map[i + 1].host_offset <= offset) ++i;
+  out->eip = b->pc_map[i].guest_eip;
+  out->not_retired = b->guest_insns - static_cast<uint32_t>(i);
+  for (const HostPointerSite& site : b->host_pointer_sites) {
+    if (site.host_offset == offset) out->host_pointer_regs = site.regs;
+  }
   return true;
 }
 
@@ -219,7 +236,7 @@ void Translator::flush() {
 TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, Block** out) {
   Emission e;
   auto& a = *e.a;
-  BlockBuilder b{a, key.mode, key.eip, key.eip, {}, a.newLabel(), false};
+  BlockBuilder b{a, key.mode, key.eip, key.eip, {}, a.newLabel(), false, 0, false, {}};
   auto block = std::make_unique<Block>();
   block->key = key;
   block->first_page = block->last_page = key.phys >> kPageShift;
@@ -237,6 +254,7 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
   uint32_t insns = 0;
   for (;;) {
     CodeSource::Bytes bytes;
+    b.retired_after = insns;  // for the exits the loop itself makes, before this instruction
     if (insns == kMaxBlockInsns || (eip >> kPageShift) != page || !source.fetch(eip, &bytes)) {
       b.jump_to_exit(ExitKind::Direct, eip);
       break;
@@ -248,14 +266,19 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
     if (ds == DecodeStatus::Ok) {
       b.eip = eip;
       b.next_eip = eip + insn.length();
+      b.retired_after = insns + 1;
+      b.next_in_block = insns + 1 < kMaxBlockInsns && (b.next_eip >> kPageShift) == page;
       rs = rewrite_branch(b, insn);
       if (rs == RewriteStatus::NotHandled) rs = rewrite_stack(b, insn);
+      if (rs == RewriteStatus::NotHandled) rs = rewrite_flags(b, insn);
+      if (rs == RewriteStatus::NotHandled) rs = rewrite_string(b, insn);
       if (rs == RewriteStatus::NotHandled) rs = rewrite_ident(b, insn);
     }
     if (rs == RewriteStatus::NotHandled) {
       // Bytes a failed rule may have emitted for this instruction are dead: cut them off.
       a.setOffset(host_offset);
       if (insns == 0) return TranslateStatus::NeedsInterpreter;
+      b.retired_after = insns;
       b.jump_to_exit(ExitKind::Interpret, eip);
       break;
     }
@@ -272,12 +295,14 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
     rec->target_eip = pe.target_eip;
     rec->from = block.get();
     a.bind(pe.stub);
+    // An exit in the middle of the block: the prologue counted instructions that did not run.
+    if (pe.retired != insns) a.lea(x86::r14, x86::ptr(x86::r14, -static_cast<int32_t>(insns - pe.retired)));
     if (pe.kind == ExitKind::Direct && ((pe.target_eip ^ key.eip) >> kPageShift) != 0) {
       pe.patchable = false;
       a.mov(x86::r13d, pe.target_eip);
       emit_indirect_jump(b);
     }
-    a.mov(ctx_field(kEipOff, 4), pe.target_eip);
+    a.mov(context_field(kEipOff, 4), pe.target_eip);
     a.mov(x86::r13, reinterpret_cast<uint64_t>(rec.get()));
     a.jmp(Imm(reinterpret_cast<uint64_t>(exit_trampoline_)));
     block->exits.push_back(std::move(rec));
@@ -306,6 +331,7 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
   block->host_size = code_bytes;
   block->guest_size = eip - key.eip;
   block->guest_insns = insns;
+  block->host_pointer_sites = std::move(b.host_pointer_sites);
   stats_.blocks_translated++;
   stats_.guest_insns_translated += insns;
   *out = cache_.insert(std::move(block));

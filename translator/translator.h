@@ -42,6 +42,15 @@ struct TranslatorStats {
   uint64_t enters = 0;
 };
 
+/// A host PC inside a block, in guest terms (for the fault handler).
+struct GuestLocation {
+  uint32_t eip = 0;          ///< the guest instruction the PC belongs to
+  uint32_t not_retired = 0;  ///< instructions the block prologue counted that did not retire
+  /// host_ptr bits: registers that hold window_base + the guest's value at this PC (a
+  /// host string instruction, HostPointerSite).
+  uint8_t host_pointer_regs = 0;
+};
+
 class Translator {
  public:
   Translator(ExecContext& ctx, size_t cache_bytes);
@@ -66,9 +75,9 @@ class Translator {
   /// Records an indirect-branch target in the inline table.
   void remember_indirect_target(uint32_t eip, const Block* block);
 
-  /// For the fault handler: the guest instruction a host PC in a block belongs to, and how
-  /// many of the block's counted instructions did not retire. False if not in a block.
-  [[nodiscard]] bool locate(const void* host_pc, uint32_t* guest_eip, uint32_t* not_retired) const;
+  /// For the fault handler: where a host PC in a block is in guest terms. False if the PC
+  /// is not in a block.
+  [[nodiscard]] bool locate(const void* host_pc, GuestLocation* out) const;
   [[nodiscard]] bool in_code_cache(const void* host_pc) const;
   /// Where the fault handler sends translated code that must leave.
   [[nodiscard]] const uint8_t* exit_trampoline() const { return exit_trampoline_; }

@@ -1,7 +1,8 @@
 // Translator micro-benchmarks (Google Benchmark): the cost of translation, of chained and
 // dispatched block transitions, of the inline indirect-branch lookup and of the slow-path
-// round trip, and the MD5 compute kernel as a CPL-3 guest with paging on against the
-// same C code run natively.
+// round trip, the MD5 compute kernel as a CPL-3 guest with paging on against the same C
+// code run natively, and the kernel's hot sensitive instructions (page copies and clears,
+// small memcpy, interrupt save/restore).
 #include <asmjit/x86.h>
 #include <benchmark/benchmark.h>
 
@@ -90,6 +91,117 @@ void slow_path_loop(x86::Assembler& a, uint32_t n) {
   a.int3();
 }
 
+// ---- Sensitive instructions of the Linux kernel: string copies and the virtual IF ----
+
+constexpr uint32_t kCopyDst = kBuffer + (1 << 20);
+
+/// Like the kernel's copy_page: n copies of a 4 KiB page with rep movsd.
+void copy_page_loop(x86::Assembler& a, uint32_t n) {
+  Label top = a.newLabel();
+  a.mov(x86::ebx, n);
+  a.bind(top);
+  a.mov(x86::esi, kBuffer);
+  a.mov(x86::edi, kCopyDst);
+  a.mov(x86::ecx, 1024);
+  a.rep().movsd();
+  a.dec(x86::ebx);
+  a.jnz(top);
+  a.int3();
+}
+
+/// Like the kernel's clear_page: n times rep stosd over 4 KiB.
+void clear_page_loop(x86::Assembler& a, uint32_t n) {
+  Label top = a.newLabel();
+  a.xor_(x86::eax, x86::eax);
+  a.mov(x86::ebx, n);
+  a.bind(top);
+  a.mov(x86::edi, kCopyDst);
+  a.mov(x86::ecx, 1024);
+  a.rep().stosd();
+  a.dec(x86::ebx);
+  a.jnz(top);
+  a.int3();
+}
+
+/// The kernel's __memcpy of a small struct (60 bytes): rep movsl, then rep movsb for the
+/// tail; the pointers advance, as in a loop copying consecutive records.
+void small_memcpy_loop(x86::Assembler& a, uint32_t n) {
+  Label top = a.newLabel();
+  a.mov(x86::ebx, n);
+  a.bind(top);
+  a.mov(x86::esi, kBuffer);
+  a.mov(x86::edi, kCopyDst);
+  a.mov(x86::edx, 60);
+  a.mov(x86::ecx, x86::edx);
+  a.shr(x86::ecx, 2);
+  a.rep().movsd();
+  a.mov(x86::ecx, x86::edx);
+  a.and_(x86::ecx, 3);
+  a.rep().movsb();
+  a.dec(x86::ebx);
+  a.jnz(top);
+  a.int3();
+}
+
+/// local_irq_save / local_irq_restore as Linux 6.1 compiles them (pushf; pop; cli ...
+/// test $IF; jz; sti), with a little work inside. CPL 0.
+void irq_save_restore_loop(x86::Assembler& a, uint32_t n) {
+  Label top = a.newLabel(), enabled = a.newLabel();
+  a.mov(x86::ebx, n);
+  a.bind(top);
+  a.pushfd();
+  a.pop(x86::eax);
+  a.cli();
+  a.add(x86::edx, x86::ebx);
+  a.test(x86::eax, flags::IF);
+  a.jz(enabled);
+  a.sti();
+  a.bind(enabled);
+  a.dec(x86::ebx);
+  a.jnz(top);
+  a.int3();
+}
+
+/// The machine's answer when nothing is pending: also tells the engine so.
+bool no_request_waiting(void* cpu) {
+  static_cast<CpuState*>(cpu)->pending.external_interrupt = false;
+  return false;
+}
+/// Nothing deliverable, and nothing said about what is pending.
+bool nothing_deliverable(void*) { return false; }
+
+/// Runs `body(inner)` once per iteration at CPL 0 with IF=1. Argument 0: the dispatcher's
+/// callback reports that no interrupt request waits (as the machine does); 1: it does not
+/// say, so the engine must assume one may be waiting.
+void run_kernel_loop(benchmark::State& state, void (*body)(x86::Assembler&, uint32_t), uint32_t inner) {
+  GuestMachine& m = machine();
+  const auto code = assemble(body, inner);
+  m.load(kCode, code.data(), code.size());
+  m.engine().translator().flush();
+  const bool told = state.range(0) == 0;
+  for (auto _ : state) {
+    m.start(kCode, kStack, false);
+    m.cpu().eflags |= flags::IF;
+    EngineStop stop = EngineStop::Budget;
+    while (stop == EngineStop::Budget) {
+      stop = m.engine().run(1u << 30, told ? no_request_waiting : nothing_deliverable, &m.cpu());
+    }
+    if (stop != EngineStop::Halted) state.SkipWithError("guest did not finish");
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * inner);
+}
+
+void BM_GuestCopyPage(benchmark::State& state) {
+  run_guest_loop(state, copy_page_loop, 2000);
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * 2000 * 4096);
+}
+void BM_GuestClearPage(benchmark::State& state) {
+  run_guest_loop(state, clear_page_loop, 2000);
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * 2000 * 4096);
+}
+void BM_GuestSmallMemcpy(benchmark::State& state) { run_guest_loop(state, small_memcpy_loop, 100000); }
+void BM_GuestIrqSaveRestore(benchmark::State& state) { run_kernel_loop(state, irq_save_restore_loop, 100000); }
+
 void BM_ChainedBlock(benchmark::State& state) { run_guest_loop(state, chained_loop, 1000000); }
 void BM_CallReturnIndirectLookup(benchmark::State& state) { run_guest_loop(state, call_return_loop, 1000000); }
 void BM_SlowPathRoundTrip(benchmark::State& state) { run_guest_loop(state, slow_path_loop, 20000); }
@@ -167,6 +279,10 @@ BENCHMARK(BM_CallReturnIndirectLookup)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_SlowPathRoundTrip)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Md5Native)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Md5GuestUser)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_GuestCopyPage)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_GuestClearPage)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_GuestSmallMemcpy)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_GuestIrqSaveRestore)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace vmm86::bench

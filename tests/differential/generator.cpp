@@ -196,17 +196,69 @@ struct Gen {
     a.rol(x86::edx, 3);
     a.loop(top);
   }
+  /// A string instruction of any kind, size and direction (DF=1 sometimes stays set for
+  /// what follows), on the data area, now and then across its page boundary.
   void strings() {
-    a.lea(x86::esi, x86::ptr(x86::ebx, 0x100 + pick(0x80)));
-    a.lea(x86::edi, x86::ptr(x86::ebx, 0x300 + pick(0x80)));
+    const bool down = coin();
+    const int sz = size();
+    const int32_t room = down ? 0x80 : 0;  // DF=1 walks down from the start
+    a.lea(x86::esi, x86::ptr(x86::ebx, 0x100 + room + pick(0x80)));
+    if (pick(4) == 0) {
+      a.lea(x86::edi, x86::ptr(x86::ebx, 0xFC0 + pick(0x80)));  // kDataBase + 0x1000 is a page boundary
+    } else {
+      a.lea(x86::edi, x86::ptr(x86::ebx, 0x300 + room + pick(0x80)));
+    }
     a.mov(x86::ecx, pick(16));
-    // ES:EDI is the destination: ES is flat, DS too.
-    switch (pick(5)) {
-      case 0: a.rep().movsb(); break;
-      case 1: a.rep().movsd(); break;
-      case 2: a.rep().stosd(); break;
-      case 3: a.repe().cmpsb(); define_flags(); break;
-      default: a.lodsd(); break;
+    if (down) a.std();
+    static const InstId ops[] = {x86::Inst::kIdMovs, x86::Inst::kIdStos, x86::Inst::kIdLods, x86::Inst::kIdCmps,
+                                 x86::Inst::kIdScas};
+    const InstId op = ops[pick(5)];
+    switch (pick(3)) {
+      case 0: a.rep(); break;
+      case 1: if (op == x86::Inst::kIdCmps || op == x86::Inst::kIdScas) a.repne(); else a.rep(); break;
+      default: break;
+    }
+    const x86::Mem src = x86::ptr(x86::esi, 0, static_cast<uint32_t>(sz));
+    const x86::Mem dst = x86::ptr(x86::edi, 0, static_cast<uint32_t>(sz));
+    const x86::Gp acc = sz == 1 ? x86::Gp(x86::al) : sz == 2 ? x86::Gp(x86::ax) : x86::Gp(x86::eax);
+    switch (op) {
+      case x86::Inst::kIdMovs: a.emit(op, dst, src); break;
+      case x86::Inst::kIdStos: a.emit(op, dst, acc); break;
+      case x86::Inst::kIdLods: a.emit(op, acc, src); break;
+      case x86::Inst::kIdCmps: a.emit(op, src, dst); break;
+      default: a.emit(op, acc, dst); break;
+    }
+    if (down && coin()) a.cld();
+  }
+  /// cli/sti/pushf/popf at CPL 0. popf loads only values made here (never TF: a trap
+  /// would need an IDT), with random IF, DF, status, IOPL, NT, AC, ID and noise in the bits
+  /// popf ignores.
+  void eflags_ops() {
+    switch (pick(7)) {
+      case 0: a.cli(); break;
+      case 1: a.sti(); break;
+      case 2: a.pushfd(); ++pushed; break;  // popped into a register later
+      case 3: {
+        constexpr uint32_t kLoadable = flags::Status | flags::DF | flags::IF | flags::IOPL | flags::NT | flags::AC |
+                                       flags::ID;
+        constexpr uint32_t kIgnored = ~(flags::Writable | flags::Reserved1) | flags::RF | flags::VM | flags::VIF |
+                                      flags::VIP;
+        const uint32_t noise = pick(4) == 0 ? (u32() & kIgnored) : 0;
+        a.push(Imm(static_cast<int32_t>((u32() & kLoadable) | noise)));
+        a.popfd();
+        break;
+      }
+      case 4: a.pushfd(); a.popfd(); break;
+      case 5: if (coin()) a.std(); else a.cld(); break;
+      default: {
+        // IF off and back around some work, as local_irq_save/restore do. Registers only:
+        // a memory operand could be the saved image at [esp].
+        a.pushfd();
+        a.cli();
+        a.add(dst32(), any32());
+        a.popfd();
+        break;
+      }
     }
   }
   void misc() {
@@ -222,7 +274,7 @@ struct Gen {
     }
   }
   void one() {
-    switch (pick(16)) {
+    switch (pick(17)) {
       case 0: case 1: case 2: alu(); break;
       case 3: unary(); break;
       case 4: shift(); break;
@@ -235,6 +287,7 @@ struct Gen {
       case 12: branch(); break;
       case 13: loop(); break;
       case 14: strings(); break;
+      case 15: eflags_ops(); break;
       default: misc(); break;
     }
   }
@@ -294,7 +347,7 @@ Program generate(uint64_t seed, int length) {
   cpu.reg(Gpr::Ebx) = kDataBase;
   cpu.reg(Gpr::Ebp) = kDataBase + 0x1000;
   cpu.reg(Gpr::Esp) = kStackTop;
-  cpu.eflags = flags::Reserved1 | (static_cast<uint32_t>(g.rng()) & (flags::Status));
+  cpu.eflags = flags::Reserved1 | (static_cast<uint32_t>(g.rng()) & (flags::Status | flags::IF));
   return p;
 }
 

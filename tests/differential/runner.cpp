@@ -50,6 +50,13 @@ void snapshot(const GuestMemory& mem, const CpuState& cpu, Outcome* o) {
   (void)mem.read(GuestPhys{kStackTop - kStackCheck}, o->stack.data(), 2 * kStackCheck);
 }
 
+/// Nothing ever interrupts. Half of the programs say so to the engine (the translated
+/// sti/popf stay inline); the other half leave it at "a request may be waiting", so the
+/// way out of translated code after sti and popf is compared as well.
+bool never_and_says_so(void* cpu) {
+  static_cast<CpuState*>(cpu)->pending.external_interrupt = false;
+  return false;
+}
 bool never(void*) { return false; }
 
 }  // namespace
@@ -88,7 +95,8 @@ Outcome run_translator(const Program& p) {
     return o;
   }
   EngineStop stop = EngineStop::Budget;
-  for (int i = 0; i < 1000 && stop == EngineStop::Budget; ++i) stop = engine.run(100000, never, nullptr);
+  bool (*const deliverable)(void*) = p.seed % 2 == 0 ? never_and_says_so : never;
+  for (int i = 0; i < 1000 && stop == EngineStop::Budget; ++i) stop = engine.run(100000, deliverable, &ctx->cpu);
   o.completed = stop == EngineStop::Halted;
   if (!o.completed) o.error = "bt engine stopped: " + std::to_string(static_cast<int>(stop)) + " " + engine.detail();
   o.translated_insns = ctx->retired;

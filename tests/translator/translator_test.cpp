@@ -1,113 +1,12 @@
 // Translator tests on flat protected-mode guest code (paging off, identity window): guest
 // programs are assembled as 32-bit code with asmjit, run in the code cache until they
 // reach `hlt`, and the final state is compared with values computed here.
-#include <asm/prctl.h>
 #include <Zydis/Zydis.h>
-#include <asmjit/x86.h>
-#include <gtest/gtest.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
-#include <functional>
+#include "tests/translator/translator_fixture.h"
 
-#include "shadow-mmu/address_window.h"
-#include "translator/translator.h"
-
-namespace vmm86 {
+namespace vmm86::translator_test {
 namespace {
-
-using namespace asmjit;
-
-constexpr uint32_t kCodeBase = 0x10000;
-constexpr uint32_t kStackTop = 0x80000;
-constexpr uint8_t kHlt = 0xF4;
-
-class RamSource : public CodeSource {
- public:
-  explicit RamSource(GuestMemory& mem) : mem_(mem) {}
-  bool fetch(uint32_t linear, Bytes* out) override {
-    const uint32_t avail = kPageSize - (linear & kPageMask);
-    out->host = mem_.host_ptr(GuestPhys{linear}, avail);
-    out->available = avail;
-    out->phys = linear;
-    return out->host != nullptr;
-  }
-
- private:
-  GuestMemory& mem_;
-};
-
-class TranslatorTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string error;
-    auto m = GuestMemory::create(16 << 20, &error);
-    ASSERT_TRUE(m) << error;
-    mem_ = std::make_unique<GuestMemory>(std::move(*m));
-    ASSERT_TRUE(window_.reserve(&error)) << error;
-    ASSERT_TRUE(window_.map_identity(*mem_));
-    ASSERT_EQ(syscall(SYS_arch_prctl, ARCH_SET_GS, window_.base()), 0);
-    ctx_ = create_exec_context();
-    ASSERT_TRUE(ctx_);
-    CpuState& cpu = ctx_->cpu;
-    cpu.reset();
-    cpu.cr0 |= cr0::PE;
-    for (auto& s : cpu.seg) s = SegmentCache{0x18, 0, 0xFFFFFFFF, 0xC093};
-    cpu.sreg(SegReg::Cs) = SegmentCache{0x10, 0, 0xFFFFFFFF, 0xC09B};
-    cpu.eip = kCodeBase;
-    cpu.reg(Gpr::Esp) = kStackTop;
-    ctx_->window_base = reinterpret_cast<uint64_t>(window_.base());
-    translator_ = std::make_unique<Translator>(*ctx_, 4 << 20);
-    ASSERT_TRUE(translator_->init(&error)) << error;
-    source_ = std::make_unique<RamSource>(*mem_);
-  }
-
-  /// Assembles 32-bit guest code at kCodeBase.
-  void load(const std::function<void(x86::Assembler&)>& body) {
-    CodeHolder code;
-    code.init(Environment(Arch::kX86));
-    x86::Assembler a(&code);
-    body(a);
-    ASSERT_EQ(code.flatten(), kErrorOk);
-    ASSERT_EQ(code.resolveUnresolvedLinks(), kErrorOk);
-    ASSERT_EQ(code.relocateToBase(kCodeBase), kErrorOk);
-    const size_t size = code.codeSize();
-    ASSERT_EQ(code.copyFlattenedData(mem_->host_ptr(GuestPhys{kCodeBase}, size), size), kErrorOk);
-  }
-
-  /// Runs translated code until the guest reaches hlt; false if it stops elsewhere.
-  bool run_to_hlt(int max_exits = 100000) {
-    for (int i = 0; i < max_exits; ++i) {
-      Block* block = nullptr;
-      const TranslateStatus st = translator_->block_for_current(*source_, &block);
-      if (st == TranslateStatus::NeedsInterpreter) return *mem_->host_ptr(GuestPhys{ctx_->cpu.eip}) == kHlt;
-      if (st != TranslateStatus::Ok) return false;
-      ExitRecord* exit = translator_->enter(block);
-      if (exit->kind == ExitKind::Interpret) return *mem_->host_ptr(GuestPhys{ctx_->cpu.eip}) == kHlt;
-      if (exit->kind == ExitKind::Direct) translator_->try_chain(exit, *source_);
-      if (exit->kind == ExitKind::Indirect) {
-        Block* target = nullptr;
-        if (translator_->block_for_current(*source_, &target) == TranslateStatus::Ok) {
-          translator_->remember_indirect_target(ctx_->cpu.eip, target);
-        }
-      }
-    }
-    return false;
-  }
-
-  uint32_t reg(Gpr r) const { return ctx_->cpu.reg(r); }
-  uint32_t read32(uint32_t addr) const {
-    uint32_t v = 0;
-    EXPECT_TRUE(mem_->read(GuestPhys{addr}, &v, 4));
-    return v;
-  }
-
-  std::unique_ptr<GuestMemory> mem_;
-  AddressWindow window_;
-  ExecContextPtr ctx_;
-  std::unique_ptr<Translator> translator_;
-  std::unique_ptr<RamSource> source_;
-};
 
 TEST_F(TranslatorTest, StraightLineArithmetic) {
   load([](x86::Assembler& a) {
@@ -230,38 +129,60 @@ TEST_F(TranslatorTest, FlagsSurviveBlockExits) {
 
 TEST_F(TranslatorTest, EmittedMemoryAccessesUseTheWindow) {
   // Every memory access in a translated block is either gs:-relative with 32-bit
-  // addressing (the guest window) or reaches the monitor's own structures through R15
-  // (the context) or R9 (the indirect table): the guest can reach nothing else.
+  // addressing (the guest window), reaches the monitor's own structures through R15 (the
+  // context) or R9 (the indirect table), uses the host stack (pushfq/popfq around flags),
+  // or is a host string instruction recorded as a HostPointerSite, whose RSI/RDI are
+  // window_base + a 32-bit guest value (it can only walk into the window's guard regions).
+  // The guest can reach nothing else.
   load([](x86::Assembler& a) {
     a.mov(x86::eax, x86::dword_ptr(x86::ebx, x86::esi, 1, 0x7FFFFFF0));
     a.mov(x86::dword_ptr(x86::esp, 8), x86::eax);
     a.add(x86::eax, x86::dword_ptr(0xC0000000));
+    a.cli();
+    a.pushfd();
+    a.sti();
+    a.popfd();
+    a.rep().movsd();
+    a.repne().scasb();
     a.push(x86::dword_ptr(x86::eax, 4));
     a.ret();
   });
   Block* block = nullptr;
   ASSERT_EQ(translator_->block_for_current(*source_, &block), TranslateStatus::Ok);
+  auto is_host_pointer_site = [&](uint32_t off) {
+    for (const HostPointerSite& site : block->host_pointer_sites) {
+      if (site.host_offset == off) return true;
+    }
+    return false;
+  };
   ZydisDecoder dec;
   ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
-  int guest_accesses = 0;
+  int guest_accesses = 0, string_accesses = 0;
   for (uint32_t off = 0; off < block->host_size;) {
     ZydisDecodedInstruction d;
     ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
     ASSERT_TRUE(ZYAN_SUCCESS(ZydisDecoderDecodeFull(&dec, block->host_code + off, block->host_size - off, &d, ops)));
-    for (int k = 0; k < d.operand_count_visible; ++k) {
+    for (int k = 0; k < d.operand_count; ++k) {  // hidden operands (stack, string) too
       const ZydisDecodedOperand& op = ops[k];
       if (op.type != ZYDIS_OPERAND_TYPE_MEMORY || op.mem.type != ZYDIS_MEMOP_TYPE_MEM) continue;
+      const ZydisRegister base = op.mem.base;
       if (op.mem.segment == ZYDIS_REGISTER_GS) {
         EXPECT_EQ(d.address_width, 32) << "at host offset " << off;
         ++guest_accesses;
+      } else if (base == ZYDIS_REGISTER_RSI || base == ZYDIS_REGISTER_RDI) {
+        EXPECT_TRUE(is_host_pointer_site(off)) << "unrecorded string access at host offset " << off;
+        ++string_accesses;
       } else {
-        EXPECT_TRUE(op.mem.base == ZYDIS_REGISTER_R15 || op.mem.base == ZYDIS_REGISTER_R9) << "at host offset " << off << " of " << block->host_size << " mnemonic " << ZydisMnemonicGetString(d.mnemonic) << " base " << ZydisRegisterGetString(op.mem.base);
+        EXPECT_TRUE(base == ZYDIS_REGISTER_R15 || base == ZYDIS_REGISTER_R9 || base == ZYDIS_REGISTER_RSP)
+            << "at host offset " << off << " of " << block->host_size << " mnemonic "
+            << ZydisMnemonicGetString(d.mnemonic) << " base " << ZydisRegisterGetString(base);
       }
     }
     off += d.length;
   }
-  EXPECT_GE(guest_accesses, 6);
+  EXPECT_GE(guest_accesses, 8);
+  EXPECT_EQ(string_accesses, 3);  // movsd: two, scasb: one
 }
 
 }  // namespace
-}  // namespace vmm86
+}  // namespace vmm86::translator_test

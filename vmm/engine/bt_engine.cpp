@@ -130,7 +130,7 @@ void BtEngine::report_new_block(uint64_t translated_before) {
 
 bool BtEngine::interpret_one(EngineStop* stop) {
   ++stats_.interpreted;
-  count_interpreted_mnemonic();
+  if (count_mnemonics_) count_interpreted_mnemonic();
   switch (interp_.step()) {
     case StepStatus::Retired:
     case StepStatus::EventDelivered:

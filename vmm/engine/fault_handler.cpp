@@ -32,10 +32,15 @@ void write_str(const char* s) { (void)!write(STDERR_FILENO, s, strlen(s)); }
 /// instruction at the faulting host PC.
 bool redirect(ucontext_t* uc, ActiveEngine& e, ExitRecord* exit) {
   auto& g = uc->uc_mcontext.gregs;
-  uint32_t eip = 0, not_retired = 0;
-  if (!e.translator->locate(reinterpret_cast<void*>(g[REG_RIP]), &eip, &not_retired)) return false;
-  e.ctx->cpu.eip = eip;
-  g[REG_R14] -= not_retired;  // the block prologue counted instructions that did not retire
+  GuestLocation where;
+  if (!e.translator->locate(reinterpret_cast<void*>(g[REG_RIP]), &where)) return false;
+  e.ctx->cpu.eip = where.eip;
+  g[REG_R14] -= where.not_retired;  // the block prologue counted instructions that did not retire
+  // A host string instruction stopped part-way: its pointers become guest ESI/EDI again
+  // (RCX is the remaining count already), so the interpreter resumes it precisely.
+  const auto window_base = static_cast<greg_t>(e.ctx->window_base);
+  if (where.host_pointer_regs & host_ptr::Rsi) g[REG_RSI] = static_cast<uint32_t>(g[REG_RSI] - window_base);
+  if (where.host_pointer_regs & host_ptr::Rdi) g[REG_RDI] = static_cast<uint32_t>(g[REG_RDI] - window_base);
   g[REG_R13] = reinterpret_cast<greg_t>(exit);
   g[REG_RIP] = reinterpret_cast<greg_t>(e.translator->exit_trampoline());
   return true;

@@ -55,6 +55,7 @@ bool Machine::init(std::string* error) {
   interp_ = std::make_unique<Interpreter>(ctx_->cpu, mem_, *this);
   if (config_.engine == Engine::Bt) {
     bt_ = std::make_unique<BtEngine>(*ctx_, mem_, *mmu_, *interp_, kCodeCacheBytes);
+    bt_->count_interpreted_mnemonics(config_.stats);
     if (!bt_->init(error)) return false;
     if (tracer_.active()) {
       bt_->set_block_observer([this](const Block& block, std::span<const uint8_t> code) {
@@ -131,9 +132,11 @@ void Machine::shutdown(ShutdownReason) { triple_fault_ = true; }
 
 // ---- The vCPU loop ------------------------------------------------------------------------
 
-bool Machine::interrupt_deliverable() const {
-  const CpuState& cpu = ctx_->cpu;
-  return (cpu.eflags & flags::IF) && cpu.pending.interrupt_shadow == 0 && pc_->interrupt_pending();
+bool Machine::interrupt_deliverable() {
+  CpuState& cpu = ctx_->cpu;
+  // Translated sti/popf read this to decide whether enabling interrupts must leave.
+  cpu.pending.external_interrupt = pc_->interrupt_pending();
+  return (cpu.eflags & flags::IF) && cpu.pending.interrupt_shadow == 0 && cpu.pending.external_interrupt;
 }
 
 bool Machine::interrupt_deliverable_thunk(void* self) {
@@ -279,6 +282,8 @@ void Machine::print_stats(std::FILE* out) const {
                  "; GS switches %" PRIu64 "\n",
                  e.dispatches, e.exits_direct, e.exits_indirect, e.exits_interpret, e.exits_fault, e.exits_poll,
                  e.interpreted_at_block_start, e.gs_switches);
+    std::fprintf(out, "                       callout exits %" PRIu64 ", interpreted in an interrupt shadow %" PRIu64 "\n",
+                 e.exits_callout, e.interpreted_in_shadow);
     std::vector<std::pair<uint64_t, int>> top;
     for (int m = 0; m <= ZYDIS_MNEMONIC_MAX_VALUE; ++m) {
       if (const uint64_t n = e.interpreted_by_mnemonic[static_cast<size_t>(m)]) top.emplace_back(n, m);

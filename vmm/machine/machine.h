@@ -71,7 +71,7 @@ class Machine final : public CpuHooks {
   /// Sleeps until the next timer deadline or console input (guest in hlt with IF=1).
   void idle_wait();
   void arm_host_timer();
-  [[nodiscard]] bool interrupt_deliverable() const;
+  [[nodiscard]] bool interrupt_deliverable();
   static bool interrupt_deliverable_thunk(void* self);
 
   MachineConfig config_;
