@@ -21,6 +21,7 @@ inline constexpr uint32_t FlatData = 1u << 1;   ///< DS, ES, SS: base 0, limit 4
 inline constexpr uint32_t Code32 = 1u << 2;     ///< CS.D = 1
 inline constexpr uint32_t FsUsable = 1u << 3;   ///< FS: writable data, expand-up, limit 4 GiB (any base)
 inline constexpr uint32_t GsUsable = 1u << 4;   ///< GS: the same (TLS, per-CPU data)
+inline constexpr uint32_t HostTsc = 1u << 5;    ///< rdtsc may run natively: no TSC offset, allowed at this CPL
 }  // namespace tmode
 
 /// What a rewrite rule did with one instruction.
@@ -73,6 +74,7 @@ struct BlockBuilder {
 [[nodiscard]] RewriteStatus rewrite_stack(BlockBuilder& b, const Instruction& insn);
 [[nodiscard]] RewriteStatus rewrite_flags(BlockBuilder& b, const Instruction& insn);
 [[nodiscard]] RewriteStatus rewrite_string(BlockBuilder& b, const Instruction& insn);
+[[nodiscard]] RewriteStatus rewrite_time(BlockBuilder& b, const Instruction& insn);
 
 /// A field of the ExecContext (R15) at byte offset `offset`.
 [[nodiscard]] inline asmjit::x86::Mem context_field(size_t offset, uint32_t size) {

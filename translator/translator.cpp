@@ -149,6 +149,7 @@ uint32_t Translator::current_mode() const {
   };
   if (base_only(cpu.sreg(SegReg::Fs))) mode |= tmode::FsUsable;
   if (base_only(cpu.sreg(SegReg::Gs))) mode |= tmode::GsUsable;
+  if (cpu.msr.tsc_offset == 0 && (!(cpu.cr4 & cr4::TSD) || cpl == 0)) mode |= tmode::HostTsc;
   return mode;
 }
 
@@ -215,6 +216,12 @@ void Translator::remember_indirect_target(uint32_t eip, const Block* block) {
   e.host_code = reinterpret_cast<uint64_t>(block->host_code);
 }
 
+void Translator::forget_indirect_targets_on_page(uint32_t linear) {
+  // Entries are indexed by EIP bits 0-15, so a page's EIPs share bits 12-15 of the index.
+  const uint32_t first = ((linear >> kPageShift) & 0xF) << kPageShift;
+  std::memset(static_cast<void*>(indirect_table_.get() + first), 0, sizeof(IndirectEntry) * kPageSize);
+}
+
 void Translator::clear_indirect_table() {
   std::memset(static_cast<void*>(indirect_table_.get()), 0, sizeof(IndirectEntry) * kIndirectTableSize);
 }
@@ -272,6 +279,7 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
       if (rs == RewriteStatus::NotHandled) rs = rewrite_stack(b, insn);
       if (rs == RewriteStatus::NotHandled) rs = rewrite_flags(b, insn);
       if (rs == RewriteStatus::NotHandled) rs = rewrite_string(b, insn);
+      if (rs == RewriteStatus::NotHandled) rs = rewrite_time(b, insn);
       if (rs == RewriteStatus::NotHandled) rs = rewrite_ident(b, insn);
     }
     if (rs == RewriteStatus::NotHandled) {

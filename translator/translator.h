@@ -74,6 +74,8 @@ class Translator {
   void try_chain(ExitRecord* exit, CodeSource& source);
   /// Records an indirect-branch target in the inline table.
   void remember_indirect_target(uint32_t eip, const Block* block);
+  /// INVLPG: inline-table entries for EIPs on this linear page may name stale code.
+  void forget_indirect_targets_on_page(uint32_t linear);
 
   /// For the fault handler: where a host PC in a block is in guest terms. False if the PC
   /// is not in a block.

@@ -82,7 +82,8 @@ void BtEngine::paging_written() {
 
 void BtEngine::invlpg(uint32_t linear) {
   mmu_.invlpg(linear);
-  new_lookup_salt();
+  // Only entries for EIPs on that page can be stale; a new salt would drop them all.
+  translator_.forget_indirect_targets_on_page(linear);
 }
 
 void BtEngine::select_window() {

@@ -12,7 +12,4 @@ namespace vmm86 {
 /// The vCPU's CPUID answer for `leaf` / `subleaf`.
 [[nodiscard]] CpuidResult virtual_cpuid(uint32_t leaf, uint32_t subleaf);
 
-/// Virtual TSC frequency: the TSC counts nanoseconds of the virtual clock.
-inline constexpr uint64_t kTscHz = 1000000000ull;
-
 }  // namespace vmm86

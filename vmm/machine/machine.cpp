@@ -1,6 +1,7 @@
 #include "vmm/machine/machine.h"
 
 #include <poll.h>
+#include <x86intrin.h>
 #include <signal.h>
 #include <time.h>
 
@@ -101,7 +102,9 @@ uint32_t Machine::mmio_read(GuestPhys addr, unsigned size) {
 }
 void Machine::mmio_write(GuestPhys addr, unsigned size, uint32_t value) { pc_->mmio_bus().write(addr, size, value); }
 CpuidResult Machine::cpuid(uint32_t leaf, uint32_t subleaf) { return virtual_cpuid(leaf, subleaf); }
-uint64_t Machine::tsc_clock() { return clock_.now_ns(); }
+// The virtual TSC is the host's (translated rdtsc runs natively): it ticks at the host's
+// constant rate, which the guest calibrates against the PIT on the same clock.
+uint64_t Machine::tsc_clock() { return __rdtsc(); }
 bool Machine::rdmsr(uint32_t index, uint64_t* value) {
   switch (index) {
     case 0x17:  // IA32_PLATFORM_ID: read by the microcode driver; no platform bits
