@@ -51,11 +51,82 @@ void ShadowMmu::set_mode(const PagingMode& mode) {
   constexpr uint32_t kCr4Bits = cr4::PSE | cr4::PGE | cr4::PAE;
   const bool structural = ((mode.cr0 ^ mode_.cr0) & kCr0Bits) || ((mode.cr4 ^ mode_.cr4) & kCr4Bits);
   const bool cr3_changed = mode.cr3 != mode_.cr3;
+  const uint32_t old_cr3 = mode_.cr3;
   mode_ = mode;
   if (structural) {
     flush_all();
   } else if (cr3_changed) {
-    flush_non_global();
+    if (paging()) {
+      switch_address_space(old_cr3);
+    } else {
+      flush_non_global();
+    }
+  }
+}
+
+void ShadowMmu::switch_address_space(uint32_t old_cr3) {
+  constexpr size_t kMaxPagesPerSpace = 512;
+  constexpr size_t kMaxSpaces = 64;
+  ++stats_.flushes;
+  // Remember what the old address space had mapped (small pages only: a large page is one
+  // fill anyway).
+  std::vector<uint64_t> old_pages;
+  for (bool user : {false, true}) {
+    for (uint32_t lp : non_global_of(user)) {
+      if (old_pages.size() < kMaxPagesPerSpace && !pages_of(user).at(lp).large) old_pages.push_back(reverse_key(user, lp));
+    }
+  }
+  recent_order_.erase(std::remove(recent_order_.begin(), recent_order_.end(), old_cr3), recent_order_.end());
+  recent_order_.push_back(old_cr3);
+  recent_pages_[old_cr3] = std::move(old_pages);
+  if (recent_order_.size() > kMaxSpaces) {
+    recent_pages_.erase(recent_order_.front());
+    recent_order_.erase(recent_order_.begin());
+  }
+
+  // What the new address space translates those pages to now. Walking sets A as an access
+  // would: the SDM lets a processor set A bits speculatively.
+  struct Want {
+    uint32_t phys_page;
+    bool writable;
+  };
+  std::unordered_map<uint64_t, Want> want;
+  if (auto it = recent_pages_.find(mode_.cr3); it != recent_pages_.end()) {
+    for (uint64_t key : it->second) {
+      const bool user = key & 1;
+      const auto lp = static_cast<uint32_t>(key >> 1);
+      const WalkResult w =
+          walk_page_tables(mem_, mode_, GuestLinear{lp << kPageShift}, AccessKind{false, user, false}, true);
+      const auto pp = static_cast<uint32_t>(w.phys.value >> kPageShift);
+      if (!w.ok || w.large_page || (w.global && (mode_.cr4 & cr4::PGE)) || !mappable(pp)) continue;
+      want.emplace(key, Want{pp, w.writable && w.dirty && !is_code_page(pp)});
+    }
+  }
+
+  // Keep exact matches; drop everything else that is not global (with CR4.PGE clear,
+  // nothing is global).
+  for (bool user : {false, true}) {
+    std::vector<uint32_t> victims;
+    for (uint32_t lp : non_global_of(user)) {
+      const Mapping& m = pages_of(user).at(lp);
+      auto w = want.find(reverse_key(user, lp));
+      if (w != want.end() && !m.large && w->second.phys_page == m.phys_page && w->second.writable == m.writable) {
+        want.erase(w);
+        ++stats_.switch_kept;
+        continue;
+      }
+      victims.push_back(lp);
+    }
+    withdraw_pages(user, std::move(victims));
+  }
+  // Map ahead what the new address space will touch again.
+  for (const auto& [key, w] : want) {
+    Region region;
+    region.linear_page = static_cast<uint32_t>(key >> 1);
+    region.phys_page = w.phys_page;
+    region.writable = w.writable;
+    if (!map_region(key & 1, region)) break;
+    ++stats_.switch_prefetched;
   }
 }
 
@@ -99,6 +170,7 @@ void ShadowMmu::forget(bool user, uint32_t linear_page) {
     v.erase(std::remove(v.begin(), v.end(), reverse_key(user, linear_page)), v.end());
     if (v.empty()) reverse_.erase(rit);
   }
+  if (!it->second.global) non_global_of(user).erase(linear_page);
   map.erase(it);
 }
 
@@ -123,18 +195,18 @@ void ShadowMmu::drop(bool user, bool keep_global) {
     drop_all(user);
     return;
   }
-  PageMap& map = pages_of(user);
-  std::vector<uint32_t> victims;
-  for (auto& [linear_page, m] : map) {
-    if (!m.global) victims.push_back(linear_page);
-  }
-  std::sort(victims.begin(), victims.end());
-  for (uint32_t linear_page : victims) forget(user, linear_page);
+  const auto& non_global = non_global_of(user);
+  withdraw_pages(user, std::vector<uint32_t>(non_global.begin(), non_global.end()));
+}
+
+void ShadowMmu::withdraw_pages(bool user, std::vector<uint32_t> pages) {
+  std::sort(pages.begin(), pages.end());
+  for (uint32_t linear_page : pages) forget(user, linear_page);
   // Unmap runs of consecutive pages with one call each.
-  for (size_t i = 0; i < victims.size();) {
+  for (size_t i = 0; i < pages.size();) {
     size_t j = i + 1;
-    while (j < victims.size() && victims[j] == victims[j - 1] + 1) ++j;
-    if (!withdraw(user, victims[i], static_cast<uint32_t>(j - i))) return;  // the whole window went
+    while (j < pages.size() && pages[j] == pages[j - 1] + 1) ++j;
+    if (!withdraw(user, pages[i], static_cast<uint32_t>(j - i))) return;  // the whole window went
     i = j;
   }
 }
@@ -177,6 +249,11 @@ bool ShadowMmu::map_run(bool user, const Region& region, uint32_t first, uint32_
     const bool known = it != map.end() && it->second.phys_page == pp;
     if (!known) forget(user, lp);  // it showed another frame before (a stale translation)
     map.insert_or_assign(lp, Mapping{pp, region.global, writable, region.large});
+    if (region.global) {
+      non_global_of(user).erase(lp);
+    } else {
+      non_global_of(user).insert(lp);
+    }
     if (!known) reverse_[pp].push_back(reverse_key(user, lp));
   }
   stats_.pages_mapped += count;

@@ -44,6 +44,8 @@ struct ShadowMmuStats {
   uint64_t vma_recounts = 0;     ///< exact counts of host mappings (near the budget)
   uint64_t evictions = 0;        ///< windows emptied to stay under the mapping budget
   uint64_t map_failures = 0;     ///< fills answered Mmio because the host refused a mapping
+  uint64_t switch_kept = 0;      ///< pages left mapped across a CR3 switch (same translation)
+  uint64_t switch_prefetched = 0;  ///< pages mapped ahead on a CR3 switch (no fault needed)
 };
 
 class ShadowMmu {
@@ -119,12 +121,21 @@ class ShadowMmu {
   /// Removes a page from the bookkeeping (not from the window).
   void forget(bool user, uint32_t linear_page);
   void drop(bool user, bool keep_global);
+  /// Forgets and unmaps `pages` (runs of neighbours with one call each).
+  void withdraw_pages(bool user, std::vector<uint32_t> pages);
   void drop_all(bool user);
   /// Unmaps pages from a window; when the host cannot split a mapping, empties the whole
   /// window and returns false.
   [[nodiscard]] bool withdraw(bool user, uint32_t linear_page, uint32_t pages);
   [[nodiscard]] bool paging() const { return (mode_.cr0 & cr0::PG) != 0; }
   [[nodiscard]] PageMap& pages_of(bool user) { return user ? user_map_ : supervisor_map_; }
+  /// The non-global pages of a window: what a CR3 switch must look at. Kept apart because
+  /// the global ones (the kernel's 4 MiB pages) are tens of thousands.
+  [[nodiscard]] std::unordered_set<uint32_t>& non_global_of(bool user) { return non_global_[user ? 1 : 0]; }
+  /// A CR3 switch: instead of dropping every non-global mapping and faulting them back,
+  /// walk the new tables for the pages this address space used last time; keep what
+  /// translates the same, map what changed or was missing, drop the rest.
+  void switch_address_space(uint32_t old_cr3);
 
   GuestMemory& mem_;
   AddressWindow supervisor_;
@@ -132,11 +143,16 @@ class ShadowMmu {
   PagingMode mode_{};
   PageMap supervisor_map_;
   PageMap user_map_;
+  std::unordered_set<uint32_t> non_global_[2];
   /// guest-physical page -> linear pages mapping it (bit 0 of each key: user window).
   std::unordered_map<uint32_t, std::vector<uint64_t>> reverse_;
   std::unordered_set<uint64_t> code_pages_;
   uint64_t budget_ = 0;
   ShadowMmuStats stats_;
+  /// Per CR3: the non-global 4 KiB pages (linear page << 1 | user window) it had mapped
+  /// when it was switched away from. Bounded in entries and in address spaces.
+  std::unordered_map<uint32_t, std::vector<uint64_t>> recent_pages_;
+  std::vector<uint32_t> recent_order_;  ///< CR3 values, oldest first
 };
 
 }  // namespace vmm86

@@ -84,6 +84,7 @@ struct Block {
   std::vector<HostPointerSite> host_pointer_sites;  ///< sorted by host_offset
   uint64_t first_page = 0, last_page = 0;  ///< guest-physical page numbers covered
   bool valid = true;
+  bool global_page = false;  ///< its code is on a global page (see ExecContext::global_salt)
 };
 
 class CodeCache {

@@ -58,7 +58,9 @@ struct ExecContext {
   /// from cpu.eflags), so outside translated code cpu.eflags is the only copy.
   uint32_t virtual_if = 0;    ///< 0 or flags::IF: a dword so pushf can add it flag-free
   uint32_t system_flags = 0;  ///< cpu.eflags & ~(Status | DF | IF | Reserved1 | RF | VM)
-  uint32_t pad1 = 0;
+  /// The salt of entries whose code sits on a global page (kernel text under CR4.PGE):
+  /// like the TLB, they survive CR3 switches; a second probe of the same slot finds them.
+  uint32_t global_salt = 0;
 };
 
 static_assert(std::is_standard_layout_v<ExecContext>);

@@ -212,7 +212,7 @@ bool Translator::locate(const void* host_pc, GuestLocation* out) const {
 
 void Translator::remember_indirect_target(uint32_t eip, const Block* block) {
   IndirectEntry& e = indirect_table_[eip & (kIndirectTableSize - 1)];
-  e.neg_key = 0u - (eip + ctx_.lookup_salt);
+  e.neg_key = 0u - (eip + (block->global_page ? ctx_.global_salt : ctx_.lookup_salt));
   e.host_code = reinterpret_cast<uint64_t>(block->host_code);
 }
 
@@ -247,6 +247,7 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
   auto block = std::make_unique<Block>();
   block->key = key;
   block->first_page = block->last_page = key.phys >> kPageShift;
+  if (CodeSource::Bytes first; source.fetch(key.eip, &first)) block->global_page = first.global;
 
   // Prologue: the interrupt poll (a load that faults when an exit is requested), then the
   // count of the block's guest instructions (lea: flag-neutral; its disp32 patched below).

@@ -22,6 +22,7 @@ class CodeSource {
     const uint8_t* host = nullptr;
     uint32_t available = 0;
     uint64_t phys = 0;
+    bool global = false;  ///< mapped by a global page (CR4.PGE): the same in every address space
   };
   [[nodiscard]] virtual bool fetch(uint32_t linear, Bytes* out) = 0;
 };

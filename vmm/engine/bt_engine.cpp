@@ -37,6 +37,7 @@ bool BtEngine::fetch_bytes(uint32_t linear, Bytes* out) {
     const WalkResult w = walk_page_tables(mem_, mode, GuestLinear{linear}, AccessKind{false, cpu.cpl() == 3, true});
     if (!w.ok) return false;
     phys = w.phys;
+    out->global = w.global && (cpu.cr4 & cr4::PGE) != 0;
   }
   const PhysKind kind = mem_.kind_at(phys);
   if (kind != PhysKind::Ram && kind != PhysKind::Rom) return false;
@@ -64,6 +65,8 @@ void BtEngine::sync_paging() {
   const PagingMode want{cpu.cr0, cpu.cr3, cpu.cr4};
   const PagingMode& have = mmu_.mode();
   if (want.cr0 != have.cr0 || want.cr3 != have.cr3 || want.cr4 != have.cr4) {
+    // Paging turned on or off, PGE/PSE/WP changed: even global pages may translate anew.
+    if (want.cr0 != have.cr0 || want.cr4 != have.cr4) global_space_salt_ = global_space_salt_ * 0x9E3779B1u + 0x3C6EF372u;
     mmu_.set_mode(want);
     new_lookup_salt();
   }

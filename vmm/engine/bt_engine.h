@@ -112,6 +112,7 @@ class BtEngine final : public CodeSource {
     if (mode == salted_mode_) return;
     salted_mode_ = mode;
     ctx_.lookup_salt = address_space_salt_ ^ (mode * 0x5BD1E995u);
+    ctx_.global_salt = global_space_salt_ ^ (mode * 0x27D4EB2Fu);
   }
 
   ExecContext& ctx_;
@@ -123,6 +124,7 @@ class BtEngine final : public CodeSource {
   BtEngineStats stats_{};
   uint64_t gs_base_ = 0;
   uint32_t address_space_salt_ = 0;
+  uint32_t global_space_salt_ = 0x85EBCA6Bu;
   uint32_t salted_mode_ = Translator::kNotTranslatable;
   std::string detail_;
   BlockObserver block_observer_;
