@@ -109,6 +109,8 @@ class ShadowMmu {
   };
 
   [[nodiscard]] FillResult fill_page(bool user, uint32_t linear, bool write);
+  /// Grows a 4 KiB fill over neighbours the guest has used, whose frames follow on.
+  void extend_to_neighbours(uint32_t linear, Region* region) const;
   /// Maps the faulting page (evicting if it must) and, while there is room, the rest of
   /// the region. False when the host refused the faulting page even after eviction.
   [[nodiscard]] bool map_region(bool user, const Region& region);

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
 
 #include "tests/differential/harness.h"
@@ -33,6 +34,8 @@ TEST(Differential, TranslatorMatchesInterpreter) {
   // The comparison means something only if most of the work ran translated.
   EXPECT_GT(translated, static_cast<uint64_t>(count) * 10) << "too little ran in translated code";
   RecordProperty("sequences", count);
+  std::printf("differential: %d sequences, %llu guest instructions retired in translated code, %d divergences\n",
+              count, static_cast<unsigned long long>(translated), failures);
 }
 
 }  // namespace
