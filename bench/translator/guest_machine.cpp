@@ -1,4 +1,5 @@
 #include "bench/translator/guest_machine.h"
+#include "vmm/interp/no_devices.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -23,15 +24,6 @@ uint64_t descriptor(uint32_t base, uint32_t limit, uint8_t access, uint8_t flags
          (uint64_t{(limit >> 16) & 0xF} << 48) | (uint64_t{flags} << 52) | (uint64_t{base >> 24} << 56);
 }
 
-class NoDevices : public CpuHooks {
- public:
-  uint32_t port_in(uint16_t, unsigned) override { return 0xFFFFFFFF; }
-  void port_out(uint16_t, unsigned, uint32_t) override {}
-  uint32_t mmio_read(GuestPhys, unsigned) override { return 0xFFFFFFFF; }
-  void mmio_write(GuestPhys, unsigned, uint32_t) override {}
-  CpuidResult cpuid(uint32_t, uint32_t) override { return {}; }
-  uint64_t tsc_clock() override { return 0; }
-};
 
 bool never(void*) { return false; }
 

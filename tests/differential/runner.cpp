@@ -4,34 +4,13 @@
 
 #include "shadow-mmu/shadow_mmu.h"
 #include "tests/differential/harness.h"
+#include "vmm/engine/bare_hooks.h"
 #include "vmm/engine/bt_engine.h"
 #include "vmm/interp/interpreter.h"
 
 namespace vmm86::difftest {
 
 namespace {
-
-/// A machine with no devices: ports read all-ones, nothing interrupts.
-class NoDevices : public CpuHooks {
- public:
-  uint32_t port_in(uint16_t, unsigned) override { return 0xFFFFFFFF; }
-  void port_out(uint16_t, unsigned, uint32_t) override {}
-  uint32_t mmio_read(GuestPhys, unsigned) override { return 0xFFFFFFFF; }
-  void mmio_write(GuestPhys, unsigned, uint32_t) override {}
-  CpuidResult cpuid(uint32_t, uint32_t) override { return {}; }
-  uint64_t tsc_clock() override { return 0; }
-};
-
-/// Engine-watched pages: writes from the interpreter invalidate translations.
-class WatchingHooks : public NoDevices {
- public:
-  BtEngine* engine = nullptr;
-  ShadowMmu* mmu = nullptr;
-  bool is_watched_page(GuestPhys page) override { return mmu && mmu->is_code_page(page.value >> kPageShift); }
-  void watched_write(GuestPhys addr, unsigned size) override {
-    if (engine) engine->physical_write(addr.value, size);
-  }
-};
 
 std::unique_ptr<GuestMemory> load(const Program& p) {
   auto mem = GuestMemory::create(kRamBytes, nullptr);
@@ -79,7 +58,7 @@ Outcome run_translator(const Program& p) {
   auto mem = load(p);
   ExecContextPtr ctx = create_exec_context();
   ctx->cpu = p.initial;
-  WatchingHooks hooks;
+  BareEngineHooks hooks;
   ShadowMmu mmu(*mem);
   std::string error;
   if (!mmu.init(&error)) {
@@ -88,8 +67,7 @@ Outcome run_translator(const Program& p) {
   }
   Interpreter interp(ctx->cpu, *mem, hooks);
   BtEngine engine(*ctx, *mem, mmu, interp, 1 << 20);
-  hooks.engine = &engine;
-  hooks.mmu = &mmu;
+  hooks.attach(&engine, &mmu);
   if (!engine.init(&error)) {
     o.error = error;
     return o;

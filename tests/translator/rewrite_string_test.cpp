@@ -6,6 +6,7 @@
 
 #include "tests/translator/translator_fixture.h"
 #include "vmm/interp/interpreter.h"
+#include "vmm/interp/no_devices.h"
 
 namespace vmm86::translator_test {
 namespace {
@@ -14,15 +15,6 @@ constexpr uint32_t kSrc = 0x20000;  // source area; the destination area follows
 constexpr uint32_t kDst = 0x28000;
 constexpr uint32_t kArea = 0x8000;
 
-class NoDevices : public CpuHooks {
- public:
-  uint32_t port_in(uint16_t, unsigned) override { return 0xFFFFFFFF; }
-  void port_out(uint16_t, unsigned, uint32_t) override {}
-  uint32_t mmio_read(GuestPhys, unsigned) override { return 0xFFFFFFFF; }
-  void mmio_write(GuestPhys, unsigned, uint32_t) override {}
-  CpuidResult cpuid(uint32_t, uint32_t) override { return {}; }
-  uint64_t tsc_clock() override { return 0; }
-};
 
 enum class Op { Movs, Stos, Lods, Cmps, Scas };
 enum class Rep { None, Rep, RepNE };

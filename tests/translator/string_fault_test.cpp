@@ -14,6 +14,7 @@
 #include <string>
 
 #include "shadow-mmu/shadow_mmu.h"
+#include "vmm/engine/bare_hooks.h"
 #include "vmm/engine/bt_engine.h"
 #include "vmm/interp/interpreter.h"
 
@@ -35,22 +36,6 @@ uint64_t descriptor(uint8_t access) {
   return 0xFFFFull | (0xFull << 48) | (uint64_t{access} << 40) | (uint64_t{0xC} << 52);
 }
 
-/// No devices; writes reported as code writes go to the engine (as the machine does).
-class Hooks : public CpuHooks {
- public:
-  BtEngine* engine = nullptr;
-  ShadowMmu* mmu = nullptr;
-  uint32_t port_in(uint16_t, unsigned) override { return 0xFFFFFFFF; }
-  void port_out(uint16_t, unsigned, uint32_t) override {}
-  uint32_t mmio_read(GuestPhys, unsigned) override { return 0xFFFFFFFF; }
-  void mmio_write(GuestPhys, unsigned, uint32_t) override {}
-  CpuidResult cpuid(uint32_t, uint32_t) override { return {}; }
-  uint64_t tsc_clock() override { return 0; }
-  bool is_watched_page(GuestPhys page) override { return mmu && mmu->is_code_page(page.value >> kPageShift); }
-  void watched_write(GuestPhys addr, unsigned size) override {
-    if (engine) engine->physical_write(addr.value, size);
-  }
-};
 
 struct Outcome {
   CpuState cpu{};
@@ -111,7 +96,7 @@ std::unique_ptr<GuestMemory> build(const Program& program, CpuState* cpu) {
 Outcome run_interpreter(const Program& program) {
   Outcome o;
   o.mem = build(program, &o.cpu);
-  Hooks hooks;
+  BareEngineHooks hooks;
   Interpreter interp(o.cpu, *o.mem, hooks);
   EXPECT_EQ(interp.run(100000).status, StepStatus::Halted) << interp.detail();
   return o;
@@ -123,14 +108,13 @@ Outcome run_bt(const Program& program) {
   Outcome o;
   ExecContextPtr ctx = create_exec_context();
   o.mem = build(program, &ctx->cpu);
-  Hooks hooks;
+  BareEngineHooks hooks;
   ShadowMmu mmu(*o.mem);
   std::string error;
   EXPECT_TRUE(mmu.init(&error)) << error;
   Interpreter interp(ctx->cpu, *o.mem, hooks);
   BtEngine engine(*ctx, *o.mem, mmu, interp, 1 << 20);
-  hooks.engine = &engine;
-  hooks.mmu = &mmu;
+  hooks.attach(&engine, &mmu);
   EXPECT_TRUE(engine.init(&error)) << error;
   EngineStop stop = EngineStop::Budget;
   for (int i = 0; i < 100 && stop == EngineStop::Budget; ++i) stop = engine.run(100000, never, nullptr);
