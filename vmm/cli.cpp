@@ -39,19 +39,11 @@ std::string help_of(const RunOptionSpec& spec) {
 }
 
 std::string run_footer() {
-  std::string text;
-  if (!kExecutionEngineAvailable) {
-    text += fmt::format(
-        "No execution engine is built in yet: `run` loads the kernel and initrd into guest RAM, checks\n"
-        "everything, then stops with exit status {}. Options marked {} are accepted and checked\n"
-        "but have no effect yet.\n",
-        static_cast<int>(kExitNoEngine), kNotActiveYetMark);
-  }
-  text += fmt::format(
+  std::string text = fmt::format(
       "The guest console is COM1 on this terminal; Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A.\n"
-      "Exit status: {} guest powered off, {} guest could not be loaded or failed, {} bad command line{}.",
-      static_cast<int>(kExitOk), static_cast<int>(kExitFailure), static_cast<int>(kExitUsage),
-      kExecutionEngineAvailable ? "" : fmt::format(", {} no execution engine", static_cast<int>(kExitNoEngine)));
+      "Exit status: {} guest powered off or reset (or quit), {} guest could not be loaded or failed\n"
+      "(triple fault, unsupported feature), {} bad command line.",
+      static_cast<int>(kExitOk), static_cast<int>(kExitFailure), static_cast<int>(kExitUsage));
   return text;
 }
 

@@ -26,9 +26,6 @@ inline constexpr std::array<std::pair<std::string_view, Engine>, 2> kEngineNames
 /// "bt" / "interp".
 [[nodiscard]] std::string_view engine_name(Engine engine);
 
-/// False until run_machine() can execute a guest; --help and docs say so while it is false.
-inline constexpr bool kExecutionEngineAvailable = true;
-
 inline constexpr uint64_t kDefaultRamBytes = 256ull << 20;
 
 /// Everything `vmm86 run` was asked to do, checked for form (not yet against the files).
@@ -48,12 +45,11 @@ enum ExitStatus : int {
   kExitOk = 0,        ///< guest powered off (or --help / --version)
   kExitFailure = 1,   ///< the guest could not be loaded or failed at run time
   kExitUsage = 2,     ///< the command line is wrong
-  kExitNoEngine = 3,  ///< no execution engine is built in yet
 };
 
 /// Runs `guest` as `config` says until it powers off, resets, triple-faults or the user
 /// quits (Ctrl-A x); returns the process exit status. Owns the console (vmm/terminal.h)
-/// while it runs. Until an engine is wired in, it reports that and returns kExitNoEngine.
+/// while it runs.
 [[nodiscard]] int run_machine(const MachineConfig& config, linux_boot::LoadedGuest&& guest);
 
 }  // namespace vmm86
