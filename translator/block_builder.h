@@ -89,6 +89,12 @@ struct BlockBuilder {
 [[nodiscard]] bool guest_mem_operand(const BlockBuilder& b, const Instruction& insn, const ZydisDecodedOperand& op,
                                      asmjit::x86::Mem* out);
 
+/// The entry check of a block on a page that is not write-protected: compares the guest's
+/// code bytes at `eip` with `expected` (what was translated) and takes a Stale exit if they
+/// differ, else jumps to `body`. The first load comes before any flag is touched, so a
+/// fault on it (the page not in the window yet) leaves the guest state exact.
+void emit_code_check(BlockBuilder& b, uint32_t eip, const uint8_t* expected, uint32_t size, asmjit::Label body);
+
 /// Emits the flag-neutral inline indirect-branch lookup for a target EIP held in r13d.
 void emit_indirect_jump(BlockBuilder& b);
 

@@ -37,6 +37,7 @@ enum class ExitKind : uint8_t {
   Callout,     ///< a callout asked to leave (interrupt window, mode change)
   Poll,        ///< the poll page was armed (interrupt, stop request); cpu.eip = block start
   Fault,       ///< a host fault that is not a window fill: interpret the instruction at cpu.eip
+  Stale,       ///< the block's guest code changed under it (checked at entry): drop it
 };
 
 /// One exit of a block. Lives as long as its block.
@@ -85,6 +86,7 @@ struct Block {
   uint64_t first_page = 0, last_page = 0;  ///< guest-physical page numbers covered
   bool valid = true;
   bool global_page = false;  ///< its code is on a global page (see ExecContext::global_salt)
+  bool verifies_code = false;  ///< checks its guest bytes at entry (a page not write-protected)
 };
 
 class CodeCache {
@@ -104,6 +106,8 @@ class CodeCache {
   Block* insert(std::unique_ptr<Block> block);
   /// Removes every block that covers the guest-physical page; returns how many.
   size_t invalidate_page(uint64_t phys_page);
+  /// Removes one block (its guest code changed).
+  void invalidate(Block* block) { drop(block); }
   /// Drops every block (arena full, or a global change); trampolines stay.
   void flush();
 

@@ -12,6 +12,18 @@ using namespace asmjit;
 
 namespace {
 
+/// True when the instruction writes memory (explicit or hidden operands: push, call, stos...).
+bool writes_memory(const Instruction& insn) {
+  for (uint8_t i = 0; i < insn.raw.operand_count; ++i) {
+    const ZydisDecodedOperand& op = insn.operands[i];
+    if (op.type == ZYDIS_OPERAND_TYPE_MEMORY && op.mem.type == ZYDIS_MEMOP_TYPE_MEM &&
+        (op.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 constexpr uint32_t kMaxBlockInsns = 64;
 constexpr uint32_t kGuestFlagsInHost = flags::Status | flags::DF;
 /// EFLAGS bits that stay in cpu.eflags while translated code runs (pushf reads them as 0).
@@ -216,6 +228,13 @@ void Translator::remember_indirect_target(uint32_t eip, const Block* block) {
   e.host_code = reinterpret_cast<uint64_t>(block->host_code);
 }
 
+void Translator::invalidate_block(Block* block) {
+  if (!block->valid) return;
+  forget_indirect_targets_on_page(block->key.eip);
+  cache_.invalidate(block);
+  ++stats_.invalidated_blocks;
+}
+
 void Translator::forget_indirect_targets_on_page(uint32_t linear) {
   // Entries are indexed by EIP bits 0-15, so a page's EIPs share bits 12-15 of the index.
   const uint32_t first = ((linear >> kPageShift) & 0xF) << kPageShift;
@@ -247,11 +266,20 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
   auto block = std::make_unique<Block>();
   block->key = key;
   block->first_page = block->last_page = key.phys >> kPageShift;
-  if (CodeSource::Bytes first; source.fetch(key.eip, &first)) block->global_page = first.global;
+  CodeSource::Bytes first;
+  if (source.fetch(key.eip, &first)) {
+    block->global_page = first.global;
+    block->verifies_code = first.verify;
+  }
 
   // Prologue: the interrupt poll (a load that faults when an exit is requested), then the
   // count of the block's guest instructions (lea: flag-neutral; its disp32 patched below).
   a.mov(x86::r13d, x86::dword_ptr(x86::r15, kPollPageOffset));
+  const Label check_code = a.newLabel(), body = a.newLabel();
+  if (block->verifies_code) {
+    a.jmp(check_code);
+    a.bind(body);
+  }
   const auto count_patch = static_cast<uint32_t>(a.offset()) + 3;
   static constexpr uint8_t kLeaR14Disp32[] = {0x4D, 0x8D, 0xB6, 0, 0, 0, 0};
   a.embed(kLeaR14Disp32, sizeof(kLeaR14Disp32));
@@ -260,10 +288,14 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
   const uint32_t page = key.eip >> kPageShift;
   uint32_t eip = key.eip;
   uint32_t insns = 0;
+  bool stored = false;  // the last instruction wrote memory (see below)
   for (;;) {
     CodeSource::Bytes bytes;
     b.retired_after = insns;  // for the exits the loop itself makes, before this instruction
-    if (insns == kMaxBlockInsns || (eip >> kPageShift) != page || !source.fetch(eip, &bytes)) {
+    // A block that checks its code at entry ends after each store: a store may rewrite the
+    // instructions that follow, and only a block entry would notice.
+    if (insns == kMaxBlockInsns || (eip >> kPageShift) != page || (block->verifies_code && stored) ||
+        !source.fetch(eip, &bytes)) {
       b.jump_to_exit(ExitKind::Direct, eip);
       break;
     }
@@ -275,7 +307,9 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
       b.eip = eip;
       b.next_eip = eip + insn.length();
       b.retired_after = insns + 1;
-      b.next_in_block = insns + 1 < kMaxBlockInsns && (b.next_eip >> kPageShift) == page;
+      stored = writes_memory(insn);
+      b.next_in_block = insns + 1 < kMaxBlockInsns && (b.next_eip >> kPageShift) == page &&
+                        !(block->verifies_code && stored);
       rs = rewrite_branch(b, insn);
       if (rs == RewriteStatus::NotHandled) rs = rewrite_stack(b, insn);
       if (rs == RewriteStatus::NotHandled) rs = rewrite_flags(b, insn);
@@ -298,6 +332,12 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
   }
 
   // Exit stubs: store the target EIP, name the exit, leave through the exit trampoline.
+  if (block->verifies_code) {
+    a.bind(check_code);
+    b.retired_after = insns;  // nothing counted yet on this path
+    emit_code_check(b, key.eip, first.host, eip - key.eip, body);
+  }
+
   for (PendingExit& pe : b.exits) {
     auto rec = std::make_unique<ExitRecord>();
     rec->kind = pe.kind;

@@ -23,6 +23,9 @@ class CodeSource {
     uint32_t available = 0;
     uint64_t phys = 0;
     bool global = false;  ///< mapped by a global page (CR4.PGE): the same in every address space
+    /// The page is not write-protected (it takes too many code writes): blocks from it
+    /// compare their guest bytes at entry instead.
+    bool verify = false;
   };
   [[nodiscard]] virtual bool fetch(uint32_t linear, Bytes* out) = 0;
 };
@@ -75,6 +78,8 @@ class Translator {
   void try_chain(ExitRecord* exit, CodeSource& source);
   /// Records an indirect-branch target in the inline table.
   void remember_indirect_target(uint32_t eip, const Block* block);
+  /// A block whose code changed (a Stale exit): drop it and any inline-table entry to it.
+  void invalidate_block(Block* block);
   /// INVLPG: inline-table entries for EIPs on this linear page may name stale code.
   void forget_indirect_targets_on_page(uint32_t linear);
 

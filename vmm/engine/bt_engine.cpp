@@ -21,6 +21,10 @@ bool BtEngine::init(std::string* error) {
 
 bool BtEngine::fetch(uint32_t linear, Bytes* out) {
   if (!fetch_bytes(linear, out)) return false;
+  if (volatile_pages_.count(out->phys >> kPageShift)) {
+    out->verify = true;
+    return true;
+  }
   if (!mmu_.is_code_page(out->phys >> kPageShift)) {
     mmu_.protect_code_page(out->phys >> kPageShift);
     // The interpreter caches whether a page is watched for code writes: it changed.
@@ -107,7 +111,13 @@ void BtEngine::physical_write(uint64_t phys_addr, unsigned size) {
   for (uint64_t page = first; page <= last; ++page) {
     if (!mmu_.is_code_page(page)) continue;
     translator_.invalidate_page(page);
-    if (!translator_.cache().has_code_on_page(page)) mmu_.unprotect_code_page(page);
+    // A page that keeps taking code writes (code and hot data side by side) stops being
+    // protected: its blocks check their bytes at entry instead of faulting on each write.
+    if (++code_write_invalidations_[page] >= kVolatileAfterInvalidations) {
+      volatile_pages_.insert(page);
+      ++stats_.volatile_pages;
+    }
+    if (volatile_pages_.count(page) || !translator_.cache().has_code_on_page(page)) mmu_.unprotect_code_page(page);
   }
 }
 
@@ -217,6 +227,10 @@ EngineStop BtEngine::run(uint64_t max_dispatches, bool (*interrupt_deliverable)(
         ++stats_.exits_poll;
         clear_exit_request(&ctx_);
         return EngineStop::Budget;
+      case ExitKind::Stale:
+        ++stats_.exits_stale;
+        translator_.invalidate_block(exit->from);
+        break;
       case ExitKind::Callout:
         ++stats_.exits_callout;  // e.g. popf enabled interrupts with one waiting
         break;

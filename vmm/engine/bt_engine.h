@@ -18,6 +18,8 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <unordered_map>
+#include <unordered_set>
 #include <string>
 
 #include "decoder/decoder.h"
@@ -44,6 +46,8 @@ struct BtEngineStats {
   uint64_t interpreted_at_block_start = 0;  ///< ... because the first instruction was untranslatable
   uint64_t exits_direct = 0, exits_indirect = 0, exits_interpret = 0, exits_fault = 0, exits_poll = 0;
   uint64_t exits_callout = 0;
+  uint64_t exits_stale = 0;     ///< blocks found changed by their entry check
+  uint64_t volatile_pages = 0;  ///< code pages switched from write protection to entry checks
   uint64_t interpreted_in_shadow = 0;  ///< instructions interpreted because of an interrupt shadow
   uint64_t cache_flushes = 0;
   uint64_t gs_switches = 0;
@@ -129,6 +133,9 @@ class BtEngine final : public CodeSource {
   std::string detail_;
   BlockObserver block_observer_;
   bool count_mnemonics_ = false;
+  static constexpr uint32_t kVolatileAfterInvalidations = 8;
+  std::unordered_map<uint64_t, uint32_t> code_write_invalidations_;  ///< per guest-physical page
+  std::unordered_set<uint64_t> volatile_pages_;
 };
 
 }  // namespace vmm86

@@ -285,8 +285,10 @@ void Machine::print_stats(std::FILE* out) const {
                  "; GS switches %" PRIu64 "\n",
                  e.dispatches, e.exits_direct, e.exits_indirect, e.exits_interpret, e.exits_fault, e.exits_poll,
                  e.interpreted_at_block_start, e.gs_switches);
-    std::fprintf(out, "                       callout exits %" PRIu64 ", interpreted in an interrupt shadow %" PRIu64 "\n",
-                 e.exits_callout, e.interpreted_in_shadow);
+    std::fprintf(out,
+                 "                       callout exits %" PRIu64 ", interpreted in an interrupt shadow %" PRIu64
+                 ", code pages checked at block entry %" PRIu64 " (stale blocks found %" PRIu64 ")\n",
+                 e.exits_callout, e.interpreted_in_shadow, e.volatile_pages, e.exits_stale);
     std::vector<std::pair<uint64_t, int>> top;
     for (int m = 0; m <= ZYDIS_MNEMONIC_MAX_VALUE; ++m) {
       if (const uint64_t n = e.interpreted_by_mnemonic[static_cast<size_t>(m)]) top.emplace_back(n, m);
