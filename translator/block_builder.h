@@ -48,6 +48,7 @@ struct PendingExit {
 
 struct BlockBuilder {
   asmjit::x86::Assembler& a;
+  bool count_indirect = false;  ///< emit the ExecContext::indirect_lookups count
   uint32_t mode = 0;
   uint32_t eip = 0;            ///< EIP of the instruction being translated
   uint32_t next_eip = 0;       ///< EIP after it

@@ -61,6 +61,9 @@ struct ExecContext {
   /// The salt of entries whose code sits on a global page (kernel text under CR4.PGE):
   /// like the TLB, they survive CR3 switches; a second probe of the same slot finds them.
   uint32_t global_salt = 0;
+  /// Indirect branches that consulted the inline table (counted only when the translator
+  /// is told to: --stats); hits = this minus the misses that reached the dispatcher.
+  uint64_t indirect_lookups = 0;
 };
 
 static_assert(std::is_standard_layout_v<ExecContext>);

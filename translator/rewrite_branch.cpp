@@ -138,6 +138,12 @@ void emit_indirect_jump(BlockBuilder& b) {
   // jrcxz tests it.
   auto& a = b.a;
   b.indirect_used = true;
+  if (b.count_indirect) {  // flag-free increment: load, lea, store
+    const auto counter = static_cast<int32_t>(offsetof(ExecContext, indirect_lookups));
+    a.mov(x86::r10, x86::qword_ptr(x86::r15, counter));
+    a.lea(x86::r10, x86::ptr(x86::r10, 1));
+    a.mov(x86::qword_ptr(x86::r15, counter), x86::r10);
+  }
   Label hit = a.newLabel();
   a.mov(x86::dword_ptr(x86::r15, static_cast<int32_t>(offsetof(ExecContext, cpu) + offsetof(CpuState, eip))), x86::r13d);
   a.mov(x86::r8, x86::rcx);

@@ -262,7 +262,7 @@ void Translator::flush() {
 TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, Block** out) {
   Emission e;
   auto& a = *e.a;
-  BlockBuilder b{a, key.mode, key.eip, key.eip, {}, a.newLabel(), false, 0, false, {}};
+  BlockBuilder b{a, count_indirect_, key.mode, key.eip, key.eip, {}, a.newLabel(), false, 0, false, {}};
   auto block = std::make_unique<Block>();
   block->key = key;
   block->first_page = block->last_page = key.phys >> kPageShift;

@@ -58,6 +58,9 @@ struct GuestLocation {
 class Translator {
  public:
   Translator(ExecContext& ctx, size_t cache_bytes);
+  /// Count every inline indirect-table lookup (a few instructions per indirect branch;
+  /// for --stats). Applies to blocks translated afterwards.
+  void count_indirect_lookups(bool on) { count_indirect_ = on; }
   ~Translator();
   Translator(const Translator&) = delete;
   Translator& operator=(const Translator&) = delete;
@@ -111,6 +114,7 @@ class Translator {
   using EnterFn = ExitRecord* (*)(ExecContext*, const uint8_t*);
   EnterFn enter_ = nullptr;
   uint8_t* exit_trampoline_ = nullptr;
+  bool count_indirect_ = false;
   ExitRecord fault_exit_{ExitKind::Fault};
   ExitRecord poll_exit_{ExitKind::Poll};
 };

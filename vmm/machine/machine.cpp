@@ -57,6 +57,7 @@ bool Machine::init(std::string* error) {
   if (config_.engine == Engine::Bt) {
     bt_ = std::make_unique<BtEngine>(*ctx_, mem_, *mmu_, *interp_, kCodeCacheBytes);
     bt_->count_interpreted_mnemonics(config_.stats);
+    bt_->translator().count_indirect_lookups(config_.stats);
     if (!bt_->init(error)) return false;
     if (tracer_.active()) {
       bt_->set_block_observer([this](const Block& block, std::span<const uint8_t> code) {
@@ -294,6 +295,10 @@ void Machine::print_stats(std::FILE* out) const {
       if (const uint64_t n = e.interpreted_by_mnemonic[static_cast<size_t>(m)]) top.emplace_back(n, m);
     }
     std::sort(top.rbegin(), top.rend());
+    const uint64_t lookups = ctx_->indirect_lookups;
+    const uint64_t hits = lookups - std::min(lookups, e.exits_indirect);
+    std::fprintf(out, "  indirect branches    %" PRIu64 " inline lookups: %" PRIu64 " hits (%.2f%%), %" PRIu64 " misses\n",
+                 lookups, hits, pct(hits, lookups), e.exits_indirect);
     std::fprintf(out, "  interpreted (top)   ");
     for (size_t i = 0; i < top.size() && i < 12; ++i) {
       std::fprintf(out, " %s=%" PRIu64, ZydisMnemonicGetString(static_cast<ZydisMnemonic>(top[i].second)), top[i].first);
