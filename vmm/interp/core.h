@@ -6,7 +6,9 @@
 #include <Zydis/Zydis.h>
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -27,6 +29,49 @@ enum class [[nodiscard]] Exec : uint8_t {
   Halt,           ///< HLT retired
   Unimplemented,  ///< Core::detail says what
   Unsupported,    ///< a feature outside this vCPU model (task switch, ...); Core::detail says what
+};
+
+class Core;
+using Handler = Exec (*)(Core&);
+
+/// A direct-mapped cache of successful decodes. Each entry keeps the instruction's bytes
+/// and a hit compares them with the bytes now in memory, so no write (guest stores, DMA,
+/// a test poking code) needs to invalidate anything and a stale decode is never used.
+class DecodeCache {
+ public:
+  struct Entry {
+    uint64_t phys;  ///< of the first byte
+    uint8_t len;    ///< 0: empty
+    bool big;       ///< decoded as 32-bit code (CS.D)
+    std::array<uint8_t, 15> bytes;
+    Handler handler;  ///< handler_for(insn), possibly nullptr (unimplemented)
+    Instruction insn;
+  };
+
+  DecodeCache() = default;
+  ~DecodeCache();
+  DecodeCache(const DecodeCache&) = delete;
+  DecodeCache& operator=(const DecodeCache&) = delete;
+
+  /// The entry for an instruction at `phys` whose bytes are still `code[0..len)`, where at
+  /// most `avail` bytes may be looked at (page end, CS limit); nullptr on a miss.
+  [[nodiscard]] const Entry* find(uint64_t phys, bool big, const uint8_t* code, uint32_t avail) {
+    if (entries_ == nullptr) return nullptr;
+    const Entry& e = entries_[slot_of(phys)];
+    if (e.phys != phys || e.big != big || e.len == 0 || e.len > avail) return nullptr;
+    return std::memcmp(e.bytes.data(), code, e.len) == 0 ? &e : nullptr;
+  }
+  /// Remembers a decode made from the bytes at `phys` (the instruction fits in `code`);
+  /// returns the entry, or nullptr when there is no memory for the cache.
+  const Entry* insert(uint64_t phys, bool big, const uint8_t* code, Handler handler, const Instruction& insn);
+
+ private:
+  // 8192 entries of ~1.2 KiB: enough for the kernel's hot code. The memory is mapped
+  // lazily and zero-filled by the host, so an interpreter that runs little costs little.
+  static constexpr size_t kEntries = 8192;
+  static size_t slot_of(uint64_t phys) { return static_cast<size_t>((phys ^ ((phys >> 12) * 0x9Du)) & (kEntries - 1)); }
+
+  Entry* entries_ = nullptr;
 };
 
 /// Propagates a failed memory/descriptor access (the fault is already recorded).
@@ -192,8 +237,8 @@ class Core {
   [[nodiscard]] bool stack_peek(uint32_t delta, unsigned size, uint32_t* v);
 
   // ---- operands (operands.cpp) ----
-  [[nodiscard]] const ZydisDecodedOperand& op(unsigned i) const { return insn.operands[i]; }
-  [[nodiscard]] unsigned op_bytes(unsigned i) const { return insn.operands[i].size / 8u; }
+  [[nodiscard]] const ZydisDecodedOperand& op(unsigned i) const { return insn->operands[i]; }
+  [[nodiscard]] unsigned op_bytes(unsigned i) const { return insn->operands[i].size / 8u; }
   [[nodiscard]] uint32_t effective_address(const ZydisDecodedOperand& o) const;
   [[nodiscard]] static SegReg seg_of(ZydisRegister r);
   /// Segment of a memory operand (its override or default).
@@ -208,7 +253,7 @@ class Core {
   [[nodiscard]] bool read_op(unsigned i, uint32_t* v);
   [[nodiscard]] bool write_op(unsigned i, uint32_t v);
   [[nodiscard]] uint32_t imm(unsigned i) const;
-  [[nodiscard]] uint32_t addr_mask() const { return insn.address_size() == 16 ? 0xFFFFu : 0xFFFFFFFFu; }
+  [[nodiscard]] uint32_t addr_mask() const { return insn->address_size() == 16 ? 0xFFFFu : 0xFFFFFFFFu; }
   [[nodiscard]] uint32_t branch_target(unsigned i) const;
   [[nodiscard]] bool cond(unsigned cc) const;
   void set_status_flags(uint32_t new_eflags) {
@@ -251,7 +296,11 @@ class Core {
   Decoder dec16{CodeSize::Bits16};
   Decoder dec32{CodeSize::Bits32};
 
-  Instruction insn{};
+  /// The current instruction: in the decode cache, or `fresh` when it was not cacheable.
+  const Instruction* insn = &fresh;
+  Handler handler = nullptr;  ///< handler_for(*insn), nullptr when unimplemented
+  Instruction fresh{};        ///< where fetches that miss the cache decode
+  DecodeCache decoded;
   std::array<uint8_t, 15> insn_bytes{};  ///< the raw bytes of `insn` (the FPU path re-encodes them)
   uint32_t insn_eip = 0;  ///< EIP of the current instruction
   uint32_t next_eip = 0;  ///< EIP after it (handlers that branch overwrite it)
@@ -272,7 +321,6 @@ class Core {
 };
 
 // ---- the handler table (handler_table.cpp) ----
-using Handler = Exec (*)(Core&);
 /// The handler for a decoded instruction, or nullptr when not implemented.
 [[nodiscard]] Handler handler_for(const Instruction& insn);
 /// Number of mnemonics with a handler (for tests and docs).

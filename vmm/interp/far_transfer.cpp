@@ -129,7 +129,7 @@ Exec Core::far_jump(uint16_t sel, uint32_t offset) {
 }
 
 Exec Core::far_call(uint16_t sel, uint32_t offset) {
-  const unsigned osize = insn.operand_size() / 8u;
+  const unsigned osize = insn->operand_size() / 8u;
   const uint16_t old_cs = cpu.sreg(SegReg::Cs).selector;
   const uint32_t return_eip = next_eip;
   if (!pmode()) {
@@ -191,7 +191,7 @@ Exec Core::far_call(uint16_t sel, uint32_t offset) {
 }
 
 Exec Core::far_return(uint16_t pop_bytes) {
-  const unsigned osize = insn.operand_size() / 8u;
+  const unsigned osize = insn->operand_size() / 8u;
   uint32_t eip = 0, cs = 0;
   VMM86_TRY(pop(osize, &eip));
   VMM86_TRY(pop(osize, &cs));
@@ -256,7 +256,7 @@ Exec iret_to_v86(Core& c, uint32_t eip, uint16_t cs, uint32_t fl) {
 }  // namespace
 
 Exec Core::iret() {
-  const unsigned osize = insn.operand_size() / 8u;
+  const unsigned osize = insn->operand_size() / 8u;
   nmi_blocked = false;
   if (!pmode()) return iret_real_or_v86(*this, osize);
   if (cpu.eflags & flags::NT) return task_switch(*this);

@@ -53,7 +53,7 @@ Exec commit(Core& c, const OpRef& dst, const alu::Result& r) {
 }  // namespace
 
 Exec h_binop(Core& c) {
-  const alu::BinOp op = bin_op(c.insn.mnemonic());
+  const alu::BinOp op = bin_op(c.insn->mnemonic());
   const bool writes = op != alu::BinOp::Cmp && op != alu::BinOp::Test;
   OpRef dst;
   VMM86_TRY(c.resolve(0, writes ? Access::ReadWrite : Access::Read, &dst));
@@ -71,7 +71,7 @@ Exec h_incdec(Core& c) {
   OpRef dst;
   VMM86_TRY(c.resolve(0, Access::ReadWrite, &dst));
   const uint32_t v = c.load(dst);
-  const bool inc = c.insn.mnemonic() == ZYDIS_MNEMONIC_INC;
+  const bool inc = c.insn->mnemonic() == ZYDIS_MNEMONIC_INC;
   return commit(c, dst, inc ? alu::inc(dst.size, v, c.cpu.eflags) : alu::dec(dst.size, v, c.cpu.eflags));
 }
 
@@ -92,9 +92,9 @@ Exec h_shift(Core& c) {
   OpRef dst;
   VMM86_TRY(c.resolve(0, Access::ReadWrite, &dst));
   uint32_t count = 1;
-  if (c.insn.visible_operand_count() > 1) VMM86_TRY(c.read_op(1, &count));
+  if (c.insn->visible_operand_count() > 1) VMM86_TRY(c.read_op(1, &count));
   const alu::Result r =
-      alu::shift(shift_op(c.insn.mnemonic()), dst.size, c.load(dst), static_cast<uint8_t>(count), c.cpu.eflags);
+      alu::shift(shift_op(c.insn->mnemonic()), dst.size, c.load(dst), static_cast<uint8_t>(count), c.cpu.eflags);
   return commit(c, dst, r);
 }
 
@@ -106,7 +106,7 @@ Exec h_shxd(Core& c) {
   const uint32_t fill = c.get_reg(c.op(1).reg.value);
   const uint8_t n = static_cast<uint8_t>(count);
   const uint32_t v = c.load(dst);
-  const alu::Result r = c.insn.mnemonic() == ZYDIS_MNEMONIC_SHLD ? alu::shld(dst.size, v, fill, n, c.cpu.eflags)
+  const alu::Result r = c.insn->mnemonic() == ZYDIS_MNEMONIC_SHLD ? alu::shld(dst.size, v, fill, n, c.cpu.eflags)
                                                                  : alu::shrd(dst.size, v, fill, n, c.cpu.eflags);
   return commit(c, dst, r);
 }
@@ -134,7 +134,7 @@ Exec widening_multiply(Core& c, bool is_signed) {
 Exec h_mul(Core& c) { return widening_multiply(c, false); }
 
 Exec h_imul(Core& c) {
-  const unsigned visible = c.insn.visible_operand_count();
+  const unsigned visible = c.insn->visible_operand_count();
   if (visible == 1) return widening_multiply(c, true);
   uint32_t a = 0, b = 0;
   if (visible == 2) {
@@ -156,7 +156,7 @@ Exec h_div(Core& c) {
   VMM86_TRY(c.read_op(0, &divisor));
   const uint32_t low = c.get_reg(accumulator(size));
   const uint32_t high = c.get_reg(high_half(size));
-  const bool is_signed = c.insn.mnemonic() == ZYDIS_MNEMONIC_IDIV;
+  const bool is_signed = c.insn->mnemonic() == ZYDIS_MNEMONIC_IDIV;
   const alu::DivResult r = is_signed ? alu::idiv(size, low, high, divisor, c.cpu.eflags)
                                      : alu::div(size, low, high, divisor, c.cpu.eflags);
   if (!r.ok) return c.fail(vec::DE);
@@ -168,7 +168,7 @@ Exec h_div(Core& c) {
 
 Exec h_bit(Core& c) {
   alu::BitOp op = alu::BitOp::Bt;
-  switch (c.insn.mnemonic()) {
+  switch (c.insn->mnemonic()) {
     case ZYDIS_MNEMONIC_BTS: op = alu::BitOp::Bts; break;
     case ZYDIS_MNEMONIC_BTR: op = alu::BitOp::Btr; break;
     case ZYDIS_MNEMONIC_BTC: op = alu::BitOp::Btc; break;
@@ -205,7 +205,7 @@ Exec h_bitscan(Core& c) {
   const ZydisRegister d = c.op(0).reg.value;
   const unsigned size = c.op_bytes(0);
   const uint32_t old = c.get_reg(d);
-  const alu::Result r = c.insn.mnemonic() == ZYDIS_MNEMONIC_BSF ? alu::bsf(size, src, old, c.cpu.eflags)
+  const alu::Result r = c.insn->mnemonic() == ZYDIS_MNEMONIC_BSF ? alu::bsf(size, src, old, c.cpu.eflags)
                                                                 : alu::bsr(size, src, old, c.cpu.eflags);
   c.set_reg(d, r.value);
   c.set_status_flags(r.eflags);
@@ -214,7 +214,7 @@ Exec h_bitscan(Core& c) {
 
 Exec h_bcd(Core& c) {
   alu::BcdOp op = alu::BcdOp::Daa;
-  switch (c.insn.mnemonic()) {
+  switch (c.insn->mnemonic()) {
     case ZYDIS_MNEMONIC_DAS: op = alu::BcdOp::Das; break;
     case ZYDIS_MNEMONIC_AAA: op = alu::BcdOp::Aaa; break;
     case ZYDIS_MNEMONIC_AAS: op = alu::BcdOp::Aas; break;
@@ -241,12 +241,12 @@ Exec h_aad(Core& c) {
   return Exec::Ok;
 }
 
-Exec h_setcc(Core& c) { return c.write_op(0, c.cond(c.insn.raw.opcode & 0xF) ? 1 : 0) ? Exec::Ok : Exec::Fault; }
+Exec h_setcc(Core& c) { return c.write_op(0, c.cond(c.insn->raw.opcode & 0xF) ? 1 : 0) ? Exec::Ok : Exec::Fault; }
 
 Exec h_cmovcc(Core& c) {
   uint32_t src = 0;
   VMM86_TRY(c.read_op(1, &src));  // the source is read (and may fault) even when false
-  if (c.cond(c.insn.raw.opcode & 0xF)) c.set_reg(c.op(0).reg.value, src);
+  if (c.cond(c.insn->raw.opcode & 0xF)) c.set_reg(c.op(0).reg.value, src);
   return Exec::Ok;
 }
 

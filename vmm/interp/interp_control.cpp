@@ -6,7 +6,7 @@ namespace vmm86::interp {
 
 namespace {
 
-bool is_far(const Core& c) { return c.insn.raw.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR; }
+bool is_far(const Core& c) { return c.insn->raw.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR; }
 
 /// Reads the selector:offset of a far jmp/call (immediate pointer or m16:16/m16:32).
 bool far_pointer(Core& c, uint16_t* sel, uint32_t* offset) {
@@ -17,7 +17,7 @@ bool far_pointer(Core& c, uint16_t* sel, uint32_t* offset) {
     return true;
   }
   if (o.type != ZYDIS_OPERAND_TYPE_MEMORY) return c.raise(vec::UD);
-  const unsigned off_size = c.insn.operand_size() / 8u;
+  const unsigned off_size = c.insn->operand_size() / 8u;
   const uint32_t ea = c.effective_address(o);
   uint32_t s = 0;
   if (!c.read_mem(c.mem_seg(o), ea, off_size, offset)) return false;
@@ -35,7 +35,7 @@ bool near_target(Core& c, uint32_t* target) {
   return c.read_op(0, target);
 }
 
-unsigned osize(const Core& c) { return c.insn.operand_size() / 8u; }
+unsigned osize(const Core& c) { return c.insn->operand_size() / 8u; }
 
 }  // namespace
 
@@ -53,7 +53,7 @@ Exec h_jmp(Core& c) {
 }
 
 Exec h_jcc(Core& c) {
-  if (c.cond(c.insn.raw.opcode & 0xF)) VMM86_TRY(c.jump_within_cs(c.branch_target(0)));
+  if (c.cond(c.insn->raw.opcode & 0xF)) VMM86_TRY(c.jump_within_cs(c.branch_target(0)));
   return Exec::Ok;
 }
 
@@ -73,7 +73,7 @@ Exec h_call(Core& c) {
 }
 
 Exec h_ret(Core& c) {
-  const uint16_t extra = c.insn.visible_operand_count() > 0 ? static_cast<uint16_t>(c.imm(0)) : 0;
+  const uint16_t extra = c.insn->visible_operand_count() > 0 ? static_cast<uint16_t>(c.imm(0)) : 0;
   if (is_far(c)) return c.far_return(extra);
   uint32_t target = 0;
   VMM86_TRY(c.pop(osize(c), &target));
@@ -83,25 +83,25 @@ Exec h_ret(Core& c) {
 }
 
 Exec h_loop(Core& c) {
-  const ZydisRegister count_reg = c.insn.address_size() == 16 ? ZYDIS_REGISTER_CX : ZYDIS_REGISTER_ECX;
+  const ZydisRegister count_reg = c.insn->address_size() == 16 ? ZYDIS_REGISTER_CX : ZYDIS_REGISTER_ECX;
   const uint32_t count = (c.get_reg(count_reg) - 1) & c.addr_mask();
   const bool zf = (c.cpu.eflags & flags::ZF) != 0;
   bool taken = count != 0;
-  if (c.insn.mnemonic() == ZYDIS_MNEMONIC_LOOPE) taken = taken && zf;
-  if (c.insn.mnemonic() == ZYDIS_MNEMONIC_LOOPNE) taken = taken && !zf;
+  if (c.insn->mnemonic() == ZYDIS_MNEMONIC_LOOPE) taken = taken && zf;
+  if (c.insn->mnemonic() == ZYDIS_MNEMONIC_LOOPNE) taken = taken && !zf;
   if (taken) VMM86_TRY(c.jump_within_cs(c.branch_target(0)));
   c.set_reg(count_reg, count);
   return Exec::Ok;
 }
 
 Exec h_jcxz(Core& c) {
-  const ZydisRegister count_reg = c.insn.address_size() == 16 ? ZYDIS_REGISTER_CX : ZYDIS_REGISTER_ECX;
+  const ZydisRegister count_reg = c.insn->address_size() == 16 ? ZYDIS_REGISTER_CX : ZYDIS_REGISTER_ECX;
   if (c.get_reg(count_reg) == 0) VMM86_TRY(c.jump_within_cs(c.branch_target(0)));
   return Exec::Ok;
 }
 
 Exec h_int(Core& c) {
-  switch (c.insn.mnemonic()) {
+  switch (c.insn->mnemonic()) {
     case ZYDIS_MNEMONIC_INT3:
       return c.software_interrupt(vec::BP);
     case ZYDIS_MNEMONIC_INTO:

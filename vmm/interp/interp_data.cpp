@@ -31,7 +31,7 @@ Exec h_mov(Core& c) {
 Exec h_movx(Core& c) {
   uint32_t v = 0;
   VMM86_TRY(c.read_op(1, &v));
-  if (c.insn.mnemonic() == ZYDIS_MNEMONIC_MOVSX) {
+  if (c.insn->mnemonic() == ZYDIS_MNEMONIC_MOVSX) {
     v = c.op_bytes(1) == 1 ? static_cast<uint32_t>(static_cast<int8_t>(v))
                            : static_cast<uint32_t>(static_cast<int16_t>(v));
   }
@@ -57,7 +57,7 @@ Exec h_xchg(Core& c) {
 
 Exec h_convert(Core& c) {
   uint32_t& eax = c.cpu.reg(Gpr::Eax);
-  switch (c.insn.mnemonic()) {
+  switch (c.insn->mnemonic()) {
     case ZYDIS_MNEMONIC_CBW:
       c.set_reg(ZYDIS_REGISTER_AX, static_cast<uint32_t>(static_cast<int8_t>(eax)));
       break;
@@ -76,7 +76,7 @@ Exec h_convert(Core& c) {
 
 Exec h_flagop(Core& c) {
   uint32_t& f = c.cpu.eflags;
-  switch (c.insn.mnemonic()) {
+  switch (c.insn->mnemonic()) {
     case ZYDIS_MNEMONIC_CLC: f &= ~flags::CF; break;
     case ZYDIS_MNEMONIC_STC: f |= flags::CF; break;
     case ZYDIS_MNEMONIC_CMC: f ^= flags::CF; break;
@@ -108,7 +108,7 @@ Exec h_salc(Core& c) {
 Exec h_nop(Core&) { return Exec::Ok; }
 
 Exec h_xlat(Core& c) {
-  const uint32_t offset = (c.get_reg(c.insn.address_size() == 16 ? ZYDIS_REGISTER_BX : ZYDIS_REGISTER_EBX) +
+  const uint32_t offset = (c.get_reg(c.insn->address_size() == 16 ? ZYDIS_REGISTER_BX : ZYDIS_REGISTER_EBX) +
                            c.get_reg(ZYDIS_REGISTER_AL)) &
                           c.addr_mask();
   uint32_t v = 0;

@@ -132,7 +132,7 @@ bool check_available(Core& c, FpClass cls) {
   switch (cls) {
     case FpClass::X87:
       if (em || ts) return c.raise(vec::NM);
-      if (!is_no_wait(c.insn.mnemonic()) && (guest_fsw(c.cpu) & kFswErrorSummary)) return c.raise(vec::MF);
+      if (!is_no_wait(c.insn->mnemonic()) && (guest_fsw(c.cpu) & kFswErrorSummary)) return c.raise(vec::MF);
       return true;
     case FpClass::Mmx:
       if (em) return c.raise(vec::UD);
@@ -175,7 +175,7 @@ void emit_stub(Core& c, uint8_t* code, bool has_mem) {
   e.b({0x9D});                                   // popfq
 
   // The guest instruction: mandatory/size prefixes kept, segment and 0x67 prefixes dropped.
-  const Instruction& in = c.insn;
+  const Instruction& in = *c.insn;
   const ZydisMnemonic m = in.mnemonic();
   for (unsigned i = 0; i < in.raw.raw.prefix_count; ++i) {
     const uint8_t p = in.raw.raw.prefixes[i].value;
@@ -229,7 +229,7 @@ Exec fwait(Core& c) {
 }  // namespace
 
 Exec h_fpu(Core& c) {
-  const Instruction& in = c.insn;
+  const Instruction& in = *c.insn;
   if (in.mnemonic() == ZYDIS_MNEMONIC_FWAIT) return fwait(c);
   const FpClass cls = classify_fp(in);
   VMM86_TRY(check_available(c, cls));

@@ -108,16 +108,16 @@ bool iterate(Core& c, StrInfo s, SegReg src_seg, uint32_t si, uint32_t di) {
 }  // namespace
 
 Exec h_string(Core& c) {
-  const StrInfo s = string_info(c.insn.mnemonic());
+  const StrInfo s = string_info(c.insn->mnemonic());
   if (s.kind == StrKind::Ins || s.kind == StrKind::Outs) {
     VMM86_TRY(c.io_allowed(static_cast<uint16_t>(c.cpu.reg(Gpr::Edx)), s.size));
   }
-  const auto attrs = c.insn.raw.attributes;
+  const auto attrs = c.insn->raw.attributes;
   const bool repe = (attrs & ZYDIS_ATTRIB_HAS_REPE) != 0;
   const bool repne = (attrs & ZYDIS_ATTRIB_HAS_REPNE) != 0;
   const bool rep = repe || repne || (attrs & ZYDIS_ATTRIB_HAS_REP) != 0;
   const bool compares = s.kind == StrKind::Cmps || s.kind == StrKind::Scas;
-  const bool a16 = c.insn.address_size() == 16;
+  const bool a16 = c.insn->address_size() == 16;
   const ZydisRegister si_reg = a16 ? ZYDIS_REGISTER_SI : ZYDIS_REGISTER_ESI;
   const ZydisRegister di_reg = a16 ? ZYDIS_REGISTER_DI : ZYDIS_REGISTER_EDI;
   const ZydisRegister cx_reg = a16 ? ZYDIS_REGISTER_CX : ZYDIS_REGISTER_ECX;

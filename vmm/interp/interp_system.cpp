@@ -52,8 +52,8 @@ Exec h_load_dtr(Core& c) {
   uint32_t limit = 0, base = 0;
   VMM86_TRY(c.read_mem(c.mem_seg(m), ea, 2, &limit));
   VMM86_TRY(c.read_mem(c.mem_seg(m), (ea + 2) & c.addr_mask(), 4, &base));
-  if (c.insn.operand_size() == 16) base &= 0x00FFFFFF;
-  DescriptorTableReg& r = c.insn.mnemonic() == ZYDIS_MNEMONIC_LGDT ? c.cpu.gdtr : c.cpu.idtr;
+  if (c.insn->operand_size() == 16) base &= 0x00FFFFFF;
+  DescriptorTableReg& r = c.insn->mnemonic() == ZYDIS_MNEMONIC_LGDT ? c.cpu.gdtr : c.cpu.idtr;
   r = DescriptorTableReg{base, static_cast<uint16_t>(limit)};
   return Exec::Ok;
 }
@@ -61,7 +61,7 @@ Exec h_load_dtr(Core& c) {
 Exec h_store_dtr(Core& c) {
   const ZydisDecodedOperand& m = c.op(0);
   if (m.type != ZYDIS_OPERAND_TYPE_MEMORY) return c.fail(vec::UD);
-  const DescriptorTableReg& r = c.insn.mnemonic() == ZYDIS_MNEMONIC_SGDT ? c.cpu.gdtr : c.cpu.idtr;
+  const DescriptorTableReg& r = c.insn->mnemonic() == ZYDIS_MNEMONIC_SGDT ? c.cpu.gdtr : c.cpu.idtr;
   const uint32_t ea = c.effective_address(m);
   MemTarget t;
   VMM86_TRY(c.translate(c.mem_seg(m), ea, 6, Access::Write, &t));
@@ -121,7 +121,7 @@ Exec h_ltr(Core& c) {
 
 Exec h_sldt_str(Core& c) {
   if (!c.pmode()) return c.fail(vec::UD);
-  const SegmentCache& r = c.insn.mnemonic() == ZYDIS_MNEMONIC_SLDT ? c.cpu.ldtr : c.cpu.tr;
+  const SegmentCache& r = c.insn->mnemonic() == ZYDIS_MNEMONIC_SLDT ? c.cpu.ldtr : c.cpu.tr;
   return c.write_op(0, r.selector) ? Exec::Ok : Exec::Fault;
 }
 

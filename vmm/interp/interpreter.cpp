@@ -14,11 +14,18 @@ Core::Core(CpuState& cpu_state, GuestMemory& memory, CpuHooks& cpu_hooks)
     : cpu(cpu_state), mem(memory), hooks(cpu_hooks) {}
 
 Exec Core::unimplemented() {
-  detail = std::string("unimplemented instruction ") + ZydisMnemonicGetString(insn.mnemonic());
+  detail = std::string("unimplemented instruction ") + ZydisMnemonicGetString(insn->mnemonic());
   return Exec::Unimplemented;
 }
 
 namespace {
+
+/// Makes a cached decode the current instruction.
+void use_decoded(Core& c, const DecodeCache::Entry& e) {
+  c.insn = &e.insn;
+  c.handler = e.handler;
+  std::copy_n(e.bytes.begin(), e.len, c.insn_bytes.begin());
+}
 
 /// Fetches and decodes the instruction at CS:EIP. False with `fault` set on #PF/#GP/#UD.
 bool fetch_decode(Core& c) {
@@ -29,17 +36,29 @@ bool fetch_decode(Core& c) {
   const uint32_t linear = cs.base + eip;
   const uint32_t first = std::min(in_limit, kPageSize - (linear & kPageMask));
   const bool user = c.cpl() == 3;
-  uint8_t bytes[15] = {};
+  const bool big = cs.default_big();
   MemTarget t;
   if (!c.translate_linear(linear, first, Access::Fetch, user, &t)) return false;
+  // Memory with a host pointer (RAM, ROM) can hold cached decodes; an instruction that
+  // crosses the page end or the CS limit is always decoded afresh.
+  const uint64_t code_phys = t.chunk[0].phys;
+  const bool cacheable = t.chunk[0].host != nullptr;
+  if (cacheable) {
+    if (const DecodeCache::Entry* e = c.decoded.find(code_phys, big, t.chunk[0].host, first)) {
+      use_decoded(c, *e);
+      return true;
+    }
+  }
+  uint8_t bytes[15] = {};
   c.read_target(t, bytes);
-  const Decoder& d = cs.default_big() ? c.dec32 : c.dec16;
-  DecodeStatus st = d.decode({bytes, first}, &c.insn);
+  const Decoder& d = big ? c.dec32 : c.dec16;
+  DecodeStatus st = d.decode({bytes, first}, &c.fresh);
+  const bool in_first_page = st == DecodeStatus::Ok;
   if (st == DecodeStatus::NeedMoreBytes && first < in_limit) {
     // Only now is the next page touched: its #PF belongs to this instruction.
     if (!c.translate_linear(linear + first, in_limit - first, Access::Fetch, user, &t)) return false;
     c.read_target(t, bytes + first);
-    st = d.decode({bytes, in_limit}, &c.insn);
+    st = d.decode({bytes, in_limit}, &c.fresh);
   }
   std::copy(std::begin(bytes), std::end(bytes), c.insn_bytes.begin());
   switch (st) {
@@ -51,7 +70,12 @@ bool fetch_decode(Core& c) {
     case DecodeStatus::Invalid:
       return c.raise(vec::UD);
   }
-  if (!is_supported_isa(c.insn)) return c.raise(vec::UD);
+  if (!is_supported_isa(c.fresh)) return c.raise(vec::UD);
+  c.insn = &c.fresh;
+  c.handler = handler_for(c.fresh);
+  if (in_first_page && cacheable) {
+    if (const DecodeCache::Entry* e = c.decoded.insert(code_phys, big, bytes, c.handler, c.fresh)) c.insn = &e->insn;
+  }
   return true;
 }
 
@@ -152,12 +176,11 @@ StepStatus Core::step() {
   keep_progress_on_fault = false;
   insn_eip = cpu.eip;
   if (!fetch_decode(*this)) return deliver(Event{fault.vector, EventKind::Exception, fault.has_error, fault.error});
-  next_eip = insn_eip + insn.length();
+  next_eip = insn_eip + insn->length();
   if (!cpu.sreg(SegReg::Cs).default_big()) next_eip &= 0xFFFFu;
 
-  const Handler h = handler_for(insn);
-  if (h == nullptr) return finish(unimplemented());
-  return finish(h(*this));
+  if (handler == nullptr) return finish(unimplemented());
+  return finish(handler(*this));
 }
 
 }  // namespace interp

@@ -42,7 +42,7 @@ SegReg Core::seg_of(ZydisRegister r) {
 }
 
 SegReg Core::override_or_ds() const {
-  const auto a = insn.raw.attributes;
+  const auto a = insn->raw.attributes;
   if (a & ZYDIS_ATTRIB_HAS_SEGMENT_ES) return SegReg::Es;
   if (a & ZYDIS_ATTRIB_HAS_SEGMENT_CS) return SegReg::Cs;
   if (a & ZYDIS_ATTRIB_HAS_SEGMENT_SS) return SegReg::Ss;
@@ -113,7 +113,7 @@ bool Core::write_op(unsigned i, uint32_t v) {
 
 uint32_t Core::branch_target(unsigned i) const {
   const uint32_t t = next_eip + imm(i);
-  return insn.operand_size() == 16 ? (t & 0xFFFFu) : t;
+  return insn->operand_size() == 16 ? (t & 0xFFFFu) : t;
 }
 
 bool Core::cond(unsigned cc) const {

@@ -104,7 +104,7 @@ Exec h_load_far_pointer(Core& c) {
   // lds/les/lfs/lgs/lss reg, m16:16|m16:32 (offset first, selector after it).
   const ZydisDecodedOperand& m = c.op(1);
   if (m.type != ZYDIS_OPERAND_TYPE_MEMORY) return c.fail(vec::UD);
-  const unsigned off_size = c.insn.operand_size() / 8u;
+  const unsigned off_size = c.insn->operand_size() / 8u;
   const SegReg ms = c.mem_seg(m);
   const uint32_t ea = c.effective_address(m);
   uint32_t offset = 0, sel = 0;
@@ -147,7 +147,7 @@ Exec h_lar_lsl(Core& c) {
   Descriptor d;
   const Probe p = probe(c, static_cast<uint16_t>(sel), &d);
   if (p == Probe::Fault) return Exec::Fault;
-  const bool lar = c.insn.mnemonic() == ZYDIS_MNEMONIC_LAR;
+  const bool lar = c.insn->mnemonic() == ZYDIS_MNEMONIC_LAR;
   bool ok = p == Probe::Ok && visible(c, static_cast<uint16_t>(sel), d);
   if (ok && d.is_system()) {
     // LSL has no gates; LAR also accepts call/task gates.
@@ -159,7 +159,7 @@ Exec h_lar_lsl(Core& c) {
   set_zf(c, ok);
   if (!ok) return Exec::Ok;
   const uint32_t v = lar ? (d.hi & 0x00F0FF00u) : d.limit();
-  return c.write_op(0, c.insn.operand_size() == 16 ? (v & 0xFFFF) : v) ? Exec::Ok : Exec::Fault;
+  return c.write_op(0, c.insn->operand_size() == 16 ? (v & 0xFFFF) : v) ? Exec::Ok : Exec::Fault;
 }
 
 Exec h_verr_verw(Core& c) {
@@ -170,7 +170,7 @@ Exec h_verr_verw(Core& c) {
   const Probe p = probe(c, static_cast<uint16_t>(sel), &d);
   if (p == Probe::Fault) return Exec::Fault;
   bool ok = p == Probe::Ok && !d.is_system() && visible(c, static_cast<uint16_t>(sel), d);
-  if (ok) ok = c.insn.mnemonic() == ZYDIS_MNEMONIC_VERR ? d.readable() : d.writable_data();
+  if (ok) ok = c.insn->mnemonic() == ZYDIS_MNEMONIC_VERR ? d.readable() : d.writable_data();
   set_zf(c, ok);
   return Exec::Ok;
 }
