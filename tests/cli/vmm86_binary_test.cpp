@@ -211,6 +211,19 @@ TEST(Vmm86HostileGuest, WritesAllOverMemoryThenFaults) {
   expect_triple_fault(run_fake_kernel(scribble, 0x90), "scribbler");
 }
 
+TEST(Vmm86HostileGuest, GarbageAppendIsPassedOnOrRefusedCleanly) {
+  // Bytes of every value but NUL (argv cannot hold one), quotes and escapes: the kernel
+  // gets them as they are; the machine then runs as usual (here: the int3 triple fault).
+  std::string garbage;
+  for (int i = 0; i < 600; ++i) garbage.push_back(static_cast<char>(1 + (i * 37) % 255));
+  expect_triple_fault(run_fake_kernel({0xCC}, 0x90, {"--append", garbage}), "garbage --append");
+  // Longer than the kernel's cmdline_size (2047 here): one clear error line, no run.
+  const Outcome too_long = run_fake_kernel({0xCC}, 0x90, {"--append", std::string(5000, 'x')});
+  EXPECT_NE(too_long.status, kExitOk) << too_long.err;
+  EXPECT_EQ(too_long.err.rfind("vmm86: error: ", 0), 0u) << too_long.err;
+  EXPECT_EQ(std::count(too_long.err.begin(), too_long.err.end(), '\n'), 1) << too_long.err;
+}
+
 TEST(Vmm86HostileGuest, HaltWithInterruptsOffIsPowerOff) {
   const Outcome run = run_fake_kernel({0xFA, 0xF4}, 0x90, {"--stats"});  // cli; hlt
   EXPECT_EQ(run.status, kExitOk) << run.err;
