@@ -39,6 +39,15 @@ constexpr uint8_t kNmiMask = 0x80;
 constexpr uint8_t kAlarmDontCare = 0xC0;
 constexpr uint8_t kHourPm = 0x80;
 
+/// The registers that hold the running time (and the century byte that extends them).
+constexpr uint8_t kTimeRegisters[] = {kSeconds, kMinutes, kHours, kWeekday, kDay, kMonth, kYear, RtcCmos::kCentury};
+constexpr bool is_time_register(uint8_t index) {
+  for (uint8_t r : kTimeRegisters) {
+    if (r == index) return true;
+  }
+  return false;
+}
+
 constexpr int64_t kNsPerSecond = 1'000'000'000;
 constexpr uint64_t kTimeBaseHz = 32768;
 // UIP rises 8 time-base cycles (244 us) before each update.
@@ -207,7 +216,7 @@ void RtcCmos::halt() {
   if (!running_) return;
   const int64_t now = unix_time_ns();
   const int64_t seconds = floor_div(now, kNsPerSecond);
-  for (uint8_t index : {kSeconds, kMinutes, kHours, kWeekday, kDay, kMonth, kYear, uint8_t{kCentury}}) {
+  for (uint8_t index : kTimeRegisters) {
     cmos_[index] = format_time_register(index, seconds);
   }
   halted_fraction_ns_ = now - seconds * kNsPerSecond;
@@ -236,16 +245,10 @@ void RtcCmos::reconfigure(bool was_divider_running) {
 }
 
 uint8_t RtcCmos::read_register(uint8_t index) {
+  if (is_time_register(index)) {
+    return running_ ? format_time_register(index, floor_div(unix_time_ns(), kNsPerSecond)) : cmos_[index];
+  }
   switch (index) {
-    case kSeconds:
-    case kMinutes:
-    case kHours:
-    case kWeekday:
-    case kDay:
-    case kMonth:
-    case kYear:
-    case kCentury:
-      return running_ ? format_time_register(index, floor_div(unix_time_ns(), kNsPerSecond)) : cmos_[index];
     case kRegA: {
       const bool uip = running_ && floor_mod(unix_time_ns(), kNsPerSecond) >= kNsPerSecond - kUipWindowNs;
       return static_cast<uint8_t>((cmos_[kRegA] & ~kAUip) | (uip ? kAUip : 0));
@@ -268,24 +271,18 @@ uint8_t RtcCmos::read_register(uint8_t index) {
 }
 
 void RtcCmos::write_register(uint8_t index, uint8_t value) {
+  if (is_time_register(index)) {
+    if (running_) {
+      // A write while the clock runs sets that field and keeps the rest running.
+      halt();
+      cmos_[index] = value;
+      resume();
+    } else {
+      cmos_[index] = value;
+    }
+    return;
+  }
   switch (index) {
-    case kSeconds:
-    case kMinutes:
-    case kHours:
-    case kWeekday:
-    case kDay:
-    case kMonth:
-    case kYear:
-    case kCentury:
-      if (running_) {
-        // A write while the clock runs sets that field and keeps the rest running.
-        halt();
-        cmos_[index] = value;
-        resume();
-      } else {
-        cmos_[index] = value;
-      }
-      break;
     case kRegA: {
       const bool was_divider_running = divider_running();
       cmos_[kRegA] = static_cast<uint8_t>(value & ~kAUip);

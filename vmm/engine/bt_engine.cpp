@@ -124,21 +124,20 @@ void BtEngine::physical_write(uint64_t phys_addr, unsigned size) {
 TranslateStatus BtEngine::lookup(Block** out) {
   const uint64_t before = translator_.stats().blocks_translated;
   const TranslateStatus st = translator_.block_for_current(*this, out);
-  if (st == TranslateStatus::Ok && block_observer_ && translator_.stats().blocks_translated != before) {
-    Bytes bytes;
-    if (fetch_bytes((*out)->key.eip, &bytes)) {
-      block_observer_(**out, {bytes.host, std::min<size_t>(bytes.available, (*out)->guest_size)});
-    }
-  }
+  if (st == TranslateStatus::Ok && translator_.stats().blocks_translated != before) notify_observer(**out);
   return st;
 }
 
 void BtEngine::report_new_block(uint64_t translated_before) {
   if (!block_observer_ || translator_.stats().blocks_translated == translated_before) return;
   Block* block = nullptr;
+  if (translator_.block_for_current(*this, &block) == TranslateStatus::Ok) notify_observer(*block);
+}
+
+void BtEngine::notify_observer(const Block& block) {
   Bytes bytes;
-  if (translator_.block_for_current(*this, &block) == TranslateStatus::Ok && fetch_bytes(block->key.eip, &bytes)) {
-    block_observer_(*block, {bytes.host, std::min<size_t>(bytes.available, block->guest_size)});
+  if (block_observer_ && fetch_bytes(block.key.eip, &bytes)) {
+    block_observer_(block, {bytes.host, std::min<size_t>(bytes.available, block.guest_size)});
   }
 }
 

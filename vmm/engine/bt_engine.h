@@ -101,6 +101,8 @@ class BtEngine final : public CodeSource {
   /// Finds or translates the block at the current EIP, telling the observer about new ones.
   [[nodiscard]] TranslateStatus lookup(Block** out);
   void report_new_block(uint64_t translated_before);
+  /// Hands a newly translated block and its guest code to the observer, if any.
+  void notify_observer(const Block& block);
   /// Runs one instruction in the interpreter; false when the machine must take over.
   [[nodiscard]] bool interpret_one(EngineStop* stop);
   void select_window();
