@@ -51,7 +51,7 @@ static void write_rel32(uint8_t* rel32, const uint8_t* target) {
 
 bool CodeCache::chain(ExitRecord* exit, Block* target) {
   if (!exit->patch_rel32 || exit->chained_to || !target->valid) return false;
-  write_rel32(exit->patch_rel32, target->host_code);
+  write_rel32(exit->patch_rel32, target->entry);
   exit->chained_to = target;
   target->incoming.push_back(exit);
   return true;

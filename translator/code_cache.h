@@ -38,6 +38,7 @@ enum class ExitKind : uint8_t {
   Poll,        ///< the poll page was armed (interrupt, stop request); cpu.eip = block start
   Fault,       ///< a host fault that is not a window fill: interpret the instruction at cpu.eip
   Stale,       ///< the block's guest code changed under it (checked at entry): drop it
+  CodeTlbMiss,  ///< entered through the indirect table, but the code TLB does not confirm its page
 };
 
 /// One exit of a block. Lives as long as its block.
@@ -75,7 +76,8 @@ struct HostPointerSite {
 
 struct Block {
   BlockKey key;
-  uint8_t* host_code = nullptr;
+  uint8_t* host_code = nullptr;  ///< the checked entry (code TLB compare), start of the code
+  uint8_t* entry = nullptr;      ///< after the check: for chained jumps and the dispatcher
   uint32_t host_size = 0;
   uint32_t guest_size = 0;       ///< bytes of guest code
   uint32_t guest_insns = 0;
@@ -122,6 +124,11 @@ class CodeCache {
   [[nodiscard]] size_t block_count() const { return blocks_.size(); }
   [[nodiscard]] uint64_t flush_count() const { return flushes_; }
   [[nodiscard]] bool has_code_on_page(uint64_t phys_page) const { return page_index_.count(phys_page) != 0; }
+  /// The blocks covering a guest-physical page, or nullptr.
+  [[nodiscard]] const std::vector<Block*>* blocks_on_page(uint64_t phys_page) const {
+    auto it = page_index_.find(phys_page);
+    return it == page_index_.end() ? nullptr : &it->second;
+  }
 
  private:
   void drop(Block* block);

@@ -24,13 +24,22 @@ inline constexpr int kContextHostReg = 15;
 
 /// One entry of the inline indirect-branch table: guest EIP -> host code. The key is
 /// -(eip + lookup_salt), so generated code compares without touching flags (lea + jrcxz),
-/// and a new salt (new CR3 or translation mode) retires all entries without clearing.
+/// and a new salt (new translation mode) retires all entries without clearing. host_code
+/// is the block's checked entry: it compares its page with the code TLB first.
 struct IndirectEntry {
   uint32_t neg_key = 0;
   uint32_t pad = 0;
   uint64_t host_code = 0;
 };
 inline constexpr uint32_t kIndirectTableSize = 65536;  // indexed by the low 16 bits of the EIP
+
+/// The code TLB (translator/code_tlb.h): per privilege, 4096 entries indexed by linear page
+/// bits 0-11 (direct-mapped: a smaller one thrashed on kernel text), each holding
+/// CodeTlb::tag(linear page, guest-physical page).
+inline constexpr uint32_t kCodeTlbIndexBits = 12;
+inline constexpr uint32_t kCodeTlbEntries = 1u << kCodeTlbIndexBits;
+/// No tag equals it: guest-physical page 0xFFFFF is never RAM (RAM ends at 3 GiB).
+inline constexpr uint32_t kCodeTlbEmpty = 0xFFFFFFFFu;
 
 struct ExecContext {
   CpuState cpu;
@@ -48,8 +57,9 @@ struct ExecContext {
   uint64_t spill[4] = {};
   /// Inline indirect-branch lookup table (kIndirectTableSize entries).
   IndirectEntry* indirect_table = nullptr;
-  /// Mixed into every key of the table; changes with CR3 and the translation mode, because
-  /// a linear EIP names different code in another address space or mode.
+  /// Mixed into every key of the table; changes with the translation mode (a linear EIP
+  /// names different code in another mode) and with CR0/CR4 paging changes. Not with CR3:
+  /// the target block checks the code TLB instead.
   uint32_t lookup_salt = 0;
   /// EFLAGS while translated code runs (DESIGN.md §4): the status flags and DF live in host
   /// RFLAGS, IF in `virtual_if`, and every other bit pushf shows (IOPL, NT, AC, ID, VIF,
@@ -58,12 +68,11 @@ struct ExecContext {
   /// from cpu.eflags), so outside translated code cpu.eflags is the only copy.
   uint32_t virtual_if = 0;    ///< 0 or flags::IF: a dword so pushf can add it flag-free
   uint32_t system_flags = 0;  ///< cpu.eflags & ~(Status | DF | IF | Reserved1 | RF | VM)
-  /// The salt of entries whose code sits on a global page (kernel text under CR4.PGE):
-  /// like the TLB, they survive CR3 switches; a second probe of the same slot finds them.
-  uint32_t global_salt = 0;
   /// Indirect branches that consulted the inline table (counted only when the translator
   /// is told to: --stats); hits = this minus the misses that reached the dispatcher.
   uint64_t indirect_lookups = 0;
+  /// The code TLB, [0] for supervisor and [1] for user fetches (translator/code_tlb.h).
+  uint32_t code_tlb[2][kCodeTlbEntries] = {};
 };
 
 static_assert(std::is_standard_layout_v<ExecContext>);

@@ -135,7 +135,7 @@ RewriteStatus rewrite_branch(BlockBuilder& b, const Instruction& insn) {
 void emit_indirect_jump(BlockBuilder& b) {
   // Flag-neutral lookup of r13d in the 64 Ki-entry table indexed by the low 16 bits:
   // each entry holds -(eip + salt), so -key + eip + salt is zero exactly on a hit and
-  // jrcxz tests it.
+  // jrcxz tests it. A hit lands on the target's checked entry (code TLB compare).
   auto& a = b.a;
   b.indirect_used = true;
   if (b.count_indirect) {  // flag-free increment: load, lea, store
@@ -156,12 +156,6 @@ void emit_indirect_jump(BlockBuilder& b) {
   a.lea(x86::ecx, x86::ptr(x86::rcx, x86::r13));
   a.lea(x86::ecx, x86::ptr(x86::rcx, x86::r10));
   a.jecxz(x86::rcx, hit);  // jrcxz: ecx was written as 32 bits, so rcx == ecx
-  // Second probe: an entry for code on a global page carries the global salt.
-  a.mov(x86::ecx, x86::dword_ptr(x86::r9));
-  a.mov(x86::r10d, x86::dword_ptr(x86::r15, static_cast<int32_t>(offsetof(ExecContext, global_salt))));
-  a.lea(x86::ecx, x86::ptr(x86::rcx, x86::r13));
-  a.lea(x86::ecx, x86::ptr(x86::rcx, x86::r10));
-  a.jecxz(x86::rcx, hit);
   a.mov(x86::rcx, x86::r8);
   a.long_().jmp(b.indirect_exit);
   a.bind(hit);

@@ -61,7 +61,7 @@ struct Emission {
 }  // namespace
 
 Translator::Translator(ExecContext& ctx, size_t cache_bytes)
-    : ctx_(ctx), cache_(cache_bytes), indirect_table_(new IndirectEntry[kIndirectTableSize]()) {
+    : ctx_(ctx), cache_(cache_bytes), code_tlb_(ctx), indirect_table_(new IndirectEntry[kIndirectTableSize]()) {
   ctx_.indirect_table = indirect_table_.get();
 }
 
@@ -171,6 +171,7 @@ TranslateStatus Translator::block_for_current(CodeSource& source, Block** out) {
   CodeSource::Bytes bytes;
   if (!source.fetch(ctx_.cpu.eip, &bytes)) return TranslateStatus::NeedsInterpreter;
   const BlockKey key{bytes.phys, ctx_.cpu.eip, mode};
+  code_tlb_.fill((mode & tmode::Cpl3) != 0, ctx_.cpu.eip, bytes.phys, bytes.global, bytes.large);
   if (Block* b = cache_.find(key)) {
     *out = b;
     return TranslateStatus::Ok;
@@ -179,24 +180,30 @@ TranslateStatus Translator::block_for_current(CodeSource& source, Block** out) {
 }
 
 ExitRecord* Translator::enter(const Block* block) {
+  return enter_at(block->entry);
+}
+
+ExitRecord* Translator::enter_at(const uint8_t* host_code) {
   ++stats_.enters;
-  ExitRecord* exit = enter_(&ctx_, block->host_code);
+  ExitRecord* exit = enter_(&ctx_, host_code);
   if (exit->kind == ExitKind::Indirect) ++stats_.indirect_misses;
+  if (exit->kind == ExitKind::CodeTlbMiss) ++stats_.code_tlb_misses;
   return exit;
 }
 
-void Translator::try_chain(ExitRecord* exit, CodeSource& source) {
-  if (exit->kind != ExitKind::Direct || exit->chained_to || !exit->from || !exit->from->valid) return;
-  // Another page may map to other code in another address space: only same-page jumps are
-  // chained; cross-page ones go through the salted inline table.
-  if ((exit->target_eip ^ exit->from->key.eip) >> kPageShift) return;
+Block* Translator::try_chain(ExitRecord* exit, CodeSource& source) {
   Block* target = nullptr;
-  if (block_for_current(source, &target) != TranslateStatus::Ok) return;
+  if (block_for_current(source, &target) != TranslateStatus::Ok) return nullptr;
+  if (exit->kind != ExitKind::Direct || exit->chained_to || !exit->from || !exit->from->valid) return target;
+  // Another page may map to other code in another address space: only same-page jumps are
+  // chained; cross-page ones go through the inline table and the target's code TLB check.
+  if ((exit->target_eip ^ exit->from->key.eip) >> kPageShift) return target;
   // Only chain when the target was translated in the same mode as the source block: the
   // jump happens without the dispatcher looking at the vCPU state again.
   if (target->key.mode == exit->from->key.mode && target->key.eip == exit->target_eip && cache_.chain(exit, target)) {
     ++stats_.chains;
   }
+  return target;
 }
 
 bool Translator::in_code_cache(const void* host_pc) const {
@@ -224,21 +231,30 @@ bool Translator::locate(const void* host_pc, GuestLocation* out) const {
 
 void Translator::remember_indirect_target(uint32_t eip, const Block* block) {
   IndirectEntry& e = indirect_table_[eip & (kIndirectTableSize - 1)];
-  e.neg_key = 0u - (eip + (block->global_page ? ctx_.global_salt : ctx_.lookup_salt));
+  e.neg_key = 0u - (eip + ctx_.lookup_salt);
   e.host_code = reinterpret_cast<uint64_t>(block->host_code);
+}
+
+const uint8_t* Translator::indirect_target(uint32_t eip) const {
+  const IndirectEntry& e = indirect_table_[eip & (kIndirectTableSize - 1)];
+  return e.neg_key + eip + ctx_.lookup_salt == 0 ? reinterpret_cast<const uint8_t*>(e.host_code) : nullptr;
+}
+
+void Translator::forget_indirect_target(const Block& block) {
+  // A block has at most one entry: the slot of its EIP.
+  IndirectEntry& e = indirect_table_[block.key.eip & (kIndirectTableSize - 1)];
+  if (e.host_code == reinterpret_cast<uint64_t>(block.host_code)) e = IndirectEntry{};
+}
+
+void Translator::forget_indirect_target(uint32_t eip) {
+  indirect_table_[eip & (kIndirectTableSize - 1)] = IndirectEntry{};
 }
 
 void Translator::invalidate_block(Block* block) {
   if (!block->valid) return;
-  forget_indirect_targets_on_page(block->key.eip);
+  forget_indirect_target(*block);
   cache_.invalidate(block);
   ++stats_.invalidated_blocks;
-}
-
-void Translator::forget_indirect_targets_on_page(uint32_t linear) {
-  // Entries are indexed by EIP bits 0-15, so a page's EIPs share bits 12-15 of the index.
-  const uint32_t first = ((linear >> kPageShift) & 0xF) << kPageShift;
-  std::memset(static_cast<void*>(indirect_table_.get() + first), 0, sizeof(IndirectEntry) * kPageSize);
 }
 
 void Translator::clear_indirect_table() {
@@ -246,11 +262,11 @@ void Translator::clear_indirect_table() {
 }
 
 size_t Translator::invalidate_page(uint64_t phys_page) {
-  const size_t n = cache_.invalidate_page(phys_page);
-  if (n) {
-    clear_indirect_table();
-    stats_.invalidated_blocks += n;
+  if (const std::vector<Block*>* blocks = cache_.blocks_on_page(phys_page)) {
+    for (const Block* b : *blocks) forget_indirect_target(*b);
   }
+  const size_t n = cache_.invalidate_page(phys_page);
+  stats_.invalidated_blocks += n;
   return n;
 }
 
@@ -272,8 +288,25 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
     block->verifies_code = first.verify;
   }
 
-  // Prologue: the interrupt poll (a load that faults when an exit is requested), then the
-  // count of the block's guest instructions (lea: flag-neutral; its disp32 patched below).
+  // Checked entry (where the inline indirect table leads): does this EIP's page still map
+  // to the block's guest-physical page in this address space? Flag-neutral: lea + jecxz.
+  const Label tlb_miss = a.newLabel(), tlb_hit = a.newLabel(), main_entry = a.newLabel();
+  {
+    const uint32_t linear_page = key.eip >> kPageShift;
+    const uint32_t tag = CodeTlb::tag(linear_page, static_cast<uint32_t>(key.phys >> kPageShift));
+    a.mov(x86::r8, x86::rcx);
+    a.mov(x86::ecx, x86::dword_ptr(x86::r15, CodeTlb::entry_offset((key.mode & tmode::Cpl3) != 0, linear_page)));
+    a.lea(x86::ecx, x86::ptr(x86::rcx, static_cast<int32_t>(0u - tag)));
+    a.jecxz(x86::rcx, tlb_hit);
+    a.mov(x86::rcx, x86::r8);
+    a.long_().jmp(tlb_miss);
+    a.bind(tlb_hit);
+    a.mov(x86::rcx, x86::r8);
+  }
+  // Prologue (where chained jumps and the dispatcher enter): the interrupt poll (a load
+  // that faults when an exit is requested), then the count of the block's guest
+  // instructions (lea: flag-neutral; its disp32 patched below).
+  a.bind(main_entry);
   a.mov(x86::r13d, x86::dword_ptr(x86::r15, kPollPageOffset));
   const Label check_code = a.newLabel(), body = a.newLabel();
   if (block->verifies_code) {
@@ -356,6 +389,16 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
     a.jmp(Imm(reinterpret_cast<uint64_t>(exit_trampoline_)));
     block->exits.push_back(std::move(rec));
   }
+  {
+    auto rec = std::make_unique<ExitRecord>();
+    rec->kind = ExitKind::CodeTlbMiss;
+    rec->from = block.get();
+    a.bind(tlb_miss);
+    a.mov(context_field(kEipOff, 4), key.eip);
+    a.mov(x86::r13, reinterpret_cast<uint64_t>(rec.get()));
+    a.jmp(Imm(reinterpret_cast<uint64_t>(exit_trampoline_)));
+    block->exits.push_back(std::move(rec));
+  }
   if (b.indirect_used) {
     auto rec = std::make_unique<ExitRecord>();
     rec->kind = ExitKind::Indirect;
@@ -377,6 +420,7 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
     if (b.exits[i].patchable) rec->patch_rel32 = code + e.code.labelOffsetFromBase(b.exits[i].after_jump) - 4;
   }
   block->host_code = code;
+  block->entry = code + e.code.labelOffsetFromBase(main_entry);
   block->host_size = code_bytes;
   block->guest_size = eip - key.eip;
   block->guest_insns = insns;

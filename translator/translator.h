@@ -7,6 +7,7 @@
 #include <string>
 
 #include "translator/code_cache.h"
+#include "translator/code_tlb.h"
 #include "translator/exec_context.h"
 
 namespace vmm86 {
@@ -23,6 +24,7 @@ class CodeSource {
     uint32_t available = 0;
     uint64_t phys = 0;
     bool global = false;  ///< mapped by a global page (CR4.PGE): the same in every address space
+    bool large = false;   ///< mapped by a 4 MiB page
     /// The page is not write-protected (it takes too many code writes): blocks from it
     /// compare their guest bytes at entry instead.
     bool verify = false;
@@ -42,6 +44,7 @@ struct TranslatorStats {
   uint64_t guest_insns_translated = 0;
   uint64_t chains = 0;
   uint64_t indirect_misses = 0;
+  uint64_t code_tlb_misses = 0;  ///< checked entries whose page the code TLB did not confirm
   uint64_t invalidated_blocks = 0;
   uint64_t enters = 0;
 };
@@ -77,14 +80,22 @@ class Translator {
   [[nodiscard]] TranslateStatus block_for_current(CodeSource& source, Block** out);
   /// Runs translated code from `block` until it exits; returns the exit taken.
   ExitRecord* enter(const Block* block);
-  /// Chains a direct exit to its target block if that is translated.
-  void try_chain(ExitRecord* exit, CodeSource& source);
+  /// Runs translated code from a checked entry (what indirect_target() returns).
+  ExitRecord* enter_at(const uint8_t* host_code);
+  /// Chains a direct exit to its target block (translating it if needed); returns the
+  /// target block at the current EIP, chained or not, or nullptr if there is none.
+  Block* try_chain(ExitRecord* exit, CodeSource& source);
   /// Records an indirect-branch target in the inline table.
   void remember_indirect_target(uint32_t eip, const Block* block);
+  /// The checked entry the inline table holds for `eip` in the current mode, or nullptr.
+  /// What the dispatcher tries before walking the guest's tables and the block map.
+  [[nodiscard]] const uint8_t* indirect_target(uint32_t eip) const;
+  /// Drops the inline-table entry for `eip` (its page does not hold executable code now).
+  void forget_indirect_target(uint32_t eip);
   /// A block whose code changed (a Stale exit): drop it and any inline-table entry to it.
   void invalidate_block(Block* block);
-  /// INVLPG: inline-table entries for EIPs on this linear page may name stale code.
-  void forget_indirect_targets_on_page(uint32_t linear);
+  /// Which guest-physical page each linear code page maps to (for checked entries).
+  [[nodiscard]] CodeTlb& code_tlb() { return code_tlb_; }
 
   /// For the fault handler: where a host PC in a block is in guest terms. False if the PC
   /// is not in a block.
@@ -106,9 +117,11 @@ class Translator {
  private:
   [[nodiscard]] TranslateStatus translate(CodeSource& source, const BlockKey& key, Block** out);
   void clear_indirect_table();
+  void forget_indirect_target(const Block& block);
 
   ExecContext& ctx_;
   CodeCache cache_;
+  CodeTlb code_tlb_;
   std::unique_ptr<IndirectEntry[]> indirect_table_;
   TranslatorStats stats_;
   using EnterFn = ExitRecord* (*)(ExecContext*, const uint8_t*);

@@ -28,6 +28,7 @@ struct RawRun {
   std::string mem;
   std::string engine;
   bool stats = false;
+  bool perf_map = false;
   std::string trace;
   std::string trace_limit;
 };
@@ -54,6 +55,7 @@ Result<MachineConfig> check_run(const RawRun& raw) {
   config.initrd_path = raw.initrd;
   config.cmdline = raw.append;
   config.stats = raw.stats;
+  config.perf_map = raw.perf_map;
   config.trace_path = raw.trace;
   if (!raw.mem.empty()) {
     auto bytes = parse_mem_size(raw.mem);
@@ -161,6 +163,8 @@ CommandLine parse_command_line(int argc, const char* const* argv, std::FILE* out
   add(RunOption::Mem, raw.mem);
   add(RunOption::Engine, raw.engine);
   run->add_flag(std::string(run_option(RunOption::Stats).flag), raw.stats, help_of(run_option(RunOption::Stats)));
+  run->add_flag(std::string(run_option(RunOption::PerfMap).flag), raw.perf_map,
+                help_of(run_option(RunOption::PerfMap)));
   CLI::Option* trace = add(RunOption::Trace, raw.trace);
   add(RunOption::TraceLimit, raw.trace_limit)->needs(trace);
 

@@ -34,6 +34,8 @@ enum class OptionState : uint8_t {
   X(Engine, "--engine", "bt|interp", Active,                                                    \
     "execution engine: bt (binary translator, default) or interp (interpreter)")                \
   X(Stats, "--stats", "", Active, "print execution statistics when the guest stops")      \
+  X(PerfMap, "--perf-map", "", Active,                                                          \
+    "write /tmp/perf-PID.map naming each translated block by its guest EIP, for perf report") \
   X(Trace, "--trace", "FILE", Active,                                                           \
     "write a trace to FILE: translated blocks (bt) or every instruction (interp), and every "   \
     "exception and interrupt, in the shape of QEMU's -d in_asm,int")                           \

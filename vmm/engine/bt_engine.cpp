@@ -42,6 +42,7 @@ bool BtEngine::fetch_bytes(uint32_t linear, Bytes* out) {
     if (!w.ok) return false;
     phys = w.phys;
     out->global = w.global && (cpu.cr4 & cr4::PGE) != 0;
+    out->large = w.large_page;
   }
   const PhysKind kind = mem_.kind_at(phys);
   if (kind != PhysKind::Ram && kind != PhysKind::Rom) return false;
@@ -69,10 +70,36 @@ void BtEngine::sync_paging() {
   const PagingMode want{cpu.cr0, cpu.cr3, cpu.cr4};
   const PagingMode& have = mmu_.mode();
   if (want.cr0 != have.cr0 || want.cr3 != have.cr3 || want.cr4 != have.cr4) {
-    // Paging turned on or off, PGE/PSE/WP changed: even global pages may translate anew.
-    if (want.cr0 != have.cr0 || want.cr4 != have.cr4) global_space_salt_ = global_space_salt_ * 0x9E3779B1u + 0x3C6EF372u;
-    mmu_.set_mode(want);
-    new_lookup_salt();
+    const uint32_t old_cr3 = have.cr3;
+    if (want.cr0 != have.cr0 || want.cr4 != have.cr4) {
+      // Paging turned on or off, PGE/PSE/WP changed: even global pages may translate anew.
+      global_space_salt_ = global_space_salt_ * 0x9E3779B1u + 0x3C6EF372u;
+      salted_mode_ = Translator::kNotTranslatable;
+      translator_.code_tlb().flush_all();
+      mmu_.set_mode(want);
+    } else {
+      mmu_.set_mode(want);
+      switch_code_tlb(old_cr3, want.cr3);
+    }
+  }
+}
+
+void BtEngine::switch_code_tlb(uint32_t old_cr3, uint32_t new_cr3) {
+  CodeTlb& tlb = translator_.code_tlb();
+  constexpr size_t kRememberedSpaces = 256;
+  if (recent_code_pages_.size() >= kRememberedSpaces) recent_code_pages_.clear();
+  recent_code_pages_[old_cr3] = tlb.non_global_pages();
+  tlb.flush_non_global();
+  auto it = recent_code_pages_.find(new_cr3);
+  if (it == recent_code_pages_.end()) return;
+  const CpuState& cpu = ctx_.cpu;
+  const PagingMode mode{cpu.cr0, cpu.cr3, cpu.cr4};
+  for (const uint32_t entry : it->second) {
+    const bool user = entry & 1;
+    const uint32_t linear = (entry >> 1) << kPageShift;
+    // As the CPU may: a TLB entry loaded ahead of use (the walk sets A bits, never D).
+    const WalkResult w = walk_page_tables(mem_, mode, GuestLinear{linear}, AccessKind{false, user, true});
+    if (w.ok && !(w.global && (cpu.cr4 & cr4::PGE))) tlb.fill(user, linear, w.phys.value, false, w.large_page);
   }
 }
 
@@ -81,7 +108,7 @@ void BtEngine::paging_written() {
   const PagingMode& have = mmu_.mode();
   if (cpu.cr0 == have.cr0 && cpu.cr3 == have.cr3 && cpu.cr4 == have.cr4) {
     mmu_.flush_non_global();
-    new_lookup_salt();
+    translator_.code_tlb().flush_non_global();
   } else {
     sync_paging();
   }
@@ -89,8 +116,7 @@ void BtEngine::paging_written() {
 
 void BtEngine::invlpg(uint32_t linear) {
   mmu_.invlpg(linear);
-  // Only entries for EIPs on that page can be stale; a new salt would drop them all.
-  translator_.forget_indirect_targets_on_page(linear);
+  translator_.code_tlb().invlpg(linear);
 }
 
 void BtEngine::select_window() {
@@ -166,10 +192,12 @@ bool BtEngine::interpret_one(EngineStop* stop) {
 
 EngineStop BtEngine::run(uint64_t max_dispatches, bool (*interrupt_deliverable)(void*), void* opaque) {
   EngineStop stop = EngineStop::Budget;
+  Block* carried = nullptr;  // the block at cpu.eip, found by the last exit's handling
   for (uint64_t n = 0; n < max_dispatches; ++n) {
     // Translated code does not end an interrupt shadow (sti, mov ss): the shadowed
     // instruction runs in the interpreter, which does.
     if (ctx_.cpu.pending.interrupt_shadow != 0) {
+      carried = nullptr;
       ++stats_.interpreted_in_shadow;
       if (!interpret_one(&stop)) return stop;
       continue;
@@ -181,36 +209,57 @@ EngineStop BtEngine::run(uint64_t max_dispatches, bool (*interrupt_deliverable)(
     if (ctx_.cpu.halted) return EngineStop::Halted;
     sync_paging();
     select_window();
-    apply_lookup_salt(translator_.current_mode());
-    Block* block = nullptr;
-    const TranslateStatus st = lookup(&block);
-    if (st == TranslateStatus::CacheFull) {
-      translator_.flush();
-      ++stats_.cache_flushes;
-      continue;
+    const uint32_t mode = translator_.current_mode();
+    apply_lookup_salt(mode);
+    // The block to enter: the one the last exit already looked up, else the inline
+    // table's (its checked entry confirms the page), else the slow way (walk + block map).
+    const uint8_t* host_code =
+        carried && carried->key.eip == ctx_.cpu.eip && carried->key.mode == mode ? carried->entry : nullptr;
+    carried = nullptr;
+    if (!host_code && mode != Translator::kNotTranslatable) {
+      host_code = translator_.indirect_target(ctx_.cpu.eip);
+      if (host_code) ++stats_.table_dispatches;
     }
-    if (st == TranslateStatus::NeedsInterpreter) {
-      ++stats_.interpreted_at_block_start;
-      if (!interpret_one(&stop)) return stop;
-      continue;
+    if (!host_code) {
+      Block* block = nullptr;
+      const TranslateStatus st = lookup(&block);
+      if (st == TranslateStatus::CacheFull) {
+        translator_.flush();
+        ++stats_.cache_flushes;
+        continue;
+      }
+      if (st == TranslateStatus::NeedsInterpreter) {
+        ++stats_.interpreted_at_block_start;
+        if (!interpret_one(&stop)) return stop;
+        continue;
+      }
+      translator_.remember_indirect_target(ctx_.cpu.eip, block);
+      host_code = block->entry;
     }
     ++stats_.dispatches;
     set_active_engine(&active_);
-    ExitRecord* exit = translator_.enter(block);
+    ExitRecord* exit = translator_.enter_at(host_code);
     set_active_engine(nullptr);
     switch (exit->kind) {
       case ExitKind::Direct: {
         ++stats_.exits_direct;
         const uint64_t before = translator_.stats().blocks_translated;
-        translator_.try_chain(exit, *this);
+        carried = translator_.try_chain(exit, *this);
         report_new_block(before);
         break;
       }
-      case ExitKind::Indirect: {
-        ++stats_.exits_indirect;
-        Block* target = nullptr;
-        if (lookup(&target) == TranslateStatus::Ok) {
-          translator_.remember_indirect_target(ctx_.cpu.eip, target);
+      case ExitKind::Indirect:
+      case ExitKind::CodeTlbMiss: {
+        ++(exit->kind == ExitKind::Indirect ? stats_.exits_indirect : stats_.exits_code_tlb);
+        // Looked up here rather than at the top, so that the table learns the target;
+        // nothing ran since the exit, so the top of the loop may enter it directly.
+        if (lookup(&carried) == TranslateStatus::Ok) {
+          translator_.remember_indirect_target(ctx_.cpu.eip, carried);
+        } else {
+          // Not executable here (not present: the interpreter raises the #PF): the table
+          // must not lead back to the block it holds for this EIP.
+          carried = nullptr;
+          translator_.forget_indirect_target(ctx_.cpu.eip);
         }
         break;
       }

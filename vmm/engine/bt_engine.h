@@ -46,6 +46,8 @@ struct BtEngineStats {
   uint64_t interpreted_at_block_start = 0;  ///< ... because the first instruction was untranslatable
   uint64_t exits_direct = 0, exits_indirect = 0, exits_interpret = 0, exits_fault = 0, exits_poll = 0;
   uint64_t exits_callout = 0;
+  uint64_t exits_code_tlb = 0;      ///< checked entries the code TLB did not confirm
+  uint64_t table_dispatches = 0;    ///< block entries the dispatcher found in the inline table
   uint64_t exits_stale = 0;     ///< blocks found changed by their entry check
   uint64_t volatile_pages = 0;  ///< code pages switched from write protection to entry checks
   uint64_t interpreted_in_shadow = 0;  ///< instructions interpreted because of an interrupt shadow
@@ -106,20 +108,17 @@ class BtEngine final : public CodeSource {
   /// Runs one instruction in the interpreter; false when the machine must take over.
   [[nodiscard]] bool interpret_one(EngineStop* stop);
   void select_window();
-  /// A linear EIP may name other code now (new CR3, INVLPG): retire every inline-table entry.
-  void new_lookup_salt() {
-    address_space_salt_ = address_space_salt_ * 0x9E3779B1u + 0x7F4A7C15u;
-    salted_mode_ = Translator::kNotTranslatable;
-  }
-  /// The inline table's keys include the translation mode too (CPL, flat or based DS...):
-  /// a block translated for one mode must not be entered in another. Mixing the mode in
-  /// (rather than drawing a new salt) keeps kernel entries valid across system calls.
+  /// The inline table's keys include the translation mode (CPL, flat or based DS...): a
+  /// block translated for one mode must not be entered in another. Address spaces need no
+  /// salt: checked entries compare the code TLB.
   void apply_lookup_salt(uint32_t mode) {
     if (mode == salted_mode_) return;
     salted_mode_ = mode;
-    ctx_.lookup_salt = address_space_salt_ ^ (mode * 0x5BD1E995u);
-    ctx_.global_salt = global_space_salt_ ^ (mode * 0x27D4EB2Fu);
+    ctx_.lookup_salt = global_space_salt_ ^ (mode * 0x5BD1E995u);
   }
+  /// CR3 changed: the code TLB keeps global pages, and maps ahead the code pages the new
+  /// address space ran last time (each one a dispatcher exit saved).
+  void switch_code_tlb(uint32_t old_cr3, uint32_t new_cr3);
 
   ExecContext& ctx_;
   GuestMemory& mem_;
@@ -129,7 +128,6 @@ class BtEngine final : public CodeSource {
   ActiveEngine active_{};
   BtEngineStats stats_{};
   uint64_t gs_base_ = 0;
-  uint32_t address_space_salt_ = 0;
   uint32_t global_space_salt_ = 0x85EBCA6Bu;
   uint32_t salted_mode_ = Translator::kNotTranslatable;
   std::string detail_;
@@ -138,6 +136,8 @@ class BtEngine final : public CodeSource {
   static constexpr uint32_t kVolatileAfterInvalidations = 8;
   std::unordered_map<uint64_t, uint32_t> code_write_invalidations_;  ///< per guest-physical page
   std::unordered_set<uint64_t> volatile_pages_;
+  /// Per CR3: the code pages (CodeTlb::non_global_pages) it had when switched away from.
+  std::unordered_map<uint32_t, std::vector<uint32_t>> recent_code_pages_;
 };
 
 }  // namespace vmm86

@@ -1,5 +1,9 @@
 #include "vmm/machine/cpuid.h"
 
+#include <time.h>
+#include <x86intrin.h>
+
+#include <cpuid.h>
 #include <cstring>
 
 namespace vmm86 {
@@ -11,7 +15,10 @@ constexpr uint32_t FPU = 1u << 0, PSE = 1u << 3, TSC = 1u << 4, MSR = 1u << 5, C
                    CMOV = 1u << 15, MMX = 1u << 23, FXSR = 1u << 24, SSE = 1u << 25, SSE2 = 1u << 26;
 }
 
-constexpr uint32_t kMaxBasicLeaf = 2;
+constexpr uint32_t kMaxBasicLeaf = 0x16;
+/// Leaf 0x15 gives TSC = crystal * numerator / denominator with the crystal in Hz in ECX
+/// (32 bits): a numerator of 4 lets the TSC reach 17 GHz.
+constexpr uint32_t kTscCrystalRatio = 4;
 constexpr uint32_t kMaxExtendedLeaf = 0x80000004;
 constexpr char kBrand[48] = "vmm86 virtual P6 CPU";
 
@@ -23,7 +30,7 @@ uint32_t pack(const char* four) {
 
 }  // namespace
 
-CpuidResult virtual_cpuid(uint32_t leaf, uint32_t subleaf) {
+CpuidResult virtual_cpuid(uint32_t leaf, uint32_t subleaf, uint64_t tsc_hz) {
   (void)subleaf;
   CpuidResult r;
   switch (leaf) {
@@ -42,6 +49,17 @@ CpuidResult virtual_cpuid(uint32_t leaf, uint32_t subleaf) {
       break;
     case 2:
       r.eax = 0x00000001;  // one round of descriptors, all "null"
+      break;
+    case 0x15:
+      if (tsc_hz != 0) {
+        r.eax = 1;
+        r.ebx = kTscCrystalRatio;
+        r.ecx = static_cast<uint32_t>(tsc_hz / kTscCrystalRatio);
+      }
+      break;
+    case 0x16:  // base, maximum and bus frequency in MHz
+      r.eax = r.ebx = static_cast<uint32_t>(tsc_hz / 1'000'000);
+      r.ecx = tsc_hz != 0 ? 100 : 0;
       break;
     case 0x80000000:
       r.eax = kMaxExtendedLeaf;
@@ -62,6 +80,29 @@ CpuidResult virtual_cpuid(uint32_t leaf, uint32_t subleaf) {
       break;
   }
   return r;
+}
+
+uint64_t host_tsc_hz() {
+  static const uint64_t hz = [] {
+    // Invariant TSC (CPUID 0x80000007 EDX bit 8): the same rate in every P-state.
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid(0x80000007, &a, &b, &c, &d) || !(d & (1u << 8))) return uint64_t{0};
+    auto now_ns = [] {
+      timespec ts{};
+      clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
+      return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
+    };
+    // 20 ms: a few microseconds of jitter at either end is ~100 ppm at worst.
+    constexpr uint64_t kSpanNs = 20'000'000;
+    const uint64_t t0 = now_ns(), c0 = __rdtsc();
+    uint64_t t1 = t0, c1 = c0;
+    while (t1 - t0 < kSpanNs) {
+      t1 = now_ns();
+      c1 = __rdtsc();
+    }
+    return static_cast<uint64_t>(static_cast<double>(c1 - c0) * 1e9 / static_cast<double>(t1 - t0));
+  }();
+  return hz;
 }
 
 }  // namespace vmm86

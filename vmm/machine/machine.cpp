@@ -54,14 +54,17 @@ bool Machine::init(std::string* error) {
   mmu_ = std::make_unique<ShadowMmu>(mem_);
   if (!mmu_->init(error)) return false;
   interp_ = std::make_unique<Interpreter>(ctx_->cpu, mem_, *this);
+  (void)host_tsc_hz();  // measured now rather than when the guest first asks (CPUID 0x15)
   if (config_.engine == Engine::Bt) {
     bt_ = std::make_unique<BtEngine>(*ctx_, mem_, *mmu_, *interp_, kCodeCacheBytes);
     bt_->count_interpreted_mnemonics(config_.stats);
     bt_->translator().count_indirect_lookups(config_.stats);
     if (!bt_->init(error)) return false;
-    if (tracer_.active()) {
+    if (config_.perf_map && !perf_map_.open(error)) return false;
+    if (tracer_.active() || perf_map_.active()) {
       bt_->set_block_observer([this](const Block& block, std::span<const uint8_t> code) {
-        tracer_.block(block.key.eip, code, block.guest_insns);
+        if (tracer_.active()) tracer_.block(block.key.eip, code, block.guest_insns);
+        if (perf_map_.active()) perf_map_.block(block.host_code, block.host_size, block.key.eip, block.guest_insns);
       });
     }
   }
@@ -102,9 +105,9 @@ uint32_t Machine::mmio_read(GuestPhys addr, unsigned size) {
   return static_cast<uint32_t>(pc_->mmio_bus().read(addr, size));
 }
 void Machine::mmio_write(GuestPhys addr, unsigned size, uint32_t value) { pc_->mmio_bus().write(addr, size, value); }
-CpuidResult Machine::cpuid(uint32_t leaf, uint32_t subleaf) { return virtual_cpuid(leaf, subleaf); }
+CpuidResult Machine::cpuid(uint32_t leaf, uint32_t subleaf) { return virtual_cpuid(leaf, subleaf, host_tsc_hz()); }
 // The virtual TSC is the host's (translated rdtsc runs natively): it ticks at the host's
-// constant rate, which the guest calibrates against the PIT on the same clock.
+// constant rate, which CPUID leaf 0x15 tells the guest.
 uint64_t Machine::tsc_clock() { return __rdtsc(); }
 bool Machine::rdmsr(uint32_t index, uint64_t* value) {
   switch (index) {
@@ -286,6 +289,10 @@ void Machine::print_stats(std::FILE* out) const {
                  "; GS switches %" PRIu64 "\n",
                  e.dispatches, e.exits_direct, e.exits_indirect, e.exits_interpret, e.exits_fault, e.exits_poll,
                  e.interpreted_at_block_start, e.gs_switches);
+    std::fprintf(out,
+                 "                       entries found in the inline table %" PRIu64 "; code TLB misses %" PRIu64
+                 " (fills %" PRIu64 ")\n",
+                 e.table_dispatches, e.exits_code_tlb, bt_->translator().code_tlb().fills());
     std::fprintf(out,
                  "                       callout exits %" PRIu64 ", interpreted in an interrupt shadow %" PRIu64
                  ", code pages checked at block entry %" PRIu64 " (stale blocks found %" PRIu64 ")\n",

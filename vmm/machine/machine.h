@@ -11,6 +11,7 @@
 #include "vmm/engine/bt_engine.h"
 #include "vmm/interp/interpreter.h"
 #include "vmm/loader/linux_boot.h"
+#include "vmm/machine/perf_map.h"
 #include "vmm/machine/trace.h"
 #include "vmm/machine_entry.h"
 #include "vmm/terminal.h"
@@ -93,6 +94,7 @@ class Machine final : public CpuHooks {
   uint64_t start_ns_ = 0;
   std::string detail_;
   Tracer tracer_;
+  PerfMap perf_map_;
 };
 
 }  // namespace vmm86

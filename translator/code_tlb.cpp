@@ -1,0 +1,96 @@
+#include "translator/code_tlb.h"
+
+#include <algorithm>
+#include <cstddef>
+
+namespace vmm86 {
+
+CodeTlb::CodeTlb(ExecContext& ctx) : ctx_(ctx) { flush_all(); }
+
+int32_t CodeTlb::entry_offset(bool user, uint32_t linear_page) {
+  return static_cast<int32_t>(offsetof(ExecContext, code_tlb) +
+                              sizeof(uint32_t) * ((user ? kCodeTlbEntries : 0) + index(linear_page)));
+}
+
+void CodeTlb::fill(bool user, uint32_t linear, uint64_t phys, bool global, bool large) {
+  const uint32_t linear_page = linear >> kPageShift;
+  const uint32_t i = index(linear_page);
+  clear(user, i);
+  if (large) ++large_in_region_[user][linear_page >> 10];
+  ctx_.code_tlb[user][i] = tag(linear_page, static_cast<uint32_t>(phys >> kPageShift));
+  side_[user][i] = Side{linear_page, true, global, large};
+  filled_.push_back(i | (user ? 0x80000000u : 0));
+  if (filled_.size() > 4 * kCodeTlbEntries) compact_filled();
+  ++fills_;
+}
+
+void CodeTlb::clear(bool user, uint32_t i) {
+  ctx_.code_tlb[user][i] = kCodeTlbEmpty;
+  Side& s = side_[user][i];
+  if (s.valid && s.large) --large_in_region_[user][s.linear_page >> 10];
+  s.valid = false;
+}
+
+void CodeTlb::flush_non_global() {
+  std::vector<uint32_t> kept;
+  for (const uint32_t f : filled_) {
+    const bool user = f >> 31;
+    const uint32_t i = f & 0x7FFFFFFFu;
+    if (!side_[user][i].valid) continue;
+    if (side_[user][i].global) {
+      kept.push_back(f);
+    } else {
+      clear(user, i);
+    }
+  }
+  // An entry refilled while valid is listed twice; the valid check above skips the rest.
+  std::sort(kept.begin(), kept.end());
+  kept.erase(std::unique(kept.begin(), kept.end()), kept.end());
+  filled_ = std::move(kept);
+}
+
+void CodeTlb::compact_filled() {
+  std::vector<uint32_t> live;
+  for (const uint32_t f : filled_) {
+    if (side_[f >> 31][f & 0x7FFFFFFFu].valid) live.push_back(f);
+  }
+  std::sort(live.begin(), live.end());
+  live.erase(std::unique(live.begin(), live.end()), live.end());
+  filled_ = std::move(live);
+}
+
+void CodeTlb::flush_all() {
+  for (int user = 0; user < 2; ++user) {
+    for (uint32_t i = 0; i < kCodeTlbEntries; ++i) clear(user, i);
+  }
+  filled_.clear();
+}
+
+void CodeTlb::invlpg(uint32_t linear) {
+  const uint32_t page = linear >> kPageShift;
+  constexpr uint32_t kLargePagePages = 1024;  // 4 MiB / 4 KiB
+  for (int user = 0; user < 2; ++user) {
+    const Side& exact = side_[user][index(page)];
+    if (exact.valid && exact.linear_page == page) clear(user, index(page));
+    if (large_in_region_[user][page / kLargePagePages] == 0) continue;
+    const uint32_t first = page & ~(kLargePagePages - 1);
+    for (uint32_t p = first; p < first + kLargePagePages; ++p) {
+      const Side& s = side_[user][index(p)];
+      if (s.valid && s.large && s.linear_page == p) clear(user, index(p));
+    }
+  }
+}
+
+std::vector<uint32_t> CodeTlb::non_global_pages() const {
+  std::vector<uint32_t> pages;
+  for (const uint32_t f : filled_) {
+    const bool user = f >> 31;
+    const Side& s = side_[user][f & 0x7FFFFFFFu];
+    if (s.valid && !s.global) pages.push_back(s.linear_page << 1 | (user ? 1 : 0));
+  }
+  std::sort(pages.begin(), pages.end());
+  pages.erase(std::unique(pages.begin(), pages.end()), pages.end());
+  return pages;
+}
+
+}  // namespace vmm86

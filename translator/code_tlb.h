@@ -1,0 +1,65 @@
+// The code TLB: which guest-physical page each recently executed linear code page maps to,
+// in the current address space, for user and for supervisor fetches. Translated blocks are
+// keyed by guest-physical address, so a block reached through the inline indirect table
+// (indexed by linear EIP alone) checks here that its page still maps where it was
+// translated from. This is what lets table entries outlive CR3 switches: processes that
+// run the same binary (busybox, shared by every process of the guest) share the entries,
+// and an address space that maps other code at that EIP fails the check instead of
+// running the wrong block (docs/design-notes.md, "Indirect table and code TLB").
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "translator/exec_context.h"
+
+namespace vmm86 {
+
+class CodeTlb {
+ public:
+  explicit CodeTlb(ExecContext& ctx);
+
+  /// The tag a block on (linear page, guest-physical page) compares its entry with.
+  [[nodiscard]] static uint32_t tag(uint32_t linear_page, uint32_t phys_page) {
+    static_assert(20 - kCodeTlbIndexBits + 20 <= 32, "the tag holds the linear page's high bits and 20 bits of frame");
+    return ((linear_page >> kCodeTlbIndexBits) << 20) | (phys_page & 0xFFFFF);
+  }
+  [[nodiscard]] static uint32_t index(uint32_t linear_page) { return linear_page & (kCodeTlbEntries - 1); }
+  /// Offset from R15 of the entry a block on `linear_page` checks.
+  [[nodiscard]] static int32_t entry_offset(bool user, uint32_t linear_page);
+
+  /// A fetch at `linear` by CPL `user ? 3 : 0` code found `phys` (global/large as walked).
+  void fill(bool user, uint32_t linear, uint64_t phys, bool global, bool large);
+  /// CR3 written: non-global entries go.
+  void flush_non_global();
+  /// CR0/CR4 changed: everything goes.
+  void flush_all();
+  /// INVLPG: the page (the whole 4 MiB page for entries that came from one) goes.
+  void invlpg(uint32_t linear);
+  /// The non-global linear pages held now (bit 0: user), for mapping them ahead when the
+  /// address space comes back.
+  [[nodiscard]] std::vector<uint32_t> non_global_pages() const;
+
+  [[nodiscard]] uint64_t fills() const { return fills_; }
+
+ private:
+  struct Side {
+    uint32_t linear_page = 0;
+    bool valid = false, global = false, large = false;
+  };
+  void clear(bool user, uint32_t i);
+  void compact_filled();
+
+  ExecContext& ctx_;
+  std::array<std::array<Side, kCodeTlbEntries>, 2> side_{};
+  /// Entries filled since the last flush (index, bit 31: user), so that a flush visits
+  /// only those rather than the whole TLB.
+  std::vector<uint32_t> filled_;
+  uint64_t fills_ = 0;
+  /// Entries from 4 MiB pages, per privilege and 4 MiB region: INVLPG of an address in a
+  /// region without any needs no scan.
+  std::array<std::array<uint16_t, 1024>, 2> large_in_region_{};
+};
+
+}  // namespace vmm86
