@@ -20,7 +20,11 @@ namespace vmm86 {
 class AddressWindow {
  public:
   static constexpr uint64_t kSpan = 1ull << 32;
-  static constexpr uint64_t kGuard = 1ull << 30;
+  /// PROT_NONE on both sides of the window. 4 GiB + 1 MiB, so that translated fs:/gs:
+  /// accesses of a segment they may not use directly (based at 4 GiB, any 32-bit offset,
+  /// see kUnusableSegmentBase) and those that wrap past 4 GiB fault instead of reaching
+  /// another mapping. Address space only: nothing is committed.
+  static constexpr uint64_t kGuard = (1ull << 32) + (1ull << 20);
 
   AddressWindow() = default;
   AddressWindow(const AddressWindow&) = delete;

@@ -11,18 +11,9 @@
 #include "decoder/decoder.h"
 #include "translator/code_cache.h"
 #include "translator/exec_context.h"
+#include "translator/translation_mode.h"
 
 namespace vmm86 {
-
-/// Mode bits that change translation (part of BlockKey::mode).
-namespace tmode {
-inline constexpr uint32_t Cpl3 = 1u << 0;       ///< CPL 3 (else 0; 1/2 are not translated)
-inline constexpr uint32_t FlatData = 1u << 1;   ///< DS, ES, SS: base 0, limit 4 GiB, SS 32-bit
-inline constexpr uint32_t Code32 = 1u << 2;     ///< CS.D = 1
-inline constexpr uint32_t FsUsable = 1u << 3;   ///< FS: writable data, expand-up, limit 4 GiB (any base)
-inline constexpr uint32_t GsUsable = 1u << 4;   ///< GS: the same (TLS, per-CPU data)
-inline constexpr uint32_t HostTsc = 1u << 5;    ///< rdtsc may run natively: no TSC offset, allowed at this CPL
-}  // namespace tmode
 
 /// What a rewrite rule did with one instruction.
 enum class RewriteStatus : uint8_t {
@@ -61,6 +52,8 @@ struct BlockBuilder {
   /// unless no rule handles it. False: the block ends after this instruction.
   bool next_in_block = false;
   std::vector<HostPointerSite> host_pointer_sites;
+  /// The translation used a tmode::kUnsalted bit (set by the rules that read one).
+  bool mode_sensitive = false;
 
   /// Jumps (rel32) to a new exit stub for `target`; chaining patches this jump later.
   void jump_to_exit(ExitKind kind, uint32_t target, asmjit::x86::CondCode cc = kAlways);

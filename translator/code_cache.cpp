@@ -49,9 +49,9 @@ static void write_rel32(uint8_t* rel32, const uint8_t* target) {
   std::memcpy(rel32, &d, 4);
 }
 
-bool CodeCache::chain(ExitRecord* exit, Block* target) {
+bool CodeCache::chain(ExitRecord* exit, Block* target, const uint8_t* entry) {
   if (!exit->patch_rel32 || exit->chained_to || !target->valid) return false;
-  write_rel32(exit->patch_rel32, target->entry);
+  write_rel32(exit->patch_rel32, entry);
   exit->chained_to = target;
   target->incoming.push_back(exit);
   return true;

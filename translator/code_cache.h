@@ -76,8 +76,9 @@ struct HostPointerSite {
 
 struct Block {
   BlockKey key;
-  uint8_t* host_code = nullptr;  ///< the checked entry (code TLB compare), start of the code
-  uint8_t* entry = nullptr;      ///< after the check: for chained jumps and the dispatcher
+  uint8_t* host_code = nullptr;      ///< where chained jumps and the dispatcher enter
+  uint8_t* checked_entry = nullptr;  ///< where the inline table leads: code TLB (and mode) compare first
+  uint8_t* mode_entry = nullptr;     ///< compares only the mode (mode_sensitive blocks; else host_code)
   uint32_t host_size = 0;
   uint32_t guest_size = 0;       ///< bytes of guest code
   uint32_t guest_insns = 0;
@@ -89,6 +90,9 @@ struct Block {
   bool valid = true;
   bool global_page = false;  ///< its code is on a global page (see ExecContext::global_salt)
   bool verifies_code = false;  ///< checks its guest bytes at entry (a page not write-protected)
+  /// Its translation depends on the FS/GS/TSC mode bits (tmode::kUnsalted): entered through
+  /// the table only when those match; otherwise it suits any mode with the same other bits.
+  bool mode_sensitive = false;
 };
 
 class CodeCache {
@@ -113,7 +117,8 @@ class CodeCache {
   /// Drops every block (arena full, or a global change); trampolines stay.
   void flush();
 
-  bool chain(ExitRecord* exit, Block* target);
+  /// Patches `exit` to jump to `entry`, one of the target's entries.
+  bool chain(ExitRecord* exit, Block* target, const uint8_t* entry);
   void unchain(ExitRecord* exit);
 
   /// The block containing a host PC, or nullptr.

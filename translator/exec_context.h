@@ -31,7 +31,11 @@ struct IndirectEntry {
   uint32_t pad = 0;
   uint64_t host_code = 0;
 };
-inline constexpr uint32_t kIndirectTableSize = 65536;  // indexed by the low 16 bits of the EIP
+inline constexpr uint32_t kIndirectTableSize = 65536;
+
+/// ExecContext::segment_code_base of a segment translated code must not use directly:
+/// window + 4 GiB + ea lies in the window's guard (AddressWindow::kGuard).
+inline constexpr uint64_t kUnusableSegmentBase = 1ull << 32;  // indexed by the low 16 bits of the EIP
 
 /// The code TLB (translator/code_tlb.h): per privilege, 4096 entries indexed by linear page
 /// bits 0-11 (direct-mapped: a smaller one thrashed on kernel text), each holding
@@ -57,10 +61,17 @@ struct ExecContext {
   uint64_t spill[4] = {};
   /// Inline indirect-branch lookup table (kIndirectTableSize entries).
   IndirectEntry* indirect_table = nullptr;
-  /// Mixed into every key of the table; changes with the translation mode (a linear EIP
-  /// names different code in another mode) and with CR0/CR4 paging changes. Not with CR3:
-  /// the target block checks the code TLB instead.
+  /// Mixed into every key of the table; changes with the translation mode (salted_mode():
+  /// a linear EIP names different code in another mode) and with CR0/CR4 paging changes.
+  /// Not with CR3: the target block checks the code TLB instead.
   uint32_t lookup_salt = 0;
+  /// The current translation mode (tmode bits), for the checked entries of blocks whose
+  /// translation depends on the bits the salt leaves out.
+  uint32_t mode = 0;
+  /// FS and GS bases as fs:/gs: operands of translated code use them: the segment's base
+  /// when it is a writable, expand-up data segment with a 4 GiB limit, else
+  /// kUnusableSegmentBase (an address past the window: the access faults to the interpreter).
+  uint64_t segment_code_base[2] = {};
   /// EFLAGS while translated code runs (DESIGN.md §4): the status flags and DF live in host
   /// RFLAGS, IF in `virtual_if`, and every other bit pushf shows (IOPL, NT, AC, ID, VIF,
   /// VIP; TF is always 0 there) in `system_flags`. The enter trampoline splits

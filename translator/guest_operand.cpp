@@ -33,8 +33,7 @@ bool guest_mem_operand(const BlockBuilder& b, const Instruction& insn, const Zyd
   const bool flat_seg = (b.mode & tmode::FlatData) &&
                         (seg == ZYDIS_REGISTER_DS || seg == ZYDIS_REGISTER_ES || seg == ZYDIS_REGISTER_SS ||
                          seg == ZYDIS_REGISTER_CS);
-  const bool based_seg = (seg == ZYDIS_REGISTER_FS && (b.mode & tmode::FsUsable)) ||
-                         (seg == ZYDIS_REGISTER_GS && (b.mode & tmode::GsUsable));
+  const bool based_seg = seg == ZYDIS_REGISTER_FS || seg == ZYDIS_REGISTER_GS;
   if (!flat_seg && !based_seg) return false;
   x86::Gp base, index;
   const bool has_base = host_addr_reg(op.mem.base, &base);
@@ -51,11 +50,14 @@ bool guest_mem_operand(const BlockBuilder& b, const Instruction& insn, const Zyd
       b.a.mov(x86::r11d, static_cast<uint32_t>(disp));
       if (has_index) b.a.lea(x86::r11d, x86::ptr(x86::r11d, index, __builtin_ctz(op.mem.scale)));
     }
-    const size_t seg_index = seg == ZYDIS_REGISTER_FS ? static_cast<size_t>(SegReg::Fs) : static_cast<size_t>(SegReg::Gs);
-    const size_t base_offset = offsetof(ExecContext, cpu) + offsetof(CpuState, seg) + seg_index * sizeof(SegmentCache) +
-                               offsetof(SegmentCache, base);
-    b.a.mov(x86::r10d, x86::dword_ptr(x86::r15, static_cast<int32_t>(base_offset)));
-    b.a.lea(x86::r11d, x86::ptr(x86::r11d, x86::r10d));
+    // r11 = ea + the segment's base for translated code, in 64 bits: a segment that is not
+    // simply a base (null, limited, read-only...) has a base of 4 GiB there, and an access
+    // that wraps around 4 GiB lands there too: in the window's guard, whose fault sends
+    // the instruction to the interpreter for the real segment checks.
+    const size_t base_offset =
+        offsetof(ExecContext, segment_code_base) + (seg == ZYDIS_REGISTER_FS ? 0 : sizeof(uint64_t));
+    b.a.mov(x86::r10, x86::qword_ptr(x86::r15, static_cast<int32_t>(base_offset)));
+    b.a.lea(x86::r11, x86::ptr(x86::r11, x86::r10));
     *out = x86::ptr(x86::r11, 0, size);
   } else if (!has_base && !has_index) {
     // [disp32] would be sign-extended in 64-bit mode; go through a zero-extended register.

@@ -7,7 +7,9 @@
 namespace vmm86 {
 
 RewriteStatus rewrite_time(BlockBuilder& b, const Instruction& insn) {
-  if (insn.mnemonic() != ZYDIS_MNEMONIC_RDTSC || !(b.mode & tmode::HostTsc)) return RewriteStatus::NotHandled;
+  if (insn.mnemonic() != ZYDIS_MNEMONIC_RDTSC) return RewriteStatus::NotHandled;
+  b.mode_sensitive = true;
+  if (!(b.mode & tmode::HostTsc)) return RewriteStatus::NotHandled;
   b.a.rdtsc();
   return RewriteStatus::Emitted;
 }

@@ -139,6 +139,18 @@ bool Translator::init(std::string* error) {
   return true;
 }
 
+void Translator::update_segment_code_bases() {
+  // FS/GS (per-CPU data, TLS) have a base that changes at run time but no useful limit:
+  // translated fs:/gs: operands add the base; anything else about them is the interpreter's.
+  auto code_base = [](const SegmentCache& s) {
+    const bool base_only = s.selector > 3 && s.present() && !s.is_system() && !s.is_code() && (s.type() & 2) &&
+                           !s.expand_down() && s.limit == 0xFFFFFFFFu;
+    return base_only ? uint64_t{s.base} : kUnusableSegmentBase;
+  };
+  ctx_.segment_code_base[0] = code_base(ctx_.cpu.sreg(SegReg::Fs));
+  ctx_.segment_code_base[1] = code_base(ctx_.cpu.sreg(SegReg::Gs));
+}
+
 uint32_t Translator::current_mode() const {
   const CpuState& cpu = ctx_.cpu;
   if (!cpu.protected_mode() || cpu.v86_mode()) return kNotTranslatable;
@@ -153,14 +165,6 @@ uint32_t Translator::current_mode() const {
   if (flat(cpu.sreg(SegReg::Ds)) && flat(cpu.sreg(SegReg::Es)) && flat(ss) && ss.default_big()) {
     mode |= tmode::FlatData;
   }
-  // FS/GS (per-CPU data, TLS) have a base that changes at run time but no useful limit:
-  // such accesses add the live base; anything else about them goes to the interpreter.
-  auto base_only = [](const SegmentCache& s) {
-    return s.selector > 3 && s.present() && !s.is_system() && !s.is_code() && (s.type() & 2) && !s.expand_down() &&
-           s.limit == 0xFFFFFFFFu;
-  };
-  if (base_only(cpu.sreg(SegReg::Fs))) mode |= tmode::FsUsable;
-  if (base_only(cpu.sreg(SegReg::Gs))) mode |= tmode::GsUsable;
   if (cpu.msr.tsc_offset == 0 && (!(cpu.cr4 & cr4::TSD) || cpl == 0)) mode |= tmode::HostTsc;
   return mode;
 }
@@ -180,7 +184,7 @@ TranslateStatus Translator::block_for_current(CodeSource& source, Block** out) {
 }
 
 ExitRecord* Translator::enter(const Block* block) {
-  return enter_at(block->entry);
+  return enter_at(block->host_code);
 }
 
 ExitRecord* Translator::enter_at(const uint8_t* host_code) {
@@ -198,9 +202,14 @@ Block* Translator::try_chain(ExitRecord* exit, CodeSource& source) {
   // Another page may map to other code in another address space: only same-page jumps are
   // chained; cross-page ones go through the inline table and the target's code TLB check.
   if ((exit->target_eip ^ exit->from->key.eip) >> kPageShift) return target;
-  // Only chain when the target was translated in the same mode as the source block: the
-  // jump happens without the dispatcher looking at the vCPU state again.
-  if (target->key.mode == exit->from->key.mode && target->key.eip == exit->target_eip && cache_.chain(exit, target)) {
+  // The jump happens without the dispatcher looking at the vCPU state again. A block that
+  // does not depend on the FS/GS/TSC bits runs in any mode with the same other bits (the
+  // source runs only in such modes); one that does is entered directly only from a block
+  // of exactly its mode, from others through its mode check.
+  const Block& from = *exit->from;
+  if (salted_mode(from.key.mode) != salted_mode(target->key.mode) || target->key.eip != exit->target_eip) return target;
+  const bool direct = !target->mode_sensitive || (from.mode_sensitive && from.key.mode == target->key.mode);
+  if (cache_.chain(exit, target, direct ? target->host_code : target->mode_entry)) {
     ++stats_.chains;
   }
   return target;
@@ -232,7 +241,7 @@ bool Translator::locate(const void* host_pc, GuestLocation* out) const {
 void Translator::remember_indirect_target(uint32_t eip, const Block* block) {
   IndirectEntry& e = indirect_table_[eip & (kIndirectTableSize - 1)];
   e.neg_key = 0u - (eip + ctx_.lookup_salt);
-  e.host_code = reinterpret_cast<uint64_t>(block->host_code);
+  e.host_code = reinterpret_cast<uint64_t>(block->checked_entry);
 }
 
 const uint8_t* Translator::indirect_target(uint32_t eip) const {
@@ -243,7 +252,7 @@ const uint8_t* Translator::indirect_target(uint32_t eip) const {
 void Translator::forget_indirect_target(const Block& block) {
   // A block has at most one entry: the slot of its EIP.
   IndirectEntry& e = indirect_table_[block.key.eip & (kIndirectTableSize - 1)];
-  if (e.host_code == reinterpret_cast<uint64_t>(block.host_code)) e = IndirectEntry{};
+  if (e.host_code == reinterpret_cast<uint64_t>(block.checked_entry)) e = IndirectEntry{};
 }
 
 void Translator::forget_indirect_target(uint32_t eip) {
@@ -288,24 +297,10 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
     block->verifies_code = first.verify;
   }
 
-  // Checked entry (where the inline indirect table leads): does this EIP's page still map
-  // to the block's guest-physical page in this address space? Flag-neutral: lea + jecxz.
-  const Label tlb_miss = a.newLabel(), tlb_hit = a.newLabel(), main_entry = a.newLabel();
-  {
-    const uint32_t linear_page = key.eip >> kPageShift;
-    const uint32_t tag = CodeTlb::tag(linear_page, static_cast<uint32_t>(key.phys >> kPageShift));
-    a.mov(x86::r8, x86::rcx);
-    a.mov(x86::ecx, x86::dword_ptr(x86::r15, CodeTlb::entry_offset((key.mode & tmode::Cpl3) != 0, linear_page)));
-    a.lea(x86::ecx, x86::ptr(x86::rcx, static_cast<int32_t>(0u - tag)));
-    a.jecxz(x86::rcx, tlb_hit);
-    a.mov(x86::rcx, x86::r8);
-    a.long_().jmp(tlb_miss);
-    a.bind(tlb_hit);
-    a.mov(x86::rcx, x86::r8);
-  }
   // Prologue (where chained jumps and the dispatcher enter): the interrupt poll (a load
   // that faults when an exit is requested), then the count of the block's guest
   // instructions (lea: flag-neutral; its disp32 patched below).
+  const Label main_entry = a.newLabel();
   a.bind(main_entry);
   a.mov(x86::r13d, x86::dword_ptr(x86::r15, kPollPageOffset));
   const Label check_code = a.newLabel(), body = a.newLabel();
@@ -389,15 +384,44 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
     a.jmp(Imm(reinterpret_cast<uint64_t>(exit_trampoline_)));
     block->exits.push_back(std::move(rec));
   }
+  // Checked entry (where the inline indirect table leads; emitted last because only now is
+  // it known whether the block depends on the FS/GS/TSC mode bits, which the table's salt
+  // leaves out): does this EIP's page still map to the block's guest-physical page in this
+  // address space, and, if the block depends on them, are those bits the same?
+  // Flag-neutral: lea + jecxz.
+  const Label checked_entry = a.newLabel(), mode_entry = a.newLabel();
   {
+    const Label miss = a.newLabel(), hit = a.newLabel(), mode_check = a.newLabel();
+    const uint32_t linear_page = key.eip >> kPageShift;
+    const uint32_t tag = CodeTlb::tag(linear_page, static_cast<uint32_t>(key.phys >> kPageShift));
+    a.bind(checked_entry);
+    a.mov(x86::r8, x86::rcx);
+    a.mov(x86::ecx, x86::dword_ptr(x86::r15, CodeTlb::entry_offset((key.mode & tmode::Cpl3) != 0, linear_page)));
+    a.lea(x86::ecx, x86::ptr(x86::rcx, static_cast<int32_t>(0u - tag)));
+    a.jecxz(x86::rcx, b.mode_sensitive ? mode_check : hit);
+    a.jmp(miss);
+    if (b.mode_sensitive) {
+      // Chained jumps from blocks that may run in another mode come in here: same page, so
+      // only the mode needs checking.
+      a.bind(mode_entry);
+      a.mov(x86::r8, x86::rcx);
+      a.bind(mode_check);
+      a.mov(x86::ecx, x86::dword_ptr(x86::r15, static_cast<int32_t>(offsetof(ExecContext, mode))));
+      a.lea(x86::ecx, x86::ptr(x86::rcx, static_cast<int32_t>(0u - key.mode)));
+      a.jecxz(x86::rcx, hit);
+    }
+    a.bind(miss);
+    a.mov(x86::rcx, x86::r8);
     auto rec = std::make_unique<ExitRecord>();
     rec->kind = ExitKind::CodeTlbMiss;
     rec->from = block.get();
-    a.bind(tlb_miss);
     a.mov(context_field(kEipOff, 4), key.eip);
     a.mov(x86::r13, reinterpret_cast<uint64_t>(rec.get()));
     a.jmp(Imm(reinterpret_cast<uint64_t>(exit_trampoline_)));
     block->exits.push_back(std::move(rec));
+    a.bind(hit);
+    a.mov(x86::rcx, x86::r8);
+    a.jmp(main_entry);
   }
   if (b.indirect_used) {
     auto rec = std::make_unique<ExitRecord>();
@@ -420,7 +444,9 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
     if (b.exits[i].patchable) rec->patch_rel32 = code + e.code.labelOffsetFromBase(b.exits[i].after_jump) - 4;
   }
   block->host_code = code;
-  block->entry = code + e.code.labelOffsetFromBase(main_entry);
+  block->checked_entry = code + e.code.labelOffsetFromBase(checked_entry);
+  block->mode_sensitive = b.mode_sensitive;
+  block->mode_entry = b.mode_sensitive ? code + e.code.labelOffsetFromBase(mode_entry) : block->host_code;
   block->host_size = code_bytes;
   block->guest_size = eip - key.eip;
   block->guest_insns = insns;

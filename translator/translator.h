@@ -9,6 +9,7 @@
 #include "translator/code_cache.h"
 #include "translator/code_tlb.h"
 #include "translator/exec_context.h"
+#include "translator/translation_mode.h"
 
 namespace vmm86 {
 
@@ -75,6 +76,9 @@ class Translator {
   /// state cannot run translated (real/v86 mode, 16-bit code, CPL 1/2).
   [[nodiscard]] uint32_t current_mode() const;
   static constexpr uint32_t kNotTranslatable = 0xFFFFFFFFu;
+  /// Sets ExecContext::segment_code_base from the FS and GS caches (before entering
+  /// translated code, whenever they may have changed).
+  void update_segment_code_bases();
 
   /// Finds or translates the block at the current EIP.
   [[nodiscard]] TranslateStatus block_for_current(CodeSource& source, Block** out);

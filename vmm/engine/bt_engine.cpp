@@ -211,10 +211,11 @@ EngineStop BtEngine::run(uint64_t max_dispatches, bool (*interrupt_deliverable)(
     select_window();
     const uint32_t mode = translator_.current_mode();
     apply_lookup_salt(mode);
+    translator_.update_segment_code_bases();
     // The block to enter: the one the last exit already looked up, else the inline
     // table's (its checked entry confirms the page), else the slow way (walk + block map).
     const uint8_t* host_code =
-        carried && carried->key.eip == ctx_.cpu.eip && carried->key.mode == mode ? carried->entry : nullptr;
+        carried && carried->key.eip == ctx_.cpu.eip && carried->key.mode == mode ? carried->host_code : nullptr;
     carried = nullptr;
     if (!host_code && mode != Translator::kNotTranslatable) {
       host_code = translator_.indirect_target(ctx_.cpu.eip);
@@ -234,7 +235,7 @@ EngineStop BtEngine::run(uint64_t max_dispatches, bool (*interrupt_deliverable)(
         continue;
       }
       translator_.remember_indirect_target(ctx_.cpu.eip, block);
-      host_code = block->entry;
+      host_code = block->host_code;
     }
     ++stats_.dispatches;
     set_active_engine(&active_);

@@ -114,7 +114,8 @@ class BtEngine final : public CodeSource {
   void apply_lookup_salt(uint32_t mode) {
     if (mode == salted_mode_) return;
     salted_mode_ = mode;
-    ctx_.lookup_salt = global_space_salt_ ^ (mode * 0x5BD1E995u);
+    ctx_.mode = mode;
+    ctx_.lookup_salt = global_space_salt_ ^ (salted_mode(mode) * 0x5BD1E995u);
   }
   /// CR3 changed: the code TLB keeps global pages, and maps ahead the code pages the new
   /// address space ran last time (each one a dispatcher exit saved).
