@@ -35,7 +35,8 @@ Block* CodeCache::find(const BlockKey& key) const {
 
 Block* CodeCache::insert(std::unique_ptr<Block> block) {
   Block* b = block.get();
-  for (uint64_t page = b->first_page; page <= b->last_page; ++page) page_index_[page].push_back(b);
+  page_index_[b->first_page].push_back(b);
+  if (b->last_page != b->first_page) page_index_[b->last_page].push_back(b);
   by_address_.push_back(b);
   auto [it, inserted] = blocks_.insert_or_assign(b->key, std::move(block));
   (void)it;
@@ -69,7 +70,7 @@ void CodeCache::drop(Block* block) {
   // Whoever jumps here must go back to the dispatcher; what this block jumps to forgets it.
   for (ExitRecord* in : std::vector<ExitRecord*>(block->incoming)) unchain(in);
   for (auto& exit : block->exits) unchain(exit.get());
-  for (uint64_t page = block->first_page; page <= block->last_page; ++page) {
+  for (const uint64_t page : {block->first_page, block->last_page}) {
     auto it = page_index_.find(page);
     if (it == page_index_.end()) continue;
     auto& v = it->second;

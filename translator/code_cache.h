@@ -74,19 +74,36 @@ struct HostPointerSite {
   uint8_t regs = 0;          ///< host_ptr bits
 };
 
+/// An instruction a block runs through a callout (the interpreter, in place): no exit to
+/// the dispatcher unless the instruction changes what the block was translated for.
+struct CalloutSite {
+  uint32_t eip = 0;
+  uint32_t next_eip = 0;
+  /// Instructions of the block after this one (the prologue counted them; a callout that
+  /// leaves takes them off the retired count).
+  uint32_t insns_after = 0;
+  Block* block = nullptr;
+};
+
 struct Block {
   BlockKey key;
   uint8_t* host_code = nullptr;      ///< where chained jumps and the dispatcher enter
   uint8_t* checked_entry = nullptr;  ///< where the inline table leads: code TLB (and mode) compare first
   uint8_t* mode_entry = nullptr;     ///< compares only the mode (mode_sensitive blocks; else host_code)
+  /// Where the dispatcher enters after finding the block at the current EIP itself.
+  [[nodiscard]] const uint8_t* dispatch_entry() const { return crosses_page ? checked_entry : host_code; }
   uint32_t host_size = 0;
   uint32_t guest_size = 0;       ///< bytes of guest code
   uint32_t guest_insns = 0;
   std::vector<std::unique_ptr<ExitRecord>> exits;
+  std::vector<std::unique_ptr<CalloutSite>> callouts;
   std::vector<ExitRecord*> incoming;  ///< chained exits of other blocks that jump here
   std::vector<PcMapEntry> pc_map;     ///< sorted by host_offset
   std::vector<HostPointerSite> host_pointer_sites;  ///< sorted by host_offset
-  uint64_t first_page = 0, last_page = 0;  ///< guest-physical page numbers covered
+  /// Guest-physical pages of its code: the first, and the one its last instruction ends on
+  /// (the same unless crosses_page; not necessarily the next frame).
+  uint64_t first_page = 0, last_page = 0;
+  bool crosses_page = false;  ///< entered only through its checked entry (both pages compared)
   bool valid = true;
   bool global_page = false;  ///< its code is on a global page (see ExecContext::global_salt)
   bool verifies_code = false;  ///< checks its guest bytes at entry (a page not write-protected)

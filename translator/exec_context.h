@@ -13,6 +13,13 @@
 namespace vmm86 {
 
 struct ExitRecord;
+struct CalloutSite;
+struct ExecContext;
+
+/// What translated code calls for an instruction the monitor executes in place (the
+/// interpreter, through the callout trampoline): nullptr to go on with the block, or the
+/// exit to leave by (the guest state in the context is then complete).
+using CalloutFn = ExitRecord* (*)(ExecContext* ctx, const CalloutSite* site);
 
 /// Host registers that hold guest state inside translated code.
 /// Guest EAX..EDI live in host RAX..RDI (ModRM numbering), except ESP: host RSP stays a
@@ -82,6 +89,13 @@ struct ExecContext {
   /// Indirect branches that consulted the inline table (counted only when the translator
   /// is told to: --stats); hits = this minus the misses that reached the dispatcher.
   uint64_t indirect_lookups = 0;
+  /// The callout handler and what it needs to find its engine.
+  CalloutFn callout = nullptr;
+  void* callout_opaque = nullptr;
+  /// Guest XMM0-7 and MXCSR while a callout runs (the monitor's C++ may use SSE).
+  uint8_t callout_xmm[8][16] = {};
+  uint32_t callout_mxcsr = 0;
+  uint32_t pad1 = 0;
   /// The code TLB, [0] for supervisor and [1] for user fetches (translator/code_tlb.h).
   uint32_t code_tlb[2][kCodeTlbEntries] = {};
 };

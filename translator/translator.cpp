@@ -2,6 +2,7 @@
 
 #include <asmjit/x86.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "translator/block_builder.h"
@@ -24,7 +25,17 @@ bool writes_memory(const Instruction& insn) {
   return false;
 }
 
+/// Instructions no rewrite rule translates that the block runs through a callout (the
+/// interpreter, in place) rather than ending before them: anything but control flow (its
+/// successor is not the next instruction), FPU/SSE (the guest's FPU state is live in the
+/// host FPU, the interpreter keeps it in CpuState) and string operations (rep may run long).
+bool runs_as_callout(const Instruction& insn) {
+  return !insn.has(InsnClass::ControlFlow) && !insn.has(InsnClass::FloatingPoint) && !insn.has(InsnClass::StringOp) &&
+         !insn.has(InsnClass::Unclassified);
+}
+
 constexpr uint32_t kMaxBlockInsns = 64;
+constexpr uint32_t kMaxInsnBytes = 15;
 constexpr uint32_t kGuestFlagsInHost = flags::Status | flags::DF;
 /// EFLAGS bits that stay in cpu.eflags while translated code runs (pushf reads them as 0).
 constexpr uint32_t kFlagsKeptInCpu = flags::RF | flags::VM;
@@ -36,6 +47,41 @@ constexpr size_t kEflagsOff = offsetof(ExecContext, cpu) + offsetof(CpuState, ef
 constexpr size_t kFxsaveOff = offsetof(ExecContext, cpu) + offsetof(CpuState, fxsave);
 constexpr size_t kVirtualIfOff = offsetof(ExecContext, virtual_if);
 constexpr size_t kSystemFlagsOff = offsetof(ExecContext, system_flags);
+
+/// Guest EFLAGS, GPRs and the retired count from the context into host registers (the
+/// tail of entering translated code). Clobbers nothing else; ends with host flags = guest's.
+void emit_load_guest_registers(x86::Assembler& a) {
+  a.mov(x86::r14, context_field(offsetof(ExecContext, retired), 8));
+  a.mov(x86::eax, context_field(kEflagsOff, 4));
+  // IF and the system flags become virtual (DESIGN.md §4); see ExecContext::virtual_if.
+  a.mov(x86::ecx, x86::eax);
+  a.and_(x86::ecx, flags::IF);
+  a.mov(context_field(kVirtualIfOff, 4), x86::ecx);
+  a.mov(x86::ecx, x86::eax);
+  a.and_(x86::ecx, kSystemFlags);
+  a.mov(context_field(kSystemFlagsOff, 4), x86::ecx);
+  a.and_(x86::eax, kGuestFlagsInHost);
+  a.or_(x86::eax, flags::Reserved1);
+  a.push(x86::rax);
+  a.popfq();
+  for (unsigned i = 0; i < 8; ++i) a.mov(guest_gp32(i), context_field(gpr_off(i), 4));
+}
+
+/// The reverse: guest GPRs, the merged EFLAGS and the retired count into the context.
+void emit_store_guest_registers(x86::Assembler& a) {
+  a.pushfq();
+  for (unsigned i = 0; i < 8; ++i) a.mov(context_field(gpr_off(i), 4), guest_gp32(i));
+  a.pop(x86::rax);
+  a.and_(x86::eax, kGuestFlagsInHost);
+  a.or_(x86::eax, context_field(kVirtualIfOff, 4));
+  a.or_(x86::eax, context_field(kSystemFlagsOff, 4));
+  a.or_(x86::eax, flags::Reserved1);
+  a.mov(x86::ecx, context_field(kEflagsOff, 4));
+  a.and_(x86::ecx, kFlagsKeptInCpu);
+  a.or_(x86::ecx, x86::eax);
+  a.mov(context_field(kEflagsOff, 4), x86::ecx);
+  a.mov(context_field(offsetof(ExecContext, retired), 8), x86::r14);
+}
 
 /// Assembles into a fresh CodeHolder, then copies the result into the code cache.
 struct Emission {
@@ -84,21 +130,8 @@ bool Translator::init(std::string* error) {
     a.stmxcsr(context_field(offsetof(ExecContext, host_mxcsr), 4));
     a.fnstcw(context_field(offsetof(ExecContext, host_fcw), 2));
     a.fxrstor(context_field(kFxsaveOff, 0));
-    a.mov(x86::r14, context_field(offsetof(ExecContext, retired), 8));
     a.mov(x86::r13, x86::rsi);
-    a.mov(x86::eax, context_field(kEflagsOff, 4));
-    // IF and the system flags become virtual (DESIGN.md §4); see ExecContext::virtual_if.
-    a.mov(x86::ecx, x86::eax);
-    a.and_(x86::ecx, flags::IF);
-    a.mov(context_field(kVirtualIfOff, 4), x86::ecx);
-    a.mov(x86::ecx, x86::eax);
-    a.and_(x86::ecx, kSystemFlags);
-    a.mov(context_field(kSystemFlagsOff, 4), x86::ecx);
-    a.and_(x86::eax, kGuestFlagsInHost);
-    a.or_(x86::eax, flags::Reserved1);
-    a.push(x86::rax);
-    a.popfq();
-    for (unsigned i = 0; i < 8; ++i) a.mov(guest_gp32(i), context_field(gpr_off(i), 4));
+    emit_load_guest_registers(a);
     a.jmp(x86::r13);
     size_t size = 0;
     uint8_t* p = e.place(cache_, &size);
@@ -106,21 +139,15 @@ bool Translator::init(std::string* error) {
     enter_ = reinterpret_cast<EnterFn>(p);
   }
   // Exit: entered by a jump with r13 = ExitRecord*; stores the guest state and returns r13.
+  // Callout: entered by a call with r13 = CalloutSite*; stores the guest state, calls
+  // ExecContext::callout, and either reloads the guest state and returns to the block, or
+  // (the callout returned an ExitRecord) leaves like an exit.
   {
     Emission e;
     auto& a = *e.a;
-    a.pushfq();
-    for (unsigned i = 0; i < 8; ++i) a.mov(context_field(gpr_off(i), 4), guest_gp32(i));
-    a.pop(x86::rax);
-    a.and_(x86::eax, kGuestFlagsInHost);
-    a.or_(x86::eax, context_field(kVirtualIfOff, 4));
-    a.or_(x86::eax, context_field(kSystemFlagsOff, 4));
-    a.or_(x86::eax, flags::Reserved1);
-    a.mov(x86::ecx, context_field(kEflagsOff, 4));
-    a.and_(x86::ecx, kFlagsKeptInCpu);
-    a.or_(x86::ecx, x86::eax);
-    a.mov(context_field(kEflagsOff, 4), x86::ecx);
-    a.mov(context_field(offsetof(ExecContext, retired), 8), x86::r14);
+    const Label exit_tail = a.newLabel(), callout = a.newLabel(), leave = a.newLabel();
+    emit_store_guest_registers(a);
+    a.bind(exit_tail);
     a.fxsave(context_field(kFxsaveOff, 0));
     a.fninit();  // the SysV ABI wants an empty x87 stack
     a.fldcw(context_field(offsetof(ExecContext, host_fcw), 2));
@@ -131,9 +158,39 @@ bool Translator::init(std::string* error) {
     a.add(x86::rsp, 8);
     for (const x86::Gp& r : {x86::r15, x86::r14, x86::r13, x86::r12, x86::rbp, x86::rbx}) a.pop(r);
     a.ret();
+
+    // The x87 state stays in the FPU (the monitor's C++ does not use x87); XMM0-7 and MXCSR
+    // are the guest's and the C++ side may use SSE, so they are saved around the call.
+    a.bind(callout);
+    emit_store_guest_registers(a);  // rsp = 8 mod 16 after the call; pushfq/pop inside
+    for (unsigned i = 0; i < 8; ++i) {
+      a.movdqu(context_field(offsetof(ExecContext, callout_xmm) + 16 * i, 16), x86::xmm(i));
+    }
+    a.stmxcsr(context_field(offsetof(ExecContext, callout_mxcsr), 4));
+    a.ldmxcsr(context_field(offsetof(ExecContext, host_mxcsr), 4));
+    a.cld();
+    a.sub(x86::rsp, 8);
+    a.mov(x86::rdi, x86::r15);
+    a.mov(x86::rsi, x86::r13);
+    a.call(x86::qword_ptr(x86::r15, static_cast<int32_t>(offsetof(ExecContext, callout))));
+    a.add(x86::rsp, 8);
+    a.ldmxcsr(context_field(offsetof(ExecContext, callout_mxcsr), 4));
+    for (unsigned i = 0; i < 8; ++i) {
+      a.movdqu(x86::xmm(i), context_field(offsetof(ExecContext, callout_xmm) + 16 * i, 16));
+    }
+    a.test(x86::rax, x86::rax);
+    a.jnz(leave);
+    emit_load_guest_registers(a);
+    a.ret();
+    a.bind(leave);
+    a.add(x86::rsp, 8);  // the return address into the block
+    a.mov(x86::r13, x86::rax);
+    a.jmp(exit_tail);  // the callout left ExecContext::retired as it should be
+
     size_t size = 0;
     exit_trampoline_ = e.place(cache_, &size);
     if (!exit_trampoline_) return false;
+    callout_trampoline_ = exit_trampoline_ + e.code.labelOffsetFromBase(callout);
   }
   cache_.mark_permanent();
   return true;
@@ -176,15 +233,26 @@ TranslateStatus Translator::block_for_current(CodeSource& source, Block** out) {
   if (!source.fetch(ctx_.cpu.eip, &bytes)) return TranslateStatus::NeedsInterpreter;
   const BlockKey key{bytes.phys, ctx_.cpu.eip, mode};
   code_tlb_.fill((mode & tmode::Cpl3) != 0, ctx_.cpu.eip, bytes.phys, bytes.global, bytes.large);
-  if (Block* b = cache_.find(key)) {
-    *out = b;
-    return TranslateStatus::Ok;
+  Block* b = cache_.find(key);
+  if (!b) {
+    const TranslateStatus st = translate(source, key, &b);
+    if (st != TranslateStatus::Ok) return st;
   }
-  return translate(source, key, out);
+  if (b->crosses_page) {
+    // Its entry checks the next page too: it must map to where the block's tail came from.
+    CodeSource::Bytes next;
+    const uint32_t next_linear = (ctx_.cpu.eip | kPageMask) + 1;
+    if (!source.fetch(next_linear, &next) || (next.phys >> kPageShift) != b->last_page) {
+      return TranslateStatus::NeedsInterpreter;  // not present (#PF) or other code there
+    }
+    code_tlb_.fill((mode & tmode::Cpl3) != 0, next_linear, next.phys, next.global, next.large);
+  }
+  *out = b;
+  return TranslateStatus::Ok;
 }
 
 ExitRecord* Translator::enter(const Block* block) {
-  return enter_at(block->host_code);
+  return enter_at(block->dispatch_entry());
 }
 
 ExitRecord* Translator::enter_at(const uint8_t* host_code) {
@@ -208,8 +276,11 @@ Block* Translator::try_chain(ExitRecord* exit, CodeSource& source) {
   // of exactly its mode, from others through its mode check.
   const Block& from = *exit->from;
   if (salted_mode(from.key.mode) != salted_mode(target->key.mode) || target->key.eip != exit->target_eip) return target;
+  // A block whose last instruction ends on the next page is entered through its checked
+  // entry, which compares that page's mapping too.
   const bool direct = !target->mode_sensitive || (from.mode_sensitive && from.key.mode == target->key.mode);
-  if (cache_.chain(exit, target, direct ? target->host_code : target->mode_entry)) {
+  const uint8_t* entry = target->crosses_page ? target->checked_entry : direct ? target->host_code : target->mode_entry;
+  if (cache_.chain(exit, target, entry)) {
     ++stats_.chains;
   }
   return target;
@@ -328,7 +399,24 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
       break;
     }
     Instruction insn;
-    const DecodeStatus ds = decoder.decode({bytes.host, bytes.available}, &insn);
+    DecodeStatus ds = decoder.decode({bytes.host, bytes.available}, &insn);
+    if (ds == DecodeStatus::NeedMoreBytes && !block->verifies_code) {
+      // The instruction continues on the next page: it ends the block, which then depends on
+      // that page's mapping too (checked at entry) and on its bytes (write-protected).
+      CodeSource::Bytes next;
+      const uint32_t next_linear = (eip | kPageMask) + 1;
+      if (next_linear != 0 && source.fetch(next_linear, &next)) {
+        uint8_t spliced[kMaxInsnBytes];
+        const uint32_t head = std::min<uint32_t>(bytes.available, kMaxInsnBytes);
+        std::memcpy(spliced, bytes.host, head);
+        std::memcpy(spliced + head, next.host, std::min<uint32_t>(kMaxInsnBytes - head, next.available));
+        ds = decoder.decode({spliced, kMaxInsnBytes}, &insn);
+        if (ds == DecodeStatus::Ok) {
+          block->crosses_page = true;
+          block->last_page = next.phys >> kPageShift;
+        }
+      }
+    }
     RewriteStatus rs = RewriteStatus::NotHandled;
     const auto host_offset = static_cast<uint32_t>(a.offset());
     if (ds == DecodeStatus::Ok) {
@@ -348,6 +436,21 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
     if (rs == RewriteStatus::NotHandled) {
       // Bytes a failed rule may have emitted for this instruction are dead: cut them off.
       a.setOffset(host_offset);
+      if (ds == DecodeStatus::Ok && ctx_.callout && runs_as_callout(insn) && !block->verifies_code) {
+        auto site = std::make_unique<CalloutSite>();
+        site->eip = eip;
+        site->next_eip = b.next_eip;
+        site->block = block.get();
+        a.mov(context_field(kEipOff, 4), eip);
+        a.mov(x86::r13, reinterpret_cast<uint64_t>(site.get()));
+        a.call(Imm(reinterpret_cast<uint64_t>(callout_trampoline_)));
+        block->callouts.push_back(std::move(site));
+        ++stats_.callout_sites;
+        rs = b.next_in_block ? RewriteStatus::Emitted : RewriteStatus::EndsBlock;
+        if (rs == RewriteStatus::EndsBlock) b.jump_to_exit(ExitKind::Direct, b.next_eip);
+      }
+    }
+    if (rs == RewriteStatus::NotHandled) {
       if (insns == 0) return TranslateStatus::NeedsInterpreter;
       b.retired_after = insns;
       b.jump_to_exit(ExitKind::Interpret, eip);
@@ -394,10 +497,20 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
     const Label miss = a.newLabel(), hit = a.newLabel(), mode_check = a.newLabel();
     const uint32_t linear_page = key.eip >> kPageShift;
     const uint32_t tag = CodeTlb::tag(linear_page, static_cast<uint32_t>(key.phys >> kPageShift));
+    const bool user = (key.mode & tmode::Cpl3) != 0;
     a.bind(checked_entry);
     a.mov(x86::r8, x86::rcx);
-    a.mov(x86::ecx, x86::dword_ptr(x86::r15, CodeTlb::entry_offset((key.mode & tmode::Cpl3) != 0, linear_page)));
+    a.mov(x86::ecx, x86::dword_ptr(x86::r15, CodeTlb::entry_offset(user, linear_page)));
     a.lea(x86::ecx, x86::ptr(x86::rcx, static_cast<int32_t>(0u - tag)));
+    if (block->crosses_page) {  // the last instruction's tail is on the next page
+      const Label first_ok = a.newLabel();
+      const uint32_t tag2 = CodeTlb::tag(linear_page + 1, static_cast<uint32_t>(block->last_page));
+      a.jecxz(x86::rcx, first_ok);
+      a.jmp(miss);
+      a.bind(first_ok);
+      a.mov(x86::ecx, x86::dword_ptr(x86::r15, CodeTlb::entry_offset(user, linear_page + 1)));
+      a.lea(x86::ecx, x86::ptr(x86::rcx, static_cast<int32_t>(0u - tag2)));
+    }
     a.jecxz(x86::rcx, b.mode_sensitive ? mode_check : hit);
     a.jmp(miss);
     if (b.mode_sensitive) {
@@ -438,6 +551,12 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
   uint8_t* code = e.place(cache_, &size);
   if (!code) return TranslateStatus::CacheFull;
   std::memcpy(code + count_patch, &insns, 4);
+  for (auto& site : block->callouts) {
+    const auto index = static_cast<uint32_t>(
+        std::find_if(block->pc_map.begin(), block->pc_map.end(), [&](const PcMapEntry& m) { return m.guest_eip == site->eip; }) -
+        block->pc_map.begin());
+    site->insns_after = insns - index - 1;
+  }
   for (size_t i = 0; i < b.exits.size(); ++i) {
     ExitRecord* rec = block->exits[i].get();
     rec->stub = code + e.code.labelOffsetFromBase(b.exits[i].stub);

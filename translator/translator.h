@@ -48,6 +48,7 @@ struct TranslatorStats {
   uint64_t code_tlb_misses = 0;  ///< checked entries whose page the code TLB did not confirm
   uint64_t invalidated_blocks = 0;
   uint64_t enters = 0;
+  uint64_t callout_sites = 0;  ///< instructions translated as callouts
 };
 
 /// A host PC inside a block, in guest terms (for the fault handler).
@@ -109,6 +110,8 @@ class Translator {
   [[nodiscard]] const uint8_t* exit_trampoline() const { return exit_trampoline_; }
   [[nodiscard]] ExitRecord* fault_exit() { return &fault_exit_; }
   [[nodiscard]] ExitRecord* poll_exit() { return &poll_exit_; }
+  /// The exit a callout returns to leave the block.
+  [[nodiscard]] ExitRecord* callout_exit() { return &callout_exit_; }
 
   /// A write to a guest-physical page: drop its blocks. Returns how many.
   size_t invalidate_page(uint64_t phys_page);
@@ -134,6 +137,8 @@ class Translator {
   bool count_indirect_ = false;
   ExitRecord fault_exit_{ExitKind::Fault};
   ExitRecord poll_exit_{ExitKind::Poll};
+  ExitRecord callout_exit_{ExitKind::Callout};
+  uint8_t* callout_trampoline_ = nullptr;
 };
 
 }  // namespace vmm86

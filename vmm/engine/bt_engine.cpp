@@ -16,7 +16,50 @@ BtEngine::BtEngine(ExecContext& ctx, GuestMemory& mem, ShadowMmu& mmu, Interpret
 }
 
 bool BtEngine::init(std::string* error) {
+  ctx_.callout = [](ExecContext* ctx, const CalloutSite* site) {
+    return static_cast<BtEngine*>(ctx->callout_opaque)->run_callout(*site);
+  };
+  ctx_.callout_opaque = this;
   return translator_.init(error) && install_fault_handler(error);
+}
+
+ExitRecord* BtEngine::run_callout(const CalloutSite& site) {
+  ++stats_.callouts;
+  if (count_mnemonics_) count_mnemonic(stats_.callouts_by_mnemonic);
+  const TranslatorStats& t = translator_.stats();
+  const uint64_t invalidated_before = t.invalidated_blocks, flushes_before = translator_.cache().flush_count();
+  const StepStatus status = interp_.step();
+  translator_.update_segment_code_bases();
+  const CpuState& cpu = ctx_.cpu;
+  const Block& block = *site.block;
+  const uint32_t linear_page = block.key.eip >> kPageShift;
+  // Go on with the block only if it is still what runs next: the instruction completed and
+  // fell through, the mode and the block's page mapping are as it was translated for, no
+  // block was dropped (this one may have been), and nothing waits for the dispatcher.
+  const bool go_on = status == StepStatus::Retired && cpu.eip == site.next_eip && !cpu.halted &&
+                     cpu.pending.interrupt_shadow == 0 && translator_.current_mode() == ctx_.mode &&
+                     t.invalidated_blocks == invalidated_before && translator_.cache().flush_count() == flushes_before &&
+                     ctx_.code_tlb[(block.key.mode & tmode::Cpl3) != 0][CodeTlb::index(linear_page)] ==
+                         CodeTlb::tag(linear_page, static_cast<uint32_t>(block.key.phys >> kPageShift));
+  // The block's prologue counted this instruction as translated; the interpreter counts it
+  // (if it retired). Leaving, the rest of the block did not run either.
+  ctx_.retired -= 1;
+  if (go_on) return nullptr;
+  ctx_.retired -= site.insns_after;
+  switch (status) {
+    case StepStatus::TripleFault:
+      callout_stop_ = EngineStop::TripleFault;
+      break;
+    case StepStatus::Unimplemented:
+    case StepStatus::Unsupported:
+    case StepStatus::Stopped:
+      detail_ = interp_.detail();
+      callout_stop_ = EngineStop::Unimplemented;
+      break;
+    default:
+      break;
+  }
+  return translator_.callout_exit();
 }
 
 bool BtEngine::fetch(uint32_t linear, Bytes* out) {
@@ -54,15 +97,13 @@ bool BtEngine::fetch_bytes(uint32_t linear, Bytes* out) {
   return true;
 }
 
-void BtEngine::count_interpreted_mnemonic() {
+void BtEngine::count_mnemonic(std::array<uint64_t, ZYDIS_MNEMONIC_MAX_VALUE + 1>& counts) {
   Bytes bytes;
   const uint32_t linear = ctx_.cpu.sreg(SegReg::Cs).base + ctx_.cpu.eip;
   if (!ctx_.cpu.protected_mode() || !fetch_bytes(linear, &bytes)) return;
   Instruction insn;
   const Decoder decoder(ctx_.cpu.sreg(SegReg::Cs).default_big() ? CodeSize::Bits32 : CodeSize::Bits16);
-  if (decoder.decode({bytes.host, bytes.available}, &insn) == DecodeStatus::Ok) {
-    ++stats_.interpreted_by_mnemonic[insn.mnemonic()];
-  }
+  if (decoder.decode({bytes.host, bytes.available}, &insn) == DecodeStatus::Ok) ++counts[insn.mnemonic()];
 }
 
 void BtEngine::sync_paging() {
@@ -169,7 +210,7 @@ void BtEngine::notify_observer(const Block& block) {
 
 bool BtEngine::interpret_one(EngineStop* stop) {
   ++stats_.interpreted;
-  if (count_mnemonics_) count_interpreted_mnemonic();
+  if (count_mnemonics_) count_mnemonic(stats_.interpreted_by_mnemonic);
   switch (interp_.step()) {
     case StepStatus::Retired:
     case StepStatus::EventDelivered:
@@ -215,7 +256,7 @@ EngineStop BtEngine::run(uint64_t max_dispatches, bool (*interrupt_deliverable)(
     // The block to enter: the one the last exit already looked up, else the inline
     // table's (its checked entry confirms the page), else the slow way (walk + block map).
     const uint8_t* host_code =
-        carried && carried->key.eip == ctx_.cpu.eip && carried->key.mode == mode ? carried->host_code : nullptr;
+        carried && carried->key.eip == ctx_.cpu.eip && carried->key.mode == mode ? carried->dispatch_entry() : nullptr;
     carried = nullptr;
     if (!host_code && mode != Translator::kNotTranslatable) {
       host_code = translator_.indirect_target(ctx_.cpu.eip);
@@ -235,7 +276,7 @@ EngineStop BtEngine::run(uint64_t max_dispatches, bool (*interrupt_deliverable)(
         continue;
       }
       translator_.remember_indirect_target(ctx_.cpu.eip, block);
-      host_code = block->host_code;
+      host_code = block->dispatch_entry();
     }
     ++stats_.dispatches;
     set_active_engine(&active_);
@@ -281,7 +322,12 @@ EngineStop BtEngine::run(uint64_t max_dispatches, bool (*interrupt_deliverable)(
         translator_.invalidate_block(exit->from);
         break;
       case ExitKind::Callout:
-        ++stats_.exits_callout;  // e.g. popf enabled interrupts with one waiting
+        ++stats_.exits_callout;  // popf enabled interrupts with one waiting, a callout left
+        if (callout_stop_) {
+          stop = *callout_stop_;
+          callout_stop_.reset();
+          return stop;
+        }
         break;
     }
   }

@@ -17,6 +17,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <unordered_map>
 #include <unordered_set>
@@ -55,6 +56,8 @@ struct BtEngineStats {
   uint64_t gs_switches = 0;
   /// Instructions the interpreter ran for this engine, by mnemonic (what to translate next).
   std::array<uint64_t, ZYDIS_MNEMONIC_MAX_VALUE + 1> interpreted_by_mnemonic{};
+  uint64_t callouts = 0;  ///< instructions run in place by the interpreter from translated code
+  std::array<uint64_t, ZYDIS_MNEMONIC_MAX_VALUE + 1> callouts_by_mnemonic{};
 };
 
 class BtEngine final : public CodeSource {
@@ -99,7 +102,9 @@ class BtEngine final : public CodeSource {
   /// Guest code bytes at `linear` through the guest's page tables (no side effects on
   /// the code-page bookkeeping).
   [[nodiscard]] bool fetch_bytes(uint32_t linear, Bytes* out);
-  void count_interpreted_mnemonic();
+  void count_mnemonic(std::array<uint64_t, ZYDIS_MNEMONIC_MAX_VALUE + 1>& counts);
+  /// Runs the instruction of a callout site in the interpreter; nullptr to go on with the block.
+  ExitRecord* run_callout(const CalloutSite& site);
   /// Finds or translates the block at the current EIP, telling the observer about new ones.
   [[nodiscard]] TranslateStatus lookup(Block** out);
   void report_new_block(uint64_t translated_before);
@@ -132,6 +137,7 @@ class BtEngine final : public CodeSource {
   uint32_t global_space_salt_ = 0x85EBCA6Bu;
   uint32_t salted_mode_ = Translator::kNotTranslatable;
   std::string detail_;
+  std::optional<EngineStop> callout_stop_;  ///< a callout's instruction stopped the machine
   BlockObserver block_observer_;
   bool count_mnemonics_ = false;
   static constexpr uint32_t kVolatileAfterInvalidations = 8;

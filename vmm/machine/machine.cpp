@@ -297,20 +297,26 @@ void Machine::print_stats(std::FILE* out) const {
                  "                       callout exits %" PRIu64 ", interpreted in an interrupt shadow %" PRIu64
                  ", code pages checked at block entry %" PRIu64 " (stale blocks found %" PRIu64 ")\n",
                  e.exits_callout, e.interpreted_in_shadow, e.volatile_pages, e.exits_stale);
-    std::vector<std::pair<uint64_t, int>> top;
-    for (int m = 0; m <= ZYDIS_MNEMONIC_MAX_VALUE; ++m) {
-      if (const uint64_t n = e.interpreted_by_mnemonic[static_cast<size_t>(m)]) top.emplace_back(n, m);
-    }
-    std::sort(top.rbegin(), top.rend());
+    auto print_top = [out](const std::array<uint64_t, ZYDIS_MNEMONIC_MAX_VALUE + 1>& counts) {
+      std::vector<std::pair<uint64_t, int>> top;
+      for (int m = 0; m <= ZYDIS_MNEMONIC_MAX_VALUE; ++m) {
+        if (const uint64_t n = counts[static_cast<size_t>(m)]) top.emplace_back(n, m);
+      }
+      std::sort(top.rbegin(), top.rend());
+      for (size_t i = 0; i < top.size() && i < 12; ++i) {
+        std::fprintf(out, " %s=%" PRIu64, ZydisMnemonicGetString(static_cast<ZydisMnemonic>(top[i].second)), top[i].first);
+      }
+      std::fprintf(out, "\n");
+    };
     const uint64_t lookups = ctx_->indirect_lookups;
     const uint64_t hits = lookups - std::min(lookups, e.exits_indirect);
     std::fprintf(out, "  indirect branches    %" PRIu64 " inline lookups: %" PRIu64 " hits (%.2f%%), %" PRIu64 " misses\n",
                  lookups, hits, pct(hits, lookups), e.exits_indirect);
     std::fprintf(out, "  interpreted (top)   ");
-    for (size_t i = 0; i < top.size() && i < 12; ++i) {
-      std::fprintf(out, " %s=%" PRIu64, ZydisMnemonicGetString(static_cast<ZydisMnemonic>(top[i].second)), top[i].first);
-    }
-    std::fprintf(out, "\n");
+    print_top(e.interpreted_by_mnemonic);
+    std::fprintf(out, "  callouts             %" PRIu64 " instructions run in place from translated code (%" PRIu64
+                 " sites); top:", e.callouts, t.callout_sites);
+    print_top(e.callouts_by_mnemonic);
     const FaultStats& f = bt_->fault_stats();
     std::fprintf(out,
                  "  host faults          window fills %" PRIu64 ", polls %" PRIu64 ", to interpreter %" PRIu64
