@@ -19,8 +19,9 @@ uint64_t now_ns() {
 constexpr uint32_t kLargePages = 1024;  // 4 KiB pages in a 4 MiB PSE page
 constexpr uint64_t kVmasPerMap = 2;     // a mapping inside a VMA splits it in three
 
-/// Reverse-map key: linear page and which window.
-constexpr uint64_t reverse_key(bool user, uint32_t linear_page) { return (uint64_t{linear_page} << 1) | (user ? 1 : 0); }
+/// Address spaces whose windows survive being switched away from: a shell, the command it
+/// runs and the two ends of a pipe fit.
+constexpr uint32_t kSpaces = 6;
 
 /// vm.max_map_count less an eighth for the rest of the process (code cache, heap, libraries).
 uint64_t default_budget() {
@@ -40,10 +41,37 @@ uint64_t default_budget() {
 }  // namespace
 
 bool ShadowMmu::init(std::string* error) {
-  if (!supervisor_.reserve(error) || !user_.reserve(error)) return false;
+  for (uint32_t i = 0; i < 2 * kSpaces; ++i) {
+    auto w = std::make_unique<Window>();
+    if (!w->area.reserve(error)) return false;
+    w->id = i;
+    w->user = (i & 1) != 0;
+    windows_.push_back(std::move(w));
+  }
+  for (uint32_t i = 0; i < kSpaces; ++i) spaces_.push_back(Space{windows_[2 * i].get(), windows_[2 * i + 1].get()});
+  space_ = &spaces_.front();
+  space_->assigned = true;
   budget_ = default_budget();
   mode_ = PagingMode{};
   return true;
+}
+
+uint64_t ShadowMmu::host_mappings() const {
+  uint64_t n = 0;
+  for (const auto& w : windows_) n += w->area.vma_bound();
+  return n;
+}
+
+uint64_t ShadowMmu::host_map_calls() const {
+  uint64_t n = 0;
+  for (const auto& w : windows_) n += w->area.map_calls();
+  return n;
+}
+
+size_t ShadowMmu::mapped_pages() const {
+  size_t n = 0;
+  for (const auto& w : windows_) n += w->map.size();
+  return n;
 }
 
 void ShadowMmu::set_mode(const PagingMode& mode) {
@@ -51,162 +79,156 @@ void ShadowMmu::set_mode(const PagingMode& mode) {
   constexpr uint32_t kCr4Bits = cr4::PSE | cr4::PGE | cr4::PAE;
   const bool structural = ((mode.cr0 ^ mode_.cr0) & kCr0Bits) || ((mode.cr4 ^ mode_.cr4) & kCr4Bits);
   const bool cr3_changed = mode.cr3 != mode_.cr3;
-  const uint32_t old_cr3 = mode_.cr3;
   mode_ = mode;
   if (structural) {
     flush_all();
   } else if (cr3_changed) {
     if (paging()) {
-      switch_address_space(old_cr3);
+      switch_address_space();
     } else {
       flush_non_global();
     }
   }
 }
 
-void ShadowMmu::switch_address_space(uint32_t old_cr3) {
-  constexpr size_t kMaxPagesPerSpace = 512;
-  constexpr size_t kMaxSpaces = 64;
+void ShadowMmu::switch_address_space() {
   ++stats_.flushes;
-  // Remember what the old address space had mapped (small pages only: a large page is one
-  // fill anyway).
-  std::vector<uint64_t> old_pages;
-  for (bool user : {false, true}) {
-    for (uint32_t lp : non_global_of(user)) {
-      if (old_pages.size() < kMaxPagesPerSpace && !pages_of(user).at(lp).large) old_pages.push_back(reverse_key(user, lp));
-    }
+  space_->last_used = ++switch_clock_;
+  Space* next = nullptr;
+  for (Space& sp : spaces_) {
+    if (sp.assigned && sp.cr3 == mode_.cr3) next = &sp;
   }
-  recent_order_.erase(std::remove(recent_order_.begin(), recent_order_.end(), old_cr3), recent_order_.end());
-  recent_order_.push_back(old_cr3);
-  recent_pages_[old_cr3] = std::move(old_pages);
-  if (recent_order_.size() > kMaxSpaces) {
-    recent_pages_.erase(recent_order_.front());
-    recent_order_.erase(recent_order_.begin());
-  }
-
-  // What the new address space translates those pages to now. Walking sets A as an access
-  // would: the SDM lets a processor set A bits speculatively.
-  struct Want {
-    uint32_t phys_page;
-    bool writable;
-  };
-  std::unordered_map<uint64_t, Want> want;
-  if (auto it = recent_pages_.find(mode_.cr3); it != recent_pages_.end()) {
-    for (uint64_t key : it->second) {
-      const bool user = key & 1;
-      const auto lp = static_cast<uint32_t>(key >> 1);
-      const WalkResult w =
-          walk_page_tables(mem_, mode_, GuestLinear{lp << kPageShift}, AccessKind{false, user, false}, true);
-      const auto pp = static_cast<uint32_t>(w.phys.value >> kPageShift);
-      if (!w.ok || w.large_page || (w.global && (mode_.cr4 & cr4::PGE)) || !mappable(pp)) continue;
-      want.emplace(key, Want{pp, w.writable && w.dirty && !is_code_page(pp)});
-    }
-  }
-
-  // Keep exact matches; drop everything else that is not global (with CR4.PGE clear,
-  // nothing is global).
-  for (bool user : {false, true}) {
-    std::vector<uint32_t> victims;
-    for (uint32_t lp : non_global_of(user)) {
-      const Mapping& m = pages_of(user).at(lp);
-      auto w = want.find(reverse_key(user, lp));
-      if (w != want.end() && !m.large && w->second.phys_page == m.phys_page && w->second.writable == m.writable) {
-        want.erase(w);
-        ++stats_.switch_kept;
-        continue;
+  if (next) {
+    ++stats_.space_reuses;
+    space_ = next;
+    revalidate(*space_->supervisor);
+    revalidate(*space_->user);
+  } else {
+    // The least recently used pair takes the new address space.
+    next = &spaces_.front();
+    for (Space& sp : spaces_) {
+      if (!sp.assigned) {
+        next = &sp;
+        break;
       }
-      victims.push_back(lp);
+      if (sp.last_used < next->last_used) next = &sp;
     }
-    withdraw_pages(user, std::move(victims));
+    ++stats_.space_assignments;
+    space_ = next;
+    drop_all(*space_->supervisor);
+    drop_all(*space_->user);
+    space_->assigned = true;
+    space_->cr3 = mode_.cr3;
   }
-  // Map ahead what the new address space will touch again.
-  for (const auto& [key, w] : want) {
-    Region region;
-    region.linear_page = static_cast<uint32_t>(key >> 1);
-    region.phys_page = w.phys_page;
-    region.writable = w.writable;
-    if (!map_region(key & 1, region)) break;
-    ++stats_.switch_prefetched;
+  space_->last_used = ++switch_clock_;
+}
+
+void ShadowMmu::revalidate(Window& w) {
+  std::vector<uint32_t> victims;
+  for (uint32_t lp : w.non_global) {
+    const Mapping& m = w.map.at(lp);
+    // Walking sets A as the fill did: the SDM lets a processor set A bits speculatively.
+    const WalkResult walk =
+        walk_page_tables(mem_, mode_, GuestLinear{lp << kPageShift}, AccessKind{false, w.user, false}, true);
+    const auto pp = static_cast<uint32_t>(walk.phys.value >> kPageShift);
+    // Kept only if a fresh fill would map the same: frame, writability (D set), size.
+    const bool same = walk.ok && pp == m.phys_page && walk.large_page == m.large &&
+                      (walk.writable && walk.dirty && !is_code_page(pp)) == m.writable &&
+                      !(walk.global && (mode_.cr4 & cr4::PGE));
+    if (!same) victims.push_back(lp);
   }
+  stats_.revalidated_kept += w.non_global.size() - victims.size();
+  stats_.revalidated_dropped += victims.size();
+  withdraw_pages(w, std::move(victims));
+}
+
+void ShadowMmu::drop_every_space() {
+  for (const auto& w : windows_) drop_all(*w);
+  for (Space& sp : spaces_) sp.assigned = false;
+  space_->assigned = true;
+  space_->cr3 = mode_.cr3;
 }
 
 void ShadowMmu::flush_non_global() {
-  const bool keep_global = (mode_.cr4 & cr4::PGE) != 0;
-  drop(false, keep_global);
-  drop(true, keep_global);
+  // A TLB flush: what a fresh walk would map stays, the rest goes (all but global pages).
+  for (Window* w : {space_->supervisor, space_->user}) {
+    if (mode_.cr4 & cr4::PGE) {
+      revalidate(*w);
+    } else {
+      drop_all(*w);
+    }
+  }
   ++stats_.flushes;
 }
 
 void ShadowMmu::flush_all() {
-  drop_all(false);
-  drop_all(true);
+  drop_every_space();
   ++stats_.global_flushes;
 }
 
 void ShadowMmu::invlpg(uint32_t linear) {
   ++stats_.invlpgs;
   const uint32_t page = linear >> kPageShift;
-  for (bool user : {false, true}) {
-    PageMap& map = pages_of(user);
-    auto it = map.find(page);
-    if (it == map.end()) continue;
+  // The windows kept for other address spaces too: a global page goes from all of them;
+  // a non-global one would be revalidated on the way back anyway.
+  for (const auto& w : windows_) {
+    auto it = w->map.find(page);
+    if (it == w->map.end()) continue;
     // A 4 MiB page is one TLB entry: all of it goes, with any 4 KiB page still mapped in
     // its range (from before the guest turned a table into a large page, or back).
     const bool large = it->second.large;
     const uint32_t first = large ? page & ~(kLargePages - 1) : page;
     const uint32_t count = large ? kLargePages : 1;
-    for (uint32_t p = first; p < first + count; ++p) forget(user, p);
-    (void)withdraw(user, first, count);
+    for (uint32_t p = first; p < first + count; ++p) forget(*w, p);
+    (void)withdraw(*w, first, count);
   }
 }
 
-void ShadowMmu::forget(bool user, uint32_t linear_page) {
-  PageMap& map = pages_of(user);
-  auto it = map.find(linear_page);
-  if (it == map.end()) return;
+void ShadowMmu::forget(Window& w, uint32_t linear_page) {
+  auto it = w.map.find(linear_page);
+  if (it == w.map.end()) return;
   auto rit = reverse_.find(it->second.phys_page);
   if (rit != reverse_.end()) {
     auto& v = rit->second;
-    v.erase(std::remove(v.begin(), v.end(), reverse_key(user, linear_page)), v.end());
+    const uint64_t key = uint64_t{w.id} << 32 | linear_page;
+    v.erase(std::remove(v.begin(), v.end(), key), v.end());
     if (v.empty()) reverse_.erase(rit);
   }
-  if (!it->second.global) non_global_of(user).erase(linear_page);
-  map.erase(it);
+  if (!it->second.global) w.non_global.erase(linear_page);
+  w.map.erase(it);
 }
 
-bool ShadowMmu::withdraw(bool user, uint32_t linear_page, uint32_t pages) {
-  if (window(user).unmap(GuestLinear{linear_page << kPageShift}, pages)) return true;
+bool ShadowMmu::withdraw(Window& w, uint32_t linear_page, uint32_t pages) {
+  if (w.area.unmap(GuestLinear{linear_page << kPageShift}, pages)) return true;
   // At vm.max_map_count the host cannot split a mapping to take one page out; emptying
   // the whole window needs no split. Dropping more than asked is always allowed.
   ++stats_.evictions;
-  drop_all(user);
+  drop_all(w);
   return false;
 }
 
-void ShadowMmu::drop_all(bool user) {
-  PageMap& map = pages_of(user);
-  if (map.empty() && window(user).vma_bound() <= 1) return;
-  while (!map.empty()) forget(user, map.begin()->first);
-  if (!window(user).unmap_all()) fatal("cannot empty a guest window: stale guest mappings would stay visible");
+void ShadowMmu::drop_all(Window& w) {
+  if (w.map.empty() && w.area.vma_bound() <= 1) return;
+  while (!w.map.empty()) forget(w, w.map.begin()->first);
+  if (!w.area.unmap_all()) fatal("cannot empty a guest window: stale guest mappings would stay visible");
 }
 
-void ShadowMmu::drop(bool user, bool keep_global) {
+void ShadowMmu::drop(Window& w, bool keep_global) {
   if (!keep_global) {
-    drop_all(user);
+    drop_all(w);
     return;
   }
-  const auto& non_global = non_global_of(user);
-  withdraw_pages(user, std::vector<uint32_t>(non_global.begin(), non_global.end()));
+  withdraw_pages(w, std::vector<uint32_t>(w.non_global.begin(), w.non_global.end()));
 }
 
-void ShadowMmu::withdraw_pages(bool user, std::vector<uint32_t> pages) {
+void ShadowMmu::withdraw_pages(Window& w, std::vector<uint32_t> pages) {
   std::sort(pages.begin(), pages.end());
-  for (uint32_t linear_page : pages) forget(user, linear_page);
+  for (uint32_t linear_page : pages) forget(w, linear_page);
   // Unmap runs of consecutive pages with one call each.
   for (size_t i = 0; i < pages.size();) {
     size_t j = i + 1;
     while (j < pages.size() && pages[j] == pages[j - 1] + 1) ++j;
-    if (!withdraw(user, pages[i], static_cast<uint32_t>(j - i))) return;  // the whole window went
+    if (!withdraw(w, pages[i], static_cast<uint32_t>(j - i))) return;  // the whole window went
     i = j;
   }
 }
@@ -216,51 +238,62 @@ bool ShadowMmu::mappable(uint32_t phys_page) const {
   return mem_.in_ram(addr, kPageSize) && mem_.kind_at(addr) == PhysKind::Ram;
 }
 
-bool ShadowMmu::make_room(bool user, uint64_t vmas, bool may_evict) {
+bool ShadowMmu::make_room(const Window& w, uint64_t vmas, bool may_evict) {
   if (host_mappings() + vmas <= budget_) return true;
   if (!may_evict) return false;
   // The bound only grows between counts while the kernel merges neighbours: count for
   // real, and evict unless that leaves slack, so the next count is many fills away.
   ++stats_.vma_recounts;
-  (void)supervisor_.recount_vmas();
-  (void)user_.recount_vmas();
+  for (const auto& u : windows_) (void)u->area.recount_vmas();
   const uint64_t low_water = budget_ - budget_ / 8;
   if (host_mappings() + vmas <= low_water) return true;
-  // The window not in use now goes first: it is the least recently used one.
-  for (bool victim : {!user, user}) {
+  // Other address spaces go first, least recently used first; then the current window not
+  // being filled; the one being filled last.
+  std::vector<Space*> others;
+  for (Space& sp : spaces_) {
+    if (&sp != space_) others.push_back(&sp);
+  }
+  std::sort(others.begin(), others.end(), [](const Space* a, const Space* b) { return a->last_used < b->last_used; });
+  for (Space* sp : others) {
     ++stats_.evictions;
-    drop_all(victim);
+    drop_all(*sp->supervisor);
+    drop_all(*sp->user);
+    sp->assigned = false;
+    if (host_mappings() + vmas <= low_water) return true;
+  }
+  for (Window* victim : {&current(!w.user), &current(w.user)}) {
+    ++stats_.evictions;
+    drop_all(*victim);
     if (host_mappings() + vmas <= low_water) break;
   }
   return true;
 }
 
-bool ShadowMmu::map_run(bool user, const Region& region, uint32_t first, uint32_t count, bool writable) {
+bool ShadowMmu::map_run(Window& w, const Region& region, uint32_t first, uint32_t count, bool writable) {
   const uint32_t linear_page = region.linear_page + first;
   const uint32_t phys_page = region.phys_page + first;
-  if (!window(user).map(GuestLinear{linear_page << kPageShift}, mem_, GuestPhys{uint64_t{phys_page} << kPageShift},
-                        count, writable)) {
+  if (!w.area.map(GuestLinear{linear_page << kPageShift}, mem_, GuestPhys{uint64_t{phys_page} << kPageShift}, count,
+                  writable)) {
     return false;
   }
-  PageMap& map = pages_of(user);
   for (uint32_t i = 0; i < count; ++i) {
     const uint32_t lp = linear_page + i, pp = phys_page + i;
-    auto it = map.find(lp);
-    const bool known = it != map.end() && it->second.phys_page == pp;
-    if (!known) forget(user, lp);  // it showed another frame before (a stale translation)
-    map.insert_or_assign(lp, Mapping{pp, region.global, writable, region.large});
+    auto it = w.map.find(lp);
+    const bool known = it != w.map.end() && it->second.phys_page == pp;
+    if (!known) forget(w, lp);  // it showed another frame before (a stale translation)
+    w.map.insert_or_assign(lp, Mapping{pp, region.global, writable, region.large});
     if (region.global) {
-      non_global_of(user).erase(lp);
+      w.non_global.erase(lp);
     } else {
-      non_global_of(user).insert(lp);
+      w.non_global.insert(lp);
     }
-    if (!known) reverse_[pp].push_back(reverse_key(user, lp));
+    if (!known) reverse_[pp].push_back(uint64_t{w.id} << 32 | lp);
   }
   stats_.pages_mapped += count;
   return true;
 }
 
-bool ShadowMmu::map_region(bool user, const Region& region) {
+bool ShadowMmu::map_region(Window& w, const Region& region) {
   // Runs of pages with one protection: RAM only (a 4 MiB page or the identity may cover
   // an MMIO hole), read-only where translated code lives or until the guest's D is set.
   struct Run {
@@ -286,18 +319,17 @@ bool ShadowMmu::map_region(bool user, const Region& region) {
   }
   // The faulting page is needed and may evict; its neighbours are prefetch and may not.
   const Run& need = runs[target];
-  if (!make_room(user, kVmasPerMap, true)) return false;
-  if (!map_run(user, region, need.first, need.count, need.writable)) {
+  if (!make_room(w, kVmasPerMap, true)) return false;
+  if (!map_run(w, region, need.first, need.count, need.writable)) {
     // The process as a whole is at vm.max_map_count (the budget is only ours): make room.
     ++stats_.evictions;
-    drop_all(false);
-    drop_all(true);
-    if (!map_run(user, region, need.first, need.count, need.writable)) return false;
+    drop_every_space();
+    if (!map_run(w, region, need.first, need.count, need.writable)) return false;
   }
   for (size_t k = 0; k < runs.size(); ++k) {
     if (k == target) continue;
     const Run& run = runs[k];
-    if (!make_room(user, kVmasPerMap, false) || !map_run(user, region, run.first, run.count, run.writable)) break;
+    if (!make_room(w, kVmasPerMap, false) || !map_run(w, region, run.first, run.count, run.writable)) break;
   }
   return true;
 }
@@ -371,7 +403,7 @@ FillResult ShadowMmu::fill_page(bool user, uint32_t linear, bool write) {
   region.writable = walk.writable && walk.dirty;
   region.global = paging() && walk.global && (mode_.cr4 & cr4::PGE) != 0;
   region.large = large;
-  if (!map_region(user, region)) {
+  if (!map_region(current(user), region)) {
     ++stats_.map_failures;
     result.outcome = FillOutcome::Mmio;  // the interpreter reaches RAM without the window
   }
@@ -398,16 +430,15 @@ void ShadowMmu::protect_code_page(uint64_t phys_page) {
   if (rit == reverse_.end()) return;
   const std::vector<uint64_t> keys = rit->second;  // forget() below edits the original
   for (uint64_t key : keys) {
-    const bool user = key & 1;
-    const auto lp = static_cast<uint32_t>(key >> 1);
-    PageMap& map = pages_of(user);
-    auto it = map.find(lp);
-    if (it == map.end() || !it->second.writable) continue;
-    if (window(user).protect(GuestLinear{lp << kPageShift}, 1, false)) {
+    Window& w = *windows_[key >> 32];
+    const auto lp = static_cast<uint32_t>(key);
+    auto it = w.map.find(lp);
+    if (it == w.map.end() || !it->second.writable) continue;
+    if (w.area.protect(GuestLinear{lp << kPageShift}, 1, false)) {
       it->second.writable = false;
     } else {
-      forget(user, lp);  // no split possible: take the page out instead
-      (void)withdraw(user, lp, 1);
+      forget(w, lp);  // no split possible: take the page out instead
+      (void)withdraw(w, lp, 1);
     }
   }
 }

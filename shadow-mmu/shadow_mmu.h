@@ -1,11 +1,13 @@
-// The shadow MMU (DESIGN.md §5, docs/shadow-mmu.md): two 4 GiB windows, one for supervisor
-// and one for user accesses, filled on demand from the guest's own page tables. A host
+// The shadow MMU (DESIGN.md §5, docs/shadow-mmu.md): 4 GiB windows, one for supervisor
+// accesses and one per recent address space for user accesses, filled on demand from the
+// guest's own page tables. A host
 // fault on a window page comes here; the answer is a mapping (the access is retried), a
 // guest #PF, an access to emulate (MMIO) or a write to a page that holds translated code.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <memory>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -44,8 +46,10 @@ struct ShadowMmuStats {
   uint64_t vma_recounts = 0;     ///< exact counts of host mappings (near the budget)
   uint64_t evictions = 0;        ///< windows emptied to stay under the mapping budget
   uint64_t map_failures = 0;     ///< fills answered Mmio because the host refused a mapping
-  uint64_t switch_kept = 0;      ///< pages left mapped across a CR3 switch (same translation)
-  uint64_t switch_prefetched = 0;  ///< pages mapped ahead on a CR3 switch (no fault needed)
+  uint64_t space_reuses = 0;         ///< CR3 switches back to an address space whose windows were kept
+  uint64_t space_assignments = 0;    ///< CR3 switches that emptied a pair of windows for a new one
+  uint64_t revalidated_kept = 0;     ///< pages revalidations found unchanged and left mapped
+  uint64_t revalidated_dropped = 0;  ///< pages revalidations found changed and took out
 };
 
 class ShadowMmu {
@@ -57,7 +61,8 @@ class ShadowMmu {
   /// Reserves both windows; sets the mapping budget from vm.max_map_count.
   [[nodiscard]] bool init(std::string* error);
 
-  [[nodiscard]] AddressWindow& window(bool user) { return user ? user_ : supervisor_; }
+  /// The supervisor window, or the user window of the current address space.
+  [[nodiscard]] AddressWindow& window(bool user) { return current(user).area; }
   [[nodiscard]] const PagingMode& mode() const { return mode_; }
 
   /// The guest changed CR0, CR3 or CR4. Drops what the change makes stale: a CR3 change
@@ -85,10 +90,12 @@ class ShadowMmu {
   void set_mapping_budget(uint64_t vmas) { budget_ = vmas; }
   [[nodiscard]] uint64_t mapping_budget() const { return budget_; }
   /// Upper bound of the host VMAs the windows hold now.
-  [[nodiscard]] uint64_t host_mappings() const { return supervisor_.vma_bound() + user_.vma_bound(); }
+  [[nodiscard]] uint64_t host_mappings() const;
+  /// Host mapping calls so far, all windows.
+  [[nodiscard]] uint64_t host_map_calls() const;
 
   [[nodiscard]] const ShadowMmuStats& stats() const { return stats_; }
-  [[nodiscard]] size_t mapped_pages() const { return supervisor_map_.size() + user_map_.size(); }
+  [[nodiscard]] size_t mapped_pages() const;
 
  private:
   struct Mapping {
@@ -99,6 +106,27 @@ class ShadowMmu {
   };
   using PageMap = std::unordered_map<uint32_t, Mapping>;  // linear page -> mapping
 
+  /// A host window and what is mapped in it.
+  struct Window {
+    AddressWindow area;
+    PageMap map;
+    /// The non-global pages: what a CR3 switch must look at. Kept apart because the
+    /// global ones (the kernel's 4 MiB pages) are tens of thousands.
+    std::unordered_set<uint32_t> non_global;
+    uint32_t id = 0;  ///< index in windows_ (reverse-map keys carry it)
+    bool user = false;
+  };
+  /// The supervisor and user windows of one address space. A few are kept, one per
+  /// recently run address space (CR3): switching back to one keeps its mappings (checked
+  /// against the guest's tables then) instead of mapping them anew.
+  struct Space {
+    Window* supervisor = nullptr;
+    Window* user = nullptr;
+    bool assigned = false;  ///< holds the pages of address space `cr3`
+    uint32_t cr3 = 0;
+    uint64_t last_used = 0;
+  };
+
   /// Pages of one fill: a 4 KiB page, or the 4 MiB page (or identity chunk) around it.
   struct Region {
     uint32_t linear_page = 0;
@@ -108,53 +136,51 @@ class ShadowMmu {
     bool writable = false, global = false, large = false;
   };
 
+  [[nodiscard]] Window& current(bool user) { return user ? *space_->user : *space_->supervisor; }
+  [[nodiscard]] const Window& current(bool user) const { return user ? *space_->user : *space_->supervisor; }
   [[nodiscard]] FillResult fill_page(bool user, uint32_t linear, bool write);
   /// Grows a 4 KiB fill over neighbours the guest has used, whose frames follow on.
   void extend_to_neighbours(uint32_t linear, Region* region) const;
   /// Maps the faulting page (evicting if it must) and, while there is room, the rest of
   /// the region. False when the host refused the faulting page even after eviction.
-  [[nodiscard]] bool map_region(bool user, const Region& region);
+  [[nodiscard]] bool map_region(Window& w, const Region& region);
   /// Maps one run of pages that share one protection and records them.
-  [[nodiscard]] bool map_run(bool user, const Region& region, uint32_t first, uint32_t count, bool writable);
-  /// Makes room for `vmas` more host mappings. Without `may_evict`, only checks.
-  [[nodiscard]] bool make_room(bool user, uint64_t vmas, bool may_evict);
+  [[nodiscard]] bool map_run(Window& w, const Region& region, uint32_t first, uint32_t count, bool writable);
+  /// Makes room for `vmas` more host mappings (for window `w`). Without `may_evict`, only checks.
+  [[nodiscard]] bool make_room(const Window& w, uint64_t vmas, bool may_evict);
   [[nodiscard]] bool mappable(uint32_t phys_page) const;
 
   /// Removes a page from the bookkeeping (not from the window).
-  void forget(bool user, uint32_t linear_page);
-  void drop(bool user, bool keep_global);
+  void forget(Window& w, uint32_t linear_page);
+  void drop(Window& w, bool keep_global);
   /// Forgets and unmaps `pages` (runs of neighbours with one call each).
-  void withdraw_pages(bool user, std::vector<uint32_t> pages);
-  void drop_all(bool user);
+  void withdraw_pages(Window& w, std::vector<uint32_t> pages);
+  void drop_all(Window& w);
   /// Unmaps pages from a window; when the host cannot split a mapping, empties the whole
   /// window and returns false.
-  [[nodiscard]] bool withdraw(bool user, uint32_t linear_page, uint32_t pages);
+  [[nodiscard]] bool withdraw(Window& w, uint32_t linear_page, uint32_t pages);
   [[nodiscard]] bool paging() const { return (mode_.cr0 & cr0::PG) != 0; }
-  [[nodiscard]] PageMap& pages_of(bool user) { return user ? user_map_ : supervisor_map_; }
-  /// The non-global pages of a window: what a CR3 switch must look at. Kept apart because
-  /// the global ones (the kernel's 4 MiB pages) are tens of thousands.
-  [[nodiscard]] std::unordered_set<uint32_t>& non_global_of(bool user) { return non_global_[user ? 1 : 0]; }
-  /// A CR3 switch: instead of dropping every non-global mapping and faulting them back,
-  /// walk the new tables for the pages this address space used last time; keep what
-  /// translates the same, map what changed or was missing, drop the rest.
-  void switch_address_space(uint32_t old_cr3);
+  /// Walks the current tables for every non-global page of `w` and takes out the ones that
+  /// no longer translate the same (frame, writability): what a TLB flush leaves the guest
+  /// to see, without unmapping what did not change.
+  void revalidate(Window& w);
+  /// A CR3 switch: the windows of the new address space, revalidated, or the least
+  /// recently used pair, emptied.
+  void switch_address_space();
+  /// Empties every window; only the current space stays assigned (to the current CR3).
+  void drop_every_space();
 
   GuestMemory& mem_;
-  AddressWindow supervisor_;
-  AddressWindow user_;
+  std::vector<std::unique_ptr<Window>> windows_;
+  std::vector<Space> spaces_;
+  Space* space_ = nullptr;
+  uint64_t switch_clock_ = 0;
   PagingMode mode_{};
-  PageMap supervisor_map_;
-  PageMap user_map_;
-  std::unordered_set<uint32_t> non_global_[2];
-  /// guest-physical page -> linear pages mapping it (bit 0 of each key: user window).
+  /// guest-physical page -> windows and linear pages mapping it (Window::id << 32 | linear page).
   std::unordered_map<uint32_t, std::vector<uint64_t>> reverse_;
   std::unordered_set<uint64_t> code_pages_;
   uint64_t budget_ = 0;
   ShadowMmuStats stats_;
-  /// Per CR3: the non-global 4 KiB pages (linear page << 1 | user window) it had mapped
-  /// when it was switched away from. Bounded in entries and in address spaces.
-  std::unordered_map<uint32_t, std::vector<uint64_t>> recent_pages_;
-  std::vector<uint32_t> recent_order_;  ///< CR3 values, oldest first
 };
 
 }  // namespace vmm86

@@ -34,10 +34,12 @@ ExitRecord* BtEngine::run_callout(const CalloutSite& site) {
   const Block& block = *site.block;
   const uint32_t linear_page = block.key.eip >> kPageShift;
   // Go on with the block only if it is still what runs next: the instruction completed and
-  // fell through, the mode and the block's page mapping are as it was translated for, no
-  // block was dropped (this one may have been), and nothing waits for the dispatcher.
+  // fell through, the mode, the window (a CR3 write selects the new address space's) and
+  // the block's page mapping are as it was translated for, no block was dropped (this one
+  // may have been), and nothing waits for the dispatcher.
   const bool go_on = status == StepStatus::Retired && cpu.eip == site.next_eip && !cpu.halted &&
                      cpu.pending.interrupt_shadow == 0 && translator_.current_mode() == ctx_.mode &&
+                     reinterpret_cast<uint64_t>(mmu_.window(cpu.cpl() == 3).base()) == gs_base_ &&
                      t.invalidated_blocks == invalidated_before && translator_.cache().flush_count() == flushes_before &&
                      ctx_.code_tlb[(block.key.mode & tmode::Cpl3) != 0][CodeTlb::index(linear_page)] ==
                          CodeTlb::tag(linear_page, static_cast<uint32_t>(block.key.phys >> kPageShift));

@@ -327,9 +327,11 @@ void Machine::print_stats(std::FILE* out) const {
                  "  shadow MMU           fills %" PRIu64 ", pages mapped %" PRIu64 ", flushes %" PRIu64 " (+%" PRIu64
                  " full), invlpg %" PRIu64 ", fill time %.3f s, host map calls %" PRIu64 "\n",
                  m.fills, m.pages_mapped, m.flushes, m.global_flushes, m.invlpgs, static_cast<double>(m.fill_ns) / 1e9,
-                 mmu_->window(false).map_calls() + mmu_->window(true).map_calls());
-    std::fprintf(out, "                       on CR3 switches: pages kept %" PRIu64 ", mapped ahead %" PRIu64 "\n",
-                 m.switch_kept, m.switch_prefetched);
+                 mmu_->host_map_calls());
+    std::fprintf(out,
+                 "                       CR3 switches back to a kept address space %" PRIu64 ", to a new one %" PRIu64
+                 "; revalidated pages kept %" PRIu64 ", dropped %" PRIu64 "\n",
+                 m.space_reuses, m.space_assignments, m.revalidated_kept, m.revalidated_dropped);
   }
   std::fprintf(out, "  devices             ");
   pc_->stats().for_each([out](const auto& name, uint64_t value) {
