@@ -180,6 +180,7 @@ struct TlbEntry {
   uint32_t write_tag = 0;  ///< page | 1 when writes may (D already set, not watched)
   uint8_t* host = nullptr;
   uint64_t phys = 0;
+  bool large = false;  ///< from a 4 MiB page: INVLPG anywhere in it drops the entry
 };
 
 class Core {
@@ -318,6 +319,7 @@ class Core {
 
   static constexpr unsigned kTlbSize = 256;
   std::array<std::array<TlbEntry, kTlbSize>, 2> tlb{};  ///< [user][index]
+  bool tlb_has_large = false;  ///< some entry came from a 4 MiB page since the last flush
 };
 
 // ---- the handler table (handler_table.cpp) ----

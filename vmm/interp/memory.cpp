@@ -68,6 +68,8 @@ bool translate_page(Core& c, uint32_t linear, uint32_t len, Access a, bool user,
     e.read_tag = tag;
     e.host = host;
     e.phys = frame.value;
+    e.large = r.large_page;
+    c.tlb_has_large |= r.large_page;
     // Writes may bypass the walker only once D is set, so the D update is never skipped.
     if (!watched && (write || (r.writable && r.dirty))) e.write_tag = tag;
     out->watched = write && watched;
@@ -196,6 +198,7 @@ bool Core::write_sys(uint32_t linear, const void* src, uint32_t size) {
 
 void Core::flush_tlb() {
   for (auto& level : tlb) level.fill(TlbEntry{});
+  tlb_has_large = false;
 }
 
 void Core::invalidate_page(uint32_t linear) {
@@ -203,6 +206,15 @@ void Core::invalidate_page(uint32_t linear) {
   for (auto& level : tlb) {
     TlbEntry& e = level[(linear >> kPageShift) % kTlbSize];
     if (e.read_tag == tag || e.write_tag == tag) e = TlbEntry{};
+  }
+  if (!tlb_has_large) return;
+  // A 4 MiB page is one TLB entry for the CPU: INVLPG of any address in it drops all of it,
+  // and here it was cached as 4 KiB pieces.
+  constexpr uint32_t kLargePageMask = (4u << 20) - 1;
+  for (auto& level : tlb) {
+    for (TlbEntry& e : level) {
+      if (e.large && (e.read_tag & ~kLargePageMask) == (linear & ~kLargePageMask)) e = TlbEntry{};
+    }
   }
 }
 
