@@ -18,9 +18,9 @@ void CodeTlb::fill(bool user, uint32_t linear, uint64_t phys, bool global, bool 
   clear(user, i);
   if (large) ++large_in_region_[user][linear_page >> 10];
   ctx_.code_tlb[user][i] = tag(linear_page, static_cast<uint32_t>(phys >> kPageShift));
-  side_[user][i] = Side{linear_page, true, global, large};
-  filled_.push_back(i | (user ? 0x80000000u : 0));
-  if (filled_.size() > 4 * kCodeTlbEntries) compact_filled();
+  const bool listed = side_[user][i].listed;
+  side_[user][i] = Side{linear_page, true, global, large, true};
+  if (!listed) filled_.push_back(i | (user ? 0x80000000u : 0));
   ++fills_;
 }
 
@@ -32,36 +32,27 @@ void CodeTlb::clear(bool user, uint32_t i) {
 }
 
 void CodeTlb::flush_non_global() {
-  std::vector<uint32_t> kept;
+  size_t kept = 0;
   for (const uint32_t f : filled_) {
     const bool user = f >> 31;
     const uint32_t i = f & 0x7FFFFFFFu;
-    if (!side_[user][i].valid) continue;
-    if (side_[user][i].global) {
-      kept.push_back(f);
+    Side& s = side_[user][i];
+    if (s.valid && s.global) {
+      filled_[kept++] = f;
     } else {
       clear(user, i);
+      s.listed = false;
     }
   }
-  // An entry refilled while valid is listed twice; the valid check above skips the rest.
-  std::sort(kept.begin(), kept.end());
-  kept.erase(std::unique(kept.begin(), kept.end()), kept.end());
-  filled_ = std::move(kept);
-}
-
-void CodeTlb::compact_filled() {
-  std::vector<uint32_t> live;
-  for (const uint32_t f : filled_) {
-    if (side_[f >> 31][f & 0x7FFFFFFFu].valid) live.push_back(f);
-  }
-  std::sort(live.begin(), live.end());
-  live.erase(std::unique(live.begin(), live.end()), live.end());
-  filled_ = std::move(live);
+  filled_.resize(kept);
 }
 
 void CodeTlb::flush_all() {
   for (int user = 0; user < 2; ++user) {
-    for (uint32_t i = 0; i < kCodeTlbEntries; ++i) clear(user, i);
+    for (uint32_t i = 0; i < kCodeTlbEntries; ++i) {
+      clear(user, i);
+      side_[user][i].listed = false;
+    }
   }
   filled_.clear();
 }
@@ -88,8 +79,6 @@ std::vector<uint32_t> CodeTlb::non_global_pages() const {
     const Side& s = side_[user][f & 0x7FFFFFFFu];
     if (s.valid && !s.global) pages.push_back(s.linear_page << 1 | (user ? 1 : 0));
   }
-  std::sort(pages.begin(), pages.end());
-  pages.erase(std::unique(pages.begin(), pages.end()), pages.end());
   return pages;
 }
 

@@ -47,14 +47,14 @@ class CodeTlb {
   struct Side {
     uint32_t linear_page = 0;
     bool valid = false, global = false, large = false;
+    bool listed = false;  ///< in filled_
   };
   void clear(bool user, uint32_t i);
-  void compact_filled();
 
   ExecContext& ctx_;
   std::array<std::array<Side, kCodeTlbEntries>, 2> side_{};
-  /// Entries filled since the last flush (index, bit 31: user), so that a flush visits
-  /// only those rather than the whole TLB.
+  /// Entries filled since the last flush, each once (index, bit 31: user), so that a flush
+  /// visits only those rather than the whole TLB.
   std::vector<uint32_t> filled_;
   uint64_t fills_ = 0;
   /// Entries from 4 MiB pages, per privilege and 4 MiB region: INVLPG of an address in a
