@@ -51,6 +51,9 @@ bool ShadowMmu::init(std::string* error) {
   for (uint32_t i = 0; i < kSpaces; ++i) spaces_.push_back(Space{windows_[2 * i].get(), windows_[2 * i + 1].get()});
   space_ = &spaces_.front();
   space_->assigned = true;
+  ram_pages_ = mem_.ram_size() >> kPageShift;
+  reverse_.assign(ram_pages_, {});
+  code_bits_.assign((ram_pages_ + 63) / 64, 0);
   budget_ = default_budget();
   mode_ = PagingMode{};
   return true;
@@ -187,12 +190,10 @@ void ShadowMmu::invlpg(uint32_t linear) {
 void ShadowMmu::forget(Window& w, uint32_t linear_page) {
   auto it = w.map.find(linear_page);
   if (it == w.map.end()) return;
-  auto rit = reverse_.find(it->second.phys_page);
-  if (rit != reverse_.end()) {
-    auto& v = rit->second;
+  if (it->second.phys_page < ram_pages_) {
+    auto& v = reverse_[it->second.phys_page];
     const uint64_t key = uint64_t{w.id} << 32 | linear_page;
     v.erase(std::remove(v.begin(), v.end(), key), v.end());
-    if (v.empty()) reverse_.erase(rit);
   }
   if (!it->second.global) w.non_global.erase(linear_page);
   w.map.erase(it);
@@ -209,7 +210,16 @@ bool ShadowMmu::withdraw(Window& w, uint32_t linear_page, uint32_t pages) {
 
 void ShadowMmu::drop_all(Window& w) {
   if (w.map.empty() && w.area.vma_bound() <= 1) return;
-  while (!w.map.empty()) forget(w, w.map.begin()->first);
+  // One pass over the map (erasing from its front one entry at a time rescans the empty
+  // buckets each time), then the whole map at once.
+  for (const auto& [linear_page, m] : w.map) {
+    if (m.phys_page >= ram_pages_) continue;
+    auto& v = reverse_[m.phys_page];
+    const uint64_t key = uint64_t{w.id} << 32 | linear_page;
+    v.erase(std::remove(v.begin(), v.end(), key), v.end());
+  }
+  w.map.clear();
+  w.non_global.clear();
   if (!w.area.unmap_all()) fatal("cannot empty a guest window: stale guest mappings would stay visible");
 }
 
@@ -287,7 +297,7 @@ bool ShadowMmu::map_run(Window& w, const Region& region, uint32_t first, uint32_
     } else {
       w.non_global.insert(lp);
     }
-    if (!known) reverse_[pp].push_back(uint64_t{w.id} << 32 | lp);
+    if (!known && pp < ram_pages_) reverse_[pp].push_back(uint64_t{w.id} << 32 | lp);
   }
   stats_.pages_mapped += count;
   return true;
@@ -425,10 +435,13 @@ FillResult ShadowMmu::fill(bool user_window, uint32_t linear, bool write) {
 }
 
 void ShadowMmu::protect_code_page(uint64_t phys_page) {
-  if (!code_pages_.insert(phys_page).second) return;
-  auto rit = reverse_.find(static_cast<uint32_t>(phys_page));
-  if (rit == reverse_.end()) return;
-  const std::vector<uint64_t> keys = rit->second;  // forget() below edits the original
+  if (is_code_page(phys_page)) return;
+  if (phys_page >= ram_pages_) {
+    code_pages_beyond_ram_.insert(phys_page);
+    return;  // never mapped
+  }
+  code_bits_[phys_page / 64] |= uint64_t{1} << (phys_page % 64);
+  const std::vector<uint64_t> keys = reverse_[phys_page];  // forget() below edits the original
   for (uint64_t key : keys) {
     Window& w = *windows_[key >> 32];
     const auto lp = static_cast<uint32_t>(key);
@@ -443,6 +456,12 @@ void ShadowMmu::protect_code_page(uint64_t phys_page) {
   }
 }
 
-void ShadowMmu::unprotect_code_page(uint64_t phys_page) { code_pages_.erase(phys_page); }
+void ShadowMmu::unprotect_code_page(uint64_t phys_page) {
+  if (phys_page < ram_pages_) {
+    code_bits_[phys_page / 64] &= ~(uint64_t{1} << (phys_page % 64));
+  } else {
+    code_pages_beyond_ram_.erase(phys_page);
+  }
+}
 
 }  // namespace vmm86

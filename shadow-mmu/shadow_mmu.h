@@ -83,7 +83,10 @@ class ShadowMmu {
   void protect_code_page(uint64_t phys_page);
   /// No translated code is left on this page: writes may map it writable again.
   void unprotect_code_page(uint64_t phys_page);
-  [[nodiscard]] bool is_code_page(uint64_t phys_page) const { return code_pages_.count(phys_page) != 0; }
+  [[nodiscard]] bool is_code_page(uint64_t phys_page) const {
+    return phys_page < ram_pages_ ? (code_bits_[phys_page / 64] >> (phys_page % 64)) & 1
+                                  : code_pages_beyond_ram_.count(phys_page) != 0;
+  }
 
   /// Host VMAs both windows may hold before a fill empties a window (default: 7/8 of
   /// vm.max_map_count; the rest is left to the rest of the process).
@@ -177,8 +180,13 @@ class ShadowMmu {
   uint64_t switch_clock_ = 0;
   PagingMode mode_{};
   /// guest-physical page -> windows and linear pages mapping it (Window::id << 32 | linear page).
-  std::unordered_map<uint32_t, std::vector<uint64_t>> reverse_;
-  std::unordered_set<uint64_t> code_pages_;
+  /// Indexed by guest-physical page (RAM only: nothing else is mapped).
+  std::vector<std::vector<uint64_t>> reverse_;
+  /// Guest-physical pages holding translated code: a bitmap over RAM (asked for every page
+  /// of every fill), a set beyond it.
+  uint64_t ram_pages_ = 0;
+  std::vector<uint64_t> code_bits_;
+  std::unordered_set<uint64_t> code_pages_beyond_ram_;
   uint64_t budget_ = 0;
   ShadowMmuStats stats_;
 };
