@@ -118,8 +118,12 @@ void ShadowMmu::switch_address_space() {
     }
     ++stats_.space_assignments;
     space_ = next;
-    drop_all(*space_->supervisor);
-    drop_all(*space_->user);
+    // Global pages stay, as in the TLB: they are the same in every address space (INVLPG
+    // reaches every window, a CR4.PGE change empties them all), and the kernel's are most
+    // of what a window holds.
+    const bool keep_global = (mode_.cr4 & cr4::PGE) != 0;
+    drop(*space_->supervisor, keep_global);
+    drop(*space_->user, keep_global);
     space_->assigned = true;
     space_->cr3 = mode_.cr3;
   }

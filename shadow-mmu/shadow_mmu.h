@@ -168,7 +168,7 @@ class ShadowMmu {
   /// to see, without unmapping what did not change.
   void revalidate(Window& w);
   /// A CR3 switch: the windows of the new address space, revalidated, or the least
-  /// recently used pair, emptied.
+  /// recently used pair, emptied of all but global pages.
   void switch_address_space();
   /// Empties every window; only the current space stays assigned (to the current CR3).
   void drop_every_space();
