@@ -31,13 +31,19 @@ inline constexpr int kContextHostReg = 15;
 
 /// One entry of the inline indirect-branch table: guest EIP -> host code. The key is
 /// -(eip + lookup_salt), so generated code compares without touching flags (lea + jrcxz),
-/// and a new salt (new translation mode) retires all entries without clearing. host_code
-/// is the block's checked entry: it compares its page with the code TLB first.
+/// and a new salt (new translation mode) retires all entries without clearing. The entry
+/// also names the code TLB slot of the target's page and minus the tag it must hold: the
+/// lookup compares that too, so an entry made in another address space leads to the right
+/// code or to a miss (translator/code_tlb.h).
 struct IndirectEntry {
   uint32_t neg_key = 0;
+  uint32_t neg_tag = 0;     ///< -CodeTlb::tag of the target's page
+  uint32_t tlb_offset = 0;  ///< of that code TLB slot, from R15
   uint32_t pad = 0;
-  uint64_t host_code = 0;
+  uint64_t host_code = 0;   ///< the block's entry (its checked entry if it needs more checks)
+  uint64_t pad2 = 0;
 };
+static_assert(sizeof(IndirectEntry) == 32);
 inline constexpr uint32_t kIndirectTableSize = 65536;
 
 /// ExecContext::segment_code_base of a segment translated code must not use directly:

@@ -135,7 +135,8 @@ RewriteStatus rewrite_branch(BlockBuilder& b, const Instruction& insn) {
 void emit_indirect_jump(BlockBuilder& b) {
   // Flag-neutral lookup of r13d in the 64 Ki-entry table indexed by the low 16 bits:
   // each entry holds -(eip + salt), so -key + eip + salt is zero exactly on a hit and
-  // jrcxz tests it. A hit lands on the target's checked entry (code TLB compare).
+  // jrcxz tests it; then the code TLB slot the entry names must hold the target page's
+  // tag (IndirectEntry). Either miss leaves through the indirect exit.
   auto& a = b.a;
   b.indirect_used = true;
   if (b.count_indirect) {  // flag-free increment: load, lea, store
@@ -144,23 +145,31 @@ void emit_indirect_jump(BlockBuilder& b) {
     a.lea(x86::r10, x86::ptr(x86::r10, 1));
     a.mov(x86::qword_ptr(x86::r15, counter), x86::r10);
   }
-  Label hit = a.newLabel();
+  const Label key_hit = a.newLabel(), hit = a.newLabel(), miss = a.newLabel();
   a.mov(x86::dword_ptr(x86::r15, static_cast<int32_t>(offsetof(ExecContext, cpu) + offsetof(CpuState, eip))), x86::r13d);
   a.mov(x86::r8, x86::rcx);
   a.movzx(x86::ecx, x86::r13w);
-  a.lea(x86::rcx, x86::ptr(x86::rcx, x86::rcx));
+  a.lea(x86::rcx, x86::ptr(0, x86::rcx, 2));  // 32-byte entries: index * 4 * 8
   a.mov(x86::r9, x86::qword_ptr(x86::r15, static_cast<int32_t>(offsetof(ExecContext, indirect_table))));
   a.lea(x86::r9, x86::ptr(x86::r9, x86::rcx, 3));
-  a.mov(x86::ecx, x86::dword_ptr(x86::r9));
+  a.mov(x86::ecx, x86::dword_ptr(x86::r9, offsetof(IndirectEntry, neg_key)));
   a.mov(x86::r10d, x86::dword_ptr(x86::r15, static_cast<int32_t>(offsetof(ExecContext, lookup_salt))));
   a.lea(x86::ecx, x86::ptr(x86::rcx, x86::r13));
   a.lea(x86::ecx, x86::ptr(x86::rcx, x86::r10));
-  a.jecxz(x86::rcx, hit);  // jrcxz: ecx was written as 32 bits, so rcx == ecx
+  a.jecxz(x86::rcx, key_hit);  // jrcxz: ecx was written as 32 bits, so rcx == ecx
+  a.bind(miss);
   a.mov(x86::rcx, x86::r8);
   a.long_().jmp(b.indirect_exit);
+  a.bind(key_hit);
+  a.mov(x86::ecx, x86::dword_ptr(x86::r9, offsetof(IndirectEntry, tlb_offset)));
+  a.mov(x86::ecx, x86::dword_ptr(x86::r15, x86::rcx));
+  a.mov(x86::r10d, x86::dword_ptr(x86::r9, offsetof(IndirectEntry, neg_tag)));
+  a.lea(x86::ecx, x86::ptr(x86::rcx, x86::r10));
+  a.jecxz(x86::rcx, hit);
+  a.jmp(miss);
   a.bind(hit);
   a.mov(x86::rcx, x86::r8);
-  a.jmp(x86::qword_ptr(x86::r9, 8));
+  a.jmp(x86::qword_ptr(x86::r9, offsetof(IndirectEntry, host_code)));
 }
 
 }  // namespace vmm86

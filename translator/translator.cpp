@@ -311,19 +311,25 @@ bool Translator::locate(const void* host_pc, GuestLocation* out) const {
 
 void Translator::remember_indirect_target(uint32_t eip, const Block* block) {
   IndirectEntry& e = indirect_table_[eip & (kIndirectTableSize - 1)];
+  const uint32_t linear_page = eip >> kPageShift;
   e.neg_key = 0u - (eip + ctx_.lookup_salt);
-  e.host_code = reinterpret_cast<uint64_t>(block->checked_entry);
+  e.neg_tag = 0u - CodeTlb::tag(linear_page, static_cast<uint32_t>(block->key.phys >> kPageShift));
+  e.tlb_offset = static_cast<uint32_t>(CodeTlb::entry_offset((block->key.mode & tmode::Cpl3) != 0, linear_page));
+  e.host_code = reinterpret_cast<uint64_t>(table_entry(*block));
 }
 
 const uint8_t* Translator::indirect_target(uint32_t eip) const {
   const IndirectEntry& e = indirect_table_[eip & (kIndirectTableSize - 1)];
-  return e.neg_key + eip + ctx_.lookup_salt == 0 ? reinterpret_cast<const uint8_t*>(e.host_code) : nullptr;
+  if (e.neg_key + eip + ctx_.lookup_salt != 0) return nullptr;
+  uint32_t tag = 0;
+  std::memcpy(&tag, reinterpret_cast<const uint8_t*>(&ctx_) + e.tlb_offset, sizeof tag);
+  return tag + e.neg_tag == 0 ? reinterpret_cast<const uint8_t*>(e.host_code) : nullptr;
 }
 
 void Translator::forget_indirect_target(const Block& block) {
   // A block has at most one entry: the slot of its EIP.
   IndirectEntry& e = indirect_table_[block.key.eip & (kIndirectTableSize - 1)];
-  if (e.host_code == reinterpret_cast<uint64_t>(block.checked_entry)) e = IndirectEntry{};
+  if (e.host_code == reinterpret_cast<uint64_t>(table_entry(block))) e = IndirectEntry{};
 }
 
 void Translator::forget_indirect_target(uint32_t eip) {

@@ -125,6 +125,11 @@ class Translator {
   [[nodiscard]] TranslateStatus translate(CodeSource& source, const BlockKey& key, Block** out);
   void clear_indirect_table();
   void forget_indirect_target(const Block& block);
+  /// Where an inline-table hit enters a block: the lookup compared its first page already;
+  /// blocks that need more (their second page, the mode) get their checked entry.
+  [[nodiscard]] static const uint8_t* table_entry(const Block& block) {
+    return block.crosses_page || block.mode_sensitive ? block.checked_entry : block.host_code;
+  }
 
   ExecContext& ctx_;
   CodeCache cache_;

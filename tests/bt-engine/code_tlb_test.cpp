@@ -111,7 +111,10 @@ void other_frame_per_space(bool user) {
   ASSERT_NO_FATAL_FAILURE(runs.run_and_compare());
   BtMachine& m = runs.bt;
   EXPECT_EQ(end_regs(m, user).esi, kRounds * kRetA + kRounds * kRetB) << "low half: calls that ran A's code";
-  EXPECT_GT(m.tstats().code_tlb_misses, 0u) << "the table never led to the other space's block";
+  // The inline lookup compares the code TLB itself (a miss there is an indirect miss); a
+  // block's checked entry does it for the dispatcher and chained jumps.
+  EXPECT_GT(m.tstats().code_tlb_misses + m.tstats().indirect_misses, 0u)
+      << "the table never refused the other space's block";
 }
 
 TEST(CodeTlb, OtherFrameAtTheSameLinearPageKernel) { other_frame_per_space(false); }
