@@ -57,6 +57,9 @@ struct ExitRecord {
 struct PcMapEntry {
   uint32_t host_offset = 0;
   uint32_t guest_eip = 0;
+  /// Guest instructions of the block retired before this one (an inlined PC-thunk call
+  /// retires three: call, mov, ret).
+  uint32_t retired_before = 0;
 };
 
 /// Host registers that a host string instruction uses as pointers into the window
@@ -91,19 +94,22 @@ struct Block {
   uint8_t* checked_entry = nullptr;  ///< where the inline table leads: code TLB (and mode) compare first
   uint8_t* mode_entry = nullptr;     ///< compares only the mode (mode_sensitive blocks; else host_code)
   /// Where the dispatcher enters after finding the block at the current EIP itself.
-  [[nodiscard]] const uint8_t* dispatch_entry() const { return crosses_page ? checked_entry : host_code; }
+  [[nodiscard]] const uint8_t* dispatch_entry() const { return has_second_page ? checked_entry : host_code; }
   uint32_t host_size = 0;
   uint32_t guest_size = 0;       ///< bytes of guest code
-  uint32_t guest_insns = 0;
+  uint32_t guest_insns = 0;       ///< guest instructions it retires when run to the end
   std::vector<std::unique_ptr<ExitRecord>> exits;
   std::vector<std::unique_ptr<CalloutSite>> callouts;
   std::vector<ExitRecord*> incoming;  ///< chained exits of other blocks that jump here
   std::vector<PcMapEntry> pc_map;     ///< sorted by host_offset
   std::vector<HostPointerSite> host_pointer_sites;  ///< sorted by host_offset
-  /// Guest-physical pages of its code: the first, and the one its last instruction ends on
-  /// (the same unless crosses_page; not necessarily the next frame).
+  /// Guest-physical pages its translation depends on: the first, and a second one (the same
+  /// unless has_second_page): where its last instruction ends, or where the PC thunk it
+  /// called inline lives. Not necessarily the next frame.
   uint64_t first_page = 0, last_page = 0;
-  bool crosses_page = false;  ///< entered only through its checked entry (both pages compared)
+  /// Entered only through its checked entry, which compares both pages' mappings.
+  bool has_second_page = false;
+  uint32_t second_linear_page = 0;
   bool valid = true;
   bool global_page = false;  ///< its code is on a global page (see ExecContext::global_salt)
   bool verifies_code = false;  ///< checks its guest bytes at entry (a page not write-protected)

@@ -34,6 +34,38 @@ bool runs_as_callout(const Instruction& insn) {
          !insn.has(InsnClass::Unclassified);
 }
 
+/// `call T` where T holds `mov reg, [esp]; ret` (get_pc_thunk: how i386 position-
+/// independent code finds itself, called all the time) becomes what the pair does: the
+/// push of the return address (it may fault like the call's), and reg = that address. The
+/// block goes on instead of ending twice. The thunk's page becomes the block's second page
+/// (write-protected, its mapping checked at entry) unless it is the block's own.
+RewriteStatus inline_pc_thunk_call(BlockBuilder& b, const Instruction& insn, CodeSource& source, Block* block) {
+  if (insn.mnemonic() != ZYDIS_MNEMONIC_CALL || insn.operand_size() != 32 || !(b.mode & tmode::FlatData) ||
+      insn.operands[0].type != ZYDIS_OPERAND_TYPE_IMMEDIATE || block->verifies_code) {
+    return RewriteStatus::NotHandled;
+  }
+  const uint32_t target = b.next_eip + static_cast<uint32_t>(insn.operands[0].imm.value.s);
+  CodeSource::Bytes thunk;
+  if (!source.fetch(target, &thunk) || thunk.verify || thunk.available < 4) return RewriteStatus::NotHandled;
+  const uint8_t* c = thunk.host;
+  const unsigned reg = (c[1] >> 3) & 7;
+  if (c[0] != 0x8B || (c[1] & 0xC7) != 0x04 || c[2] != 0x24 || c[3] != 0xC3 || reg == 4) return RewriteStatus::NotHandled;
+  const uint32_t linear_page = target >> kPageShift;
+  const uint64_t phys_page = thunk.phys >> kPageShift;
+  const bool own_page = linear_page == (block->key.eip >> kPageShift) && phys_page == block->first_page;
+  if (!own_page) {
+    if (block->has_second_page && (block->second_linear_page != linear_page || block->last_page != phys_page)) {
+      return RewriteStatus::NotHandled;  // one second page per block
+    }
+    block->has_second_page = true;
+    block->second_linear_page = linear_page;
+    block->last_page = phys_page;
+  }
+  b.a.mov(guest_dword(x86::r12d, -4), b.next_eip);
+  b.a.mov(guest_gp32(reg), b.next_eip);
+  return RewriteStatus::Emitted;
+}
+
 constexpr uint32_t kMaxBlockInsns = 64;
 constexpr uint32_t kMaxInsnBytes = 15;
 constexpr uint32_t kGuestFlagsInHost = flags::Status | flags::DF;
@@ -238,14 +270,14 @@ TranslateStatus Translator::block_for_current(CodeSource& source, Block** out) {
     const TranslateStatus st = translate(source, key, &b);
     if (st != TranslateStatus::Ok) return st;
   }
-  if (b->crosses_page) {
-    // Its entry checks the next page too: it must map to where the block's tail came from.
-    CodeSource::Bytes next;
-    const uint32_t next_linear = (ctx_.cpu.eip | kPageMask) + 1;
-    if (!source.fetch(next_linear, &next) || (next.phys >> kPageShift) != b->last_page) {
+  if (b->has_second_page) {
+    // Its entry checks that page too: it must map to where the block's code came from.
+    CodeSource::Bytes second;
+    const uint32_t second_linear = b->second_linear_page << kPageShift;
+    if (!source.fetch(second_linear, &second) || (second.phys >> kPageShift) != b->last_page) {
       return TranslateStatus::NeedsInterpreter;  // not present (#PF) or other code there
     }
-    code_tlb_.fill((mode & tmode::Cpl3) != 0, next_linear, next.phys, next.global, next.large);
+    code_tlb_.fill((mode & tmode::Cpl3) != 0, second_linear, second.phys, second.global, second.large);
   }
   *out = b;
   return TranslateStatus::Ok;
@@ -279,7 +311,7 @@ Block* Translator::try_chain(ExitRecord* exit, CodeSource& source) {
   // A block whose last instruction ends on the next page is entered through its checked
   // entry, which compares that page's mapping too.
   const bool direct = !target->mode_sensitive || (from.mode_sensitive && from.key.mode == target->key.mode);
-  const uint8_t* entry = target->crosses_page ? target->checked_entry : direct ? target->host_code : target->mode_entry;
+  const uint8_t* entry = target->has_second_page ? target->checked_entry : direct ? target->host_code : target->mode_entry;
   if (cache_.chain(exit, target, entry)) {
     ++stats_.chains;
   }
@@ -302,7 +334,7 @@ bool Translator::locate(const void* host_pc, GuestLocation* out) const {
   size_t i = 0;
   while (i + 1 < b->pc_map.size() && b->pc_map[i + 1].host_offset <= offset) ++i;
   out->eip = b->pc_map[i].guest_eip;
-  out->not_retired = b->guest_insns - static_cast<uint32_t>(i);
+  out->not_retired = b->guest_insns - b->pc_map[i].retired_before;
   for (const HostPointerSite& site : b->host_pointer_sites) {
     if (site.host_offset == offset) out->host_pointer_regs = site.regs;
   }
@@ -392,11 +424,12 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
   const Decoder decoder(CodeSize::Bits32);
   const uint32_t page = key.eip >> kPageShift;
   uint32_t eip = key.eip;
-  uint32_t insns = 0;
+  uint32_t insns = 0;    // translated instructions
+  uint32_t retired = 0;  // guest instructions they retire (see inline_pc_thunk_call)
   bool stored = false;  // the last instruction wrote memory (see below)
   for (;;) {
     CodeSource::Bytes bytes;
-    b.retired_after = insns;  // for the exits the loop itself makes, before this instruction
+    b.retired_after = retired;  // for the exits the loop itself makes, before this instruction
     // A block that checks its code at entry ends after each store: a store may rewrite the
     // instructions that follow, and only a block entry would notice.
     if (insns == kMaxBlockInsns || (eip >> kPageShift) != page || (block->verifies_code && stored) ||
@@ -406,7 +439,7 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
     }
     Instruction insn;
     DecodeStatus ds = decoder.decode({bytes.host, bytes.available}, &insn);
-    if (ds == DecodeStatus::NeedMoreBytes && !block->verifies_code) {
+    if (ds == DecodeStatus::NeedMoreBytes && !block->verifies_code && !block->has_second_page) {
       // The instruction continues on the next page: it ends the block, which then depends on
       // that page's mapping too (checked at entry) and on its bytes (write-protected).
       CodeSource::Bytes next;
@@ -418,21 +451,25 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
         std::memcpy(spliced + head, next.host, std::min<uint32_t>(kMaxInsnBytes - head, next.available));
         ds = decoder.decode({spliced, kMaxInsnBytes}, &insn);
         if (ds == DecodeStatus::Ok) {
-          block->crosses_page = true;
+          block->has_second_page = true;
+          block->second_linear_page = next_linear >> kPageShift;
           block->last_page = next.phys >> kPageShift;
         }
       }
     }
     RewriteStatus rs = RewriteStatus::NotHandled;
+    uint32_t retires = 1;
     const auto host_offset = static_cast<uint32_t>(a.offset());
     if (ds == DecodeStatus::Ok) {
       b.eip = eip;
       b.next_eip = eip + insn.length();
-      b.retired_after = insns + 1;
+      b.retired_after = retired + 1;
       stored = writes_memory(insn);
       b.next_in_block = insns + 1 < kMaxBlockInsns && (b.next_eip >> kPageShift) == page &&
                         !(block->verifies_code && stored);
-      rs = rewrite_branch(b, insn);
+      rs = inline_pc_thunk_call(b, insn, source, block.get());
+      if (rs != RewriteStatus::NotHandled) retires = 3;
+      if (rs == RewriteStatus::NotHandled) rs = rewrite_branch(b, insn);
       if (rs == RewriteStatus::NotHandled) rs = rewrite_stack(b, insn);
       if (rs == RewriteStatus::NotHandled) rs = rewrite_flags(b, insn);
       if (rs == RewriteStatus::NotHandled) rs = rewrite_string(b, insn);
@@ -458,12 +495,13 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
     }
     if (rs == RewriteStatus::NotHandled) {
       if (insns == 0) return TranslateStatus::NeedsInterpreter;
-      b.retired_after = insns;
+      b.retired_after = retired;
       b.jump_to_exit(ExitKind::Interpret, eip);
       break;
     }
-    block->pc_map.push_back({host_offset, eip});
+    block->pc_map.push_back({host_offset, eip, retired});
     ++insns;
+    retired += retires;
     eip = b.next_eip;
     if (rs == RewriteStatus::EndsBlock) break;
   }
@@ -471,7 +509,7 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
   // Exit stubs: store the target EIP, name the exit, leave through the exit trampoline.
   if (block->verifies_code) {
     a.bind(check_code);
-    b.retired_after = insns;  // nothing counted yet on this path
+    b.retired_after = retired;  // nothing counted yet on this path
     emit_code_check(b, key.eip, first.host, eip - key.eip, body);
   }
 
@@ -482,7 +520,7 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
     rec->from = block.get();
     a.bind(pe.stub);
     // An exit in the middle of the block: the prologue counted instructions that did not run.
-    if (pe.retired != insns) a.lea(x86::r14, x86::ptr(x86::r14, -static_cast<int32_t>(insns - pe.retired)));
+    if (pe.retired != retired) a.lea(x86::r14, x86::ptr(x86::r14, -static_cast<int32_t>(retired - pe.retired)));
     if (pe.kind == ExitKind::Direct && ((pe.target_eip ^ key.eip) >> kPageShift) != 0) {
       pe.patchable = false;
       a.mov(x86::r13d, pe.target_eip);
@@ -508,13 +546,14 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
     a.mov(x86::r8, x86::rcx);
     a.mov(x86::ecx, x86::dword_ptr(x86::r15, CodeTlb::entry_offset(user, linear_page)));
     a.lea(x86::ecx, x86::ptr(x86::rcx, static_cast<int32_t>(0u - tag)));
-    if (block->crosses_page) {  // the last instruction's tail is on the next page
+    if (block->has_second_page) {
       const Label first_ok = a.newLabel();
-      const uint32_t tag2 = CodeTlb::tag(linear_page + 1, static_cast<uint32_t>(block->last_page));
+      const uint32_t second = block->second_linear_page;
+      const uint32_t tag2 = CodeTlb::tag(second, static_cast<uint32_t>(block->last_page));
       a.jecxz(x86::rcx, first_ok);
       a.jmp(miss);
       a.bind(first_ok);
-      a.mov(x86::ecx, x86::dword_ptr(x86::r15, CodeTlb::entry_offset(user, linear_page + 1)));
+      a.mov(x86::ecx, x86::dword_ptr(x86::r15, CodeTlb::entry_offset(user, second)));
       a.lea(x86::ecx, x86::ptr(x86::rcx, static_cast<int32_t>(0u - tag2)));
     }
     a.jecxz(x86::rcx, b.mode_sensitive ? mode_check : hit);
@@ -556,12 +595,11 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
   size_t size = 0;
   uint8_t* code = e.place(cache_, &size);
   if (!code) return TranslateStatus::CacheFull;
-  std::memcpy(code + count_patch, &insns, 4);
+  std::memcpy(code + count_patch, &retired, 4);
   for (auto& site : block->callouts) {
-    const auto index = static_cast<uint32_t>(
-        std::find_if(block->pc_map.begin(), block->pc_map.end(), [&](const PcMapEntry& m) { return m.guest_eip == site->eip; }) -
-        block->pc_map.begin());
-    site->insns_after = insns - index - 1;
+    const auto at = std::find_if(block->pc_map.begin(), block->pc_map.end(),
+                                 [&](const PcMapEntry& m) { return m.guest_eip == site->eip; });
+    site->insns_after = retired - at->retired_before - 1;
   }
   for (size_t i = 0; i < b.exits.size(); ++i) {
     ExitRecord* rec = block->exits[i].get();
@@ -574,7 +612,7 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
   block->mode_entry = b.mode_sensitive ? code + e.code.labelOffsetFromBase(mode_entry) : block->host_code;
   block->host_size = code_bytes;
   block->guest_size = eip - key.eip;
-  block->guest_insns = insns;
+  block->guest_insns = retired;
   block->host_pointer_sites = std::move(b.host_pointer_sites);
   stats_.blocks_translated++;
   stats_.guest_insns_translated += insns;

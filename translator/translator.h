@@ -128,7 +128,7 @@ class Translator {
   /// Where an inline-table hit enters a block: the lookup compared its first page already;
   /// blocks that need more (their second page, the mode) get their checked entry.
   [[nodiscard]] static const uint8_t* table_entry(const Block& block) {
-    return block.crosses_page || block.mode_sensitive ? block.checked_entry : block.host_code;
+    return block.has_second_page || block.mode_sensitive ? block.checked_entry : block.host_code;
   }
 
   ExecContext& ctx_;
