@@ -271,6 +271,14 @@ EngineStop BtEngine::run(uint64_t max_dispatches, bool (*interrupt_deliverable)(
     if (ctx_.cpu.halted) return EngineStop::Halted;
     sync_paging();
     select_window();
+    if (refill_.armed && ctx_.cpu.eip == refill_.eip) {
+      // Back at an instruction whose access took a guest #PF: fill its page now (only if
+      // the guest's tables allow the access: otherwise nothing happens here).
+      refill_.armed = false;
+      if (ctx_.cpu.cr3 == refill_.cr3 && active_.user_window == refill_.user) {
+        if (mmu_.fill(refill_.user, refill_.linear, refill_.write).outcome == FillOutcome::Mapped) ++stats_.refills;
+      }
+    }
     const uint32_t mode = translator_.current_mode();
     apply_lookup_salt(mode);
     translator_.update_segment_code_bases();
@@ -330,10 +338,18 @@ EngineStop BtEngine::run(uint64_t max_dispatches, bool (*interrupt_deliverable)(
         ++stats_.exits_interpret;
         if (!interpret_one(&stop)) return stop;
         break;
-      case ExitKind::Fault:
+      case ExitKind::Fault: {
         ++stats_.exits_fault;
+        const RedirectedFault fault = active_.last;
+        const uint32_t eip = ctx_.cpu.eip;
         if (!interpret_one(&stop)) return stop;
+        if (fault.outcome == FillOutcome::GuestPageFault) {
+          // The guest's #PF handler will map the page and return to this instruction,
+          // whose access would then fault on the host again just to fill the window.
+          refill_ = PendingRefill{true, eip, fault.linear, ctx_.cpu.cr3, fault.write, active_.user_window};
+        }
         break;
+      }
       case ExitKind::Poll:
         ++stats_.exits_poll;
         clear_exit_request(&ctx_);

@@ -49,6 +49,7 @@ struct BtEngineStats {
   uint64_t exits_callout = 0;
   uint64_t exits_code_tlb = 0;      ///< checked entries the code TLB did not confirm
   uint64_t table_dispatches = 0;    ///< block entries the dispatcher found in the inline table
+  uint64_t refills = 0;             ///< pages filled after a guest #PF, before the retry faulted
   uint64_t exits_stale = 0;     ///< blocks found changed by their entry check
   uint64_t volatile_pages = 0;  ///< code pages switched from write protection to entry checks
   uint64_t interpreted_in_shadow = 0;  ///< instructions interpreted because of an interrupt shadow
@@ -138,6 +139,13 @@ class BtEngine final : public CodeSource {
   uint32_t salted_mode_ = Translator::kNotTranslatable;
   std::string detail_;
   std::optional<EngineStop> callout_stop_;  ///< a callout's instruction stopped the machine
+  /// The window page to fill when the instruction that took a guest #PF runs again.
+  struct PendingRefill {
+    bool armed = false;
+    uint32_t eip = 0, linear = 0, cr3 = 0;
+    bool write = false, user = false;
+  };
+  PendingRefill refill_;
   BlockObserver block_observer_;
   bool count_mnemonics_ = false;
   static constexpr uint32_t kVolatileAfterInvalidations = 8;

@@ -291,8 +291,8 @@ void Machine::print_stats(std::FILE* out) const {
                  e.interpreted_at_block_start, e.gs_switches);
     std::fprintf(out,
                  "                       entries found in the inline table %" PRIu64 "; code TLB misses %" PRIu64
-                 " (fills %" PRIu64 ")\n",
-                 e.table_dispatches, e.exits_code_tlb, bt_->translator().code_tlb().fills());
+                 " (fills %" PRIu64 "); window pages filled after a guest #PF %" PRIu64 "\n",
+                 e.table_dispatches, e.exits_code_tlb, bt_->translator().code_tlb().fills(), e.refills);
     std::fprintf(out,
                  "                       callout exits %" PRIu64 ", interpreted in an interrupt shadow %" PRIu64
                  ", code pages checked at block entry %" PRIu64 " (stale blocks found %" PRIu64 ")\n",
