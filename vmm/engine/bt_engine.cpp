@@ -42,6 +42,11 @@ bool BtEngine::init(std::string* error) {
   return translator_.init(error) && install_fault_handler(error);
 }
 
+bool BtEngine::code_tlb_confirms(const Block& block, uint32_t linear_page, uint64_t phys_page) const {
+  return ctx_.code_tlb[(block.key.mode & tmode::Cpl3) != 0][CodeTlb::index(linear_page)] ==
+         CodeTlb::tag(linear_page, static_cast<uint32_t>(phys_page));
+}
+
 ExitRecord* BtEngine::run_callout(const CalloutSite& site) {
   ++stats_.callouts;
   if (count_mnemonics_) count_mnemonic(stats_.callouts_by_mnemonic);
@@ -60,8 +65,8 @@ ExitRecord* BtEngine::run_callout(const CalloutSite& site) {
                      cpu.pending.interrupt_shadow == 0 && translator_.current_mode() == ctx_.mode &&
                      reinterpret_cast<uint64_t>(mmu_.window(cpu.cpl() == 3).base()) == gs_base_ &&
                      t.invalidated_blocks == invalidated_before && translator_.cache().flush_count() == flushes_before &&
-                     ctx_.code_tlb[(block.key.mode & tmode::Cpl3) != 0][CodeTlb::index(linear_page)] ==
-                         CodeTlb::tag(linear_page, static_cast<uint32_t>(block.key.phys >> kPageShift));
+                     code_tlb_confirms(block, linear_page, block.key.phys >> kPageShift) &&
+                     (!block.has_second_page || code_tlb_confirms(block, block.second_linear_page, block.last_page));
   // The block's prologue counted this instruction as translated; the interpreter counts it
   // (if it retired). Leaving, the rest of the block did not run either.
   ctx_.retired -= 1;
