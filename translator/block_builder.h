@@ -54,6 +54,8 @@ struct BlockBuilder {
   std::vector<HostPointerSite> host_pointer_sites;
   /// The translation used a tmode::kUnsalted bit (set by the rules that read one).
   bool mode_sensitive = false;
+  /// EIP bits that index the inline indirect table (Translator::indirect_index_bits_).
+  uint32_t indirect_index_bits = kIndirectIndexBits;
 
   /// Jumps (rel32) to a new exit stub for `target`; chaining patches this jump later.
   void jump_to_exit(ExitKind kind, uint32_t target, asmjit::x86::CondCode cc = kAlways);

@@ -133,7 +133,7 @@ RewriteStatus rewrite_branch(BlockBuilder& b, const Instruction& insn) {
 }
 
 void emit_indirect_jump(BlockBuilder& b) {
-  // Flag-neutral lookup of r13d in the 64 Ki-entry table indexed by the low 16 bits:
+  // Flag-neutral lookup of r13d in the table indexed by its low bits:
   // each entry holds -(eip + salt), so -key + eip + salt is zero exactly on a hit and
   // jrcxz tests it; then the code TLB slot the entry names must hold the target page's
   // tag (IndirectEntry). Either miss leaves through the indirect exit.
@@ -148,7 +148,13 @@ void emit_indirect_jump(BlockBuilder& b) {
   const Label key_hit = a.newLabel(), hit = a.newLabel(), miss = a.newLabel();
   a.mov(x86::dword_ptr(x86::r15, static_cast<int32_t>(offsetof(ExecContext, cpu) + offsetof(CpuState, eip))), x86::r13d);
   a.mov(x86::r8, x86::rcx);
-  a.movzx(x86::ecx, x86::r13w);
+  if (b.indirect_index_bits == 16) {
+    a.movzx(x86::ecx, x86::r13w);
+  } else {  // the low bits by a shift up and down: BMI2 shifts leave the flags alone
+    a.mov(x86::r10d, 32 - b.indirect_index_bits);
+    a.shlx(x86::ecx, x86::r13d, x86::r10d);
+    a.shrx(x86::ecx, x86::ecx, x86::r10d);
+  }
   a.lea(x86::rcx, x86::ptr(0, x86::rcx, 2));  // 32-byte entries: index * 4 * 8
   a.mov(x86::r9, x86::qword_ptr(x86::r15, static_cast<int32_t>(offsetof(ExecContext, indirect_table))));
   a.lea(x86::r9, x86::ptr(x86::r9, x86::rcx, 3));

@@ -139,7 +139,9 @@ struct Emission {
 }  // namespace
 
 Translator::Translator(ExecContext& ctx, size_t cache_bytes)
-    : ctx_(ctx), cache_(cache_bytes), code_tlb_(ctx), indirect_table_(new IndirectEntry[kIndirectTableSize]()) {
+    : ctx_(ctx), cache_(cache_bytes), code_tlb_(ctx), indirect_index_bits_(__builtin_cpu_supports("bmi2") ? kIndirectIndexBitsWide : kIndirectIndexBits),
+      // calloc: large enough to come from mmap, so its zero pages cost nothing until used.
+      indirect_table_(static_cast<IndirectEntry*>(std::calloc(size_t{1} << indirect_index_bits_, sizeof(IndirectEntry)))) {
   ctx_.indirect_table = indirect_table_.get();
 }
 
@@ -148,6 +150,10 @@ Translator::~Translator() = default;
 bool Translator::init(std::string* error) {
   if (!cache_.ok()) {
     if (error) *error = "cannot allocate the code cache (mmap of RWX memory failed)";
+    return false;
+  }
+  if (!indirect_table_) {
+    if (error) *error = "cannot allocate the indirect-branch table";
     return false;
   }
   // Enter: ExitRecord* enter(ExecContext* ctx /*rdi*/, const uint8_t* code /*rsi*/).
@@ -342,7 +348,7 @@ bool Translator::locate(const void* host_pc, GuestLocation* out) const {
 }
 
 void Translator::remember_indirect_target(uint32_t eip, const Block* block) {
-  IndirectEntry& e = indirect_table_[eip & (kIndirectTableSize - 1)];
+  IndirectEntry& e = indirect_table_[indirect_slot(eip)];
   const uint32_t linear_page = eip >> kPageShift;
   e.neg_key = 0u - (eip + ctx_.lookup_salt);
   e.neg_tag = 0u - CodeTlb::tag(linear_page, static_cast<uint32_t>(block->key.phys >> kPageShift));
@@ -351,7 +357,7 @@ void Translator::remember_indirect_target(uint32_t eip, const Block* block) {
 }
 
 const uint8_t* Translator::indirect_target(uint32_t eip) const {
-  const IndirectEntry& e = indirect_table_[eip & (kIndirectTableSize - 1)];
+  const IndirectEntry& e = indirect_table_[indirect_slot(eip)];
   if (e.neg_key + eip + ctx_.lookup_salt != 0) return nullptr;
   uint32_t tag = 0;
   std::memcpy(&tag, reinterpret_cast<const uint8_t*>(&ctx_) + e.tlb_offset, sizeof tag);
@@ -360,12 +366,12 @@ const uint8_t* Translator::indirect_target(uint32_t eip) const {
 
 void Translator::forget_indirect_target(const Block& block) {
   // A block has at most one entry: the slot of its EIP.
-  IndirectEntry& e = indirect_table_[block.key.eip & (kIndirectTableSize - 1)];
+  IndirectEntry& e = indirect_table_[indirect_slot(block.key.eip)];
   if (e.host_code == reinterpret_cast<uint64_t>(table_entry(block))) e = IndirectEntry{};
 }
 
 void Translator::forget_indirect_target(uint32_t eip) {
-  indirect_table_[eip & (kIndirectTableSize - 1)] = IndirectEntry{};
+  indirect_table_[indirect_slot(eip)] = IndirectEntry{};
 }
 
 void Translator::invalidate_block(Block* block) {
@@ -376,7 +382,7 @@ void Translator::invalidate_block(Block* block) {
 }
 
 void Translator::clear_indirect_table() {
-  std::memset(static_cast<void*>(indirect_table_.get()), 0, sizeof(IndirectEntry) * kIndirectTableSize);
+  std::memset(static_cast<void*>(indirect_table_.get()), 0, sizeof(IndirectEntry) << indirect_index_bits_);
 }
 
 size_t Translator::invalidate_page(uint64_t phys_page) {
@@ -397,6 +403,7 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
   Emission e;
   auto& a = *e.a;
   BlockBuilder b{a, count_indirect_, key.mode, key.eip, key.eip, {}, a.newLabel(), false, 0, false, {}};
+  b.indirect_index_bits = indirect_index_bits_;
   auto block = std::make_unique<Block>();
   block->key = key;
   block->first_page = block->last_page = key.phys >> kPageShift;

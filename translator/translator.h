@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -134,7 +135,13 @@ class Translator {
   ExecContext& ctx_;
   CodeCache cache_;
   CodeTlb code_tlb_;
-  std::unique_ptr<IndirectEntry[]> indirect_table_;
+  /// Bits of the EIP that index the inline table (kIndirectIndexBitsWide with BMI2).
+  uint32_t indirect_index_bits_;
+  [[nodiscard]] uint32_t indirect_slot(uint32_t eip) const { return eip & ((1u << indirect_index_bits_) - 1); }
+  struct FreeDeleter {
+    void operator()(void* p) const { std::free(p); }
+  };
+  std::unique_ptr<IndirectEntry[], FreeDeleter> indirect_table_;
   TranslatorStats stats_;
   using EnterFn = ExitRecord* (*)(ExecContext*, const uint8_t*);
   EnterFn enter_ = nullptr;
