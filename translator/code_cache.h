@@ -111,9 +111,8 @@ struct Block {
   bool has_second_page = false;
   uint32_t second_linear_page = 0;
   bool valid = true;
-  bool global_page = false;  ///< its code is on a global page (see ExecContext::global_salt)
   bool verifies_code = false;  ///< checks its guest bytes at entry (a page not write-protected)
-  /// Its translation depends on the FS/GS/TSC mode bits (tmode::kUnsalted): entered through
+  /// Its translation depends on the unsalted mode bits (tmode::kUnsalted, rdtsc): entered through
   /// the table only when those match; otherwise it suits any mode with the same other bits.
   bool mode_sensitive = false;
 };

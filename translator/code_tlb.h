@@ -28,6 +28,10 @@ class CodeTlb {
   [[nodiscard]] static uint32_t index(uint32_t linear_page) { return linear_page & (kCodeTlbEntries - 1); }
   /// Offset from R15 of the entry a block on `linear_page` checks.
   [[nodiscard]] static int32_t entry_offset(bool user, uint32_t linear_page);
+  /// The entry says `linear_page` maps to `phys_page`, as a block's check would find.
+  [[nodiscard]] bool confirms(bool user, uint32_t linear_page, uint64_t phys_page) const {
+    return ctx_.code_tlb[user][index(linear_page)] == tag(linear_page, static_cast<uint32_t>(phys_page));
+  }
 
   /// A fetch at `linear` by CPL `user ? 3 : 0` code found `phys` (global/large as walked).
   void fill(bool user, uint32_t linear, uint64_t phys, bool global, bool large);

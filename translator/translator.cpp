@@ -309,7 +309,7 @@ Block* Translator::try_chain(ExitRecord* exit, CodeSource& source) {
   // chained; cross-page ones go through the inline table and the target's code TLB check.
   if ((exit->target_eip ^ exit->from->key.eip) >> kPageShift) return target;
   // The jump happens without the dispatcher looking at the vCPU state again. A block that
-  // does not depend on the FS/GS/TSC bits runs in any mode with the same other bits (the
+  // does not depend on the unsalted mode bits (rdtsc) runs in any mode with the same other bits (the
   // source runs only in such modes); one that does is entered directly only from a block
   // of exactly its mode, from others through its mode check.
   const Block& from = *exit->from;
@@ -409,7 +409,6 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
   block->first_page = block->last_page = key.phys >> kPageShift;
   CodeSource::Bytes first;
   if (source.fetch(key.eip, &first)) {
-    block->global_page = first.global;
     block->verifies_code = first.verify;
   }
 
@@ -539,7 +538,7 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
     block->exits.push_back(std::move(rec));
   }
   // Checked entry (where the inline indirect table leads; emitted last because only now is
-  // it known whether the block depends on the FS/GS/TSC mode bits, which the table's salt
+  // it known whether the block depends on the unsalted mode bits (rdtsc), which the table's salt
   // leaves out): does this EIP's page still map to the block's guest-physical page in this
   // address space, and, if the block depends on them, are those bits the same?
   // Flag-neutral: lea + jecxz.

@@ -42,11 +42,6 @@ bool BtEngine::init(std::string* error) {
   return translator_.init(error) && install_fault_handler(error);
 }
 
-bool BtEngine::code_tlb_confirms(const Block& block, uint32_t linear_page, uint64_t phys_page) const {
-  return ctx_.code_tlb[(block.key.mode & tmode::Cpl3) != 0][CodeTlb::index(linear_page)] ==
-         CodeTlb::tag(linear_page, static_cast<uint32_t>(phys_page));
-}
-
 ExitRecord* BtEngine::run_callout(const CalloutSite& site) {
   ++stats_.callouts;
   if (count_mnemonics_) count_mnemonic(stats_.callouts_by_mnemonic);
@@ -56,7 +51,8 @@ ExitRecord* BtEngine::run_callout(const CalloutSite& site) {
   translator_.update_segment_code_bases();
   const CpuState& cpu = ctx_.cpu;
   const Block& block = *site.block;
-  const uint32_t linear_page = block.key.eip >> kPageShift;
+  const CodeTlb& tlb = translator_.code_tlb();
+  const bool user = (block.key.mode & tmode::Cpl3) != 0;
   // Go on with the block only if it is still what runs next: the instruction completed and
   // fell through, the mode, the window (a CR3 write selects the new address space's) and
   // the block's page mapping are as it was translated for, no block was dropped (this one
@@ -65,8 +61,8 @@ ExitRecord* BtEngine::run_callout(const CalloutSite& site) {
                      cpu.pending.interrupt_shadow == 0 && translator_.current_mode() == ctx_.mode &&
                      reinterpret_cast<uint64_t>(mmu_.window(cpu.cpl() == 3).base()) == gs_base_ &&
                      t.invalidated_blocks == invalidated_before && translator_.cache().flush_count() == flushes_before &&
-                     code_tlb_confirms(block, linear_page, block.key.phys >> kPageShift) &&
-                     (!block.has_second_page || code_tlb_confirms(block, block.second_linear_page, block.last_page));
+                     tlb.confirms(user, block.key.eip >> kPageShift, block.first_page) &&
+                     (!block.has_second_page || tlb.confirms(user, block.second_linear_page, block.last_page));
   // The block's prologue counted this instruction as translated; the interpreter counts it
   // (if it retired). Leaving, the rest of the block did not run either.
   ctx_.retired -= 1;
@@ -138,14 +134,14 @@ void BtEngine::sync_paging() {
   const PagingMode& have = mmu_.mode();
   if (want.cr0 != have.cr0 || want.cr3 != have.cr3 || want.cr4 != have.cr4) {
     const uint32_t old_cr3 = have.cr3;
-    if (want.cr0 != have.cr0 || want.cr4 != have.cr4) {
+    const bool structural = want.cr0 != have.cr0 || want.cr4 != have.cr4;
+    mmu_.set_mode(want);
+    if (structural) {
       // Paging turned on or off, PGE/PSE/WP changed: even global pages may translate anew.
       global_space_salt_ = global_space_salt_ * 0x9E3779B1u + 0x3C6EF372u;
       salted_mode_ = Translator::kNotTranslatable;
       translator_.code_tlb().flush_all();
-      mmu_.set_mode(want);
     } else {
-      mmu_.set_mode(want);
       switch_code_tlb(old_cr3, want.cr3);
     }
   }

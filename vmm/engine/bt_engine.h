@@ -106,8 +106,6 @@ class BtEngine final : public CodeSource {
   void count_mnemonic(std::array<uint64_t, ZYDIS_MNEMONIC_MAX_VALUE + 1>& counts);
   /// Runs the instruction of a callout site in the interpreter; nullptr to go on with the block.
   ExitRecord* run_callout(const CalloutSite& site);
-  /// The code TLB still maps one of the block's pages where its code came from.
-  [[nodiscard]] bool code_tlb_confirms(const Block& block, uint32_t linear_page, uint64_t phys_page) const;
   /// Finds or translates the block at the current EIP, telling the observer about new ones.
   [[nodiscard]] TranslateStatus lookup(Block** out);
   void report_new_block(uint64_t translated_before);
