@@ -133,16 +133,27 @@ void ShadowMmu::switch_address_space() {
 void ShadowMmu::revalidate(Window& w) {
   std::vector<uint32_t> victims;
   for (uint32_t lp : w.non_global) {
-    const Mapping& m = w.map.at(lp);
+    Mapping& m = w.map.at(lp);
     // Walking sets A as the fill did: the SDM lets a processor set A bits speculatively.
     const WalkResult walk =
         walk_page_tables(mem_, mode_, GuestLinear{lp << kPageShift}, AccessKind{false, w.user, false}, true);
     const auto pp = static_cast<uint32_t>(walk.phys.value >> kPageShift);
-    // Kept only if a fresh fill would map the same: frame, writability (D set), size.
-    const bool same = walk.ok && pp == m.phys_page && walk.large_page == m.large &&
-                      (walk.writable && walk.dirty && !is_code_page(pp)) == m.writable &&
-                      !(walk.global && (mode_.cr4 & cr4::PGE));
-    if (!same) victims.push_back(lp);
+    // Kept if a fresh fill would map the same frame at the same size, and no more
+    // writable than a fill would (writable once D is set). Read-only where a fill would
+    // map it writable is fine: the first write fills it again.
+    const bool same_frame =
+        walk.ok && pp == m.phys_page && walk.large_page == m.large && !(walk.global && (mode_.cr4 & cr4::PGE));
+    const bool fill_writable = walk.writable && walk.dirty && !is_code_page(pp);
+    if (same_frame && m.writable && !fill_writable) {
+      // fork made the page copy-on-write: same frame, read-only now. An mprotect keeps the
+      // mapping where dropping it would cost an unmap now and a fault and a map later.
+      if (w.area.protect(GuestLinear{lp << kPageShift}, 1, false)) {
+        m.writable = false;
+        ++stats_.revalidated_protected;
+        continue;
+      }
+    }
+    if (!same_frame || (m.writable && !fill_writable)) victims.push_back(lp);  // or protect failed
   }
   stats_.revalidated_kept += w.non_global.size() - victims.size();
   stats_.revalidated_dropped += victims.size();

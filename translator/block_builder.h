@@ -19,6 +19,8 @@ namespace vmm86 {
 enum class RewriteStatus : uint8_t {
   Emitted,      ///< host code emitted; the block continues
   EndsBlock,    ///< host code emitted including the block's exits
+  SideExit,     ///< host code emitted including an exit taken on a condition; the block
+                ///< goes on with the next instruction, which starts a new count segment
   NotHandled,   ///< this rule cannot translate it: end the block before it (slow path)
 };
 
@@ -32,10 +34,14 @@ struct PendingExit {
   asmjit::Label stub;          ///< bound at the stub
   asmjit::Label after_jump;    ///< bound right after the jump whose rel32 gets patched (Direct only)
   bool patchable;
-  /// Instructions of the block retired when this exit is taken; the stub takes the rest
-  /// off the count the prologue added.
+  /// Instructions of the block retired when this exit is taken; the stub takes what the
+  /// count segment (see BlockBuilder::segment) added beyond that off the count.
   uint32_t retired;
+  uint32_t segment;
 };
+
+/// No count segment's lea ran yet on the path (the entry's code check).
+inline constexpr uint32_t kNoSegment = 0xFFFFFFFFu;
 
 struct BlockBuilder {
   asmjit::x86::Assembler& a;
@@ -57,8 +63,22 @@ struct BlockBuilder {
   /// EIP bits that index the inline indirect table (Translator::indirect_index_bits_).
   uint32_t indirect_index_bits = kIndirectIndexBits;
 
+  /// Return prediction (ExecContext, kReturnStackBytes): guest calls become host calls and
+  /// guest rets host rets; a paired ret whose guest target differs goes here. Null: off.
+  const uint8_t* return_mismatch = nullptr;
+  /// Count segment of the current instruction. A block adds its instructions to the
+  /// retired count (R14) with one flag-neutral lea per segment, at the segment's start: the
+  /// prologue's for the first, and one after each side exit (a conditional branch the
+  /// block goes on after), so that side exits need no correction and chain directly.
+  uint32_t segment = 0;
+  /// Conditional branches may be side exits (RewriteStatus::SideExit).
+  bool side_exits = true;
+
   /// Jumps (rel32) to a new exit stub for `target`; chaining patches this jump later.
   void jump_to_exit(ExitKind kind, uint32_t target, asmjit::x86::CondCode cc = kAlways);
+  /// The same with a host call (rel32), whose return address is where the code emitted
+  /// next starts: the call's paired return lands there (return prediction).
+  void call_exit(ExitKind kind, uint32_t target);
 };
 
 /// Host register holding guest register `reg` (ModRM numbering 0..7).

@@ -60,6 +60,10 @@ struct PcMapEntry {
   /// Guest instructions of the block retired before this one (an inlined PC-thunk call
   /// retires three: call, mov, ret).
   uint32_t retired_before = 0;
+  /// What the block's count segments had added to the retired count when this instruction
+  /// runs (its own segment included): the instructions not retired at a fault here are
+  /// counted - retired_before.
+  uint32_t counted = 0;
 };
 
 /// Host registers that a host string instruction uses as pointers into the window
@@ -82,8 +86,8 @@ struct HostPointerSite {
 struct CalloutSite {
   uint32_t eip = 0;
   uint32_t next_eip = 0;
-  /// Instructions of the block after this one (the prologue counted them; a callout that
-  /// leaves takes them off the retired count).
+  /// Instructions of the block after this one that its count segment added already (a
+  /// callout that leaves takes them off the retired count).
   uint32_t insns_after = 0;
   Block* block = nullptr;
 };

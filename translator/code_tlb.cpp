@@ -18,9 +18,9 @@ void CodeTlb::fill(bool user, uint32_t linear, uint64_t phys, bool global, bool 
   clear(user, i);
   if (large) ++large_in_region_[user][linear_page >> 10];
   ctx_.code_tlb[user][i] = tag(linear_page, static_cast<uint32_t>(phys >> kPageShift));
-  const bool listed = side_[user][i].listed;
-  side_[user][i] = Side{linear_page, true, global, large, true};
-  if (!listed) filled_.push_back(i | (user ? 0x80000000u : 0));
+  const bool listed = side_[user][i].listed || !global;
+  if (!global && !side_[user][i].listed) local_.push_back(i | (user ? 0x80000000u : 0));
+  side_[user][i] = Side{linear_page, true, global, large, listed};
   ++fills_;
 }
 
@@ -28,23 +28,19 @@ void CodeTlb::clear(bool user, uint32_t i) {
   ctx_.code_tlb[user][i] = kCodeTlbEmpty;
   Side& s = side_[user][i];
   if (s.valid && s.large) --large_in_region_[user][s.linear_page >> 10];
+  clears_ += s.valid;
   s.valid = false;
 }
 
 void CodeTlb::flush_non_global() {
-  size_t kept = 0;
-  for (const uint32_t f : filled_) {
+  for (const uint32_t f : local_) {
     const bool user = f >> 31;
     const uint32_t i = f & 0x7FFFFFFFu;
     Side& s = side_[user][i];
-    if (s.valid && s.global) {
-      filled_[kept++] = f;
-    } else {
-      clear(user, i);
-      s.listed = false;
-    }
+    if (!s.global) clear(user, i);  // else refilled with a global page since
+    s.listed = false;
   }
-  filled_.resize(kept);
+  local_.clear();
 }
 
 void CodeTlb::flush_all() {
@@ -54,7 +50,7 @@ void CodeTlb::flush_all() {
       side_[user][i].listed = false;
     }
   }
-  filled_.clear();
+  local_.clear();
 }
 
 void CodeTlb::invlpg(uint32_t linear) {
@@ -74,7 +70,7 @@ void CodeTlb::invlpg(uint32_t linear) {
 
 std::vector<uint32_t> CodeTlb::non_global_pages() const {
   std::vector<uint32_t> pages;
-  for (const uint32_t f : filled_) {
+  for (const uint32_t f : local_) {
     const bool user = f >> 31;
     const Side& s = side_[user][f & 0x7FFFFFFFu];
     if (s.valid && !s.global) pages.push_back(s.linear_page << 1 | (user ? 1 : 0));

@@ -46,21 +46,26 @@ class CodeTlb {
   [[nodiscard]] std::vector<uint32_t> non_global_pages() const;
 
   [[nodiscard]] uint64_t fills() const { return fills_; }
+  /// Entries taken out so far (flushes, INVLPG): when this moves, a host return address
+  /// on the return stack may lead into a block whose page maps elsewhere now.
+  [[nodiscard]] uint64_t clears() const { return clears_; }
 
  private:
   struct Side {
     uint32_t linear_page = 0;
     bool valid = false, global = false, large = false;
-    bool listed = false;  ///< in filled_
+    bool listed = false;  ///< in local_
   };
   void clear(bool user, uint32_t i);
 
   ExecContext& ctx_;
   std::array<std::array<Side, kCodeTlbEntries>, 2> side_{};
-  /// Entries filled since the last flush, each once (index, bit 31: user), so that a flush
-  /// visits only those rather than the whole TLB.
-  std::vector<uint32_t> filled_;
+  /// Entries filled with a non-global page since the last flush, each once (index, bit 31:
+  /// user), so that a CR3 switch visits only those rather than the whole TLB or the
+  /// thousands of global kernel entries.
+  std::vector<uint32_t> local_;
   uint64_t fills_ = 0;
+  uint64_t clears_ = 0;
   /// Entries from 4 MiB pages, per privilege and 4 MiB region: INVLPG of an address in a
   /// region without any needs no scan.
   std::array<std::array<uint16_t, 1024>, 2> large_in_region_{};

@@ -107,6 +107,12 @@ struct ExecContext {
   uint8_t callout_xmm[8][16] = {};
   uint32_t callout_mxcsr = 0;
   uint32_t pad1 = 0;
+  /// Host RSP while translated code runs starts here, in the return stack (see
+  /// kReturnStackBytes): the slot it points at holds the address of the translator's
+  /// return-miss code, so a host ret with no host call left to pair with lands there.
+  uint64_t return_stack_top = 0;
+  /// RSP of translated code while a callout runs on the host stack.
+  uint64_t callout_rsp = 0;
   /// The code TLB, [0] for supervisor and [1] for user fetches (translator/code_tlb.h).
   uint32_t code_tlb[2][kCodeTlbEntries] = {};
 };
@@ -128,7 +134,16 @@ inline constexpr int32_t kExternalInterruptOffset =
                          offsetof(PendingEvents, external_interrupt));
 static_assert(sizeof(PendingEvents::external_interrupt) == 1);
 
-/// ExecContext with its poll page, in one mmap'd region.
+/// Return prediction (docs/design-notes.md): a guest call is a host call and a guest ret a
+/// host ret, so the host's return predictor guesses where a guest ret goes; the code at the
+/// host return address checks the guest's target. Those host calls push onto this stack,
+/// which translated code runs on (RSP = return_stack_top at every entry from the
+/// dispatcher, which is what empties it). A guard page lies below it: a push there faults,
+/// and the fault handler starts the stack over (the pairs it drops only miss).
+inline constexpr size_t kReturnStackBytes = 64 * 1024;
+
+/// ExecContext with its poll page and the return stack below it, in one mmap'd region:
+/// [guard page][return stack][poll page][context].
 struct ExecContextDeleter {
   void operator()(ExecContext* ctx) const;
 };
@@ -139,6 +154,8 @@ using ExecContextPtr = std::unique_ptr<ExecContext, ExecContextDeleter>;
 void request_exit(ExecContext* ctx);
 /// Undoes request_exit (called by the dispatcher once it has control).
 void clear_exit_request(ExecContext* ctx);
+/// True when `addr` is the guard page below the return stack of `ctx`.
+[[nodiscard]] bool is_return_stack_guard(const ExecContext* ctx, const void* addr);
 /// True when `addr` is the poll page of `ctx`.
 [[nodiscard]] bool is_poll_page(const ExecContext* ctx, const void* addr);
 static_assert(offsetof(ExecContext, cpu) == 0);

@@ -58,17 +58,63 @@ void push_return_address(BlockBuilder& b) {
   b.a.lea(x86::r12d, x86::ptr(x86::r12d, -4));
 }
 
+/// Where a guest call's paired return lands (right after the host call): the guest's
+/// return target (r13d, loaded by the ret) must be this call's return address, else the
+/// shared mismatch code looks it up. Flag-neutral: lea + jrcxz.
+void emit_return_landing(BlockBuilder& b) {
+  auto& a = b.a;
+  const Label match = a.newLabel();
+  a.mov(x86::r8, x86::rcx);
+  a.lea(x86::ecx, x86::ptr(x86::r13, -static_cast<int32_t>(b.next_eip)));
+  a.jecxz(x86::rcx, match);  // jrcxz: ecx was written as 32 bits, so rcx == ecx
+  a.mov(x86::rcx, x86::r8);
+  a.jmp(Imm(reinterpret_cast<uint64_t>(b.return_mismatch)));
+  a.bind(match);
+  a.mov(x86::rcx, x86::r8);
+  b.jump_to_exit(ExitKind::Direct, b.next_eip);
+}
+
+/// The rest of a call once its return address is pushed: to the target (in r13d when
+/// `indirect`), with a host call when return prediction is on.
+void emit_call_transfer(BlockBuilder& b, bool indirect, uint32_t direct_target) {
+  if (!b.return_mismatch) {
+    if (indirect) {
+      emit_indirect_jump(b);
+    } else {
+      b.jump_to_exit(ExitKind::Direct, direct_target);
+    }
+    return;
+  }
+  if (!indirect) {
+    b.call_exit(ExitKind::Direct, direct_target);
+    emit_return_landing(b);
+    return;
+  }
+  const Label lookup = b.a.newLabel();
+  b.a.call(lookup);
+  emit_return_landing(b);
+  b.a.bind(lookup);
+  emit_indirect_jump(b);
+}
+
 }  // namespace
 
 void BlockBuilder::jump_to_exit(ExitKind kind, uint32_t target, x86::CondCode cc) {
   // Only the block's last instruction makes Direct exits: a chained jump skips the stub,
   // which is where an exit from the middle of the block corrects the instruction count.
-  PendingExit e{kind, target, a.newLabel(), a.newLabel(), kind == ExitKind::Direct, retired_after};
+  PendingExit e{kind, target, a.newLabel(), a.newLabel(), kind == ExitKind::Direct, retired_after, segment};
   if (cc == kAlways) {
     a.long_().jmp(e.stub);
   } else {
     a.long_().j(cc, e.stub);
   }
+  a.bind(e.after_jump);
+  exits.push_back(e);
+}
+
+void BlockBuilder::call_exit(ExitKind kind, uint32_t target) {
+  PendingExit e{kind, target, a.newLabel(), a.newLabel(), kind == ExitKind::Direct, retired_after, segment};
+  a.call(e.stub);  // E8 rel32: patched like a jump's
   a.bind(e.after_jump);
   exits.push_back(e);
 }
@@ -80,6 +126,8 @@ RewriteStatus rewrite_branch(BlockBuilder& b, const Instruction& insn) {
 
   if (const x86::CondCode cc = condition_of(m); cc != kAlways) {
     b.jump_to_exit(ExitKind::Direct, relative_target(b, insn), cc);
+    // Falling through, the block goes on: no jump, no other block's prologue.
+    if (b.next_in_block && b.side_exits) return RewriteStatus::SideExit;
     b.jump_to_exit(ExitKind::Direct, b.next_eip);
     return RewriteStatus::EndsBlock;
   }
@@ -96,19 +144,23 @@ RewriteStatus rewrite_branch(BlockBuilder& b, const Instruction& insn) {
       if (insn.operand_size() != 32 || !(b.mode & tmode::FlatData)) break;
       if (relative) {
         push_return_address(b);
-        b.jump_to_exit(ExitKind::Direct, relative_target(b, insn));
+        emit_call_transfer(b, false, relative_target(b, insn));
         return RewriteStatus::EndsBlock;
       }
       if (insn.raw.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR || !load_indirect_target(b, insn)) break;
       push_return_address(b);
-      emit_indirect_jump(b);
+      emit_call_transfer(b, true, 0);
       return RewriteStatus::EndsBlock;
     case ZYDIS_MNEMONIC_RET: {
       if (insn.operand_size() != 32 || !(b.mode & tmode::FlatData)) break;
       const int32_t release = 4 + (insn.raw.operand_count_visible ? static_cast<int32_t>(insn.operands[0].imm.value.u) : 0);
       b.a.mov(x86::r13d, guest_dword(x86::r12d));
       b.a.lea(x86::r12d, x86::ptr(x86::r12d, release));
-      emit_indirect_jump(b);
+      if (b.return_mismatch) {
+        b.a.ret();  // to the landing of the paired call, or to the return-miss code
+      } else {
+        emit_indirect_jump(b);
+      }
       return RewriteStatus::EndsBlock;
     }
     case ZYDIS_MNEMONIC_LOOP:

@@ -170,6 +170,7 @@ bool Translator::init(std::string* error) {
     a.fxrstor(context_field(kFxsaveOff, 0));
     a.mov(x86::r13, x86::rsi);
     emit_load_guest_registers(a);
+    a.mov(x86::rsp, context_field(offsetof(ExecContext, return_stack_top), 8));  // an empty return stack
     a.jmp(x86::r13);
     size_t size = 0;
     uint8_t* p = e.place(cache_, &size);
@@ -177,6 +178,7 @@ bool Translator::init(std::string* error) {
     enter_ = reinterpret_cast<EnterFn>(p);
   }
   // Exit: entered by a jump with r13 = ExitRecord*; stores the guest state and returns r13.
+  // It runs on the host stack: the return stack may be full (a push would hit its guard).
   // Callout: entered by a call with r13 = CalloutSite*; stores the guest state, calls
   // ExecContext::callout, and either reloads the guest state and returns to the block, or
   // (the callout returned an ExitRecord) leaves like an exit.
@@ -184,6 +186,7 @@ bool Translator::init(std::string* error) {
     Emission e;
     auto& a = *e.a;
     const Label exit_tail = a.newLabel(), callout = a.newLabel(), leave = a.newLabel();
+    a.mov(x86::rsp, context_field(offsetof(ExecContext, host_rsp), 8));
     emit_store_guest_registers(a);
     a.bind(exit_tail);
     a.fxsave(context_field(kFxsaveOff, 0));
@@ -199,19 +202,21 @@ bool Translator::init(std::string* error) {
 
     // The x87 state stays in the FPU (the monitor's C++ does not use x87); XMM0-7 and MXCSR
     // are the guest's and the C++ side may use SSE, so they are saved around the call.
+    // The C++ side runs on the host stack (16-byte aligned at host_rsp), not on the return
+    // stack, whose guard a deep call could hit; nothing is pushed before the switch.
     a.bind(callout);
-    emit_store_guest_registers(a);  // rsp = 8 mod 16 after the call; pushfq/pop inside
+    a.mov(context_field(offsetof(ExecContext, callout_rsp), 8), x86::rsp);
+    a.mov(x86::rsp, context_field(offsetof(ExecContext, host_rsp), 8));
+    emit_store_guest_registers(a);  // pushfq/pop inside
     for (unsigned i = 0; i < 8; ++i) {
       a.movdqu(context_field(offsetof(ExecContext, callout_xmm) + 16 * i, 16), x86::xmm(i));
     }
     a.stmxcsr(context_field(offsetof(ExecContext, callout_mxcsr), 4));
     a.ldmxcsr(context_field(offsetof(ExecContext, host_mxcsr), 4));
     a.cld();
-    a.sub(x86::rsp, 8);
     a.mov(x86::rdi, x86::r15);
     a.mov(x86::rsi, x86::r13);
     a.call(x86::qword_ptr(x86::r15, static_cast<int32_t>(offsetof(ExecContext, callout))));
-    a.add(x86::rsp, 8);
     a.ldmxcsr(context_field(offsetof(ExecContext, callout_mxcsr), 4));
     for (unsigned i = 0; i < 8; ++i) {
       a.movdqu(x86::xmm(i), context_field(offsetof(ExecContext, callout_xmm) + 16 * i, 16));
@@ -219,9 +224,9 @@ bool Translator::init(std::string* error) {
     a.test(x86::rax, x86::rax);
     a.jnz(leave);
     emit_load_guest_registers(a);
+    a.mov(x86::rsp, context_field(offsetof(ExecContext, callout_rsp), 8));
     a.ret();
     a.bind(leave);
-    a.add(x86::rsp, 8);  // the return address into the block
     a.mov(x86::r13, x86::rax);
     a.jmp(exit_tail);  // the callout left ExecContext::retired as it should be
 
@@ -229,6 +234,28 @@ bool Translator::init(std::string* error) {
     exit_trampoline_ = e.place(cache_, &size);
     if (!exit_trampoline_) return false;
     callout_trampoline_ = exit_trampoline_ + e.code.labelOffsetFromBase(callout);
+  }
+  // Return misses (target in r13d): a guest ret whose host ret found no host call to pair
+  // with (the return stack's bottom slot leads here: the stub puts RSP back on it), and a
+  // paired one whose guest target was not the call's return address. Both look the target
+  // up in the inline table like any indirect branch.
+  {
+    Emission e;
+    auto& a = *e.a;
+    BlockBuilder b{a, true, 0, 0, 0, {}, a.newLabel(), false, 0, false, {}};
+    b.indirect_index_bits = indirect_index_bits_;
+    const Label mismatch = a.newLabel();
+    a.lea(x86::rsp, x86::ptr(x86::rsp, -8));
+    a.bind(mismatch);
+    emit_indirect_jump(b);
+    a.bind(b.indirect_exit);
+    a.mov(x86::r13, reinterpret_cast<uint64_t>(&return_miss_exit_));
+    a.jmp(Imm(reinterpret_cast<uint64_t>(exit_trampoline_)));
+    size_t size = 0;
+    uint8_t* underflow = e.place(cache_, &size);
+    if (!underflow) return false;
+    return_mismatch_ = underflow + e.code.labelOffsetFromBase(mismatch);
+    std::memcpy(reinterpret_cast<void*>(ctx_.return_stack_top), &underflow, sizeof underflow);
   }
   cache_.mark_permanent();
   return true;
@@ -305,19 +332,21 @@ Block* Translator::try_chain(ExitRecord* exit, CodeSource& source) {
   Block* target = nullptr;
   if (block_for_current(source, &target) != TranslateStatus::Ok) return nullptr;
   if (exit->kind != ExitKind::Direct || exit->chained_to || !exit->from || !exit->from->valid) return target;
-  // Another page may map to other code in another address space: only same-page jumps are
-  // chained; cross-page ones go through the inline table and the target's code TLB check.
-  if ((exit->target_eip ^ exit->from->key.eip) >> kPageShift) return target;
   // The jump happens without the dispatcher looking at the vCPU state again. A block that
   // does not depend on the unsalted mode bits (rdtsc) runs in any mode with the same other bits (the
   // source runs only in such modes); one that does is entered directly only from a block
   // of exactly its mode, from others through its mode check.
   const Block& from = *exit->from;
   if (salted_mode(from.key.mode) != salted_mode(target->key.mode) || target->key.eip != exit->target_eip) return target;
-  // A block whose last instruction ends on the next page is entered through its checked
-  // entry, which compares that page's mapping too.
+  // Another page may map to other code in another address space: a jump to another page
+  // enters through the checked entry, which compares the target page's code TLB entry
+  // (and leaves for the dispatcher where that page holds other code). So does a block whose
+  // last instruction ends on the next page: it compares that page's mapping too.
+  const bool same_page = ((exit->target_eip ^ from.key.eip) >> kPageShift) == 0;
   const bool direct = !target->mode_sensitive || (from.mode_sensitive && from.key.mode == target->key.mode);
-  const uint8_t* entry = target->has_second_page ? target->checked_entry : direct ? target->host_code : target->mode_entry;
+  const uint8_t* entry = !same_page || target->has_second_page ? target->checked_entry
+                         : direct                            ? target->host_code
+                                                             : target->mode_entry;
   if (cache_.chain(exit, target, entry)) {
     ++stats_.chains;
   }
@@ -340,7 +369,7 @@ bool Translator::locate(const void* host_pc, GuestLocation* out) const {
   size_t i = 0;
   while (i + 1 < b->pc_map.size() && b->pc_map[i + 1].host_offset <= offset) ++i;
   out->eip = b->pc_map[i].guest_eip;
-  out->not_retired = b->guest_insns - b->pc_map[i].retired_before;
+  out->not_retired = b->pc_map[i].counted - b->pc_map[i].retired_before;
   for (const HostPointerSite& site : b->host_pointer_sites) {
     if (site.host_offset == offset) out->host_pointer_regs = site.regs;
   }
@@ -404,6 +433,7 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
   auto& a = *e.a;
   BlockBuilder b{a, count_indirect_, key.mode, key.eip, key.eip, {}, a.newLabel(), false, 0, false, {}};
   b.indirect_index_bits = indirect_index_bits_;
+  if (return_prediction_) b.return_mismatch = return_mismatch_;
   auto block = std::make_unique<Block>();
   block->key = key;
   block->first_page = block->last_page = key.phys >> kPageShift;
@@ -423,9 +453,15 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
     a.jmp(check_code);
     a.bind(body);
   }
-  const auto count_patch = static_cast<uint32_t>(a.offset()) + 3;
-  static constexpr uint8_t kLeaR14Disp32[] = {0x4D, 0x8D, 0xB6, 0, 0, 0, 0};
-  a.embed(kLeaR14Disp32, sizeof(kLeaR14Disp32));
+  // One lea per count segment (BlockBuilder::segment); each disp32 is patched below.
+  std::vector<uint32_t> segment_patch, segment_end;
+  auto open_segment = [&] {
+    static constexpr uint8_t kLeaR14Disp32[] = {0x4D, 0x8D, 0xB6, 0, 0, 0, 0};
+    segment_patch.push_back(static_cast<uint32_t>(a.offset()) + 3);
+    a.embed(kLeaR14Disp32, sizeof(kLeaR14Disp32));
+  };
+  open_segment();
+  std::vector<uint32_t> pc_segment;  // segment of each pc_map entry
 
   const Decoder decoder(CodeSize::Bits32);
   const uint32_t page = key.eip >> kPageShift;
@@ -505,17 +541,26 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
       b.jump_to_exit(ExitKind::Interpret, eip);
       break;
     }
-    block->pc_map.push_back({host_offset, eip, retired});
+    block->pc_map.push_back({host_offset, eip, retired, 0});
+    pc_segment.push_back(b.segment);
     ++insns;
     retired += retires;
     eip = b.next_eip;
     if (rs == RewriteStatus::EndsBlock) break;
+    if (rs == RewriteStatus::SideExit) {
+      segment_end.push_back(retired);
+      open_segment();
+      ++b.segment;
+    }
   }
+  segment_end.push_back(retired);
+  for (size_t i = 0; i < block->pc_map.size(); ++i) block->pc_map[i].counted = segment_end[pc_segment[i]];
 
   // Exit stubs: store the target EIP, name the exit, leave through the exit trampoline.
   if (block->verifies_code) {
     a.bind(check_code);
-    b.retired_after = retired;  // nothing counted yet on this path
+    b.retired_after = 0;  // nothing counted yet on this path
+    b.segment = kNoSegment;
     emit_code_check(b, key.eip, first.host, eip - key.eip, body);
   }
 
@@ -525,12 +570,12 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
     rec->target_eip = pe.target_eip;
     rec->from = block.get();
     a.bind(pe.stub);
-    // An exit in the middle of the block: the prologue counted instructions that did not run.
-    if (pe.retired != retired) a.lea(x86::r14, x86::ptr(x86::r14, -static_cast<int32_t>(retired - pe.retired)));
-    if (pe.kind == ExitKind::Direct && ((pe.target_eip ^ key.eip) >> kPageShift) != 0) {
+    // An exit in the middle of a count segment: its lea counted instructions that did not
+    // run. Such an exit is never chained: a chained jump would skip this correction.
+    const uint32_t counted = pe.segment == kNoSegment ? 0 : segment_end[pe.segment];
+    if (counted != pe.retired) {
+      a.lea(x86::r14, x86::ptr(x86::r14, -static_cast<int32_t>(counted - pe.retired)));
       pe.patchable = false;
-      a.mov(x86::r13d, pe.target_eip);
-      emit_indirect_jump(b);
     }
     a.mov(context_field(kEipOff, 4), pe.target_eip);
     a.mov(x86::r13, reinterpret_cast<uint64_t>(rec.get()));
@@ -601,11 +646,14 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
   size_t size = 0;
   uint8_t* code = e.place(cache_, &size);
   if (!code) return TranslateStatus::CacheFull;
-  std::memcpy(code + count_patch, &retired, 4);
+  for (size_t i = 0; i < segment_patch.size(); ++i) {
+    const uint32_t count = segment_end[i] - (i ? segment_end[i - 1] : 0);
+    std::memcpy(code + segment_patch[i], &count, 4);
+  }
   for (auto& site : block->callouts) {
     const auto at = std::find_if(block->pc_map.begin(), block->pc_map.end(),
                                  [&](const PcMapEntry& m) { return m.guest_eip == site->eip; });
-    site->insns_after = retired - at->retired_before - 1;
+    site->insns_after = at->counted - at->retired_before - 1;
   }
   for (size_t i = 0; i < b.exits.size(); ++i) {
     ExitRecord* rec = block->exits[i].get();

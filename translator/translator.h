@@ -67,6 +67,9 @@ class Translator {
   /// Count every inline indirect-table lookup (a few instructions per indirect branch;
   /// for --stats). Applies to blocks translated afterwards.
   void count_indirect_lookups(bool on) { count_indirect_ = on; }
+  /// Return prediction: guest call/ret as host call/ret (ExecContext::return_stack_top).
+  /// On by default; blocks translated from now on follow the setting.
+  void predict_returns(bool on) { return_prediction_ = on; }
   ~Translator();
   Translator(const Translator&) = delete;
   Translator& operator=(const Translator&) = delete;
@@ -147,10 +150,14 @@ class Translator {
   EnterFn enter_ = nullptr;
   uint8_t* exit_trampoline_ = nullptr;
   bool count_indirect_ = false;
+  bool return_prediction_ = true;
   ExitRecord fault_exit_{ExitKind::Fault};
   ExitRecord poll_exit_{ExitKind::Poll};
   ExitRecord callout_exit_{ExitKind::Callout};
   uint8_t* callout_trampoline_ = nullptr;
+  /// Where a paired host ret goes when the guest's target is not the call's return address.
+  const uint8_t* return_mismatch_ = nullptr;
+  ExitRecord return_miss_exit_{ExitKind::Indirect};
 };
 
 }  // namespace vmm86

@@ -47,6 +47,7 @@ ExitRecord* BtEngine::run_callout(const CalloutSite& site) {
   if (count_mnemonics_) count_mnemonic(stats_.callouts_by_mnemonic);
   const TranslatorStats& t = translator_.stats();
   const uint64_t invalidated_before = t.invalidated_blocks, flushes_before = translator_.cache().flush_count();
+  const uint64_t tlb_clears_before = translator_.code_tlb().clears();
   const StepStatus status = interp_.step();
   translator_.update_segment_code_bases();
   const CpuState& cpu = ctx_.cpu;
@@ -56,11 +57,14 @@ ExitRecord* BtEngine::run_callout(const CalloutSite& site) {
   // Go on with the block only if it is still what runs next: the instruction completed and
   // fell through, the mode, the window (a CR3 write selects the new address space's) and
   // the block's page mapping are as it was translated for, no block was dropped (this one
-  // may have been), and nothing waits for the dispatcher.
+  // may have been), and nothing waits for the dispatcher. No code TLB entry may have gone
+  // either: the landings of the host calls on the return stack go on into their callers'
+  // blocks unchecked, and leaving empties that stack.
   const bool go_on = status == StepStatus::Retired && cpu.eip == site.next_eip && !cpu.halted &&
                      cpu.pending.interrupt_shadow == 0 && translator_.current_mode() == ctx_.mode &&
                      reinterpret_cast<uint64_t>(mmu_.window(cpu.cpl() == 3).base()) == gs_base_ &&
                      t.invalidated_blocks == invalidated_before && translator_.cache().flush_count() == flushes_before &&
+                     tlb.clears() == tlb_clears_before &&
                      tlb.confirms(user, block.key.eip >> kPageShift, block.first_page) &&
                      (!block.has_second_page || tlb.confirms(user, block.second_linear_page, block.last_page));
   // The block's prologue counted this instruction as translated; the interpreter counts it

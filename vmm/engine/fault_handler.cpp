@@ -52,6 +52,13 @@ void on_fault(int sig, siginfo_t* si, void* raw) {
   const void* pc = reinterpret_cast<void*>(uc->uc_mcontext.gregs[REG_RIP]);
   if (!e || !e->translator->in_code_cache(pc)) die(sig, si, uc);
 
+  if (sig == SIGSEGV && is_return_stack_guard(e->ctx, si->si_addr)) {
+    // A push (a host call, a pushf) ran off the return stack: start it over and retry.
+    // The host calls it held lose their pairing, so their guest rets take the miss path.
+    ++e->stats.return_stack_resets;
+    uc->uc_mcontext.gregs[REG_RSP] = static_cast<greg_t>(e->ctx->return_stack_top);
+    return;
+  }
   if (sig == SIGSEGV && is_poll_page(e->ctx, si->si_addr)) {
     ++e->stats.polls;
     if (!redirect(uc, *e, e->translator->poll_exit())) die(sig, si, uc);

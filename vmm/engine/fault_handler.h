@@ -26,6 +26,7 @@ struct RedirectedFault {
 struct FaultStats {
   uint64_t fills = 0;            ///< window faults answered with a mapping
   uint64_t polls = 0;            ///< exits through the poll page
+  uint64_t return_stack_resets = 0;  ///< pushes that hit the return stack's guard
   uint64_t redirected = 0;       ///< exits to the interpreter at a faulting instruction
   uint64_t page_faults = 0;      ///< ... of which guest #PF
   uint64_t mmio = 0;             ///< ... of which MMIO

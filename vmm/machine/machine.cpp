@@ -319,9 +319,10 @@ void Machine::print_stats(std::FILE* out) const {
     print_top(e.callouts_by_mnemonic);
     const FaultStats& f = bt_->fault_stats();
     std::fprintf(out,
-                 "  host faults          window fills %" PRIu64 ", polls %" PRIu64 ", to interpreter %" PRIu64
-                 " (guest #PF %" PRIu64 ", MMIO %" PRIu64 ", code writes %" PRIu64 ", other %" PRIu64 ")\n",
-                 f.fills, f.polls, f.redirected, f.page_faults, f.mmio, f.code_writes, f.other);
+                 "  host faults          window fills %" PRIu64 ", polls %" PRIu64 ", return-stack resets %" PRIu64
+                 ", to interpreter %" PRIu64 " (guest #PF %" PRIu64 ", MMIO %" PRIu64 ", code writes %" PRIu64
+                 ", other %" PRIu64 ")\n",
+                 f.fills, f.polls, f.return_stack_resets, f.redirected, f.page_faults, f.mmio, f.code_writes, f.other);
     const ShadowMmuStats& m = mmu_->stats();
     std::fprintf(out,
                  "  shadow MMU           fills %" PRIu64 ", pages mapped %" PRIu64 ", flushes %" PRIu64 " (+%" PRIu64
@@ -330,8 +331,9 @@ void Machine::print_stats(std::FILE* out) const {
                  mmu_->host_map_calls());
     std::fprintf(out,
                  "                       CR3 switches back to a kept address space %" PRIu64 ", to a new one %" PRIu64
-                 "; revalidated pages kept %" PRIu64 ", dropped %" PRIu64 "\n",
-                 m.space_reuses, m.space_assignments, m.revalidated_kept, m.revalidated_dropped);
+                 "; revalidated pages kept %" PRIu64 " (%" PRIu64 " made read-only), dropped %" PRIu64 "\n",
+                 m.space_reuses, m.space_assignments, m.revalidated_kept, m.revalidated_protected,
+                 m.revalidated_dropped);
   }
   std::fprintf(out, "  devices             ");
   pc_->stats().for_each([out](const auto& name, uint64_t value) {
