@@ -120,10 +120,17 @@ void ShadowMmu::switch_address_space() {
     space_ = next;
     // Global pages stay, as in the TLB: they are the same in every address space (INVLPG
     // reaches every window, a CR4.PGE change empties them all), and the kernel's are most
-    // of what a window holds.
+    // of what a window holds. The others are revalidated against the new tables as if the
+    // pair had been this address space's: processes running the same binary share its
+    // text, and their other pages sit at the same addresses.
     const bool keep_global = (mode_.cr4 & cr4::PGE) != 0;
-    drop(*space_->supervisor, keep_global);
-    drop(*space_->user, keep_global);
+    for (Window* w : {space_->supervisor, space_->user}) {
+      if (keep_global) {
+        revalidate(*w);
+      } else {
+        drop_all(*w);
+      }
+    }
     space_->assigned = true;
     space_->cr3 = mode_.cr3;
   }
@@ -132,6 +139,11 @@ void ShadowMmu::switch_address_space() {
 
 void ShadowMmu::revalidate(Window& w) {
   std::vector<uint32_t> victims;
+  struct Remap {
+    uint32_t linear_page, phys_page;
+    bool writable;
+  };
+  std::vector<Remap> remaps;
   for (uint32_t lp : w.non_global) {
     Mapping& m = w.map.at(lp);
     // Walking sets A as the fill did: the SDM lets a processor set A bits speculatively.
@@ -153,9 +165,30 @@ void ShadowMmu::revalidate(Window& w) {
         continue;
       }
     }
+    // Another frame at that address now (a new process where an old one was: same binary,
+    // same layout): map it in place of the old one. That costs the host call taking the old
+    // frame out would, and saves a fault if the page is used, which it mostly is.
+    if (!same_frame && walk.ok && !walk.large_page && !m.large && !(walk.global && (mode_.cr4 & cr4::PGE)) &&
+        mappable(pp)) {
+      remaps.push_back({lp, pp, fill_writable});
+      continue;
+    }
     if (!same_frame || (m.writable && !fill_writable)) victims.push_back(lp);  // or protect failed
   }
-  stats_.revalidated_kept += w.non_global.size() - victims.size();
+  uint64_t remapped = 0;
+  for (const Remap& r : remaps) {  // after the loop: map_run edits w.non_global
+    Region region;
+    region.linear_page = r.linear_page;
+    region.phys_page = r.phys_page;
+    region.writable = r.writable;
+    if (make_room(w, kVmasPerMap, false) && map_run(w, region, 0, 1, r.writable)) {
+      ++remapped;
+    } else {
+      victims.push_back(r.linear_page);  // the old frame must not stay visible
+    }
+  }
+  stats_.revalidated_kept += w.non_global.size() - victims.size() - remapped;
+  stats_.revalidated_remapped += remapped;
   stats_.revalidated_dropped += victims.size();
   withdraw_pages(w, std::move(victims));
 }
@@ -433,18 +466,9 @@ FillResult ShadowMmu::fill_page(bool user, uint32_t linear, bool write) {
     result.outcome = FillOutcome::Mmio;  // the interpreter reaches RAM without the window
     return result;
   }
-  // A user page is usually touched at both levels soon (the kernel fills what user code
-  // reads, copies what it wrote): map it in the other window too, as a TLB may fill ahead.
-  // An mmap costs a tenth of the host fault it saves.
-  if (paging() && !large && walk.user) {
-    const WalkResult other =
-        walk_page_tables(mem_, mode_, GuestLinear{linear}, AccessKind{false, !user, false}, false);
-    if (other.ok && other.phys.value == walk.phys.value) {
-      Region mirror = region;
-      mirror.writable = other.writable && walk.dirty;
-      if (map_region(current(!user), mirror)) ++stats_.mirrored;
-    }
-  }
+  // A user page is not also mapped in the other privilege's window ahead of use: on this
+  // host an mmap (~5 us) and the unmap when the process goes cost more than the fault it
+  // would save, and most user pages are never touched by the kernel (docs/performance.md).
   return result;
 }
 

@@ -51,7 +51,7 @@ struct ShadowMmuStats {
   uint64_t revalidated_kept = 0;     ///< pages revalidations found unchanged and left mapped
   uint64_t revalidated_dropped = 0;  ///< pages revalidations found changed and took out
   uint64_t revalidated_protected = 0;  ///< ... kept, made read-only (the guest's copy-on-write)
-  uint64_t mirrored = 0;             ///< user-page fills also mapped in the other window
+  uint64_t revalidated_remapped = 0;   ///< pages revalidations found at another frame and mapped there
 };
 
 class ShadowMmu {

@@ -331,9 +331,10 @@ void Machine::print_stats(std::FILE* out) const {
                  mmu_->host_map_calls());
     std::fprintf(out,
                  "                       CR3 switches back to a kept address space %" PRIu64 ", to a new one %" PRIu64
-                 "; revalidated pages kept %" PRIu64 " (%" PRIu64 " made read-only), dropped %" PRIu64 "\n",
+                 "; revalidated pages kept %" PRIu64 " (%" PRIu64 " made read-only), moved to a new frame %" PRIu64
+                 ", dropped %" PRIu64 "\n",
                  m.space_reuses, m.space_assignments, m.revalidated_kept, m.revalidated_protected,
-                 m.revalidated_dropped);
+                 m.revalidated_remapped, m.revalidated_dropped);
   }
   std::fprintf(out, "  devices             ");
   pc_->stats().for_each([out](const auto& name, uint64_t value) {
