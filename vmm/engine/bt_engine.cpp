@@ -159,14 +159,28 @@ void BtEngine::switch_code_tlb(uint32_t old_cr3, uint32_t new_cr3) {
   tlb.flush_non_global();
   auto it = recent_code_pages_.find(new_cr3);
   if (it == recent_code_pages_.end()) return;
+  for (const uint32_t entry : it->second) prefill_code_tlb(entry & 1, (entry >> 1) << kPageShift, false);
+}
+
+bool BtEngine::prefill_code_tlb(bool user, uint32_t linear, bool code_pages_only) {
   const CpuState& cpu = ctx_.cpu;
   const PagingMode mode{cpu.cr0, cpu.cr3, cpu.cr4};
-  for (const uint32_t entry : it->second) {
-    const bool user = entry & 1;
-    const uint32_t linear = (entry >> 1) << kPageShift;
-    // As the CPU may: a TLB entry loaded ahead of use (the walk sets A bits, never D).
-    const WalkResult w = walk_page_tables(mem_, mode, GuestLinear{linear}, AccessKind{false, user, true});
-    if (w.ok && !(w.global && (cpu.cr4 & cr4::PGE))) tlb.fill(user, linear, w.phys.value, false, w.large_page);
+  // As the CPU may: a TLB entry loaded ahead of use (the walk sets A bits, never D).
+  const WalkResult w = walk_page_tables(mem_, mode, GuestLinear{linear}, AccessKind{false, user, true});
+  if (!w.ok || (w.global && (cpu.cr4 & cr4::PGE))) return false;
+  if (code_pages_only && !mmu_.is_code_page(w.phys.value >> kPageShift)) return false;
+  translator_.code_tlb().fill(user, linear, w.phys.value, false, w.large_page);
+  return true;
+}
+
+void BtEngine::prefill_code_tlb_around(uint32_t eip) {
+  // A new process's code pages become present 16 at a time (the guest kernel's fault-around
+  // on its text), and every one that holds translated code would cost an exit of its own.
+  constexpr uint32_t kGroup = 16;
+  const bool user = ctx_.cpu.cpl() == 3;
+  const uint32_t first = (eip >> kPageShift) & ~(kGroup - 1);
+  for (uint32_t page = first; page < first + kGroup; ++page) {
+    if (page != eip >> kPageShift) (void)prefill_code_tlb(user, page << kPageShift, true);
   }
 }
 
@@ -331,6 +345,7 @@ EngineStop BtEngine::run(uint64_t max_dispatches, bool (*interrupt_deliverable)(
         // nothing ran since the exit, so the top of the loop may enter it directly.
         if (lookup(&carried) == TranslateStatus::Ok) {
           translator_.remember_indirect_target(ctx_.cpu.eip, carried);
+          if (exit->kind == ExitKind::CodeTlbMiss && ctx_.cpu.cr0 & cr0::PG) prefill_code_tlb_around(ctx_.cpu.eip);
         } else {
           // Not executable here (not present: the interpreter raises the #PF): the table
           // must not lead back to the block it holds for this EIP.

@@ -126,6 +126,11 @@ class BtEngine final : public CodeSource {
   /// CR3 changed: the code TLB keeps global pages, and maps ahead the code pages the new
   /// address space ran last time (each one a dispatcher exit saved).
   void switch_code_tlb(uint32_t old_cr3, uint32_t new_cr3);
+  /// Fills the code TLB entry of `linear` from the guest's tables (if present, not global,
+  /// and, with `code_pages_only`, holding translated code). True if it did.
+  bool prefill_code_tlb(bool user, uint32_t linear, bool code_pages_only);
+  /// After a code TLB miss at `eip`: the neighbours in its 16-page group that hold code.
+  void prefill_code_tlb_around(uint32_t eip);
 
   ExecContext& ctx_;
   GuestMemory& mem_;
