@@ -115,10 +115,21 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=900, help="seconds before one run counts as hung")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON ('-' for stdout)")
     ap.add_argument("--plot", metavar="PNG", help="also draw the table as a bar chart")
+    ap.add_argument("--from-json", metavar="FILE",
+                    help="run nothing: print the table (and --plot) of results saved with --json")
     args = ap.parse_args()
     if args.repeat < 1:
         ap.error("--repeat must be at least 1")
 
+    if args.from_json:
+        doc = json.loads(pathlib.Path(args.from_json).read_text())
+        results = {(r["engine"], r["workload"]): r for r in doc["results"]}
+        names = list(dict.fromkeys(r["workload"] for r in doc["results"]))
+        workloads = [by_name(n) for n in names]
+        print(table(results, doc["engines"], workloads))
+        if args.plot:
+            plot(results, doc["engines"], workloads, args.plot)
+        return 0
     try:
         workloads = [by_name(n) for n in args.workloads.split(",") if n]
     except KeyError as e:

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 namespace vmm86 {
 
@@ -144,7 +145,9 @@ void ShadowMmu::revalidate(Window& w) {
     bool writable;
   };
   std::vector<Remap> remaps;
-  for (uint32_t lp : w.non_global) {
+  for (auto& [lp, source] : w.non_global) {
+    const PageSource now = source_of(lp);
+    if (now.valid && source.valid && now.pde == source.pde && now.pte == source.pte) continue;  // as mapped
     Mapping& m = w.map.at(lp);
     // Walking sets A as the fill did: the SDM lets a processor set A bits speculatively.
     const WalkResult walk =
@@ -161,9 +164,14 @@ void ShadowMmu::revalidate(Window& w) {
       // mapping where dropping it would cost an unmap now and a fault and a map later.
       if (w.area.protect(GuestLinear{lp << kPageShift}, 1, false)) {
         m.writable = false;
+        source = source_of(lp);  // after the walk: its A bits
         ++stats_.revalidated_protected;
         continue;
       }
+    }
+    if (same_frame && !(m.writable && !fill_writable)) {
+      source = source_of(lp);
+      continue;
     }
     // Another frame at that address now (a new process where an old one was: same binary,
     // same layout): map it in place of the old one. That costs the host call taking the old
@@ -191,6 +199,22 @@ void ShadowMmu::revalidate(Window& w) {
   stats_.revalidated_remapped += remapped;
   stats_.revalidated_dropped += victims.size();
   withdraw_pages(w, std::move(victims));
+}
+
+ShadowMmu::PageSource ShadowMmu::source_of(uint32_t linear_page) const {
+  PageSource s;
+  if (!paging()) return s;
+  const uint8_t* pde = mem_.host_ptr(GuestPhys{(mode_.cr3 & ~kPageMask) + (linear_page >> 10) * 4u}, 4);
+  if (!pde) return s;
+  std::memcpy(&s.pde, pde, 4);
+  constexpr uint32_t kPresent = 1, kLargePage = 1u << 7;
+  if ((s.pde & kPresent) && !((mode_.cr4 & cr4::PSE) && (s.pde & kLargePage))) {
+    const uint8_t* pte = mem_.host_ptr(GuestPhys{(s.pde & ~kPageMask) + (linear_page & 0x3FFu) * 4u}, 4);
+    if (!pte) return s;
+    std::memcpy(&s.pte, pte, 4);
+  }
+  s.valid = true;
+  return s;
 }
 
 void ShadowMmu::drop_every_space() {
@@ -276,7 +300,10 @@ void ShadowMmu::drop(Window& w, bool keep_global) {
     drop_all(w);
     return;
   }
-  withdraw_pages(w, std::vector<uint32_t>(w.non_global.begin(), w.non_global.end()));
+  std::vector<uint32_t> pages;
+  pages.reserve(w.non_global.size());
+  for (const auto& [lp, source] : w.non_global) pages.push_back(lp);
+  withdraw_pages(w, std::move(pages));
 }
 
 void ShadowMmu::withdraw_pages(Window& w, std::vector<uint32_t> pages) {
@@ -343,7 +370,7 @@ bool ShadowMmu::map_run(Window& w, const Region& region, uint32_t first, uint32_
     if (region.global) {
       w.non_global.erase(lp);
     } else {
-      w.non_global.insert(lp);
+      w.non_global.insert_or_assign(lp, source_of(lp));
     }
     if (!known && pp < ram_pages_) reverse_[pp].push_back(uint64_t{w.id} << 32 | lp);
   }

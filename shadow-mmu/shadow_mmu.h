@@ -110,14 +110,24 @@ class ShadowMmu {
     bool large = false;  ///< part of a 4 MiB guest page (invalidated as a whole)
   };
   using PageMap = std::unordered_map<uint32_t, Mapping>;  // linear page -> mapping
+  /// The guest's PDE and (4 KiB pages) PTE of a page as its mapping was made or last
+  /// confirmed, A and D included. With paging off, never found unchanged.
+  struct PageSource {
+    uint32_t pde = 0, pte = 0;
+    bool valid = false;
+  };
+  /// The entries translating `linear_page` in the current tables now.
+  [[nodiscard]] PageSource source_of(uint32_t linear_page) const;
 
   /// A host window and what is mapped in it.
   struct Window {
     AddressWindow area;
     PageMap map;
     /// The non-global pages: what a CR3 switch must look at. Kept apart because the
-    /// global ones (the kernel's 4 MiB pages) are tens of thousands.
-    std::unordered_set<uint32_t> non_global;
+    /// global ones (the kernel's 4 MiB pages) are tens of thousands. Each with the guest's
+    /// entries it was last found mapped by, so a revalidation that finds them unchanged
+    /// needs neither a walk nor the page map.
+    std::unordered_map<uint32_t, PageSource> non_global;
     uint32_t id = 0;  ///< index in windows_ (reverse-map keys carry it)
     bool user = false;
   };
