@@ -83,7 +83,9 @@ RewriteStatus rewrite_ident(BlockBuilder& b, const Instruction& insn) {
           req.operands[0].type = ZYDIS_OPERAND_TYPE_REGISTER;
           req.operands[0].reg.value = dst;
           req.operands[1].type = ZYDIS_OPERAND_TYPE_IMMEDIATE;
-          req.operands[1].imm.u = static_cast<uint32_t>(guest.mem.disp.value);
+          // Signed: the encoder takes 0xFFFFxxxx given unsigned for a 64-bit immediate and
+          // refuses it for a 32-bit register.
+          req.operands[1].imm.s = static_cast<int32_t>(guest.mem.disp.value);
           break;
         }
         continue;

@@ -29,6 +29,21 @@ TEST_F(TranslatorTest, StraightLineArithmetic) {
   EXPECT_EQ(ctx_->retired, 8u);
 }
 
+TEST_F(TranslatorTest, LeaOfAnAbsoluteAddressAboveTwoGiB) {
+  // lea r, [disp32] becomes mov r, imm32; a disp32 with bit 31 set once made the encoder
+  // refuse it, and the instruction ran as a callout (one per process start in busybox).
+  load([](x86::Assembler& a) {
+    a.lea(x86::edi, x86::ptr(0xFFFFBCD4u));
+    a.lea(x86::esi, x86::ptr(0x7FFFFFFFu));
+    a.hlt();
+  });
+  ASSERT_TRUE(run_to_hlt());
+  EXPECT_EQ(reg(Gpr::Edi), 0xFFFFBCD4u);
+  EXPECT_EQ(reg(Gpr::Esi), 0x7FFFFFFFu);
+  EXPECT_EQ(translator_->stats().callout_sites, 0u);
+  EXPECT_EQ(ctx_->retired, 2u) << "both lea translated (hlt leaves)";
+}
+
 TEST_F(TranslatorTest, LoopChainsBlocks) {
   load([](x86::Assembler& a) {
     Label loop = a.newLabel();

@@ -335,6 +335,10 @@ void Machine::print_stats(std::FILE* out) const {
                  ", dropped %" PRIu64 "\n",
                  m.space_reuses, m.space_assignments, m.revalidated_kept, m.revalidated_protected,
                  m.revalidated_remapped, m.revalidated_dropped);
+    std::fprintf(out,
+                 "                       host mappings now %" PRIu64 " (at most), exact recounts %" PRIu64
+                 ", windows emptied for the mapping budget %" PRIu64 ", mappings refused %" PRIu64 "\n",
+                 mmu_->host_mappings(), m.vma_recounts, m.evictions, m.map_failures);
   }
   std::fprintf(out, "  devices             ");
   pc_->stats().for_each([out](const auto& name, uint64_t value) {
