@@ -70,7 +70,11 @@ ExitRecord* BtEngine::run_callout(const CalloutSite& site) {
   // The block's prologue counted this instruction as translated; the interpreter counts it
   // (if it retired). Leaving, the rest of the block did not run either.
   ctx_.retired -= 1;
-  if (go_on) return nullptr;
+  // An interrupt the instruction made deliverable (an out to a device, a write to the
+  // interrupt controller) is taken right after it, as the interpreter does: leave.
+  if (go_on && !((cpu.eflags & flags::IF) && interrupt_deliverable_ && interrupt_deliverable_(deliverable_opaque_))) {
+    return nullptr;
+  }
   ctx_.retired -= site.insns_after;
   switch (status) {
     case StepStatus::TripleFault:
@@ -273,6 +277,8 @@ bool BtEngine::interpret_one(EngineStop* stop) {
 
 EngineStop BtEngine::run(uint64_t max_dispatches, bool (*interrupt_deliverable)(void*), void* opaque) {
   EngineStop stop = EngineStop::Budget;
+  interrupt_deliverable_ = interrupt_deliverable;
+  deliverable_opaque_ = opaque;
   Block* carried = nullptr;  // the block at cpu.eip, found by the last exit's handling
   for (uint64_t n = 0; n < max_dispatches; ++n) {
     // Translated code does not end an interrupt shadow (sti, mov ss): the shadowed

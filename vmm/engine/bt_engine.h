@@ -132,6 +132,9 @@ class BtEngine final : public CodeSource {
   /// After a code TLB miss at `eip`: the neighbours in its 16-page group that hold code.
   void prefill_code_tlb_around(uint32_t eip);
 
+  /// run()'s callback, for callouts (run_callout) to ask after each instruction.
+  bool (*interrupt_deliverable_)(void*) = nullptr;
+  void* deliverable_opaque_ = nullptr;
   ExecContext& ctx_;
   GuestMemory& mem_;
   ShadowMmu& mmu_;
