@@ -55,6 +55,12 @@ uint32_t GuestCode::addr(const Label& label) const {
   return base_ + static_cast<uint32_t>(code_.labelOffsetFromBase(label));
 }
 
+void emit_toggle_cr3(x86::Assembler& a, uint32_t other) {
+  a.mov(x86::eax, x86::cr3);
+  a.xor_(x86::eax, kPageDir ^ other);
+  a.mov(x86::cr3, x86::eax);
+}
+
 const char* to_string(RunEnd e) {
   switch (e) {
     case RunEnd::Halted: return "halted";
@@ -172,6 +178,29 @@ uint32_t BtMachine::pte_addr(uint32_t dir, uint32_t linear) const {
   return (pde & ~kPageMask) + 4 * ((linear >> kPageShift) & 0x3FF);
 }
 
+uint32_t BtMachine::new_identity_directory() {
+  const uint32_t dir = new_directory();
+  for (uint32_t i = 0; i < (kIdentityBytes >> 22); ++i) poke32(dir + 4 * i, peek32(kPageDir + 4 * i));
+  return dir;
+}
+
+uint32_t BtMachine::two_spaces(uint32_t linear, uint32_t frame, uint32_t other_frame) {
+  if (linear < kIdentityBytes) fail("two_spaces: the spaces share the identity map's tables");
+  const uint32_t other = new_identity_directory();
+  map_page(kPageDir, linear, frame, kUserRw);
+  map_page(other, linear, other_frame, kUserRw);
+  install_service([other](x86::Assembler& a) { emit_toggle_cr3(a, other); });
+  return other;
+}
+
+void BtMachine::make_hole(uint32_t linear, uint32_t pte) {
+  const uint32_t page = linear & ~kPageMask;
+  if (page >= kIdentityBytes) fail("make_hole: not in the identity map");
+  set_pte(kPageDir, page, pte);
+  set_fix(pte_addr(kPageDir, page), page | kUserRw);
+  set_action(14, HandlerAction::FixPte);
+}
+
 void BtMachine::set_descriptor(unsigned index, uint32_t base, uint32_t limit, uint8_t access, uint8_t flags_nibble) {
   const uint64_t d = (limit & 0xFFFFull) | (uint64_t{base & 0xFFFFFF} << 16) | (uint64_t{access} << 40) |
                      (uint64_t{(limit >> 16) & 0xF} << 48) | (uint64_t{flags_nibble} << 52) |
@@ -188,6 +217,14 @@ void BtMachine::set_gate(uint8_t vector, uint32_t handler, uint8_t dpl) {
 void BtMachine::set_fix(uint32_t pte_address, uint32_t value) {
   poke32(kFixPteAddr, pte_address);
   poke32(kFixPteValue, value);
+}
+
+void BtMachine::install_service(const Emit& body, uint8_t vector, uint32_t at) {
+  GuestCode h(at);
+  body(h.a());
+  h.a().iretd();
+  load(h);
+  set_gate(vector, at, 3);
 }
 
 void BtMachine::build_tables() {

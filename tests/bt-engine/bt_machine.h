@@ -51,6 +51,10 @@ inline constexpr uint64_t kRamBytes = 16u << 20;
 inline constexpr uint32_t kMaxRecords = 48;
 /// `out kIrqPort, al` asserts INTR with vector AL (a device the guest itself triggers).
 inline constexpr uint16_t kIrqPort = 0xE0;
+/// Where BtMachine::install_service puts a test's ring-0 service by default: `int 0x80`,
+/// code right after the recording stubs.
+inline constexpr uint8_t kServiceVector = 0x80;
+inline constexpr uint32_t kService = kHandlersStubEnd;
 
 // GDT selectors.
 inline constexpr uint16_t kKernelCs = 0x08, kKernelDs = 0x10, kUserCs = 0x1B, kUserDs = 0x23, kTssSel = 0x28,
@@ -74,6 +78,12 @@ struct ExceptionRecord {
   uint32_t edi, esi, ebp, handler_esp, ebx, edx, ecx, eax;  ///< pushad order, at the exception
 };
 static_assert(sizeof(ExceptionRecord) == 64);
+
+/// Emits guest code into an assembler (a program, a part of one, a handler's body).
+using Emit = std::function<void(asmjit::x86::Assembler&)>;
+
+/// CR3 ^= kPageDir ^ `other`: switches between the identity space and `other` (clobbers EAX).
+void emit_toggle_cr3(asmjit::x86::Assembler& a, uint32_t other);
 
 /// 32-bit guest code assembled with asmjit for a fixed guest address.
 class GuestCode {
@@ -132,6 +142,18 @@ class BtMachine final : public CpuHooks {
   /// Guest-physical address of the PTE of `linear` in `dir` (its table must exist).
   [[nodiscard]] uint32_t pte_addr(uint32_t dir, uint32_t linear) const;
   void set_pte(uint32_t dir, uint32_t linear, uint32_t value) { poke32(pte_addr(dir, linear), value); }
+  /// A second address space: a fresh directory whose PDEs share the identity map's page
+  /// tables (system pages stay supervisor-only; a PTE changed below kIdentityBytes changes
+  /// both spaces); nothing mapped above them.
+  [[nodiscard]] uint32_t new_identity_directory();
+  /// Two address spaces that map `linear` (above the shared tables, kIdentityBytes)
+  /// differently: to `frame` in kPageDir and to `other_frame` in a new identity directory
+  /// (returned). Installs the service (int kServiceVector) that switches between them.
+  uint32_t two_spaces(uint32_t linear, uint32_t frame, uint32_t other_frame);
+  /// Makes the identity-mapped page of `linear` fault: its PTE becomes `pte` (0: not
+  /// present), and the #PF handler records the fault, maps the page back user-writable and
+  /// retries the access.
+  void make_hole(uint32_t linear, uint32_t pte = 0);
 
   // ---- interrupts and exceptions ----
   /// IDT gate `vector` -> ring-0 `handler` (interrupt gate, DPL `dpl`).
@@ -143,6 +165,9 @@ class BtMachine final : public CpuHooks {
   }
   /// The PTE the FixPte action writes, and its value.
   void set_fix(uint32_t pte_address, uint32_t value);
+  /// A ring-0 service at `at`, behind an interrupt gate of DPL 3 (so that CPL 3 may call
+  /// it too) at `vector`: `body`, then iretd.
+  void install_service(const Emit& body, uint8_t vector = kServiceVector, uint32_t at = kService);
   /// Asserts INTR with `vector` (thread-safe; edge: acknowledge clears it).
   void raise_irq(uint8_t vector);
   /// Steady-clock time of the last INTA cycle.

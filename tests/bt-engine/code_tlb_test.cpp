@@ -20,8 +20,6 @@ constexpr uint32_t kShared = 0x800000;  ///< linear code page; PDE 2, outside th
 constexpr uint32_t kFrameA = 0x700000, kFrameB = 0x701000;
 /// What the routine in each frame returns in EAX: sums of them count the calls per frame.
 constexpr uint32_t kRetA = 1, kRetB = 0x10000;
-constexpr uint8_t kServiceVector = 0x80;
-constexpr uint32_t kService = kHandlersStubEnd;
 constexpr uint32_t kGlobal = 0x100, kLargePage = 0x80;
 constexpr uint32_t kRounds = 400;  ///< even: every loop ends back in its first state
 
@@ -31,29 +29,6 @@ void load_routine(BtMachine& m, uint32_t phys, uint32_t value, uint32_t linear =
   c.a().mov(x86::eax, value);
   c.a().ret();
   m.load_at(c, phys);
-}
-
-/// A second address space: the identity map's page tables (system pages stay
-/// supervisor-only) and nothing at kShared yet.
-uint32_t identity_directory(BtMachine& m) {
-  const uint32_t dir = m.new_directory();
-  for (uint32_t i = 0; i < (kIdentityBytes >> 22); ++i) m.poke32(dir + 4 * i, m.peek32(kPageDir + 4 * i));
-  return dir;
-}
-
-/// Ring-0 service at int 0x80 (gate DPL 3): `body`, then iret. Clobbers only EAX.
-void install_service(BtMachine& m, const std::function<void(x86::Assembler&)>& body) {
-  GuestCode h(kService);
-  body(h.a());
-  h.a().iretd();
-  m.load(h);
-  m.set_gate(kServiceVector, kService, 3);
-}
-
-void toggle_cr3(x86::Assembler& a, uint32_t dir_a, uint32_t dir_b) {
-  a.mov(x86::eax, x86::cr3);
-  a.xor_(x86::eax, dir_a ^ dir_b);
-  a.mov(x86::cr3, x86::eax);
 }
 
 /// kRounds times: `call ebp; add esi, eax` (and `call kShared; add esi, eax` when
@@ -100,12 +75,9 @@ EndRegs end_regs(BtMachine& m, bool user, uint32_t earlier_records = 0) {
 void other_frame_per_space(bool user) {
   TwoRuns runs;
   runs.setup([&](BtMachine& m) {
-    const uint32_t dir_b = identity_directory(m);
-    m.map_page(kPageDir, kShared, kFrameA, kUserRw);
-    m.map_page(dir_b, kShared, kFrameB, kUserRw);
+    m.two_spaces(kShared, kFrameA, kFrameB);
     load_routine(m, kFrameA, kRetA);
     load_routine(m, kFrameB, kRetB);
-    install_service(m, [&](x86::Assembler& a) { toggle_cr3(a, kPageDir, dir_b); });
     load_call_loop(m, user, true);
   });
   ASSERT_NO_FATAL_FAILURE(runs.run_and_compare());
@@ -125,11 +97,8 @@ TEST(CodeTlb, OtherFrameAtTheSameLinearPageUser) { other_frame_per_space(true); 
 void same_frame_per_space(bool user) {
   TwoRuns runs;
   runs.setup([&](BtMachine& m) {
-    const uint32_t dir_b = identity_directory(m);
-    m.map_page(kPageDir, kShared, kFrameA, kUserRw);
-    m.map_page(dir_b, kShared, kFrameA, kUserRw);
+    m.two_spaces(kShared, kFrameA, kFrameA);
     load_routine(m, kFrameA, kRetA);
-    install_service(m, [&](x86::Assembler& a) { toggle_cr3(a, kPageDir, dir_b); });
     load_call_loop(m, user, true);
   });
   ASSERT_NO_FATAL_FAILURE(runs.run_and_compare());
@@ -149,9 +118,7 @@ TEST(CodeTlb, SameFrameStaysTranslatedAcrossSwitchesUser) { same_frame_per_space
 void iret_into_other_code(bool user) {
   TwoRuns runs;
   runs.setup([&](BtMachine& m) {
-    const uint32_t dir_b = identity_directory(m);
-    m.map_page(kPageDir, kShared, kFrameA, kUserRw);
-    m.map_page(dir_b, kShared, kFrameB, kUserRw);
+    m.two_spaces(kShared, kFrameA, kFrameB);
     // The same layout in both frames: inc (1 byte), int 0x80, add ebx, imm8 ...
     auto program = [&](uint32_t phys, const x86::Gp& counter, int add) {
       GuestCode c(kShared);
@@ -168,7 +135,6 @@ void iret_into_other_code(bool user) {
       return c.bytes().size();
     };
     ASSERT_EQ(program(kFrameA, x86::esi, 1), program(kFrameB, x86::edi, 2));
-    install_service(m, [&](x86::Assembler& a) { toggle_cr3(a, kPageDir, dir_b); });
     m.start(kShared, kStackTop, user);
     m.cpu().reg(Gpr::Ecx) = kRounds;
   });
@@ -204,13 +170,13 @@ TEST_P(CodeTlbRemap, NextIndirectCallRunsTheNewFrame) {
   const RemapCase& rc = GetParam();
   TwoRuns runs;
   runs.setup([&](BtMachine& m) {
-    const uint32_t dir_b = identity_directory(m);
+    const uint32_t dir_b = m.new_identity_directory();
     m.map_page(dir_b, kShared, kFrameA, kUserRw);
     m.map_page(kPageDir, kShared, kFrameA, kUserRw | (rc.global ? kGlobal : 0));
     load_routine(m, kFrameA, kRetA);
     load_routine(m, kFrameB, kRetB);
     const uint32_t pte = m.pte_addr(kPageDir, kShared);
-    install_service(m, [&](x86::Assembler& a) { rc.service(a, pte, dir_b); });
+    m.install_service([&](x86::Assembler& a) { rc.service(a, pte, dir_b); });
     load_call_loop(m, rc.user, false);
     if (rc.global) m.cpu().cr4 |= cr4::PGE;
   });
@@ -285,7 +251,7 @@ void large_page_remap(bool interpreted_first) {
     r.a().ret();
     m.load_at(r, (b ? kBigB : kBigA) + (kRoutine - kLinear));
   }
-  install_service(m, [&](x86::Assembler& a) {
+  m.install_service([&](x86::Assembler& a) {
     a.xor_(x86::dword_ptr(kPde), kBigA ^ kBigB);
     a.invlpg(x86::ptr(kLinear + 0x1F0000));
   });
@@ -383,7 +349,7 @@ TEST_P(CodeTlbFault, IndirectCallToAPageNoLongerMappedRaisesPageFault) {
   const FaultCase& fc = GetParam();
   TwoRuns runs;
   runs.setup([&](BtMachine& m) {
-    const uint32_t dir_b = identity_directory(m);
+    const uint32_t dir_b = m.new_identity_directory();
     m.map_page(kPageDir, kShared, kFrameA, kUserRw);
     m.map_page(dir_b, kShared, kFrameA, 0);  // a table, with kShared not present
     GuestCode r(kShared);
@@ -391,7 +357,7 @@ TEST_P(CodeTlbFault, IndirectCallToAPageNoLongerMappedRaisesPageFault) {
     r.a().ret();
     m.load_at(r, kFrameA);
     const uint32_t pte_a = m.pte_addr(kPageDir, kShared);
-    install_service(m, [&](x86::Assembler& a) { fc.service(a, pte_a, dir_b); });
+    m.install_service([&](x86::Assembler& a) { fc.service(a, pte_a, dir_b); });
     m.set_fix(fc.fault_in_b ? m.pte_addr(dir_b, kShared) : pte_a, kFrameA | kUserRw);
     m.set_action(14, HandlerAction::FixPte);
     GuestCode c(kCode);

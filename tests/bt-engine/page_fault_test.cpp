@@ -74,9 +74,7 @@ TEST_P(PageFaultInBlock, IsPreciseAndRetriedAfterTheHandlerMapsThePage) {
     third_eip = c.addr(third);
     hlt_eip = c.addr(end);
     m.poke32(kHole + 12, kHoleWord);
-    m.set_pte(kPageDir, kHole, pc.hole_pte);
-    m.set_fix(m.pte_addr(kPageDir, kHole), kHole | kUserRw);
-    m.set_action(14, HandlerAction::FixPte);
+    m.make_hole(kHole, pc.hole_pte);
     m.start(kCode, pc.esp, pc.user);
   });
   ASSERT_NO_FATAL_FAILURE(runs.run_and_compare());
@@ -191,9 +189,7 @@ TEST(PageFaultInString, RepMovsdIntoANotPresentPageResumesPrecisely) {
     a.hlt();
     m.load(c);
     movs_eip = c.addr(movs);
-    m.set_pte(kPageDir, kHole, 0);
-    m.set_fix(m.pte_addr(kPageDir, kHole), kHole | kUserRw);
-    m.set_action(14, HandlerAction::FixPte);
+    m.make_hole(kHole);
     m.start(kCode, kStackTop, true);
   });
   ASSERT_NO_FATAL_FAILURE(runs.run_and_compare());
@@ -236,9 +232,7 @@ void run_into_a_hole(uint32_t straddle) {
     a.hlt();
     m.load(c);
     mov_eip = c.addr(mov);
-    m.set_pte(kPageDir, kHole, 0);
-    m.set_fix(m.pte_addr(kPageDir, kHole), kHole | kUserRw);
-    m.set_action(14, HandlerAction::FixPte);
+    m.make_hole(kHole);
     m.start(start, kStackTop, true);
   });
   ASSERT_NO_FATAL_FAILURE(runs.run_and_compare());

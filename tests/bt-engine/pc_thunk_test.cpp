@@ -26,8 +26,6 @@ constexpr uint32_t kShared = 0x800000;          ///< linear page outside the ide
 constexpr uint32_t kFrameA = 0x700000, kFrameB = 0x701000;
 constexpr uint32_t kSum = kData, kSum2 = kData + 4, kCount = kData + 8, kLast = kData + 12, kEsp = kData + 16;
 constexpr uint32_t kRounds = 200;  ///< even: the address-space loop ends where it started
-constexpr uint8_t kServiceVector = 0x80;
-constexpr uint32_t kService = kHandlersStubEnd;
 constexpr uint32_t kGlobal = 0x100;
 
 /// `mov reg, [esp]; ret` = 8B /r 24 C3, the pattern the translator looks for.
@@ -40,7 +38,6 @@ const std::vector<uint8_t> kEcxThunk = {0x8B, 0x0C, 0x24, 0xC3};    ///< mov ecx
 
 /// The caller at kCode: `head`, then kRounds times `body` (kCount counts down from kRounds
 /// to 1 while it runs), then hlt (CPL 3: #GP, recorded). Starts the vCPU there.
-using Emit = std::function<void(x86::Assembler&)>;
 std::unique_ptr<GuestCode> load_caller(BtMachine& m, bool user, const Emit& body, const Emit& head = {}) {
   auto c = std::make_unique<GuestCode>(kCode);
   auto& a = c->a();
@@ -67,13 +64,16 @@ std::shared_ptr<uint64_t> count_inlined(BtMachine& m) {
   return n;
 }
 
-/// Ring-0 service at int 0x80 (DPL 3 gate): `body`, then iret.
-void install_service(BtMachine& m, const Emit& body) {
-  GuestCode h(kService);
-  body(h.a());
-  h.a().iretd();
-  m.load(h);
-  m.set_gate(kServiceVector, kService, 3);
+/// EBX = ECX = 0, `call target` (binding `after` at its return address), then kSum += EBX
+/// and kSum2 += ECX: what the thunk, or the code that replaced it, left in either.
+void emit_call_summing(x86::Assembler& a, uint32_t target, Label& after) {
+  after = a.newLabel();
+  a.xor_(x86::ebx, x86::ebx);
+  a.xor_(x86::ecx, x86::ecx);
+  a.call(Imm(target));
+  a.bind(after);
+  a.add(x86::dword_ptr(kSum), x86::ebx);
+  a.add(x86::dword_ptr(kSum2), x86::ecx);
 }
 
 /// A parameter: `sel` (the thunk's register, or the rewrite variant), the thunk on another
@@ -197,13 +197,7 @@ TEST_P(PcThunkRewrite, NewThunkCodeTakesEffect) {
     Label after;
     auto c = load_caller(m, p.user, [&](x86::Assembler& a) {
       const Label skip = a.newLabel();
-      after = a.newLabel();
-      a.xor_(x86::ebx, x86::ebx);
-      a.xor_(x86::ecx, x86::ecx);
-      a.call(Imm(thunk));
-      a.bind(after);
-      a.add(x86::dword_ptr(kSum), x86::ebx);
-      a.add(x86::dword_ptr(kSum2), x86::ecx);
+      emit_call_summing(a, thunk, after);
       a.cmp(x86::dword_ptr(kCount), kRounds / 2);
       a.jne(skip);
       for (size_t i = 0; i < sc.code.size(); ++i) a.mov(x86::byte_ptr(thunk + static_cast<int32_t>(i)), sc.code[i]);
@@ -235,26 +229,12 @@ void thunk_per_space(const std::vector<uint8_t>& b_code, uint32_t b_ebx, bool b_
   TwoRuns runs;
   uint32_t ret_addr = 0;
   runs.setup([&](BtMachine& m) {
-    const uint32_t dir_b = m.new_directory();  // the identity map's tables, nothing at kShared yet
-    for (uint32_t i = 0; i < (kIdentityBytes >> 22); ++i) m.poke32(dir_b + 4 * i, m.peek32(kPageDir + 4 * i));
-    m.map_page(kPageDir, kShared, kFrameA, kUserRw);
-    m.map_page(dir_b, kShared, kFrameB, kUserRw);
+    const uint32_t dir_b = m.two_spaces(kShared, kFrameA, kFrameB);
     load_thunk(m, kFrameA);
     m.poke(kFrameB, b_code.data(), b_code.size());
-    install_service(m, [&](x86::Assembler& a) {
-      a.mov(x86::eax, x86::cr3);
-      a.xor_(x86::eax, kPageDir ^ dir_b);
-      a.mov(x86::cr3, x86::eax);
-    });
     Label after;
     auto c = load_caller(m, user, [&](x86::Assembler& a) {
-      after = a.newLabel();
-      a.xor_(x86::ebx, x86::ebx);
-      a.xor_(x86::ecx, x86::ecx);
-      a.call(Imm(kShared));
-      a.bind(after);
-      a.add(x86::dword_ptr(kSum), x86::ebx);
-      a.add(x86::dword_ptr(kSum2), x86::ecx);
+      emit_call_summing(a, kShared, after);
       a.int_(kServiceVector);
     });
     ret_addr = c->addr(after);
@@ -304,9 +284,7 @@ void push_faults(bool present, uint32_t error) {
         head);
     ret_addr = c->addr(after);
     call_addr = c->addr(call);
-    m.set_pte(kPageDir, kBadPage, present ? kBadPage | kPresent | kUser : 0);
-    m.set_fix(m.pte_addr(kPageDir, kBadPage), kBadPage | kUserRw);
-    m.set_action(14, HandlerAction::FixPte);
+    m.make_hole(kBadPage, present ? kBadPage | kPresent | kUser : 0);
   });
   const auto inlined = count_inlined(runs.bt);
   ASSERT_NO_FATAL_FAILURE(runs.run_and_compare());
@@ -340,7 +318,7 @@ void thunk_page_gone(bool user, uint32_t gone_pte, uint32_t error) {
     m.map_page(kPageDir, kShared, kFrameA, kUserRw);
     load_thunk(m, kFrameA);
     const uint32_t pte = m.pte_addr(kPageDir, kShared);
-    install_service(m, [&](x86::Assembler& a) {
+    m.install_service([&](x86::Assembler& a) {
       const Label done = a.newLabel();
       a.cmp(x86::dword_ptr(kCount), kRounds / 2);
       a.jne(done);

@@ -23,7 +23,6 @@ namespace vmm86::bttest {
 namespace {
 
 using namespace asmjit;
-using Emit = std::function<void(x86::Assembler&)>;
 
 constexpr uint32_t kResults = kData;           ///< dwords: what each program computed
 constexpr uint32_t kVars = kData + 0x100;      ///< the programs' own variables
@@ -31,28 +30,27 @@ constexpr uint32_t kFarPage = kCode + 0x2000;  ///< identity-mapped code on anot
 constexpr uint32_t kShared = 0x800000;         ///< linear code page (PDE 2) mapped per test
 constexpr uint32_t kFrameA = 0x700000, kFrameB = 0x701000;
 constexpr uint32_t kRetA = 1, kRetB = 0x10000;  ///< what code in each frame returns: sums count both
-constexpr uint8_t kServiceVector = 0x80;
-constexpr uint32_t kService = kHandlersStubEnd;
 /// Host calls the return stack holds before a push reaches its guard (the top slot is the
 /// underflow's).
 constexpr uint32_t kReturnSlots = kReturnStackBytes / 8 - 1;
 
 x86::Mem result(uint32_t i) { return x86::dword_ptr(kResults + 4 * i); }
 
-/// Ring-0 service at int 0x80 (gate DPL 3: CPL 3 may call it): `body`, then iret.
-void install_service(BtMachine& m, const Emit& body) {
-  GuestCode h(kService);
-  body(h.a());
-  h.a().iretd();
-  m.load(h);
-  m.set_gate(kServiceVector, kService, 3);
+/// Stores `regs` at result(first), result(first + 1), ...
+void store_results(x86::Assembler& a, std::initializer_list<x86::Gp> regs, uint32_t first = 0) {
+  for (const x86::Gp& r : regs) a.mov(result(first++), r);
 }
 
-/// A second address space: the identity map's page tables, nothing at kShared yet.
-uint32_t identity_directory(BtMachine& m) {
-  const uint32_t dir = m.new_directory();
-  for (uint32_t i = 0; i < (kIdentityBytes >> 22); ++i) m.poke32(dir + 4 * i, m.peek32(kPageDir + 4 * i));
-  return dir;
+/// `rounds` times `body` (which emits into `a`): ECX counts down to 1, `sum` starts at 0
+/// for the body to add to.
+void emit_loop(x86::Assembler& a, uint32_t rounds, const std::function<void()>& body, const x86::Gp& sum = x86::esi) {
+  const Label top = a.newLabel();
+  a.mov(x86::ecx, rounds);
+  a.xor_(sum, sum);
+  a.bind(top);
+  body();
+  a.dec(x86::ecx);
+  a.jnz(top);
 }
 
 /// f(x) = 2x + 1 through a nested call: f calls g(x) = 2x.
@@ -169,29 +167,24 @@ TEST_P(ReturnPrediction, CallsThatNeverReturn) {
   static_assert(kRounds > 4 * kReturnSlots);
   Label next;
   run([&](x86::Assembler& a) {
-    const Label top = a.newLabel(), again = a.newLabel(), f = a.newLabel();
+    const Label f = a.newLabel();
     next = a.newLabel();
-    a.mov(x86::ecx, kRounds);
-    a.xor_(x86::esi, x86::esi);
-    a.bind(top);
-    a.call(next);
-    a.bind(next);
-    a.pop(x86::eax);
-    a.add(x86::esi, x86::eax);
-    a.dec(x86::ecx);
-    a.jnz(top);
-    a.mov(result(0), x86::esi);
-    a.mov(result(1), x86::esp);
-    a.mov(x86::ecx, kPaired);
-    a.xor_(x86::edi, x86::edi);
-    a.bind(again);
-    a.mov(x86::eax, x86::ecx);
-    a.call(f);
-    a.add(x86::edi, x86::eax);
-    a.dec(x86::ecx);
-    a.jnz(again);
-    a.mov(result(2), x86::edi);
-    a.mov(result(3), x86::esp);
+    emit_loop(a, kRounds, [&] {
+      a.call(next);
+      a.bind(next);
+      a.pop(x86::eax);
+      a.add(x86::esi, x86::eax);
+    });
+    store_results(a, {x86::esi, x86::esp});
+    emit_loop(
+        a, kPaired,
+        [&] {
+          a.mov(x86::eax, x86::ecx);
+          a.call(f);
+          a.add(x86::edi, x86::eax);
+        },
+        x86::edi);
+    store_results(a, {x86::edi, x86::esp}, 2);
     a.hlt();
     emit_f_and_g(a, f);
   });
@@ -210,29 +203,23 @@ TEST_P(ReturnPrediction, CalleeChangesItsReturnAddress) {
   static constexpr uint32_t kRounds = 1000, kSkip = 5;  // the length of `mov ebx, imm32`
   Label skipped, resumed;
   run([&](x86::Assembler& a) {
-    const Label top = a.newLabel(), elsewhere = a.newLabel(), skip = a.newLabel(), redirect = a.newLabel();
+    const Label elsewhere = a.newLabel(), skip = a.newLabel(), redirect = a.newLabel();
     skipped = a.newLabel();
     resumed = a.newLabel();
-    a.mov(x86::ecx, kRounds);
-    a.xor_(x86::esi, x86::esi);
     a.xor_(x86::edi, x86::edi);
     a.xor_(x86::ebx, x86::ebx);
-    a.bind(top);
-    a.call(skip);
-    a.bind(skipped);
-    a.mov(x86::ebx, 0xBAD1);
-    a.bind(resumed);
-    a.inc(x86::esi);
-    a.call(redirect);
-    a.mov(x86::ebx, 0xBAD2);
-    a.bind(elsewhere);
-    a.inc(x86::edi);
-    a.dec(x86::ecx);
-    a.jnz(top);
-    a.mov(result(0), x86::esi);
-    a.mov(result(1), x86::edi);
-    a.mov(result(2), x86::ebx);
-    a.mov(result(3), x86::esp);
+    emit_loop(a, kRounds, [&] {
+      a.call(skip);
+      a.bind(skipped);
+      a.mov(x86::ebx, 0xBAD1);
+      a.bind(resumed);
+      a.inc(x86::esi);
+      a.call(redirect);
+      a.mov(x86::ebx, 0xBAD2);
+      a.bind(elsewhere);
+      a.inc(x86::edi);
+    });
+    store_results(a, {x86::esi, x86::edi, x86::ebx, x86::esp});
     a.hlt();
     a.bind(skip);
     a.add(x86::dword_ptr(x86::esp), kSkip);
@@ -261,10 +248,7 @@ TEST_P(ReturnPrediction, LongjmpSkipsFrames) {
                 unwind = a.newLabel(), f = a.newLabel();
     a.xor_(x86::ebx, x86::ebx);
     a.call(main_fn);
-    a.mov(result(0), x86::eax);
-    a.mov(result(1), x86::esi);
-    a.mov(result(2), x86::ebx);
-    a.mov(result(3), x86::esp);
+    store_results(a, {x86::eax, x86::esi, x86::ebx, x86::esp});
     a.hlt();
 
     a.bind(main_fn);  // esi = the frames the longjmps skipped; eax = f(7)
@@ -312,7 +296,7 @@ TEST_P(ReturnPrediction, RetImm16AndIndirectCalls) {
   static constexpr uint32_t kRounds = 1000, kFnPtr = kVars, kTable = kVars + 0x10;
   static_assert(kRounds % 2 == 0);
   run([](x86::Assembler& a) {
-    const Label top = a.newLabel(), add2 = a.newLabel(), sub2 = a.newLabel();
+    const Label add2 = a.newLabel(), sub2 = a.newLabel();
     auto call_with = [&](uint32_t arg, const std::function<void()>& call) {  // esi += callee(ecx, arg)
       a.push(x86::ecx);
       a.push(arg);
@@ -324,19 +308,15 @@ TEST_P(ReturnPrediction, RetImm16AndIndirectCalls) {
     a.mov(x86::dword_ptr(kTable), x86::edx);
     a.lea(x86::eax, x86::ptr(sub2));
     a.mov(x86::dword_ptr(kTable + 4), x86::eax);
-    a.mov(x86::ecx, kRounds);
-    a.xor_(x86::esi, x86::esi);
-    a.bind(top);
-    call_with(3, [&] { a.call(add2); });
-    call_with(5, [&] { a.call(x86::edx); });
-    call_with(7, [&] { a.call(x86::dword_ptr(kFnPtr)); });
-    a.mov(x86::eax, x86::ecx);
-    a.and_(x86::eax, 1);
-    call_with(1, [&] { a.call(x86::dword_ptr(kTable, x86::eax, 2)); });  // even rounds add, odd subtract
-    a.dec(x86::ecx);
-    a.jnz(top);
-    a.mov(result(0), x86::esi);
-    a.mov(result(1), x86::esp);
+    emit_loop(a, kRounds, [&] {
+      call_with(3, [&] { a.call(add2); });
+      call_with(5, [&] { a.call(x86::edx); });
+      call_with(7, [&] { a.call(x86::dword_ptr(kFnPtr)); });
+      a.mov(x86::eax, x86::ecx);
+      a.and_(x86::eax, 1);
+      call_with(1, [&] { a.call(x86::dword_ptr(kTable, x86::eax, 2)); });  // even rounds add, odd subtract
+    });
+    store_results(a, {x86::esi, x86::esp});
     a.hlt();
     a.bind(add2);  // [esp+8] + [esp+4]
     a.mov(x86::eax, x86::dword_ptr(x86::esp, 8));
@@ -361,37 +341,25 @@ TEST_P(ReturnPrediction, CrossPageCalleeDiffersPerAddressSpace) {
   static constexpr uint32_t kRounds = 400;  // even: the run ends in the first space
   run(
       [](x86::Assembler& a) {
-        const Label top = a.newLabel();
-        a.mov(x86::ecx, kRounds);
-        a.xor_(x86::esi, x86::esi);
         a.mov(x86::ebp, kShared);
-        a.bind(top);
-        a.call(Imm(kShared));
-        a.add(x86::esi, x86::eax);
-        a.call(x86::ebp);
-        a.add(x86::esi, x86::eax);
-        a.int_(kServiceVector);
-        a.dec(x86::ecx);
-        a.jnz(top);
-        a.mov(result(0), x86::esi);
-        a.mov(result(1), x86::esp);
+        emit_loop(a, kRounds, [&] {
+          a.call(Imm(kShared));
+          a.add(x86::esi, x86::eax);
+          a.call(x86::ebp);
+          a.add(x86::esi, x86::eax);
+          a.int_(kServiceVector);
+        });
+        store_results(a, {x86::esi, x86::esp});
         a.hlt();
       },
       [](BtMachine& m) {
-        const uint32_t dir_b = identity_directory(m);
-        m.map_page(kPageDir, kShared, kFrameA, kUserRw);
-        m.map_page(dir_b, kShared, kFrameB, kUserRw);
+        m.two_spaces(kShared, kFrameA, kFrameB);
         for (const auto& [frame, value] : {std::pair{kFrameA, kRetA}, std::pair{kFrameB, kRetB}}) {
           GuestCode r(kShared);
           r.a().mov(x86::eax, value);
           r.a().ret();
           m.load_at(r, frame);
         }
-        install_service(m, [dir_b](x86::Assembler& a) {
-          a.mov(x86::eax, x86::cr3);
-          a.xor_(x86::eax, kPageDir ^ dir_b);
-          a.mov(x86::cr3, x86::eax);
-        });
       });
   expect_results({kRounds * (kRetA + kRetB), kStackTop});
   EXPECT_GT(bt().tstats().chains, 0u);
@@ -409,19 +377,14 @@ void leave_in_callee(ReturnPrediction& t, const Emit& leave, const std::function
   static constexpr uint32_t kRounds = 300, kNest = 5, kCount = kVars;
   t.run(
       [&](x86::Assembler& a) {
-        const Label top = a.newLabel(), nest = a.newLabel(), bottom = a.newLabel();
-        a.mov(x86::ecx, kRounds);
-        a.xor_(x86::esi, x86::esi);
-        a.bind(top);
-        a.mov(x86::edx, kNest);
-        a.call(nest);
-        a.add(x86::esi, x86::eax);
-        a.dec(x86::ecx);
-        a.jnz(top);
-        a.mov(result(0), x86::esi);
+        const Label nest = a.newLabel(), bottom = a.newLabel();
+        emit_loop(a, kRounds, [&] {
+          a.mov(x86::edx, kNest);
+          a.call(nest);
+          a.add(x86::esi, x86::eax);
+        });
         a.mov(x86::eax, x86::dword_ptr(kCount));
-        a.mov(result(1), x86::eax);
-        a.mov(result(2), x86::esp);
+        store_results(a, {x86::esi, x86::eax, x86::esp});
         a.hlt();
         a.bind(nest);
         a.dec(x86::edx);
@@ -442,7 +405,7 @@ void leave_in_callee(ReturnPrediction& t, const Emit& leave, const std::function
 TEST_P(ReturnPrediction, CalleeCallsARing0Service) {
   leave_in_callee(
       *this, [](x86::Assembler& a) { a.int_(kServiceVector); },
-      [](BtMachine& m) { install_service(m, [](x86::Assembler& a) { a.inc(x86::dword_ptr(kVars)); }); }, 1);
+      [](BtMachine& m) { m.install_service([](x86::Assembler& a) { a.inc(x86::dword_ptr(kVars)); }); }, 1);
 }
 
 // A far jump (to the next instruction) is control flow: the interpreter runs it.
@@ -475,24 +438,20 @@ void patch_after_call(ReturnPrediction& t, bool patcher_on_callers_page) {
   Label patched;
   t.run(
       [&](x86::Assembler& a) {
-        const Label top = a.newLabel(), patcher = a.newLabel();
+        const Label patcher = a.newLabel();
         patched = a.newLabel();
-        a.mov(x86::ecx, kRounds);
-        a.xor_(x86::esi, x86::esi);
-        a.bind(top);
-        a.lea(x86::edx, x86::ptr(patched));
-        if (patcher_on_callers_page) {
-          a.call(patcher);
-        } else {
-          a.call(Imm(kFarPage));
-        }
-        a.bind(patched);
-        a.mov(x86::eax, 0);
-        a.add(x86::esi, x86::eax);
-        a.dec(x86::ecx);
-        a.jnz(top);
-        a.mov(result(0), x86::esi);
-        a.mov(result(1), x86::esp);
+        emit_loop(a, kRounds, [&] {
+          a.lea(x86::edx, x86::ptr(patched));
+          if (patcher_on_callers_page) {
+            a.call(patcher);
+          } else {
+            a.call(Imm(kFarPage));
+          }
+          a.bind(patched);
+          a.mov(x86::eax, 0);
+          a.add(x86::esi, x86::eax);
+        });
+        store_results(a, {x86::esi, x86::esp});
         a.hlt();
         a.bind(patcher);
         emit_patcher(a);
@@ -537,11 +496,10 @@ TEST_P(ReturnPrediction, LeavingWithAFullReturnStack) {
         a.inc(x86::edi);
         a.cmp(x86::edi, kLast);
         a.jbe(outer);
-        a.mov(result(0), x86::esi);
-        a.mov(result(1), x86::esp);
+        store_results(a, {x86::esi, x86::esp});
         a.hlt();
       },
-      [](BtMachine& m) { install_service(m, [](x86::Assembler&) {}); });
+      [](BtMachine& m) { m.install_service([](x86::Assembler&) {}); });
   expect_results({(kLast - kFirst + 1) * kReturnSlots, kStackTop});
 }
 
@@ -556,16 +514,11 @@ TEST_P(ReturnPrediction, CalleeRemapsItsCallersPage) {
   static constexpr uint32_t kRounds = 100, kFlipAt = kRounds / 2;
   run(
       [](x86::Assembler& a) {
-        const Label top = a.newLabel();
-        a.mov(x86::ecx, kRounds);
-        a.xor_(x86::esi, x86::esi);
-        a.bind(top);
-        a.call(Imm(kShared));
-        a.add(x86::esi, x86::eax);
-        a.dec(x86::ecx);
-        a.jnz(top);
-        a.mov(result(0), x86::esi);
-        a.mov(result(1), x86::esp);
+        emit_loop(a, kRounds, [&] {
+          a.call(Imm(kShared));
+          a.add(x86::esi, x86::eax);
+        });
+        store_results(a, {x86::esi, x86::esp});
         a.hlt();
       },
       [](BtMachine& m) {

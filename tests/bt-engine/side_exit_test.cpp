@@ -17,6 +17,7 @@
 #include <span>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "tests/bt-engine/bt_machine.h"
@@ -25,7 +26,6 @@ namespace vmm86::bttest {
 namespace {
 
 using namespace asmjit;
-using Emit = std::function<void(x86::Assembler&)>;
 
 constexpr uint32_t kTakenCounts = kData + 0x40;  ///< dword per condition: how often it was taken
 constexpr uint32_t kStop = kData + 0x80;         ///< the interrupt handler sets it (FixPte)
@@ -37,8 +37,6 @@ constexpr uint32_t kOkValue = 0x01010101;        ///< at kOkWord + 12
 constexpr uint32_t kHole = kData + 0x10000;      ///< made not present; the handler maps it
 constexpr uint32_t kHoleValue = 0x5A5A5A5A;      ///< at kHole + 12
 constexpr uint8_t kIrqVector = 0x20;
-constexpr uint8_t kServiceVector = 0x80;
-constexpr uint32_t kService = kHandlersStubEnd;
 
 std::string cpl_name(bool user) { return user ? "User" : "Kernel"; }
 
@@ -130,9 +128,9 @@ void install_irq_stub(BtMachine& m) { record_and_return(m, kIrqVector, kScratch,
 
 constexpr unsigned kConditions = 10;
 
-/// Whether condition k (see emit_conditions) is taken for element x. Every test sets
-/// only flags the SDM defines, or the logic-op AF that hosts and the interpreter agree on
-/// (docs/interpreter-flags.md): an interrupt may land right after any of them.
+/// Whether condition k (see ConditionLoop::emit_round) is taken for element x. Every test
+/// sets only flags the SDM defines, or the logic-op AF that hosts and the interpreter agree
+/// on (docs/interpreter-flags.md): an interrupt may land right after any of them.
 bool taken(unsigned k, uint32_t x) {
   switch (k) {
     case 0: return x >= 0xD0000000u;                                // add 0x30000000; jc
@@ -148,12 +146,43 @@ bool taken(unsigned k, uint32_t x) {
   }
 }
 
-/// Per condition k on EAX: `mov edx, eax; <test>; j<cc> taken[k]; add edi, k + 1`; taken[k]
-/// goes back to back[k], right after the add (emit_taken_stubs).
-void emit_conditions(x86::Assembler& a, std::array<Label, kConditions>& taken_l, std::array<Label, kConditions>& back,
-                     std::array<Label, kConditions>& jcc) {
+uint32_t element(uint32_t i) {
+  uint32_t x = 0x9E3779B9u * (i + 1);
+  x ^= x >> 15;
+  x *= 0x85EBCA6Bu;
+  x ^= x >> 13;
+  return x;
+}
+
+void load_array(BtMachine& m) {
+  for (uint32_t i = 0; i < kElems; ++i) m.poke32(kArray + 4 * i, element(i));
+}
+
+/// The loop of tests 1 and 4, which end its rounds each their own way: EBX counts the
+/// rounds from 0, each round tests the ten conditions on EAX = kArray[EBX mod kElems], EDI
+/// sums their fall-throughs.
+struct ConditionLoop {
+  Label top;
+  std::array<Label, kConditions> taken_path, back, jcc;
+
+  /// The loop's start and a round up to its `inc ebx`.
+  void emit_round(x86::Assembler& a);
+  /// The taken paths, after the loop: count at kTakenCounts[k], then back into the round.
+  void emit_taken_paths(x86::Assembler& a) const;
+};
+
+/// Per condition k on EAX: `mov edx, eax; <test>; j<cc> taken_path[k]; add edi, k + 1`;
+/// taken_path[k] comes back to back[k], right after the add.
+void ConditionLoop::emit_round(x86::Assembler& a) {
+  top = a.newLabel();
+  a.xor_(x86::ebx, x86::ebx);
+  a.xor_(x86::edi, x86::edi);
+  a.bind(top);
+  a.mov(x86::eax, x86::ebx);
+  a.and_(x86::eax, kElems - 1);
+  a.mov(x86::eax, x86::dword_ptr(kArray, x86::eax, 2));
   for (unsigned k = 0; k < kConditions; ++k) {
-    taken_l[k] = a.newLabel(), back[k] = a.newLabel(), jcc[k] = a.newLabel();
+    taken_path[k] = a.newLabel(), back[k] = a.newLabel(), jcc[k] = a.newLabel();
     a.mov(x86::edx, x86::eax);
     switch (k) {
       case 0: a.add(x86::edx, 0x30000000); break;
@@ -169,49 +198,29 @@ void emit_conditions(x86::Assembler& a, std::array<Label, kConditions>& taken_l,
     }
     a.bind(jcc[k]);
     switch (k) {
-      case 0: a.jc(taken_l[k]); break;
-      case 1: a.jnz(taken_l[k]); break;
-      case 2: a.jae(taken_l[k]); break;
-      case 3: a.js(taken_l[k]); break;
-      case 4: a.jp(taken_l[k]); break;
-      case 5: a.jl(taken_l[k]); break;
-      case 6: a.jb(taken_l[k]); break;
-      case 7: a.ja(taken_l[k]); break;
-      case 8: a.jo(taken_l[k]); break;
-      default: a.jz(taken_l[k]); break;
+      case 0: a.jc(taken_path[k]); break;
+      case 1: a.jnz(taken_path[k]); break;
+      case 2: a.jae(taken_path[k]); break;
+      case 3: a.js(taken_path[k]); break;
+      case 4: a.jp(taken_path[k]); break;
+      case 5: a.jl(taken_path[k]); break;
+      case 6: a.jb(taken_path[k]); break;
+      case 7: a.ja(taken_path[k]); break;
+      case 8: a.jo(taken_path[k]); break;
+      default: a.jz(taken_path[k]); break;
     }
     a.add(x86::edi, k + 1);
     a.bind(back[k]);
   }
+  a.inc(x86::ebx);
 }
 
-/// taken[k]: count it at kTakenCounts[k], then back into the loop body.
-void emit_taken_stubs(x86::Assembler& a, const std::array<Label, kConditions>& taken_l,
-                      const std::array<Label, kConditions>& back) {
+void ConditionLoop::emit_taken_paths(x86::Assembler& a) const {
   for (unsigned k = 0; k < kConditions; ++k) {
-    a.bind(taken_l[k]);
+    a.bind(taken_path[k]);
     a.inc(x86::dword_ptr(kTakenCounts + 4 * k));
     a.jmp(back[k]);
   }
-}
-
-uint32_t element(uint32_t i) {
-  uint32_t x = 0x9E3779B9u * (i + 1);
-  x ^= x >> 15;
-  x *= 0x85EBCA6Bu;
-  x ^= x >> 13;
-  return x;
-}
-
-void load_array(BtMachine& m) {
-  for (uint32_t i = 0; i < kElems; ++i) m.poke32(kArray + 4 * i, element(i));
-}
-
-/// EAX = kArray[EBX mod kElems].
-void emit_load_element(x86::Assembler& a) {
-  a.mov(x86::eax, x86::ebx);
-  a.and_(x86::eax, kElems - 1);
-  a.mov(x86::eax, x86::dword_ptr(kArray, x86::eax, 2));
 }
 
 // ---- 1. a long block with ten jcc's, each taken sometimes ----
@@ -224,21 +233,16 @@ TEST_P(SideExitLoop, TenConditionsInOneBlockCountExactly) {
   const bool user = GetParam();
   constexpr uint32_t kVisits = 4 * kElems;
   Program p;
-  Label top, tail_jcc;
-  std::array<Label, kConditions> taken_l, back, jcc;
+  ConditionLoop l;
+  Label tail_jcc;
   p.load(user, [&](x86::Assembler& a) {
-    top = a.newLabel(), tail_jcc = a.newLabel();
-    a.xor_(x86::ebx, x86::ebx);
-    a.xor_(x86::edi, x86::edi);
-    a.bind(top);
-    emit_load_element(a);
-    emit_conditions(a, taken_l, back, jcc);
-    a.inc(x86::ebx);
+    tail_jcc = a.newLabel();
+    l.emit_round(a);
     a.cmp(x86::ebx, kVisits);
     a.bind(tail_jcc);
-    a.jb(top);
+    a.jb(l.top);
     a.hlt();
-    emit_taken_stubs(a, taken_l, back);
+    l.emit_taken_paths(a);
   }, load_array);
   ASSERT_NO_FATAL_FAILURE(p.run_and_compare());
   ASSERT_NO_FATAL_FAILURE(expect_ended_at_hlt(p.bt(), user, 0));
@@ -263,14 +267,14 @@ TEST_P(SideExitLoop, TenConditionsInOneBlockCountExactly) {
   EXPECT_EQ(edi, want_edi) << "the fall-through paths";
 
   // The loop's block goes on past all ten jcc's to its tail, and each is a side exit.
-  std::initializer_list<uint32_t> jccs = {p.addr(jcc[0]), p.addr(jcc[1]), p.addr(jcc[2]), p.addr(jcc[3]),
-                                          p.addr(jcc[4]), p.addr(jcc[5]), p.addr(jcc[6]), p.addr(jcc[7]),
-                                          p.addr(jcc[8]), p.addr(jcc[9]), p.addr(tail_jcc)};
-  EXPECT_TRUE(some_block_holds(p.blocks, p.addr(top), jccs)) << "the loop body is not one block";
+  std::initializer_list<uint32_t> jccs = {p.addr(l.jcc[0]), p.addr(l.jcc[1]), p.addr(l.jcc[2]), p.addr(l.jcc[3]),
+                                          p.addr(l.jcc[4]), p.addr(l.jcc[5]), p.addr(l.jcc[6]), p.addr(l.jcc[7]),
+                                          p.addr(l.jcc[8]), p.addr(l.jcc[9]), p.addr(tail_jcc)};
+  EXPECT_TRUE(some_block_holds(p.blocks, p.addr(l.top), jccs)) << "the loop body is not one block";
   for (const SeenBlock& b : *p.blocks) {
-    if (b.eip != p.addr(top)) continue;
-    for (unsigned k = 0; k < kConditions; ++k) EXPECT_TRUE(holds(b.direct_targets, p.addr(taken_l[k]))) << k;
-    EXPECT_TRUE(holds(b.direct_targets, p.addr(top))) << "the loop's own jcc";
+    if (b.eip != p.addr(l.top)) continue;
+    for (unsigned k = 0; k < kConditions; ++k) EXPECT_TRUE(holds(b.direct_targets, p.addr(l.taken_path[k]))) << k;
+    EXPECT_TRUE(holds(b.direct_targets, p.addr(l.top))) << "the loop's own jcc";
   }
   EXPECT_GE(p.bt().tstats().chains, kConditions) << "the side exits were not chained";
   EXPECT_LE(p.bt().engine().stats().dispatches, 64u) << "the side exits kept coming back to the dispatcher";
@@ -278,6 +282,60 @@ TEST_P(SideExitLoop, TenConditionsInOneBlockCountExactly) {
 
 INSTANTIATE_TEST_SUITE_P(SideExits, SideExitLoop, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& i) { return cpl_name(i.param); });
+
+// ---- one block of three count segments per round (tests 2, 3, 4 and 7) ----
+
+/// What a segmented loop runs. `counter` counts the rounds down to 1 (the program sets it
+/// before; its bits 31 and 30 stay clear); two jcc's on those bits split each round into
+/// count segments and are never taken (they would set `bad` to 0xBAD and halt).
+struct SegmentedLoop {
+  x86::Gp counter, bad;
+  std::function<void()> segment1, segment2, segment3;  ///< emit into the loop's assembler
+};
+
+/// Labels of a segmented loop: the round's block at `top`, the jcc's ending segments 1 and 2.
+struct Segments {
+  Label top, jcc1, jcc2;
+};
+
+/// `jmp top` (so that the round is a block of its own); `top: segment1; test; jcc1;
+/// segment2; test; jcc2; segment3; dec counter; jnz top`; hlt; then the never-taken path.
+Segments emit_segmented_loop(x86::Assembler& a, const SegmentedLoop& loop) {
+  const Segments s{a.newLabel(), a.newLabel(), a.newLabel()};
+  const Label never = a.newLabel();
+  a.jmp(s.top);
+  a.bind(s.top);
+  loop.segment1();
+  a.test(loop.counter, 0x80000000u);
+  a.bind(s.jcc1);
+  a.jnz(never);
+  loop.segment2();
+  a.test(loop.counter, 0x40000000);
+  a.bind(s.jcc2);
+  a.jnz(never);
+  loop.segment3();
+  a.dec(loop.counter);
+  a.jnz(s.top);
+  a.hlt();
+  a.bind(never);
+  a.mov(loop.bad, 0xBAD);
+  a.hlt();
+  return s;
+}
+
+/// The segmented loop of tests 3, 4 and 7: EBP counts `rounds`, ESI and EDI start at 0,
+/// segment 1 is `inc esi`, and a taken jcc would set ESI to 0xBAD.
+Segments emit_ebp_loop(x86::Assembler& a, uint32_t rounds, std::function<void()> segment2,
+                       std::function<void()> segment3) {
+  a.mov(x86::ebp, rounds);
+  a.xor_(x86::esi, x86::esi);
+  a.xor_(x86::edi, x86::edi);
+  return emit_segmented_loop(a, {.counter = x86::ebp,
+                                 .bad = x86::esi,
+                                 .segment1 = [&a] { a.inc(x86::esi); },
+                                 .segment2 = std::move(segment2),
+                                 .segment3 = std::move(segment3)});
+}
 
 // ---- 2. a #PF in the second and third count segment ----
 
@@ -299,10 +357,10 @@ TEST_P(SideExitPageFault, IsPreciseInLaterSegments) {
   const FaultCase& fc = GetParam();
   constexpr uint32_t kRounds = 6, kEax = 0x100, kEbx = 0x200, kEdx = 0x400;
   Program p;
-  Label top, jcc1, jcc2, access;
+  Segments s;
+  Label access;
   p.load(fc.user, [&](x86::Assembler& a) {
-    top = a.newLabel(), jcc1 = a.newLabel(), jcc2 = a.newLabel(), access = a.newLabel();
-    const Label never = a.newLabel();
+    access = a.newLabel();
     auto emit_access = [&] {
       a.bind(access);
       if (fc.store) {
@@ -317,36 +375,31 @@ TEST_P(SideExitPageFault, IsPreciseInLaterSegments) {
     a.mov(x86::edx, kEdx);
     a.mov(x86::esi, kOkWord);
     a.mov(x86::ebp, kHole);
-    a.jmp(top);
-    a.bind(top);
-    a.mov(x86::edi, x86::esi);
-    a.cmp(x86::ecx, 1);
-    a.cmove(x86::edi, x86::ebp);
-    a.inc(x86::eax);
-    a.test(x86::ecx, 0x80000000u);
-    a.bind(jcc1);
-    a.jnz(never);
-    a.add(x86::ebx, 5);  // segment 2
-    if (fc.segment == 2) emit_access();
-    a.add(x86::edx, 7);
-    a.test(x86::ecx, 0x40000000);
-    a.bind(jcc2);
-    a.jnz(never);
-    a.add(x86::eax, 3);  // segment 3
-    if (fc.segment == 3) emit_access();
-    a.inc(x86::edx);
-    a.dec(x86::ecx);
-    a.jnz(top);
-    a.hlt();
-    a.bind(never);
-    a.mov(x86::eax, 0xBAD);
-    a.hlt();
+    s = emit_segmented_loop(a, {.counter = x86::ecx,
+                                .bad = x86::eax,
+                                .segment1 =
+                                    [&] {
+                                      a.mov(x86::edi, x86::esi);
+                                      a.cmp(x86::ecx, 1);
+                                      a.cmove(x86::edi, x86::ebp);
+                                      a.inc(x86::eax);
+                                    },
+                                .segment2 =
+                                    [&] {
+                                      a.add(x86::ebx, 5);
+                                      if (fc.segment == 2) emit_access();
+                                      a.add(x86::edx, 7);
+                                    },
+                                .segment3 =
+                                    [&] {
+                                      a.add(x86::eax, 3);
+                                      if (fc.segment == 3) emit_access();
+                                      a.inc(x86::edx);
+                                    }});
   }, [](BtMachine& m) {
     m.poke32(kOkWord + 12, kOkValue);
     m.poke32(kHole + 12, kHoleValue);
-    m.set_pte(kPageDir, kHole, 0);
-    m.set_fix(m.pte_addr(kPageDir, kHole), kHole | kUserRw);
-    m.set_action(14, HandlerAction::FixPte);
+    m.make_hole(kHole);
   });
   ASSERT_NO_FATAL_FAILURE(p.run_and_compare());
   BtMachine& m = p.bt();
@@ -378,9 +431,9 @@ TEST_P(SideExitPageFault, IsPreciseInLaterSegments) {
 
   // The access sits behind one (two) side exits in the block that faulted.
   if (fc.segment == 2) {
-    EXPECT_TRUE(some_block_holds(p.blocks, p.addr(top), {p.addr(jcc1), p.addr(access)}));
+    EXPECT_TRUE(some_block_holds(p.blocks, p.addr(s.top), {p.addr(s.jcc1), p.addr(access)}));
   } else {
-    EXPECT_TRUE(some_block_holds(p.blocks, p.addr(top), {p.addr(jcc1), p.addr(jcc2), p.addr(access)}));
+    EXPECT_TRUE(some_block_holds(p.blocks, p.addr(s.top), {p.addr(s.jcc1), p.addr(s.jcc2), p.addr(access)}));
   }
 }
 
@@ -429,42 +482,30 @@ TEST_P(SideExitCallout, CountsExactlyInLaterSegments) {
   const auto& [cc, segment] = GetParam();
   constexpr uint32_t kRounds = kCalloutRounds;
   Program p;
-  Label top, jcc1, jcc2, callout;
+  Segments s;
+  Label callout;
   p.load(cc.user, [&](x86::Assembler& a) {
-    top = a.newLabel(), jcc1 = a.newLabel(), jcc2 = a.newLabel(), callout = a.newLabel();
-    const Label never = a.newLabel();
-    a.mov(x86::ebp, kRounds);
-    a.xor_(x86::esi, x86::esi);
-    a.xor_(x86::edi, x86::edi);
-    a.jmp(top);
-    a.bind(top);
-    a.inc(x86::esi);
-    a.test(x86::ebp, 0x80000000u);
-    a.bind(jcc1);
-    a.jnz(never);
-    a.add(x86::edi, 3);  // segment 2
-    if (segment == 2) cc.emit(a, callout);
-    a.add(x86::esi, x86::ebp);
-    a.test(x86::ebp, 0x40000000);
-    a.bind(jcc2);
-    a.jnz(never);
-    a.add(x86::edi, 5);  // segment 3
-    if (segment == 3) cc.emit(a, callout);
-    a.inc(x86::esi);
-    a.dec(x86::ebp);
-    a.jnz(top);
-    a.hlt();
-    a.bind(never);
-    a.mov(x86::esi, 0xBAD);
-    a.hlt();
+    callout = a.newLabel();
+    s = emit_ebp_loop(
+        a, kRounds,
+        [&] {
+          a.add(x86::edi, 3);
+          if (segment == 2) cc.emit(a, callout);
+          a.add(x86::esi, x86::ebp);
+        },
+        [&] {
+          a.add(x86::edi, 5);
+          if (segment == 3) cc.emit(a, callout);
+          a.inc(x86::esi);
+        });
   }, cc.setup);
   ASSERT_NO_FATAL_FAILURE(p.run_and_compare());
   BtMachine& m = p.bt();
   EXPECT_GT(m.engine().stats().callouts, 0u) << "no callout ran";
   if (segment == 2) {
-    EXPECT_TRUE(some_block_holds(p.blocks, p.addr(top), {p.addr(jcc1), p.addr(callout)}));
+    EXPECT_TRUE(some_block_holds(p.blocks, p.addr(s.top), {p.addr(s.jcc1), p.addr(callout)}));
   } else {
-    EXPECT_TRUE(some_block_holds(p.blocks, p.addr(top), {p.addr(jcc1), p.addr(jcc2), p.addr(callout)}));
+    EXPECT_TRUE(some_block_holds(p.blocks, p.addr(s.top), {p.addr(s.jcc1), p.addr(s.jcc2), p.addr(callout)}));
   }
   if (cc.end == CalloutEnd::Faults) {
     ASSERT_EQ(m.record_count(), 1u);
@@ -536,11 +577,7 @@ void bad_ds_last_round(x86::Assembler& a, const Label& c, uint16_t rpl) {
 
 /// A second address space with the identity map's tables: CR3 flips between the two.
 uint32_t g_other_dir = 0;
-void make_other_space(BtMachine& m) {
-  const uint32_t dir = m.new_directory();
-  for (uint32_t i = 0; i < (kIdentityBytes >> 22); ++i) m.poke32(dir + 4 * i, m.peek32(kPageDir + 4 * i));
-  g_other_dir = dir;
-}
+void make_other_space(BtMachine& m) { g_other_dir = m.new_identity_directory(); }
 void flip_cr3(x86::Assembler& a, const Label& c) {
   a.mov(x86::eax, x86::cr3);
   a.xor_(x86::eax, kPageDir ^ g_other_dir);
@@ -629,45 +666,34 @@ class SideExitEnable : public ::testing::TestWithParam<Enable> {};
 TEST_P(SideExitEnable, InterruptIsTakenAtTheBoundaryInsideTheBlock) {
   const Enable how = GetParam();
   Program p;
-  Label top, jcc1, jcc2, after;
+  Segments s;
+  Label after;
   p.load(false, [&](x86::Assembler& a) {
-    top = a.newLabel(), jcc1 = a.newLabel(), jcc2 = a.newLabel(), after = a.newLabel();
-    const Label never = a.newLabel(), skip = a.newLabel();
-    a.mov(x86::ebp, kEnableRounds);
-    a.xor_(x86::esi, x86::esi);
-    a.xor_(x86::edi, x86::edi);
+    after = a.newLabel();
     a.xor_(x86::ebx, x86::ebx);
-    a.jmp(top);
-    a.bind(top);
-    a.inc(x86::esi);
-    a.test(x86::ebp, 0x80000000u);
-    a.bind(jcc1);
-    a.jnz(never);
-    a.add(x86::edi, 3);  // segment 2
-    if (how == Enable::Popf) {
-      a.push(x86::dword_ptr(kFlagsTable, x86::ebp, 2));
-      a.popfd();
-      a.bind(after);
-    } else {
-      a.cmp(x86::ebp, kEnableRound);
-      a.jne(skip);  // a side exit into the middle of the block
-      a.sti();
-      a.inc(x86::ebx);  // the sti shadow
-      a.bind(after);
-      a.bind(skip);
-    }
-    a.add(x86::ebx, x86::ebp);
-    a.test(x86::ebp, 0x40000000);
-    a.bind(jcc2);
-    a.jnz(never);
-    a.inc(x86::edi);  // segment 3
-    a.cli();
-    a.dec(x86::ebp);
-    a.jnz(top);
-    a.hlt();
-    a.bind(never);
-    a.mov(x86::esi, 0xBAD);
-    a.hlt();
+    s = emit_ebp_loop(
+        a, kEnableRounds,
+        [&] {
+          a.add(x86::edi, 3);
+          if (how == Enable::Popf) {
+            a.push(x86::dword_ptr(kFlagsTable, x86::ebp, 2));
+            a.popfd();
+            a.bind(after);
+          } else {
+            const Label skip = a.newLabel();
+            a.cmp(x86::ebp, kEnableRound);
+            a.jne(skip);  // a side exit into the middle of the block
+            a.sti();
+            a.inc(x86::ebx);  // the sti shadow
+            a.bind(after);
+            a.bind(skip);
+          }
+          a.add(x86::ebx, x86::ebp);
+        },
+        [&] {
+          a.inc(x86::edi);
+          a.cli();
+        });
   }, [](BtMachine& m) {
     for (uint32_t r = 0; r <= kEnableRounds; ++r) {
       m.poke32(kFlagsTable + 4 * r, (r == kEnableRound ? flags::IF : 0) | flags::Reserved1 | flags::ZF);
@@ -688,7 +714,7 @@ TEST_P(SideExitEnable, InterruptIsTakenAtTheBoundaryInsideTheBlock) {
   EXPECT_EQ(m.cpu().reg(Gpr::Esi), kEnableRounds);
   EXPECT_EQ(m.cpu().reg(Gpr::Edi), 4 * kEnableRounds);
   EXPECT_EQ(m.cpu().reg(Gpr::Ebx), kEnableRounds * (kEnableRounds + 1) / 2 + (how == Enable::Sti ? 1u : 0u));
-  EXPECT_TRUE(some_block_holds(p.blocks, p.addr(top), {p.addr(jcc1), p.addr(jcc2)}));
+  EXPECT_TRUE(some_block_holds(p.blocks, p.addr(s.top), {p.addr(s.jcc1), p.addr(s.jcc2)}));
 }
 
 INSTANTIATE_TEST_SUITE_P(SideExits, SideExitEnable, ::testing::Values(Enable::Popf, Enable::Sti),
@@ -708,23 +734,18 @@ TEST_P(SideExitAsyncInterrupt, IsTakenAtABoundaryAndTheReplayAgrees) {
   const bool user = GetParam();
   constexpr uint32_t kRaiseAfter = 20000;  ///< iterations before the device raises it
   Program p;
-  Label top, loop_end, stubs_end, stop_jcc;
-  std::array<Label, kConditions> taken_l, back, jcc;
+  ConditionLoop l;
+  Label loop_end, stubs_end, stop_jcc;
   p.load(user, [&](x86::Assembler& a) {
-    top = a.newLabel(), loop_end = a.newLabel(), stubs_end = a.newLabel(), stop_jcc = a.newLabel();
-    a.xor_(x86::ebx, x86::ebx);
-    a.xor_(x86::edi, x86::edi);
-    a.bind(top);
-    emit_load_element(a);
-    emit_conditions(a, taken_l, back, jcc);
-    a.inc(x86::ebx);
+    loop_end = a.newLabel(), stubs_end = a.newLabel(), stop_jcc = a.newLabel();
+    l.emit_round(a);
     a.mov(x86::dword_ptr(kIter), x86::ebx);
     a.cmp(x86::dword_ptr(kStop), 0);
     a.bind(stop_jcc);
-    a.je(top);
+    a.je(l.top);
     a.bind(loop_end);
     a.hlt();
-    emit_taken_stubs(a, taken_l, back);
+    l.emit_taken_paths(a);
     a.bind(stubs_end);
   }, [](BtMachine& m) {
     load_array(m);
@@ -749,13 +770,13 @@ TEST_P(SideExitAsyncInterrupt, IsTakenAtABoundaryAndTheReplayAgrees) {
   EXPECT_EQ(irq.vector, kIrqVector);
   EXPECT_GE(irq.ebx, kRaiseAfter) << "taken before the device raised it";
   // The loop body or one of its taken paths (after the hlt at loop_end).
-  EXPECT_GE(irq.eip, p.addr(top));
+  EXPECT_GE(irq.eip, p.addr(l.top));
   EXPECT_LT(irq.eip, p.addr(stubs_end)) << "not inside the loop";
   EXPECT_NE(irq.eip, p.addr(loop_end)) << "taken after the loop";
   const bool boundary = std::any_of(p.blocks->begin(), p.blocks->end(),
                                     [&](const SeenBlock& b) { return holds(b.insns, irq.eip); });
   EXPECT_TRUE(boundary) << "EIP " << std::hex << irq.eip << " is no instruction of the loop";
-  EXPECT_TRUE(some_block_holds(p.blocks, p.addr(top), {p.addr(jcc[0]), p.addr(jcc[9]), p.addr(stop_jcc)}));
+  EXPECT_TRUE(some_block_holds(p.blocks, p.addr(l.top), {p.addr(l.jcc[0]), p.addr(l.jcc[9]), p.addr(stop_jcc)}));
 
   // The replay: the interpreter alone up to the recorded state, the request there.
   BtMachine& ref = p.ref();
@@ -925,12 +946,10 @@ TEST_P(SideExitPageEnd, JccAtThePageEndEndsTheBlock) {
   }, [&](BtMachine& m) {
     m.map_page(kPageDir, kNextPage, kFrameA, kUserRw);
     const uint32_t pte = m.pte_addr(kPageDir, kNextPage);
-    GuestCode service(kService);  // swaps frames A and B at kNextPage
-    service.a().xor_(x86::dword_ptr(pte), kFrameA ^ kFrameB);
-    service.a().invlpg(x86::ptr(kNextPage));
-    service.a().iretd();
-    m.load(service);
-    m.set_gate(kServiceVector, kService, 3);
+    m.install_service([pte](x86::Assembler& a) {  // swaps frames A and B at kNextPage
+      a.xor_(x86::dword_ptr(pte), kFrameA ^ kFrameB);
+      a.invlpg(x86::ptr(kNextPage));
+    });
   });
   // The next page's code, in both frames after the jcc's tail, and the code at kBack.
   for (BtMachine* m : {&p.bt(), &p.ref()}) {
@@ -998,36 +1017,23 @@ TEST_P(SideExitSelfModifying, StoreRewritesALaterSegment) {
   const bool user = GetParam();
   constexpr uint32_t kRounds = 24, kImm = 0x11111100;
   Program p;
-  Label top, jcc1, store, after_store, jcc2, patched;
+  Segments s;
+  Label store, after_store, patched;
   p.load(user, [&](x86::Assembler& a) {
-    top = a.newLabel(), jcc1 = a.newLabel(), store = a.newLabel(), after_store = a.newLabel();
-    jcc2 = a.newLabel(), patched = a.newLabel();
-    const Label never = a.newLabel();
-    a.mov(x86::ebp, kRounds);
-    a.xor_(x86::esi, x86::esi);
-    a.xor_(x86::edi, x86::edi);
-    a.jmp(top);
-    a.bind(top);
-    a.inc(x86::esi);
-    a.test(x86::ebp, 0x80000000u);
-    a.bind(jcc1);
-    a.jnz(never);
-    a.mov(x86::eax, x86::ebp);  // segment 2
-    a.bind(store);
-    a.mov(x86::byte_ptr(patched, 2), x86::al);  // 81 C7 imm32: the imm's low byte
-    a.bind(after_store);
-    a.add(x86::esi, x86::ebp);
-    a.test(x86::ebp, 0x40000000);
-    a.bind(jcc2);
-    a.jnz(never);
-    a.bind(patched);
-    a.long_().add(x86::edi, kImm);  // segment 3
-    a.dec(x86::ebp);
-    a.jnz(top);
-    a.hlt();
-    a.bind(never);
-    a.mov(x86::esi, 0xBAD);
-    a.hlt();
+    store = a.newLabel(), after_store = a.newLabel(), patched = a.newLabel();
+    s = emit_ebp_loop(
+        a, kRounds,
+        [&] {
+          a.mov(x86::eax, x86::ebp);
+          a.bind(store);
+          a.mov(x86::byte_ptr(patched, 2), x86::al);  // 81 C7 imm32: the imm's low byte
+          a.bind(after_store);
+          a.add(x86::esi, x86::ebp);
+        },
+        [&] {
+          a.bind(patched);
+          a.long_().add(x86::edi, kImm);
+        });
   });
   ASSERT_EQ(p.bt().peek8(p.addr(patched)), 0x81u);
   ASSERT_NO_FATAL_FAILURE(p.run_and_compare());
@@ -1038,12 +1044,13 @@ TEST_P(SideExitSelfModifying, StoreRewritesALaterSegment) {
   EXPECT_EQ(user ? end.esi : m.cpu().reg(Gpr::Esi), kRounds + kRounds * (kRounds + 1) / 2);
   EXPECT_GE(m.engine().fault_stats().code_writes, 1u) << "no store came from translated code";
   EXPECT_GE(m.engine().stats().volatile_pages, 1u);
-  EXPECT_TRUE(some_block_holds(p.blocks, p.addr(top), {p.addr(jcc1), p.addr(store), p.addr(jcc2), p.addr(patched)}))
+  EXPECT_TRUE(
+      some_block_holds(p.blocks, p.addr(s.top), {p.addr(s.jcc1), p.addr(store), p.addr(s.jcc2), p.addr(patched)}))
       << "while write-protected, the block goes on past both jcc's";
   EXPECT_TRUE(std::any_of(p.blocks->begin(), p.blocks->end(), [&](const SeenBlock& b) {
-    return b.eip == p.addr(top) && b.insns.back() == p.addr(store) && holds(b.insns, p.addr(jcc1));
+    return b.eip == p.addr(s.top) && b.insns.back() == p.addr(store) && holds(b.insns, p.addr(s.jcc1));
   })) << "once volatile, a block goes on past its jcc and ends after the store";
-  EXPECT_TRUE(some_block_holds(p.blocks, p.addr(after_store), {p.addr(jcc2), p.addr(patched)}));
+  EXPECT_TRUE(some_block_holds(p.blocks, p.addr(after_store), {p.addr(s.jcc2), p.addr(patched)}));
 }
 
 INSTANTIATE_TEST_SUITE_P(SideExits, SideExitSelfModifying, ::testing::Bool(),
