@@ -121,8 +121,10 @@ void per_item(benchmark::State& state, int64_t items_per_iteration, const char* 
 
 // --- The cost of one fill ---------------------------------------------------------------
 
-/// fill() called directly: the walk, A/D, bookkeeping and one mmap, without the signal.
-void BM_FillDirect(benchmark::State& state) {
+/// Runs `fill_one(linear)` on one fresh user page per iteration, emptying the windows
+/// (untimed) whenever the pages run out.
+template <typename FillOne>
+void fill_fresh_pages(benchmark::State& state, FillOne fill_one) {
   Rig& r = rig();
   r.mmu().flush_all();
   uint32_t i = 0;
@@ -133,28 +135,21 @@ void BM_FillDirect(benchmark::State& state) {
       i = 0;
       state.ResumeTiming();
     }
-    benchmark::DoNotOptimize(r.mmu().fill(true, user_page(i++), false));
+    benchmark::DoNotOptimize(fill_one(user_page(i++)));
   }
   per_item(state, 1, "per_fill");
+}
+
+/// fill() called directly: the walk, A/D, bookkeeping and one mmap, without the signal.
+void BM_FillDirect(benchmark::State& state) {
+  fill_fresh_pages(state, [](uint32_t linear) { return rig().mmu().fill(true, linear, false); });
 }
 
 /// A load from an unmapped window page: host #PF, SIGSEGV delivery, fill(), sigreturn,
 /// and the retried load (with the host's own minor fault on the new mapping).
 void BM_FillViaFault(benchmark::State& state) {
   install_handler();
-  Rig& r = rig();
-  r.mmu().flush_all();
-  uint32_t i = 0;
-  for (auto _ : state) {
-    if (i == kMaxUserPages) {
-      state.PauseTiming();
-      r.mmu().flush_all();
-      i = 0;
-      state.ResumeTiming();
-    }
-    benchmark::DoNotOptimize(touch(true, user_page(i++)));
-  }
-  per_item(state, 1, "per_fill");
+  fill_fresh_pages(state, [](uint32_t linear) { return touch(true, linear); });
 }
 
 // --- First touch of 10,000 pages --------------------------------------------------------
