@@ -95,4 +95,9 @@ WalkResult walk_page_tables(GuestMemory& mem, const PagingMode& mode, GuestLinea
   return r;
 }
 
+WalkResult walk_fetch(GuestMemory& mem, const CpuState& cpu, uint32_t linear, bool set_accessed) {
+  return walk_page_tables(mem, PagingMode{cpu.cr0, cpu.cr3, cpu.cr4}, GuestLinear{linear},
+                          AccessKind{false, cpu.cpl() == 3, true}, set_accessed);
+}
+
 }  // namespace vmm86

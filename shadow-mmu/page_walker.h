@@ -52,4 +52,9 @@ struct WalkResult {
 [[nodiscard]] WalkResult walk_page_tables(GuestMemory& mem, const PagingMode& mode, GuestLinear linear,
                                           AccessKind access, bool set_accessed_dirty = true);
 
+/// The walk of an instruction fetch at `linear` by the vCPU `cpu` as it is now (the
+/// identity with paging off). Without `set_accessed` it changes nothing in guest memory
+/// (a tracer's look at the code, not a fetch).
+[[nodiscard]] WalkResult walk_fetch(GuestMemory& mem, const CpuState& cpu, uint32_t linear, bool set_accessed);
+
 }  // namespace vmm86

@@ -108,15 +108,11 @@ bool BtEngine::fetch(uint32_t linear, Bytes* out) {
 
 bool BtEngine::fetch_bytes(uint32_t linear, Bytes* out) {
   const CpuState& cpu = ctx_.cpu;
-  GuestPhys phys{linear};
-  if (cpu.paging()) {
-    const PagingMode mode{cpu.cr0, cpu.cr3, cpu.cr4};
-    const WalkResult w = walk_page_tables(mem_, mode, GuestLinear{linear}, AccessKind{false, cpu.cpl() == 3, true});
-    if (!w.ok) return false;
-    phys = w.phys;
-    out->global = w.global && (cpu.cr4 & cr4::PGE) != 0;
-    out->large = w.large_page;
-  }
+  const WalkResult w = walk_fetch(mem_, cpu, linear, true);
+  if (!w.ok) return false;
+  const GuestPhys phys = w.phys;
+  out->global = w.global && (cpu.cr4 & cr4::PGE) != 0;
+  out->large = w.large_page;
   const PhysKind kind = mem_.kind_at(phys);
   if (kind != PhysKind::Ram && kind != PhysKind::Rom) return false;
   const uint32_t available = kPageSize - (linear & kPageMask);

@@ -234,12 +234,8 @@ MachineExit Machine::run() {
 StepStatus Machine::step_traced() {
   const CpuState& cpu = ctx_->cpu;
   const uint32_t linear = cpu.sreg(SegReg::Cs).base + cpu.eip;
-  GuestPhys phys{linear};
-  if (cpu.paging()) {
-    const WalkResult w = walk_page_tables(mem_, PagingMode{cpu.cr0, cpu.cr3, cpu.cr4}, GuestLinear{linear},
-                                          AccessKind{false, cpu.cpl() == 3, true}, false);
-    phys = w.ok ? w.phys : GuestPhys{~0ull};
-  }
+  const WalkResult w = walk_fetch(mem_, cpu, linear, false);
+  const GuestPhys phys = w.ok ? w.phys : GuestPhys{~0ull};
   const uint32_t available = kPageSize - (linear & kPageMask);
   if (const uint8_t* code = mem_.host_ptr(phys, std::min<uint32_t>(available, 15))) {
     tracer_.instruction(cpu, {code, std::min<uint32_t>(available, 15)});
