@@ -2,6 +2,8 @@
 // included), unbacked space, accesses that straddle pages.
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "tests/interp/machine.h"
 
 namespace vmm86::test {
@@ -57,6 +59,45 @@ TEST(Memory, StraddlingWriteIntoReadOnlyPageWritesNothing) {
   EXPECT_EQ(m.vector(), 14);
   EXPECT_EQ(m.cpu.cr2, kData + 0x1000);
   EXPECT_EQ(m.peek32(kData + 0xFFC), 0u) << "both pages are checked before any byte is written";
+}
+
+/// Reads kData, points its PTE at the next frame, runs `between`, reloads CR3 (a TLB
+/// flush) and reads kData again: the second read must see the next frame.
+void expect_cr3_reload_flushes(const std::function<void(Asm&)>& between) {
+  Machine m;
+  m.enable_paging();
+  m.poke32(kData, 0xAAAA);
+  m.poke32(kData + 0x1000, 0xBBBB);
+  const uint32_t pte_addr = kPageTables + (kData >> 12) * 4;
+  m.code([&](Asm& a) {
+    a.mov(eax, dword_ptr(kData));  // cached now
+    a.mov(dword_ptr(pte_addr), (kData + 0x1000) | 7);
+    between(a);
+    a.mov(ecx, cr3);
+    a.mov(cr3, ecx);
+    a.mov(ebx, dword_ptr(kData));
+  });
+  ASSERT_EQ(m.run(100000).status, StepStatus::Halted);
+  EXPECT_EQ(m.cpu.reg(Gpr::Eax), 0xAAAAu);
+  EXPECT_EQ(m.cpu.reg(Gpr::Ebx), 0xBBBBu) << "the CR3 reload must drop the cached translation";
+}
+
+TEST(Memory, Cr3ReloadDropsCachedTranslations) {
+  expect_cr3_reload_flushes([](Asm&) {});
+}
+
+// flush_tlb clears the entries filled since the last flush; INVLPG empties entries that
+// then fill again, and past a bound that list gives up: the flush must still clear all.
+TEST(Memory, Cr3ReloadAfterManyInvlpgRefills) {
+  expect_cr3_reload_flushes([](Asm& a) {
+    const asmjit::Label top = a.newLabel();
+    a.mov(esi, 3000);
+    a.bind(top);
+    a.invlpg(dword_ptr(kData + 0x2000));
+    a.mov(edx, dword_ptr(kData + 0x2000));
+    a.dec(esi);
+    a.jnz(top);
+  });
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "decoder/decoder.h"
 #include "shadow-mmu/page_walker.h"
@@ -320,6 +321,18 @@ class Core {
   static constexpr unsigned kTlbSize = 256;
   std::array<std::array<TlbEntry, kTlbSize>, 2> tlb{};  ///< [user][index]
   bool tlb_has_large = false;  ///< some entry came from a 4 MiB page since the last flush
+  /// Entries filled from empty since the last flush ([user] * kTlbSize + index), so that
+  /// flush_tlb clears only those. INVLPG empties entries that may fill again: past a
+  /// bound the list gives up and the flush clears everything.
+  std::vector<uint16_t> tlb_filled;
+  bool tlb_filled_overflow = false;
+  void note_tlb_fill(bool user, uint32_t index) {
+    if (tlb_filled.size() < 4 * kTlbSize) {
+      tlb_filled.push_back(static_cast<uint16_t>((user ? kTlbSize : 0) + index));
+    } else {
+      tlb_filled_overflow = true;
+    }
+  }
 };
 
 // ---- the handler table (handler_table.cpp) ----

@@ -64,6 +64,7 @@ bool translate_page(Core& c, uint32_t linear, uint32_t len, Access a, bool user,
   *out = Chunk{r.phys.value, nullptr, len, kind, false};
   if (kind == PhysKind::Ram) {
     const bool watched = c.hooks.is_watched_page(frame);
+    if (e.read_tag == 0 && e.write_tag == 0) c.note_tlb_fill(user, (linear >> kPageShift) % Core::kTlbSize);
     if (e.read_tag != tag) e.write_tag = 0;
     e.read_tag = tag;
     e.host = host;
@@ -197,7 +198,15 @@ bool Core::write_sys(uint32_t linear, const void* src, uint32_t size) {
 }
 
 void Core::flush_tlb() {
-  for (auto& level : tlb) level.fill(TlbEntry{});
+  // Only the entries filled since the last flush: Linux writes CR3 on every process
+  // switch, and a full clear was 16 KiB each time.
+  if (tlb_filled_overflow) {
+    for (auto& level : tlb) level.fill(TlbEntry{});
+  } else {
+    for (const uint16_t i : tlb_filled) tlb[i / kTlbSize][i % kTlbSize] = TlbEntry{};
+  }
+  tlb_filled.clear();
+  tlb_filled_overflow = false;
   tlb_has_large = false;
 }
 
