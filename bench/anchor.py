@@ -3,6 +3,8 @@
 
 Prints a table of times and ratios (and JSON with --json). Every workload's output is
 checked against its known answer; a wrong answer is reported as a failure, not a time.
+With --repeat N the engines take turns (run 1 on each, then run 2 on each, ...), and the
+table shows medians.
 
   bench/anchor.py                          # all workloads, engines qemu,native(,vmm86 if built and booting)
   bench/anchor.py --engines qemu,vmm86 --workloads md5sum,awk-fp --repeat 3 --json out.json
@@ -27,24 +29,32 @@ from workloads import WORKLOADS, by_name  # noqa: E402
 ALL_ENGINES = ("qemu", "vmm86", "native")
 
 
-def measure(engine: str, workload, repeat: int, timeout: float, log) -> dict:
-    times, totals, failure = [], [], None
+def measure(engines: list[str], workload, repeat: int, timeout: float, log) -> dict:
+    """Runs `workload` `repeat` times on every engine, the engines taking turns (run 1 of
+    each, then run 2 of each, ...), so that a slow drift of the machine's state hits all
+    of them alike. Returns {engine: result}."""
+    state = {e: {"times": [], "totals": [], "failure": None} for e in engines}
     for i in range(repeat):
-        run = guestrun.run(engine, workload.script, timeout_s=timeout)
-        missing = [e for e in workload.expect if e not in run.output.splitlines()]
-        if not run.ok or missing:
-            failure = run.error or (f"exit status {run.status}" if run.status else
-                                    f"wrong output: expected {missing!r}, got {run.output[-300:]!r}")
-            log(f"  {engine:7} {workload.name:10} FAILED: {failure}")
-            break
-        seconds = run.total_s if workload.guest_only else run.timed_s
-        times.append(seconds)
-        totals.append(run.total_s)
-        log(f"  {engine:7} {workload.name:10} run {i + 1}/{repeat}: {seconds:8.3f} s (whole run {run.total_s:.1f} s)")
-    return {"engine": engine, "workload": workload.name, "ok": failure is None,
-            "error": failure, "times_s": times,
-            "median_s": statistics.median(times) if times and failure is None else None,
-            "total_s": totals}
+        for engine in engines:
+            st = state[engine]
+            if st["failure"]:
+                continue
+            run = guestrun.run(engine, workload.script, timeout_s=timeout)
+            missing = [e for e in workload.expect if e not in run.output.splitlines()]
+            if not run.ok or missing:
+                st["failure"] = run.error or (f"exit status {run.status}" if run.status else
+                                              f"wrong output: expected {missing!r}, got {run.output[-300:]!r}")
+                log(f"  {engine:7} {workload.name:10} FAILED: {st['failure']}")
+                continue
+            seconds = run.total_s if workload.guest_only else run.timed_s
+            st["times"].append(seconds)
+            st["totals"].append(run.total_s)
+            log(f"  {engine:7} {workload.name:10} run {i + 1}/{repeat}: {seconds:8.3f} s (whole run {run.total_s:.1f} s)")
+    return {e: {"engine": e, "workload": workload.name, "ok": st["failure"] is None, "error": st["failure"],
+                "times_s": st["times"],
+                "median_s": statistics.median(st["times"]) if st["times"] and st["failure"] is None else None,
+                "total_s": st["totals"]}
+            for e, st in state.items()}
 
 
 def ratio(a, b):
@@ -147,12 +157,13 @@ def main() -> int:
     started = time.time()
     for w in workloads:
         log(f"[bench] {w.name}: {w.description}")
+        runnable = [e for e in engines if not (w.guest_only and e == "native")]
         for e in engines:
-            if w.guest_only and e == "native":
+            if e not in runnable:
                 results[(e, w.name)] = {"engine": e, "workload": w.name, "ok": True, "error": None,
                                         "times_s": [], "median_s": None, "total_s": []}
-                continue
-            results[(e, w.name)] = measure(e, w, args.repeat, args.timeout, log)
+        for e, r in measure(runnable, w, args.repeat, args.timeout, log).items():
+            results[(e, w.name)] = r
 
     print(table(results, engines, workloads))
     if args.json:
