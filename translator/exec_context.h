@@ -113,6 +113,9 @@ struct ExecContext {
   uint64_t return_stack_top = 0;
   /// RSP of translated code while a callout runs on the host stack.
   uint64_t callout_rsp = 0;
+  /// Guest rets the return stack did not predict (no host call to pair with, or another
+  /// target than the paired call's return address): they went to the inline table.
+  uint64_t return_misses = 0;
   /// The code TLB, [0] for supervisor and [1] for user fetches (translator/code_tlb.h).
   uint32_t code_tlb[2][kCodeTlbEntries] = {};
 };

@@ -306,8 +306,9 @@ void Machine::print_stats(std::FILE* out) const {
     };
     const uint64_t lookups = ctx_->indirect_lookups;
     const uint64_t hits = lookups - std::min(lookups, e.exits_indirect);
-    std::fprintf(out, "  indirect branches    %" PRIu64 " inline lookups: %" PRIu64 " hits (%.2f%%), %" PRIu64 " misses\n",
-                 lookups, hits, pct(hits, lookups), e.exits_indirect);
+    std::fprintf(out, "  indirect branches    %" PRIu64 " inline lookups: %" PRIu64 " hits (%.2f%%), %" PRIu64
+                 " misses; guest rets not predicted by the return stack %" PRIu64 "\n",
+                 lookups, hits, pct(hits, lookups), e.exits_indirect, ctx_->return_misses);
     std::fprintf(out, "  interpreted (top)   ");
     print_top(e.interpreted_by_mnemonic);
     std::fprintf(out, "  callouts             %" PRIu64 " instructions run in place from translated code (%" PRIu64
