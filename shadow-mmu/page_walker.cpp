@@ -5,14 +5,12 @@ namespace vmm86 {
 
 namespace {
 
-// Page-directory / page-table entry bits (non-PAE, Intel SDM Vol. 3 §4.3).
-constexpr uint32_t kPresent = 1u << 0;
-constexpr uint32_t kWritable = 1u << 1;
-constexpr uint32_t kUser = 1u << 2;
-constexpr uint32_t kAccessed = 1u << 5;
-constexpr uint32_t kDirty = 1u << 6;
-constexpr uint32_t kLargePage = 1u << 7;  // PDE only: 4 MiB page when CR4.PSE
-constexpr uint32_t kGlobal = 1u << 8;
+using pte_bits::Accessed;
+using pte_bits::Dirty;
+using pte_bits::Global;
+using pte_bits::Present;
+using pte_bits::User;
+using pte_bits::Writable;
 // Without PSE-36 (MAXPHYADDR 32) bits 21:13 of a 4 MiB PDE are reserved.
 constexpr uint32_t kLargeReserved = 0x003FE000u;
 
@@ -44,13 +42,13 @@ WalkResult walk_page_tables(GuestMemory& mem, const PagingMode& mode, GuestLinea
   }
   const uint32_t access_bits = access_error_bits(access);
 
-  const uint64_t pde_addr = (mode.cr3 & ~kPageMask) + ((linear.value >> 22) << 2);
+  const uint64_t pde_addr = pde_address(mode.cr3, linear.value);
   uint32_t pde = 0;
-  if (!read_entry(mem, pde_addr, &pde) || (pde & kPresent) == 0) {
+  if (!read_entry(mem, pde_addr, &pde) || (pde & Present) == 0) {
     r.error_code = access_bits;
     return r;
   }
-  const bool large = (mode.cr4 & cr4::PSE) != 0 && (pde & kLargePage) != 0;
+  const bool large = maps_large_page(pde, mode.cr4);
   if (large && (pde & kLargeReserved) != 0) {
     r.error_code = access_bits | pf_error::Present | pf_error::Reserved;
     return r;
@@ -60,8 +58,8 @@ WalkResult walk_page_tables(GuestMemory& mem, const PagingMode& mode, GuestLinea
   uint32_t pte = 0;
   uint32_t final_entry = pde;
   if (!large) {
-    pte_addr = (pde & ~kPageMask) + (((linear.value >> 12) & 0x3FF) << 2);
-    if (!read_entry(mem, pte_addr, &pte) || (pte & kPresent) == 0) {
+    pte_addr = pte_address(pde, linear.value);
+    if (!read_entry(mem, pte_addr, &pte) || (pte & Present) == 0) {
       r.error_code = access_bits;
       return r;
     }
@@ -69,8 +67,8 @@ WalkResult walk_page_tables(GuestMemory& mem, const PagingMode& mode, GuestLinea
   }
 
   // Permissions combine over both levels: the most restrictive wins (SDM §4.6.1).
-  const bool user_ok = (pde & kUser) != 0 && (final_entry & kUser) != 0;
-  const bool write_ok = (pde & kWritable) != 0 && (final_entry & kWritable) != 0;
+  const bool user_ok = (pde & User) != 0 && (final_entry & User) != 0;
+  const bool write_ok = (pde & Writable) != 0 && (final_entry & Writable) != 0;
   // Supervisor writes ignore R/W unless CR0.WP; supervisor reads of user pages are fine (no SMAP).
   const bool effective_write = access.user ? write_ok : (write_ok || (mode.cr0 & cr0::WP) == 0);
   if ((access.user && !user_ok) || (access.write && !effective_write)) {
@@ -79,19 +77,19 @@ WalkResult walk_page_tables(GuestMemory& mem, const PagingMode& mode, GuestLinea
   }
 
   if (set_accessed_dirty) {
-    set_bits(mem, pde_addr, pde, kAccessed | (large && access.write ? kDirty : 0u));
-    if (!large) set_bits(mem, pte_addr, pte, kAccessed | (access.write ? kDirty : 0u));
-    if (access.write) final_entry |= kDirty;
+    set_bits(mem, pde_addr, pde, Accessed | (large && access.write ? Dirty : 0u));
+    if (!large) set_bits(mem, pte_addr, pte, Accessed | (access.write ? Dirty : 0u));
+    if (access.write) final_entry |= Dirty;
   }
 
   r.ok = true;
   r.large_page = large;
   r.phys = large ? GuestPhys{(pde & 0xFFC00000u) | (linear.value & 0x003FFFFFu)}
                  : GuestPhys{(pte & ~kPageMask) | (linear.value & kPageMask)};
-  r.global = (final_entry & kGlobal) != 0;
+  r.global = (final_entry & Global) != 0;
   r.writable = effective_write;
   r.user = user_ok;
-  r.dirty = (final_entry & kDirty) != 0;
+  r.dirty = (final_entry & Dirty) != 0;
   return r;
 }
 

@@ -34,6 +34,30 @@ inline constexpr uint32_t Reserved = 1u << 3;
 inline constexpr uint32_t Fetch = 1u << 4;
 }  // namespace pf_error
 
+/// Page-directory / page-table entry bits (non-PAE, Intel SDM Vol. 3 §4.3).
+namespace pte_bits {
+inline constexpr uint32_t Present = 1u << 0;
+inline constexpr uint32_t Writable = 1u << 1;
+inline constexpr uint32_t User = 1u << 2;
+inline constexpr uint32_t Accessed = 1u << 5;
+inline constexpr uint32_t Dirty = 1u << 6;
+inline constexpr uint32_t LargePage = 1u << 7;  ///< PDE only: 4 MiB page when CR4.PSE
+inline constexpr uint32_t Global = 1u << 8;
+}  // namespace pte_bits
+
+/// Guest-physical address of the PDE a walk of `linear` reads, and of the PTE it reads
+/// in the table that `pde` names.
+[[nodiscard]] inline uint64_t pde_address(uint32_t cr3, uint32_t linear) {
+  return (cr3 & ~kPageMask) + uint64_t{linear >> 22} * 4;
+}
+[[nodiscard]] inline uint64_t pte_address(uint32_t pde, uint32_t linear) {
+  return (pde & ~kPageMask) + uint64_t{(linear >> kPageShift) & 0x3FF} * 4;
+}
+/// `pde` maps a 4 MiB page (PS, honoured only with CR4.PSE).
+[[nodiscard]] inline bool maps_large_page(uint32_t pde, uint32_t cr4) {
+  return (cr4 & cr4::PSE) != 0 && (pde & pte_bits::LargePage) != 0;
+}
+
 struct WalkResult {
   bool ok = false;
   GuestPhys phys{};            ///< valid when ok

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 
 namespace vmm86 {
 
@@ -181,7 +180,7 @@ void ShadowMmu::revalidate(Window& w) {
       remaps.push_back({lp, pp, fill_writable});
       continue;
     }
-    if (!same_frame || (m.writable && !fill_writable)) victims.push_back(lp);  // or protect failed
+    victims.push_back(lp);  // gone, or copy-on-write and the mprotect failed
   }
   uint64_t remapped = 0;
   for (const Remap& r : remaps) {  // after the loop: map_run edits w.non_global
@@ -204,14 +203,11 @@ void ShadowMmu::revalidate(Window& w) {
 ShadowMmu::PageSource ShadowMmu::source_of(uint32_t linear_page) const {
   PageSource s;
   if (!paging()) return s;
-  const uint8_t* pde = mem_.host_ptr(GuestPhys{(mode_.cr3 & ~kPageMask) + (linear_page >> 10) * 4u}, 4);
-  if (!pde) return s;
-  std::memcpy(&s.pde, pde, 4);
-  constexpr uint32_t kPresent = 1, kLargePage = 1u << 7;
-  if ((s.pde & kPresent) && !((mode_.cr4 & cr4::PSE) && (s.pde & kLargePage))) {
-    const uint8_t* pte = mem_.host_ptr(GuestPhys{(s.pde & ~kPageMask) + (linear_page & 0x3FFu) * 4u}, 4);
-    if (!pte) return s;
-    std::memcpy(&s.pte, pte, 4);
+  const uint32_t linear = linear_page << kPageShift;
+  if (!mem_.read(GuestPhys{pde_address(mode_.cr3, linear)}, &s.pde, 4)) return s;
+  if ((s.pde & pte_bits::Present) && !maps_large_page(s.pde, mode_.cr4) &&
+      !mem_.read(GuestPhys{pte_address(s.pde, linear)}, &s.pte, 4)) {
+    return s;
   }
   s.valid = true;
   return s;
@@ -427,7 +423,7 @@ void ShadowMmu::extend_to_neighbours(uint32_t linear, Region* region) const {
   constexpr uint32_t kMaxEachSide = 15;
   constexpr uint32_t kSameBits = 0x167;  // P RW US A D G
   uint32_t pde = 0;
-  if (!mem_.read(GuestPhys{(mode_.cr3 & ~kPageMask) + (linear >> 22) * 4u}, &pde, 4)) return;
+  if (!mem_.read(GuestPhys{pde_address(mode_.cr3, linear)}, &pde, 4)) return;
   const uint64_t table = pde & ~kPageMask;
   const uint32_t index = (linear >> kPageShift) & 0x3FF;
   auto pte_at = [&](uint32_t i, uint32_t* pte) { return mem_.read(GuestPhys{table + i * 4u}, pte, 4); };

@@ -97,6 +97,15 @@ struct BlockBuilder {
   return asmjit::x86::ptr(asmjit::x86::r15, static_cast<int32_t>(offset), size);
 }
 
+/// Adds 1 to the 64-bit ExecContext counter at `offset` without touching flags (load, lea,
+/// store; clobbers r10).
+inline void emit_count(asmjit::x86::Assembler& a, size_t offset) {
+  const asmjit::x86::Mem counter = context_field(offset, 8);
+  a.mov(asmjit::x86::r10, counter);
+  a.lea(asmjit::x86::r10, asmjit::x86::ptr(asmjit::x86::r10, 1));
+  a.mov(counter, asmjit::x86::r10);
+}
+
 /// A 32-bit guest memory access at base32+disp inside the window: gs:[addr32 base+disp].
 [[nodiscard]] asmjit::x86::Mem guest_dword(const asmjit::x86::Gp& base32, int32_t disp = 0);
 

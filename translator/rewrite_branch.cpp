@@ -191,12 +191,7 @@ void emit_indirect_jump(BlockBuilder& b) {
   // tag (IndirectEntry). Either miss leaves through the indirect exit.
   auto& a = b.a;
   b.indirect_used = true;
-  if (b.count_indirect) {  // flag-free increment: load, lea, store
-    const auto counter = static_cast<int32_t>(offsetof(ExecContext, indirect_lookups));
-    a.mov(x86::r10, x86::qword_ptr(x86::r15, counter));
-    a.lea(x86::r10, x86::ptr(x86::r10, 1));
-    a.mov(x86::qword_ptr(x86::r15, counter), x86::r10);
-  }
+  if (b.count_indirect) emit_count(a, offsetof(ExecContext, indirect_lookups));
   const Label key_hit = a.newLabel(), hit = a.newLabel(), miss = a.newLabel();
   a.mov(x86::dword_ptr(x86::r15, static_cast<int32_t>(offsetof(ExecContext, cpu) + offsetof(CpuState, eip))), x86::r13d);
   a.mov(x86::r8, x86::rcx);

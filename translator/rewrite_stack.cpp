@@ -20,15 +20,10 @@ void push_value(BlockBuilder& b, const x86::Gp& value) {
   b.a.lea(x86::r12d, x86::ptr(x86::r12d, -4));
 }
 
-bool is_sreg(const ZydisDecodedOperand& op) {
-  return op.type == ZYDIS_OPERAND_TYPE_REGISTER && op.reg.value >= ZYDIS_REGISTER_ES && op.reg.value <= ZYDIS_REGISTER_GS;
-}
-
-/// The selector of segment register `op` (ES..GS, in SegReg order) in the context: while
-/// translated code runs only callouts load segments, and they update it there.
-x86::Mem selector_of(const ZydisDecodedOperand& op) {
-  const auto index = static_cast<size_t>(op.reg.value - ZYDIS_REGISTER_ES);
-  return context_field(offsetof(ExecContext, cpu) + offsetof(CpuState, seg) + index * sizeof(SegmentCache) +
+/// The selector of segment register `segment` (segment_number order) in the context:
+/// while translated code runs only callouts load segments, and they update it there.
+x86::Mem selector_of(uint8_t segment) {
+  return context_field(offsetof(ExecContext, cpu) + offsetof(CpuState, seg) + segment * sizeof(SegmentCache) +
                            offsetof(SegmentCache, selector),
                        2);
 }
@@ -46,8 +41,9 @@ RewriteStatus rewrite_stack(BlockBuilder& b, const Instruction& insn) {
         push_value(b, guest_gp32(guest_reg_number(op.reg.value)));
         return RewriteStatus::Emitted;
       }
-      if (is_sreg(op)) {  // the kernel's entry code saves three on every interrupt and syscall
-        b.a.movzx(x86::r13d, selector_of(op));  // zero-extended, as the interpreter pushes it
+      if (const auto segment = op.type == ZYDIS_OPERAND_TYPE_REGISTER ? segment_number(op.reg.value) : std::nullopt) {
+        // The kernel's entry code saves three on every interrupt and system call.
+        b.a.movzx(x86::r13d, selector_of(*segment));  // zero-extended, as the interpreter pushes it
         push_value(b, x86::r13d);
         return RewriteStatus::Emitted;
       }

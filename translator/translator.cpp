@@ -247,10 +247,7 @@ bool Translator::init(std::string* error) {
     const Label mismatch = a.newLabel();
     a.lea(x86::rsp, x86::ptr(x86::rsp, -8));
     a.bind(mismatch);
-    const x86::Mem misses = context_field(offsetof(ExecContext, return_misses), 8);
-    a.mov(x86::r10, misses);  // flag-free count: load, lea, store
-    a.lea(x86::r10, x86::ptr(x86::r10, 1));
-    a.mov(misses, x86::r10);
+    emit_count(a, offsetof(ExecContext, return_misses));
     emit_indirect_jump(b);
     a.bind(b.indirect_exit);
     a.mov(x86::r13, reinterpret_cast<uint64_t>(&return_miss_exit_));
