@@ -3,9 +3,11 @@
 #include "vmm/loader/linux_boot.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -303,7 +305,31 @@ TEST(LinuxBootBadFiles, MissingKernel) {
 }
 
 TEST(LinuxBootBadFiles, DirectoryAsKernel) {
-  expect_load_error(64 * kMiB, {::testing::TempDir(), "", "", {}}, "is not a regular file");
+  expect_load_error(64 * kMiB, {::testing::TempDir(), "", "", {}}, "is a directory, not a regular file");
+}
+
+/// A FIFO in the test's temporary directory, removed at scope exit.
+struct Fifo {
+  std::string path = ::testing::TempDir() + "/vmm86-fifo-" + std::to_string(::getpid());
+  Fifo() { EXPECT_EQ(::mkfifo(path.c_str(), 0600), 0) << std::strerror(errno); }
+  ~Fifo() { ::unlink(path.c_str()); }
+};
+
+TEST(LinuxBootBadFiles, FifoAsKernelOrInitrdIsRefusedAtOnce) {
+  // Opening a FIFO with no writer used to block forever: the alarm turns a hang into a failure.
+  Fifo fifo;
+  TempFile kernel(make_bzimage({}));
+  ::alarm(20);
+  expect_load_error(64 * kMiB, {fifo.path, "", "", {}}, "kernel '" + fifo.path + "' is a FIFO, not a regular file");
+  expect_load_error(64 * kMiB, {kernel.path(), fifo.path, "", {}},
+                    "initrd '" + fifo.path + "' is a FIFO, not a regular file");
+  ::alarm(0);
+}
+
+TEST(LinuxBootBadFiles, DeviceAsKernelOrInitrd) {
+  TempFile kernel(make_bzimage({}));
+  expect_load_error(64 * kMiB, {"/dev/null", "", "", {}}, "kernel '/dev/null' is a character device");
+  expect_load_error(64 * kMiB, {kernel.path(), "/dev/zero", "", {}}, "initrd '/dev/zero' is a character device");
 }
 
 TEST(LinuxBootBadFiles, UnreadableKernel) {

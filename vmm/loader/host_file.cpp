@@ -10,9 +10,25 @@
 
 namespace vmm86 {
 
+namespace {
+
+/// What a non-regular file is, for the error message.
+const char* kind_of(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "a special file";
+}
+
+}  // namespace
+
 Result<HostFile> HostFile::open(const std::string& path, std::string_view role) {
   if (path.empty()) return make_error("no {} file given", role);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever (and
+  // a serial or tape device for its carrier); the type is checked before any read.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return make_error("cannot open {} '{}': {}", role, path, std::strerror(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
@@ -22,8 +38,11 @@ Result<HostFile> HostFile::open(const std::string& path, std::string_view role) 
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    return make_error("{} '{}' is not a regular file", role, path);
+    return make_error("{} '{}' is {}, not a regular file", role, path, kind_of(st.st_mode));
   }
+  // Regular files ignore O_NONBLOCK; it is cleared anyway so reads mean what they say.
+  const int fl = ::fcntl(fd, F_GETFL);
+  if (fl >= 0) (void)::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
   return HostFile(fd, static_cast<uint64_t>(st.st_size), path, std::string(role));
 }
 
