@@ -120,6 +120,79 @@ TEST(String, FaultMidwayKeepsProgress) {
   EXPECT_EQ(m.stack(1), kCode + 12) << "EIP still at the rep stosd";
 }
 
+TEST(String, LongRepPausesBetweenIterationsWithoutRetiring) {
+  // A long rep is done a bounded number of iterations per step, EIP staying on it, as a
+  // CPU between iterations: ECX/EDI say where it is, and it retires once, at the end.
+  static constexpr uint32_t kCount = 10000;
+  Machine m;
+  m.code([](Asm& a) {
+    a.mov(edi, kData);
+    a.mov(ecx, kCount);
+    a.mov(eax, 0x5A);
+    a.rep().stosb();
+  });
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(m.interp.step(), StepStatus::Retired);
+  const uint32_t rep_eip = m.cpu.eip;
+  const uint64_t retired = m.interp.retired();
+  ASSERT_EQ(m.interp.step(), StepStatus::Retired);
+  EXPECT_EQ(m.cpu.eip, rep_eip) << "paused on the instruction";
+  const uint32_t left = m.cpu.reg(Gpr::Ecx);
+  EXPECT_GT(left, 0u);
+  EXPECT_LT(left, kCount);
+  EXPECT_EQ(m.cpu.reg(Gpr::Edi), kData + (kCount - left)) << "EDI matches the iterations done";
+  EXPECT_EQ(m.peek8(kData + (kCount - left) - 1), 0x5A);
+  EXPECT_EQ(m.peek8(kData + (kCount - left)), 0) << "nothing beyond them";
+  EXPECT_EQ(m.interp.retired(), retired) << "a paused rep has not retired";
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.cpu.reg(Gpr::Ecx), 0u);
+  EXPECT_EQ(m.cpu.reg(Gpr::Edi), kData + kCount);
+  EXPECT_EQ(m.peek8(kData + kCount - 1), 0x5A);
+  EXPECT_EQ(m.peek8(kData + kCount), 0);
+  EXPECT_EQ(m.interp.retired(), retired + 2) << "the rep and the hlt";
+}
+
+TEST(String, InterruptTakenBetweenIterationsReturnsToTheRep) {
+  static constexpr uint32_t kCount = 20000;
+  Machine m;
+  m.code([](Asm& a) {
+    a.mov(esi, kData);
+    a.mov(edi, kData + 0x10000);
+    a.mov(ecx, kCount);
+    a.sti();
+    a.nop();  // the sti shadow ends here
+    a.rep().movsb();
+  });
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(m.interp.step(), StepStatus::Retired);
+  const uint32_t rep_eip = m.cpu.eip;
+  ASSERT_EQ(m.interp.step(), StepStatus::Retired);
+  const uint32_t left = m.cpu.reg(Gpr::Ecx);
+  ASSERT_LT(left, kCount);
+  m.irq = 0x40;
+  ASSERT_EQ(m.interp.step(), StepStatus::EventDelivered);
+  EXPECT_EQ(m.stack(0), rep_eip) << "the interrupt returns to the rep, which goes on";
+  EXPECT_EQ(m.cpu.reg(Gpr::Ecx), left);
+  EXPECT_EQ(m.cpu.reg(Gpr::Esi), kData + (kCount - left));
+  EXPECT_EQ(m.cpu.reg(Gpr::Edi), kData + 0x10000 + (kCount - left));
+}
+
+TEST(String, RepWithTrapFlagCompletesInOneStep) {
+  // Single-stepping keeps its one trap after the whole instruction.
+  static constexpr uint32_t kCount = 10000;
+  Machine m;
+  m.code([](Asm& a) {
+    a.mov(edi, kData);
+    a.mov(ecx, kCount);
+    a.pushfd();
+    a.or_(dword_ptr(esp), flags::TF);
+    a.popfd();
+    a.rep().stosb();
+  });
+  for (int i = 0; i < 6; ++i) ASSERT_EQ(m.interp.step(), StepStatus::Retired);
+  EXPECT_EQ(m.cpu.reg(Gpr::Ecx), 0u);
+  ASSERT_EQ(m.interp.step(), StepStatus::Halted);
+  EXPECT_EQ(m.vector(), 1) << "#DB after the whole rep";
+}
+
 TEST(Io, InOutAtRing0) {
   Machine m;
   m.port_values[0x60] = 0xFA;

@@ -55,6 +55,12 @@ StrInfo string_info(ZydisMnemonic m) {
   }
 }
 
+/// Iterations of a repeated string instruction per step. A real CPU takes interrupts
+/// between iterations (EIP stays on the instruction, ECX/ESI/EDI say where it is); so does
+/// this interpreter, by ending the step there: a `rep stosb` with ECX near 4G must not keep
+/// the vCPU loop (timers, Ctrl-A x, SIGTERM) waiting for a minute. About 20 µs of work.
+constexpr uint32_t kIterationsPerStep = 4096;
+
 ZydisRegister accumulator(unsigned size) {
   return size == 1 ? ZYDIS_REGISTER_AL : size == 2 ? ZYDIS_REGISTER_AX : ZYDIS_REGISTER_EAX;
 }
@@ -130,8 +136,17 @@ Exec h_string(Core& c) {
 
   // Completed iterations stay architecturally visible if a later one faults.
   c.keep_progress_on_fault = true;
-  for (;;) {
+  // With TF set the instruction completes in one step, so the single-step trap comes once,
+  // after it, as it always has here.
+  const bool may_pause = rep && (c.cpu.eflags & flags::TF) == 0;
+  for (uint32_t done = 0;; ++done) {
     if (rep && c.get_reg(cx_reg) == 0) break;
+    if (may_pause && done == kIterationsPerStep) {
+      // Paused between iterations: the instruction has not retired and runs on next step.
+      c.next_eip = c.insn_eip;
+      --c.retired;  // finish() counts Exec::Ok as a retirement
+      return Exec::Ok;
+    }
     const uint32_t si = c.get_reg(si_reg), di = c.get_reg(di_reg);
     VMM86_TRY(iterate(c, s, src_seg, si, di));
     if (uses_si) c.set_reg(si_reg, (si + delta) & mask);
