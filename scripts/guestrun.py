@@ -6,8 +6,8 @@ Engines:
   vmm86   build/vmm86 run (the binary translator unless told otherwise)
   native  the host's x86-64 busybox running the same script (our physical limit)
 
-The guest side is guest/init-scripted: the script travels in a small cpio appended to the
-initramfs, output is framed by markers, and `reboot -f` ends the machine. Lines "@@T0" and
+The guest side is guest/init-scripted (or the init of another image, see Image and
+userland_image()): the script travels in a small cpio appended to the initramfs, output is framed by markers, and `reboot -f` ends the machine. Lines "@@T0" and
 "@@T1" printed by the script are timestamped on the host as they arrive, so timings are
 measured by the host clock, not by the guest's.
 """
@@ -46,6 +46,33 @@ def build_guest() -> pathlib.Path:
     return pathlib.Path(out[-1])
 
 
+@dataclasses.dataclass
+class Image:
+    """What a machine boots: a kernel, initramfs archives concatenated in order, its init."""
+    kernel: pathlib.Path
+    initrds: list[pathlib.Path]
+    rdinit: str = "/init-scripted"
+
+
+def default_image() -> Image:
+    gdir = guest_dir()
+    return Image(gdir / "vmlinuz", [gdir / "initrd.cpio.gz"])
+
+
+def userland_image(with_testsuite: bool = False, build: bool = True, small: bool = False) -> Image:
+    """The real userland guest of guest/build-userland.sh (built first unless build=False),
+    optionally with Python's test suite appended, or its small variant (bash, a few
+    coreutils and the C programs) for the interpreter."""
+    if build:
+        args = [str(REPO / "guest" / "build-userland.sh")] + (["--with-testsuite"] if with_testsuite else [])
+        out = pathlib.Path(subprocess.run(args, check=True, stdout=subprocess.PIPE,
+                                          text=True).stdout.strip().splitlines()[-1])
+    else:
+        out = guest_dir() / "userland"
+    initrds = [out / ("initrd-small.cpio.gz" if small else "initrd.cpio.gz")] + ([out / "testsuite.cpio.gz"] if with_testsuite else [])
+    return Image(guest_dir() / "vmlinuz", initrds, "/init-userland")
+
+
 def _cpio_newc(files: dict[str, bytes]) -> bytes:
     """A minimal newc cpio archive holding regular files (mode 0755)."""
     buf = io.BytesIO()
@@ -80,24 +107,27 @@ class GuestRun:
     error: str = ""
 
 
-def _initrd_with_script(gdir: pathlib.Path, script: str, workdir: pathlib.Path) -> pathlib.Path:
-    base = (gdir / "initrd.cpio.gz").read_bytes()
+def _initrd_with_script(image: Image, script: str, workdir: pathlib.Path) -> pathlib.Path:
     extra = gzip.compress(_cpio_newc({"script.sh": script.encode()}), compresslevel=1)
     path = workdir / "initrd-script.cpio.gz"
-    path.write_bytes(base + extra)  # the kernel unpacks concatenated archives in order
+    with open(path, "wb") as f:  # the kernel unpacks concatenated archives in order
+        for part in image.initrds:
+            with open(part, "rb") as src:
+                shutil.copyfileobj(src, f)
+        f.write(extra)
     return path
 
 
-def _machine_command(engine: str, gdir: pathlib.Path, initrd: pathlib.Path, mem_mb: int,
+def _machine_command(engine: str, image: Image, initrd: pathlib.Path, mem_mb: int,
                      append_extra: str) -> list[str]:
-    append = f"console=ttyS0 rdinit=/init-scripted quiet nokaslr {append_extra}".strip()
+    append = f"console=ttyS0 rdinit={image.rdinit} quiet nokaslr {append_extra}".strip()
     if engine == "qemu":
-        return ["qemu-system-i386", "-accel", "tcg", "-m", str(mem_mb), "-kernel", str(gdir / "vmlinuz"),
+        return ["qemu-system-i386", "-accel", "tcg", "-m", str(mem_mb), "-kernel", str(image.kernel),
                 "-initrd", str(initrd), "-append", append, "-display", "none", "-serial", "stdio",
                 "-monitor", "none", "-no-reboot", "-nodefaults"]
     if engine.startswith("vmm86"):
         binary = os.environ.get("VMM86_BINARY", str(REPO / "build" / "vmm86"))
-        cmd = [binary, "run", "--kernel", str(gdir / "vmlinuz"), "--initrd", str(initrd),
+        cmd = [binary, "run", "--kernel", str(image.kernel), "--initrd", str(initrd),
                "--append", append, "--mem", f"{mem_mb}M"]
         if engine == "vmm86-interp":
             cmd += ["--engine", "interp"]
@@ -120,8 +150,9 @@ def _native_command(gdir: pathlib.Path, script: str, workdir: pathlib.Path) -> t
 
 
 def run(engine: str, script: str, timeout_s: float = 600, mem_mb: int = 256,
-        append_extra: str = "") -> GuestRun:
-    """Runs `script` on `engine` and returns what happened; never raises on guest failure."""
+        append_extra: str = "", image: Image | None = None) -> GuestRun:
+    """Runs `script` on `engine` and returns what happened; never raises on guest failure.
+    `image` defaults to the default guest; the native engine runs the default guest only."""
     gdir = guest_dir()
     with tempfile.TemporaryDirectory(prefix="vmm86-run-") as tmp:
         workdir = pathlib.Path(tmp)
@@ -130,8 +161,9 @@ def run(engine: str, script: str, timeout_s: float = 600, mem_mb: int = 256,
             native_script = script.replace("/tmp/", f"{workdir}/").replace("/bin/", f"{workdir}/bin/")
             cmd, env = _native_command(gdir, native_script, workdir)
         else:
-            initrd = _initrd_with_script(gdir, script, workdir)
-            cmd, env = _machine_command(engine, gdir, initrd, mem_mb, append_extra), None
+            image = image or default_image()
+            initrd = _initrd_with_script(image, script, workdir)
+            cmd, env = _machine_command(engine, image, initrd, mem_mb, append_extra), None
         return _drive(engine, cmd, env, timeout_s)
 
 
