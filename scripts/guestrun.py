@@ -20,6 +20,7 @@ import os
 import pathlib
 import selectors
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -216,7 +217,9 @@ def _drive(engine: str, cmd: list[str], env: dict | None, timeout_s: float) -> G
                 output = "\n".join(l for l in body[:i] if l not in (MARK_START, MARK_STOP))
                 break
     if status is None and not error:
-        error = f"the script's end marker never appeared (exit code {proc.returncode})"
+        how = (f"killed by {signal.Signals(-proc.returncode).name}" if proc.returncode < 0
+               else f"exit code {proc.returncode}")
+        error = f"the script's end marker never appeared ({how})"
     timed = (t1 - t0) if (t0 is not None and t1 is not None) else None
     return GuestRun(engine, status == 0 and not error, status, output, text, total, timed, error)
 

@@ -382,7 +382,8 @@ def main() -> int:
                 break
             broken = names[len(done)] if len(done) < len(names) else None
         if broken:
-            failures[broken] = f"the machine died in this check: {first_error(run.console, f'@@<{broken}>')}"
+            failures[broken] = (f"the machine died in this check ({run.error or f'status {run.status}'}); "
+                                f"its last words: {first_error(run.console, f'@@<{broken}>')}")
             pending = pending[names.index(broken) + 1:]
     for n, _ in pending:
         failures.setdefault(n, f"not run (gave up after {boots} boots)")
