@@ -109,6 +109,10 @@ inline void emit_count(asmjit::x86::Assembler& a, size_t offset) {
 /// A 32-bit guest memory access at base32+disp inside the window: gs:[addr32 base+disp].
 [[nodiscard]] asmjit::x86::Mem guest_dword(const asmjit::x86::Gp& base32, int32_t disp = 0);
 
+/// True when accesses through `seg` (DS, ES, SS or CS) may go straight to the window in
+/// this mode: the segment is flat and the access is one its type allows.
+[[nodiscard]] bool flat_segment_usable(const BlockBuilder& b, ZydisRegister seg, bool write);
+
 /// Translates a guest memory operand (flat segment) into a host `gs:[addr32 ...]` operand.
 /// Returns false when it cannot (16-bit addressing, non-flat segment).
 [[nodiscard]] bool guest_mem_operand(const BlockBuilder& b, const Instruction& insn, const ZydisDecodedOperand& op,

@@ -1,6 +1,8 @@
 #include "translator/code_cache.h"
 
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -8,16 +10,29 @@
 namespace vmm86 {
 
 CodeCache::CodeCache(size_t arena_bytes) {
-  // Within ±2 GiB of itself so blocks reach each other and the trampolines with rel32.
-  void* p = mmap(nullptr, arena_bytes, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p != MAP_FAILED) {
-    arena_ = static_cast<uint8_t*>(p);
-    size_ = arena_bytes;
+  // W^X: one memfd mapped twice, executable for running and writable for the translator,
+  // so that no guest-reachable bug can write code through the executable view. Within
+  // ±2 GiB of itself so blocks reach each other and the trampolines with rel32.
+  const int fd = static_cast<int>(syscall(SYS_memfd_create, "vmm86-code-cache", MFD_CLOEXEC));
+  if (fd < 0) return;
+  if (ftruncate(fd, static_cast<off_t>(arena_bytes)) == 0) {
+    void* exec = mmap(nullptr, arena_bytes, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
+    void* rw = mmap(nullptr, arena_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (exec != MAP_FAILED && rw != MAP_FAILED) {
+      arena_ = static_cast<uint8_t*>(exec);
+      writable_ = static_cast<uint8_t*>(rw);
+      size_ = arena_bytes;
+    } else {
+      if (exec != MAP_FAILED) munmap(exec, arena_bytes);
+      if (rw != MAP_FAILED) munmap(rw, arena_bytes);
+    }
   }
+  close(fd);
 }
 
 CodeCache::~CodeCache() {
   if (arena_) munmap(arena_, size_);
+  if (writable_) munmap(writable_, size_);
 }
 
 uint8_t* CodeCache::allocate(size_t bytes) {
@@ -44,10 +59,10 @@ Block* CodeCache::insert(std::unique_ptr<Block> block) {
   return b;
 }
 
-static void write_rel32(uint8_t* rel32, const uint8_t* target) {
+void CodeCache::write_rel32(uint8_t* rel32, const uint8_t* target) {
   const int64_t delta = target - (rel32 + 4);
   const auto d = static_cast<int32_t>(delta);
-  std::memcpy(rel32, &d, 4);
+  std::memcpy(writable(rel32), &d, 4);
 }
 
 bool CodeCache::chain(ExitRecord* exit, Block* target, const uint8_t* entry) {
@@ -80,7 +95,12 @@ void CodeCache::drop(Block* block) {
   by_address_.erase(std::remove(by_address_.begin(), by_address_.end(), block), by_address_.end());
   block->valid = false;
   // The code bytes stay in the arena until the next flush: a thread may still be inside.
-  blocks_.erase(block->key);
+  // The Block itself waits for reclaim(): whoever is running it may still read it.
+  auto it = blocks_.find(block->key);
+  if (it != blocks_.end() && it->second.get() == block) {
+    retired_.push_back(std::move(it->second));
+    blocks_.erase(it);
+  }
 }
 
 size_t CodeCache::invalidate_page(uint64_t phys_page) {
@@ -92,6 +112,10 @@ size_t CodeCache::invalidate_page(uint64_t phys_page) {
 }
 
 void CodeCache::flush() {
+  for (auto& [key, block] : blocks_) {
+    block->valid = false;
+    retired_.push_back(std::move(block));
+  }
   blocks_.clear();
   page_index_.clear();
   by_address_.clear();

@@ -1,4 +1,4 @@
-// The code cache: one RWX arena for translated blocks and the trampolines, a map from
+// The code cache: one W^X arena (two views of one memfd) for translated blocks and the trampolines, a map from
 // block keys to blocks, a page-to-blocks index for invalidation, and the exits that can
 // be chained (patched to jump straight to their target) and unchained (STYLE.md #5).
 #pragma once
@@ -129,8 +129,11 @@ class CodeCache {
   CodeCache& operator=(const CodeCache&) = delete;
 
   [[nodiscard]] bool ok() const { return arena_ != nullptr; }
-  /// Reserves `bytes` of executable memory; nullptr when the arena is full.
+  /// Reserves `bytes` of executable memory; nullptr when the arena is full. The address is
+  /// where the code runs; it is written through writable().
   [[nodiscard]] uint8_t* allocate(size_t bytes);
+  /// The writable view of an address in the arena (the executable view is read-only).
+  [[nodiscard]] uint8_t* writable(const uint8_t* code) const { return writable_ + (code - arena_); }
   /// Start of block space (after the permanent trampolines).
   void mark_permanent() { permanent_end_ = used_; }
 
@@ -142,6 +145,15 @@ class CodeCache {
   void invalidate(Block* block) { drop(block); }
   /// Drops every block (arena full, or a global change); trampolines stay.
   void flush();
+  /// Frees the blocks dropped since the last call. Only where no translated code and no
+  /// callout runs (the dispatcher, between entries): a callout's own block, its exit
+  /// records and its CalloutSite stay readable until then, even if the instruction the
+  /// callout ran dropped them (a store to its own code page, a descriptor's Accessed bit).
+  void reclaim() {
+    if (!retired_.empty()) retired_.clear();
+  }
+  /// Blocks dropped and not yet freed.
+  [[nodiscard]] size_t retired_count() const { return retired_.size(); }
 
   /// Patches `exit` to jump to `entry`, one of the target's entries.
   bool chain(ExitRecord* exit, Block* target, const uint8_t* entry);
@@ -164,7 +176,10 @@ class CodeCache {
  private:
   void drop(Block* block);
 
-  uint8_t* arena_ = nullptr;
+  void write_rel32(uint8_t* rel32, const uint8_t* target);
+
+  uint8_t* arena_ = nullptr;     ///< the executable view (read + execute)
+  uint8_t* writable_ = nullptr;  ///< the same memory, read + write
   size_t size_ = 0;
   size_t used_ = 0;
   size_t permanent_end_ = 0;
@@ -172,6 +187,7 @@ class CodeCache {
   std::unordered_map<BlockKey, std::unique_ptr<Block>, BlockKeyHash> blocks_;
   std::unordered_map<uint64_t, std::vector<Block*>> page_index_;
   std::vector<Block*> by_address_;  ///< blocks in allocation order (addresses increase)
+  std::vector<std::unique_ptr<Block>> retired_;  ///< dropped, freed by reclaim()
 };
 
 }  // namespace vmm86

@@ -27,12 +27,24 @@ bool host_addr_reg(ZydisRegister r, x86::Gp* out) {
 
 }  // namespace
 
+bool flat_segment_usable(const BlockBuilder& b, ZydisRegister seg, bool write) {
+  if (!(b.mode & tmode::FlatData)) return false;
+  switch (seg) {
+    case ZYDIS_REGISTER_DS:
+    case ZYDIS_REGISTER_ES:
+    case ZYDIS_REGISTER_SS:
+      return true;
+    case ZYDIS_REGISTER_CS:  // a code segment: never writable, readable if its type says so
+      return !write && (b.mode & tmode::ReadableCs);
+    default:
+      return false;
+  }
+}
+
 bool guest_mem_operand(const BlockBuilder& b, const Instruction& insn, const ZydisDecodedOperand& op, x86::Mem* out) {
   if (op.type != ZYDIS_OPERAND_TYPE_MEMORY || insn.address_size() != 32) return false;
   const ZydisRegister seg = op.mem.segment;
-  const bool flat_seg = (b.mode & tmode::FlatData) &&
-                        (seg == ZYDIS_REGISTER_DS || seg == ZYDIS_REGISTER_ES || seg == ZYDIS_REGISTER_SS ||
-                         seg == ZYDIS_REGISTER_CS);
+  const bool flat_seg = flat_segment_usable(b, seg, (op.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) != 0);
   const bool based_seg = seg == ZYDIS_REGISTER_FS || seg == ZYDIS_REGISTER_GS;
   if (!flat_seg && !based_seg) return false;
   x86::Gp base, index;
@@ -62,7 +74,7 @@ bool guest_mem_operand(const BlockBuilder& b, const Instruction& insn, const Zyd
   } else if (!has_base && !has_index) {
     // [disp32] would be sign-extended in 64-bit mode; go through a zero-extended register.
     b.a.mov(x86::r11d, static_cast<uint32_t>(disp));
-    *out = x86::ptr(x86::r11, 0, size);
+    *out = x86::ptr(x86::r11d, 0, size);
   } else if (has_base && has_index) {
     *out = x86::ptr(base, index, __builtin_ctz(op.mem.scale), disp, size);
   } else if (has_base) {
@@ -71,7 +83,7 @@ bool guest_mem_operand(const BlockBuilder& b, const Instruction& insn, const Zyd
     // index*scale+disp has no base: build it in r11d, flag-free and wrapped to 32 bits.
     b.a.mov(x86::r11d, static_cast<uint32_t>(disp));
     b.a.lea(x86::r11d, x86::ptr(x86::r11d, index, __builtin_ctz(op.mem.scale)));
-    *out = x86::ptr(x86::r11, 0, size);
+    *out = x86::ptr(x86::r11d, 0, size);
   }
   out->setSegment(x86::gs);
   return true;

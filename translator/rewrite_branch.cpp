@@ -152,7 +152,10 @@ RewriteStatus rewrite_branch(BlockBuilder& b, const Instruction& insn) {
       emit_call_transfer(b, true, 0);
       return RewriteStatus::EndsBlock;
     case ZYDIS_MNEMONIC_RET: {
-      if (insn.operand_size() != 32 || !(b.mode & tmode::FlatData)) break;
+      // retf loads CS (and maybe SS:ESP at another privilege): the interpreter's.
+      if (insn.operand_size() != 32 || !(b.mode & tmode::FlatData) || insn.raw.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR) {
+        break;
+      }
       const int32_t release = 4 + (insn.raw.operand_count_visible ? static_cast<int32_t>(insn.operands[0].imm.value.u) : 0);
       b.a.mov(x86::r13d, guest_dword(x86::r12d));
       b.a.lea(x86::r12d, x86::ptr(x86::r12d, release));

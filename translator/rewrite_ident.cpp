@@ -1,6 +1,14 @@
 // IDENT: an ordinary instruction is re-encoded for 64-bit mode with the same mnemonic and
 // operands — guest ESP becomes R12, memory operands become gs:[addr32 ...] — which is
 // close to a byte copy and keeps guest flags in host RFLAGS untouched (DESIGN.md §4).
+//
+// Isolation is decided here for every operand, visible or hidden, not by each form's care:
+// a memory operand is windowed (gs: with a 32-bit address, or r11 = ea + segment base for
+// fs:/gs:), or it is an implicit pointer that a gs: and an addr32 prefix window (xlat,
+// maskmovq/maskmovdqu), or the instruction is not translated here (the engine runs it in
+// the interpreter). The host bytes are then decoded again and must mean the guest's
+// instruction with every memory access windowed: a re-encoding that changed the meaning
+// (a hint nop encoded as 0F 0D, an operand dropped) never reaches the code cache.
 #include <cstring>
 
 #include "translator/block_builder.h"
@@ -48,10 +56,122 @@ bool is_ident_candidate(const Instruction& insn) {
   return insn.address_size() == 32;
 }
 
+/// Instructions with no architectural effect on the P6 beyond retiring: every nop form
+/// (0F 1F /0, 0F 0D, the 0F 18..1F hint space, ENDBR32 decoded as a hint nop) and the
+/// prefetches. They touch no memory and raise nothing, so nothing is emitted: re-encoding
+/// them could pick a form the host reads differently (0F 0D /r is #UD on some hosts).
+bool has_no_effect(const Instruction& insn) {
+  switch (insn.mnemonic()) {
+    case ZYDIS_MNEMONIC_NOP:
+    case ZYDIS_MNEMONIC_PREFETCHNTA:
+    case ZYDIS_MNEMONIC_PREFETCHT0:
+    case ZYDIS_MNEMONIC_PREFETCHT1:
+    case ZYDIS_MNEMONIC_PREFETCHT2:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/// Instructions whose only memory operand is an implicit pointer (DS:[EBX+AL], DS:[EDI])
+/// that keeps its meaning in 64-bit mode under an addr32 prefix and takes a segment
+/// override: with gs: and addr32 it is windowed like any explicit operand. Only for flat
+/// DS (an override would name the segment the pointer goes through).
+bool implicit_pointer_windowable(const BlockBuilder& b, const Instruction& insn) {
+  switch (insn.mnemonic()) {
+    case ZYDIS_MNEMONIC_XLAT:
+    case ZYDIS_MNEMONIC_MASKMOVQ:
+    case ZYDIS_MNEMONIC_MASKMOVDQU:
+      return (b.mode & tmode::FlatData) && !insn.segment_override();
+    default:
+      return false;
+  }
+}
+
+/// Instructions that CR4.OSFXSR = 0 makes #UD: those on XMM registers or MXCSR (the
+/// SSE/SSE2 forms on MMX registers, fences, movnti, clflush and pause are not).
+bool uses_sse_state(const Instruction& insn) {
+  for (uint8_t i = 0; i < insn.raw.operand_count; ++i) {
+    const ZydisDecodedOperand& op = insn.operands[i];
+    if (op.type != ZYDIS_OPERAND_TYPE_REGISTER) continue;
+    if (ZydisRegisterGetClass(op.reg.value) == ZYDIS_REGCLASS_XMM || op.reg.value == ZYDIS_REGISTER_MXCSR) return true;
+  }
+  return false;
+}
+
+/// An x87/MMX/SSE instruction runs natively only when the guest's CR0/CR4 let it run
+/// without a fault; otherwise the interpreter raises #NM or #UD.
+bool fpu_usable(BlockBuilder& b, const Instruction& insn) {
+  if (!insn.has(InsnClass::FloatingPoint)) return true;
+  b.mode_sensitive = true;  // the same bytes translate differently in another mode
+  if (b.mode & tmode::FpuTraps) return false;
+  return !((b.mode & tmode::NoSse) && uses_sse_state(insn));
+}
+
+/// What the operands of a guest instruction need, checked before anything is emitted.
+struct OperandPlan {
+  bool ok = true;
+  bool implicit_pointer = false;  ///< a hidden memory operand windowed by gs: + addr32
+};
+
+OperandPlan plan_operands(const BlockBuilder& b, const Instruction& insn) {
+  OperandPlan plan;
+  for (uint8_t i = 0; i < insn.raw.operand_count; ++i) {
+    const ZydisDecodedOperand& op = insn.operands[i];
+    const bool hidden = i >= insn.raw.operand_count_visible;
+    if (op.type == ZYDIS_OPERAND_TYPE_REGISTER && hidden) {
+      // Implicit registers keep their meaning, except the guest stack pointer (in R12).
+      if (op.reg.value == ZYDIS_REGISTER_ESP || op.reg.value == ZYDIS_REGISTER_SP) plan.ok = false;
+    } else if (op.type == ZYDIS_OPERAND_TYPE_MEMORY && op.mem.type == ZYDIS_MEMOP_TYPE_MEM && hidden) {
+      if (implicit_pointer_windowable(b, insn)) {
+        plan.implicit_pointer = true;
+      } else {
+        plan.ok = false;
+      }
+    }
+  }
+  return plan;
+}
+
+/// The host instruction in `bytes` is the guest's `insn` (same mnemonic, same number of
+/// operands) and every memory access of it goes through the window: gs: with a 32-bit
+/// address, or gs:[r11] (ea + segment base, see guest_mem_operand).
+bool host_encoding_is_windowed(const Instruction& insn, const uint8_t* bytes, size_t length) {
+  static const ZydisDecoder decoder = [] {
+    ZydisDecoder d;
+    ZydisDecoderInit(&d, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+    // As the guest decoder: the P6 meanings of hint nops and rep bsf/bsr.
+    for (ZydisDecoderMode mode : {ZYDIS_DECODER_MODE_MPX, ZYDIS_DECODER_MODE_CET, ZYDIS_DECODER_MODE_LZCNT,
+                                  ZYDIS_DECODER_MODE_TZCNT, ZYDIS_DECODER_MODE_CLDEMOTE, ZYDIS_DECODER_MODE_WBNOINVD}) {
+      ZydisDecoderEnableMode(&d, mode, ZYAN_FALSE);
+    }
+    return d;
+  }();
+  ZydisDecodedInstruction host;
+  ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+  if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&decoder, bytes, length, &host, ops))) return false;
+  if (host.length != length || host.mnemonic != insn.mnemonic() || host.operand_count != insn.raw.operand_count) {
+    return false;
+  }
+  for (uint8_t i = 0; i < host.operand_count; ++i) {
+    const ZydisDecodedOperand& op = ops[i];
+    if (op.type != ZYDIS_OPERAND_TYPE_MEMORY || op.mem.type != ZYDIS_MEMOP_TYPE_MEM) continue;
+    if (op.mem.segment != ZYDIS_REGISTER_GS) return false;
+    const bool addr32 = host.address_width == 32;
+    const bool based = op.mem.base == ZYDIS_REGISTER_R11 && op.mem.index == ZYDIS_REGISTER_NONE && op.mem.disp.value == 0;
+    if (!addr32 && !based) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 RewriteStatus rewrite_ident(BlockBuilder& b, const Instruction& insn) {
   if (!is_ident_candidate(insn)) return RewriteStatus::NotHandled;
+  if (has_no_effect(insn)) return RewriteStatus::Emitted;
+  if (!fpu_usable(b, insn)) return RewriteStatus::NotHandled;
+  const OperandPlan plan = plan_operands(b, insn);
+  if (!plan.ok) return RewriteStatus::NotHandled;
 
   ZydisEncoderRequest req;
   if (!ZYAN_SUCCESS(ZydisEncoderDecodedInstructionToEncoderRequest(&insn.raw, insn.operands,
@@ -86,7 +206,11 @@ RewriteStatus rewrite_ident(BlockBuilder& b, const Instruction& insn) {
           // Signed: the encoder takes 0xFFFFxxxx given unsigned for a 64-bit immediate and
           // refuses it for a 32-bit register.
           req.operands[1].imm.s = static_cast<int32_t>(guest.mem.disp.value);
-          break;
+          uint8_t mov[ZYDIS_MAX_INSTRUCTION_LENGTH];
+          ZyanUSize mov_length = sizeof(mov);
+          if (!ZYAN_SUCCESS(ZydisEncoderEncodeInstruction(&req, mov, &mov_length))) return RewriteStatus::NotHandled;
+          b.a.embed(mov, mov_length);
+          return RewriteStatus::Emitted;
         }
         continue;
       }
@@ -94,7 +218,10 @@ RewriteStatus rewrite_ident(BlockBuilder& b, const Instruction& insn) {
       if (!guest_mem_operand(b, insn, guest, &host)) return RewriteStatus::NotHandled;
       // guest_mem_operand may have materialized the address in r11 (absolute or index-only).
       if (host.baseId() == asmjit::x86::Gp::kIdR11 && !host.hasIndex()) {
-        op.mem.base = ZYDIS_REGISTER_R11D;
+        // fs:/gs: leave ea + base in the 64-bit r11, which may pass 4 GiB on purpose (an
+        // unusable segment's base is 4 GiB: its accesses must fault in the guard, not wrap
+        // back into the window); the flat forms a 32-bit address in r11d.
+        op.mem.base = host.baseType() == asmjit::RegType::kX86_Gpq ? ZYDIS_REGISTER_R11 : ZYDIS_REGISTER_R11D;
         op.mem.index = ZYDIS_REGISTER_NONE;
         op.mem.scale = 0;
         op.mem.displacement = 0;
@@ -106,9 +233,19 @@ RewriteStatus rewrite_ident(BlockBuilder& b, const Instruction& insn) {
     }
   }
 
-  uint8_t bytes[ZYDIS_MAX_INSTRUCTION_LENGTH];
-  ZyanUSize length = sizeof(bytes);
-  if (!ZYAN_SUCCESS(ZydisEncoderEncodeInstruction(&req, bytes, &length))) return RewriteStatus::NotHandled;
+  uint8_t bytes[ZYDIS_MAX_INSTRUCTION_LENGTH + 2];
+  size_t prefix = 0;
+  if (plan.implicit_pointer) {
+    // No visible operand tells the encoder about the pointer: the prefixes go in by hand.
+    bytes[prefix++] = 0x65;  // gs:
+    bytes[prefix++] = 0x67;  // addr32: EBX/EDI, wrapped to 32 bits
+  }
+  ZyanUSize length = ZYDIS_MAX_INSTRUCTION_LENGTH;
+  if (!ZYAN_SUCCESS(ZydisEncoderEncodeInstruction(&req, bytes + prefix, &length))) return RewriteStatus::NotHandled;
+  length += prefix;
+  if (length > ZYDIS_MAX_INSTRUCTION_LENGTH || !host_encoding_is_windowed(insn, bytes, length)) {
+    return RewriteStatus::NotHandled;
+  }
   b.a.embed(bytes, length);
   return RewriteStatus::Emitted;
 }

@@ -46,11 +46,12 @@ bool string_form(ZydisMnemonic m, StringForm* out) {
   }
 }
 
-/// The source (DS:ESI, overridable) must be flat too: only FS and GS may not be.
-bool flat_source(const Instruction& insn) {
+/// The source (DS:ESI, overridable) must be flat too, and readable (a cs: override).
+bool flat_source(const BlockBuilder& b, const Instruction& insn) {
+  static constexpr ZydisRegister kBySegmentNumber[] = {ZYDIS_REGISTER_ES, ZYDIS_REGISTER_CS, ZYDIS_REGISTER_SS,
+                                                       ZYDIS_REGISTER_DS, ZYDIS_REGISTER_FS, ZYDIS_REGISTER_GS};
   const std::optional<uint8_t> seg = insn.segment_override();
-  return !seg || *seg == static_cast<uint8_t>(SegReg::Es) || *seg == static_cast<uint8_t>(SegReg::Cs) ||
-         *seg == static_cast<uint8_t>(SegReg::Ss) || *seg == static_cast<uint8_t>(SegReg::Ds);
+  return flat_segment_usable(b, seg ? kBySegmentNumber[*seg] : ZYDIS_REGISTER_DS, false);
 }
 
 /// Guest pointer register -> host pointer: reg = window_base (r8) + zero-extended reg32.
@@ -64,7 +65,7 @@ void to_host_pointer(x86::Assembler& a, const x86::Gp& reg64) {
 RewriteStatus rewrite_string(BlockBuilder& b, const Instruction& insn) {
   StringForm form{};
   if (!string_form(insn.mnemonic(), &form) || !insn.has(InsnClass::StringOp)) return RewriteStatus::NotHandled;
-  if (!(b.mode & tmode::FlatData) || insn.address_size() != 32 || insn.has_lock() || !flat_source(insn)) {
+  if (!(b.mode & tmode::FlatData) || insn.address_size() != 32 || insn.has_lock() || !flat_source(b, insn)) {
     return RewriteStatus::NotHandled;
   }
   const unsigned size = insn.operand_size();

@@ -130,7 +130,7 @@ struct Emission {
     uint8_t* mem = cache.allocate(size);
     if (!mem) return nullptr;
     if (code.relocateToBase(reinterpret_cast<uint64_t>(mem)) != kErrorOk) return nullptr;
-    code.copyFlattenedData(mem, size, CopySectionFlags::kPadSectionBuffer);
+    code.copyFlattenedData(cache.writable(mem), size, CopySectionFlags::kPadSectionBuffer);
     *size_out = size;
     return mem;
   }
@@ -149,7 +149,7 @@ Translator::~Translator() = default;
 
 bool Translator::init(std::string* error) {
   if (!cache_.ok()) {
-    if (error) *error = "cannot allocate the code cache (mmap of RWX memory failed)";
+    if (error) *error = "cannot allocate the code cache (memfd_create or mmap failed)";
     return false;
   }
   if (!indirect_table_) {
@@ -279,16 +279,25 @@ uint32_t Translator::current_mode() const {
   if (!cpu.protected_mode() || cpu.v86_mode()) return kNotTranslatable;
   const SegmentCache& cs = cpu.sreg(SegReg::Cs);
   const uint8_t cpl = cpu.cpl();
-  if (!cs.default_big() || cs.base != 0 || (cpl != 0 && cpl != 3)) return kNotTranslatable;
+  // Translated code does not check EIP against the CS limit: only a 4 GiB CS runs translated.
+  if (!cs.default_big() || cs.base != 0 || cs.limit != 0xFFFFFFFFu || (cpl != 0 && cpl != 3)) return kNotTranslatable;
   // Single-stepping traps after every instruction: the interpreter does that.
   if (cpu.eflags & flags::TF) return kNotTranslatable;
   uint32_t mode = tmode::Code32 | (cpl == 3 ? tmode::Cpl3 : 0);
-  auto flat = [](const SegmentCache& s) { return s.base == 0 && s.limit == 0xFFFFFFFFu; };
+  // Window accesses check nothing but the page: a segment is flat only if no access
+  // through it within 4 GiB can fault for segment reasons (null, read-only, expand-down).
+  auto flat = [](const SegmentCache& s) {
+    return s.present() && !s.is_system() && !s.is_code() && (s.type() & 2) && !s.expand_down() && s.base == 0 &&
+           s.limit == 0xFFFFFFFFu;
+  };
   const SegmentCache& ss = cpu.sreg(SegReg::Ss);
   if (flat(cpu.sreg(SegReg::Ds)) && flat(cpu.sreg(SegReg::Es)) && flat(ss) && ss.default_big()) {
     mode |= tmode::FlatData;
   }
+  if (cs.type() & 2) mode |= tmode::ReadableCs;
   if (cpu.msr.tsc_offset == 0 && (!(cpu.cr4 & cr4::TSD) || cpl == 0)) mode |= tmode::HostTsc;
+  if (cpu.cr0 & (cr0::TS | cr0::EM)) mode |= tmode::FpuTraps;
+  if (!(cpu.cr4 & cr4::OSFXSR)) mode |= tmode::NoSse;
   return mode;
 }
 
@@ -649,7 +658,7 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
   if (!code) return TranslateStatus::CacheFull;
   for (size_t i = 0; i < segment_patch.size(); ++i) {
     const uint32_t count = segment_end[i] - (i ? segment_end[i - 1] : 0);
-    std::memcpy(code + segment_patch[i], &count, 4);
+    std::memcpy(cache_.writable(code + segment_patch[i]), &count, 4);
   }
   for (auto& site : block->callouts) {
     const auto at = std::find_if(block->pc_map.begin(), block->pc_map.end(),

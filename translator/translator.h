@@ -120,6 +120,8 @@ class Translator {
   /// A write to a guest-physical page: drop its blocks. Returns how many.
   size_t invalidate_page(uint64_t phys_page);
   void flush();
+  /// Frees dropped blocks (CodeCache::reclaim): the dispatcher calls it between entries.
+  void reclaim() { cache_.reclaim(); }
 
   [[nodiscard]] const TranslatorStats& stats() const { return stats_; }
   [[nodiscard]] const CodeCache& cache() const { return cache_; }

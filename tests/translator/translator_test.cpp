@@ -3,6 +3,7 @@
 // reach `hlt`, and the final state is compared with values computed here.
 #include <Zydis/Zydis.h>
 
+#include "tests/host_code_check.h"
 #include "tests/translator/translator_fixture.h"
 
 namespace vmm86::translator_test {
@@ -185,37 +186,9 @@ TEST_F(TranslatorTest, EmittedMemoryAccessesUseTheWindow) {
   });
   Block* block = nullptr;
   ASSERT_EQ(translator_->block_for_current(*source_, &block), TranslateStatus::Ok);
-  auto is_host_pointer_site = [&](uint32_t off) {
-    for (const HostPointerSite& site : block->host_pointer_sites) {
-      if (site.host_offset == off) return true;
-    }
-    return false;
-  };
-  ZydisDecoder dec;
-  ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
-  int guest_accesses = 0, string_accesses = 0;
-  for (uint32_t off = 0; off < block->host_size;) {
-    ZydisDecodedInstruction d;
-    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
-    ASSERT_TRUE(ZYAN_SUCCESS(ZydisDecoderDecodeFull(&dec, block->host_code + off, block->host_size - off, &d, ops)));
-    for (int k = 0; k < d.operand_count; ++k) {  // hidden operands (stack, string) too
-      const ZydisDecodedOperand& op = ops[k];
-      if (op.type != ZYDIS_OPERAND_TYPE_MEMORY || op.mem.type != ZYDIS_MEMOP_TYPE_MEM) continue;
-      const ZydisRegister base = op.mem.base;
-      if (op.mem.segment == ZYDIS_REGISTER_GS) {
-        EXPECT_EQ(d.address_width, 32) << "at host offset " << off;
-        ++guest_accesses;
-      } else if (base == ZYDIS_REGISTER_RSI || base == ZYDIS_REGISTER_RDI) {
-        EXPECT_TRUE(is_host_pointer_site(off)) << "unrecorded string access at host offset " << off;
-        ++string_accesses;
-      } else {
-        EXPECT_TRUE(base == ZYDIS_REGISTER_R15 || base == ZYDIS_REGISTER_R9 || base == ZYDIS_REGISTER_RSP)
-            << "at host offset " << off << " of " << block->host_size << " mnemonic "
-            << ZydisMnemonicGetString(d.mnemonic) << " base " << ZydisRegisterGetString(base);
-      }
-    }
-    off += d.length;
-  }
+  testing_support::HostAccessCount count;
+  EXPECT_EQ(testing_support::unwindowed_accesses(*block, &count), "");
+  const int guest_accesses = count.guest, string_accesses = count.string;
   EXPECT_GE(guest_accesses, 8);
   EXPECT_EQ(string_accesses, 3);  // movsd: two, scasb: one
 }

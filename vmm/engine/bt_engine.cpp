@@ -277,6 +277,8 @@ EngineStop BtEngine::run(uint64_t max_dispatches, bool (*interrupt_deliverable)(
   deliverable_opaque_ = opaque;
   Block* carried = nullptr;  // the block at cpu.eip, found by the last exit's handling
   for (uint64_t n = 0; n < max_dispatches; ++n) {
+    // Nothing runs a block here: what callouts and exits dropped can be freed.
+    translator_.reclaim();
     // Translated code does not end an interrupt shadow (sti, mov ss): the shadowed
     // instruction runs in the interpreter, which does.
     if (ctx_.cpu.pending.interrupt_shadow != 0) {
