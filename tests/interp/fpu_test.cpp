@@ -164,5 +164,135 @@ TEST(Fpu, StoreToMissingPageFaultsBeforeRunning) {
   EXPECT_EQ((fsw >> 11) & 7, 7u) << "the fstp did not pop";
 }
 
+// Found by the wide differential test (tests/differential/wide.h): the interpreter had no
+// maskmovq/maskmovdqu (implicit DS:EDI operand) and raised a pending #MF on the no-wait
+// 287 leftovers, which the host CPU (and so the translator) does not.
+TEST(Fpu, MaskmovqStoresTheSelectedBytes) {
+  Machine m;
+  enable_sse(m);
+  m.poke(kData, {1, 2, 3, 4, 5, 6, 7, 8});
+  m.poke(kData + 0x10, {0xA1, 0xA2, 0xA3, 0xA4, 0xA5, 0xA6, 0xA7, 0xA8});  // source
+  m.poke(kData + 0x18, {0x80, 0, 0xFF, 0x7F, 0, 0, 0, 0x81});              // mask
+  m.code([](Asm& a) {
+    a.movq(mm1, ptr(kData + 0x10));
+    a.movq(mm2, ptr(kData + 0x18));
+    a.mov(edi, kData);
+    a.maskmovq(mm1, mm2);
+  });
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.vector(), -1);
+  EXPECT_EQ(m.peek32(kData), 0x04A302A1u);
+  EXPECT_EQ(m.peek32(kData + 4), 0xA8070605u);
+}
+
+TEST(Fpu, MaskmovqFindsMmRegistersWhateverTheTop) {
+  Machine m;
+  enable_sse(m);
+  m.poke(kData + 0x10, {0xB1, 0xB2, 0xB3, 0xB4, 0xB5, 0xB6, 0xB7, 0xB8});
+  m.poke(kData + 0x18, {0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80});
+  m.code([](Asm& a) {
+    a.movq(mm1, ptr(kData + 0x10));
+    a.movq(mm2, ptr(kData + 0x18));
+    a.fld1();  // TOP = 7: ST(i) is no longer MMi
+    a.mov(edi, kData);
+    a.maskmovq(mm1, mm2);
+    a.fnstsw(ax);
+  });
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.vector(), -1);
+  EXPECT_EQ(m.peek32(kData), 0xB4B3B2B1u);
+  EXPECT_EQ(m.peek32(kData + 4), 0xB8B7B6B5u);
+  EXPECT_EQ((m.cpu.reg(Gpr::Eax) >> 11) & 7, 0u) << "an MMX instruction sets TOP to 0";
+}
+
+TEST(Fpu, MaskmovdquStoresTheSelectedBytes) {
+  Machine m;
+  enable_sse(m);
+  std::vector<uint8_t> src(16, 0xEE), mask(16, 0);
+  mask[0] = 0x80;
+  mask[15] = 0xC0;
+  m.poke(kData + 0x20, src);
+  m.poke(kData + 0x30, mask);
+  m.code([](Asm& a) {
+    a.movdqu(xmm3, ptr(kData + 0x20));
+    a.movdqu(xmm4, ptr(kData + 0x30));
+    a.mov(edi, kData + 0x40);
+    a.maskmovdqu(xmm3, xmm4);
+  });
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.vector(), -1);
+  EXPECT_EQ(m.peek32(kData + 0x40), 0x000000EEu);
+  EXPECT_EQ(m.peek32(kData + 0x4C), 0xEE000000u);
+}
+
+TEST(Fpu, NoWaitNopsLeaveAPendingErrorPending) {
+  Machine m;
+  m.cpu.cr0 |= vmm86::cr0::NE;
+  m.poke32(kData, 0x037B);  // zero-divide unmasked
+  m.code([](Asm& a) {
+    a.fninit();
+    a.fldcw(word_ptr(kData));
+    a.fld1();
+    a.fldz();
+    a.fdivp(st1);                  // error pending
+    a.db(0xDB), a.db(0xE1);        // fndisi
+    a.db(0xDB), a.db(0xE0);        // fneni
+    a.db(0xDB), a.db(0xE4);        // fnsetpm
+    a.mov(eax, 0x1234);
+    a.fld1();                      // #MF here
+  });
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.vector(), 16);
+  EXPECT_EQ(m.cpu.reg(Gpr::Eax), 0x1234u);
+}
+
+TEST(Fpu, StmxcsrAndLdmxcsrWithUnmaskedExceptions) {
+  Machine m;
+  enable_sse(m);
+  m.poke32(kData, 0xF923);  // masks partly clear, flags set
+  m.poke32(kData + 8, 0x1D00);
+  m.code([](Asm& a) {
+    a.ldmxcsr(dword_ptr(kData));
+    a.stmxcsr(dword_ptr(kData + 4));   // as loaded, not masked
+    a.ldmxcsr(dword_ptr(kData + 8));   // replaces it (not the old value kept)
+    a.stmxcsr(dword_ptr(kData + 12));
+  });
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.vector(), -1);
+  EXPECT_EQ(m.peek32(kData + 4), 0xF923u);
+  EXPECT_EQ(m.peek32(kData + 12), 0x1D00u);
+}
+
+TEST(Fpu, UnmaskedOverflowOnStoreLeavesTheDestination) {
+  Machine m;
+  m.cpu.cr0 |= vmm86::cr0::NE;
+  m.poke32(kData, 0x0377);  // overflow unmasked
+  m.poke32(kData + 4, 0x7F7FFFFF);  // FLT_MAX
+  m.poke32(kData + 8, 0xCAFEBABE);
+  m.code([](Asm& a) {
+    a.fninit();
+    a.fldcw(word_ptr(kData));
+    a.fld(dword_ptr(kData + 4));
+    a.fmul(st0, st0);                // FLT_MAX^2: fine in 80 bits
+    a.fstp(dword_ptr(kData + 8));    // overflows single: no store, error pending
+    a.fnstsw(ax);
+  });
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.peek32(kData + 8), 0xCAFEBABEu);
+  EXPECT_NE(m.cpu.reg(Gpr::Eax) & 0x8, 0u) << "OE";
+}
+
+TEST(Fpu, MovntiIgnoresTsAndEm) {
+  Machine m;
+  m.cpu.cr0 |= vmm86::cr0::TS | vmm86::cr0::EM;
+  m.code([](Asm& a) {
+    a.mov(eax, 0x12345678);
+    a.movnti(dword_ptr(kData), eax);
+  });
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.vector(), -1);
+  EXPECT_EQ(m.peek32(kData), 0x12345678u);
+}
+
 }  // namespace
 }  // namespace vmm86::test

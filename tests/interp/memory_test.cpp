@@ -48,6 +48,22 @@ TEST(Memory, AccessStraddlingPagesWithPaging) {
   EXPECT_EQ(m.peek8(kData + 0x1000), 0x22);
 }
 
+// Found by the wide differential test: clflush was a no-op, without the load-like checks.
+TEST(Memory, ClflushIsCheckedLikeALoad) {
+  Machine m;
+  m.enable_paging();
+  m.set_pte_flags(kData, 0x7);             // present, accessed clear
+  m.set_pte_flags(kData + 0x1000, 0x0);    // not present
+  m.code([](Asm& a) {
+    a.clflush(byte_ptr(kData + 0x10));
+    a.clflush(byte_ptr(kData + 0x1010));   // #PF
+  });
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_NE(m.pte(kData) & 0x20, 0u) << "accessed bit";
+  EXPECT_EQ(m.vector(), 14);
+  EXPECT_EQ(m.cpu.cr2, kData + 0x1010);
+}
+
 TEST(Memory, StraddlingWriteIntoReadOnlyPageWritesNothing) {
   Machine m;
   m.enable_paging();

@@ -374,6 +374,7 @@ Exec h_lahf(Core&);
 Exec h_sahf(Core&);
 Exec h_salc(Core&);
 Exec h_nop(Core&);
+Exec h_clflush(Core&);
 Exec h_xlat(Core&);
 Exec h_bound(Core&);
 Exec h_ud(Core&);

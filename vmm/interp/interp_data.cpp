@@ -107,6 +107,15 @@ Exec h_salc(Core& c) {
 
 Exec h_nop(Core&) { return Exec::Ok; }
 
+// clflush is checked like a one-byte load (SDM): segment limit, #PF, the Accessed bit.
+// There is no cache to flush.
+Exec h_clflush(Core& c) {
+  if (c.op(0).type != ZYDIS_OPERAND_TYPE_MEMORY) return c.fail(vec::UD);
+  MemTarget target;
+  VMM86_TRY(c.translate(c.mem_seg(c.op(0)), c.effective_address(c.op(0)), 1, Access::Read, &target));
+  return Exec::Ok;
+}
+
 Exec h_xlat(Core& c) {
   const uint32_t offset = (c.get_reg(c.insn->address_size() == 16 ? ZYDIS_REGISTER_BX : ZYDIS_REGISTER_EBX) +
                            c.get_reg(ZYDIS_REGISTER_AL)) &

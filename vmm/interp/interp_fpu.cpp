@@ -74,6 +74,11 @@ bool is_no_wait(ZydisMnemonic m) {
     case ZYDIS_MNEMONIC_FNSAVE:
     case ZYDIS_MNEMONIC_FXSAVE:
     case ZYDIS_MNEMONIC_FXRSTOR:
+    // DB E0/E1/E4 (FNENI, FNDISI, FNSETPM): 8087/287 leftovers that a P6 runs as no-wait
+    // no-ops; the host CPU takes them with an error pending and does not raise #MF.
+    case ZYDIS_MNEMONIC_FENI8087_NOP:
+    case ZYDIS_MNEMONIC_FDISI8087_NOP:
+    case ZYDIS_MNEMONIC_FSETPM287_NOP:
       return true;
     default:
       return false;
@@ -127,6 +132,8 @@ void write_mxcsr(uint8_t* fx, uint32_t v) { std::memcpy(fx + kMxcsrOffset, &v, 4
 
 /// #NM/#UD/#MF before anything else, in the CPU's order.
 bool check_available(Core& c, FpClass cls) {
+  // movnti stores a GPR: SSE2 by CPUID only, no FPU state, so no #NM/#UD from CR0/CR4 (SDM).
+  if (c.insn->mnemonic() == ZYDIS_MNEMONIC_MOVNTI) return true;
   const uint32_t cr0v = c.cpu.cr0;
   const bool em = cr0v & cr0::EM, ts = cr0v & cr0::TS;
   switch (cls) {
@@ -220,6 +227,50 @@ bool uses_esp(const Instruction& insn) {
   return false;
 }
 
+/// maskmovq/maskmovdqu: the bytes of the source whose mask byte has its top bit set go to
+/// the implicit DS:(E)DI operand. Done here, not in the host stub, which cannot point
+/// (E)DI at its bounce buffer.
+Exec maskmov(Core& c) {
+  const Instruction& in = *c.insn;
+  const ZydisDecodedOperand* mop = memory_operand(in);
+  const bool xmm = in.mnemonic() == ZYDIS_MNEMONIC_MASKMOVDQU;
+  if (mop == nullptr || in.operands[0].type != ZYDIS_OPERAND_TYPE_REGISTER ||
+      in.operands[1].type != ZYDIS_OPERAND_TYPE_REGISTER) {
+    c.detail = "maskmov without its operands";
+    return Exec::Unimplemented;
+  }
+  const uint32_t size = xmm ? 16 : 8;
+  // The FXSAVE image holds ST(i), i.e. physical register (TOP + i) & 7; MMn is physical n.
+  uint16_t fsw = 0;
+  std::memcpy(&fsw, c.cpu.fxsave.data() + kFswOffset, 2);
+  const unsigned top = (fsw >> 11) & 7;
+  auto slot = [&](ZydisRegister r) -> size_t {
+    if (xmm) return 160 + 16u * static_cast<size_t>(r - ZYDIS_REGISTER_XMM0);
+    return 32 + 16u * ((static_cast<unsigned>(r - ZYDIS_REGISTER_MM0) - top) & 7);
+  };
+  const size_t src = slot(in.operands[0].reg.value);
+  const size_t mask = slot(in.operands[1].reg.value);
+  MemTarget target;
+  VMM86_TRY(c.translate(c.mem_seg(*mop), c.effective_address(*mop), size, Access::ReadWrite, &target));
+  uint8_t buf[16];
+  c.read_target(target, buf);
+  for (uint32_t i = 0; i < size; ++i) {
+    if (c.cpu.fxsave[mask + i] & 0x80) buf[i] = c.cpu.fxsave[src + i];
+  }
+  c.write_target(target, buf);
+  if (!xmm) {
+    // An MMX instruction: TOP = 0 (the ST slots turn so that ST(i) is physical i again)
+    // and every tag valid.
+    uint8_t regs[128];
+    std::memcpy(regs, c.cpu.fxsave.data() + 32, sizeof regs);
+    for (unsigned i = 0; i < 8; ++i) std::memcpy(c.cpu.fxsave.data() + 32 + 16 * i, regs + 16 * ((i - top) & 7), 16);
+    fsw = static_cast<uint16_t>(fsw & ~0x3800);
+    std::memcpy(c.cpu.fxsave.data() + kFswOffset, &fsw, 2);
+    c.cpu.fxsave[4] = 0xFF;
+  }
+  return Exec::Ok;
+}
+
 Exec fwait(Core& c) {
   if ((c.cpu.cr0 & cr0::MP) && (c.cpu.cr0 & cr0::TS)) return c.fail(vec::NM);
   if (guest_fsw(c.cpu) & kFswErrorSummary) return c.fail(vec::MF);
@@ -233,6 +284,7 @@ Exec h_fpu(Core& c) {
   if (in.mnemonic() == ZYDIS_MNEMONIC_FWAIT) return fwait(c);
   const FpClass cls = classify_fp(in);
   VMM86_TRY(check_available(c, cls));
+  if (in.mnemonic() == ZYDIS_MNEMONIC_MASKMOVQ || in.mnemonic() == ZYDIS_MNEMONIC_MASKMOVDQU) return maskmov(c);
   if (uses_esp(in)) {
     c.detail = std::string("FP instruction with an ESP operand: ") + ZydisMnemonicGetString(in.mnemonic());
     return Exec::Unimplemented;
@@ -278,11 +330,16 @@ Exec h_fpu(Core& c) {
   std::memcpy(ctx.guest_fx, c.cpu.fxsave.data(), sizeof(ctx.guest_fx));
   std::memcpy(ctx.gpr, c.cpu.gpr.data(), sizeof(ctx.gpr));
   ctx.rflags = (c.cpu.eflags & flags::Status) | flags::Reserved1 | flags::IF;
-  if (reads) c.read_target(target, ctx.buf);
+  // A store the host does not make (an unmasked x87 overflow, underflow or invalid
+  // operation leaves the destination alone) must write back what was there, so the bounce
+  // buffer starts with the destination's bytes even for write-only operands.
+  if (reads || writes) c.read_target(target, ctx.buf);
 
   // Unmasked SIMD exceptions must not trap on the host: run masked, then decide.
   const uint32_t mxcsr = read_mxcsr(ctx.guest_fx);
-  const bool simd_unmasked = cls == FpClass::Sse && (mxcsr & kMxcsrMasks) != kMxcsrMasks;
+  // ldmxcsr/stmxcsr raise no SIMD exception and must see MXCSR as it is.
+  const bool mxcsr_access = in.mnemonic() == ZYDIS_MNEMONIC_LDMXCSR || in.mnemonic() == ZYDIS_MNEMONIC_STMXCSR;
+  const bool simd_unmasked = cls == FpClass::Sse && !mxcsr_access && (mxcsr & kMxcsrMasks) != kMxcsrMasks;
   if (simd_unmasked) write_mxcsr(ctx.guest_fx, (mxcsr | kMxcsrMasks) & ~kMxcsrFlags);
 
   emit_stub(c, r->code, mop != nullptr);

@@ -1,0 +1,239 @@
+// Runs a wide program on the interpreter alone and on the BT engine, compares what they
+// leave behind, shrinks divergent programs and names their class.
+#include <chrono>
+#include <cstring>
+#include <regex>
+#include <sstream>
+
+#include "tests/differential/isolate.h"
+#include "tests/differential/wide.h"
+
+namespace vmm86::difftest::wide {
+
+namespace {
+
+using bttest::BtMachine;
+using bttest::RunEnd;
+
+/// Compared memory: name, guest-physical start, size.
+struct Region {
+  const char* name;
+  uint32_t start, size;
+};
+
+std::vector<Region> regions(const Program& p) {
+  return {{"data", kData, kDataBytes},
+          {"low", kLowData, kLowDataBytes},
+          {"stack", kStackTop - kStackBytes, kStackBytes},
+          {"code", kCode, static_cast<uint32_t>(p.code.size()) + 0x100},
+          {"gdt", bttest::kGdt, kGdtLimit + 1},
+          {"ptes", kFirstPageTable, 0x1000},
+          {"pdes", bttest::kPageDir, 8}};
+}
+
+SegmentCache cache_of(const Descriptor& d, uint16_t sel) {
+  const uint32_t limit = (d.flags & 0x8) ? (d.limit << 12) | 0xFFF : d.limit;
+  return SegmentCache{sel, d.base, limit, static_cast<uint16_t>((d.access | 1) | (d.flags << 12))};
+}
+
+void prepare(BtMachine& m, const Program& p) {
+  const Setup& s = p.setup;
+  m.poke(kCode, p.code.data(), p.code.size());
+  m.poke(kData, s.data.data(), s.data.size());
+  m.poke(kLowData, s.low_data.data(), s.low_data.size());
+  // Exceptions: hlt where the vector can be read off EIP. Interrupts 0x20-0x2F: iretd.
+  std::vector<uint8_t> stubs(bttest::kStubVectors * kStubBytes, 0x90);
+  for (unsigned v = 0; v < bttest::kStubVectors; ++v) {
+    uint8_t* st = &stubs[v * kStubBytes];
+    if (v < 32) {
+      st[0] = 0xF4, st[1] = 0xEB, st[2] = 0xFD;  // hlt; jmp back to it
+    } else {
+      st[0] = 0xCF;
+    }
+    m.set_gate(static_cast<uint8_t>(v), kStubs + v * kStubBytes, v >= 32 ? 3 : 0);
+  }
+  m.poke(kStubs, stubs.data(), stubs.size());
+  for (unsigned i = 0; i < kPoolCount; ++i) {
+    const Descriptor& d = s.pool[i];
+    m.set_descriptor(kPoolFirst + i, d.base, d.limit, d.access, d.flags);
+  }
+  m.start(kCode, s.gpr[static_cast<size_t>(Gpr::Esp)], s.user, s.paging, s.eflags);
+  CpuState& cpu = m.cpu();
+  cpu.gdtr.limit = kGdtLimit;
+  cpu.cr0 |= s.cr0_bits;
+  cpu.cr4 = s.cr4;
+  cpu.gpr = s.gpr;
+  for (size_t r = 0; r < 6; ++r) {
+    const int i = s.seg[r];
+    if (i < 0) continue;
+    const uint16_t sel = static_cast<uint16_t>(((kPoolFirst + static_cast<unsigned>(i)) << 3) | (s.user ? 3 : 0));
+    cpu.seg[r] = cache_of(s.pool[static_cast<size_t>(i)], sel);
+  }
+  std::memcpy(cpu.fxsave.data(), s.fxsave.data(), s.fxsave.size());
+  if (s.irq_vector >= 0) m.raise_irq(static_cast<uint8_t>(s.irq_vector));
+}
+
+Outcome snapshot(BtMachine& m, RunEnd end, const Program& p) {
+  Outcome o;
+  o.end = end;
+  o.detail = m.detail();
+  o.cpu = m.cpu();
+  for (const Region& r : regions(p)) {
+    const size_t at = o.memory.size();
+    o.memory.resize(at + r.size);
+    (void)m.mem().read(GuestPhys{r.start}, o.memory.data() + at, r.size);
+  }
+  o.acknowledged = m.acknowledged;
+  o.translated = m.ctx().retired;
+  const uint32_t eip = o.cpu.eip;
+  if (end == RunEnd::Halted && eip > kStubs && eip <= kStubs + 32 * kStubBytes) {
+    o.vector = static_cast<int>((eip - 1 - kStubs) / kStubBytes);
+    const bool error_code = o.vector == 8 || (o.vector >= 10 && o.vector <= 14) || o.vector == 17;
+    const uint32_t frame = o.cpu.sreg(SegReg::Ss).base + o.cpu.reg(Gpr::Esp) + (error_code ? 4 : 0);
+    (void)m.mem().read(GuestPhys{frame}, &o.fault_eip, 4);
+  }
+  return o;
+}
+
+template <typename T>
+void field(std::ostringstream& out, const char* name, T a, T b) {
+  if (a != b) out << name << ": " << std::hex << uint64_t{a} << " vs " << uint64_t{b} << std::dec << "\n";
+}
+
+std::string compare(const Program& p, const Outcome& ref, const Outcome& bt) {
+  std::ostringstream out;
+  if (ref.end != bt.end) out << "end: " << to_string(ref.end) << " vs " << to_string(bt.end) << " " << bt.detail << "\n";
+  static const char* const kGpr[] = {"eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"};
+  for (size_t i = 0; i < 8; ++i) field(out, kGpr[i], ref.cpu.gpr[i], bt.cpu.gpr[i]);
+  field(out, "eip", ref.cpu.eip, bt.cpu.eip);
+  constexpr uint32_t kFlags = flags::Status | flags::TF | flags::IF | flags::DF | flags::IOPL | flags::NT | flags::AC |
+                              flags::ID | flags::VM;
+  field(out, "eflags", ref.cpu.eflags & kFlags, bt.cpu.eflags & kFlags);
+  static const char* const kSeg[] = {"es", "cs", "ss", "ds", "fs", "gs"};
+  for (size_t i = 0; i < 6; ++i) {
+    const SegmentCache &a = ref.cpu.seg[i], &b = bt.cpu.seg[i];
+    if (a.selector != b.selector || a.base != b.base || a.limit != b.limit || a.attr != b.attr) {
+      out << kSeg[i] << ": " << std::hex << a.selector << "/" << a.base << "/" << a.limit << "/" << a.attr << " vs "
+          << b.selector << "/" << b.base << "/" << b.limit << "/" << b.attr << std::dec << "\n";
+    }
+  }
+  field(out, "cr0", ref.cpu.cr0, bt.cpu.cr0);
+  field(out, "cr2", ref.cpu.cr2, bt.cpu.cr2);
+  field(out, "cr3", ref.cpu.cr3, bt.cpu.cr3);
+  field(out, "cr4", ref.cpu.cr4, bt.cpu.cr4);
+  // x87/SSE: control, status, tags, MXCSR, the registers; not FOP/FIP/FDP (bytes 6..23),
+  // which hold where the last instruction ran (a host address after native execution).
+  auto fx = [&](const char* name, size_t off, size_t len) {
+    if (std::memcmp(&ref.cpu.fxsave[off], &bt.cpu.fxsave[off], len) != 0) out << "fpu " << name << " differs\n";
+  };
+  fx("fcw/fsw/ftw", 0, 6);
+  fx("mxcsr", 24, 4);
+  for (size_t i = 0; i < 8; ++i) fx(("st" + std::to_string(i)).c_str(), 32 + 16 * i, 10);
+  for (size_t i = 0; i < 8; ++i) fx(("xmm" + std::to_string(i)).c_str(), 160 + 16 * i, 16);
+  size_t at = 0;
+  for (const Region& r : regions(p)) {
+    for (uint32_t i = 0; i < r.size; ++i) {
+      if (ref.memory[at + i] != bt.memory[at + i]) {
+        out << "mem " << r.name << " [" << std::hex << r.start + i << "]: " << int(ref.memory[at + i]) << " vs "
+            << int(bt.memory[at + i]) << std::dec << "\n";
+        break;
+      }
+    }
+    at += r.size;
+  }
+  field(out, "interrupts", ref.acknowledged, bt.acknowledged);
+  return out.str();
+}
+
+}  // namespace
+
+Verdict run(const Program& p) {
+  Verdict v;
+  {
+    BtMachine ref;
+    prepare(ref, p);
+    v.ref = snapshot(ref, ref.run_interp(200'000), p);
+  }
+  if (v.ref.end == RunEnd::Timeout) return v;  // a loop the program made itself: nothing to compare
+  {
+    BtMachine bt;
+    prepare(bt, p);
+    v.bt = snapshot(bt, bt.run_bt(std::chrono::milliseconds(1500)), p);
+  }
+  v.hang = v.ref.end == RunEnd::Halted && v.bt.end == RunEnd::Timeout;
+  v.diff = compare(p, v.ref, v.bt);
+  return v;
+}
+
+Program minimize(const Program& p, const Verdict& v) {
+  Program best = p;
+  if (v.diff.empty()) return best;
+  // Greedy: drop each unit (last first) while some divergence remains; then the interrupt.
+  for (size_t i = best.units.size(); i-- > 0;) {
+    Program t = best;
+    t.units.erase(t.units.begin() + static_cast<long>(i));
+    build(t);
+    if (!run(t).diff.empty()) best = std::move(t);
+  }
+  if (best.setup.irq_vector >= 0) {
+    Program t = best;
+    t.setup.irq_vector = -1;
+    build(t);
+    if (!run(t).diff.empty()) best = std::move(t);
+  }
+  return best;
+}
+
+Program minimize_crash(const Program& p) {
+  Program m = p;
+  for (size_t u = m.units.size(); u-- > 0;) {
+    Program t = m;
+    t.units.erase(t.units.begin() + static_cast<long>(u));
+    build(t);
+    if (crashes_in_child([&] { (void)run(t); }, 5)) m = std::move(t);
+  }
+  return m;
+}
+
+std::string divergence_class(const Program& m, const Verdict& v) {
+  std::string cls;
+  for (const Unit& u : m.units) cls += (cls.empty() ? "" : " ; ") + forms()[u.form % forms().size()].key;
+  if (cls.empty()) cls = "(no instruction)";
+  const Setup& s = m.setup;
+  cls += std::string(" [") + (s.user ? "cpl3" : "cpl0") + (s.paging ? " pg" : "") +
+         ((s.cr0_bits & cr0::TS) ? " ts" : "") + ((s.cr0_bits & cr0::EM) ? " em" : "") +
+         ((s.cr4 & cr4::OSFXSR) ? "" : " !osfxsr") + (s.irq_vector >= 0 ? " irq" : "") + (v.hang ? " hang" : "") + "]";
+  return cls;
+}
+
+namespace {
+
+/// Known divergences: classes the translator is being fixed for (issue 14). Each entry: a
+/// regular expression over divergence_class() and why it is known. Remove an entry when
+/// its fix lands; the test then holds the fix.
+struct Known {
+  const char* pattern;
+  const char* reason;
+};
+const Known kKnown[] = {
+    {R"(^MONITOR CRASH \(signal 8\): cvt(t?p[sd]2pi|pi2p[sd]) )",
+     "translated MMX<->SSE conversions raise a host #XM with unmasked MXCSR exceptions: SIGFPE kills the monitor "
+     "(the guest must get #XM, or #UD without CR4.OSXMMEXCPT)"},
+    {R"((^| ; )(fnsave|fnstenv|fxsave) )",
+     "the x87 last-instruction/operand pointers (FIP, FCS, FOP, FDP, FDS) stored after native execution are the "
+     "host's (issue 14: fnstenv shows a host address)"},
+    {R"(^sh[lr]d [rm]16,r16,r8 )",
+     "not an engine bug: a 16-bit shld/shrd by more than 16 is undefined (SDM); the generator avoids it unless CL "
+     "is also an address register"},
+};
+
+}  // namespace
+
+const char* known_divergence(const std::string& cls) {
+  for (const Known& k : kKnown) {
+    if (std::regex_search(cls, std::regex(k.pattern))) return k.reason;
+  }
+  return nullptr;
+}
+
+}  // namespace vmm86::difftest::wide
