@@ -130,6 +130,11 @@ struct Verdict {
 /// Runs `p` on both engines and compares.
 [[nodiscard]] Verdict run(const Program& p);
 
+/// True when the engines differ only in arithmetic status flags (in EFLAGS and in the
+/// EFLAGS image of an exception frame). Code the generator did not make (the hostile
+/// fuzzer's) leaves flags the SDM calls undefined; those may legally differ.
+[[nodiscard]] bool differs_only_in_status_flags(const Program& p, const Verdict& v);
+
 /// Drops units while the divergence stays (same kind of difference); returns the smallest.
 [[nodiscard]] Program minimize(const Program& p, const Verdict& v);
 

@@ -165,6 +165,25 @@ Verdict run(const Program& p) {
   return v;
 }
 
+bool differs_only_in_status_flags(const Program& p, const Verdict& v) {
+  if (v.diff.empty()) return false;
+  Outcome a = v.ref, b = v.bt;
+  for (Outcome* o : {&a, &b}) {
+    o->cpu.eflags &= ~flags::Status;
+    if (o->vector < 0) continue;
+    // The frame's EFLAGS: above EIP and CS (and the error code).
+    const bool error_code = o->vector == 8 || (o->vector >= 10 && o->vector <= 14) || o->vector == 17;
+    const uint32_t at = o->cpu.sreg(SegReg::Ss).base + o->cpu.reg(Gpr::Esp) + (error_code ? 12 : 8);
+    const uint32_t stack_lo = kStackTop - kStackBytes;
+    if (at < stack_lo || at + 4 > kStackTop) continue;
+    const size_t off = kDataBytes + kLowDataBytes + (at - stack_lo);  // regions(): data, low, stack, ...
+    for (size_t i = 0; i < 4; ++i) {
+      o->memory[off + i] &= static_cast<uint8_t>(~(flags::Status >> (8 * i)));
+    }
+  }
+  return compare(p, a, b).empty();
+}
+
 Program minimize(const Program& p, const Verdict& v) {
   Program best = p;
   if (v.diff.empty()) return best;

@@ -1,6 +1,6 @@
 // wide_diff: the wide differential test at any scale, with a report by divergence class.
 //
-//   wide_diff [--count N] [--first SEED] [--length L] [--coverage] [--examples K] [--all]
+//   wide_diff [--count N] [--first SEED] [--length L] [--coverage] [--examples K] [--all] [--jobs J]
 //
 // --coverage runs one program per instruction form (forms()), then N random programs.
 // Divergences are shrunk (minimize) and grouped by class; classes on the known list are
@@ -39,6 +39,7 @@ struct Class {
 int main(int argc, char** argv) {
   uint64_t count = 1000, first = 0x3DE70000, examples = 1;
   int length = 16;
+  unsigned jobs = 1;
   bool coverage = false, all = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -49,8 +50,9 @@ int main(int argc, char** argv) {
     else if (a == "--coverage") coverage = true;
     else if (a == "--examples") examples = num();
     else if (a == "--all") all = true;
+    else if (a == "--jobs") jobs = static_cast<unsigned>(num());
     else {
-      std::fprintf(stderr, "usage: wide_diff [--count N] [--first SEED] [--length L] [--coverage] [--examples K] [--all]\n");
+      std::fprintf(stderr, "usage: wide_diff [--count N] [--first SEED] [--length L] [--coverage] [--examples K] [--all] [--jobs J]\n");
       return 2;
     }
   }
@@ -117,8 +119,7 @@ int main(int argc, char** argv) {
     add(cls, describe(m));
   };
   IsolateOptions options;
-  const uint64_t children = run_isolated(0, total, work, report, options);
-  (void)children;
+  vmm86::difftest::run_isolated_parallel(0, total, jobs, work, report, options);
   const uint64_t programs = total, divergent = shared->divergent.load(), hangs = shared->hangs.load(),
                  inconclusive = shared->inconclusive.load(), translated = shared->translated.load();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
