@@ -39,6 +39,31 @@ std::optional<GuestMemory> GuestMemory::create(uint64_t ram_bytes, std::string* 
   return mem;
 }
 
+std::optional<GuestMemory> GuestMemory::private_view(const GuestMemory& of, std::string* error) {
+  const int fd = dup(of.fd_);
+  if (fd < 0) {
+    if (error) *error = std::string("dup of guest RAM: ") + std::strerror(errno);
+    return std::nullopt;
+  }
+  void* base = mmap(nullptr, of.ram_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
+  if (base == MAP_FAILED) {
+    if (error) *error = std::string("mmap of a private view of guest RAM: ") + std::strerror(errno);
+    close(fd);
+    return std::nullopt;
+  }
+  GuestMemory view(fd, static_cast<uint8_t*>(base), of.ram_size_);
+  view.regions_ = of.regions_;
+  return view;
+}
+
+void GuestMemory::discard_writes(GuestPhys addr, uint64_t len) {
+  if (!in_ram(addr, len) || len == 0) return;
+  const uint64_t first = addr.value & ~uint64_t{kPageMask};
+  const uint64_t end = (addr.value + len + kPageMask) & ~uint64_t{kPageMask};
+  // MADV_DONTNEED drops a private mapping's copied pages: they map the file's pages again.
+  (void)madvise(base_ + first, end - first, MADV_DONTNEED);
+}
+
 GuestMemory::GuestMemory(GuestMemory&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)),
       base_(std::exchange(other.base_, nullptr)),

@@ -34,6 +34,13 @@ class GuestMemory {
   /// Creates `ram_bytes` of guest RAM (a multiple of 4 KiB, at most 3 GiB) in a memfd.
   /// Returns nullopt and sets `error` when the host refuses.
   static std::optional<GuestMemory> create(uint64_t ram_bytes, std::string* error);
+  /// A copy-on-write view of `of`: reads see its RAM as it is now and later, writes stay
+  /// private to the view (until discard_writes). The same memory map. For running code
+  /// "on the side" (the block verifier) without touching the guest.
+  static std::optional<GuestMemory> private_view(const GuestMemory& of, std::string* error);
+  /// In a private view: forgets the view's own writes to [addr, addr + len) (page-wise),
+  /// so it reads the RAM it views again.
+  void discard_writes(GuestPhys addr, uint64_t len);
 
   GuestMemory(GuestMemory&& other) noexcept;
   GuestMemory& operator=(GuestMemory&& other) noexcept;

@@ -271,6 +271,66 @@ bool BtEngine::interpret_one(EngineStop* stop) {
   return true;
 }
 
+bool BtEngine::enable_verification(uint32_t period, CpuHooks& hooks, std::string* error) {
+  verifier_ = std::make_unique<BlockVerifier>(mem_, hooks, period);
+  if (!verifier_->init(error)) {
+    verifier_.reset();
+    return false;
+  }
+  return true;
+}
+
+bool BtEngine::run_verified(Block* block, EngineStop* stop) {
+  verifier_->shadow_run(ctx_.cpu, *block);
+  const uint64_t retired_before = ctx_.retired + interp_.retired();
+  // Alone: entered past its own prologue's poll, the armed poll page stops it at the next
+  // block's prologue.
+  ZydisDecoder decoder;
+  ZydisDecoderInit(&decoder, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+  ZydisDecodedInstruction poll;
+  if (!ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&decoder, nullptr, block->host_code, 15, &poll))) return true;
+  ++stats_.dispatches;
+  request_exit(&ctx_);
+  set_active_engine(&active_);
+  ExitRecord* exit = translator_.enter_at(block->host_code + poll.length);
+  set_active_engine(nullptr);
+  clear_exit_request(&ctx_);
+  switch (exit->kind) {
+    case ExitKind::Fault:
+      // As the dispatcher does: the interpreter runs the faulting instruction.
+      if (!interpret_one(stop)) return false;
+      break;
+    case ExitKind::Stale:
+      translator_.invalidate_block(exit->from);
+      break;
+    case ExitKind::Callout:
+      if (callout_stop_) {
+        *stop = *callout_stop_;
+        callout_stop_.reset();
+        return false;
+      }
+      break;
+    default:
+      break;
+  }
+  Bytes code;
+  const bool have_code = fetch_bytes(block->key.eip, &code);
+  const std::string report =
+      verifier_->compare(ctx_.cpu, ctx_.retired + interp_.retired() - retired_before, have_code ? code.host : nullptr,
+                         have_code ? std::min<size_t>(code.available, block->guest_size) : 0);
+  if (!report.empty()) {
+    detail_ = report;
+    *stop = EngineStop::Unimplemented;
+    return false;
+  }
+  // The armed poll page may have eaten a real request (a timer): let the machine look.
+  if (exit->kind == ExitKind::Poll) {
+    *stop = EngineStop::Budget;
+    return false;
+  }
+  return true;
+}
+
 EngineStop BtEngine::run(uint64_t max_dispatches, bool (*interrupt_deliverable)(void*), void* opaque) {
   EngineStop stop = EngineStop::Budget;
   interrupt_deliverable_ = interrupt_deliverable;
@@ -305,6 +365,14 @@ EngineStop BtEngine::run(uint64_t max_dispatches, bool (*interrupt_deliverable)(
     const uint32_t mode = translator_.current_mode();
     apply_lookup_salt(mode);
     translator_.update_segment_code_bases();
+    if (verifier_ && mode != Translator::kNotTranslatable && verifier_->sample()) {
+      Block* block = nullptr;
+      carried = nullptr;
+      if (lookup(&block) == TranslateStatus::Ok && BlockVerifier::verifiable(*block)) {
+        if (!run_verified(block, &stop)) return stop;
+        continue;
+      }
+    }
     // The block to enter: the one the last exit already looked up, else the inline
     // table's (its checked entry confirms the page), else the slow way (walk + block map).
     const uint8_t* host_code =

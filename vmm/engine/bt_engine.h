@@ -27,6 +27,7 @@
 #include "shadow-mmu/shadow_mmu.h"
 #include "translator/translator.h"
 #include "vmm/engine/fault_handler.h"
+#include "vmm/engine/verifier.h"
 #include "vmm/interp/interpreter.h"
 
 namespace vmm86 {
@@ -83,6 +84,13 @@ class BtEngine final : public CodeSource {
   /// The guest executed INVLPG (CpuHooks::page_invalidated).
   void invlpg(uint32_t linear);
 
+  /// The self-checking mode (--verify): one block entry in `period` is also run by a
+  /// shadow interpreter and the results compared (BlockVerifier); the first difference
+  /// stops the engine with EngineStop::Unimplemented and the report in detail().
+  [[nodiscard]] bool enable_verification(uint32_t period, CpuHooks& hooks, std::string* error);
+  /// Null unless verification is on.
+  [[nodiscard]] const BlockVerifier* verifier() const { return verifier_.get(); }
+
   /// Decode each instruction the interpreter runs to count it by mnemonic (--stats). Off by
   /// default: the decode costs about half of a slow-path round trip.
   void count_interpreted_mnemonics(bool on) { count_mnemonics_ = on; }
@@ -113,6 +121,10 @@ class BtEngine final : public CodeSource {
   void notify_observer(const Block& block);
   /// Runs one instruction in the interpreter; false when the machine must take over.
   [[nodiscard]] bool interpret_one(EngineStop* stop);
+  /// Runs `block` alone under the verifier (the shadow interpreter first, then translated,
+  /// stopped at the next block's prologue) and handles its exit. False when the engine
+  /// must stop (`*stop`).
+  [[nodiscard]] bool run_verified(Block* block, EngineStop* stop);
   void select_window();
   /// The inline table's keys include the translation mode (CPL, flat or based DS...): a
   /// block translated for one mode must not be entered in another. Address spaces need no
@@ -147,6 +159,7 @@ class BtEngine final : public CodeSource {
   uint32_t salted_mode_ = Translator::kNotTranslatable;
   std::string detail_;
   std::optional<EngineStop> callout_stop_;  ///< a callout's instruction stopped the machine
+  std::unique_ptr<BlockVerifier> verifier_;
   /// The window page to fill when the instruction that took a guest #PF runs again.
   struct PendingRefill {
     bool armed = false;
