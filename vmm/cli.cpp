@@ -28,6 +28,8 @@ struct RawRun {
   std::string mem;
   std::string engine;
   bool stats = false;
+  bool verify = false;
+  std::string verify_period;
   bool perf_map = false;
   std::string trace;
   std::string trace_limit;
@@ -55,6 +57,7 @@ Result<MachineConfig> check_run(const RawRun& raw) {
   config.initrd_path = raw.initrd;
   config.cmdline = raw.append;
   config.stats = raw.stats;
+  config.verify = raw.verify;
   config.perf_map = raw.perf_map;
   config.trace_path = raw.trace;
   if (!raw.mem.empty()) {
@@ -70,6 +73,13 @@ Result<MachineConfig> check_run(const RawRun& raw) {
       return make_error("--engine {}: unknown engine (choose {})", raw.engine, names);
     }
     config.engine = it->second;
+  }
+  if (!raw.verify_period.empty()) {
+    auto period = parse_count(raw.verify_period);
+    if (!period || *period == 0 || *period > UINT32_MAX) {
+      return make_error("--verify-period {}: expected a number from 1 to {}", raw.verify_period, UINT32_MAX);
+    }
+    config.verify_period = static_cast<uint32_t>(*period);
   }
   if (!raw.trace_limit.empty()) {
     auto limit = parse_count(raw.trace_limit);
@@ -163,6 +173,8 @@ CommandLine parse_command_line(int argc, const char* const* argv, std::FILE* out
   add(RunOption::Mem, raw.mem);
   add(RunOption::Engine, raw.engine);
   run->add_flag(std::string(run_option(RunOption::Stats).flag), raw.stats, help_of(run_option(RunOption::Stats)));
+  run->add_flag(std::string(run_option(RunOption::Verify).flag), raw.verify, help_of(run_option(RunOption::Verify)));
+  add(RunOption::VerifyPeriod, raw.verify_period);
   run->add_flag(std::string(run_option(RunOption::PerfMap).flag), raw.perf_map,
                 help_of(run_option(RunOption::PerfMap)));
   CLI::Option* trace = add(RunOption::Trace, raw.trace);

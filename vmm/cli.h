@@ -34,6 +34,11 @@ enum class OptionState : uint8_t {
   X(Engine, "--engine", "bt|interp", Active,                                                    \
     "execution engine: bt (binary translator, default) or interp (interpreter)")                \
   X(Stats, "--stats", "", Active, "print execution statistics when the guest stops")      \
+  X(Verify, "--verify", "", Active,                                                             \
+    "self-check (bt): run sampled translated blocks again in the interpreter, from the same "   \
+    "state, and stop at the first difference with both states")                                \
+  X(VerifyPeriod, "--verify-period", "N", Active,                                               \
+    "with --verify, check one block entry in N (default 64; 1 checks every one)")              \
   X(PerfMap, "--perf-map", "", Active,                                                          \
     "write /tmp/perf-PID.map naming each translated block by its guest EIP, for perf report") \
   X(Trace, "--trace", "FILE", Active,                                                           \

@@ -36,6 +36,8 @@ struct MachineConfig {
   uint64_t ram_bytes = kDefaultRamBytes;  ///< a multiple of 4 KiB, at most 3 GiB
   Engine engine = Engine::Bt;
   bool stats = false;       ///< print execution statistics when the guest stops
+  bool verify = false;      ///< re-run sampled translated blocks in the interpreter and compare (bt)
+  uint32_t verify_period = 64;  ///< with `verify`: one block entry in this many
   bool perf_map = false;    ///< name translated blocks in /tmp/perf-PID.map (Linux perf)
   std::string trace_path;   ///< empty: no instruction trace
   uint64_t trace_limit = 0;  ///< stop tracing after this many instructions; 0: no limit

@@ -205,6 +205,22 @@ TEST(Fpu, MaskmovqFindsMmRegistersWhateverTheTop) {
   EXPECT_EQ((m.cpu.reg(Gpr::Eax) >> 11) & 7, 0u) << "an MMX instruction sets TOP to 0";
 }
 
+TEST(Fpu, FaultingMaskmovqHasSwitchedToMmxState) {
+  Machine m;
+  enable_sse(m);
+  m.enable_paging();
+  m.set_pte_flags(kData, 0);  // not present
+  m.code([](Asm& a) {
+    a.fld1();  // TOP = 7
+    a.mov(edi, kData);
+    a.maskmovq(mm1, mm1);  // #PF, but TOP is 0 by then
+  });
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.vector(), 14);
+  EXPECT_EQ((m.cpu.fxsave[3] >> 3) & 7, 0) << "TOP";
+  EXPECT_EQ(m.cpu.fxsave[4], 0xFF) << "tags";
+}
+
 TEST(Fpu, MaskmovdquStoresTheSelectedBytes) {
   Machine m;
   enable_sse(m);

@@ -227,6 +227,22 @@ bool uses_esp(const Instruction& insn) {
   return false;
 }
 
+/// What an MMX instruction does to the x87 state: TOP = 0, the ST slots of the FXSAVE
+/// image turned so that ST(i) is physical register i, every tag valid.
+void mmx_transition(CpuState& cpu) {
+  uint16_t fsw = 0;
+  std::memcpy(&fsw, cpu.fxsave.data() + kFswOffset, 2);
+  const unsigned top = (fsw >> 11) & 7;
+  if (top != 0) {
+    uint8_t regs[128];
+    std::memcpy(regs, cpu.fxsave.data() + 32, sizeof regs);
+    for (unsigned i = 0; i < 8; ++i) std::memcpy(cpu.fxsave.data() + 32 + 16 * i, regs + 16 * ((i - top) & 7), 16);
+    fsw = static_cast<uint16_t>(fsw & ~0x3800);
+    std::memcpy(cpu.fxsave.data() + kFswOffset, &fsw, 2);
+  }
+  cpu.fxsave[4] = 0xFF;
+}
+
 /// maskmovq/maskmovdqu: the bytes of the source whose mask byte has its top bit set go to
 /// the implicit DS:(E)DI operand. Done here, not in the host stub, which cannot point
 /// (E)DI at its bounce buffer.
@@ -240,13 +256,12 @@ Exec maskmov(Core& c) {
     return Exec::Unimplemented;
   }
   const uint32_t size = xmm ? 16 : 8;
-  // The FXSAVE image holds ST(i), i.e. physical register (TOP + i) & 7; MMn is physical n.
-  uint16_t fsw = 0;
-  std::memcpy(&fsw, c.cpu.fxsave.data() + kFswOffset, 2);
-  const unsigned top = (fsw >> 11) & 7;
+  // maskmovq switches to MMX state before its store can fault (measured on the host: a
+  // faulting maskmovq leaves TOP = 0, a faulting movq load does not). MMn is then slot n.
+  if (!xmm) mmx_transition(c.cpu);
   auto slot = [&](ZydisRegister r) -> size_t {
-    if (xmm) return 160 + 16u * static_cast<size_t>(r - ZYDIS_REGISTER_XMM0);
-    return 32 + 16u * ((static_cast<unsigned>(r - ZYDIS_REGISTER_MM0) - top) & 7);
+    return xmm ? 160 + 16u * static_cast<size_t>(r - ZYDIS_REGISTER_XMM0)
+               : 32 + 16u * static_cast<size_t>(r - ZYDIS_REGISTER_MM0);
   };
   const size_t src = slot(in.operands[0].reg.value);
   const size_t mask = slot(in.operands[1].reg.value);
@@ -258,16 +273,6 @@ Exec maskmov(Core& c) {
     if (c.cpu.fxsave[mask + i] & 0x80) buf[i] = c.cpu.fxsave[src + i];
   }
   c.write_target(target, buf);
-  if (!xmm) {
-    // An MMX instruction: TOP = 0 (the ST slots turn so that ST(i) is physical i again)
-    // and every tag valid.
-    uint8_t regs[128];
-    std::memcpy(regs, c.cpu.fxsave.data() + 32, sizeof regs);
-    for (unsigned i = 0; i < 8; ++i) std::memcpy(c.cpu.fxsave.data() + 32 + 16 * i, regs + 16 * ((i - top) & 7), 16);
-    fsw = static_cast<uint16_t>(fsw & ~0x3800);
-    std::memcpy(c.cpu.fxsave.data() + kFswOffset, &fsw, 2);
-    c.cpu.fxsave[4] = 0xFF;
-  }
   return Exec::Ok;
 }
 

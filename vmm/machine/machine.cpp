@@ -60,6 +60,7 @@ bool Machine::init(std::string* error) {
     bt_->count_interpreted_mnemonics(config_.stats);
     bt_->translator().count_indirect_lookups(config_.stats);
     if (!bt_->init(error)) return false;
+    if (config_.verify && !bt_->enable_verification(config_.verify_period, *this, error)) return false;
     if (config_.perf_map && !perf_map_.open(error)) return false;
     if (tracer_.active() || perf_map_.active()) {
       bt_->set_block_observer([this](const Block& block, std::span<const uint8_t> code) {
@@ -320,6 +321,13 @@ void Machine::print_stats(std::FILE* out) const {
                  ", to interpreter %" PRIu64 " (guest #PF %" PRIu64 ", MMIO %" PRIu64 ", code writes %" PRIu64
                  ", other %" PRIu64 ")\n",
                  f.fills, f.polls, f.return_stack_resets, f.redirected, f.page_faults, f.mmio, f.code_writes, f.other);
+    if (const BlockVerifier* v = bt_->verifier()) {
+      const VerifierStats& s = v->stats();
+      std::fprintf(out,
+                   "  verify               block entries sampled %" PRIu64 ": agreed %" PRIu64 ", inconclusive %" PRIu64
+                   " (a device, the TSC or an MSR write in the shadow run)\n",
+                   s.sampled, s.compared, s.inconclusive);
+    }
     const ShadowMmuStats& m = mmu_->stats();
     std::fprintf(out,
                  "  shadow MMU           fills %" PRIu64 ", pages mapped %" PRIu64 ", flushes %" PRIu64 " (+%" PRIu64
