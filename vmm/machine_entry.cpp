@@ -7,9 +7,16 @@
 
 #include <fmt/format.h>
 
+#include <signal.h>
+
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <string>
+#include <string_view>
 #include <utility>
+
+#include "vmm/terminal.h"
 
 namespace vmm86 {
 
@@ -19,6 +26,28 @@ std::string_view engine_name(Engine engine) {
   }
   return "?";
 }
+
+namespace {
+
+/// Test hook (tests/cli): VMM86_TEST_CRASH=segv|ill|bus|fpe crashes the monitor on purpose
+/// once the terminal is in raw mode, to check the fatal-signal path end to end. It is read
+/// from the host environment only; nothing a guest does can reach it.
+void crash_for_test(std::string_view how) {
+  if (how == "segv") {
+    *static_cast<volatile int*>(nullptr) = 1;
+  } else if (how == "ill") {
+    __builtin_trap();
+  } else if (how == "fpe") {
+    volatile int zero = 0;
+    volatile int one = 1;
+    volatile int quotient = one / zero;
+    (void)quotient;
+  } else if (how == "bus") {
+    raise(SIGBUS);
+  }
+}
+
+}  // namespace
 
 int run_machine(const MachineConfig& config, linux_boot::LoadedGuest&& guest) {
   // Not destroyed on the way out: freeing tens of thousands of translated blocks and
@@ -37,6 +66,7 @@ int run_machine(const MachineConfig& config, linux_boot::LoadedGuest&& guest) {
     fmt::print(stderr, "vmm86: error: {}\n", error);
     return kExitFailure;
   }
+  if (const char* crash = std::getenv("VMM86_TEST_CRASH")) crash_for_test(crash);
   const MachineExit exit = machine.run();
   int status = kExitOk;
   switch (exit) {
@@ -48,6 +78,12 @@ int run_machine(const MachineConfig& config, linux_boot::LoadedGuest&& guest) {
       break;
     case MachineExit::UserQuit:
       fmt::print(stderr, "\r\nvmm86: quit (Ctrl-A x)\n");
+      break;
+    case MachineExit::Signal:
+      // QEMU's words; the status is set below, by dying of the same signal.
+      fmt::print(stderr, "\r\nvmm86: terminating on signal {} ({})\n", machine.stop_signal(),
+                 strsignal(machine.stop_signal()));
+      status = kExitSignalBase + machine.stop_signal();
       break;
     case MachineExit::TripleFault:
       fmt::print(stderr, "\r\nvmm86: error: the guest triple-faulted (CPU shutdown)\n");
@@ -65,6 +101,14 @@ int run_machine(const MachineConfig& config, linux_boot::LoadedGuest&& guest) {
       break;
   }
   if (config.stats) machine.print_stats(stderr);
+  if (exit == MachineExit::Signal) {
+    // Die of the signal, as a program that cleans up on SIGINT/SIGTERM should: the shell
+    // (or a supervisor) then sees the process terminated by it (status 128+N in a shell).
+    std::fflush(nullptr);
+    Terminal::restore_now();
+    signal(machine.stop_signal(), SIG_DFL);
+    raise(machine.stop_signal());
+  }
   return status;
 }
 

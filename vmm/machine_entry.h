@@ -48,6 +48,9 @@ enum ExitStatus : int {
   kExitOk = 0,        ///< guest powered off (or --help / --version)
   kExitFailure = 1,   ///< the guest could not be loaded or failed at run time
   kExitUsage = 2,     ///< the command line is wrong
+  /// SIGINT/SIGTERM/SIGHUP: vmm86 ends by re-raising the signal, so its status is the
+  /// signal's (a shell shows 128+N); this is what it returns should the signal not end it.
+  kExitSignalBase = 128,
 };
 
 /// Runs `guest` as `config` says until it powers off, resets, triple-faults or the user

@@ -5,6 +5,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <csignal>
@@ -142,8 +143,9 @@ Terminal::~Terminal() {
   g_terminal_exists = false;
 }
 
-bool Terminal::fill_buffer() {
-  if (input_ended_) return false;
+bool Terminal::fill_buffer(size_t max) {
+  buffer_len_ = 0;
+  if (input_ended_ || max == 0) return false;
   struct pollfd p {input_fd_, POLLIN, 0};
   const int ready = ::poll(&p, 1, 0);
   if (ready <= 0) return false;  // nothing yet (or EINTR: try again next time)
@@ -151,9 +153,8 @@ bool Terminal::fill_buffer() {
     input_ended_ = true;  // not an open file descriptor: no input at all
     return false;
   }
-  const ssize_t n = ::read(input_fd_, buffer_, sizeof buffer_);
+  const ssize_t n = ::read(input_fd_, buffer_, std::min(max, sizeof buffer_));
   if (n > 0) {
-    buffer_pos_ = 0;
     buffer_len_ = static_cast<size_t>(n);
     return true;
   }
@@ -162,25 +163,50 @@ bool Terminal::fill_buffer() {
   return false;
 }
 
-std::optional<uint8_t> Terminal::poll_input() {
-  while (!quit_requested_) {
-    if (buffer_pos_ == buffer_len_ && !fill_buffer()) return std::nullopt;
-    const uint8_t byte = buffer_[buffer_pos_++];
-    if (!escapes_) return byte;
-    const console_escape::Step s = console_escape::step(escape_state_, byte);
-    escape_state_ = s.next;
-    switch (s.action) {
-      case console_escape::Action::Forward: return s.byte;
-      case console_escape::Action::Quit: quit_requested_ = true; break;
-      case console_escape::Action::Help: {
-        const std::string_view help = console_escape::kHelpText;
-        write_output({reinterpret_cast<const uint8_t*>(help.data()), help.size()});
-        break;
+void Terminal::pump() {
+  // A bounded number of reads per call: a terminal that keeps producing (a paste, a stuck
+  // key) must not keep the vCPU from running.
+  for (int reads = 0; reads < 16 && !quit_requested_; ++reads) {
+    const size_t room = escapes_ ? sizeof buffer_ : kQueueBytes - std::min(kQueueBytes, queue_.size());
+    if (!fill_buffer(room)) return;
+    for (size_t i = 0; i < buffer_len_ && !quit_requested_; ++i) {
+      const uint8_t byte = buffer_[i];
+      if (!escapes_) {
+        queue_.push_back(byte);
+        continue;
       }
-      case console_escape::Action::None: break;
+      const console_escape::Step s = console_escape::step(escape_state_, byte);
+      escape_state_ = s.next;
+      switch (s.action) {
+        case console_escape::Action::Forward:
+          if (queue_.size() < kQueueBytes) {
+            queue_.push_back(s.byte);
+          } else {
+            ++dropped_;
+          }
+          break;
+        case console_escape::Action::Quit: quit_requested_ = true; break;
+        case console_escape::Action::Help: {
+          const std::string_view help = console_escape::kHelpText;
+          write_output({reinterpret_cast<const uint8_t*>(help.data()), help.size()});
+          break;
+        }
+        case console_escape::Action::None: break;
+      }
     }
   }
-  return std::nullopt;
+}
+
+std::optional<uint8_t> Terminal::take_input() {
+  if (queue_.empty()) return std::nullopt;  // holds nothing typed after a Ctrl-A x
+  const uint8_t byte = queue_.front();
+  queue_.pop_front();
+  return byte;
+}
+
+std::optional<uint8_t> Terminal::poll_input() {
+  if (queue_.empty()) pump();
+  return take_input();
 }
 
 void Terminal::write_output(std::span<const uint8_t> bytes) {
@@ -200,6 +226,8 @@ void Terminal::write_output(std::span<const uint8_t> bytes) {
     }
   }
 }
+
+void Terminal::restore_now() { restore_tty(); }
 
 void Terminal::reserve_standard_fds() {
   for (int fd = 0; fd <= 2; ++fd) {

@@ -6,13 +6,17 @@
 //   Ctrl-A h (or ?)  print these keys
 //   Ctrl-A other     ignored
 // The terminal is restored on every way out: destruction, exit(), and SIGINT, SIGTERM,
-// SIGHUP, SIGQUIT, SIGPIPE and SIGABRT (then the signal takes its usual course). When stdin
-// is a pipe, a file, /dev/null or closed, bytes pass through untouched and end of input is
-// just the end of input.
-// Everything runs on the vCPU thread; poll_input() never blocks.
+// SIGHUP, SIGQUIT, SIGPIPE and SIGABRT (then the signal takes its usual course); fatal
+// signals and the machine's own signal handling call restore_now(). When stdin is a pipe,
+// a file, /dev/null or closed, bytes pass through untouched and end of input is just the
+// end of input.
+// Input is read (pump()) whether or not the guest takes it, so Ctrl-A x works while the
+// guest ignores its UART; keys wait in a queue until the guest reads them.
+// Everything runs on the vCPU thread; pump() and poll_input() never block.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <span>
@@ -78,10 +82,22 @@ class Terminal {
   Terminal(const Terminal&) = delete;
   Terminal& operator=(const Terminal&) = delete;
 
-  /// The next byte for the guest, if one is waiting; never blocks. Handles the escape keys
-  /// on the way (so it may set quit_requested()). Costs a poll() system call when its
-  /// buffer is empty: call it when the UART can take a byte, not once per instruction.
+  /// The next byte for the guest, if one is waiting; never blocks. Calls pump() when the
+  /// queue is empty (a poll() system call): call it when the UART can take a byte, not
+  /// once per instruction.
   [[nodiscard]] std::optional<uint8_t> poll_input();
+  /// The next queued byte for the guest, without reading the input.
+  [[nodiscard]] std::optional<uint8_t> take_input();
+  /// Reads the input that is waiting and handles the escape keys in it (so it may set
+  /// quit_requested()); bytes for the guest join the queue. With escape keys (a terminal)
+  /// everything waiting is read and bytes beyond kQueueBytes are dropped, as a UART
+  /// overrun drops them; without (a pipe, a file) nothing is read that does not fit, so
+  /// no input is lost. Costs one poll() system call when nothing is waiting.
+  void pump();
+
+  /// Puts the terminal back as it was found. Async-signal-safe: for fatal-signal handlers
+  /// (the process dies without running destructors or atexit handlers).
+  static void restore_now();
 
   /// Writes guest output; retries short writes. Output to a closed pipe is dropped.
   void write_output(std::span<const uint8_t> bytes);
@@ -92,6 +108,10 @@ class Terminal {
   [[nodiscard]] bool input_ended() const { return input_ended_; }
   /// The input is a terminal in raw mode.
   [[nodiscard]] bool raw_mode() const { return raw_mode_; }
+  /// Keys for the guest dropped because the queue was full.
+  [[nodiscard]] uint64_t dropped_input() const { return dropped_; }
+
+  static constexpr size_t kQueueBytes = 64 * 1024;
 
   /// Opens /dev/null on any of fds 0, 1, 2 that is closed, so a later open() (a guest
   /// file, the RAM memfd) cannot land on them and be taken for the console. Call first
@@ -100,8 +120,8 @@ class Terminal {
 
  private:
   Terminal(const Options& options, bool raw_mode, bool escapes);
-  /// Reads what is available into the buffer; false when nothing came.
-  bool fill_buffer();
+  /// Reads at most `max` bytes of what is available into the buffer; false when nothing came.
+  bool fill_buffer(size_t max);
 
   int input_fd_;
   int output_fd_;
@@ -112,8 +132,9 @@ class Terminal {
   bool output_broken_ = false;
   console_escape::State escape_state_ = console_escape::State::Normal;
   uint8_t buffer_[256] = {};
-  size_t buffer_pos_ = 0;
   size_t buffer_len_ = 0;
+  std::deque<uint8_t> queue_;  ///< keys for the guest, escapes already handled
+  uint64_t dropped_ = 0;
 };
 
 }  // namespace vmm86

@@ -14,18 +14,27 @@ namespace {
 
 thread_local ActiveEngine* t_active = nullptr;
 FatalReportFn g_fatal_report = nullptr;
+FatalCleanupFn g_fatal_cleanup = nullptr;
 constexpr size_t kAltStackBytes = 64 * 1024;
+constexpr int kFaultSignals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL};
 
 void write_str(const char* s) { (void)!write(STDERR_FILENO, s, strlen(s)); }
 
-[[noreturn]] void die(int sig, siginfo_t* si, ucontext_t* uc) {
+/// The fatal path. Returns with `sig` reset to its default action and raised (blocked
+/// while the handler runs, it is delivered on return and ends the process).
+void die(int sig, siginfo_t* si, ucontext_t* uc) {
+  if (g_fatal_cleanup) g_fatal_cleanup();
   char buf[256];
   const auto& g = uc->uc_mcontext.gregs;
   snprintf(buf, sizeof buf, "\r\nvmm86: internal error: signal %d (%s) at host pc %#llx, address %p\r\n", sig,
            strsignal(sig), static_cast<unsigned long long>(g[REG_RIP]), si->si_addr);
   write_str(buf);
   if (g_fatal_report) g_fatal_report(STDERR_FILENO);
-  _exit(70);
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  sigaction(sig, &dfl, nullptr);
+  raise(sig);
 }
 
 /// Sends translated code to the exit trampoline with `exit` and the guest EIP of the
@@ -50,7 +59,9 @@ void on_fault(int sig, siginfo_t* si, void* raw) {
   auto* uc = static_cast<ucontext_t*>(raw);
   ActiveEngine* e = t_active;
   const void* pc = reinterpret_cast<void*>(uc->uc_mcontext.gregs[REG_RIP]);
-  if (!e || !e->translator->in_code_cache(pc)) die(sig, si, uc);
+  // SIGILL from the code cache is a translator bug (an encoding the host rejects), not a
+  // guest #UD: those are raised by the interpreter.
+  if (sig == SIGILL || !e || !e->translator->in_code_cache(pc)) return die(sig, si, uc);
 
   if (sig == SIGSEGV && is_return_stack_guard(e->ctx, si->si_addr)) {
     // A push (a host call, a pushf) ran off the return stack: start it over and retry.
@@ -94,6 +105,26 @@ void on_fault(int sig, siginfo_t* si, void* raw) {
 
 }  // namespace
 
+bool leave_host_string_instruction(void* ucontext) {
+  ActiveEngine* e = t_active;
+  if (!e || !ucontext) return false;
+  auto* uc = static_cast<ucontext_t*>(ucontext);
+  auto& g = uc->uc_mcontext.gregs;
+  // Translated code runs on the return stack; the monitor's C++ (the dispatcher, a
+  // callout that may be translating or dropping blocks right now) runs on the host stack
+  // or the signal stack. Only in the first case are the code cache's tables quiescent.
+  const auto rsp = static_cast<uint64_t>(g[REG_RSP]);
+  const uint64_t top = e->ctx->return_stack_top + 8;
+  if (rsp > top || rsp < top - kReturnStackBytes) return false;
+  GuestLocation where;
+  if (!e->translator->locate(reinterpret_cast<void*>(g[REG_RIP]), &where) || where.host_pointer_regs == 0) {
+    return false;  // elsewhere, the poll page stops it at the next block boundary
+  }
+  if (!redirect(uc, *e, e->translator->poll_exit())) return false;
+  ++e->stats.string_stops;
+  return true;
+}
+
 bool install_fault_handler(std::string* error) {
   static thread_local bool stack_installed = false;
   if (!stack_installed) {
@@ -110,7 +141,7 @@ bool install_fault_handler(std::string* error) {
   sa.sa_sigaction = on_fault;
   sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
   sigemptyset(&sa.sa_mask);
-  for (int sig : {SIGSEGV, SIGBUS, SIGFPE}) {
+  for (int sig : kFaultSignals) {
     if (sigaction(sig, &sa, nullptr) != 0) {
       if (error) *error = std::string("sigaction: ") + strerror(errno);
       return false;
@@ -122,5 +153,7 @@ bool install_fault_handler(std::string* error) {
 void set_active_engine(ActiveEngine* engine) { t_active = engine; }
 
 void set_fatal_report(FatalReportFn fn) { g_fatal_report = fn; }
+
+void set_fatal_cleanup(FatalCleanupFn fn) { g_fatal_cleanup = fn; }
 
 }  // namespace vmm86

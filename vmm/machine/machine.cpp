@@ -5,8 +5,13 @@
 #include <signal.h>
 #include <time.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <cinttypes>
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -21,11 +26,56 @@ constexpr uint64_t kInterpSlice = 20'000;      // instructions per interpreter s
 constexpr uint64_t kDispatchSlice = 50'000;    // block entries per BT slice
 constexpr size_t kCodeCacheBytes = 64 << 20;
 
-// The host timer's signal forces translated code out at its next block boundary. One
-// machine per process: the handler needs no more than this.
+// Signal handlers find the machine's engine through these: one machine per process.
 ExecContext* g_timer_ctx = nullptr;
-void on_host_timer(int) {
+Interpreter* g_timer_interp = nullptr;  ///< the interpreter engine (Engine::Interp) only
+const CpuState* g_fatal_cpu = nullptr;   ///< for the fatal-signal report
+std::atomic<int> g_stop_signal{0};
+static_assert(std::atomic<int>::is_always_lock_free, "used from signal handlers");
+constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP};
+
+/// Makes the running engine come back to the vCPU loop soon: translated code at its next
+/// block boundary (or right now, inside a host string instruction), the interpreter at
+/// its next instruction boundary.
+void interrupt_engine(void* ucontext) {
   if (g_timer_ctx) request_exit(g_timer_ctx);
+  (void)leave_host_string_instruction(ucontext);
+  if (g_timer_interp) g_timer_interp->request_stop();
+}
+
+void on_host_timer(int, siginfo_t*, void* ucontext) {
+  const int saved_errno = errno;
+  interrupt_engine(ucontext);
+  errno = saved_errno;
+}
+
+/// SIGINT, SIGTERM, SIGHUP: the vCPU loop ends the run cleanly (terminal, statistics,
+/// message) and the process then dies of the signal. A second one does not wait.
+void on_stop_signal(int sig, siginfo_t*, void* ucontext) {
+  const int saved_errno = errno;
+  int none = 0;
+  if (!g_stop_signal.compare_exchange_strong(none, sig)) {
+    Terminal::restore_now();
+    signal(sig, SIG_DFL);
+    raise(sig);
+  } else {
+    interrupt_engine(ucontext);
+  }
+  errno = saved_errno;
+}
+
+/// The guest registers as last saved (translated code keeps them in host registers), for
+/// the fatal-signal report. snprintf and write only.
+void fatal_report(int fd) {
+  const CpuState* c = g_fatal_cpu;
+  if (!c) return;
+  char buf[512];
+  const int n = std::snprintf(buf, sizeof buf,
+                              "guest state (last saved): eip=%08x cs=%04x eflags=%08x eax=%08x ecx=%08x edx=%08x "
+                              "ebx=%08x esp=%08x ebp=%08x esi=%08x edi=%08x cr0=%08x cr3=%08x\r\n",
+                              c->eip, c->sreg(SegReg::Cs).selector, c->eflags, c->gpr[0], c->gpr[1], c->gpr[2],
+                              c->gpr[3], c->gpr[4], c->gpr[5], c->gpr[6], c->gpr[7], c->cr0, c->cr3);
+  if (n > 0) (void)!::write(fd, buf, std::min(static_cast<size_t>(n), sizeof buf - 1));
 }
 
 }  // namespace
@@ -38,6 +88,8 @@ Machine::Machine(const MachineConfig& config, linux_boot::LoadedGuest&& guest)
 
 Machine::~Machine() {
   if (g_timer_ctx == ctx_.get()) g_timer_ctx = nullptr;
+  if (g_timer_interp == interp_.get()) g_timer_interp = nullptr;
+  if (g_fatal_cpu == &ctx_->cpu) g_fatal_cpu = nullptr;
   if (host_timer_ready_) timer_delete(static_cast<timer_t>(host_timer_));
 }
 
@@ -78,11 +130,12 @@ bool Machine::init(std::string* error) {
   Terminal* out = terminal_.get();
   pc_->set_serial_output([out](uint8_t byte) { out->write_output({&byte, 1}); });
 
-  struct sigaction sa{};
-  sa.sa_handler = on_host_timer;
-  sa.sa_flags = SA_RESTART;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGALRM, &sa, nullptr);
+  // A monitor crash (either engine) restores the terminal before the process dies.
+  g_fatal_cpu = &ctx_->cpu;
+  set_fatal_cleanup(Terminal::restore_now);
+  set_fatal_report(fatal_report);
+  if (!install_fault_handler(error)) return false;
+  if (!install_signal_handlers(error)) return false;
   sigevent sev{};
   sev.sigev_notify = SIGEV_SIGNAL;
   sev.sigev_signo = SIGALRM;
@@ -94,9 +147,38 @@ bool Machine::init(std::string* error) {
   host_timer_ = timer;
   host_timer_ready_ = true;
   g_timer_ctx = ctx_.get();
+  if (!bt_) g_timer_interp = interp_.get();
   start_ns_ = clock_.now_ns();
   return true;
 }
+
+bool Machine::install_signal_handlers(std::string* error) {
+  // On the signal stack (install_fault_handler made it): translated code runs on the
+  // return stack, which is small and has a guard page below it.
+  struct sigaction sa{};
+  sa.sa_sigaction = on_host_timer;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(SIGALRM, &sa, nullptr) != 0) {
+    *error = std::string("sigaction: ") + std::strerror(errno);
+    return false;
+  }
+  sa.sa_sigaction = on_stop_signal;
+  for (const int sig : kStopSignals) {
+    struct sigaction previous {};
+    sigaction(sig, nullptr, &previous);
+    if (previous.sa_handler == SIG_IGN) continue;  // nohup, a shell's background job: leave it be
+    if (sigaction(sig, &sa, nullptr) != 0) {
+      *error = std::string("sigaction: ") + std::strerror(errno);
+      return false;
+    }
+  }
+  return true;
+}
+
+int Machine::stop_signal() const { return g_stop_signal.load(); }
+
+uint64_t Machine::retired() const { return ctx_->retired + interp_->retired(); }
 
 // ---- CpuHooks ---------------------------------------------------------------------------
 
@@ -120,9 +202,10 @@ bool Machine::rdmsr(uint32_t index, uint64_t* value) {
   }
 }
 bool Machine::wrmsr(uint32_t, uint64_t) { return false; }
-bool Machine::interrupt_pending() { return pc_->interrupt_pending(); }
+bool Machine::interrupt_pending() { return intr_deliverable_now(); }
 uint8_t Machine::acknowledge_interrupt() {
   ++interrupts_delivered_;
+  retired_at_interrupt_ = retired();
   return pc_->acknowledge_interrupt();
 }
 bool Machine::is_watched_page(GuestPhys page) { return bt_ && mmu_->is_code_page(page.value >> kPageShift); }
@@ -140,11 +223,26 @@ void Machine::shutdown(ShutdownReason) { triple_fault_ = true; }
 
 // ---- The vCPU loop ------------------------------------------------------------------------
 
+bool Machine::interrupt_gate_open() const {
+  // A halted vCPU retires nothing, and has nothing to run.
+  return ctx_->cpu.halted || retired() - retired_at_interrupt_ >= kInstructionsBetweenInterrupts;
+}
+
+bool Machine::intr_deliverable_now() const { return pc_->interrupt_pending() && interrupt_gate_open(); }
+
 bool Machine::interrupt_deliverable() {
   CpuState& cpu = ctx_->cpu;
+  const bool intr = pc_->interrupt_pending();
+  const bool gate = interrupt_gate_open();
   // Translated sti/popf read this to decide whether enabling interrupts must leave.
-  cpu.pending.external_interrupt = pc_->interrupt_pending();
-  return (cpu.eflags & flags::IF) && cpu.pending.interrupt_shadow == 0 && cpu.pending.external_interrupt;
+  cpu.pending.external_interrupt = intr && gate;
+  const bool enabled = (cpu.eflags & flags::IF) && cpu.pending.interrupt_shadow == 0;
+  if (enabled && intr && !gate) {
+    // Held back: come back for it soon even if the guest now loops in chained blocks.
+    ++interrupts_held_;
+    arm_host_timer_soon();
+  }
+  return enabled && intr && gate;
 }
 
 bool Machine::interrupt_deliverable_thunk(void* self) {
@@ -152,8 +250,10 @@ bool Machine::interrupt_deliverable_thunk(void* self) {
 }
 
 void Machine::pump_console_input() {
+  // Read even when the UART is full: Ctrl-A x must work while the guest reads nothing.
+  terminal_->pump();
   while (pc_->serial_input_space() > 0) {
-    const std::optional<uint8_t> byte = terminal_->poll_input();
+    const std::optional<uint8_t> byte = terminal_->take_input();
     if (!byte) break;
     const uint8_t b = *byte;
     (void)pc_->push_serial_input({&b, 1});
@@ -170,11 +270,25 @@ void Machine::arm_host_timer() {
   const uint64_t now = clock_.now_ns();
   uint64_t delta = kMaxSliceNs;
   if (const auto deadline = pc_->next_timer_deadline()) {
-    delta = *deadline > now ? std::min(*deadline - now, kMaxSliceNs) : 1000;
+    delta = *deadline > now ? std::min(*deadline - now, kMaxSliceNs) : 0;
   }
+  // An interrupt waiting at the gate is due within the minimum slice too.
+  if (pc_->interrupt_pending() && !interrupt_gate_open()) delta = 0;
+  delta = std::max(delta, kMinSliceNs);
   itimerspec spec{};
   spec.it_value.tv_sec = static_cast<time_t>(delta / 1'000'000'000);
   spec.it_value.tv_nsec = static_cast<long>(delta % 1'000'000'000);
+  timer_settime(static_cast<timer_t>(host_timer_), 0, &spec, nullptr);
+}
+
+void Machine::arm_host_timer_soon() {
+  itimerspec current{};
+  timer_gettime(static_cast<timer_t>(host_timer_), &current);
+  const uint64_t left = static_cast<uint64_t>(current.it_value.tv_sec) * 1'000'000'000 +
+                        static_cast<uint64_t>(current.it_value.tv_nsec);
+  if (left != 0 && left <= kMinSliceNs) return;
+  itimerspec spec{};
+  spec.it_value.tv_nsec = static_cast<long>(kMinSliceNs);
   timer_settime(static_cast<timer_t>(host_timer_), 0, &spec, nullptr);
 }
 
@@ -197,6 +311,7 @@ void Machine::idle_wait() {
 MachineExit Machine::run() {
   CpuState& cpu = ctx_->cpu;
   for (;;) {
+    if (g_stop_signal.load(std::memory_order_relaxed) != 0) return MachineExit::Signal;
     if (!service_host()) return MachineExit::UserQuit;
     if (reset_requested_) return MachineExit::Reset;
     if (triple_fault_) return MachineExit::TripleFault;
@@ -262,7 +377,11 @@ void Machine::print_guest_state(std::FILE* out) const {
 
 void Machine::print_stats(std::FILE* out) const {
   const double seconds = static_cast<double>(clock_.now_ns() - start_ns_) / 1e9;
-  const uint64_t translated = ctx_->retired;
+  // ExecContext::retired goes down as well as up: a block's prologue counts instructions
+  // ahead and callouts and faults take back what did not retire. Below zero it would be
+  // an accounting bug, which must show as such rather than as a count near 2^64.
+  const auto signed_translated = static_cast<int64_t>(ctx_->retired);
+  const uint64_t translated = signed_translated < 0 ? 0 : ctx_->retired;
   const uint64_t interpreted = interp_->retired();
   const uint64_t total = translated + interpreted;
   auto pct = [](uint64_t part, uint64_t whole) { return whole ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0; };
@@ -270,7 +389,12 @@ void Machine::print_stats(std::FILE* out) const {
                std::string(engine_name(config_.engine)).c_str(), seconds, static_cast<double>(idle_ns_) / 1e9);
   std::fprintf(out, "  guest instructions   %" PRIu64 ": translated %" PRIu64 " (%.2f%%), interpreted %" PRIu64 " (%.2f%%)\n",
                total, translated, pct(translated, total), interpreted, pct(interpreted, total));
-  std::fprintf(out, "  interrupts delivered %" PRIu64 "\n", interrupts_delivered_);
+  if (signed_translated < 0) {
+    std::fprintf(out, "  (monitor bug: the translated-code count went %" PRId64 " below zero; shown as 0)\n",
+                 -signed_translated);
+  }
+  std::fprintf(out, "  interrupts delivered %" PRIu64 " (held back for guest progress %" PRIu64 ")\n",
+               interrupts_delivered_, interrupts_held_);
   if (bt_) {
     const TranslatorStats& t = bt_->translator().stats();
     const CodeCache& cache = bt_->translator().cache();
@@ -319,8 +443,9 @@ void Machine::print_stats(std::FILE* out) const {
     std::fprintf(out,
                  "  host faults          window fills %" PRIu64 ", polls %" PRIu64 ", return-stack resets %" PRIu64
                  ", to interpreter %" PRIu64 " (guest #PF %" PRIu64 ", MMIO %" PRIu64 ", code writes %" PRIu64
-                 ", other %" PRIu64 ")\n",
-                 f.fills, f.polls, f.return_stack_resets, f.redirected, f.page_faults, f.mmio, f.code_writes, f.other);
+                 ", other %" PRIu64 "); host string instructions stopped by the timer %" PRIu64 "\n",
+                 f.fills, f.polls, f.return_stack_resets, f.redirected, f.page_faults, f.mmio, f.code_writes, f.other,
+                 f.string_stops);
     if (const BlockVerifier* v = bt_->verifier()) {
       const VerifierStats& s = v->stats();
       std::fprintf(out,

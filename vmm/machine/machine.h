@@ -23,6 +23,7 @@ enum class MachineExit : uint8_t {
   Reset,        ///< the guest asked for a reset (reboot): a normal end
   PowerOff,     ///< halted with interrupts disabled and nothing that can wake it
   UserQuit,     ///< Ctrl-A x
+  Signal,       ///< SIGINT, SIGTERM or SIGHUP from outside (Machine::stop_signal says which)
   TripleFault,  ///< shutdown after a triple fault
   Unsupported,  ///< the guest needs something vmm86 does not implement
   HostError,    ///< the host refused something (memory, timers)
@@ -44,6 +45,22 @@ class Machine final : public CpuHooks {
   /// One-line reason and the guest state, for error exits.
   void print_guest_state(std::FILE* out) const;
   [[nodiscard]] const std::string& detail() const { return detail_; }
+  /// The signal that ended the run (MachineExit::Signal), else 0.
+  [[nodiscard]] int stop_signal() const;
+  /// Guest instructions retired so far, in translated code and in the interpreter.
+  [[nodiscard]] uint64_t retired() const;
+
+  /// Interrupt delivery guarantees guest progress: after an external interrupt is taken,
+  /// the next one waits until this many instructions retired (or the vCPU halts). Without
+  /// it, a timer faster than the guest can run (the PIT at divisor 2 is 600 kHz, and
+  /// each delivery from translated code costs several microseconds of exits) would be
+  /// delivered again right at each iret and the interrupted code would never run again.
+  /// Handlers of real kernels are longer than this, so for them nothing changes.
+  static constexpr uint64_t kInstructionsBetweenInterrupts = 256;
+  /// The shortest slice the host timer gives the guest: a device deadline closer than
+  /// this (or already passed) is served this late at most, so time spent leaving and
+  /// re-entering translated code can never take all of the host's time.
+  static constexpr uint64_t kMinSliceNs = 50'000;
 
   // CpuHooks.
   uint32_t port_in(uint16_t port, unsigned size) override;
@@ -74,6 +91,13 @@ class Machine final : public CpuHooks {
   void arm_host_timer();
   [[nodiscard]] bool interrupt_deliverable();
   static bool interrupt_deliverable_thunk(void* self);
+  /// False while an interrupt must wait for kInstructionsBetweenInterrupts.
+  [[nodiscard]] bool interrupt_gate_open() const;
+  /// The controller asserts INTR and the gate is open.
+  [[nodiscard]] bool intr_deliverable_now() const;
+  /// Makes the host timer fire within kMinSliceNs (an interrupt waits at the gate).
+  void arm_host_timer_soon();
+  bool install_signal_handlers(std::string* error);
 
   MachineConfig config_;
   GuestMemory mem_;
@@ -88,7 +112,8 @@ class Machine final : public CpuHooks {
   bool triple_fault_ = false;
   bool host_timer_ready_ = false;
   void* host_timer_ = nullptr;  ///< timer_t
-  uint64_t interp_retired_base_ = 0;
+  uint64_t retired_at_interrupt_ = 0;  ///< retired() at the last external interrupt taken
+  uint64_t interrupts_held_ = 0;       ///< times a deliverable interrupt waited at the gate
   uint64_t idle_ns_ = 0;
   uint64_t interrupts_delivered_ = 0;
   uint64_t start_ns_ = 0;
