@@ -337,6 +337,9 @@ EngineStop BtEngine::run(uint64_t max_dispatches, bool (*interrupt_deliverable)(
   deliverable_opaque_ = opaque;
   Block* carried = nullptr;  // the block at cpu.eip, found by the last exit's handling
   for (uint64_t n = 0; n < max_dispatches; ++n) {
+    // The poll page stops translated code; this stops a dispatcher that only interprets
+    // (an instruction that keeps faulting, e.g. a long rep into MMIO, never enters a block).
+    if (stop_requested_.load(std::memory_order_relaxed) && stop_requested_.exchange(false)) return stop;
     // Nothing runs a block here: what callouts and exits dropped can be freed.
     translator_.reclaim();
     // Translated code does not end an interrupt shadow (sti, mov ss): the shadowed

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -94,6 +95,9 @@ class BtEngine final : public CodeSource {
   /// Decode each instruction the interpreter runs to count it by mnemonic (--stats). Off by
   /// default: the decode costs about half of a slow-path round trip.
   void count_interpreted_mnemonics(bool on) { count_mnemonics_ = on; }
+  /// Makes run() return Budget before its next dispatch (async-signal-safe; the machine's
+  /// host timer and SIGTERM call it along with request_exit()).
+  void request_stop() { stop_requested_.store(true, std::memory_order_relaxed); }
 
   /// Called with every block translated while the engine runs (for --trace).
   using BlockObserver = std::function<void(const Block& block, std::span<const uint8_t> guest_code)>;
@@ -159,6 +163,7 @@ class BtEngine final : public CodeSource {
   uint32_t salted_mode_ = Translator::kNotTranslatable;
   std::string detail_;
   std::optional<EngineStop> callout_stop_;  ///< a callout's instruction stopped the machine
+  std::atomic<bool> stop_requested_{false};
   std::unique_ptr<BlockVerifier> verifier_;
   /// The window page to fill when the instruction that took a guest #PF runs again.
   struct PendingRefill {

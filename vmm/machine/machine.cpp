@@ -25,10 +25,12 @@ constexpr uint64_t kMaxSliceNs = 10'000'000;   // service the console at least e
 constexpr uint64_t kInterpSlice = 20'000;      // instructions per interpreter slice
 constexpr uint64_t kDispatchSlice = 50'000;    // block entries per BT slice
 constexpr size_t kCodeCacheBytes = 64 << 20;
+constexpr long kRetickNs = 1'000'000;          // host timer period after its first tick
 
 // Signal handlers find the machine's engine through these: one machine per process.
 ExecContext* g_timer_ctx = nullptr;
 Interpreter* g_timer_interp = nullptr;  ///< the interpreter engine (Engine::Interp) only
+BtEngine* g_timer_bt = nullptr;
 const CpuState* g_fatal_cpu = nullptr;   ///< for the fatal-signal report
 std::atomic<int> g_stop_signal{0};
 static_assert(std::atomic<int>::is_always_lock_free, "used from signal handlers");
@@ -39,6 +41,7 @@ constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP};
 /// its next instruction boundary.
 void interrupt_engine(void* ucontext) {
   if (g_timer_ctx) request_exit(g_timer_ctx);
+  if (g_timer_bt) g_timer_bt->request_stop();
   (void)leave_host_string_instruction(ucontext);
   if (g_timer_interp) g_timer_interp->request_stop();
 }
@@ -89,6 +92,7 @@ Machine::Machine(const MachineConfig& config, linux_boot::LoadedGuest&& guest)
 Machine::~Machine() {
   if (g_timer_ctx == ctx_.get()) g_timer_ctx = nullptr;
   if (g_timer_interp == interp_.get()) g_timer_interp = nullptr;
+  if (g_timer_bt == bt_.get()) g_timer_bt = nullptr;
   if (g_fatal_cpu == &ctx_->cpu) g_fatal_cpu = nullptr;
   if (host_timer_ready_) timer_delete(static_cast<timer_t>(host_timer_));
 }
@@ -148,6 +152,7 @@ bool Machine::init(std::string* error) {
   host_timer_ready_ = true;
   g_timer_ctx = ctx_.get();
   if (!bt_) g_timer_interp = interp_.get();
+  g_timer_bt = bt_.get();
   start_ns_ = clock_.now_ns();
   return true;
 }
@@ -278,7 +283,16 @@ void Machine::arm_host_timer() {
   itimerspec spec{};
   spec.it_value.tv_sec = static_cast<time_t>(delta / 1'000'000'000);
   spec.it_value.tv_nsec = static_cast<long>(delta % 1'000'000'000);
+  // Then again every millisecond until re-armed: a tick that lands where it cannot stop
+  // the engine (in the window-fill handler while a host `rep stos` touches new pages)
+  // must not leave that instruction running until it ends.
+  spec.it_interval.tv_nsec = kRetickNs;
   timer_settime(static_cast<timer_t>(host_timer_), 0, &spec, nullptr);
+}
+
+void Machine::disarm_host_timer() {
+  const itimerspec off{};
+  timer_settime(static_cast<timer_t>(host_timer_), 0, &off, nullptr);
 }
 
 void Machine::arm_host_timer_soon() {
@@ -289,6 +303,7 @@ void Machine::arm_host_timer_soon() {
   if (left != 0 && left <= kMinSliceNs) return;
   itimerspec spec{};
   spec.it_value.tv_nsec = static_cast<long>(kMinSliceNs);
+  spec.it_interval.tv_nsec = kRetickNs;
   timer_settime(static_cast<timer_t>(host_timer_), 0, &spec, nullptr);
 }
 
@@ -318,6 +333,7 @@ MachineExit Machine::run() {
     if (cpu.halted) {
       if (!(cpu.eflags & flags::IF) && !cpu.pending.nmi) return MachineExit::PowerOff;
       if (!pc_->interrupt_pending()) {
+        disarm_host_timer();  // the periodic re-tick would cut every sleep short
         idle_wait();
         continue;
       }

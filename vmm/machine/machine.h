@@ -89,6 +89,7 @@ class Machine final : public CpuHooks {
   /// Sleeps until the next timer deadline or console input (guest in hlt with IF=1).
   void idle_wait();
   void arm_host_timer();
+  void disarm_host_timer();
   [[nodiscard]] bool interrupt_deliverable();
   static bool interrupt_deliverable_thunk(void* self);
   /// False while an interrupt must wait for kInstructionsBetweenInterrupts.
