@@ -7,6 +7,8 @@
 #include <cstring>
 #include <map>
 
+#include "decoder/decoder.h"
+
 namespace vmm86 {
 
 /// The shadow interpreter's view of the platform: no device, no interrupt, no MSR write
@@ -33,6 +35,10 @@ class BlockVerifier::ShadowHooks final : public CpuHooks {
   }
   void event_delivering(const GuestEvent& event) override {
     if (event.external) touched();
+    char text[96];
+    std::snprintf(text, sizeof text, " vector %u (error %#x) at eip %08x, cr2 %08x", event.vector, event.error,
+                  v_.shadow_cpu_.eip, v_.shadow_cpu_.cr2);
+    v_.shadow_events_ += text;
   }
   void shutdown(ShutdownReason) override { touched(); }
 
@@ -56,30 +62,61 @@ bool BlockVerifier::init(std::string* error) {
 
 void BlockVerifier::shadow_run(const CpuState& cpu, const Block& block) {
   ++stats_.sampled;
-  for (const Write& w : writes_) view_->discard_writes(GuestPhys{w.phys}, 1);
+  // All of it, not only the bytes the shadow reported: its page walks set A/D bits too.
+  view_->discard_writes(GuestPhys{0}, view_->ram_size());
   writes_.clear();
   snapshots_.clear();
   inconclusive_ = false;
+  shadow_events_.clear();
   block_eip_ = block.key.eip;
   shadow_cpu_ = cpu;
   shadow_->flush_tlb();  // the guest's tables may have changed since the last run
   const uint64_t start = shadow_->retired();
-  snapshots_.push_back({0, 0, shadow_cpu_});
+  snapshots_.push_back({0, 0, 0, false, shadow_cpu_});
   // Along the block's straight line: each pc_map entry retires one guest instruction (an
   // inlined PC-thunk call three); a branch taken elsewhere or an event ends the block.
   const auto& map = block.pc_map;
+  const Decoder decoder(CodeSize::Bits32);
+  uint32_t undefined = 0;
   for (size_t j = 0; j < map.size() && !inconclusive_; ++j) {
     if (shadow_cpu_.eip != map[j].guest_eip) break;
     const uint32_t next = j + 1 < map.size() ? map[j + 1].retired_before : block.guest_insns;
+    // The flags this instruction leaves undefined (shr's AF, mul's SF/ZF/AF/PF, ...); a
+    // later one that defines them makes them comparable again.
+    const uint64_t phys = block.key.phys + (map[j].guest_eip - block.key.eip);
+    const uint8_t* code = mem_.host_ptr(GuestPhys{phys});
+    Instruction insn;
+    if (code && decoder.decode({code, kPageSize - (phys & kPageMask)}, &insn) == DecodeStatus::Ok &&
+        insn.raw.cpu_flags) {
+      const ZydisAccessedFlags& f = *insn.raw.cpu_flags;
+      // Reading an undefined flag (pushf after shl, a jcc on mul's ZF) carries the engines'
+      // different choices into registers or memory: nothing to compare there.
+      if (f.tested & undefined) inconclusive_ = true;
+      undefined = (undefined & ~(f.modified | f.set_0 | f.set_1)) | f.undefined;
+      snapshots_.back().before_rep_string = insn.rep_prefix() != RepPrefix::None;
+    }
     bool left = false;
     for (uint32_t k = map[j].retired_before; k < next && !left; ++k) {
-      const StepStatus st = shadow_->step();
+      // A long rep string instruction takes several steps (the interpreter pauses it, at the
+      // same EIP, every few thousand iterations); too long to shadow: inconclusive.
+      const uint64_t retired_before_step = shadow_->retired();
+      StepStatus st = shadow_->step();
+      for (int pauses = 0; st == StepStatus::Retired && shadow_->retired() == retired_before_step &&
+                           shadow_cpu_.eip == map[j].guest_eip;
+           ++pauses) {
+        if (pauses == 64) {
+          inconclusive_ = true;
+          break;
+        }
+        st = shadow_->step();
+      }
+      if (inconclusive_) break;
       if (st != StepStatus::Retired && st != StepStatus::EventDelivered) {
         inconclusive_ = true;  // hlt, shutdown, something the interpreter cannot do
         break;
       }
       left = st == StepStatus::EventDelivered;
-      snapshots_.push_back({shadow_->retired() - start, writes_.size(), shadow_cpu_});
+      snapshots_.push_back({shadow_->retired() - start, writes_.size(), undefined, false, shadow_cpu_});
     }
     if (left) break;
   }
@@ -130,13 +167,14 @@ std::string disassemble(uint32_t eip, const uint8_t* code, size_t size) {
 
 }  // namespace
 
-std::string BlockVerifier::difference(const CpuState& want, const CpuState& got) const {
+std::string BlockVerifier::difference(const CpuState& want, const CpuState& got, uint32_t undefined_flags) const {
   static const char* const kGpr[] = {"eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"};
   static const char* const kSeg[] = {"es", "cs", "ss", "ds", "fs", "gs"};
   std::string out;
   for (size_t r = 0; r < kNumGprs; ++r) add(out, kGpr[r], want.gpr[r], got.gpr[r]);
   add(out, "eip", want.eip, got.eip);
-  add(out, "eflags", want.eflags & kComparedFlags, got.eflags & kComparedFlags);
+  const uint32_t compared = kComparedFlags & ~undefined_flags;
+  add(out, "eflags", want.eflags & compared, got.eflags & compared);
   for (size_t s = 0; s < 6; ++s) add(out, kSeg[s], want.seg[s].selector, got.seg[s].selector);
   add(out, "cr0", want.cr0, got.cr0);
   add(out, "cr2", want.cr2, got.cr2);
@@ -160,7 +198,11 @@ std::string BlockVerifier::compare(const CpuState& cpu, uint64_t retired, const 
   // exception the last one raised): either may be what the translated run reached.
   for (auto it = snapshots_.rbegin(); it != snapshots_.rend(); ++it) {
     if (it->retired != retired) continue;
-    std::string report = difference(it->cpu, cpu);
+    if (it->before_rep_string && it->cpu.eip == cpu.eip && cpu.eip != 0) {
+      ++stats_.inconclusive;  // stopped inside the string instruction
+      return "";
+    }
+    std::string report = difference(it->cpu, cpu, it->undefined_flags);
     std::map<uint64_t, uint8_t> written;
     for (size_t i = 0; i < it->writes; ++i) written[writes_[i].phys] = writes_[i].value;
     for (const auto& [phys, value] : written) {
@@ -181,8 +223,9 @@ std::string BlockVerifier::compare(const CpuState& cpu, uint64_t retired, const 
   if (first_report.empty()) {
     std::snprintf(head, sizeof head,
                   "verify: the translated block at %08" PRIx32 " retired %" PRIu64
-                  " instructions; the interpreter never stopped there (it ran %" PRIu64 ")\n",
-                  block_eip_, retired, snapshots_.back().retired);
+                  " instructions; the interpreter never stopped there (it ran %" PRIu64 ")%s\n",
+                  block_eip_, retired, snapshots_.back().retired,
+                  shadow_events_.empty() ? "" : (", delivering" + shadow_events_).c_str());
   } else {
     std::snprintf(head, sizeof head,
                   "verify: the translated block at %08" PRIx32 " and the interpreter differ after %" PRIu64

@@ -5,7 +5,8 @@
 // instructions on a copy of the vCPU state and a copy-on-write view of guest RAM (so the
 // guest sees nothing of it), recording its state after every step and every byte it
 // writes. Devices are not touched: a block whose shadow run needs a device, an MSR write,
-// the TSC or an interrupt is not compared (inconclusive). Then the block runs translated
+// the TSC or an interrupt, or that reads a flag an earlier instruction left undefined (the SDM
+// lets the engines differ there), is not compared (inconclusive). Then the block runs translated
 // as usual, alone (the next block's prologue stops it), and its result is compared with
 // the shadow's state after the same number of retired instructions: registers, flags,
 // EIP, segment selectors, control registers, the x87/SSE registers, and guest RAM at every
@@ -62,6 +63,11 @@ class BlockVerifier {
   struct Snapshot {
     uint64_t retired = 0;
     size_t writes = 0;  ///< entries of writes_ made before it
+    /// EFLAGS bits the instructions so far left undefined (the SDM lets engines differ there).
+    uint32_t undefined_flags = 0;
+    /// The next instruction is a rep string instruction: the translated run may stop
+    /// part-way through it (the host timer), in a state the shadow never had.
+    bool before_rep_string = false;
     CpuState cpu;
   };
   struct Write {
@@ -69,7 +75,7 @@ class BlockVerifier {
     uint8_t value = 0;
   };
 
-  [[nodiscard]] std::string difference(const CpuState& want, const CpuState& got) const;
+  [[nodiscard]] std::string difference(const CpuState& want, const CpuState& got, uint32_t undefined_flags) const;
 
   GuestMemory& mem_;
   CpuHooks& hooks_;
@@ -82,6 +88,7 @@ class BlockVerifier {
   std::vector<Snapshot> snapshots_;
   std::vector<Write> writes_;
   bool inconclusive_ = false;
+  std::string shadow_events_;  ///< exceptions the shadow delivered (for the report)
   uint32_t block_eip_ = 0;
   VerifierStats stats_;
 };
