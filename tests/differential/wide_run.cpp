@@ -247,7 +247,7 @@ const Known kKnown[] = {
     {R"((^| ; )(fnsave|fnstenv|fxsave) )",
      "the x87 last-instruction/operand pointers (FIP, FCS, FOP, FDP, FDS) stored after native execution are the "
      "host's (issue 14: fnstenv shows a host address)"},
-    {R"(^sh[lr]d [rm]16[a-z]*,r16,r8 )",
+    {R"((^| ; )sh[lr]d [rm]16[a-z]*,r16,r8 )",
      "not an engine bug: a 16-bit shld/shrd by more than 16 is undefined (SDM); the generator avoids it unless CL "
      "is also an address register"},
 };
