@@ -88,15 +88,22 @@ bool implicit_pointer_windowable(const BlockBuilder& b, const Instruction& insn)
   }
 }
 
-/// Instructions that CR4.OSFXSR = 0 makes #UD: those on XMM registers or MXCSR (the
-/// SSE/SSE2 forms on MMX registers, fences, movnti, clflush and pause are not).
+/// Instructions that CR4.OSFXSR = 0 makes #UD: SSE/SSE2 ones that use an XMM register
+/// or MXCSR, or no MMX register at all (cvttss2si eax, [mem]). The SSE/SSE2 integer forms
+/// on MMX registers are not (nor fences, movnti, clflush and pause, which are not
+/// FloatingPoint).
 bool uses_sse_state(const Instruction& insn) {
+  const auto ext = insn.raw.meta.isa_ext;
+  if (ext != ZYDIS_ISA_EXT_SSE && ext != ZYDIS_ISA_EXT_SSE2) return false;
+  bool mmx = false;
   for (uint8_t i = 0; i < insn.raw.operand_count; ++i) {
     const ZydisDecodedOperand& op = insn.operands[i];
     if (op.type != ZYDIS_OPERAND_TYPE_REGISTER) continue;
-    if (ZydisRegisterGetClass(op.reg.value) == ZYDIS_REGCLASS_XMM || op.reg.value == ZYDIS_REGISTER_MXCSR) return true;
+    const ZydisRegisterClass cls = ZydisRegisterGetClass(op.reg.value);
+    if (cls == ZYDIS_REGCLASS_XMM || op.reg.value == ZYDIS_REGISTER_MXCSR) return true;
+    mmx = mmx || cls == ZYDIS_REGCLASS_MMX;
   }
-  return false;
+  return !mmx;
 }
 
 /// An x87/MMX/SSE instruction runs natively only when the guest's CR0/CR4 let it run

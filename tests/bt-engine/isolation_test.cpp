@@ -157,6 +157,7 @@ TEST(Isolation, EnumerationCoversTheImplicitOperandForms) {
     EXPECT_TRUE(mnemonics.count(m)) << m;
   }
   EXPECT_GT(memory_forms().size(), 1000u);
+  std::printf("%zu memory-touching forms (%zu mnemonics)\n", memory_forms().size(), mnemonics.size());
 }
 
 class EveryMemoryForm : public ::testing::TestWithParam<bool> {};
@@ -402,6 +403,65 @@ const FpuCase kFpuCases[] = {
     {"sse_no_OSFXSR", 0, cr4::OSFXSR, true},
 };
 INSTANTIATE_TEST_SUITE_P(BtEngine, FpuAvailability, ::testing::ValuesIn(kFpuCases),
+                         [](const auto& c) { return std::string(c.param.name); });
+
+/// SSE conversions into MMX or general registers: unmasked SIMD exceptions in MXCSR must
+/// reach the guest as #XM (or #UD), not kill the monitor with a host SIGFPE; CR4.OSFXSR
+/// clear makes them #UD even without an XMM register operand (cvttss2si eax, [mem]).
+struct SimdCase {
+  const char* name;
+  std::initializer_list<uint8_t> insn;
+  uint32_t mxcsr;
+  bool osfxsr;
+};
+
+class SimdExceptions : public ::testing::TestWithParam<SimdCase> {};
+
+TEST_P(SimdExceptions, ReachTheGuest) {
+  const SimdCase& p = GetParam();
+  TwoRuns runs;
+  runs.setup([&](BtMachine& m) {
+    m.poke32(kData, 0xFFC00000);  // a NaN, as single precision
+    m.poke32(kData + 4, 0x7F800000);
+    m.poke32(kData + 8, p.mxcsr);
+    GuestCode c(kCode);
+    auto& a = c.a();
+    a.ldmxcsr(x86::dword_ptr(kData + 8));
+    a.mov(x86::ebx, kData);
+    a.movups(x86::xmm0, x86::ptr(x86::ebx));
+    a.mov(x86::ecx, 3);
+    for (uint8_t b : p.insn) a.db(b);
+    a.hlt();
+    m.load(c);
+    m.start(kCode, kStackTop, false);
+    m.cpu().cr4 |= cr4::OSFXSR | cr4::OSXMMEXCPT;
+  });
+  if (!p.osfxsr) {
+    // Clear OSFXSR after ldmxcsr/movups: only the conversion runs without it.
+    runs.setup([&](BtMachine& m) {
+      GuestCode c(kCode + 0x800);
+      for (uint8_t b : p.insn) c.a().db(b);
+      c.a().hlt();
+      m.load(c);
+      m.start(kCode + 0x800, kStackTop, false);
+      m.cpu().cr4 &= ~cr4::OSFXSR;
+      m.cpu().reg(Gpr::Ebx) = kData;
+    });
+  }
+  ASSERT_NO_FATAL_FAILURE(runs.run_and_compare());
+  EXPECT_EQ(runs.bt.record_count(), 1u);
+}
+
+const SimdCase kSimdCases[] = {
+    {"cvttps2pi_mem_unmasked", {0x0F, 0x2C, 0x03}, 0x0001, true},
+    {"cvttps2pi_reg_unmasked", {0x0F, 0x2C, 0xC0}, 0x0001, true},
+    {"cvtps2pi_reg_unmasked", {0x0F, 0x2D, 0xC0}, 0x0001, true},
+    {"cvttpd2pi_reg_unmasked", {0x66, 0x0F, 0x2C, 0xC0}, 0x0001, true},
+    {"cvtpd2pi_reg_unmasked", {0x66, 0x0F, 0x2D, 0xC0}, 0x0001, true},
+    {"cvttss2si_mem_no_osfxsr", {0xF3, 0x0F, 0x2C, 0x03}, 0x1F80, false},
+    {"cvtsd2si_mem_no_osfxsr", {0xF2, 0x0F, 0x2D, 0x03}, 0x1F80, false},
+};
+INSTANTIATE_TEST_SUITE_P(BtEngine, SimdExceptions, ::testing::ValuesIn(kSimdCases),
                          [](const auto& c) { return std::string(c.param.name); });
 
 struct SegmentCase {

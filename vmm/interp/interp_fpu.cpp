@@ -344,7 +344,11 @@ Exec h_fpu(Core& c) {
   const uint32_t mxcsr = read_mxcsr(ctx.guest_fx);
   // ldmxcsr/stmxcsr raise no SIMD exception and must see MXCSR as it is.
   const bool mxcsr_access = in.mnemonic() == ZYDIS_MNEMONIC_LDMXCSR || in.mnemonic() == ZYDIS_MNEMONIC_STMXCSR;
-  const bool simd_unmasked = cls == FpClass::Sse && !mxcsr_access && (mxcsr & kMxcsrMasks) != kMxcsrMasks;
+  // The conversions between MMX and XMM registers (cvtps2pi, cvtpi2ps, ...) count as MMX
+  // for #MF but raise SIMD exceptions too.
+  const bool simd_isa = in.raw.meta.isa_ext == ZYDIS_ISA_EXT_SSE || in.raw.meta.isa_ext == ZYDIS_ISA_EXT_SSE2;
+  const bool simd_unmasked =
+      (cls == FpClass::Sse || simd_isa) && !mxcsr_access && (mxcsr & kMxcsrMasks) != kMxcsrMasks;
   if (simd_unmasked) write_mxcsr(ctx.guest_fx, (mxcsr | kMxcsrMasks) & ~kMxcsrFlags);
 
   emit_stub(c, r->code, mop != nullptr);
