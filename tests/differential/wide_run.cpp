@@ -238,15 +238,9 @@ struct Known {
   const char* reason;
 };
 const Known kKnown[] = {
-    {R"(^cvtt?s[sd]2si r32,\S+ .*\[.*(!osfxsr| em| ts))",
-     "SSE conversions to a GPR run natively although CR4.OSFXSR=0 or CR0.EM/TS is set (#UD/#NM expected); being "
-     "fixed with the FPU availability checks"},
     {R"((^| ; )(movs[bwd]|stos[bwd]) rep( [a-z0-9]+)* ; )",
      "a rep string store into the same block's next instructions: the BT engine runs the stale translation "
      "(the SDM makes the new bytes execute)"},
-    {R"(^MONITOR CRASH \(signal 8\): (.* ; )?cvt(t?p[sd]2pi|pi2p[sd]) )",
-     "translated MMX<->SSE conversions raise a host #XM with unmasked MXCSR exceptions: SIGFPE kills the monitor "
-     "(the guest must get #XM, or #UD without CR4.OSXMMEXCPT)"},
     {R"((^| ; )(fnsave|fnstenv|fxsave) )",
      "the x87 last-instruction/operand pointers (FIP, FCS, FOP, FDP, FDS) stored after native execution are the "
      "host's (issue 14: fnstenv shows a host address)"},

@@ -221,6 +221,24 @@ TEST(Fpu, FaultingMaskmovqHasSwitchedToMmxState) {
   EXPECT_EQ(m.cpu.fxsave[4], 0xFF) << "tags";
 }
 
+TEST(Fpu, ConversionToMmxThatRaisesXmHasSwitchedToMmxState) {
+  Machine m;
+  enable_sse(m);
+  m.poke32(kData, 0x1F80 & ~0x80u);     // invalid unmasked
+  m.poke32(kData + 0x14, 0x7FF80000);   // a quiet NaN (double) in both lanes
+  m.poke32(kData + 0x1C, 0x7FF80000);
+  m.code([](Asm& a) {
+    a.fld1();  // TOP = 7
+    a.movupd(xmm0, ptr(kData + 0x10));
+    a.ldmxcsr(dword_ptr(kData));
+    a.cvttpd2pi(mm0, xmm0);  // #XM
+  });
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.vector(), 19);
+  EXPECT_EQ((m.cpu.fxsave[3] >> 3) & 7, 0) << "TOP";
+  EXPECT_EQ(m.cpu.fxsave[4], 0xFF) << "tags";
+}
+
 TEST(Fpu, MaskmovdquStoresTheSelectedBytes) {
   Machine m;
   enable_sse(m);

@@ -359,7 +359,10 @@ Exec h_fpu(Core& c) {
     const uint32_t unmasked = ~(mxcsr >> 7) & kMxcsrFlags;
     if (raised & unmasked) {
       // The faulting instruction writes no destination; only MXCSR records the exceptions.
+      // An MMX<->XMM conversion has switched the x87 unit to MMX state by then (measured on
+      // the host: TOP = 0, every tag valid after the #XM).
       write_mxcsr(c.cpu.fxsave.data(), mxcsr | raised);
+      if (cls == FpClass::Mmx) mmx_transition(c.cpu);
       return c.fail((c.cpu.cr4 & cr4::OSXMMEXCPT) ? vec::XM : vec::UD);
     }
     write_mxcsr(ctx.guest_fx, mxcsr | raised);
