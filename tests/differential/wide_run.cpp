@@ -241,6 +241,9 @@ const Known kKnown[] = {
     {R"((^| ; )(movs[bwd]|stos[bwd]) rep( [a-z0-9]+)* ; )",
      "a rep string store into the same block's next instructions: the BT engine runs the stale translation "
      "(the SDM makes the new bytes execute)"},
+    {R"((^| ; )bt[src]? m(16|32)[a-z]*,r(16|32) seg)",
+     "bt/bts/btr/btc with a register bit offset through a limited fs:/gs: segment: translated code does not "
+     "check the limit at the byte the offset reaches (#GP expected); part of the fs/gs segment checks"},
     {R"((^| ; )(fnsave|fnstenv|fxsave) )",
      "the x87 last-instruction/operand pointers (FIP, FCS, FOP, FDP, FDS) stored after native execution are the "
      "host's (issue 14: fnstenv shows a host address)"},
