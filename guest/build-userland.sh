@@ -8,8 +8,9 @@
 # Output in $VMM86_GUEST_DIR/userland (default ~/.cache/vmm86/guest/userland):
 #   initrd.cpio.gz      the userland; /init-userland is the scripted init (busybox-static
 #                       mounts and reboots; the commands themselves run with bash)
-#   initrd-small.cpio.gz  the init, bash, a few coreutils and the C programs with their
-#                       libraries, for the interpreter (it boots the full image in >15 min)
+#   initrd-small.cpio   the init, bash, a few coreutils and the C programs with their
+#                       libraries, for the interpreter (it boots the full image in >15 min);
+#                       not compressed, as inflating it cost the interpreter a minute
 #   testsuite.cpio.gz   (--with-testsuite) Debian's libpython3.11-testsuite, to append to
 #                       the initramfs (the kernel unpacks concatenated archives in order)
 # Rebuilt only when a package version, this script, the init or a program changes.
@@ -73,7 +74,7 @@ stamp="$versions kernel=$(sha256sum "$base/vmlinuz" | cut -c1-16) $inputs"
 ts_stamp="libpython3.11-testsuite=$ts_ver $inputs"
 base_ok=0 ts_ok=1
 [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$stamp" ] && [ -f "$out/initrd.cpio.gz" ] \
-  && [ -f "$out/initrd-small.cpio.gz" ] && base_ok=1
+  && [ -f "$out/initrd-small.cpio" ] && base_ok=1
 if [ "$with_testsuite" = 1 ]; then
   [ -f "$out/testsuite.stamp" ] && [ "$(cat "$out/testsuite.stamp")" = "$ts_stamp" ] \
     && [ -f "$out/testsuite.cpio.gz" ] || ts_ok=0
@@ -89,8 +90,8 @@ download() {
   (cd "$work/debs" && apt-get download -q "$@" >/dev/null 2>"$work/dl.err") \
     || die "apt-get download failed: $(grep -m1 -E '^E:' "$work/dl.err" || tail -n1 "$work/dl.err")"
 }
-pack() {  # pack DIR FILE: a newc cpio, owned by root, in a stable order
-  (cd "$1" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) | gzip -9 > "$2"
+pack() {  # pack DIR FILE [COMPRESSOR]: a newc cpio, owned by root, in a stable order
+  (cd "$1" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) | ${3:-gzip -9} > "$2"
 }
 
 if [ "$base_ok" = 0 ]; then
@@ -170,8 +171,9 @@ if [ "$base_ok" = 0 ]; then
   # (the kernel inflates the archive at ~17 M instructions/s)
   needed_closure lib/ld-linux.so.2 bin/bash bin/date usr/bin/sort \
     $(cd "$root" && echo opt/progs/{hello,div64,fpsse,signals}-{static,dyn})
-  pack "$small" "$work/initrd-small.cpio.gz"
-  mv "$work/initrd-small.cpio.gz" "$out/initrd-small.cpio.gz"
+  pack "$small" "$work/initrd-small.cpio" cat
+  mv "$work/initrd-small.cpio" "$out/initrd-small.cpio"
+  rm -f "$out/initrd-small.cpio.gz"  # the compressed form of earlier versions
 
   say "precompiling the python stdlib"
   "$hostpy" -m compileall -q -j2 -d /usr/lib/python3.11 "$root/usr/lib/python3.11" >/dev/null \
@@ -198,5 +200,5 @@ if [ "$with_testsuite" = 1 ] && [ "$ts_ok" = 0 ]; then
   echo "$ts_stamp" > "$out/testsuite.stamp"
 fi
 
-say "built $out: initrd $(du -k "$out/initrd.cpio.gz" | cut -f1) KiB, small $(du -k "$out/initrd-small.cpio.gz" | cut -f1) KiB$([ "$with_testsuite" = 1 ] && echo ", testsuite $(du -k "$out/testsuite.cpio.gz" | cut -f1) KiB")"
+say "built $out: initrd $(du -k "$out/initrd.cpio.gz" | cut -f1) KiB, small $(du -k "$out/initrd-small.cpio" | cut -f1) KiB$([ "$with_testsuite" = 1 ] && echo ", testsuite $(du -k "$out/testsuite.cpio.gz" | cut -f1) KiB")"
 echo "$out"

@@ -70,7 +70,7 @@ def userland_image(with_testsuite: bool = False, build: bool = True, small: bool
                                           text=True).stdout.strip().splitlines()[-1])
     else:
         out = guest_dir() / "userland"
-    initrds = [out / ("initrd-small.cpio.gz" if small else "initrd.cpio.gz")] + ([out / "testsuite.cpio.gz"] if with_testsuite else [])
+    initrds = [out / ("initrd-small.cpio" if small else "initrd.cpio.gz")] + ([out / "testsuite.cpio.gz"] if with_testsuite else [])
     return Image(guest_dir() / "vmlinuz", initrds, "/init-userland")
 
 
