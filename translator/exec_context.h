@@ -51,9 +51,9 @@ static_assert(sizeof(IndirectEntry) == 32);
 inline constexpr uint32_t kIndirectIndexBits = 16;
 inline constexpr uint32_t kIndirectIndexBitsWide = 20;
 
-/// ExecContext::segment_code_base of a segment translated code must not use directly:
-/// window + 4 GiB + ea lies in the window's guard (AddressWindow::kGuard).
-inline constexpr uint64_t kUnusableSegmentBase = 1ull << 32;  // indexed by the low 16 bits of the EIP
+/// ExecContext::segment_code_guard of a segment translated code must not use directly:
+/// window + 4 GiB + (a 32-bit address) lies in the window's guard (AddressWindow::kGuard).
+inline constexpr uint64_t kUnusableSegmentBase = 1ull << 32;
 
 /// The code TLB (translator/code_tlb.h): per privilege, 4096 entries indexed by linear page
 /// bits 0-11 (direct-mapped: a smaller one thrashed on kernel text), each holding
@@ -86,10 +86,12 @@ struct ExecContext {
   /// The current translation mode (tmode bits), for the checked entries of blocks whose
   /// translation depends on the bits the salt leaves out.
   uint32_t mode = 0;
-  /// FS and GS bases as fs:/gs: operands of translated code use them: the segment's base
-  /// when it is a writable, expand-up data segment with a 4 GiB limit, else
-  /// kUnusableSegmentBase (an address past the window: the access faults to the interpreter).
+  /// FS and GS as fs:/gs: operands of translated code use them: linear = (ea + base) mod
+  /// 2^32 (the segment's base when it is a writable, expand-up data segment with a 4 GiB
+  /// limit, else 0), plus the guard offset (0, or kUnusableSegmentBase: an address past the
+  /// window, so that the access faults to the interpreter, which checks the segment).
   uint64_t segment_code_base[2] = {};
+  uint64_t segment_code_guard[2] = {};
   /// EFLAGS while translated code runs (DESIGN.md §4): the status flags and DF live in host
   /// RFLAGS, IF in `virtual_if`, and every other bit pushf shows (IOPL, NT, AC, ID, VIF,
   /// VIP; TF is always 0 there) in `system_flags`. The enter trampoline splits

@@ -62,13 +62,17 @@ bool guest_mem_operand(const BlockBuilder& b, const Instruction& insn, const Zyd
       b.a.mov(x86::r11d, static_cast<uint32_t>(disp));
       if (has_index) b.a.lea(x86::r11d, x86::ptr(x86::r11d, index, __builtin_ctz(op.mem.scale)));
     }
-    // r11 = ea + the segment's base for translated code, in 64 bits: a segment that is not
-    // simply a base (null, limited, read-only...) has a base of 4 GiB there, and an access
-    // that wraps around 4 GiB lands there too: in the window's guard, whose fault sends
-    // the instruction to the interpreter for the real segment checks.
-    const size_t base_offset =
-        offsetof(ExecContext, segment_code_base) + (seg == ZYDIS_REGISTER_FS ? 0 : sizeof(uint64_t));
-    b.a.mov(x86::r10, x86::qword_ptr(x86::r15, static_cast<int32_t>(base_offset)));
+    // r11d = (ea + base) mod 2^32, as the CPU wraps a 4 GiB segment (TLS variables sit at
+    // negative offsets from the TLS base: every such access wraps). Then r11 += the guard
+    // offset, in 64 bits: a segment that is not simply a base (null, limited, read-only...)
+    // has 4 GiB there, so its accesses land in the window's guard, whose fault sends the
+    // instruction to the interpreter for the real segment checks.
+    const auto field = [&](size_t offset) {
+      return x86::qword_ptr(x86::r15, static_cast<int32_t>(offset + (seg == ZYDIS_REGISTER_FS ? 0 : sizeof(uint64_t))));
+    };
+    b.a.mov(x86::r10, field(offsetof(ExecContext, segment_code_base)));
+    b.a.lea(x86::r11d, x86::ptr(x86::r11, x86::r10));
+    b.a.mov(x86::r10, field(offsetof(ExecContext, segment_code_guard)));
     b.a.lea(x86::r11, x86::ptr(x86::r11, x86::r10));
     *out = x86::ptr(x86::r11, 0, size);
   } else if (!has_base && !has_index) {

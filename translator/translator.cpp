@@ -268,10 +268,15 @@ void Translator::update_segment_code_bases() {
   auto code_base = [](const SegmentCache& s) {
     const bool base_only = s.selector > 3 && s.present() && !s.is_system() && !s.is_code() && (s.type() & 2) &&
                            !s.expand_down() && s.limit == 0xFFFFFFFFu;
-    return base_only ? uint64_t{s.base} : kUnusableSegmentBase;
+    return base_only;
   };
-  ctx_.segment_code_base[0] = code_base(ctx_.cpu.sreg(SegReg::Fs));
-  ctx_.segment_code_base[1] = code_base(ctx_.cpu.sreg(SegReg::Gs));
+  const SegReg segs[2] = {SegReg::Fs, SegReg::Gs};
+  for (int i = 0; i < 2; ++i) {
+    const SegmentCache& s = ctx_.cpu.sreg(segs[i]);
+    const bool usable = code_base(s);
+    ctx_.segment_code_base[i] = usable ? s.base : 0;
+    ctx_.segment_code_guard[i] = usable ? 0 : kUnusableSegmentBase;
+  }
 }
 
 uint32_t Translator::current_mode() const {

@@ -542,6 +542,37 @@ const SegmentCase kSegmentCases[] = {
 INSTANTIATE_TEST_SUITE_P(BtEngine, SegmentChecks, ::testing::ValuesIn(kSegmentCases),
                          [](const auto& c) { return std::string(c.param.name); });
 
+/// TLS as i386 glibc uses it: gs:[negative offset] wraps around 4 GiB to just below the
+/// TLS base. It must run in translated code without a fault per access (a regression once
+/// cost 250x on an x87 awk loop).
+TEST(GuestProtection, WrappingFsGsAccessesStayTranslated) {
+  constexpr unsigned kIndex = 8;
+  TwoRuns runs;
+  runs.setup([&](BtMachine& m) {
+    m.set_descriptor(kIndex, kData + 0x1000, 0xFFFFF, 0x93, 0xC);
+    GuestCode c(kCode);
+    auto& a = c.a();
+    a.mov(x86::eax, kIndex * 8);
+    a.mov(x86::gs, x86::ax);
+    const Label top = a.newLabel();
+    a.mov(x86::ecx, 1000);
+    a.bind(top);
+    x86::Mem below = x86::dword_ptr(-0x20);  // disp32 0xFFFFFFE0: wraps to base - 0x20
+    below.setSegment(x86::gs);
+    a.add(below, x86::ecx);
+    a.mov(x86::edx, below);
+    a.dec(x86::ecx);
+    a.jnz(top);
+    a.hlt();
+    m.load(c);
+    m.start(kCode, kStackTop, false);
+    m.cpu().gdtr.limit = 16 * 8 - 1;
+  });
+  ASSERT_NO_FATAL_FAILURE(runs.run_and_compare());
+  EXPECT_EQ(runs.bt.peek32(kData + 0x1000 - 0x20), 1000u * 1001u / 2);
+  EXPECT_LT(runs.bt.engine().fault_stats().redirected, 10u);
+}
+
 TEST(GuestProtection, CsOverrideNeverWrites) {
   TwoRuns runs;
   runs.setup([&](BtMachine& m) {

@@ -36,6 +36,53 @@ TEST(SelfModifyingCode, PatchesTheImmediateOfTheNextInstruction) {
   EXPECT_GE(m.tstats().invalidated_blocks, 5u);
 }
 
+/// A rep movs that overwrites the next instructions of its own block (found by the wide
+/// differential test): the new bytes must run, paging off and on.
+class RepMovsOverItsOwnBlock : public ::testing::TestWithParam<bool> {};
+
+TEST_P(RepMovsOverItsOwnBlock, RunsTheNewBytes) {
+  TwoRuns runs;
+  runs.setup([&](BtMachine& m) {
+    GuestCode c(kCode);
+    auto& a = c.a();
+    Label target = a.newLabel();
+    a.mov(x86::esi, kData);
+    a.lea(x86::edi, x86::ptr(target));
+    a.mov(x86::ecx, 5);
+    a.rep().movsb();  // copies "mov eax, 0x22222222" over the instruction below
+    a.bind(target);
+    a.mov(x86::eax, 0x11111111);
+    a.hlt();
+    m.load(c);
+    const uint8_t replacement[] = {0xB8, 0x22, 0x22, 0x22, 0x22};
+    m.poke(kData, replacement, sizeof replacement);
+    m.start(kCode, kStackTop, false, GetParam());
+  });
+  ASSERT_NO_FATAL_FAILURE(runs.run_and_compare());
+  EXPECT_EQ(runs.bt.cpu().reg(Gpr::Eax), 0x22222222u);
+}
+
+TEST_P(RepMovsOverItsOwnBlock, RewritesTheModRmOfAnX87Instruction) {
+  TwoRuns runs;
+  runs.setup([&](BtMachine& m) {
+    // mov ecx, 3; mov esi, kData+0xD09; mov edi, kCode+0x1D; rep movsb (66: ignored);
+    // mov ecx, 0x22; mov ebx, kData+0x2CC6; fbstp [ebx+ecx*2-0x32]; fsincos; int1; hlt.
+    // The copy turns "fbstp [...]" (df 74 4b ce) into "ffreep st0; nop; nop" (df c0 90 90).
+    const uint8_t code[] = {0xB9, 0x03, 0x00, 0x00, 0x00, 0xBE, 0x09, 0x0D, 0x20, 0x00, 0xBF, 0x1D, 0x00, 0x10,
+                            0x00, 0xF3, 0x66, 0xA4, 0xB9, 0x22, 0x00, 0x00, 0x00, 0xBB, 0xC6, 0x2C, 0x20, 0x00,
+                            0xDF, 0x74, 0x4B, 0xCE, 0x66, 0xD9, 0xF6, 0xF4};
+    m.poke(kCode, code, sizeof code);
+    const uint8_t replacement[] = {0xC0, 0x90, 0x90};
+    m.poke(kData + 0xD09, replacement, sizeof replacement);
+    m.start(kCode, kStackTop, false, GetParam());
+  });
+  ASSERT_NO_FATAL_FAILURE(runs.run_and_compare());
+  EXPECT_EQ(runs.bt.peek32(kData + 0x2CC6 + 0x44 - 0x32), runs.ref.peek32(kData + 0x2CC6 + 0x44 - 0x32));
+}
+
+INSTANTIATE_TEST_SUITE_P(BtEngine, RepMovsOverItsOwnBlock, ::testing::Values(false, true),
+                         [](const auto& p) { return p.param ? "Paging" : "Flat"; });
+
 /// Calls `g` (mov eax, 1; ret) 100 times, patches its immediate to 2, calls it 100 more.
 void patch_hot_callee(bool same_page) {
   constexpr uint32_t kFar = kCode + 0x1000;
