@@ -272,7 +272,9 @@ class UnitBuilder {
     }
     uint32_t index_value = 0;
     if (ii) {
-      index_value = rng_.pick(0x40);
+      // A 16-bit shld/shrd counts with CL: an ECX index stays a defined count (<= 16).
+      const bool count_reg = (mnem() == ZYDIS_MNEMONIC_SHLD || mnem() == ZYDIS_MNEMONIC_SHRD) && ii->index == 1;
+      index_value = rng_.pick(count_reg ? 17 : 0x40);
       set_reg(op.mem.index, index_value);
     }
     if (bi) {
