@@ -121,8 +121,28 @@ struct OperandPlan {
   bool implicit_pointer = false;  ///< a hidden memory operand windowed by gs: + addr32
 };
 
+/// bt/bts/btr/btc m, r: the byte reached is ea + (bit offset >> 3), anywhere within
+/// ±256 MiB. Through a flat segment that lands in the window or its guards like any access;
+/// through fs:/gs: it would skip the segment's limit check (and an unusable segment's
+/// guard offset could be undone by a negative offset), so those run in the interpreter.
+bool based_bit_string(const Instruction& insn) {
+  switch (insn.mnemonic()) {
+    case ZYDIS_MNEMONIC_BT:
+    case ZYDIS_MNEMONIC_BTS:
+    case ZYDIS_MNEMONIC_BTR:
+    case ZYDIS_MNEMONIC_BTC:
+      break;
+    default:
+      return false;
+  }
+  const ZydisDecodedOperand& base = insn.operands[0];
+  return base.type == ZYDIS_OPERAND_TYPE_MEMORY && insn.operands[1].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+         (base.mem.segment == ZYDIS_REGISTER_FS || base.mem.segment == ZYDIS_REGISTER_GS);
+}
+
 OperandPlan plan_operands(const BlockBuilder& b, const Instruction& insn) {
   OperandPlan plan;
+  if (based_bit_string(insn)) plan.ok = false;
   for (uint8_t i = 0; i < insn.raw.operand_count; ++i) {
     const ZydisDecodedOperand& op = insn.operands[i];
     const bool hidden = i >= insn.raw.operand_count_visible;

@@ -573,6 +573,37 @@ TEST(GuestProtection, WrappingFsGsAccessesStayTranslated) {
   EXPECT_LT(runs.bt.engine().fault_stats().redirected, 10u);
 }
 
+/// bts gs:[m], r with a bit offset that reaches past a limited GS: #GP, as the interpreter.
+TEST(GuestProtection, BitStringOffsetsAreLimitChecked) {
+  constexpr unsigned kIndex = 8;
+  TwoRuns runs;
+  runs.setup([&](BtMachine& m) {
+    m.set_descriptor(kIndex, kData, 0xFFF, 0x93, 0x4);  // 4 KiB, byte granular
+    GuestCode c(kCode);
+    auto& a = c.a();
+    a.mov(x86::eax, kIndex * 8);
+    a.mov(x86::gs, x86::ax);
+    a.mov(x86::ebx, 0x10);
+    const Label top = a.newLabel();
+    a.mov(x86::ecx, 40);
+    a.mov(x86::eax, 8 * 0x100);  // byte 0x110: within the limit
+    a.bind(top);
+    x86::Mem m32 = x86::dword_ptr(x86::ebx);
+    m32.setSegment(x86::gs);
+    a.bts(m32, x86::eax);
+    a.sub(x86::eax, 8 * 0x40);  // ... until the offset is negative: below the segment
+    a.dec(x86::ecx);
+    a.jnz(top);
+    a.hlt();
+    m.load(c);
+    m.start(kCode, kStackTop, false);
+    m.cpu().gdtr.limit = 16 * 8 - 1;
+  });
+  ASSERT_NO_FATAL_FAILURE(runs.run_and_compare());
+  ASSERT_EQ(runs.bt.record_count(), 1u);
+  EXPECT_EQ(runs.bt.record(0).vector, 13u);
+}
+
 TEST(GuestProtection, CsOverrideNeverWrites) {
   TwoRuns runs;
   runs.setup([&](BtMachine& m) {
