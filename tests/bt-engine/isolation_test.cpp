@@ -655,6 +655,43 @@ TEST(MonitorSafety, CalloutThatDropsItsOwnBlock) {
   EXPECT_EQ(runs.bt.cpu().reg(Gpr::Ebx), 20u);
 }
 
+/// fnstenv/fnsave/fxsave after x87 code ran translated: the last-instruction and operand
+/// pointers would be host addresses; none may reach the guest.
+TEST(MonitorSafety, X87EnvironmentShowsNoHostAddress) {
+  BtMachine m;
+  GuestCode c(kCode);
+  auto& a = c.a();
+  const Label top = a.newLabel();
+  a.mov(x86::ecx, 20);
+  a.bind(top);
+  a.fld1();
+  a.fadd(x86::dword_ptr(kData + 0x400));
+  a.fstp(x86::dword_ptr(kData + 0x404));
+  a.dec(x86::ecx);
+  a.jnz(top);
+  // An unmasked invalid operation left pending: hosts that store the pointers only when an
+  // exception is pending (AMD) store them now.
+  a.fldcw(x86::word_ptr(kData + 0x408));
+  a.fld1();
+  a.fchs();
+  a.fsqrt();
+  a.fnstenv(x86::ptr(kData));
+  a.fxsave(x86::ptr(kData + 0x100));
+  a.fnsave(x86::ptr(kData + 0x400 + 0x40));
+  a.hlt();
+  m.load(c);
+  m.poke32(kData + 0x408, 0x037E);  // IM clear
+  m.start(kCode, kStackTop, false);
+  m.cpu().cr4 |= cr4::OSFXSR;
+  ASSERT_EQ(m.run_bt(), RunEnd::Halted) << m.detail();
+  EXPECT_GT(m.ctx().retired, 50u);
+  EXPECT_EQ(m.peek32(kData + 12), 0u) << "fnstenv FIP";
+  EXPECT_EQ(m.peek32(kData + 20), 0u) << "fnstenv FDP";
+  EXPECT_EQ(m.peek32(kData + 0x100 + 8), 0u) << "fxsave FIP";
+  EXPECT_EQ(m.peek32(kData + 0x100 + 16), 0u) << "fxsave FDP";
+  EXPECT_EQ(m.peek32(kData + 0x440 + 12), 0u) << "fnsave FIP";
+}
+
 TEST(MonitorSafety, CodeCacheIsNeverWritableAndExecutable) {
   BtMachine m;
   GuestCode c(kCode);

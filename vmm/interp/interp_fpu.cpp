@@ -282,6 +282,23 @@ Exec fwait(Core& c) {
   return Exec::Ok;
 }
 
+/// fnstenv/fnsave/fxsave store the x87 last-instruction and last-operand pointers, which
+/// after native execution hold host addresses (the code cache, the FPU stub, the bounce
+/// buffer). No host address may reach the guest: they are stored as 0 (the opcode stays).
+void hide_host_pointers(const Instruction& in, uint8_t* image) {
+  const ZydisMnemonic m = in.mnemonic();
+  if (m == ZYDIS_MNEMONIC_FXSAVE) {
+    std::memset(image + 8, 0, 16);  // FIP, FCS, FDP, FDS
+  } else if (m == ZYDIS_MNEMONIC_FNSTENV || m == ZYDIS_MNEMONIC_FNSAVE) {
+    if (in.operand_size() == 16) {
+      std::memset(image + 6, 0, 8);  // FIP, FCS, FDP, FDS (14-byte environment)
+    } else {
+      std::memset(image + 12, 0, 6);  // FIP, FCS (FOP stays, bits 16..26 of the dword at 16)
+      std::memset(image + 20, 0, 8);  // FDP, FDS
+    }
+  }
+}
+
 }  // namespace
 
 Exec h_fpu(Core& c) {
@@ -371,6 +388,7 @@ Exec h_fpu(Core& c) {
   std::memcpy(c.cpu.fxsave.data(), ctx.guest_fx, sizeof(ctx.guest_fx));
   for (uint8_t g : kLoadedGprs) c.cpu.gpr[g] = ctx.gpr[g];
   c.set_status_flags(static_cast<uint32_t>(ctx.rflags));
+  if (writes) hide_host_pointers(in, ctx.buf);
   if (writes) c.write_target(target, ctx.buf);
   return Exec::Ok;
 }
