@@ -34,7 +34,8 @@ class BlockVerifier::ShadowHooks final : public CpuHooks {
     }
   }
   void event_delivering(const GuestEvent& event) override {
-    if (event.external) touched();
+    // The frame holds EFLAGS: undefined flags in it are the engines' own choices.
+    if (event.external || v_.undefined_now_ != 0) touched();
     char text[96];
     std::snprintf(text, sizeof text, " vector %u (error %#x) at eip %08x, cr2 %08x", event.vector, event.error,
                   v_.shadow_cpu_.eip, v_.shadow_cpu_.cr2);
@@ -67,6 +68,7 @@ void BlockVerifier::shadow_run(const CpuState& cpu, const Block& block) {
   writes_.clear();
   snapshots_.clear();
   inconclusive_ = false;
+  undefined_now_ = 0;
   shadow_events_.clear();
   block_eip_ = block.key.eip;
   shadow_cpu_ = cpu;
@@ -93,6 +95,7 @@ void BlockVerifier::shadow_run(const CpuState& cpu, const Block& block) {
       // different choices into registers or memory: nothing to compare there.
       if (f.tested & undefined) inconclusive_ = true;
       undefined = (undefined & ~(f.modified | f.set_0 | f.set_1)) | f.undefined;
+      undefined_now_ = undefined;
       snapshots_.back().before_rep_string = insn.rep_prefix() != RepPrefix::None;
     }
     bool left = false;
