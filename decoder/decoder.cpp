@@ -8,11 +8,15 @@ Decoder::Decoder(CodeSize size) {
   } else {
     ZydisDecoderInit(&zydis_, ZYDIS_MACHINE_MODE_LEGACY_16, ZYDIS_STACK_WIDTH_16);
   }
+  use_p6_meanings(&zydis_);
+}
+
+void use_p6_meanings(ZydisDecoder* decoder) {
   // Zydis decodes for a modern CPU by default. On a P6 these encodings mean something
   // else: rep bsf/bsr (Linux emits `rep; bsf` for tzcnt), hint nops, and plain prefixes.
   for (ZydisDecoderMode mode : {ZYDIS_DECODER_MODE_MPX, ZYDIS_DECODER_MODE_CET, ZYDIS_DECODER_MODE_LZCNT,
                                 ZYDIS_DECODER_MODE_TZCNT, ZYDIS_DECODER_MODE_CLDEMOTE, ZYDIS_DECODER_MODE_WBNOINVD}) {
-    ZydisDecoderEnableMode(&zydis_, mode, ZYAN_FALSE);
+    ZydisDecoderEnableMode(decoder, mode, ZYAN_FALSE);
   }
 }
 

@@ -79,6 +79,11 @@ enum class DecodeStatus : uint8_t {
   TooLong,        ///< more than 15 bytes: the guest gets #GP(0)
 };
 
+/// Makes a Zydis decoder read encodings as the virtual P6 does (see Decoder): rep bsf/bsr,
+/// hint nops (not MPX/CET), plain prefixes. For decoders of other modes too (the
+/// translator decodes its 64-bit host code with the same meanings).
+void use_p6_meanings(ZydisDecoder* decoder);
+
 /// A reusable decoder for one code size. Cheap to construct; not thread-safe to share.
 ///
 /// It decodes as the virtual P6 does, not as a modern CPU: F3 0F BC/BD are bsf/bsr (not

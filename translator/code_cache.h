@@ -152,8 +152,6 @@ class CodeCache {
   void reclaim() {
     if (!retired_.empty()) retired_.clear();
   }
-  /// Blocks dropped and not yet freed.
-  [[nodiscard]] size_t retired_count() const { return retired_.size(); }
 
   /// Patches `exit` to jump to `entry`, one of the target's entries.
   bool chain(ExitRecord* exit, Block* target, const uint8_t* entry);

@@ -167,11 +167,7 @@ bool host_encoding_is_windowed(const Instruction& insn, const uint8_t* bytes, si
   static const ZydisDecoder decoder = [] {
     ZydisDecoder d;
     ZydisDecoderInit(&d, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
-    // As the guest decoder: the P6 meanings of hint nops and rep bsf/bsr.
-    for (ZydisDecoderMode mode : {ZYDIS_DECODER_MODE_MPX, ZYDIS_DECODER_MODE_CET, ZYDIS_DECODER_MODE_LZCNT,
-                                  ZYDIS_DECODER_MODE_TZCNT, ZYDIS_DECODER_MODE_CLDEMOTE, ZYDIS_DECODER_MODE_WBNOINVD}) {
-      ZydisDecoderEnableMode(&d, mode, ZYAN_FALSE);
-    }
+    use_p6_meanings(&d);  // as the guest decoder: hint nops, rep bsf/bsr
     return d;
   }();
   ZydisDecodedInstruction host;

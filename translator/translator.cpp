@@ -265,7 +265,7 @@ bool Translator::init(std::string* error) {
 void Translator::update_segment_code_bases() {
   // FS/GS (per-CPU data, TLS) have a base that changes at run time but no useful limit:
   // translated fs:/gs: operands add the base; anything else about them is the interpreter's.
-  auto code_base = [](const SegmentCache& s) {
+  auto usable = [](const SegmentCache& s) {
     const bool base_only = s.selector > 3 && s.present() && !s.is_system() && !s.is_code() && (s.type() & 2) &&
                            !s.expand_down() && s.limit == 0xFFFFFFFFu;
     return base_only;
@@ -273,9 +273,8 @@ void Translator::update_segment_code_bases() {
   const SegReg segs[2] = {SegReg::Fs, SegReg::Gs};
   for (int i = 0; i < 2; ++i) {
     const SegmentCache& s = ctx_.cpu.sreg(segs[i]);
-    const bool usable = code_base(s);
-    ctx_.segment_code_base[i] = usable ? s.base : 0;
-    ctx_.segment_code_guard[i] = usable ? 0 : kUnusableSegmentBase;
+    ctx_.segment_code_base[i] = usable(s) ? s.base : 0;
+    ctx_.segment_code_guard[i] = usable(s) ? 0 : kUnusableSegmentBase;
   }
 }
 
