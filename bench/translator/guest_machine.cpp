@@ -1,5 +1,5 @@
 #include "bench/translator/guest_machine.h"
-#include "vmm/interp/no_devices.h"
+#include "tests/support/no_devices.h"
 
 #include <cstdio>
 #include <cstdlib>

@@ -4,7 +4,7 @@
 
 #include "shadow-mmu/shadow_mmu.h"
 #include "tests/differential/harness.h"
-#include "vmm/engine/bare_hooks.h"
+#include "tests/support/bare_engine_hooks.h"
 #include "vmm/engine/bt_engine.h"
 #include "vmm/interp/interpreter.h"
 

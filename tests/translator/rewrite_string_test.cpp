@@ -4,9 +4,9 @@
 // interpreter runs the same program on its own copy of guest RAM from the same state.
 #include <cstring>
 
+#include "tests/support/no_devices.h"
 #include "tests/translator/translator_fixture.h"
 #include "vmm/interp/interpreter.h"
-#include "vmm/interp/no_devices.h"
 
 namespace vmm86::translator_test {
 namespace {

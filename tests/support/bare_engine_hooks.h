@@ -5,7 +5,7 @@
 
 #include "shadow-mmu/shadow_mmu.h"
 #include "vmm/engine/bt_engine.h"
-#include "vmm/interp/no_devices.h"
+#include "tests/support/no_devices.h"
 
 namespace vmm86 {
 
