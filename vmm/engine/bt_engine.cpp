@@ -228,6 +228,18 @@ void BtEngine::physical_write(uint64_t phys_addr, unsigned size) {
   }
 }
 
+Block* BtEngine::chain(ExitRecord& exit) {
+  const uint64_t before = translator_.stats().blocks_translated;
+  Block* target = translator_.try_chain(&exit, *this);
+  report_new_block(before);
+  return target;
+}
+
+Block* BtEngine::find_block() {
+  Block* block = nullptr;
+  return lookup(&block) == TranslateStatus::Ok ? block : nullptr;
+}
+
 TranslateStatus BtEngine::lookup(Block** out) {
   const uint64_t before = translator_.stats().blocks_translated;
   const TranslateStatus st = translator_.block_for_current(*this, out);
@@ -336,6 +348,7 @@ EngineStop BtEngine::run(uint64_t max_dispatches, bool (*interrupt_deliverable)(
   interrupt_deliverable_ = interrupt_deliverable;
   deliverable_opaque_ = opaque;
   Block* carried = nullptr;  // the block at cpu.eip, found by the last exit's handling
+  EngineState state{ctx_.cpu, *this, stats_, refill_};
   for (uint64_t n = 0; n < max_dispatches; ++n) {
     // The poll page stops translated code; this stops a dispatcher that only interprets
     // (an instruction that keeps faulting, e.g. a long rep into MMIO, never enters a block).
@@ -405,63 +418,9 @@ EngineStop BtEngine::run(uint64_t max_dispatches, bool (*interrupt_deliverable)(
     set_active_engine(&active_);
     ExitRecord* exit = translator_.enter_at(host_code);
     set_active_engine(nullptr);
-    switch (exit->kind) {
-      case ExitKind::Direct: {
-        ++stats_.exits_direct;
-        const uint64_t before = translator_.stats().blocks_translated;
-        carried = translator_.try_chain(exit, *this);
-        report_new_block(before);
-        break;
-      }
-      case ExitKind::Indirect:
-      case ExitKind::CodeTlbMiss: {
-        ++(exit->kind == ExitKind::Indirect ? stats_.exits_indirect : stats_.exits_code_tlb);
-        // Looked up here rather than at the top, so that the table learns the target;
-        // nothing ran since the exit, so the top of the loop may enter it directly.
-        if (lookup(&carried) == TranslateStatus::Ok) {
-          translator_.remember_indirect_target(ctx_.cpu.eip, carried);
-          if (exit->kind == ExitKind::CodeTlbMiss && ctx_.cpu.cr0 & cr0::PG) prefill_code_tlb_around(ctx_.cpu.eip);
-        } else {
-          // Not executable here (not present: the interpreter raises the #PF): the table
-          // must not lead back to the block it holds for this EIP.
-          carried = nullptr;
-          translator_.forget_indirect_target(ctx_.cpu.eip);
-        }
-        break;
-      }
-      case ExitKind::Interpret:
-        ++stats_.exits_interpret;
-        if (!interpret_one(&stop)) return stop;
-        break;
-      case ExitKind::Fault: {
-        ++stats_.exits_fault;
-        const RedirectedFault fault = active_.last;
-        const uint32_t eip = ctx_.cpu.eip;
-        if (!interpret_one(&stop)) return stop;
-        if (fault.outcome == FillOutcome::GuestPageFault) {
-          // The guest's #PF handler will map the page and return to this instruction,
-          // whose access would then fault on the host again just to fill the window.
-          refill_ = PendingRefill{true, eip, fault.linear, ctx_.cpu.cr3, fault.write, active_.user_window};
-        }
-        break;
-      }
-      case ExitKind::Poll:
-        ++stats_.exits_poll;
-        clear_exit_request(&ctx_);
-        return EngineStop::Budget;
-      case ExitKind::Stale:
-        ++stats_.exits_stale;
-        translator_.invalidate_block(exit->from);
-        break;
-      case ExitKind::Callout:
-        ++stats_.exits_callout;  // popf enabled interrupts with one waiting, a callout left
-        if (callout_stop_) {
-          stop = *callout_stop_;
-          callout_stop_.reset();
-          return stop;
-        }
-        break;
-    }
+    const ExitAction action = handle_exit(EngineExit{exit->kind, exit, active_.last, active_.user_window}, state);
+    if (action.stop) return action.reason;
+    carried = action.carried;
   }
   return stop;
 }

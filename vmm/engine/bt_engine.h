@@ -23,47 +23,20 @@
 #include <unordered_map>
 #include <unordered_set>
 #include <string>
+#include <utility>
 
 #include "decoder/decoder.h"
 #include "shadow-mmu/shadow_mmu.h"
 #include "translator/translator.h"
+#include "vmm/engine/engine_state.h"
+#include "vmm/engine/exit_handler.h"
 #include "vmm/engine/fault_handler.h"
 #include "vmm/engine/verifier.h"
 #include "vmm/interp/interpreter.h"
 
 namespace vmm86 {
 
-/// Why run() returned.
-enum class EngineStop : uint8_t {
-  Budget,        ///< the dispatch budget ran out (or a poll exit): let the machine run timers
-  Interrupt,     ///< an interrupt is deliverable: the machine lets the interpreter deliver it
-  Halted,        ///< the guest executed hlt
-  TripleFault,
-  Unimplemented, ///< the interpreter met something it does not implement (see detail)
-};
-
-/// Per-engine statistics beyond the translator's own.
-struct BtEngineStats {
-  uint64_t dispatches = 0;
-  uint64_t interpreted = 0;            ///< instructions run by the interpreter from this engine
-  uint64_t interpreted_at_block_start = 0;  ///< ... because the first instruction was untranslatable
-  uint64_t exits_direct = 0, exits_indirect = 0, exits_interpret = 0, exits_fault = 0, exits_poll = 0;
-  uint64_t exits_callout = 0;
-  uint64_t exits_code_tlb = 0;      ///< checked entries the code TLB did not confirm
-  uint64_t table_dispatches = 0;    ///< block entries the dispatcher found in the inline table
-  uint64_t refills = 0;             ///< pages filled after a guest #PF, before the retry faulted
-  uint64_t exits_stale = 0;     ///< blocks found changed by their entry check
-  uint64_t volatile_pages = 0;  ///< code pages switched from write protection to entry checks
-  uint64_t interpreted_in_shadow = 0;  ///< instructions interpreted because of an interrupt shadow
-  uint64_t cache_flushes = 0;
-  uint64_t gs_switches = 0;
-  /// Instructions the interpreter ran for this engine, by mnemonic (what to translate next).
-  std::array<uint64_t, ZYDIS_MNEMONIC_MAX_VALUE + 1> interpreted_by_mnemonic{};
-  uint64_t callouts = 0;  ///< instructions run in place by the interpreter from translated code
-  std::array<uint64_t, ZYDIS_MNEMONIC_MAX_VALUE + 1> callouts_by_mnemonic{};
-};
-
-class BtEngine final : public CodeSource {
+class BtEngine final : public CodeSource, private ExitServices {
  public:
   BtEngine(ExecContext& ctx, GuestMemory& mem, ShadowMmu& mmu, Interpreter& interp, size_t cache_bytes);
 
@@ -115,6 +88,17 @@ class BtEngine final : public CodeSource {
   /// Guest code bytes at `linear` through the guest's page tables (no side effects on
   /// the code-page bookkeeping).
   [[nodiscard]] bool fetch_bytes(uint32_t linear, Bytes* out);
+  // ExitServices, for handle_exit.
+  Block* chain(ExitRecord& exit) override;
+  Block* find_block() override;
+  void remember_target(const Block& block) override { translator_.remember_indirect_target(ctx_.cpu.eip, &block); }
+  void forget_target() override { translator_.forget_indirect_target(ctx_.cpu.eip); }
+  void prefill_code_tlb_around() override { prefill_code_tlb_around(ctx_.cpu.eip); }
+  [[nodiscard]] bool interpret_one(EngineStop* stop) override;
+  void invalidate_block(Block* block) override { translator_.invalidate_block(block); }
+  void clear_poll_request() override { clear_exit_request(&ctx_); }
+  std::optional<EngineStop> take_callout_stop() override { return std::exchange(callout_stop_, std::nullopt); }
+
   void count_mnemonic(std::array<uint64_t, ZYDIS_MNEMONIC_MAX_VALUE + 1>& counts);
   /// Runs the instruction of a callout site in the interpreter; nullptr to go on with the block.
   ExitRecord* run_callout(const CalloutSite& site);
@@ -123,8 +107,6 @@ class BtEngine final : public CodeSource {
   void report_new_block(uint64_t translated_before);
   /// Hands a newly translated block and its guest code to the observer, if any.
   void notify_observer(const Block& block);
-  /// Runs one instruction in the interpreter; false when the machine must take over.
-  [[nodiscard]] bool interpret_one(EngineStop* stop);
   /// Runs `block` alone under the verifier (the shadow interpreter first, then translated,
   /// stopped at the next block's prologue) and handles its exit. False when the engine
   /// must stop (`*stop`).
@@ -165,12 +147,6 @@ class BtEngine final : public CodeSource {
   std::optional<EngineStop> callout_stop_;  ///< a callout's instruction stopped the machine
   std::atomic<bool> stop_requested_{false};
   std::unique_ptr<BlockVerifier> verifier_;
-  /// The window page to fill when the instruction that took a guest #PF runs again.
-  struct PendingRefill {
-    bool armed = false;
-    uint32_t eip = 0, linear = 0, cr3 = 0;
-    bool write = false, user = false;
-  };
   PendingRefill refill_;
   BlockObserver block_observer_;
   bool count_mnemonics_ = false;
