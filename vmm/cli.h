@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "vmm/loader/result.h"
+#include "common/result.h"
 #include "vmm/machine_entry.h"
 
 namespace vmm86 {

@@ -22,7 +22,7 @@
 #include <span>
 #include <string_view>
 
-#include "vmm/loader/result.h"
+#include "common/result.h"
 
 namespace vmm86 {
 

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "vmm/loader/result.h"
+#include "common/result.h"
 
 namespace vmm86::linux_boot {
 

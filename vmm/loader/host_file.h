@@ -9,7 +9,7 @@
 #include <string_view>
 #include <utility>
 
-#include "vmm/loader/result.h"
+#include "common/result.h"
 
 namespace vmm86 {
 

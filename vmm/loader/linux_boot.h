@@ -18,12 +18,12 @@
 #include <string>
 #include <vector>
 
+#include "common/result.h"
 #include "vmm/arch/cpu_state.h"
 #include "vmm/arch/guest_memory.h"
 #include "vmm/arch/types.h"
 #include "vmm/loader/boot_params.h"
 #include "vmm/loader/e820.h"
-#include "vmm/loader/result.h"
 
 namespace vmm86::linux_boot {
 

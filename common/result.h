@@ -1,5 +1,6 @@
-// A value or an error message: how loaders and the command line report failures that the
-// user has to read (bad files, bad options). Cold paths only; no exceptions involved.
+// A value or an error message: the one way cold paths (loaders, the command line, the
+// console, machine and device setup) report failures that the user has to read (bad files,
+// bad options, host refusals). Not for hot paths; no exceptions involved.
 #pragma once
 
 #include <fmt/format.h>
