@@ -11,7 +11,7 @@
 #include <string_view>
 
 #include "common/result.h"
-#include "vmm/machine_entry.h"
+#include "vmm/machine/config.h"
 
 namespace vmm86 {
 

@@ -7,8 +7,8 @@
 
 #include "vmm/cli.h"
 #include "vmm/loader/linux_boot.h"
-#include "vmm/machine_entry.h"
-#include "vmm/terminal.h"
+#include "vmm/machine/run_machine.h"
+#include "vmm/machine/terminal.h"
 
 namespace {
 

@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "tests/loader/test_files.h"
-#include "vmm/machine_entry.h"
+#include "vmm/machine/config.h"
 
 namespace vmm86 {
 namespace {

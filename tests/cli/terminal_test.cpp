@@ -1,6 +1,6 @@
 // The console terminal: the Ctrl-A state machine as a pure function, then the Terminal on
 // pipes, /dev/null, a closed descriptor and a pseudo-terminal (raw mode and its restore).
-#include "vmm/terminal.h"
+#include "vmm/machine/terminal.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

@@ -11,10 +11,10 @@
 #include "vmm/engine/bt_engine.h"
 #include "vmm/interp/interpreter.h"
 #include "vmm/loader/linux_boot.h"
+#include "vmm/machine/config.h"
 #include "vmm/machine/perf_map.h"
+#include "vmm/machine/terminal.h"
 #include "vmm/machine/trace.h"
-#include "vmm/machine_entry.h"
-#include "vmm/terminal.h"
 
 namespace vmm86 {
 

@@ -1,4 +1,4 @@
-#include "vmm/terminal.h"
+#include "vmm/machine/terminal.h"
 
 #include <fcntl.h>
 #include <poll.h>

@@ -1,6 +1,6 @@
-// The contract between the command line and the machine: what `vmm86 run` was asked to do
-// (MachineConfig), the process exit statuses, and run_machine(), the one place where an
-// execution engine takes over a loaded guest.
+// What `vmm86 run` was asked to do (MachineConfig) and the process exit statuses: the
+// contract between the command line (vmm/cli.h), which fills it in, and the machine, which
+// runs it. Header only, so the front end needs no link to the machine.
 #pragma once
 
 #include <array>
@@ -8,8 +8,6 @@
 #include <string>
 #include <string_view>
 #include <utility>
-
-#include "vmm/loader/linux_boot.h"
 
 namespace vmm86 {
 
@@ -24,7 +22,12 @@ inline constexpr std::array<std::pair<std::string_view, Engine>, 2> kEngineNames
     {{"bt", Engine::Bt}, {"interp", Engine::Interp}}};
 
 /// "bt" / "interp".
-[[nodiscard]] std::string_view engine_name(Engine engine);
+[[nodiscard]] constexpr std::string_view engine_name(Engine engine) {
+  for (const auto& [name, e] : kEngineNames) {
+    if (e == engine) return name;
+  }
+  return "?";
+}
 
 inline constexpr uint64_t kDefaultRamBytes = 256ull << 20;
 
@@ -52,10 +55,5 @@ enum ExitStatus : int {
   /// signal's (a shell shows 128+N); this is what it returns should the signal not end it.
   kExitSignalBase = 128,
 };
-
-/// Runs `guest` as `config` says until it powers off, resets, triple-faults or the user
-/// quits (Ctrl-A x); returns the process exit status. Owns the console (vmm/terminal.h)
-/// while it runs.
-[[nodiscard]] int run_machine(const MachineConfig& config, linux_boot::LoadedGuest&& guest);
 
 }  // namespace vmm86

@@ -1,31 +1,21 @@
 // run_machine(): the machine takes over a loaded guest and runs it to its end.
-#include "vmm/machine_entry.h"
-
-#include <memory>
-
-#include "vmm/machine/machine.h"
+#include "vmm/machine/run_machine.h"
 
 #include <fmt/format.h>
-
 #include <signal.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 
-#include "vmm/terminal.h"
+#include "vmm/machine/machine.h"
+#include "vmm/machine/terminal.h"
 
 namespace vmm86 {
-
-std::string_view engine_name(Engine engine) {
-  for (const auto& [name, e] : kEngineNames) {
-    if (e == engine) return name;
-  }
-  return "?";
-}
 
 namespace {
 
