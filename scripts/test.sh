@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+echo "[test] folder layering (no include or link cycles)"
+python3 scripts/check_layers.py
 bash guest/build-image.sh >/dev/null
 echo "[test] configuring and building (build/)"
 cmake --preset release >/dev/null
