@@ -8,11 +8,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
-#include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <variant>
 #include <vector>
 
 #include "vmm/machine/cpuid.h"
@@ -391,106 +392,100 @@ void Machine::print_guest_state(std::FILE* out) const {
                c.sreg(SegReg::Gs).selector, c.gdtr.base, c.gdtr.limit, c.idtr.base, c.idtr.limit, c.tr.selector);
 }
 
-void Machine::print_stats(std::FILE* out) const {
-  const double seconds = static_cast<double>(clock_.now_ns() - start_ns_) / 1e9;
+namespace {
+
+std::variant<uint64_t, double, MnemonicCounts> stat_value(std::integral auto count) { return static_cast<uint64_t>(count); }
+std::variant<uint64_t, double, MnemonicCounts> stat_value(double real) { return real; }
+
+/// The twelve mnemonics counted most, the largest first.
+template <size_t N>
+std::variant<uint64_t, double, MnemonicCounts> stat_value(const std::array<uint64_t, N>* counts) {
+  std::vector<std::pair<uint64_t, int>> nonzero;
+  for (size_t m = 0; m < N; ++m) {
+    if (const uint64_t n = (*counts)[m]) nonzero.emplace_back(n, static_cast<int>(m));
+  }
+  std::sort(nonzero.rbegin(), nonzero.rend());
+  MnemonicCounts top;
+  for (size_t i = 0; i < nonzero.size() && i < 12; ++i) {
+    top.top.emplace_back(ZydisMnemonicGetString(static_cast<ZydisMnemonic>(nonzero[i].second)), nonzero[i].first);
+  }
+  return top;
+}
+
+double percent(uint64_t part, uint64_t whole) {
+  return whole ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0;
+}
+
+}  // namespace
+
+std::vector<Stat> Machine::collect_stats() const {
+  // The sources VMM86_STATS reads (vmm/machine/stats.h): derived values in `m`, the
+  // engines' own counters through pointers that are null when their engine is absent.
+  struct Derived {
+    double wall_seconds = 0, idle_seconds = 0;
+    uint64_t instructions = 0, translated = 0, interpreted = 0, translated_deficit = 0;
+    double translated_percent = 0, interpreted_percent = 0;
+    uint64_t interrupts_delivered = 0, interrupts_held = 0;
+    uint64_t cache_used_kib = 0, cache_capacity_kib = 0, cache_flushes = 0, code_tlb_fills = 0;
+    uint64_t indirect_lookups = 0, indirect_hits = 0, return_misses = 0;
+    double indirect_hit_percent = 0;
+    double mmu_fill_seconds = 0;
+    uint64_t mmu_host_map_calls = 0, mmu_host_mappings = 0;
+  } m;
+  m.wall_seconds = static_cast<double>(clock_.now_ns() - start_ns_) / 1e9;
+  m.idle_seconds = static_cast<double>(idle_ns_) / 1e9;
   // ExecContext::retired goes down as well as up: a block's prologue counts instructions
   // ahead and callouts and faults take back what did not retire. Below zero it would be
   // an accounting bug, which must show as such rather than as a count near 2^64.
   const auto signed_translated = static_cast<int64_t>(ctx_->retired);
-  const uint64_t translated = signed_translated < 0 ? 0 : ctx_->retired;
-  const uint64_t interpreted = interp_->retired();
-  const uint64_t total = translated + interpreted;
-  auto pct = [](uint64_t part, uint64_t whole) { return whole ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0; };
-  std::fprintf(out, "\nvmm86 statistics (engine %s, %.2f s wall, %.2f s idle in hlt)\n",
-               std::string(engine_name(config_.engine)).c_str(), seconds, static_cast<double>(idle_ns_) / 1e9);
-  std::fprintf(out, "  guest instructions   %" PRIu64 ": translated %" PRIu64 " (%.2f%%), interpreted %" PRIu64 " (%.2f%%)\n",
-               total, translated, pct(translated, total), interpreted, pct(interpreted, total));
-  if (signed_translated < 0) {
-    std::fprintf(out, "  (monitor bug: the translated-code count went %" PRId64 " below zero; shown as 0)\n",
-                 -signed_translated);
-  }
-  std::fprintf(out, "  interrupts delivered %" PRIu64 " (held back for guest progress %" PRIu64 ")\n",
-               interrupts_delivered_, interrupts_held_);
+  m.translated = signed_translated < 0 ? 0 : ctx_->retired;
+  m.translated_deficit = signed_translated < 0 ? static_cast<uint64_t>(-signed_translated) : 0;
+  m.interpreted = interp_->retired();
+  m.instructions = m.translated + m.interpreted;
+  m.translated_percent = percent(m.translated, m.instructions);
+  m.interpreted_percent = percent(m.interpreted, m.instructions);
+  m.interrupts_delivered = interrupts_delivered_;
+  m.interrupts_held = interrupts_held_;
+  const auto* t = bt_ ? &bt_->translator().stats() : nullptr;
+  const auto* e = bt_ ? &bt_->stats() : nullptr;
+  const auto* f = bt_ ? &bt_->fault_stats() : nullptr;
+  const auto* v = bt_ && bt_->verifier() ? &bt_->verifier()->stats() : nullptr;
+  const auto* s = bt_ ? &mmu_->stats() : nullptr;
   if (bt_) {
-    const TranslatorStats& t = bt_->translator().stats();
     const CodeCache& cache = bt_->translator().cache();
-    std::fprintf(out,
-                 "  translator           blocks %" PRIu64 ", guest insns %" PRIu64 ", cache %zu/%zu KiB, flushes %" PRIu64
-                 ", chains %" PRIu64 ", invalidated blocks %" PRIu64 "\n",
-                 t.blocks_translated, t.guest_insns_translated, cache.used_bytes() >> 10, cache.capacity() >> 10,
-                 cache.flush_count(), t.chains, t.invalidated_blocks);
-    const BtEngineStats& e = bt_->stats();
-    std::fprintf(out,
-                 "  dispatcher           entries %" PRIu64 "; exits: direct %" PRIu64 ", indirect-miss %" PRIu64
-                 ", interpret %" PRIu64 ", fault %" PRIu64 ", poll %" PRIu64 "; untranslatable block starts %" PRIu64
-                 "; GS switches %" PRIu64 "\n",
-                 e.dispatches, e.exits_direct, e.exits_indirect, e.exits_interpret, e.exits_fault, e.exits_poll,
-                 e.interpreted_at_block_start, e.gs_switches);
-    std::fprintf(out,
-                 "                       entries found in the inline table %" PRIu64 "; code TLB misses %" PRIu64
-                 " (fills %" PRIu64 "); window pages filled after a guest #PF %" PRIu64 "\n",
-                 e.table_dispatches, e.exits_code_tlb, bt_->translator().code_tlb().fills(), e.refills);
-    std::fprintf(out,
-                 "                       callout exits %" PRIu64 ", interpreted in an interrupt shadow %" PRIu64
-                 ", code pages checked at block entry %" PRIu64 " (stale blocks found %" PRIu64 ")\n",
-                 e.exits_callout, e.interpreted_in_shadow, e.volatile_pages, e.exits_stale);
-    auto print_top = [out](const std::array<uint64_t, ZYDIS_MNEMONIC_MAX_VALUE + 1>& counts) {
-      std::vector<std::pair<uint64_t, int>> top;
-      for (int m = 0; m <= ZYDIS_MNEMONIC_MAX_VALUE; ++m) {
-        if (const uint64_t n = counts[static_cast<size_t>(m)]) top.emplace_back(n, m);
-      }
-      std::sort(top.rbegin(), top.rend());
-      for (size_t i = 0; i < top.size() && i < 12; ++i) {
-        std::fprintf(out, " %s=%" PRIu64, ZydisMnemonicGetString(static_cast<ZydisMnemonic>(top[i].second)), top[i].first);
-      }
-      std::fprintf(out, "\n");
-    };
-    const uint64_t lookups = ctx_->indirect_lookups;
-    const uint64_t hits = lookups - std::min(lookups, e.exits_indirect);
-    std::fprintf(out, "  indirect branches    %" PRIu64 " inline lookups: %" PRIu64 " hits (%.2f%%), %" PRIu64
-                 " misses; guest rets not predicted by the return stack %" PRIu64 "\n",
-                 lookups, hits, pct(hits, lookups), e.exits_indirect, ctx_->return_misses);
-    std::fprintf(out, "  interpreted (top)   ");
-    print_top(e.interpreted_by_mnemonic);
-    std::fprintf(out, "  callouts             %" PRIu64 " instructions run in place from translated code (%" PRIu64
-                 " sites); top:", e.callouts, t.callout_sites);
-    print_top(e.callouts_by_mnemonic);
-    const FaultStats& f = bt_->fault_stats();
-    std::fprintf(out,
-                 "  host faults          window fills %" PRIu64 ", polls %" PRIu64 ", return-stack resets %" PRIu64
-                 ", to interpreter %" PRIu64 " (guest #PF %" PRIu64 ", MMIO %" PRIu64 ", code writes %" PRIu64
-                 ", other %" PRIu64 "); host string instructions stopped by the timer %" PRIu64 "\n",
-                 f.fills, f.polls, f.return_stack_resets, f.redirected, f.page_faults, f.mmio, f.code_writes, f.other,
-                 f.string_stops);
-    if (const BlockVerifier* v = bt_->verifier()) {
-      const VerifierStats& s = v->stats();
-      std::fprintf(out,
-                   "  verify               block entries sampled %" PRIu64 ": agreed %" PRIu64 ", inconclusive %" PRIu64
-                   " (a device, the TSC or an MSR write in the shadow run)\n",
-                   s.sampled, s.compared, s.inconclusive);
-    }
-    const ShadowMmuStats& m = mmu_->stats();
-    std::fprintf(out,
-                 "  shadow MMU           fills %" PRIu64 ", pages mapped %" PRIu64 ", flushes %" PRIu64 " (+%" PRIu64
-                 " full), invlpg %" PRIu64 ", fill time %.3f s, host map calls %" PRIu64 "\n",
-                 m.fills, m.pages_mapped, m.flushes, m.global_flushes, m.invlpgs, static_cast<double>(m.fill_ns) / 1e9,
-                 mmu_->host_map_calls());
-    std::fprintf(out,
-                 "                       CR3 switches back to a kept address space %" PRIu64 ", to a new one %" PRIu64
-                 "; revalidated pages kept %" PRIu64 " (%" PRIu64 " made read-only), moved to a new frame %" PRIu64
-                 ", dropped %" PRIu64 "\n",
-                 m.space_reuses, m.space_assignments, m.revalidated_kept, m.revalidated_protected,
-                 m.revalidated_remapped, m.revalidated_dropped);
-    std::fprintf(out,
-                 "                       host mappings now %" PRIu64 " (at most), exact recounts %" PRIu64
-                 ", windows emptied for the mapping budget %" PRIu64 ", mappings refused %" PRIu64 "\n",
-                 mmu_->host_mappings(), m.vma_recounts, m.evictions, m.map_failures);
+    m.cache_used_kib = cache.used_bytes() >> 10;
+    m.cache_capacity_kib = cache.capacity() >> 10;
+    m.cache_flushes = cache.flush_count();
+    m.code_tlb_fills = bt_->translator().code_tlb().fills();
+    m.indirect_lookups = ctx_->indirect_lookups;
+    m.indirect_hits = m.indirect_lookups - std::min(m.indirect_lookups, e->exits_indirect);
+    m.indirect_hit_percent = percent(m.indirect_hits, m.indirect_lookups);
+    m.return_misses = ctx_->return_misses;
+    m.mmu_fill_seconds = static_cast<double>(s->fill_ns) / 1e9;
+    m.mmu_host_map_calls = mmu_->host_map_calls();
+    m.mmu_host_mappings = mmu_->host_mappings();
   }
-  std::fprintf(out, "  devices             ");
-  pc_->stats().for_each([out](const auto& name, uint64_t value) {
-    if (value) std::fprintf(out, " %s=%" PRIu64, std::string(name).c_str(), value);
+  auto shown = [&](StatLine line) {
+    switch (kStatLines[static_cast<size_t>(line)].when) {
+      case StatWhen::Always: return true;
+      case StatWhen::Bt: return bt_ != nullptr;
+      case StatWhen::Verifier: return v != nullptr;
+      case StatWhen::TranslatedBelowZero: return m.translated_deficit != 0;
+    }
+    return false;
+  };
+  std::vector<Stat> stats;
+#define VMM86_X(line, key, text, value) \
+  if (shown(StatLine::line)) stats.push_back({StatLine::line, key, text, stat_value(value)});
+  VMM86_STATS(VMM86_X)
+#undef VMM86_X
+  pc_->stats().for_each([&](const auto& name, uint64_t value) {
+    const std::string key(name);
+    stats.push_back({StatLine::Devices, "devices." + key, " " + key + "={}", value, true});
   });
-  std::fprintf(out, "\n");
+  return stats;
 }
+
+void Machine::print_stats(std::FILE* out) const { print_stats_text(out, config_.engine, collect_stats()); }
 
 }  // namespace vmm86

@@ -13,6 +13,7 @@
 #include "vmm/loader/linux_boot.h"
 #include "vmm/machine/config.h"
 #include "vmm/machine/perf_map.h"
+#include "vmm/machine/stats.h"
 #include "vmm/machine/terminal.h"
 #include "vmm/machine/trace.h"
 
@@ -40,6 +41,8 @@ class Machine final : public CpuHooks {
   [[nodiscard]] bool init(std::string* error);
   /// Runs the guest to its end.
   [[nodiscard]] MachineExit run();
+  /// Every statistic of the run so far (vmm/machine/stats.h), in --stats order.
+  [[nodiscard]] std::vector<Stat> collect_stats() const;
   /// Prints what --stats shows.
   void print_stats(std::FILE* out) const;
   /// One-line reason and the guest state, for error exits.
