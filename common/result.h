@@ -54,3 +54,12 @@ using Status = Result<std::monostate>;
 [[nodiscard]] inline Status ok_status() { return Status(std::monostate{}); }
 
 }  // namespace vmm86
+
+/// Evaluates a Result or Status and, when it failed, returns its Error from the enclosing
+/// function (which returns any Result); the value, if any, is dropped.
+#define VMM86_TRY(expression)                                                          \
+  do {                                                                                 \
+    if (auto vmm86_try_result = (expression); !vmm86_try_result) {                     \
+      return std::move(vmm86_try_result).take_error();                                 \
+    }                                                                                  \
+  } while (0)

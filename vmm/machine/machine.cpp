@@ -98,27 +98,38 @@ Machine::~Machine() {
   if (host_timer_ready_) timer_delete(static_cast<timer_t>(host_timer_));
 }
 
-bool Machine::init(std::string* error) {
-  if (!ctx_) {
-    *error = "cannot allocate the vCPU context";
-    return false;
-  }
+namespace {
+
+/// A Status from the shadow MMU's and the engines' own convention, bool f(std::string*).
+template <class Call>
+Status status_of(Call&& call) {
+  std::string error;
+  if (!call(&error)) return Error{std::move(error)};
+  return ok_status();
+}
+
+}  // namespace
+
+Status Machine::init() {
+  if (!ctx_) return make_error("cannot allocate the vCPU context");
   PcPlatformConfig pc_config;
   pc_config.ram_below_4g = mem_.ram_size();
   pc_ = std::make_unique<PcPlatform>(clock_, std::move(pc_config));
   pc_->set_reset_request([this] { reset_requested_ = true; });
-  if (!config_.trace_path.empty() && !tracer_.open(config_.trace_path, config_.trace_limit, error)) return false;
+  if (!config_.trace_path.empty()) VMM86_TRY(tracer_.open(config_.trace_path, config_.trace_limit));
   mmu_ = std::make_unique<ShadowMmu>(mem_);
-  if (!mmu_->init(error)) return false;
+  VMM86_TRY(status_of([&](std::string* error) { return mmu_->init(error); }));
   interp_ = std::make_unique<Interpreter>(ctx_->cpu, mem_, *this);
   (void)host_tsc_hz();  // measured now rather than when the guest first asks (CPUID 0x15)
   if (config_.engine == Engine::Bt) {
     bt_ = std::make_unique<BtEngine>(*ctx_, mem_, *mmu_, *interp_, kCodeCacheBytes);
     bt_->count_interpreted_mnemonics(config_.stats);
     bt_->translator().count_indirect_lookups(config_.stats);
-    if (!bt_->init(error)) return false;
-    if (config_.verify && !bt_->enable_verification(config_.verify_period, *this, error)) return false;
-    if (config_.perf_map && !perf_map_.open(error)) return false;
+    VMM86_TRY(status_of([&](std::string* error) { return bt_->init(error); }));
+    if (config_.verify) {
+      VMM86_TRY(status_of([&](std::string* error) { return bt_->enable_verification(config_.verify_period, *this, error); }));
+    }
+    if (config_.perf_map) VMM86_TRY(perf_map_.open());
     if (tracer_.active() || perf_map_.active()) {
       bt_->set_block_observer([this](const Block& block, std::span<const uint8_t> code) {
         if (tracer_.active()) tracer_.block(block.key.eip, code, block.guest_insns);
@@ -127,10 +138,7 @@ bool Machine::init(std::string* error) {
     }
   }
   auto term = Terminal::open();
-  if (!term) {
-    *error = term.error();
-    return false;
-  }
+  if (!term) return std::move(term).take_error();
   terminal_ = std::move(term.value());
   Terminal* out = terminal_.get();
   pc_->set_serial_output([out](uint8_t byte) { out->write_output({&byte, 1}); });
@@ -139,47 +147,38 @@ bool Machine::init(std::string* error) {
   g_fatal_cpu = &ctx_->cpu;
   set_fatal_cleanup(Terminal::restore_now);
   set_fatal_report(fatal_report);
-  if (!install_fault_handler(error)) return false;
-  if (!install_signal_handlers(error)) return false;
+  VMM86_TRY(status_of(install_fault_handler));
+  VMM86_TRY(install_signal_handlers());
   sigevent sev{};
   sev.sigev_notify = SIGEV_SIGNAL;
   sev.sigev_signo = SIGALRM;
   timer_t timer;
-  if (timer_create(CLOCK_MONOTONIC, &sev, &timer) != 0) {
-    *error = std::string("timer_create: ") + std::strerror(errno);
-    return false;
-  }
+  if (timer_create(CLOCK_MONOTONIC, &sev, &timer) != 0) return make_error("timer_create: {}", std::strerror(errno));
   host_timer_ = timer;
   host_timer_ready_ = true;
   g_timer_ctx = ctx_.get();
   if (!bt_) g_timer_interp = interp_.get();
   g_timer_bt = bt_.get();
   start_ns_ = clock_.now_ns();
-  return true;
+  return ok_status();
 }
 
-bool Machine::install_signal_handlers(std::string* error) {
+Status Machine::install_signal_handlers() {
   // On the signal stack (install_fault_handler made it): translated code runs on the
   // return stack, which is small and has a guard page below it.
   struct sigaction sa{};
   sa.sa_sigaction = on_host_timer;
   sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
   sigemptyset(&sa.sa_mask);
-  if (sigaction(SIGALRM, &sa, nullptr) != 0) {
-    *error = std::string("sigaction: ") + std::strerror(errno);
-    return false;
-  }
+  if (sigaction(SIGALRM, &sa, nullptr) != 0) return make_error("sigaction: {}", std::strerror(errno));
   sa.sa_sigaction = on_stop_signal;
   for (const int sig : kStopSignals) {
     struct sigaction previous {};
     sigaction(sig, nullptr, &previous);
     if (previous.sa_handler == SIG_IGN) continue;  // nohup, a shell's background job: leave it be
-    if (sigaction(sig, &sa, nullptr) != 0) {
-      *error = std::string("sigaction: ") + std::strerror(errno);
-      return false;
-    }
+    if (sigaction(sig, &sa, nullptr) != 0) return make_error("sigaction: {}", std::strerror(errno));
   }
-  return true;
+  return ok_status();
 }
 
 int Machine::stop_signal() const { return g_stop_signal.load(); }

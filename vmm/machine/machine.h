@@ -37,8 +37,8 @@ class Machine final : public CpuHooks {
   Machine(const Machine&) = delete;
   Machine& operator=(const Machine&) = delete;
 
-  /// Sets up the engines, the console and the host timer; false with `error` on failure.
-  [[nodiscard]] bool init(std::string* error);
+  /// Sets up the engines, the console and the host timer.
+  [[nodiscard]] Status init();
   /// Runs the guest to its end.
   [[nodiscard]] MachineExit run();
   /// Every statistic of the run so far (vmm/machine/stats.h), in --stats order.
@@ -101,7 +101,7 @@ class Machine final : public CpuHooks {
   [[nodiscard]] bool intr_deliverable_now() const;
   /// Makes the host timer fire within kMinSliceNs (an interrupt waits at the gate).
   void arm_host_timer_soon();
-  bool install_signal_handlers(std::string* error);
+  [[nodiscard]] Status install_signal_handlers();
 
   MachineConfig config_;
   GuestMemory mem_;

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string>
 
 namespace vmm86 {
 
@@ -11,14 +12,11 @@ PerfMap::~PerfMap() {
   if (file_) std::fclose(file_);
 }
 
-bool PerfMap::open(std::string* error) {
+Status PerfMap::open() {
   const std::string path = "/tmp/perf-" + std::to_string(getpid()) + ".map";
   file_ = std::fopen(path.c_str(), "w");
-  if (!file_) {
-    *error = "--perf-map: cannot create " + path + ": " + std::strerror(errno);
-    return false;
-  }
-  return true;
+  if (!file_) return make_error("--perf-map: cannot create {}: {}", path, std::strerror(errno));
+  return ok_status();
 }
 
 void PerfMap::block(const void* host_code, uint32_t host_size, uint32_t guest_eip, uint32_t guest_insns) {

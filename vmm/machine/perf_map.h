@@ -5,7 +5,7 @@
 
 #include <cstdint>
 #include <cstdio>
-#include <string>
+#include "common/result.h"
 
 namespace vmm86 {
 
@@ -16,8 +16,8 @@ class PerfMap {
   PerfMap(const PerfMap&) = delete;
   PerfMap& operator=(const PerfMap&) = delete;
 
-  /// Creates /tmp/perf-<pid>.map; false (with *error) if it cannot.
-  [[nodiscard]] bool open(std::string* error);
+  /// Creates /tmp/perf-<pid>.map.
+  [[nodiscard]] Status open();
   [[nodiscard]] bool active() const { return file_ != nullptr; }
   /// One translated block: its host code and the guest EIP it starts at.
   void block(const void* host_code, uint32_t host_size, uint32_t guest_eip, uint32_t guest_insns);

@@ -51,9 +51,8 @@ int run_machine(const MachineConfig& config, linux_boot::LoadedGuest&& guest) {
 #else
   (void)owned.release();
 #endif
-  std::string error;
-  if (!machine.init(&error)) {
-    fmt::print(stderr, "vmm86: error: {}\n", error);
+  if (const Status started = machine.init(); !started) {
+    fmt::print(stderr, "vmm86: error: {}\n", started.error());
     return kExitFailure;
   }
   if (const char* crash = std::getenv("VMM86_TEST_CRASH")) crash_for_test(crash);

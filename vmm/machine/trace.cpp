@@ -28,14 +28,11 @@ Tracer::~Tracer() {
   if (file_) std::fclose(file_);
 }
 
-bool Tracer::open(const std::string& path, uint64_t limit, std::string* error) {
+Status Tracer::open(const std::string& path, uint64_t limit) {
   file_ = std::fopen(path.c_str(), "w");
-  if (!file_) {
-    *error = "cannot open trace file '" + path + "': " + std::strerror(errno);
-    return false;
-  }
+  if (!file_) return make_error("cannot open trace file '{}': {}", path, std::strerror(errno));
   limit_ = limit;
-  return true;
+  return ok_status();
 }
 
 void Tracer::count() {

@@ -11,6 +11,7 @@
 #include <span>
 #include <string>
 
+#include "common/result.h"
 #include "vmm/arch/cpu_state.h"
 #include "vmm/interp/interpreter.h"
 
@@ -23,8 +24,8 @@ class Tracer {
   Tracer(const Tracer&) = delete;
   Tracer& operator=(const Tracer&) = delete;
 
-  /// Opens `path` for writing; false with `error` on failure.
-  [[nodiscard]] bool open(const std::string& path, uint64_t limit, std::string* error);
+  /// Opens `path` for writing.
+  [[nodiscard]] Status open(const std::string& path, uint64_t limit);
   [[nodiscard]] bool active() const { return file_ != nullptr && (limit_ == 0 || records_ < limit_); }
 
   /// A translated block: its guest code bytes starting at `eip`.
