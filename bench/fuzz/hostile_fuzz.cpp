@@ -1,6 +1,7 @@
 // hostile_fuzz: random ring-0 guests against the monitor (issue 14, point 5).
 //
 //   hostile_fuzz [--count N] [--first SEED] [--jobs J] [--examples K] [--stuck SECONDS]
+//   hostile_fuzz --only I      # sequence I of a report, in this process (for gdb), described
 //
 // Each sequence is a hostile_program (tests/differential/wide.h): random bytes, random
 // encodings of any form of the classification table with random immediates and
@@ -14,7 +15,8 @@
 //             a guest write that missed its window (reads that escape show as differences)
 //   hangs     the interpreter halted, the BT engine ran out of time
 //   differ    both ended, in different architectural states (differences in the arithmetic
-//             status flags alone are counted apart: random code leaves SDM-undefined flags)
+//             status flags alone, or after the reference read a flag the SDM leaves undefined,
+//             are counted apart: random code leaves and reads SDM-undefined flags)
 #include <sys/mman.h>
 
 #include <atomic>
@@ -94,6 +96,7 @@ int main(int argc, char** argv) {
   uint64_t count = 10000, first = 0xF022000000ull, examples = 1;
   unsigned jobs = 1;
   int stuck_seconds = 30;
+  int64_t only = -1;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto num = [&] { return i + 1 < argc ? std::strtoull(argv[++i], nullptr, 0) : 0ull; };
@@ -102,16 +105,34 @@ int main(int argc, char** argv) {
     else if (a == "--jobs") jobs = static_cast<unsigned>(num());
     else if (a == "--examples") examples = num();
     else if (a == "--stuck") stuck_seconds = static_cast<int>(num());
+    else if (a == "--only") only = static_cast<int64_t>(num());
     else {
-      std::fprintf(stderr, "usage: hostile_fuzz [--count N] [--first SEED] [--jobs J] [--examples K] [--stuck S]\n");
+      std::fprintf(stderr,
+                   "usage: hostile_fuzz [--count N] [--first SEED] [--jobs J] [--examples K] [--stuck S] [--only I]\n");
       return 2;
     }
+  }
+  auto program = [&](uint64_t i) { return hostile_program(first + i, static_cast<Hostile>(i % 3)); };
+  if (only >= 0) {  // no child, no canary: a debugger sees the monitor where it stops
+    const Program p = program(static_cast<uint64_t>(only));
+    std::printf("%s", describe(p).c_str());
+    const Verdict v = run(p);
+    if (v.diff.empty()) {
+      std::printf("same outcome%s\n", v.ref.end == vmm86::bttest::RunEnd::Timeout ? " (inconclusive)" : "");
+      return 0;
+    }
+    std::printf("the reference read %llu SDM-undefined flags; status flags alone differ: %s\n",
+                static_cast<unsigned long long>(v.ref.undefined_flag_reads),
+                differs_only_in_status_flags(p, v) ? "yes" : "no");
+    const Program small = minimize(p, v);
+    std::printf("%s\n%s---- shrunk to\n%s%s", outcome_class(v).c_str(), v.diff.c_str(), describe(small).c_str(),
+                run(small).diff.c_str());
+    return 1;
   }
   const bool canary = map_canary();
   (void)forms();  // enumerate once, before the children fork
   auto* c = static_cast<Counters*>(
       mmap(nullptr, sizeof(Counters), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
-  auto program = [&](uint64_t i) { return hostile_program(first + i, static_cast<Hostile>(i % 3)); };
   auto work = [&](uint64_t i) -> std::string {
     const Program p = program(i);
     const Verdict v = run(p);
@@ -131,8 +152,10 @@ int main(int argc, char** argv) {
       return msg;
     }
     if (!msg.empty() || v.diff.empty()) return msg;
-    if (!v.hang && differs_only_in_status_flags(p, v)) {
-      c->flags_only.fetch_add(1);  // possibly SDM-undefined flags: counted apart, not reported
+    if (!v.hang && (differs_only_in_status_flags(p, v) || v.ref.undefined_flag_reads > 0)) {
+      // SDM-undefined flags (left in EFLAGS or a frame, or read by a jcc/cmovcc/pushf/adc
+      // into registers and memory): each engine's choice is legal; counted apart.
+      c->flags_only.fetch_add(1);
       return msg;
     }
     if (v.hang) c->hangs.fetch_add(1);
@@ -165,7 +188,7 @@ int main(int argc, char** argv) {
   vmm86::difftest::run_isolated_parallel(0, count, jobs, work, report, options);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("==== hostile fuzz: %llu sequences in %.0f s (%.0f/s, %u jobs): %llu crashes, %llu stuck, %llu escapes%s, "
-              "%llu hangs, %llu outcome differences (+%llu in status flags only, which SDM-undefined flags allow), "
+              "%llu hangs, %llu outcome differences (+%llu from SDM-undefined flags: left in EFLAGS or read), "
               "%llu inconclusive (the interpreter looped), %llu guest "
               "instructions translated\n",
               static_cast<unsigned long long>(count), secs, static_cast<double>(count) / secs, jobs,

@@ -119,6 +119,8 @@ struct Outcome {
   uint64_t translated = 0;  ///< guest instructions retired in translated code (bt only)
   int vector = -1;          ///< the exception the run ended in (-1: none)
   uint32_t fault_eip = 0;   ///< its frame's EIP
+  /// Instructions that read an SDM-undefined arithmetic flag (reference run only).
+  uint64_t undefined_flag_reads = 0;
 };
 
 struct Verdict {

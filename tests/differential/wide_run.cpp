@@ -1,5 +1,6 @@
 // Runs a wide program on the interpreter alone and on the BT engine, compares what they
 // leave behind, shrinks divergent programs and names their class.
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <regex>
@@ -85,6 +86,7 @@ Outcome snapshot(BtMachine& m, RunEnd end, const Program& p) {
   }
   o.acknowledged = m.acknowledged;
   o.translated = m.ctx().retired;
+  o.undefined_flag_reads = m.interp().undefined_flag_reads();
   const uint32_t eip = o.cpu.eip;
   if (end == RunEnd::Halted && eip > kStubs && eip <= kStubs + 32 * kStubBytes) {
     o.vector = static_cast<int>((eip - 1 - kStubs) / kStubBytes);
@@ -149,16 +151,27 @@ std::string compare(const Program& p, const Outcome& ref, const Outcome& bt) {
 
 Verdict run(const Program& p) {
   Verdict v;
+  std::chrono::milliseconds ref_time{};
   {
     BtMachine ref;
     prepare(ref, p);
-    v.ref = snapshot(ref, ref.run_interp(200'000), p);
+    // 200,000 steps or 5 s, whichever comes first (a step of a rep string instruction
+    // reading unbacked memory costs far more than one of anything else).
+    const auto t0 = std::chrono::steady_clock::now();
+    RunEnd end = RunEnd::Timeout;
+    for (int chunk = 0; chunk < 200 && end == RunEnd::Timeout && ref_time < std::chrono::seconds(5); ++chunk) {
+      end = ref.run_interp(1000);
+      ref_time = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+    }
+    v.ref = snapshot(ref, end, p);
   }
   if (v.ref.end == RunEnd::Timeout) return v;  // a loop the program made itself: nothing to compare
   {
     BtMachine bt;
     prepare(bt, p);
-    v.bt = snapshot(bt, bt.run_bt(std::chrono::milliseconds(1500)), p);
+    // A step may be 4096 iterations of a rep string instruction: a program the interpreter
+    // needed seconds for gets a few times that, never less than 1.5 s.
+    v.bt = snapshot(bt, bt.run_bt(std::max(std::chrono::milliseconds(1500), 4 * ref_time)), p);
   }
   v.hang = v.ref.end == RunEnd::Halted && v.bt.end == RunEnd::Timeout;
   v.diff = compare(p, v.ref, v.bt);

@@ -180,7 +180,14 @@ StepStatus Core::step() {
   if (!cpu.sreg(SegReg::Cs).default_big()) next_eip &= 0xFFFFu;
 
   if (handler == nullptr) return finish(unimplemented());
-  return finish(handler(*this));
+  const ZydisAccessedFlags* accessed = insn->raw.cpu_flags;
+  if (accessed && (accessed->tested & undefined_flags)) ++undefined_flag_reads;
+  const StepStatus status = finish(handler(*this));
+  if (accessed && status == StepStatus::Retired) {
+    undefined_flags = (undefined_flags & ~(accessed->modified | accessed->set_0 | accessed->set_1)) |
+                      accessed->undefined;
+  }
+  return status;
 }
 
 }  // namespace interp
@@ -205,10 +212,12 @@ Interpreter::~Interpreter() = default;
 
 StepStatus Interpreter::step() { return core_->step(); }
 
-RunResult Interpreter::run(uint64_t max_instructions) {
+RunResult Interpreter::run(uint64_t max_steps) {
   RunResult r;
   const uint64_t start = core_->retired;
-  while (core_->retired - start < max_instructions) {
+  // Steps, not retirements, bound the run: a rep string instruction pauses every few
+  // thousand iterations without retiring, and one with ECX near 4G must still return.
+  for (uint64_t steps = 0; steps < max_steps; ++steps) {
     if (stop_requested_.exchange(false, std::memory_order_relaxed)) {
       r.status = StepStatus::Stopped;
       break;
@@ -239,5 +248,7 @@ StepStatus Interpreter::raise_exception(uint8_t vector, bool has_error_code, uin
 const std::string& Interpreter::detail() const { return core_->detail; }
 
 uint64_t Interpreter::retired() const { return core_->retired; }
+
+uint64_t Interpreter::undefined_flag_reads() const { return core_->undefined_flag_reads; }
 
 }  // namespace vmm86

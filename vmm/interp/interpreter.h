@@ -117,9 +117,11 @@ class Interpreter {
   /// leaves the state at the instruction (registers restored) and its exception
   /// delivered: EventDelivered.
   [[nodiscard]] StepStatus step();
-  /// Steps until `max_instructions` have retired or a step returns something other than
-  /// Retired/EventDelivered (Halted, TripleFault, Unimplemented, Unsupported, Stopped).
-  RunResult run(uint64_t max_instructions);
+  /// Takes up to `max_steps` steps (each retires at most one instruction or delivers one
+  /// event; a paused rep string instruction retires nothing), stopping early when a step
+  /// returns something other than Retired/EventDelivered (Halted, TripleFault,
+  /// Unimplemented, Unsupported, Stopped).
+  RunResult run(uint64_t max_steps);
 
   /// Makes the next run() return Stopped at an instruction boundary (safe from a hook).
   void request_stop() { stop_requested_.store(true, std::memory_order_relaxed); }
@@ -136,6 +138,9 @@ class Interpreter {
   [[nodiscard]] const std::string& detail() const;
   /// Instructions retired since construction.
   [[nodiscard]] uint64_t retired() const;
+  /// Instructions since construction that read an arithmetic flag the SDM left undefined
+  /// (a jcc or pushf after mul): a second engine may legally reach another state.
+  [[nodiscard]] uint64_t undefined_flag_reads() const;
 
  private:
   std::unique_ptr<interp::Core> core_;
