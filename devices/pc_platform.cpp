@@ -1,7 +1,6 @@
 #include "devices/pc_platform.h"
 
-#include <cstdio>
-#include <cstdlib>
+#include "common/check.h"
 
 namespace vmm86 {
 namespace {
@@ -65,11 +64,9 @@ PcPlatform::PcPlatform(const VirtualClock& clock, PcPlatformConfig config)
 void PcPlatform::attach(PcDevice device, uint16_t base, uint32_t count, PortIoDevice& window) {
   BusRangeId id = 0;
   const char* name = kDeviceNames[static_cast<unsigned>(device)];
-  if (io_bus_.add(base, count, window, name, 1, &id) != BusStatus::Ok) {
-    // The layout above is fixed: a conflict is a bug in this file, never a guest error.
-    std::fprintf(stderr, "vmm86: fatal: PC platform port range 0x%x (%s) conflicts\n", base, name);
-    std::abort();
-  }
+  const BusStatus added = io_bus_.add(base, count, window, name, 1, &id);
+  // The layout above is fixed: a conflict is a bug in this file, never a guest error.
+  VMM86_CHECK(added == BusStatus::Ok, "PC platform port range {:#x} ({}) conflicts", base, name);
   ranges_.emplace_back(device, id);
 }
 
