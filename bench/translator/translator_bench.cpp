@@ -220,7 +220,7 @@ void BM_TranslateBlocks(benchmark::State& state) {
     for (uint32_t off = 0; off < image.size(); off += 16) {
       m.cpu().eip = kCode + off;
       Block* b = nullptr;
-      benchmark::DoNotOptimize(t.block_for_current(m.engine(), &b));
+      benchmark::DoNotOptimize(t.block_for_current(m.engine().code_source(), &b));
     }
     insns += t.stats().guest_insns_translated - before;
   }

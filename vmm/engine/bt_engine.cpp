@@ -28,7 +28,14 @@ void set_gs_base(uint64_t base) {
 }  // namespace
 
 BtEngine::BtEngine(ExecContext& ctx, GuestMemory& mem, ShadowMmu& mmu, Interpreter& interp, size_t cache_bytes)
-    : ctx_(ctx), mem_(mem), mmu_(mmu), interp_(interp), translator_(ctx, cache_bytes) {
+    : ctx_(ctx),
+      mem_(mem),
+      mmu_(mmu),
+      interp_(interp),
+      translator_(ctx, cache_bytes),
+      smc_(mmu, translator_, interp, stats_),
+      code_(mem, ctx.cpu, smc_),
+      prefetch_(mem, ctx.cpu, mmu, translator_.code_tlb()) {
   active_.translator = &translator_;
   active_.mmu = &mmu_;
   active_.ctx = &ctx_;
@@ -92,41 +99,10 @@ ExitRecord* BtEngine::run_callout(const CalloutSite& site) {
   return translator_.callout_exit();
 }
 
-bool BtEngine::fetch(uint32_t linear, Bytes* out) {
-  if (!fetch_bytes(linear, out)) return false;
-  if (volatile_pages_.count(out->phys >> kPageShift)) {
-    out->verify = true;
-    return true;
-  }
-  if (!mmu_.is_code_page(out->phys >> kPageShift)) {
-    mmu_.protect_code_page(out->phys >> kPageShift);
-    // The interpreter caches whether a page is watched for code writes: it changed.
-    interp_.flush_tlb();
-  }
-  return true;
-}
-
-bool BtEngine::fetch_bytes(uint32_t linear, Bytes* out) {
-  const CpuState& cpu = ctx_.cpu;
-  const WalkResult w = walk_fetch(mem_, cpu, linear, true);
-  if (!w.ok) return false;
-  const GuestPhys phys = w.phys;
-  out->global = w.global && (cpu.cr4 & cr4::PGE) != 0;
-  out->large = w.large_page;
-  const PhysKind kind = mem_.kind_at(phys);
-  if (kind != PhysKind::Ram && kind != PhysKind::Rom) return false;
-  const uint32_t available = kPageSize - (linear & kPageMask);
-  out->host = mem_.host_ptr(phys, available);
-  if (!out->host) return false;
-  out->available = available;
-  out->phys = phys.value;
-  return true;
-}
-
 void BtEngine::count_mnemonic(std::array<uint64_t, ZYDIS_MNEMONIC_MAX_VALUE + 1>& counts) {
-  Bytes bytes;
+  CodeSource::Bytes bytes;
   const uint32_t linear = ctx_.cpu.sreg(SegReg::Cs).base + ctx_.cpu.eip;
-  if (!ctx_.cpu.protected_mode() || !fetch_bytes(linear, &bytes)) return;
+  if (!ctx_.cpu.protected_mode() || !code_.read_code(linear, &bytes)) return;
   Instruction insn;
   const Decoder decoder(ctx_.cpu.sreg(SegReg::Cs).default_big() ? CodeSize::Bits32 : CodeSize::Bits16);
   if (decoder.decode({bytes.host, bytes.available}, &insn) == DecodeStatus::Ok) ++counts[insn.mnemonic()];
@@ -146,41 +122,8 @@ void BtEngine::sync_paging() {
       salted_mode_ = Translator::kNotTranslatable;
       translator_.code_tlb().flush_all();
     } else {
-      switch_code_tlb(old_cr3, want.cr3);
+      prefetch_.switch_space(old_cr3, want.cr3);
     }
-  }
-}
-
-void BtEngine::switch_code_tlb(uint32_t old_cr3, uint32_t new_cr3) {
-  CodeTlb& tlb = translator_.code_tlb();
-  constexpr size_t kRememberedSpaces = 256;
-  if (recent_code_pages_.size() >= kRememberedSpaces) recent_code_pages_.clear();
-  recent_code_pages_[old_cr3] = tlb.non_global_pages();
-  tlb.flush_non_global();
-  auto it = recent_code_pages_.find(new_cr3);
-  if (it == recent_code_pages_.end()) return;
-  for (const uint32_t entry : it->second) prefill_code_tlb(entry & 1, (entry >> 1) << kPageShift, false);
-}
-
-bool BtEngine::prefill_code_tlb(bool user, uint32_t linear, bool code_pages_only) {
-  const CpuState& cpu = ctx_.cpu;
-  const PagingMode mode{cpu.cr0, cpu.cr3, cpu.cr4};
-  // As the CPU may: a TLB entry loaded ahead of use (the walk sets A bits, never D).
-  const WalkResult w = walk_page_tables(mem_, mode, GuestLinear{linear}, AccessKind{false, user, true});
-  if (!w.ok || (w.global && (cpu.cr4 & cr4::PGE))) return false;
-  if (code_pages_only && !mmu_.is_code_page(w.phys.value >> kPageShift)) return false;
-  translator_.code_tlb().fill(user, linear, w.phys.value, false, w.large_page);
-  return true;
-}
-
-void BtEngine::prefill_code_tlb_around(uint32_t eip) {
-  // A new process's code pages become present 16 at a time (the guest kernel's fault-around
-  // on its text), and every one that holds translated code would cost an exit of its own.
-  constexpr uint32_t kGroup = 16;
-  const bool user = ctx_.cpu.cpl() == 3;
-  const uint32_t first = (eip >> kPageShift) & ~(kGroup - 1);
-  for (uint32_t page = first; page < first + kGroup; ++page) {
-    if (page != eip >> kPageShift) (void)prefill_code_tlb(user, page << kPageShift, true);
   }
 }
 
@@ -212,25 +155,9 @@ void BtEngine::select_window() {
   }
 }
 
-void BtEngine::physical_write(uint64_t phys_addr, unsigned size) {
-  const uint64_t first = phys_addr >> kPageShift;
-  const uint64_t last = (phys_addr + size - 1) >> kPageShift;
-  for (uint64_t page = first; page <= last; ++page) {
-    if (!mmu_.is_code_page(page)) continue;
-    translator_.invalidate_page(page);
-    // A page that keeps taking code writes (code and hot data side by side) stops being
-    // protected: its blocks check their bytes at entry instead of faulting on each write.
-    if (++code_write_invalidations_[page] >= kVolatileAfterInvalidations) {
-      volatile_pages_.insert(page);
-      ++stats_.volatile_pages;
-    }
-    if (volatile_pages_.count(page) || !translator_.cache().has_code_on_page(page)) mmu_.unprotect_code_page(page);
-  }
-}
-
 Block* BtEngine::chain(ExitRecord& exit) {
   const uint64_t before = translator_.stats().blocks_translated;
-  Block* target = translator_.try_chain(&exit, *this);
+  Block* target = translator_.try_chain(&exit, code_);
   report_new_block(before);
   return target;
 }
@@ -242,7 +169,7 @@ Block* BtEngine::find_block() {
 
 TranslateStatus BtEngine::lookup(Block** out) {
   const uint64_t before = translator_.stats().blocks_translated;
-  const TranslateStatus st = translator_.block_for_current(*this, out);
+  const TranslateStatus st = translator_.block_for_current(code_, out);
   if (st == TranslateStatus::Ok && translator_.stats().blocks_translated != before) notify_observer(**out);
   return st;
 }
@@ -250,12 +177,12 @@ TranslateStatus BtEngine::lookup(Block** out) {
 void BtEngine::report_new_block(uint64_t translated_before) {
   if (!block_observer_ || translator_.stats().blocks_translated == translated_before) return;
   Block* block = nullptr;
-  if (translator_.block_for_current(*this, &block) == TranslateStatus::Ok) notify_observer(*block);
+  if (translator_.block_for_current(code_, &block) == TranslateStatus::Ok) notify_observer(*block);
 }
 
 void BtEngine::notify_observer(const Block& block) {
-  Bytes bytes;
-  if (block_observer_ && fetch_bytes(block.key.eip, &bytes)) {
+  CodeSource::Bytes bytes;
+  if (block_observer_ && code_.read_code(block.key.eip, &bytes)) {
     block_observer_(block, {bytes.host, std::min<size_t>(bytes.available, block.guest_size)});
   }
 }
@@ -325,8 +252,8 @@ bool BtEngine::run_verified(Block* block, EngineStop* stop) {
     default:
       break;
   }
-  Bytes code;
-  const bool have_code = fetch_bytes(block->key.eip, &code);
+  CodeSource::Bytes code;
+  const bool have_code = code_.read_code(block->key.eip, &code);
   const std::string report =
       verifier_->compare(ctx_.cpu, ctx_.retired + interp_.retired() - retired_before, have_code ? code.host : nullptr,
                          have_code ? std::min<size_t>(code.available, block->guest_size) : 0);

@@ -20,23 +20,24 @@
 #include <functional>
 #include <optional>
 #include <span>
-#include <unordered_map>
-#include <unordered_set>
 #include <string>
 #include <utility>
 
 #include "decoder/decoder.h"
 #include "shadow-mmu/shadow_mmu.h"
 #include "translator/translator.h"
+#include "vmm/engine/code_tlb_prefetch.h"
 #include "vmm/engine/engine_state.h"
 #include "vmm/engine/exit_handler.h"
 #include "vmm/engine/fault_handler.h"
+#include "vmm/engine/guest_code_source.h"
+#include "vmm/engine/smc_policy.h"
 #include "vmm/engine/verifier.h"
 #include "vmm/interp/interpreter.h"
 
 namespace vmm86 {
 
-class BtEngine final : public CodeSource, private ExitServices {
+class BtEngine final : private ExitServices {
  public:
   BtEngine(ExecContext& ctx, GuestMemory& mem, ShadowMmu& mmu, Interpreter& interp, size_t cache_bytes);
 
@@ -49,7 +50,7 @@ class BtEngine final : public CodeSource, private ExitServices {
   [[nodiscard]] EngineStop run(uint64_t max_dispatches, bool (*interrupt_deliverable)(void*), void* opaque);
 
   /// A write to guest-physical memory made outside translated code (interpreter, devices).
-  void physical_write(uint64_t phys_addr, unsigned size);
+  void physical_write(uint64_t phys_addr, unsigned size) { smc_.physical_write(phys_addr, size); }
   /// Brings the shadow MMU in line with CR0/CR3/CR4 when their values changed.
   void sync_paging();
   /// The guest wrote CR0/CR3/CR4 (CpuHooks::paging_written): a same-value CR3 write
@@ -77,23 +78,19 @@ class BtEngine final : public CodeSource, private ExitServices {
   void set_block_observer(BlockObserver observer) { block_observer_ = std::move(observer); }
 
   [[nodiscard]] Translator& translator() { return translator_; }
+  /// Where the translator reads guest code from (translating through it watches the pages).
+  [[nodiscard]] GuestCodeSource& code_source() { return code_; }
   [[nodiscard]] const BtEngineStats& stats() const { return stats_; }
   [[nodiscard]] const FaultStats& fault_stats() const { return active_.stats; }
   [[nodiscard]] const std::string& detail() const { return detail_; }
 
-  // CodeSource: guest code bytes through the guest's page tables; marks the page as code.
-  [[nodiscard]] bool fetch(uint32_t linear, Bytes* out) override;
-
  private:
-  /// Guest code bytes at `linear` through the guest's page tables (no side effects on
-  /// the code-page bookkeeping).
-  [[nodiscard]] bool fetch_bytes(uint32_t linear, Bytes* out);
   // ExitServices, for handle_exit.
   Block* chain(ExitRecord& exit) override;
   Block* find_block() override;
   void remember_target(const Block& block) override { translator_.remember_indirect_target(ctx_.cpu.eip, &block); }
   void forget_target() override { translator_.forget_indirect_target(ctx_.cpu.eip); }
-  void prefill_code_tlb_around() override { prefill_code_tlb_around(ctx_.cpu.eip); }
+  void prefill_code_tlb_around() override { prefetch_.prefill_around(ctx_.cpu.eip); }
   [[nodiscard]] bool interpret_one(EngineStop* stop) override;
   void invalidate_block(Block* block) override { translator_.invalidate_block(block); }
   void clear_poll_request() override { clear_exit_request(&ctx_); }
@@ -121,14 +118,6 @@ class BtEngine final : public CodeSource, private ExitServices {
     ctx_.mode = mode;
     ctx_.lookup_salt = global_space_salt_ ^ (salted_mode(mode) * 0x5BD1E995u);
   }
-  /// CR3 changed: the code TLB keeps global pages, and maps ahead the code pages the new
-  /// address space ran last time (each one a dispatcher exit saved).
-  void switch_code_tlb(uint32_t old_cr3, uint32_t new_cr3);
-  /// Fills the code TLB entry of `linear` from the guest's tables (if present, not global,
-  /// and, with `code_pages_only`, holding translated code). True if it did.
-  bool prefill_code_tlb(bool user, uint32_t linear, bool code_pages_only);
-  /// After a code TLB miss at `eip`: the neighbours in its 16-page group that hold code.
-  void prefill_code_tlb_around(uint32_t eip);
 
   /// run()'s callback, for callouts (run_callout) to ask after each instruction.
   bool (*interrupt_deliverable_)(void*) = nullptr;
@@ -150,11 +139,9 @@ class BtEngine final : public CodeSource, private ExitServices {
   PendingRefill refill_;
   BlockObserver block_observer_;
   bool count_mnemonics_ = false;
-  static constexpr uint32_t kVolatileAfterInvalidations = 8;
-  std::unordered_map<uint64_t, uint32_t> code_write_invalidations_;  ///< per guest-physical page
-  std::unordered_set<uint64_t> volatile_pages_;
-  /// Per CR3: the code pages (CodeTlb::non_global_pages) it had when switched away from.
-  std::unordered_map<uint32_t, std::vector<uint32_t>> recent_code_pages_;
+  SmcPolicy smc_;
+  GuestCodeSource code_;
+  CodeTlbPrefetch prefetch_;
 };
 
 }  // namespace vmm86
