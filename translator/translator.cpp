@@ -373,21 +373,7 @@ bool Translator::in_code_cache(const void* host_pc) const {
 
 bool Translator::locate(const void* host_pc, GuestLocation* out) const {
   const Block* b = cache_.block_at(host_pc);
-  if (!b || b->pc_map.empty()) return false;
-  const auto offset = static_cast<uint32_t>(static_cast<const uint8_t*>(host_pc) - b->host_code);
-  *out = GuestLocation{};
-  if (offset < b->pc_map[0].host_offset) {  // in the prologue: nothing counted yet
-    out->eip = b->key.eip;
-    return true;
-  }
-  size_t i = 0;
-  while (i + 1 < b->pc_map.size() && b->pc_map[i + 1].host_offset <= offset) ++i;
-  out->eip = b->pc_map[i].guest_eip;
-  out->not_retired = b->pc_map[i].counted - b->pc_map[i].retired_before;
-  for (const HostPointerSite& site : b->host_pointer_sites) {
-    if (site.host_offset == offset) out->host_pointer_regs = site.regs;
-  }
-  return true;
+  return b && translate_back(*b, static_cast<uint32_t>(static_cast<const uint8_t*>(host_pc) - b->host_code), out);
 }
 
 void Translator::remember_indirect_target(uint32_t eip, const Block* block) {

@@ -10,6 +10,7 @@
 #include "translator/code_cache.h"
 #include "translator/code_tlb.h"
 #include "translator/exec_context.h"
+#include "translator/translate_back.h"
 #include "translator/translation_mode.h"
 
 namespace vmm86 {
@@ -50,15 +51,6 @@ struct TranslatorStats {
   uint64_t invalidated_blocks = 0;
   uint64_t enters = 0;
   uint64_t callout_sites = 0;  ///< instructions translated as callouts
-};
-
-/// A host PC inside a block, in guest terms (for the fault handler).
-struct GuestLocation {
-  uint32_t eip = 0;          ///< the guest instruction the PC belongs to
-  uint32_t not_retired = 0;  ///< instructions the block prologue counted that did not retire
-  /// host_ptr bits: registers that hold window_base + the guest's value at this PC (a
-  /// host string instruction, HostPointerSite).
-  uint8_t host_pointer_regs = 0;
 };
 
 class Translator {
@@ -106,8 +98,8 @@ class Translator {
   /// Which guest-physical page each linear code page maps to (for checked entries).
   [[nodiscard]] CodeTlb& code_tlb() { return code_tlb_; }
 
-  /// For the fault handler: where a host PC in a block is in guest terms. False if the PC
-  /// is not in a block.
+  /// For the fault handler: where a host PC in a block is in guest terms (translate_back).
+  /// False if the PC is not in a block.
   [[nodiscard]] bool locate(const void* host_pc, GuestLocation* out) const;
   [[nodiscard]] bool in_code_cache(const void* host_pc) const;
   /// Where the fault handler sends translated code that must leave.

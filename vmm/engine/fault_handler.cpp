@@ -44,12 +44,7 @@ bool redirect(ucontext_t* uc, ActiveEngine& e, ExitRecord* exit) {
   GuestLocation where;
   if (!e.translator->locate(reinterpret_cast<void*>(g[REG_RIP]), &where)) return false;
   e.ctx->cpu.eip = where.eip;
-  g[REG_R14] -= where.not_retired;  // the block prologue counted instructions that did not retire
-  // A host string instruction stopped part-way: its pointers become guest ESI/EDI again
-  // (RCX is the remaining count already), so the interpreter resumes it precisely.
-  const auto window_base = static_cast<greg_t>(e.ctx->window_base);
-  if (where.host_pointer_regs & host_ptr::Rsi) g[REG_RSI] = static_cast<uint32_t>(g[REG_RSI] - window_base);
-  if (where.host_pointer_regs & host_ptr::Rdi) g[REG_RDI] = static_cast<uint32_t>(g[REG_RDI] - window_base);
+  where.apply(g, e.ctx->window_base);  // so that the interpreter resumes precisely
   g[REG_R13] = reinterpret_cast<greg_t>(exit);
   g[REG_RIP] = reinterpret_cast<greg_t>(e.translator->exit_trampoline());
   return true;
