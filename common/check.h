@@ -18,9 +18,9 @@ namespace vmm86::detail {
 
 }  // namespace vmm86::detail
 
-#define VMM86_CHECK(condition, ...)                                                                \
-  do {                                                                                             \
-    if (!(condition)) [[unlikely]] {                                                               \
+#define VMM86_CHECK(condition, ...)                                                                           \
+  do {                                                                                                        \
+    if (!(condition)) [[unlikely]] {                                                                          \
       ::vmm86::detail::check_failed(__FILE__, __LINE__, #condition __VA_OPT__(, ::fmt::format(__VA_ARGS__))); \
-    }                                                                                              \
+    }                                                                                                         \
   } while (0)

@@ -26,7 +26,7 @@ template <typename... Args>
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : state_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : state_(std::in_place_index<0>, std::move(value)) {}      // NOLINT: implicit by design
   Result(Error error) : state_(std::in_place_index<1>, std::move(error)) {}  // NOLINT
 
   [[nodiscard]] bool ok() const { return state_.index() == 0; }
@@ -57,9 +57,9 @@ using Status = Result<std::monostate>;
 
 /// Evaluates a Result or Status and, when it failed, returns its Error from the enclosing
 /// function (which returns any Result); the value, if any, is dropped.
-#define VMM86_TRY(expression)                                                          \
-  do {                                                                                 \
-    if (auto vmm86_try_result = (expression); !vmm86_try_result) {                     \
-      return std::move(vmm86_try_result).take_error();                                 \
-    }                                                                                  \
+#define VMM86_TRY(expression)                                      \
+  do {                                                             \
+    if (auto vmm86_try_result = (expression); !vmm86_try_result) { \
+      return std::move(vmm86_try_result).take_error();             \
+    }                                                              \
   } while (0)
