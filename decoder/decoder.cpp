@@ -29,7 +29,10 @@ DecodeStatus Decoder::decode(std::span<const uint8_t> bytes, Instruction* out) c
     if (!in_guest_isa(out->raw)) return DecodeStatus::Invalid;
     status = ZydisDecoderDecodeOperands(&zydis_, &context, &out->raw, out->operands, ZYDIS_MAX_OPERAND_COUNT);
     if (!ZYAN_SUCCESS(status)) return DecodeStatus::Invalid;
-    out->classes = classify(out->raw);
+    const Classification c = classify_and_route(out->raw);
+    out->classes = c.classes;
+    out->route = c.route;
+    out->interp = c.interp;
     return DecodeStatus::Ok;
   }
   if (status == ZYDIS_STATUS_NO_MORE_DATA) {

@@ -28,6 +28,8 @@ struct Instruction {
   ZydisDecodedInstruction raw{};
   ZydisDecodedOperand operands[ZYDIS_MAX_OPERAND_COUNT]{};
   InsnClassSet classes{};  ///< from the classification table (classify.h)
+  Route route = Route::EndBlock;  ///< the translator's rewrite class (the row's, refined)
+  Interp interp = Interp::Ud;     ///< the interpreter's handler (the row's, refined)
 
   [[nodiscard]] uint8_t length() const { return raw.length; }
   [[nodiscard]] ZydisMnemonic mnemonic() const { return raw.mnemonic; }

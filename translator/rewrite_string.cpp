@@ -18,34 +18,6 @@ using namespace asmjit;
 
 namespace {
 
-struct StringForm {
-  uint8_t opcode;  ///< the byte-sized form; +1 is the word/dword form
-  uint8_t regs;    ///< host_ptr bits: which pointers it uses
-};
-
-bool string_form(ZydisMnemonic m, StringForm* out) {
-  constexpr uint8_t kBoth = host_ptr::Rsi | host_ptr::Rdi;
-  switch (m) {
-    case ZYDIS_MNEMONIC_MOVSB: case ZYDIS_MNEMONIC_MOVSW: case ZYDIS_MNEMONIC_MOVSD:
-      *out = {0xA4, kBoth};
-      return true;
-    case ZYDIS_MNEMONIC_CMPSB: case ZYDIS_MNEMONIC_CMPSW: case ZYDIS_MNEMONIC_CMPSD:
-      *out = {0xA6, kBoth};
-      return true;
-    case ZYDIS_MNEMONIC_STOSB: case ZYDIS_MNEMONIC_STOSW: case ZYDIS_MNEMONIC_STOSD:
-      *out = {0xAA, host_ptr::Rdi};
-      return true;
-    case ZYDIS_MNEMONIC_LODSB: case ZYDIS_MNEMONIC_LODSW: case ZYDIS_MNEMONIC_LODSD:
-      *out = {0xAC, host_ptr::Rsi};
-      return true;
-    case ZYDIS_MNEMONIC_SCASB: case ZYDIS_MNEMONIC_SCASW: case ZYDIS_MNEMONIC_SCASD:
-      *out = {0xAE, host_ptr::Rdi};
-      return true;
-    default:
-      return false;
-  }
-}
-
 /// The source (DS:ESI, overridable) must be flat too, and readable (a cs: override).
 bool flat_source(const BlockBuilder& b, const Instruction& insn) {
   static constexpr ZydisRegister kBySegmentNumber[] = {ZYDIS_REGISTER_ES, ZYDIS_REGISTER_CS, ZYDIS_REGISTER_SS,
@@ -63,8 +35,9 @@ void to_host_pointer(x86::Assembler& a, const x86::Gp& reg64) {
 }  // namespace
 
 RewriteStatus rewrite_string(BlockBuilder& b, const Instruction& insn) {
-  StringForm form{};
-  if (!string_form(insn.mnemonic(), &form) || !insn.has(InsnClass::StringOp)) return RewriteStatus::NotHandled;
+  const std::optional<StringForm> form = string_form(insn.mnemonic(), insn.classes);
+  // ins/outs are port I/O: the monitor's (their row routes them to the interpreter).
+  if (!form || form->kind == StringKind::Ins || form->kind == StringKind::Outs) return RewriteStatus::NotHandled;
   if (!(b.mode & tmode::FlatData) || insn.address_size() != 32 || insn.has_lock() || !flat_source(b, insn)) {
     return RewriteStatus::NotHandled;
   }
@@ -80,19 +53,20 @@ RewriteStatus rewrite_string(BlockBuilder& b, const Instruction& insn) {
     case RepPrefix::RepNE: bytes[n++] = 0xF2; break;
   }
   if (size == 16) bytes[n++] = 0x66;
-  bytes[n++] = static_cast<uint8_t>(form.opcode + (size == 8 ? 0 : 1));
+  bytes[n++] = static_cast<uint8_t>(form->opcode + (size == 8 ? 0 : 1));
+  const uint8_t regs = static_cast<uint8_t>((form->reads_esi ? host_ptr::Rsi : 0) | (form->uses_edi ? host_ptr::Rdi : 0));
 
   auto& a = b.a;
   a.mov(x86::r8, context_field(offsetof(ExecContext, window_base), 8));
-  if (form.regs & host_ptr::Rsi) to_host_pointer(a, x86::rsi);
-  if (form.regs & host_ptr::Rdi) to_host_pointer(a, x86::rdi);
+  if (regs & host_ptr::Rsi) to_host_pointer(a, x86::rsi);
+  if (regs & host_ptr::Rdi) to_host_pointer(a, x86::rdi);
   if (insn.rep_prefix() != RepPrefix::None) a.mov(x86::ecx, x86::ecx);  // rep counts with RCX
-  b.host_pointer_sites.push_back({static_cast<uint32_t>(a.offset()), form.regs});
+  b.host_pointer_sites.push_back({static_cast<uint32_t>(a.offset()), regs});
   a.embed(bytes, n);
   // Back to guest values: reg - window_base, as lea of reg + ~window_base + 1 (flag-free).
   a.not_(x86::r8);
-  if (form.regs & host_ptr::Rsi) a.lea(x86::esi, x86::ptr(x86::rsi, x86::r8, 0, 1));
-  if (form.regs & host_ptr::Rdi) a.lea(x86::edi, x86::ptr(x86::rdi, x86::r8, 0, 1));
+  if (regs & host_ptr::Rsi) a.lea(x86::esi, x86::ptr(x86::rsi, x86::r8, 0, 1));
+  if (regs & host_ptr::Rdi) a.lea(x86::edi, x86::ptr(x86::rdi, x86::r8, 0, 1));
   return RewriteStatus::Emitted;
 }
 

@@ -342,10 +342,8 @@ class Core {
 };
 
 // ---- the handler table (handler_table.cpp) ----
-/// The handler for a decoded instruction, or nullptr when not implemented.
+/// The handler the instruction's table row names (Instruction::interp).
 [[nodiscard]] Handler handler_for(const Instruction& insn);
-/// Number of mnemonics with a handler (for tests and docs).
-[[nodiscard]] size_t handled_mnemonic_count();
 
 // Handlers, by family (one .cpp each).
 // interp_alu_ops.cpp
@@ -436,10 +434,5 @@ Exec h_sysenter(Core&);
 Exec h_sysexit(Core&);
 // interp_fpu.cpp
 Exec h_fpu(Core&);
-
-/// True for instruction sets that run on the host FPU (x87, MMX, SSE, SSE2).
-[[nodiscard]] bool is_fpu_isa(const Instruction& insn);
-/// True for instruction sets a P6+SSE2 vCPU has at all (others are #UD).
-[[nodiscard]] bool is_supported_isa(const Instruction& insn);
 
 }  // namespace vmm86::interp

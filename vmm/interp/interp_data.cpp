@@ -1,27 +1,10 @@
-// Data movement and small flag instructions: mov (forwarding the Sreg/CRn/DRn forms),
-// movzx/movsx, lea, xchg, conversions, lahf/sahf, xlat, bound, nop-likes and ud.
+// Data movement and small flag instructions: mov and movnti (the Sreg/CRn/DRn forms have
+// their own handlers: Refine::MovSpecial), movzx/movsx, lea, xchg, conversions, lahf/sahf, xlat, bound, nop-likes and ud.
 #include "vmm/interp/core.h"
 
 namespace vmm86::interp {
 
-namespace {
-
-bool is_sreg(ZydisRegister r) { return r >= ZYDIS_REGISTER_ES && r <= ZYDIS_REGISTER_GS; }
-bool is_cr(ZydisRegister r) { return r >= ZYDIS_REGISTER_CR0 && r <= ZYDIS_REGISTER_CR15; }
-bool is_dr(ZydisRegister r) { return r >= ZYDIS_REGISTER_DR0 && r <= ZYDIS_REGISTER_DR15; }
-
-bool reg_operand(const ZydisDecodedOperand& o, bool (*pred)(ZydisRegister)) {
-  return o.type == ZYDIS_OPERAND_TYPE_REGISTER && pred(o.reg.value);
-}
-
-}  // namespace
-
 Exec h_mov(Core& c) {
-  const ZydisDecodedOperand& dst = c.op(0);
-  const ZydisDecodedOperand& src = c.op(1);
-  if (reg_operand(dst, is_sreg)) return h_mov_sreg(c);
-  if (reg_operand(dst, is_cr) || reg_operand(src, is_cr)) return h_mov_cr(c);
-  if (reg_operand(dst, is_dr) || reg_operand(src, is_dr)) return h_mov_dr(c);
   uint32_t v = 0;
   VMM86_TRY(c.read_op(1, &v));
   VMM86_TRY(c.write_op(0, v));

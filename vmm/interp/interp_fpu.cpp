@@ -132,8 +132,6 @@ void write_mxcsr(uint8_t* fx, uint32_t v) { std::memcpy(fx + kMxcsrOffset, &v, 4
 
 /// #NM/#UD/#MF before anything else, in the CPU's order.
 bool check_available(Core& c, FpClass cls) {
-  // movnti stores a GPR: SSE2 by CPUID only, no FPU state, so no #NM/#UD from CR0/CR4 (SDM).
-  if (c.insn->mnemonic() == ZYDIS_MNEMONIC_MOVNTI) return true;
   const uint32_t cr0v = c.cpu.cr0;
   const bool em = cr0v & cr0::EM, ts = cr0v & cr0::TS;
   switch (cls) {

@@ -22,38 +22,11 @@ bool Core::io_allowed(uint16_t port, unsigned size) {
 
 namespace {
 
-enum class StrKind : uint8_t { Movs, Cmps, Stos, Lods, Scas, Ins, Outs };
-
+/// A string instruction as this file runs it: its form (decoder/classify.h) and element size.
 struct StrInfo {
-  StrKind kind;
-  unsigned size;
+  StringKind kind;
+  unsigned size;  ///< bytes per element
 };
-
-StrInfo string_info(ZydisMnemonic m) {
-  switch (m) {
-    case ZYDIS_MNEMONIC_MOVSB: return {StrKind::Movs, 1};
-    case ZYDIS_MNEMONIC_MOVSW: return {StrKind::Movs, 2};
-    case ZYDIS_MNEMONIC_MOVSD: return {StrKind::Movs, 4};
-    case ZYDIS_MNEMONIC_CMPSB: return {StrKind::Cmps, 1};
-    case ZYDIS_MNEMONIC_CMPSW: return {StrKind::Cmps, 2};
-    case ZYDIS_MNEMONIC_CMPSD: return {StrKind::Cmps, 4};
-    case ZYDIS_MNEMONIC_STOSB: return {StrKind::Stos, 1};
-    case ZYDIS_MNEMONIC_STOSW: return {StrKind::Stos, 2};
-    case ZYDIS_MNEMONIC_STOSD: return {StrKind::Stos, 4};
-    case ZYDIS_MNEMONIC_LODSB: return {StrKind::Lods, 1};
-    case ZYDIS_MNEMONIC_LODSW: return {StrKind::Lods, 2};
-    case ZYDIS_MNEMONIC_LODSD: return {StrKind::Lods, 4};
-    case ZYDIS_MNEMONIC_SCASB: return {StrKind::Scas, 1};
-    case ZYDIS_MNEMONIC_SCASW: return {StrKind::Scas, 2};
-    case ZYDIS_MNEMONIC_SCASD: return {StrKind::Scas, 4};
-    case ZYDIS_MNEMONIC_INSB: return {StrKind::Ins, 1};
-    case ZYDIS_MNEMONIC_INSW: return {StrKind::Ins, 2};
-    case ZYDIS_MNEMONIC_INSD: return {StrKind::Ins, 4};
-    case ZYDIS_MNEMONIC_OUTSB: return {StrKind::Outs, 1};
-    case ZYDIS_MNEMONIC_OUTSW: return {StrKind::Outs, 2};
-    default: return {StrKind::Outs, 4};
-  }
-}
 
 /// Iterations of a repeated string instruction per step. A real CPU takes interrupts
 /// between iterations (EIP stays on the instruction, ECX/ESI/EDI say where it is); so does
@@ -70,7 +43,7 @@ bool iterate(Core& c, StrInfo s, SegReg src_seg, uint32_t si, uint32_t di) {
   const uint16_t port = static_cast<uint16_t>(c.cpu.reg(Gpr::Edx));
   uint32_t a = 0, b = 0;
   switch (s.kind) {
-    case StrKind::Movs: {
+    case StringKind::Movs: {
       MemTarget dst;
       if (!c.read_mem(src_seg, si, s.size, &a) || !c.translate(SegReg::Es, di, s.size, Access::Write, &dst)) {
         return false;
@@ -78,9 +51,9 @@ bool iterate(Core& c, StrInfo s, SegReg src_seg, uint32_t si, uint32_t di) {
       c.write_target(dst, &a);
       return true;
     }
-    case StrKind::Cmps:
-    case StrKind::Scas: {
-      if (s.kind == StrKind::Cmps) {
+    case StringKind::Cmps:
+    case StringKind::Scas: {
+      if (s.kind == StringKind::Cmps) {
         if (!c.read_mem(src_seg, si, s.size, &a)) return false;
       } else {
         a = c.get_reg(accumulator(s.size));
@@ -89,13 +62,13 @@ bool iterate(Core& c, StrInfo s, SegReg src_seg, uint32_t si, uint32_t di) {
       c.set_status_flags(alu::binary(alu::BinOp::Cmp, s.size, a, b, c.cpu.eflags).eflags);
       return true;
     }
-    case StrKind::Stos:
+    case StringKind::Stos:
       return c.write_mem(SegReg::Es, di, s.size, c.get_reg(accumulator(s.size)));
-    case StrKind::Lods:
+    case StringKind::Lods:
       if (!c.read_mem(src_seg, si, s.size, &a)) return false;
       c.set_reg(accumulator(s.size), a);
       return true;
-    case StrKind::Ins: {
+    case StringKind::Ins: {
       // The destination is checked before the port is read: IN has side effects.
       MemTarget dst;
       if (!c.translate(SegReg::Es, di, s.size, Access::Write, &dst)) return false;
@@ -103,7 +76,7 @@ bool iterate(Core& c, StrInfo s, SegReg src_seg, uint32_t si, uint32_t di) {
       c.write_target(dst, &a);
       return true;
     }
-    case StrKind::Outs:
+    case StringKind::Outs:
       if (!c.read_mem(src_seg, si, s.size, &a)) return false;
       c.hooks.port_out(port, s.size, a);
       return true;
@@ -114,24 +87,25 @@ bool iterate(Core& c, StrInfo s, SegReg src_seg, uint32_t si, uint32_t di) {
 }  // namespace
 
 Exec h_string(Core& c) {
-  const StrInfo s = string_info(c.insn->mnemonic());
-  if (s.kind == StrKind::Ins || s.kind == StrKind::Outs) {
+  // h_string runs only instructions whose row routes here: string operations.
+  const std::optional<StringForm> form = string_form(c.insn->mnemonic(), c.insn->classes);
+  const StrInfo s{form->kind, c.insn->operand_size() / 8u};
+  if (s.kind == StringKind::Ins || s.kind == StringKind::Outs) {
     VMM86_TRY(c.io_allowed(static_cast<uint16_t>(c.cpu.reg(Gpr::Edx)), s.size));
   }
   const auto attrs = c.insn->raw.attributes;
   const bool repe = (attrs & ZYDIS_ATTRIB_HAS_REPE) != 0;
   const bool repne = (attrs & ZYDIS_ATTRIB_HAS_REPNE) != 0;
   const bool rep = repe || repne || (attrs & ZYDIS_ATTRIB_HAS_REP) != 0;
-  const bool compares = s.kind == StrKind::Cmps || s.kind == StrKind::Scas;
+  const bool compares = s.kind == StringKind::Cmps || s.kind == StringKind::Scas;
   const bool a16 = c.insn->address_size() == 16;
   const ZydisRegister si_reg = a16 ? ZYDIS_REGISTER_SI : ZYDIS_REGISTER_ESI;
   const ZydisRegister di_reg = a16 ? ZYDIS_REGISTER_DI : ZYDIS_REGISTER_EDI;
   const ZydisRegister cx_reg = a16 ? ZYDIS_REGISTER_CX : ZYDIS_REGISTER_ECX;
   const uint32_t mask = c.addr_mask();
   const uint32_t delta = (c.cpu.eflags & flags::DF) ? 0u - s.size : s.size;
-  const bool uses_si = s.kind == StrKind::Movs || s.kind == StrKind::Cmps || s.kind == StrKind::Lods ||
-                       s.kind == StrKind::Outs;
-  const bool uses_di = s.kind != StrKind::Lods && s.kind != StrKind::Outs;
+  const bool uses_si = form->reads_esi;
+  const bool uses_di = form->uses_edi;
   const SegReg src_seg = c.override_or_ds();
 
   // Completed iterations stay architecturally visible if a later one faults.

@@ -70,7 +70,7 @@ bool fetch_decode(Core& c) {
     case DecodeStatus::Invalid:
       return c.raise(vec::UD);
   }
-  if (!is_supported_isa(c.fresh)) return c.raise(vec::UD);
+  if (c.fresh.classes == InsnClass::Unclassified) return c.raise(vec::UD);
   c.insn = &c.fresh;
   c.handler = handler_for(c.fresh);
   if (in_first_page && cacheable) {
