@@ -481,6 +481,12 @@ TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, B
     }
     Instruction insn;
     DecodeStatus ds = decoder.decode({bytes.host, bytes.available}, &insn);
+    if (ds == DecodeStatus::NeedMoreBytes && insns > 0) {
+      // It starts the next block: fetching its second page now would walk that page (and
+      // set its accessed bit) for code the instructions before it may never reach.
+      b.jump_to_exit(ExitKind::Direct, eip);
+      break;
+    }
     if (ds == DecodeStatus::NeedMoreBytes && !block->verifies_code && !block->has_second_page) {
       // The instruction continues on the next page: it ends the block, which then depends on
       // that page's mapping too (checked at entry) and on its bytes (write-protected).

@@ -121,6 +121,11 @@ int main(int argc, char** argv) {
       std::printf("same outcome%s\n", v.ref.end == vmm86::bttest::RunEnd::Timeout ? " (inconclusive)" : "");
       return 0;
     }
+    for (const auto* o : {&v.ref, &v.bt}) {
+      std::printf("%s: end %s, vector %d at eip %#x, cr2 %#x, %llu translated\n", o == &v.ref ? "interp" : "bt",
+                  vmm86::bttest::to_string(o->end), o->vector, o->fault_eip, o->cpu.cr2,
+                  static_cast<unsigned long long>(o->translated));
+    }
     std::printf("the reference read %llu SDM-undefined flags; status flags alone differ: %s\n",
                 static_cast<unsigned long long>(v.ref.undefined_flag_reads),
                 differs_only_in_status_flags(p, v) ? "yes" : "no");

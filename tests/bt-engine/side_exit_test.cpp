@@ -982,17 +982,25 @@ TEST_P(SideExitPageEnd, JccAtThePageEndEndsTheBlock) {
   EXPECT_EQ(pc.user ? end.eax : m.cpu().reg(Gpr::Eax), 6 * kPageRounds);
   EXPECT_EQ(pc.user ? end.ebx : m.cpu().reg(Gpr::Ebx), 3 * kPageRounds);
 
+  // A jcc that straddles the page end starts a block of its own (its second page is walked
+  // only when it runs); one that ends at the page end ends the block at top.
+  const uint32_t jcc_block = pc.straddle ? p.addr(jcc) : p.addr(top);
   bool seen = false;
   for (const SeenBlock& b : *p.blocks) {
-    if (b.eip != p.addr(top)) continue;
+    if (b.eip == p.addr(top) && pc.straddle) {
+      EXPECT_EQ(b.eip + b.guest_size, p.addr(jcc)) << "the block at top takes in the straddling jcc";
+      EXPECT_TRUE(holds(b.direct_targets, p.addr(jcc)));
+      EXPECT_FALSE(b.second_page);
+    }
+    if (b.eip != jcc_block) continue;
     seen = true;
-    EXPECT_EQ(b.insns.back(), p.addr(jcc)) << "the block at top goes on past its jcc";
+    EXPECT_EQ(b.insns.back(), p.addr(jcc)) << "the block goes on past the jcc";
     EXPECT_EQ(b.eip + b.guest_size, p.addr(jcc) + jcc_head + jcc_tail);
     EXPECT_EQ(b.second_page, pc.straddle);
     EXPECT_TRUE(holds(b.direct_targets, p.addr(top)));
     EXPECT_TRUE(holds(b.direct_targets, kNextPage + jcc_tail)) << "the fall-through is no exit";
   }
-  EXPECT_TRUE(seen) << "no block at top";
+  EXPECT_TRUE(seen) << "no block ending at the jcc";
   EXPECT_TRUE(std::any_of(p.blocks->begin(), p.blocks->end(),
                           [&](const SeenBlock& b) { return b.eip == kNextPage + jcc_tail; }))
       << "the next page's code did not run translated";
