@@ -35,7 +35,8 @@ BtEngine::BtEngine(ExecContext& ctx, GuestMemory& mem, ShadowMmu& mmu, Interpret
       translator_(ctx, cache_bytes),
       smc_(mmu, translator_, interp, stats_),
       code_(mem, ctx.cpu, smc_),
-      prefetch_(mem, ctx.cpu, mmu, translator_.code_tlb()) {
+      prefetch_(mem, ctx.cpu, mmu, translator_.code_tlb()),
+      coherence_(ctx.cpu, mmu, translator_.code_tlb(), prefetch_, interp) {
   active_.translator = &translator_;
   active_.mmu = &mmu_;
   active_.ctx = &ctx_;
@@ -106,41 +107,6 @@ void BtEngine::count_mnemonic(std::array<uint64_t, ZYDIS_MNEMONIC_MAX_VALUE + 1>
   Instruction insn;
   const Decoder decoder(ctx_.cpu.sreg(SegReg::Cs).default_big() ? CodeSize::Bits32 : CodeSize::Bits16);
   if (decoder.decode({bytes.host, bytes.available}, &insn) == DecodeStatus::Ok) ++counts[insn.mnemonic()];
-}
-
-void BtEngine::sync_paging() {
-  const CpuState& cpu = ctx_.cpu;
-  const PagingMode want{cpu.cr0, cpu.cr3, cpu.cr4};
-  const PagingMode& have = mmu_.mode();
-  if (want.cr0 != have.cr0 || want.cr3 != have.cr3 || want.cr4 != have.cr4) {
-    const uint32_t old_cr3 = have.cr3;
-    const bool structural = want.cr0 != have.cr0 || want.cr4 != have.cr4;
-    mmu_.set_mode(want);
-    if (structural) {
-      // Paging turned on or off, PGE/PSE/WP changed: even global pages may translate anew.
-      global_space_salt_ = global_space_salt_ * 0x9E3779B1u + 0x3C6EF372u;
-      salted_mode_ = Translator::kNotTranslatable;
-      translator_.code_tlb().flush_all();
-    } else {
-      prefetch_.switch_space(old_cr3, want.cr3);
-    }
-  }
-}
-
-void BtEngine::paging_written() {
-  const CpuState& cpu = ctx_.cpu;
-  const PagingMode& have = mmu_.mode();
-  if (cpu.cr0 == have.cr0 && cpu.cr3 == have.cr3 && cpu.cr4 == have.cr4) {
-    mmu_.flush_non_global();
-    translator_.code_tlb().flush_non_global();
-  } else {
-    sync_paging();
-  }
-}
-
-void BtEngine::invlpg(uint32_t linear) {
-  mmu_.invlpg(linear);
-  translator_.code_tlb().invlpg(linear);
 }
 
 void BtEngine::select_window() {

@@ -27,6 +27,7 @@
 #include "shadow-mmu/shadow_mmu.h"
 #include "translator/translator.h"
 #include "vmm/engine/code_tlb_prefetch.h"
+#include "vmm/engine/coherence.h"
 #include "vmm/engine/engine_state.h"
 #include "vmm/engine/exit_handler.h"
 #include "vmm/engine/fault_handler.h"
@@ -51,13 +52,13 @@ class BtEngine final : private ExitServices {
 
   /// A write to guest-physical memory made outside translated code (interpreter, devices).
   void physical_write(uint64_t phys_addr, unsigned size) { smc_.physical_write(phys_addr, size); }
-  /// Brings the shadow MMU in line with CR0/CR3/CR4 when their values changed.
-  void sync_paging();
+  /// Brings the translation caches in line with CR0/CR3/CR4 when their values changed.
+  void sync_paging() { coherence_.sync(); }
   /// The guest wrote CR0/CR3/CR4 (CpuHooks::paging_written): a same-value CR3 write
   /// still flushes the non-global mappings.
-  void paging_written();
+  void paging_written() { coherence_.paging_written(); }
   /// The guest executed INVLPG (CpuHooks::page_invalidated).
-  void invlpg(uint32_t linear);
+  void invlpg(uint32_t linear) { coherence_.invlpg(linear); }
 
   /// The self-checking mode (--verify): one block entry in `period` is also run by a
   /// shadow interpreter and the results compared (BlockVerifier); the first difference
@@ -113,10 +114,12 @@ class BtEngine final : private ExitServices {
   /// block translated for one mode must not be entered in another. Address spaces need no
   /// salt: checked entries compare the code TLB.
   void apply_lookup_salt(uint32_t mode) {
-    if (mode == salted_mode_) return;
+    const uint32_t space = coherence_.global_salt();
+    if (mode == salted_mode_ && space == salted_space_) return;
     salted_mode_ = mode;
+    salted_space_ = space;
     ctx_.mode = mode;
-    ctx_.lookup_salt = global_space_salt_ ^ (salted_mode(mode) * 0x5BD1E995u);
+    ctx_.lookup_salt = space ^ (salted_mode(mode) * 0x5BD1E995u);
   }
 
   /// run()'s callback, for callouts (run_callout) to ask after each instruction.
@@ -130,8 +133,8 @@ class BtEngine final : private ExitServices {
   ActiveEngine active_{};
   BtEngineStats stats_{};
   uint64_t gs_base_ = 0;
-  uint32_t global_space_salt_ = 0x85EBCA6Bu;
   uint32_t salted_mode_ = Translator::kNotTranslatable;
+  uint32_t salted_space_ = 0;
   std::string detail_;
   std::optional<EngineStop> callout_stop_;  ///< a callout's instruction stopped the machine
   std::atomic<bool> stop_requested_{false};
@@ -142,6 +145,7 @@ class BtEngine final : private ExitServices {
   SmcPolicy smc_;
   GuestCodeSource code_;
   CodeTlbPrefetch prefetch_;
+  TranslationCoherence coherence_;
 };
 
 }  // namespace vmm86

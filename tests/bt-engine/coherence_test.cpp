@@ -1,0 +1,124 @@
+// The coherence point (vmm/engine/coherence.h): CR0/CR3/CR4 writes and INVLPG reach the
+// shadow windows, the code TLB and the inline table's salt together. Page tables in guest
+// RAM, caches filled by hand; no translated code runs.
+#include "vmm/engine/coherence.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "tests/support/no_devices.h"
+
+namespace vmm86 {
+namespace {
+
+constexpr uint32_t kDir = 0x1000, kDir2 = 0x2000, kTable = 0x3000;
+constexpr uint32_t kLocal = 0x400000, kGlobal = 0x401000;  ///< linear pages, one table
+constexpr uint64_t kLocalFrame = 0x10000, kGlobalFrame = 0x20000;
+constexpr uint32_t kP = 1, kW = 2, kU = 4, kG = 0x100;
+
+class CoherenceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string err;
+    auto m = GuestMemory::create(16u << 20, &err);
+    ASSERT_TRUE(m) << err;
+    mem_ = std::make_unique<GuestMemory>(std::move(*m));
+    ctx_ = create_exec_context();
+    ASSERT_TRUE(ctx_);
+    for (uint32_t dir : {kDir, kDir2}) poke(dir + (kLocal >> 22) * 4, kTable | kP | kW | kU);
+    poke(kTable + ((kLocal >> 12) & 0x3FF) * 4, kLocalFrame | kP | kW | kU);
+    poke(kTable + ((kGlobal >> 12) & 0x3FF) * 4, kGlobalFrame | kP | kW | kU | kG);
+    mmu_ = std::make_unique<ShadowMmu>(*mem_);
+    ASSERT_TRUE(mmu_->init(&err)) << err;
+    tlb_ = std::make_unique<CodeTlb>(*ctx_);
+    interp_ = std::make_unique<Interpreter>(cpu(), *mem_, hooks_);
+    prefetch_ = std::make_unique<CodeTlbPrefetch>(*mem_, cpu(), *mmu_, *tlb_);
+    coherence_ = std::make_unique<TranslationCoherence>(cpu(), *mmu_, *tlb_, *prefetch_, *interp_);
+    cpu().cr0 = cr0::PE | cr0::PG;
+    cpu().cr3 = kDir;
+    cpu().cr4 = cr4::PGE;
+    coherence_->sync();
+  }
+
+  CpuState& cpu() { return ctx_->cpu; }
+  void poke(uint64_t phys, uint32_t v) { ASSERT_TRUE(mem_->write(GuestPhys{phys}, &v, 4)); }
+  void fill_code_tlb() {
+    tlb_->fill(false, kLocal, kLocalFrame, false, false);
+    tlb_->fill(false, kGlobal, kGlobalFrame, true, false);
+  }
+  bool local_cached() const { return tlb_->confirms(false, kLocal >> kPageShift, kLocalFrame >> kPageShift); }
+  bool global_cached() const { return tlb_->confirms(false, kGlobal >> kPageShift, kGlobalFrame >> kPageShift); }
+
+  std::unique_ptr<GuestMemory> mem_;
+  ExecContextPtr ctx_;
+  NoDevices hooks_;
+  std::unique_ptr<ShadowMmu> mmu_;
+  std::unique_ptr<CodeTlb> tlb_;
+  std::unique_ptr<Interpreter> interp_;
+  std::unique_ptr<CodeTlbPrefetch> prefetch_;
+  std::unique_ptr<TranslationCoherence> coherence_;
+};
+
+TEST_F(CoherenceTest, Cr3SwitchDropsNonGlobalTranslationsEverywhere) {
+  fill_code_tlb();
+  ASSERT_EQ(mmu_->fill(false, kLocal, false).outcome, FillOutcome::Mapped);
+  const uint32_t salt = coherence_->global_salt();
+  cpu().cr3 = kDir2;
+  coherence_->paging_written();
+  EXPECT_EQ(mmu_->mode().cr3, kDir2);
+  EXPECT_FALSE(local_cached());
+  EXPECT_TRUE(global_cached());
+  EXPECT_EQ(coherence_->global_salt(), salt);  // the code TLB confirms table entries
+}
+
+TEST_F(CoherenceTest, SameValueCr3WriteFlushesNonGlobalTranslations) {
+  fill_code_tlb();
+  coherence_->paging_written();
+  EXPECT_FALSE(local_cached());
+  EXPECT_TRUE(global_cached());
+}
+
+TEST_F(CoherenceTest, SwitchingBackPrefetchesTheCodePagesTheSpaceHad) {
+  fill_code_tlb();
+  cpu().cr3 = kDir2;
+  coherence_->paging_written();
+  ASSERT_FALSE(local_cached());
+  cpu().cr3 = kDir;
+  coherence_->paging_written();
+  EXPECT_TRUE(local_cached());  // walked again in the guest's tables, not remembered blindly
+}
+
+TEST_F(CoherenceTest, PagingBitsChangeDropsEverythingAndSaltsTheTable) {
+  fill_code_tlb();
+  const uint32_t salt = coherence_->global_salt();
+  cpu().cr4 = 0;
+  coherence_->sync();  // as the dispatcher finds it, without a hook
+  EXPECT_EQ(mmu_->mode().cr4, 0u);
+  EXPECT_FALSE(local_cached());
+  EXPECT_FALSE(global_cached());
+  EXPECT_NE(coherence_->global_salt(), salt);
+}
+
+TEST_F(CoherenceTest, InvlpgTakesThePageOutOfWindowsAndCodeTlb) {
+  fill_code_tlb();
+  ASSERT_EQ(mmu_->fill(false, kLocal, false).outcome, FillOutcome::Mapped);
+  const size_t mapped = mmu_->mapped_pages();
+  coherence_->invlpg(kLocal);
+  EXPECT_LT(mmu_->mapped_pages(), mapped);
+  EXPECT_FALSE(local_cached());
+  EXPECT_TRUE(global_cached());
+}
+
+TEST_F(CoherenceTest, UnchangedRegistersChangeNothing) {
+  fill_code_tlb();
+  const uint32_t salt = coherence_->global_salt();
+  coherence_->sync();
+  EXPECT_TRUE(local_cached());
+  EXPECT_TRUE(global_cached());
+  EXPECT_EQ(coherence_->global_salt(), salt);
+}
+
+}  // namespace
+}  // namespace vmm86

@@ -1,0 +1,35 @@
+#include "vmm/engine/coherence.h"
+
+namespace vmm86 {
+
+void TranslationCoherence::sync() {
+  const PagingMode want{cpu_.cr0, cpu_.cr3, cpu_.cr4};
+  const PagingMode& have = mmu_.mode();
+  if (want.cr0 == have.cr0 && want.cr3 == have.cr3 && want.cr4 == have.cr4) return;
+  const uint32_t old_cr3 = have.cr3;
+  const bool structural = want.cr0 != have.cr0 || want.cr4 != have.cr4;
+  mmu_.set_mode(want);
+  if (structural) {
+    // Paging turned on or off, PGE/PSE/WP changed: even global pages may translate anew.
+    global_salt_ = global_salt_ * 0x9E3779B1u + 0x3C6EF372u;
+    code_tlb_.flush_all();
+  } else {
+    prefetch_.switch_space(old_cr3, want.cr3);
+  }
+  interp_.flush_tlb();
+}
+
+void TranslationCoherence::paging_written() {
+  const PagingMode& have = mmu_.mode();
+  if (cpu_.cr0 != have.cr0 || cpu_.cr3 != have.cr3 || cpu_.cr4 != have.cr4) return sync();
+  mmu_.flush_non_global();
+  code_tlb_.flush_non_global();
+  interp_.flush_tlb();
+}
+
+void TranslationCoherence::invlpg(uint32_t linear) {
+  mmu_.invlpg(linear);
+  code_tlb_.invlpg(linear);
+}
+
+}  // namespace vmm86
