@@ -37,6 +37,18 @@ void die(int sig, siginfo_t* si, ucontext_t* uc) {
   raise(sig);
 }
 
+/// Translated code runs on the return stack; the monitor's C++ (the dispatcher, a callout
+/// that may be translating, dropping blocks or allocating right now) on the host stack or
+/// the signal stack. A signal that finds RSP on the return stack and the PC in a block has
+/// interrupted no C++: the heap, the code cache's tables and the shadow MMU's maps are
+/// between calls, and the handler may use them (ShadowMmu::fill allocates).
+bool interrupted_translated_code(const ActiveEngine& e, const ucontext_t* uc) {
+  const auto& g = uc->uc_mcontext.gregs;
+  const auto rsp = static_cast<uint64_t>(g[REG_RSP]);
+  const uint64_t top = e.ctx->return_stack_top + 8;
+  return rsp <= top && rsp >= top - kReturnStackBytes && e.translator->in_code_cache(reinterpret_cast<void*>(g[REG_RIP]));
+}
+
 /// Sends translated code to the exit trampoline with `exit` and the guest EIP of the
 /// instruction at the faulting host PC.
 bool redirect(ucontext_t* uc, ActiveEngine& e, ExitRecord* exit) {
@@ -74,6 +86,8 @@ void on_fault(int sig, siginfo_t* si, void* raw) {
   if (sig == SIGSEGV) {
     AddressWindow& w = e->mmu->window(e->user_window);
     if (w.contains(si->si_addr)) {
+      // The rule that makes allocating in this handler safe (see interrupted_translated_code).
+      if (!interrupted_translated_code(*e, uc)) return die(sig, si, uc);
       const uint32_t linear = w.linear_of(si->si_addr).value;
       const bool write = (uc->uc_mcontext.gregs[REG_ERR] & 2) != 0;  // #PF error code, W bit
       const FillResult r = e->mmu->fill(e->user_window, linear, write);
@@ -105,12 +119,8 @@ bool leave_host_string_instruction(void* ucontext) {
   if (!e || !ucontext) return false;
   auto* uc = static_cast<ucontext_t*>(ucontext);
   auto& g = uc->uc_mcontext.gregs;
-  // Translated code runs on the return stack; the monitor's C++ (the dispatcher, a
-  // callout that may be translating or dropping blocks right now) runs on the host stack
-  // or the signal stack. Only in the first case are the code cache's tables quiescent.
-  const auto rsp = static_cast<uint64_t>(g[REG_RSP]);
-  const uint64_t top = e->ctx->return_stack_top + 8;
-  if (rsp > top || rsp < top - kReturnStackBytes) return false;
+  // Only then are the code cache's tables quiescent.
+  if (!interrupted_translated_code(*e, uc)) return false;
   GuestLocation where;
   if (!e->translator->locate(reinterpret_cast<void*>(g[REG_RIP]), &where) || where.host_pointer_regs == 0) {
     return false;  // elsewhere, the poll page stops it at the next block boundary
