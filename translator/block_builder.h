@@ -10,6 +10,7 @@
 
 #include "decoder/decoder.h"
 #include "translator/code_cache.h"
+#include "translator/code_source.h"
 #include "translator/exec_context.h"
 #include "translator/translation_mode.h"
 
@@ -43,7 +44,29 @@ struct PendingExit {
 /// No count segment's lea ran yet on the path (the entry's code check).
 inline constexpr uint32_t kNoSegment = 0xFFFFFFFFu;
 
+/// How one block (or the return-miss code) is to be translated.
+struct BlockConfig {
+  uint32_t mode = 0;            ///< the translation mode the block is keyed on
+  uint32_t eip = 0;             ///< its first instruction
+  bool count_indirect = false;  ///< emit the ExecContext::indirect_lookups count (--stats)
+  /// EIP bits that index the inline indirect table (IndirectTable::index_bits).
+  uint32_t indirect_index_bits = kIndirectIndexBits;
+  /// Return prediction (ExecContext, kReturnStackBytes): guest calls become host calls and
+  /// guest rets host rets; a paired ret whose guest target differs goes here. Null: off.
+  const uint8_t* return_mismatch = nullptr;
+};
+
 struct BlockBuilder {
+  BlockBuilder(asmjit::x86::Assembler& assembler, const BlockConfig& config)
+      : a(assembler),
+        count_indirect(config.count_indirect),
+        mode(config.mode),
+        eip(config.eip),
+        next_eip(config.eip),
+        indirect_exit(assembler.newLabel()),
+        indirect_index_bits(config.indirect_index_bits),
+        return_mismatch(config.return_mismatch) {}
+
   asmjit::x86::Assembler& a;
   bool count_indirect = false;  ///< emit the ExecContext::indirect_lookups count
   uint32_t mode = 0;
@@ -60,12 +83,8 @@ struct BlockBuilder {
   std::vector<HostPointerSite> host_pointer_sites;
   /// The translation used a tmode::kUnsalted bit (set by the rules that read one).
   bool mode_sensitive = false;
-  /// EIP bits that index the inline indirect table (Translator::indirect_index_bits_).
-  uint32_t indirect_index_bits = kIndirectIndexBits;
-
-  /// Return prediction (ExecContext, kReturnStackBytes): guest calls become host calls and
-  /// guest rets host rets; a paired ret whose guest target differs goes here. Null: off.
-  const uint8_t* return_mismatch = nullptr;
+  uint32_t indirect_index_bits = kIndirectIndexBits;  ///< BlockConfig::indirect_index_bits
+  const uint8_t* return_mismatch = nullptr;          ///< BlockConfig::return_mismatch
   /// Count segment of the current instruction. A block adds its instructions to the
   /// retired count (R14) with one flag-neutral lea per segment, at the segment's start: the
   /// prologue's for the first, and one after each side exit (a conditional branch the
@@ -91,10 +110,22 @@ struct BlockBuilder {
 [[nodiscard]] RewriteStatus rewrite_flags(BlockBuilder& b, const Instruction& insn);
 [[nodiscard]] RewriteStatus rewrite_string(BlockBuilder& b, const Instruction& insn);
 [[nodiscard]] RewriteStatus rewrite_time(BlockBuilder& b, const Instruction& insn);
+/// `call` of a get_pc_thunk (rewrite_pc_thunk.cpp): Emitted when inlined, retiring three
+/// guest instructions. May make `source`'s page of the thunk the block's second page.
+[[nodiscard]] RewriteStatus rewrite_pc_thunk(BlockBuilder& b, const Instruction& insn, CodeSource& source,
+                                             Block& block);
+/// Runs the instruction in the interpreter, in place, through the callout trampoline
+/// (rewrite_callout.cpp): the route of instructions with no inline form.
+void emit_callout(BlockBuilder& b, Block& block, const uint8_t* callout_trampoline);
 
 /// A field of the ExecContext (R15) at byte offset `offset`.
 [[nodiscard]] inline asmjit::x86::Mem context_field(size_t offset, uint32_t size) {
   return asmjit::x86::ptr(asmjit::x86::r15, static_cast<int32_t>(offset), size);
+}
+
+/// The guest EIP in the context (CpuState::eip), where exits and callouts leave it.
+[[nodiscard]] inline asmjit::x86::Mem guest_eip_field() {
+  return context_field(offsetof(ExecContext, cpu) + offsetof(CpuState, eip), 4);
 }
 
 /// Adds 1 to the 64-bit ExecContext counter at `offset` without touching flags (load, lea,

@@ -1,5 +1,7 @@
-// The binary translator: guest blocks -> host code in the code cache, the trampolines
-// that enter and leave translated code, and the chaining of direct exits (DESIGN.md §4).
+// The binary translator (DESIGN.md §4): the translation mode of the vCPU state, block
+// lookup and translation (block_translation.h), entering translated code (trampolines.h),
+// the chaining of direct exits, the inline indirect table (indirect_table.h) and
+// invalidation.
 #pragma once
 
 #include <cstdint>
@@ -8,32 +10,15 @@
 #include <string>
 
 #include "translator/code_cache.h"
+#include "translator/code_source.h"
 #include "translator/code_tlb.h"
 #include "translator/exec_context.h"
+#include "translator/indirect_table.h"
 #include "translator/translate_back.h"
+#include "translator/trampolines.h"
 #include "translator/translation_mode.h"
 
 namespace vmm86 {
-
-/// Where the translator reads guest code from. Implemented by the owner of the address
-/// space (paging off: RAM; paging on: the shadow MMU's walk).
-class CodeSource {
- public:
-  virtual ~CodeSource() = default;
-  /// Host pointer to the guest code at `linear` and the bytes readable up to the end of
-  /// its page; false when the page cannot be fetched (the interpreter raises the fault).
-  struct Bytes {
-    const uint8_t* host = nullptr;
-    uint32_t available = 0;
-    uint64_t phys = 0;
-    bool global = false;  ///< mapped by a global page (CR4.PGE): the same in every address space
-    bool large = false;   ///< mapped by a 4 MiB page
-    /// The page is not write-protected (it takes too many code writes): blocks from it
-    /// compare their guest bytes at entry instead.
-    bool verify = false;
-  };
-  [[nodiscard]] virtual bool fetch(uint32_t linear, Bytes* out) = 0;
-};
 
 enum class TranslateStatus : uint8_t {
   Ok,
@@ -90,9 +75,9 @@ class Translator {
   void remember_indirect_target(uint32_t eip, const Block* block);
   /// The checked entry the inline table holds for `eip` in the current mode, or nullptr.
   /// What the dispatcher tries before walking the guest's tables and the block map.
-  [[nodiscard]] const uint8_t* indirect_target(uint32_t eip) const;
+  [[nodiscard]] const uint8_t* indirect_target(uint32_t eip) const { return indirect_.target(eip); }
   /// Drops the inline-table entry for `eip` (its page does not hold executable code now).
-  void forget_indirect_target(uint32_t eip);
+  void forget_indirect_target(uint32_t eip) { indirect_.forget(eip); }
   /// A block whose code changed (a Stale exit): drop it and any inline-table entry to it.
   void invalidate_block(Block* block);
   /// Which guest-physical page each linear code page maps to (for checked entries).
@@ -103,7 +88,7 @@ class Translator {
   [[nodiscard]] bool locate(const void* host_pc, GuestLocation* out) const;
   [[nodiscard]] bool in_code_cache(const void* host_pc) const;
   /// Where the fault handler sends translated code that must leave.
-  [[nodiscard]] const uint8_t* exit_trampoline() const { return exit_trampoline_; }
+  [[nodiscard]] const uint8_t* exit_trampoline() const { return trampolines_.exit(); }
   [[nodiscard]] ExitRecord* fault_exit() { return &fault_exit_; }
   [[nodiscard]] ExitRecord* poll_exit() { return &poll_exit_; }
   /// The exit a callout returns to leave the block.
@@ -120,38 +105,20 @@ class Translator {
   [[nodiscard]] CodeCache& cache() { return cache_; }
 
  private:
+  /// Scans and emits a new block (block_translation.h).
   [[nodiscard]] TranslateStatus translate(CodeSource& source, const BlockKey& key, Block** out);
-  void clear_indirect_table();
-  void forget_indirect_target(const Block& block);
-  /// Where an inline-table hit enters a block: the lookup compared its first page already;
-  /// blocks that need more (their second page, the mode) get their checked entry.
-  [[nodiscard]] static const uint8_t* table_entry(const Block& block) {
-    return block.has_second_page || block.mode_sensitive ? block.checked_entry : block.host_code;
-  }
 
   ExecContext& ctx_;
   CodeCache cache_;
   CodeTlb code_tlb_;
-  /// Bits of the EIP that index the inline table (kIndirectIndexBitsWide with BMI2).
-  uint32_t indirect_index_bits_;
-  [[nodiscard]] uint32_t indirect_slot(uint32_t eip) const { return eip & ((1u << indirect_index_bits_) - 1); }
-  struct FreeDeleter {
-    void operator()(void* p) const { std::free(p); }
-  };
-  std::unique_ptr<IndirectEntry[], FreeDeleter> indirect_table_;
+  IndirectTable indirect_;
+  Trampolines trampolines_;
   TranslatorStats stats_;
-  using EnterFn = ExitRecord* (*)(ExecContext*, const uint8_t*);
-  EnterFn enter_ = nullptr;
-  uint8_t* exit_trampoline_ = nullptr;
   bool count_indirect_ = false;
   bool return_prediction_ = true;
   ExitRecord fault_exit_{ExitKind::Fault};
   ExitRecord poll_exit_{ExitKind::Poll};
   ExitRecord callout_exit_{ExitKind::Callout};
-  uint8_t* callout_trampoline_ = nullptr;
-  /// Where a paired host ret goes when the guest's target is not the call's return address.
-  const uint8_t* return_mismatch_ = nullptr;
-  ExitRecord return_miss_exit_{ExitKind::Indirect};
 };
 
 }  // namespace vmm86
