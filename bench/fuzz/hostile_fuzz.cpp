@@ -157,9 +157,9 @@ int main(int argc, char** argv) {
       return msg;
     }
     if (!msg.empty() || v.diff.empty()) return msg;
-    if (!v.hang && (differs_only_in_status_flags(p, v) || v.ref.undefined_flag_reads > 0)) {
+    if ((!v.hang && differs_only_in_status_flags(p, v)) || v.ref.undefined_flag_reads > 0) {
       // SDM-undefined flags (left in EFLAGS or a frame, or read by a jcc/cmovcc/pushf/adc
-      // into registers and memory): each engine's choice is legal; counted apart.
+      // into registers, memory or a loop's condition): each engine's choice is legal.
       c->flags_only.fetch_add(1);
       return msg;
     }

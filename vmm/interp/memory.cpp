@@ -31,7 +31,9 @@ bool Core::seg_check(SegReg s, uint32_t offset, uint32_t size, Access a, uint32_
   if (sc.expand_down()) {
     const uint64_t upper = sc.default_big() ? 0xFFFFFFFFu : 0xFFFFu;
     if (offset <= sc.limit || last > upper) return raise(fv, 0);
-  } else if (last > sc.limit) {
+  } else if (last > sc.limit && sc.limit != 0xFFFFFFFFu) {
+    // With a 4 GiB limit an access that runs past offset FFFFFFFFh may or may not fault
+    // (SDM vol. 3, 5.3, "implementation-specific"): it wraps here, as in translated code.
     return raise(fv, 0);
   }
   *linear = sc.base + offset;
