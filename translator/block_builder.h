@@ -103,7 +103,9 @@ struct BlockBuilder {
 /// Host register holding guest register `reg` (ModRM numbering 0..7).
 [[nodiscard]] asmjit::x86::Gp guest_gp32(unsigned reg);
 
-/// Rewrite rules, one file each (STYLE.md #3). Each returns NotHandled when it does not apply.
+/// Rewrite rules, one file per Route (STYLE.md #3; rewrite_by_route in block_scanner.cpp
+/// calls the one the instruction's table row names). Each returns NotHandled for a form or
+/// mode it does not cover; the instruction then takes fallback_route (decoder/classify.h).
 [[nodiscard]] RewriteStatus rewrite_ident(BlockBuilder& b, const Instruction& insn);
 [[nodiscard]] RewriteStatus rewrite_branch(BlockBuilder& b, const Instruction& insn);
 [[nodiscard]] RewriteStatus rewrite_stack(BlockBuilder& b, const Instruction& insn);

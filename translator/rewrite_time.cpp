@@ -6,8 +6,7 @@
 
 namespace vmm86 {
 
-RewriteStatus rewrite_time(BlockBuilder& b, const Instruction& insn) {
-  if (insn.mnemonic() != ZYDIS_MNEMONIC_RDTSC) return RewriteStatus::NotHandled;
+RewriteStatus rewrite_time(BlockBuilder& b, const Instruction& /*rdtsc: the only row routed here*/) {
   b.mode_sensitive = true;
   if (!(b.mode & tmode::HostTsc)) return RewriteStatus::NotHandled;
   b.a.rdtsc();
