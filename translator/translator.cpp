@@ -1,15 +1,8 @@
 #include "translator/translator.h"
 
-#include <asmjit/x86.h>
-
-#include <algorithm>
-#include <cstring>
-
 #include "translator/block_translation.h"
 
 namespace vmm86 {
-
-using namespace asmjit;
 
 Translator::Translator(ExecContext& ctx, size_t cache_bytes)
     : ctx_(ctx), cache_(cache_bytes), code_tlb_(ctx), indirect_(ctx) {}
