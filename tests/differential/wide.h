@@ -71,6 +71,9 @@ struct Setup {
   std::array<uint8_t, 512> fxsave{};
   std::vector<uint8_t> data, low_data;
   int irq_vector = -1;  ///< raised before the start (delivered once IF allows)
+  /// IA32_TSC's offset. Non-zero, rdtsc reads the harness's fixed clock plus it in both
+  /// engines (translated code exits for it); zero, translated code reads the host TSC.
+  uint64_t tsc_offset = 0;
 };
 
 /// One instruction of a program: a form, instantiated with its own seed.

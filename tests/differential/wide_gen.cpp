@@ -647,6 +647,8 @@ Program hostile_program(uint64_t seed, Hostile kind) {
   // SSE off (no OSFXSR, or EM/TS) far more often than in the differential programs.
   if (rng.one_in(3)) p.setup.cr4 &= ~cr4::OSFXSR;
   if (rng.one_in(4)) p.setup.cr0_bits |= rng.coin() ? cr0::TS : cr0::EM;
+  // Nothing after a random rdtsc hides its value: both engines must read the same clock.
+  p.setup.tsc_offset = 0x5EED0000;
   const auto& all = forms();
   auto raw_form = [&](std::vector<uint8_t>& out) {
     std::vector<uint8_t> b = all[rng.pick(static_cast<uint32_t>(all.size()))].bytes;

@@ -71,6 +71,7 @@ void prepare(BtMachine& m, const Program& p) {
     cpu.seg[r] = cache_of(s.pool[static_cast<size_t>(i)], sel);
   }
   std::memcpy(cpu.fxsave.data(), s.fxsave.data(), s.fxsave.size());
+  cpu.msr.tsc_offset = s.tsc_offset;
   if (s.irq_vector >= 0) m.raise_irq(static_cast<uint8_t>(s.irq_vector));
 }
 
