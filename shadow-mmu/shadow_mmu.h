@@ -81,9 +81,9 @@ class ShadowMmu {
   /// A host fault at `linear` in the user or supervisor window.
   /// Runs in the SIGSEGV handler and allocates (page maps, reverse map, runs): safe only
   /// because the handler calls it when the fault interrupted translated code, never the
-  /// monitor's C++ and so never the allocator (vmm/engine/fault_handler.cpp checks this,
-  /// interrupted_translated_code, and dies otherwise). Nothing else may call it from a
-  /// signal handler.
+  /// monitor's C++ and so never the allocator (vmm/engine/fault_handler.cpp checks: the
+  /// PC in a block, RSP on the return stack; it dies otherwise). Nothing else may call
+  /// it from a signal handler.
   [[nodiscard]] FillResult fill(bool user_window, uint32_t linear, bool write);
 
   /// Translated code now lives on this guest-physical page: map it read-only everywhere.

@@ -236,6 +236,15 @@ bool BtEngine::run_verified(Block* block, EngineStop* stop) {
   return true;
 }
 
+void BtEngine::refill_after_page_fault() {
+  // Back at an instruction whose access took a guest #PF: fill its page now (only if the
+  // guest's tables allow the access: otherwise nothing happens here).
+  refill_.armed = false;
+  if (ctx_.cpu.cr3 == refill_.cr3 && active_.user_window == refill_.user) {
+    if (mmu_.fill(refill_.user, refill_.linear, refill_.write).outcome == FillOutcome::Mapped) ++stats_.refills;
+  }
+}
+
 EngineStop BtEngine::run(uint64_t max_dispatches, bool (*interrupt_deliverable)(void*), void* opaque) {
   EngineStop stop = EngineStop::Budget;
   interrupt_deliverable_ = interrupt_deliverable;
@@ -263,14 +272,7 @@ EngineStop BtEngine::run(uint64_t max_dispatches, bool (*interrupt_deliverable)(
     if (ctx_.cpu.halted) return EngineStop::Halted;
     sync_paging();
     select_window();
-    if (refill_.armed && ctx_.cpu.eip == refill_.eip) {
-      // Back at an instruction whose access took a guest #PF: fill its page now (only if
-      // the guest's tables allow the access: otherwise nothing happens here).
-      refill_.armed = false;
-      if (ctx_.cpu.cr3 == refill_.cr3 && active_.user_window == refill_.user) {
-        if (mmu_.fill(refill_.user, refill_.linear, refill_.write).outcome == FillOutcome::Mapped) ++stats_.refills;
-      }
-    }
+    if (refill_.armed && ctx_.cpu.eip == refill_.eip) refill_after_page_fault();
     const uint32_t mode = translator_.current_mode();
     apply_lookup_salt(mode);
     translator_.update_segment_code_bases();

@@ -110,6 +110,8 @@ class BtEngine final : private ExitServices {
   /// must stop (`*stop`).
   [[nodiscard]] bool run_verified(Block* block, EngineStop* stop);
   void select_window();
+  /// The instruction that took a guest #PF runs again (PendingRefill): fills its page.
+  void refill_after_page_fault();
   /// The inline table's keys include the translation mode (CPL, flat or based DS...): a
   /// block translated for one mode must not be entered in another. Address spaces need no
   /// salt: checked entries compare the code TLB.

@@ -42,11 +42,10 @@ void die(int sig, siginfo_t* si, ucontext_t* uc) {
 /// the signal stack. A signal that finds RSP on the return stack and the PC in a block has
 /// interrupted no C++: the heap, the code cache's tables and the shadow MMU's maps are
 /// between calls, and the handler may use them (ShadowMmu::fill allocates).
-bool interrupted_translated_code(const ActiveEngine& e, const ucontext_t* uc) {
-  const auto& g = uc->uc_mcontext.gregs;
-  const auto rsp = static_cast<uint64_t>(g[REG_RSP]);
+bool on_return_stack(const ActiveEngine& e, const ucontext_t* uc) {
+  const auto rsp = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RSP]);
   const uint64_t top = e.ctx->return_stack_top + 8;
-  return rsp <= top && rsp >= top - kReturnStackBytes && e.translator->in_code_cache(reinterpret_cast<void*>(g[REG_RIP]));
+  return rsp <= top && rsp >= top - kReturnStackBytes;
 }
 
 /// Sends translated code to the exit trampoline with `exit` and the guest EIP of the
@@ -86,8 +85,8 @@ void on_fault(int sig, siginfo_t* si, void* raw) {
   if (sig == SIGSEGV) {
     AddressWindow& w = e->mmu->window(e->user_window);
     if (w.contains(si->si_addr)) {
-      // The rule that makes allocating in this handler safe (see interrupted_translated_code).
-      if (!interrupted_translated_code(*e, uc)) return die(sig, si, uc);
+      // With the PC in a block (checked above), the rule that makes allocating here safe.
+      if (!on_return_stack(*e, uc)) return die(sig, si, uc);
       const uint32_t linear = w.linear_of(si->si_addr).value;
       const bool write = (uc->uc_mcontext.gregs[REG_ERR] & 2) != 0;  // #PF error code, W bit
       const FillResult r = e->mmu->fill(e->user_window, linear, write);
@@ -119,8 +118,8 @@ bool leave_host_string_instruction(void* ucontext) {
   if (!e || !ucontext) return false;
   auto* uc = static_cast<ucontext_t*>(ucontext);
   auto& g = uc->uc_mcontext.gregs;
-  // Only then are the code cache's tables quiescent.
-  if (!interrupted_translated_code(*e, uc)) return false;
+  // Only then are the code cache's tables quiescent (locate() checks the PC).
+  if (!on_return_stack(*e, uc)) return false;
   GuestLocation where;
   if (!e->translator->locate(reinterpret_cast<void*>(g[REG_RIP]), &where) || where.host_pointer_regs == 0) {
     return false;  // elsewhere, the poll page stops it at the next block boundary
