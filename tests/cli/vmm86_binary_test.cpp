@@ -15,8 +15,6 @@
 #include "tests/loader/test_files.h"
 #include "vmm/cli.h"
 
-extern char** environ;
-
 namespace vmm86 {
 namespace {
 

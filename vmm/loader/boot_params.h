@@ -99,7 +99,7 @@ struct ScreenInfo {
   uint16_t orig_video_ega_bx;  // 0x0A
   uint16_t unused3;           // 0x0C
   uint8_t orig_video_lines;   // 0x0E
-  uint8_t orig_video_isVGA;   // 0x0F
+  uint8_t orig_video_isVGA;   // 0x0F  NOLINT(readability-identifier-naming): Linux spells it so
   uint8_t rest[0x30];         // 0x10  VESA fields, unused without a framebuffer
 };
 

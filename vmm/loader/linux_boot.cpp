@@ -11,7 +11,6 @@ namespace vmm86::linux_boot {
 
 namespace {
 
-constexpr uint64_t kKiB = 1024;
 constexpr uint64_t kMiB = 1024 * 1024;
 constexpr uint64_t k4GiB = 1ull << 32;
 /// Protocol 2.10 adds pref_address and init_size.
