@@ -180,6 +180,15 @@ Verdict run(const Program& p) {
   }
   v.hang = v.ref.end == RunEnd::Halted && v.bt.end == RunEnd::Timeout;
   v.diff = compare(p, v.ref, v.bt);
+  if (!v.diff.empty()) {  // how each run ended, for the reader of a report
+    std::ostringstream ends;
+    for (const Outcome* o : {&v.ref, &v.bt}) {
+      ends << (o == &v.ref ? "ends: interp " : ", bt ") << to_string(o->end);
+      if (o->vector >= 0) ends << " in #" << o->vector << " at " << std::hex << o->fault_eip << std::dec;
+      ends << " (" << o->translated << " translated)";
+    }
+    v.diff += ends.str() + "\n";
+  }
   return v;
 }
 
