@@ -28,6 +28,10 @@ enum class FillOutcome : uint8_t {
 struct FillResult {
   FillOutcome outcome = FillOutcome::Mapped;
   uint32_t linear = 0;
+  /// GuestPageFault: the error code of the host access's #PF. The engine does not raise it:
+  /// the interpreter re-executes the instruction and raises the fault the guest instruction
+  /// takes first (docs/design-notes.md, "Engine: exit record, coherence point, fault
+  /// path"); tests/shadow-mmu checks it against the walker.
   uint32_t error_code = 0;
   GuestPhys phys{};
 };

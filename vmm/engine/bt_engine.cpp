@@ -209,9 +209,8 @@ bool BtEngine::run_verified(Block* block, EngineStop* stop) {
       translator_.invalidate_block(exit->from);
       break;
     case ExitKind::Callout:
-      if (callout_stop_) {
-        *stop = *callout_stop_;
-        callout_stop_.reset();
+      if (const std::optional<EngineStop> callout_stop = take_callout_stop()) {
+        *stop = *callout_stop;
         return false;
       }
       break;

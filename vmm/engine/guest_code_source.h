@@ -5,7 +5,8 @@
 
 #include <cstdint>
 
-#include "translator/translator.h"
+#include "shadow-mmu/page_walker.h"
+#include "translator/code_source.h"
 #include "vmm/engine/smc_policy.h"
 
 namespace vmm86 {
