@@ -3,7 +3,7 @@
 // makes) drops and unchains its blocks so that the new code runs.
 #include <gtest/gtest.h>
 
-#include "tests/bt-engine/bt_machine.h"
+#include "tests/support/bt_machine.h"
 
 namespace vmm86::bttest {
 namespace {

@@ -16,8 +16,8 @@
 #include <cstdlib>
 #include <random>
 
-#include "tests/bt-engine/bt_machine.h"
 #include "tests/differential/harness.h"
+#include "tests/support/bt_machine.h"
 
 namespace vmm86::bttest {
 namespace {

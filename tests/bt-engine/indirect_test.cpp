@@ -3,7 +3,7 @@
 // another one, because the same linear EIP names other code there.
 #include <gtest/gtest.h>
 
-#include "tests/bt-engine/bt_machine.h"
+#include "tests/support/bt_machine.h"
 
 namespace vmm86::bttest {
 namespace {

@@ -8,7 +8,7 @@
 #include <functional>
 #include <thread>
 
-#include "tests/bt-engine/bt_machine.h"
+#include "tests/support/bt_machine.h"
 
 namespace vmm86::bttest {
 namespace {

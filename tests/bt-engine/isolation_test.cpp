@@ -22,8 +22,8 @@
 #include <tuple>
 
 #include "decoder/decoder.h"
-#include "tests/bt-engine/bt_machine.h"
 #include "tests/host_code_check.h"
+#include "tests/support/bt_machine.h"
 #include "vmm/engine/fault_handler.h"
 
 namespace vmm86::bttest {

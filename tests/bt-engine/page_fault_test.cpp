@@ -11,7 +11,7 @@
 #include <cstring>
 #include <functional>
 
-#include "tests/bt-engine/bt_machine.h"
+#include "tests/support/bt_machine.h"
 
 namespace vmm86::bttest {
 namespace {

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/bt-engine/bt_machine.h"
+#include "tests/support/bt_machine.h"
 
 namespace vmm86::bttest {
 namespace {

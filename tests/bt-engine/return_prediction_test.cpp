@@ -17,7 +17,7 @@
 #include <memory>
 #include <utility>
 
-#include "tests/bt-engine/bt_machine.h"
+#include "tests/support/bt_machine.h"
 
 namespace vmm86::bttest {
 namespace {

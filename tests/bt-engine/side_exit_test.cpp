@@ -20,7 +20,7 @@
 #include <utility>
 #include <vector>
 
-#include "tests/bt-engine/bt_machine.h"
+#include "tests/support/bt_machine.h"
 
 namespace vmm86::bttest {
 namespace {

@@ -4,7 +4,7 @@
 // on the interpreter alone (TwoRuns), which must agree on the state and the instruction count.
 #include <gtest/gtest.h>
 
-#include "tests/bt-engine/bt_machine.h"
+#include "tests/support/bt_machine.h"
 
 namespace vmm86::bttest {
 namespace {

@@ -5,7 +5,7 @@
 
 #include <cstring>
 
-#include "tests/bt-engine/bt_machine.h"
+#include "tests/support/bt_machine.h"
 
 namespace vmm86::bttest {
 namespace {

@@ -1,5 +1,5 @@
 // The wide differential test (issue 14, point 3): programs drawn from the whole guest ISA
-// that decoder/classify.cpp accepts, run on a bare machine (tests/bt-engine/bt_machine.h)
+// that decoder/classify.cpp accepts, run on a bare machine (tests/support/bt_machine.h)
 // by the interpreter alone and by the BT engine, from the same random machine state:
 // CPL 0 or 3, paging on or off, CR0.TS/EM/MP and CR4.OSFXSR/OSXMMEXCPT, segments with
 // non-zero bases, small limits, read-only, expand-down and code types, random x87/MMX/SSE
@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/bt-engine/bt_machine.h"
+#include "tests/support/bt_machine.h"
 
 namespace vmm86::difftest::wide {
 

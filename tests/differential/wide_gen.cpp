@@ -320,7 +320,7 @@ class UnitBuilder {
       }
       case ZYDIS_MNEMONIC_IN: case ZYDIS_MNEMONIC_OUT: case ZYDIS_MNEMONIC_INSB: case ZYDIS_MNEMONIC_INSW:
       case ZYDIS_MNEMONIC_INSD: case ZYDIS_MNEMONIC_OUTSB: case ZYDIS_MNEMONIC_OUTSW: case ZYDIS_MNEMONIC_OUTSD: {
-        // Port 0xE0 raises an interrupt with vector AL (tests/bt-engine/bt_machine.h).
+        // Port 0xE0 raises an interrupt with vector AL (tests/support/bt_machine.h).
         const uint16_t port = rng_.one_in(3) ? bttest::kIrqPort : 0x80;
         set_gpr(Gpr::Edx, (rng_.u32() & 0xFFFF0000u) | port);
         set_gpr(Gpr::Eax, (rng_.u32() & ~0xFFu) | (0x20 + rng_.pick(16)));

@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tests/bt-engine/bt_machine.h"
+#include "tests/support/bt_machine.h"
 #include "vmm/engine/fault_handler.h"
 
 namespace vmm86::bttest {

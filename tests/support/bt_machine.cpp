@@ -1,4 +1,4 @@
-#include "tests/bt-engine/bt_machine.h"
+#include "tests/support/bt_machine.h"
 
 #include <gtest/gtest.h>
 
