@@ -122,8 +122,9 @@ struct Outcome {
   uint64_t translated = 0;  ///< guest instructions retired in translated code (bt only)
   int vector = -1;          ///< the exception the run ended in (-1: none)
   uint32_t fault_eip = 0;   ///< its frame's EIP
-  /// Instructions that read an SDM-undefined arithmetic flag (reference run only).
-  uint64_t undefined_flag_reads = 0;
+  /// Instructions with an SDM-undefined outcome (Interpreter::undefined_results; reference
+  /// run only).
+  uint64_t undefined_results = 0;
 };
 
 struct Verdict {
@@ -139,6 +140,12 @@ struct Verdict {
 /// EFLAGS image of an exception frame). Code the generator did not make (the hostile
 /// fuzzer's) leaves flags the SDM calls undefined; those may legally differ.
 [[nodiscard]] bool differs_only_in_status_flags(const Program& p, const Verdict& v);
+
+/// True when both runs ended in #PF and differ only in accessed bits of paging entries:
+/// which operand of a two-operand access (cmps, movs, a page-straddling one) the CPU
+/// translates first is not architectural, so a #PF on one may or may not leave the other's
+/// page marked accessed.
+[[nodiscard]] bool differs_only_in_accessed_bits(const Program& p, const Verdict& v);
 
 /// Drops units while the divergence stays (same kind of difference); returns the smallest.
 [[nodiscard]] Program minimize(const Program& p, const Verdict& v);

@@ -87,7 +87,7 @@ Outcome snapshot(BtMachine& m, RunEnd end, const Program& p) {
   }
   o.acknowledged = m.acknowledged;
   o.translated = m.ctx().retired;
-  o.undefined_flag_reads = m.interp().undefined_flag_reads();
+  o.undefined_results = m.interp().undefined_results();
   const uint32_t eip = o.cpu.eip;
   if (end == RunEnd::Halted && eip > kStubs && eip <= kStubs + 32 * kStubBytes) {
     o.vector = static_cast<int>((eip - 1 - kStubs) / kStubBytes);
@@ -207,6 +207,23 @@ bool differs_only_in_status_flags(const Program& p, const Verdict& v) {
     for (size_t i = 0; i < 4; ++i) {
       o->memory[off + i] &= static_cast<uint8_t>(~(flags::Status >> (8 * i)));
     }
+  }
+  return compare(p, a, b).empty();
+}
+
+bool differs_only_in_accessed_bits(const Program& p, const Verdict& v) {
+  constexpr int kPageFaultVector = 14;
+  if (v.diff.empty() || v.ref.vector != kPageFaultVector || v.bt.vector != kPageFaultVector) return false;
+  Outcome a = v.ref, b = v.bt;
+  size_t at = 0;
+  for (const Region& r : regions(p)) {
+    if (std::strcmp(r.name, "ptes") == 0 || std::strcmp(r.name, "pdes") == 0) {
+      for (uint32_t i = 0; i < r.size; i += 4) {
+        a.memory[at + i] &= static_cast<uint8_t>(~pte_bits::Accessed);
+        b.memory[at + i] &= static_cast<uint8_t>(~pte_bits::Accessed);
+      }
+    }
+    at += r.size;
   }
   return compare(p, a, b).empty();
 }

@@ -315,11 +315,12 @@ class Core {
   std::string detail;
   uint64_t retired = 0;
   /// Arithmetic flags the SDM leaves undefined after the last instruction that wrote them
-  /// (mul's SF/ZF/AF/PF, shr's AF, ...), and how many instructions have read one since:
-  /// differential testing ignores differences that such a read carries on. Exact for runs
+  /// (mul's SF/ZF/AF/PF, shr's AF, ...), and how many instructions since have had an
+  /// outcome the SDM leaves undefined: read such a flag, or shifted a 16-bit shld/shrd by
+  /// 17..31. Differential testing ignores the differences these carry on. Exact for runs
   /// that stay in this interpreter; the BT engine's stretches in between are not seen.
   uint32_t undefined_flags = 0;
-  uint64_t undefined_flag_reads = 0;
+  uint64_t undefined_results = 0;
 
   /// Host-FPU execution of guest FP instructions (interp_fpu.cpp); created on first use.
   std::unique_ptr<FpuRunner, void (*)(FpuRunner*)> fpu{nullptr, nullptr};

@@ -106,6 +106,7 @@ Exec h_shxd(Core& c) {
   const uint32_t fill = c.get_reg(c.op(1).reg.value);
   const uint8_t n = static_cast<uint8_t>(count);
   const uint32_t v = c.load(dst);
+  if (dst.size == 2 && (n & 31u) > 16) ++c.undefined_results;  // result and flags: the SDM says undefined
   const alu::Result r = c.insn->mnemonic() == ZYDIS_MNEMONIC_SHLD ? alu::shld(dst.size, v, fill, n, c.cpu.eflags)
                                                                  : alu::shrd(dst.size, v, fill, n, c.cpu.eflags);
   return commit(c, dst, r);

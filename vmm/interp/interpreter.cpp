@@ -181,7 +181,7 @@ StepStatus Core::step() {
 
   if (handler == nullptr) return finish(unimplemented());
   const ZydisAccessedFlags* accessed = insn->raw.cpu_flags;
-  if (accessed && (accessed->tested & undefined_flags)) ++undefined_flag_reads;
+  if (accessed && (accessed->tested & undefined_flags)) ++undefined_results;
   const StepStatus status = finish(handler(*this));
   if (accessed && status == StepStatus::Retired) {
     undefined_flags = (undefined_flags & ~(accessed->modified | accessed->set_0 | accessed->set_1)) |
@@ -249,6 +249,6 @@ const std::string& Interpreter::detail() const { return core_->detail; }
 
 uint64_t Interpreter::retired() const { return core_->retired; }
 
-uint64_t Interpreter::undefined_flag_reads() const { return core_->undefined_flag_reads; }
+uint64_t Interpreter::undefined_results() const { return core_->undefined_results; }
 
 }  // namespace vmm86

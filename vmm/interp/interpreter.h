@@ -138,9 +138,10 @@ class Interpreter {
   [[nodiscard]] const std::string& detail() const;
   /// Instructions retired since construction.
   [[nodiscard]] uint64_t retired() const;
-  /// Instructions since construction that read an arithmetic flag the SDM left undefined
-  /// (a jcc or pushf after mul): a second engine may legally reach another state.
-  [[nodiscard]] uint64_t undefined_flag_reads() const;
+  /// Instructions since construction whose outcome the SDM leaves undefined (a jcc or pushf
+  /// reading a flag mul left undefined, a 16-bit shld by 17..31): a second engine may
+  /// legally reach another state.
+  [[nodiscard]] uint64_t undefined_results() const;
 
  private:
   std::unique_ptr<interp::Core> core_;
