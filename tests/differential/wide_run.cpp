@@ -91,7 +91,7 @@ Outcome snapshot(BtMachine& m, RunEnd end, const Program& p) {
   const uint32_t eip = o.cpu.eip;
   if (end == RunEnd::Halted && eip > kStubs && eip <= kStubs + 32 * kStubBytes) {
     o.vector = static_cast<int>((eip - 1 - kStubs) / kStubBytes);
-    const bool error_code = o.vector == 8 || (o.vector >= 10 && o.vector <= 14) || o.vector == 17;
+    const bool error_code = bttest::has_error_code(static_cast<unsigned>(o.vector));
     const uint32_t frame = o.cpu.sreg(SegReg::Ss).base + o.cpu.reg(Gpr::Esp) + (error_code ? 4 : 0);
     (void)m.mem().read(GuestPhys{frame}, &o.fault_eip, 4);
   }
@@ -199,7 +199,7 @@ bool differs_only_in_status_flags(const Program& p, const Verdict& v) {
     o->cpu.eflags &= ~flags::Status;
     if (o->vector < 0) continue;
     // The frame's EFLAGS: above EIP and CS (and the error code).
-    const bool error_code = o->vector == 8 || (o->vector >= 10 && o->vector <= 14) || o->vector == 17;
+    const bool error_code = bttest::has_error_code(static_cast<unsigned>(o->vector));
     const uint32_t at = o->cpu.sreg(SegReg::Ss).base + o->cpu.reg(Gpr::Esp) + (error_code ? 12 : 8);
     const uint32_t stack_lo = kStackTop - kStackBytes;
     if (at < stack_lo || at + 4 > kStackTop) continue;

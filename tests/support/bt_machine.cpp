@@ -28,12 +28,11 @@ CodeHolder* prepare(CodeHolder& code, uint32_t base) {
   return &code;
 }
 
-/// Vectors for which the CPU pushes an error code.
+}  // namespace
+
 bool has_error_code(unsigned vector) {
   return vector == 8 || (vector >= 10 && vector <= 14) || vector == 17;
 }
-
-}  // namespace
 
 // ---- GuestCode ----
 

@@ -111,6 +111,8 @@ class GuestCode {
 /// Why a run ended.
 enum class RunEnd : uint8_t { Halted, TripleFault, Unimplemented, Timeout };
 [[nodiscard]] const char* to_string(RunEnd e);
+/// Vectors for which the CPU pushes an error code.
+[[nodiscard]] bool has_error_code(unsigned vector);
 
 /// A bare machine driven by BtEngine (or, for reference runs, by the interpreter alone).
 class BtMachine final : public CpuHooks {
