@@ -125,6 +125,8 @@ struct Outcome {
   /// Instructions with an SDM-undefined outcome (Interpreter::undefined_results; reference
   /// run only).
   uint64_t undefined_results = 0;
+  /// Flags the SDM leaves undefined at the end (Interpreter::undefined_flags; reference run).
+  uint32_t undefined_flags = 0;
 };
 
 struct Verdict {
@@ -140,6 +142,11 @@ struct Verdict {
 /// EFLAGS image of an exception frame). Code the generator did not make (the hostile
 /// fuzzer's) leaves flags the SDM calls undefined; those may legally differ.
 [[nodiscard]] bool differs_only_in_status_flags(const Program& p, const Verdict& v);
+
+/// True when the difference is the SDM's to allow: the reference run read a flag the SDM
+/// left undefined (its outcome is then undefined too), or the engines differ only in flags
+/// undefined at the end (in EFLAGS and in an exception frame's image of it).
+[[nodiscard]] bool sdm_undefined(const Program& p, const Verdict& v);
 
 /// True when both runs ended in #PF and differ only in accessed bits of paging entries:
 /// which operand of a two-operand access (cmps, movs, a page-straddling one) the CPU
@@ -159,6 +166,10 @@ struct Verdict {
 
 /// The known-divergence entry that covers `cls` (its reason), or nullptr.
 [[nodiscard]] const char* known_divergence(const std::string& cls);
+
+/// The reference run of `p`, one line per interpreter step (EIP, EFLAGS, general
+/// registers), for reading a divergence instruction by instruction.
+[[nodiscard]] std::string trace_reference(const Program& p, int max_steps = 200);
 
 /// Human-readable program: state, code bytes, listing.
 [[nodiscard]] std::string describe(const Program& p);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <iomanip>
 #include <regex>
 #include <sstream>
 
@@ -88,6 +89,7 @@ Outcome snapshot(BtMachine& m, RunEnd end, const Program& p) {
   o.acknowledged = m.acknowledged;
   o.translated = m.ctx().retired;
   o.undefined_results = m.interp().undefined_results();
+  o.undefined_flags = m.interp().undefined_flags() & flags::Status;
   const uint32_t eip = o.cpu.eip;
   if (end == RunEnd::Halted && eip > kStubs && eip <= kStubs + 32 * kStubBytes) {
     o.vector = static_cast<int>((eip - 1 - kStubs) / kStubBytes);
@@ -127,7 +129,13 @@ std::string compare(const Program& p, const Outcome& ref, const Outcome& bt) {
   // x87/SSE: control, status, tags, MXCSR, the registers; not FOP/FIP/FDP (bytes 6..23),
   // which hold where the last instruction ran (a host address after native execution).
   auto fx = [&](const char* name, size_t off, size_t len) {
-    if (std::memcmp(&ref.cpu.fxsave[off], &bt.cpu.fxsave[off], len) != 0) out << "fpu " << name << " differs\n";
+    if (std::memcmp(&ref.cpu.fxsave[off], &bt.cpu.fxsave[off], len) == 0) return;
+    out << "fpu " << name << ":" << std::hex;  // bytes, lowest first
+    for (const CpuState* c : {&ref.cpu, &bt.cpu}) {
+      out << (c == &ref.cpu ? " " : " vs ");
+      for (size_t i = 0; i < len; ++i) out << std::setw(2) << std::setfill('0') << unsigned{c->fxsave[off + i]};
+    }
+    out << std::setfill(' ') << std::dec << "\n";
   };
   fx("fcw/fsw/ftw", 0, 6);
   fx("mxcsr", 24, 4);
@@ -192,11 +200,35 @@ Verdict run(const Program& p) {
   return v;
 }
 
-bool differs_only_in_status_flags(const Program& p, const Verdict& v) {
-  if (v.diff.empty()) return false;
+std::string trace_reference(const Program& p, int max_steps) {
+  BtMachine ref;
+  prepare(ref, p);
+  std::ostringstream out;
+  out << std::hex;
+  for (int step = 0; step < max_steps; ++step) {
+    const CpuState& c = ref.cpu();
+    out << "  " << c.eip << " fl " << c.eflags;
+    for (uint32_t r : c.gpr) out << ' ' << r;
+    // The bytes about to run (code is identity-mapped; a program may have rewritten them).
+    uint8_t next[8]{};
+    if (c.eip >= kCode && c.eip < kCode + p.code.size() + 0x100) (void)ref.mem().read(GuestPhys{c.eip}, next, sizeof next);
+    out << " |";
+    for (uint8_t b : next) out << ' ' << std::setw(2) << std::setfill('0') << unsigned{b} << std::setfill(' ');
+    out << '\n';
+    if (ref.run_interp(1) != RunEnd::Timeout) break;
+  }
+  return out.str();
+}
+
+namespace {
+
+/// True when the engines differ only in the EFLAGS bits of `ignored` (in EFLAGS and in the
+/// EFLAGS image of an exception frame).
+bool differs_only_in_flags(const Program& p, const Verdict& v, uint32_t ignored) {
+  if (v.diff.empty() || ignored == 0) return false;
   Outcome a = v.ref, b = v.bt;
   for (Outcome* o : {&a, &b}) {
-    o->cpu.eflags &= ~flags::Status;
+    o->cpu.eflags &= ~ignored;
     if (o->vector < 0) continue;
     // The frame's EFLAGS: above EIP and CS (and the error code).
     const bool error_code = bttest::has_error_code(static_cast<unsigned>(o->vector));
@@ -205,10 +237,21 @@ bool differs_only_in_status_flags(const Program& p, const Verdict& v) {
     if (at < stack_lo || at + 4 > kStackTop) continue;
     const size_t off = kDataBytes + kLowDataBytes + (at - stack_lo);  // regions(): data, low, stack, ...
     for (size_t i = 0; i < 4; ++i) {
-      o->memory[off + i] &= static_cast<uint8_t>(~(flags::Status >> (8 * i)));
+      o->memory[off + i] &= static_cast<uint8_t>(~(ignored >> (8 * i)));
     }
   }
   return compare(p, a, b).empty();
+}
+
+}  // namespace
+
+bool differs_only_in_status_flags(const Program& p, const Verdict& v) {
+  return differs_only_in_flags(p, v, flags::Status);
+}
+
+bool sdm_undefined(const Program& p, const Verdict& v) {
+  if (v.diff.empty() || v.hang) return false;
+  return v.ref.undefined_results > 0 || differs_only_in_flags(p, v, v.ref.undefined_flags);
 }
 
 bool differs_only_in_accessed_bits(const Program& p, const Verdict& v) {

@@ -26,7 +26,7 @@ uint64_t env_or(const char* name, uint64_t fallback) {
 }
 
 struct Totals {
-  std::atomic<uint64_t> programs, divergent, translated, inconclusive;
+  std::atomic<uint64_t> programs, divergent, undefined, translated, inconclusive;
 };
 
 TEST(WideDifferential, TranslatorMatchesInterpreter) {
@@ -53,6 +53,10 @@ TEST(WideDifferential, TranslatorMatchesInterpreter) {
     totals->translated.fetch_add(v.bt.translated);
     if (v.ref.end == bttest::RunEnd::Timeout) totals->inconclusive.fetch_add(1);
     if (v.diff.empty()) return {};
+    if (sdm_undefined(p, v)) {  // both outcomes legal
+      totals->undefined.fetch_add(1);
+      return {};
+    }
     totals->divergent.fetch_add(1);
     const Program m = minimize(p, v);
     const Verdict mv = run(m);
@@ -78,10 +82,11 @@ TEST(WideDifferential, TranslatorMatchesInterpreter) {
   run_isolated(0, chosen.size() + random_count, work, report);
   for (const auto& [cls, n] : known) std::printf("known divergence x%d: %s\n", n, cls.c_str());
   std::printf("wide differential: %zu forms (share 1/%llu, phase %llu) + %llu random programs, %llu divergent "
-              "(%zu known classes, %zu unknown), %llu inconclusive, %llu guest instructions translated\n",
+              "(%zu known classes, %zu unknown), %llu SDM-undefined, %llu inconclusive, %llu guest instructions translated\n",
               chosen.size(), static_cast<unsigned long long>(share), static_cast<unsigned long long>(phase),
               static_cast<unsigned long long>(random_count), static_cast<unsigned long long>(totals->divergent.load()),
-              known.size(), unknown.size(), static_cast<unsigned long long>(totals->inconclusive.load()),
+              known.size(), unknown.size(), static_cast<unsigned long long>(totals->undefined.load()),
+              static_cast<unsigned long long>(totals->inconclusive.load()),
               static_cast<unsigned long long>(totals->translated.load()));
   EXPECT_TRUE(unknown.empty()) << unknown.size() << " unknown divergence classes";
   // Meaningful only if the programs got far enough to run translated code.

@@ -1,10 +1,11 @@
 // wide_diff: the wide differential test at any scale, with a report by divergence class.
 //
-//   wide_diff [--count N] [--first SEED] [--length L] [--coverage] [--examples K] [--all] [--jobs J]
+//   wide_diff [--count N] [--first SEED] [--length L] [--coverage] [--examples K] [--all] [--jobs J] [--trace] [--match TEXT]
 //
 // --coverage runs one program per instruction form (forms()), then N random programs.
 // Divergences are shrunk (minimize) and grouped by class; classes on the known list are
-// counted apart. Exit status 1 when an unknown divergence or a hang was found.
+// counted apart; --match keeps the coverage forms whose key contains TEXT; --trace adds the reference run of each shrunk program, step by step.
+// Exit status 1 when an unknown divergence or a hang was found.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -40,7 +41,8 @@ int main(int argc, char** argv) {
   uint64_t count = 1000, first = 0x3DE70000, examples = 1;
   int length = 16;
   unsigned jobs = 1;
-  bool coverage = false, all = false;
+  std::string match;
+  bool coverage = false, all = false, trace = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto num = [&] { return i + 1 < argc ? std::strtoull(argv[++i], nullptr, 0) : 0ull; };
@@ -51,22 +53,24 @@ int main(int argc, char** argv) {
     else if (a == "--examples") examples = num();
     else if (a == "--all") all = true;
     else if (a == "--jobs") jobs = static_cast<unsigned>(num());
+    else if (a == "--trace") trace = true;
+    else if (a == "--match" && i + 1 < argc) match = argv[++i];
     else {
-      std::fprintf(stderr, "usage: wide_diff [--count N] [--first SEED] [--length L] [--coverage] [--examples K] [--all] [--jobs J]\n");
+      std::fprintf(stderr, "usage: wide_diff [--count N] [--first SEED] [--length L] [--coverage] [--examples K] [--all] [--jobs J] [--trace] [--match TEXT]\n");
       return 2;
     }
   }
   const auto t0 = std::chrono::steady_clock::now();
   // Counters the children add to (they run in other processes).
   struct Shared {
-    std::atomic<uint64_t> divergent, hangs, inconclusive, translated;
+    std::atomic<uint64_t> divergent, undefined, hangs, inconclusive, translated;
   };
   auto* shared = static_cast<Shared*>(
       mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
   std::vector<uint32_t> coverage_forms;
   if (coverage) {
     for (uint32_t f = 0; f < forms().size(); ++f) {
-      if (form_usable(f)) coverage_forms.push_back(f);
+      if (form_usable(f) && forms()[f].key.find(match) != std::string::npos) coverage_forms.push_back(f);
     }
   }
   auto program = [&](uint64_t i) {
@@ -95,6 +99,10 @@ int main(int argc, char** argv) {
       return {};
     }
     if (v.diff.empty()) return {};
+    if (sdm_undefined(p, v)) {  // both outcomes legal
+      shared->undefined.fetch_add(1);
+      return {};
+    }
     shared->divergent.fetch_add(1);
     if (v.hang) shared->hangs.fetch_add(1);
     const Program m = minimize(p, v);
@@ -103,7 +111,8 @@ int main(int argc, char** argv) {
     char tail[96];
     std::snprintf(tail, sizeof tail, "(original seed %llx, %zu units)\n", static_cast<unsigned long long>(p.seed),
                   p.units.size());
-    return cls + "\n" + describe(m) + (mv.diff.empty() ? v.diff : mv.diff) + tail;
+    return cls + "\n" + describe(m) + (mv.diff.empty() ? v.diff : mv.diff) + tail +
+           (trace ? "interpreter steps (eip, eflags, eax..edi):\n" + trace_reference(m) : std::string());
   };
   auto report = [&](uint64_t i, ItemEnd how, const std::string& msg) {
     if (how == ItemEnd::Reported) {
@@ -120,15 +129,16 @@ int main(int argc, char** argv) {
   };
   IsolateOptions options;
   vmm86::difftest::run_isolated_parallel(0, total, jobs, work, report, options);
-  const uint64_t programs = total, divergent = shared->divergent.load(), hangs = shared->hangs.load(),
+  const uint64_t programs = total, divergent = shared->divergent.load(), undefined = shared->undefined.load(),
+                 hangs = shared->hangs.load(),
                  inconclusive = shared->inconclusive.load(), translated = shared->translated.load();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("==== wide differential: %llu programs (%zu coverage) in %.0f s, %llu divergent (%llu in unknown "
-              "classes), %llu hangs, %llu monitor crashes, %llu monitor stuck, %llu inconclusive (the interpreter "
+              "classes), %llu SDM-undefined, %llu hangs, %llu monitor crashes, %llu monitor stuck, %llu inconclusive (the interpreter "
               "looped), %llu guest instructions translated\n",
               static_cast<unsigned long long>(programs), coverage_forms.size(), secs,
               static_cast<unsigned long long>(divergent), static_cast<unsigned long long>(unknown),
-              static_cast<unsigned long long>(hangs), static_cast<unsigned long long>(crashes),
+              static_cast<unsigned long long>(undefined),              static_cast<unsigned long long>(hangs), static_cast<unsigned long long>(crashes),
               static_cast<unsigned long long>(stuck), static_cast<unsigned long long>(inconclusive),
               static_cast<unsigned long long>(translated));
   for (const auto& [cls, c] : classes) {

@@ -297,6 +297,25 @@ TEST(Fpu, StmxcsrAndLdmxcsrWithUnmaskedExceptions) {
   EXPECT_EQ(m.peek32(kData + 12), 0x1D00u);
 }
 
+// A wide-differential find: with exceptions unmasked in MXCSR, fxrstor kept the old MXCSR
+// and fxsave stored a masked one (both ran through the path that masks SIMD exceptions).
+TEST(Fpu, FxsaveAndFxrstorWithUnmaskedExceptions) {
+  Machine m;
+  enable_sse(m);
+  m.poke32(kData + 24, 0x8E90);  // MXCSR of an image: masks partly clear, DAZ, a flag
+  m.poke32(kData + 512 + 24, 0x0000);
+  m.code([](Asm& a) {
+    a.fxrstor(ptr(kData));
+    a.fxsave(ptr(kData + 1024));   // as loaded, not masked
+    a.fxrstor(ptr(kData + 512));   // replaces it (not the old value kept)
+    a.stmxcsr(dword_ptr(kData + 2048));
+  });
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.vector(), -1);
+  EXPECT_EQ(m.peek32(kData + 1024 + 24), 0x8E90u);
+  EXPECT_EQ(m.peek32(kData + 2048), 0u);
+}
+
 TEST(Fpu, UnmaskedOverflowOnStoreLeavesTheDestination) {
   Machine m;
   m.cpu.cr0 |= vmm86::cr0::NE;

@@ -79,10 +79,12 @@ ExitRecord* BtEngine::run_callout(const CalloutSite& site) {
   // (if it retired). Leaving, the rest of the block did not run either.
   ctx_.retired -= 1;
   // An interrupt the instruction made deliverable (an out to a device, a write to the
-  // interrupt controller) is taken right after it, as the interpreter does: leave.
-  if (go_on && !((cpu.eflags & flags::IF) && interrupt_deliverable_ && interrupt_deliverable_(deliverable_opaque_))) {
-    return nullptr;
-  }
+  // interrupt controller) is taken right after it, as the interpreter does: leave. Asked
+  // even with IF clear: the callback refreshes cpu.pending.external_interrupt, which a
+  // translated sti later in this block reads to decide whether it must leave (an out that
+  // raised a request, then sti; hlt: the request waits out sti's shadow).
+  const bool deliverable = interrupt_deliverable_ && interrupt_deliverable_(deliverable_opaque_);
+  if (go_on && !deliverable) return nullptr;
   ctx_.retired -= site.insns_after;
   switch (status) {
     case StepStatus::TripleFault:

@@ -357,8 +357,10 @@ Exec h_fpu(Core& c) {
 
   // Unmasked SIMD exceptions must not trap on the host: run masked, then decide.
   const uint32_t mxcsr = read_mxcsr(ctx.guest_fx);
-  // ldmxcsr/stmxcsr raise no SIMD exception and must see MXCSR as it is.
-  const bool mxcsr_access = in.mnemonic() == ZYDIS_MNEMONIC_LDMXCSR || in.mnemonic() == ZYDIS_MNEMONIC_STMXCSR;
+  // ldmxcsr/stmxcsr/fxsave/fxrstor raise no SIMD exception and must see MXCSR as it is
+  // (masked, fxsave would store the masks and fxrstor's loaded MXCSR would be undone).
+  const bool mxcsr_access = in.mnemonic() == ZYDIS_MNEMONIC_LDMXCSR || in.mnemonic() == ZYDIS_MNEMONIC_STMXCSR ||
+                            cls == FpClass::Fxsr;
   // The conversions between MMX and XMM registers (cvtps2pi, cvtpi2ps, ...) count as MMX
   // for #MF but raise SIMD exceptions too.
   const bool simd_isa = in.raw.meta.isa_ext == ZYDIS_ISA_EXT_SSE || in.raw.meta.isa_ext == ZYDIS_ISA_EXT_SSE2;

@@ -250,5 +250,6 @@ const std::string& Interpreter::detail() const { return core_->detail; }
 uint64_t Interpreter::retired() const { return core_->retired; }
 
 uint64_t Interpreter::undefined_results() const { return core_->undefined_results; }
+uint32_t Interpreter::undefined_flags() const { return core_->undefined_flags; }
 
 }  // namespace vmm86

@@ -142,6 +142,9 @@ class Interpreter {
   /// reading a flag mul left undefined, a 16-bit shld by 17..31): a second engine may
   /// legally reach another state.
   [[nodiscard]] uint64_t undefined_results() const;
+  /// Arithmetic flags the SDM leaves undefined after the last instruction that wrote them
+  /// (shl's AF, mul's SF/ZF/AF/PF, ...): their values in EFLAGS are this engine's choice.
+  [[nodiscard]] uint32_t undefined_flags() const;
 
  private:
   std::unique_ptr<interp::Core> core_;
