@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
   const auto t0 = std::chrono::steady_clock::now();
   // Counters the children add to (they run in other processes).
   struct Shared {
-    std::atomic<uint64_t> divergent, undefined, hangs, inconclusive, translated;
+    std::atomic<uint64_t> divergent, undefined, accessed_only, hangs, inconclusive, translated;
   };
   auto* shared = static_cast<Shared*>(
       mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
@@ -103,6 +103,10 @@ int main(int argc, char** argv) {
       shared->undefined.fetch_add(1);
       return {};
     }
+    if (!v.hang && differs_only_in_accessed_bits(p, v)) {  // which operand is translated first
+      shared->accessed_only.fetch_add(1);
+      return {};
+    }
     shared->divergent.fetch_add(1);
     if (v.hang) shared->hangs.fetch_add(1);
     const Program m = minimize(p, v);
@@ -130,15 +134,16 @@ int main(int argc, char** argv) {
   IsolateOptions options;
   vmm86::difftest::run_isolated_parallel(0, total, jobs, work, report, options);
   const uint64_t programs = total, divergent = shared->divergent.load(), undefined = shared->undefined.load(),
+                 accessed_only = shared->accessed_only.load(),
                  hangs = shared->hangs.load(),
                  inconclusive = shared->inconclusive.load(), translated = shared->translated.load();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("==== wide differential: %llu programs (%zu coverage) in %.0f s, %llu divergent (%llu in unknown "
-              "classes), %llu SDM-undefined, %llu hangs, %llu monitor crashes, %llu monitor stuck, %llu inconclusive (the interpreter "
+              "classes), %llu SDM-undefined, %llu only in accessed bits after #PF, %llu hangs, %llu monitor crashes, %llu monitor stuck, %llu inconclusive (the interpreter "
               "looped), %llu guest instructions translated\n",
               static_cast<unsigned long long>(programs), coverage_forms.size(), secs,
               static_cast<unsigned long long>(divergent), static_cast<unsigned long long>(unknown),
-              static_cast<unsigned long long>(undefined),              static_cast<unsigned long long>(hangs), static_cast<unsigned long long>(crashes),
+              static_cast<unsigned long long>(undefined), static_cast<unsigned long long>(accessed_only),              static_cast<unsigned long long>(hangs), static_cast<unsigned long long>(crashes),
               static_cast<unsigned long long>(stuck), static_cast<unsigned long long>(inconclusive),
               static_cast<unsigned long long>(translated));
   for (const auto& [cls, c] : classes) {
