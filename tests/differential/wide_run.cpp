@@ -232,8 +232,9 @@ bool differs_only_in_flags(const Program& p, const Verdict& v, uint32_t ignored)
     if (o->vector < 0) continue;
     // The frame's EFLAGS: above EIP and CS (and the error code).
     const bool error_code = bttest::has_error_code(static_cast<unsigned>(o->vector));
-    const uint32_t at = o->cpu.sreg(SegReg::Ss).base + o->cpu.reg(Gpr::Esp) + (error_code ? 12 : 8);
-    const uint32_t stack_lo = kStackTop - kStackBytes;
+    // 64-bit: a hostile SS:ESP near 4 GiB must not wrap into the compared stack.
+    const uint64_t at = uint64_t{o->cpu.sreg(SegReg::Ss).base} + o->cpu.reg(Gpr::Esp) + (error_code ? 12 : 8);
+    const uint64_t stack_lo = kStackTop - kStackBytes;
     if (at < stack_lo || at + 4 > kStackTop) continue;
     const size_t off = kDataBytes + kLowDataBytes + (at - stack_lo);  // regions(): data, low, stack, ...
     for (size_t i = 0; i < 4; ++i) {
