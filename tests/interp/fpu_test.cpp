@@ -302,7 +302,7 @@ TEST(Fpu, StmxcsrAndLdmxcsrWithUnmaskedExceptions) {
 TEST(Fpu, FxsaveAndFxrstorWithUnmaskedExceptions) {
   Machine m;
   enable_sse(m);
-  m.poke32(kData + 24, 0x8E90);  // MXCSR of an image: masks partly clear, DAZ, a flag
+  m.poke32(kData + 24, 0x8E90);  // MXCSR of an image: masks partly clear, FZ, a flag
   m.poke32(kData + 512 + 24, 0x0000);
   m.code([](Asm& a) {
     a.fxrstor(ptr(kData));
@@ -314,6 +314,29 @@ TEST(Fpu, FxsaveAndFxrstorWithUnmaskedExceptions) {
   EXPECT_EQ(m.vector(), -1);
   EXPECT_EQ(m.peek32(kData + 1024 + 24), 0x8E90u);
   EXPECT_EQ(m.peek32(kData + 2048), 0u);
+}
+
+// A wide-differential find: the interpreter refused DAZ (a P6 without it), translated code
+// loads MXCSR natively and fxsave reports the host's MXCSR_MASK. The reserved bits are
+// those the mask leaves clear, in both engines.
+TEST(Fpu, LdmxcsrReservedBitsAreThoseMxcsrMaskLeavesClear) {
+  alignas(16) uint8_t host[512] = {};
+  asm volatile("fxsave %0" : "=m"(host));
+  uint32_t host_mask = 0;
+  std::memcpy(&host_mask, host + 28, 4);
+  if (host_mask == 0) host_mask = 0xFFBF;
+  for (uint32_t value : {0x1FC0u, 0x11F80u}) {  // DAZ; a bit above 15
+    Machine m;
+    enable_sse(m);
+    m.poke32(kData, value);
+    m.code([](Asm& a) {
+      a.fxsave(ptr(kData + 512));
+      a.ldmxcsr(dword_ptr(kData));
+    });
+    ASSERT_EQ(m.run().status, StepStatus::Halted);
+    EXPECT_EQ(m.peek32(kData + 512 + 28), host_mask) << "MXCSR_MASK as the host's fxsave reports it";
+    EXPECT_EQ(m.vector(), (value & ~host_mask) != 0 ? 13 : -1) << std::hex << value;
+  }
 }
 
 TEST(Fpu, UnmaskedOverflowOnStoreLeavesTheDestination) {

@@ -38,7 +38,6 @@ constexpr size_t kFswOffset = 2;
 constexpr size_t kMxcsrOffset = 24;
 constexpr uint32_t kMxcsrMasks = 0x1F80;
 constexpr uint32_t kMxcsrFlags = 0x3F;
-constexpr uint32_t kMxcsrReservedP6 = 0xFFFF0040u;  // DAZ (bit 6) is not on the modelled CPU
 constexpr uint16_t kFswErrorSummary = 0x80;
 
 class Emitter {
@@ -129,6 +128,20 @@ uint32_t read_mxcsr(const uint8_t* fx) {
 }
 
 void write_mxcsr(uint8_t* fx, uint32_t v) { std::memcpy(fx + kMxcsrOffset, &v, 4); }
+
+/// MXCSR bits that ldmxcsr/fxrstor refuse with #GP: those clear in MXCSR_MASK. fxsave runs
+/// on the host in both engines and reports the host's mask, and translated code loads
+/// MXCSR natively, so the guest's mask is the host's (0 in the image means the default).
+uint32_t mxcsr_reserved() {
+  static const uint32_t reserved = [] {
+    alignas(16) uint8_t image[512] = {};
+    asm volatile("fxsave %0" : "=m"(image));
+    uint32_t mask = 0;
+    std::memcpy(&mask, image + 28, 4);
+    return ~(mask != 0 ? mask : 0xFFBFu);
+  }();
+  return reserved;
+}
 
 /// #NM/#UD/#MF before anything else, in the CPU's order.
 bool check_available(Core& c, FpClass cls) {
@@ -338,7 +351,7 @@ Exec h_fpu(Core& c) {
     c.read_target(target, image);
     uint32_t value = 0;
     std::memcpy(&value, in.mnemonic() == ZYDIS_MNEMONIC_LDMXCSR ? image : image + kMxcsrOffset, 4);
-    if (value & kMxcsrReservedP6) return c.fail(vec::GP, 0);
+    if (value & mxcsr_reserved()) return c.fail(vec::GP, 0);
   }
 
   FpuRunner* r = runner(c);
