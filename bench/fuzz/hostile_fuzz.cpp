@@ -133,6 +133,8 @@ int main(int argc, char** argv) {
     const Program small = minimize(p, v);
     std::printf("%s\n%s---- shrunk to\n%s%s", outcome_class(v).c_str(), v.diff.c_str(), describe(small).c_str(),
                 run(small).diff.c_str());
+    std::printf("---- the reference run of the shrunk sequence (eip, eflags, eax..edi | next bytes)\n%s",
+                trace_reference(small).c_str());
     return 1;
   }
   const bool canary = map_canary();

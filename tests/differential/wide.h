@@ -148,7 +148,8 @@ struct Verdict {
 /// undefined at the end (in EFLAGS and in an exception frame's image of it).
 [[nodiscard]] bool sdm_undefined(const Program& p, const Verdict& v);
 
-/// True when both runs ended in #PF and differ only in accessed bits of paging entries:
+/// True when both runs ended in #PF (or in a triple fault at the same CR2, the #PF's delivery
+/// having failed) and differ only in accessed bits of paging entries:
 /// which operand of a two-operand access (cmps, movs, a page-straddling one) the CPU
 /// translates first is not architectural, so a #PF on one may or may not leave the other's
 /// page marked accessed.

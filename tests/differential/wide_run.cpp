@@ -257,7 +257,11 @@ bool sdm_undefined(const Program& p, const Verdict& v) {
 
 bool differs_only_in_accessed_bits(const Program& p, const Verdict& v) {
   constexpr int kPageFaultVector = 14;
-  if (v.diff.empty() || v.ref.vector != kPageFaultVector || v.bt.vector != kPageFaultVector) return false;
+  // Both ended in #PF, or both in a triple fault after the same #PF (its delivery failed).
+  const bool page_fault = v.ref.vector == kPageFaultVector && v.bt.vector == kPageFaultVector;
+  const bool triple_fault = v.ref.end == RunEnd::TripleFault && v.bt.end == RunEnd::TripleFault &&
+                            v.ref.cpu.cr2 == v.bt.cpu.cr2;
+  if (v.diff.empty() || !(page_fault || triple_fault)) return false;
   Outcome a = v.ref, b = v.bt;
   size_t at = 0;
   for (const Region& r : regions(p)) {
