@@ -33,7 +33,17 @@ struct Rng {
 
 // ---- machine state ----
 
-enum DescKind : int { Flat, BasedBig, BasedLimited, BasedReadOnly, ExpandDown, ReadableCode, NotAccessed, ExecOnly, kKinds };
+enum DescKind : int {
+  kFlat,
+  kBasedBig,
+  kBasedLimited,
+  kBasedReadOnly,
+  kExpandDown,
+  kReadableCode,
+  kNotAccessed,
+  kExecOnly,
+  kKinds
+};
 
 Descriptor make_descriptor(Rng& rng, int kind, bool user) {
   const uint8_t dpl = user ? 0x60 : 0;
@@ -41,13 +51,13 @@ Descriptor make_descriptor(Rng& rng, int kind, bool user) {
   const uint32_t r = rng.pick(0xC01) * 16 + (rng.one_in(8) ? rng.pick(16) : 0);
   const uint32_t base = kData - r;
   switch (kind) {
-    case Flat: return {0, 0xFFFFF, static_cast<uint8_t>(0x93 | dpl), 0xC};
-    case BasedBig: return {base, 0xFFFFF, static_cast<uint8_t>(0x93 | dpl), 0xC};
-    case BasedLimited: return {base, r + rng.pick(kDataBytes), static_cast<uint8_t>(0x93 | dpl), 0x4};
-    case BasedReadOnly: return {base, 0xFFFFF, static_cast<uint8_t>(0x91 | dpl), 0xC};
-    case ExpandDown: return {base, r / 2, static_cast<uint8_t>(0x97 | dpl), 0x4};
-    case ReadableCode: return {base, 0xFFFFF, static_cast<uint8_t>(0x9B | dpl), 0xC};
-    case NotAccessed: return {base, 0xFFFFF, static_cast<uint8_t>(0x92 | dpl), 0xC};
+    case kFlat: return {0, 0xFFFFF, static_cast<uint8_t>(0x93 | dpl), 0xC};
+    case kBasedBig: return {base, 0xFFFFF, static_cast<uint8_t>(0x93 | dpl), 0xC};
+    case kBasedLimited: return {base, r + rng.pick(kDataBytes), static_cast<uint8_t>(0x93 | dpl), 0x4};
+    case kBasedReadOnly: return {base, 0xFFFFF, static_cast<uint8_t>(0x91 | dpl), 0xC};
+    case kExpandDown: return {base, r / 2, static_cast<uint8_t>(0x97 | dpl), 0x4};
+    case kReadableCode: return {base, 0xFFFFF, static_cast<uint8_t>(0x9B | dpl), 0xC};
+    case kNotAccessed: return {base, 0xFFFFF, static_cast<uint8_t>(0x92 | dpl), 0xC};
     default: return {base, 0xFFFFF, static_cast<uint8_t>(0x99 | dpl), 0xC};
   }
 }
@@ -71,10 +81,10 @@ Setup random_setup(Rng& rng, int force_user = -1) {
   for (auto& g : s.gpr) g = rng.u32();
   // Entries 0..kGoodEntries-1 are writable 4 GiB data (flat or based); the rest any kind.
   constexpr unsigned kGoodEntries = 6;
-  s.pool[0] = make_descriptor(rng, Flat, s.user);
-  s.pool[1] = make_descriptor(rng, BasedBig, s.user);
+  s.pool[0] = make_descriptor(rng, kFlat, s.user);
+  s.pool[1] = make_descriptor(rng, kBasedBig, s.user);
   for (unsigned i = 2; i < kPoolCount; ++i) {
-    const int kind = i < kGoodEntries ? (rng.coin() ? Flat : BasedBig) : static_cast<int>(rng.pick(kKinds));
+    const int kind = i < kGoodEntries ? (rng.coin() ? kFlat : kBasedBig) : static_cast<int>(rng.pick(kKinds));
     s.pool[i] = make_descriptor(rng, kind, s.user);
   }
   for (int r = 0; r < 6; ++r) {
@@ -153,8 +163,8 @@ struct Mem {
 
 class UnitBuilder {
  public:
-  UnitBuilder(const Form& f, uint64_t seed, uint32_t addr, Model& model, const Setup& setup)
-      : form_(f), rng_(seed), addr_(addr), model_(model), setup_(setup) {}
+  UnitBuilder(const Form& f, uint64_t seed, Model& model, const Setup& setup)
+      : form_(f), rng_(seed), model_(model), setup_(setup) {}
 
   /// Lays the unit out assuming its instruction starts at `insn_at`.
   void emit(uint32_t insn_at) {
@@ -169,10 +179,13 @@ class UnitBuilder {
     fix_operands();
   }
 
-  std::vector<uint8_t> pre, ins_, post;
-  uint32_t insn_at_ = 0;
+  std::vector<uint8_t> pre, post;
+  [[nodiscard]] const std::vector<uint8_t>& ins() const { return ins_; }
+  [[nodiscard]] uint32_t insn_at() const { return insn_at_; }
 
  private:
+  std::vector<uint8_t> ins_;
+  uint32_t insn_at_ = 0;
   void b(std::vector<uint8_t>& v, uint8_t x) { v.push_back(x); }
   void d16(std::vector<uint8_t>& v, uint16_t x) { b(v, static_cast<uint8_t>(x)); b(v, static_cast<uint8_t>(x >> 8)); }
   void d32(std::vector<uint8_t>& v, uint32_t x) { d16(v, static_cast<uint16_t>(x)); d16(v, static_cast<uint16_t>(x >> 16)); }
@@ -516,7 +529,6 @@ class UnitBuilder {
 
   const Form& form_;
   Rng rng_;
-  uint32_t addr_;
   Model& model_;
   const Setup& setup_;
   Instruction insn_;
@@ -531,14 +543,14 @@ uint32_t instantiate(const Unit& u, uint32_t addr, Model& model, const Setup& se
   // Pass 1 finds the preamble's length (it does not depend on the values), pass 2 lays the
   // unit out with the real addresses.
   Model scratch = model;
-  UnitBuilder probe(f, u.seed, addr, scratch, setup);
+  UnitBuilder probe(f, u.seed, scratch, setup);
   probe.emit(addr);
-  UnitBuilder real(f, u.seed, addr, model, setup);
+  UnitBuilder real(f, u.seed, model, setup);
   real.emit(addr + static_cast<uint32_t>(probe.pre.size()));
   out.insert(out.end(), real.pre.begin(), real.pre.end());
-  out.insert(out.end(), real.ins_.begin(), real.ins_.end());
+  out.insert(out.end(), real.ins().begin(), real.ins().end());
   out.insert(out.end(), real.post.begin(), real.post.end());
-  return real.insn_at_;
+  return real.insn_at();
 }
 
 std::vector<std::string> disassemble(const std::vector<uint8_t>& code, uint32_t base) {
