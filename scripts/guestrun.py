@@ -132,6 +132,8 @@ def _machine_command(engine: str, image: Image, initrd: pathlib.Path, mem_mb: in
                "--append", append, "--mem", f"{mem_mb}M"]
         if engine == "vmm86-interp":
             cmd += ["--engine", "interp"]
+        # e.g. VMM86_EXTRA_ARGS="--verify --verify-period 1" (a self-checking run)
+        cmd += os.environ.get("VMM86_EXTRA_ARGS", "").split()
         return cmd
     raise ValueError(f"unknown engine {engine}")
 

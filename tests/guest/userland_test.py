@@ -4,12 +4,15 @@
 gcc -m32 programs) runs a list of commands; each command's output must equal the answer
 recorded from QEMU on the same image (tests/guest/userland_expected.txt), never from vmm86.
 
-  userland_test.py ENGINE [--quick] [--record] [--only NAME,...] [--no-skip]
+  userland_test.py ENGINE [--quick] [--record] [--only NAME,...] [--no-skip] [--timeout S]
       ENGINE    qemu | vmm86 | vmm86-interp
       --quick   a small subset (for the interpreter, which runs ~17 M instructions/s)
       --record  write the outputs as the new expected answers (QEMU only)
       --only    run these checks only
       --no-skip also run the checks on the engine's skip list (to see if a fix landed)
+      --timeout seconds per boot
+VMM86_EXTRA_ARGS adds flags to vmm86's command line (scripts/guestrun.py), e.g.
+"--verify --verify-period 1" runs the checks in self-checking mode.
 Exit status 0 when every check run passes; one line per check (ok / FAIL / SKIP).
 If the monitor dies in a check, the check fails and the remaining ones run in a new boot.
 """
@@ -330,6 +333,8 @@ def main() -> int:
     ap.add_argument("--record", action="store_true")
     ap.add_argument("--only", default="")
     ap.add_argument("--no-skip", action="store_true")
+    ap.add_argument("--timeout", type=float, default=None,
+                    help="seconds per boot (default 1500, interp 3600; a --verify run needs more)")
     ap.add_argument("--max-boots", type=int, default=None,
                     help="give up after this many boots when the monitor keeps dying (default 8, interp 2)")
     args = ap.parse_args()
@@ -362,7 +367,7 @@ def main() -> int:
     start = time.monotonic()
     while pending and boots < max_boots:
         boots += 1
-        run = guestrun.run(args.engine, script_for(pending), timeout_s=3600 if args.engine == "vmm86-interp" else 1500,
+        run = guestrun.run(args.engine, script_for(pending), timeout_s=args.timeout or (3600 if args.engine == "vmm86-interp" else 1500),
                            mem_mb=MEM_MB, image=image, append_extra=append)
         # the framed output survives even if the machine died before the end marker
         body = run.console.split(guestrun.BEGIN, 1)[1] if guestrun.BEGIN in run.console else ""
