@@ -226,20 +226,20 @@ void BM_Cr3Switch(benchmark::State& state) {
 /// QEMU's scheme (CPUTLBEntry: tag + addend): per access, index by page number, compare
 /// the tag (alignment bits included, so a misaligned access takes the slow path as in
 /// QEMU), add the host offset. A miss walks the guest tables with the shared walker.
-/// kKeepFlags adds what our translator would pay where the guest's flags are live in
+/// KeepFlags adds what our translator would pay where the guest's flags are live in
 /// RFLAGS (DESIGN.md §4): save them around the compare (lahf/seto, add/sahf).
-template <unsigned kBits, bool kKeepFlags = false>
+template <unsigned Bits, bool KeepFlags = false>
 class SoftTlb {
  public:
   explicit SoftTlb(Rig& r) : rig_(r) { flush(); }
   uint32_t load(uint32_t linear) {
     uint64_t saved = 0;
-    if constexpr (kKeepFlags) asm volatile("lahf\n\tseto %%al" : "=a"(saved));
+    if constexpr (KeepFlags) asm volatile("lahf\n\tseto %%al" : "=a"(saved));
     const Entry& e = entries_[(linear >> kPageShift) & (kSize - 1)];
     const uint32_t v = __builtin_expect(e.tag != (linear & (~kPageMask | 3u)), 0)
                            ? miss(linear)
                            : *reinterpret_cast<const uint32_t*>(e.addend + linear);
-    if constexpr (kKeepFlags) asm volatile("addb $0x7f, %%al\n\tsahf" : : "a"(saved) : "cc");
+    if constexpr (KeepFlags) asm volatile("addb $0x7f, %%al\n\tsahf" : : "a"(saved) : "cc");
     return v;
   }
   void switch_address_space() {
@@ -251,7 +251,7 @@ class SoftTlb {
   }
 
  private:
-  static constexpr uint32_t kSize = 1u << kBits;
+  static constexpr uint32_t kSize = 1u << Bits;
   static constexpr uint32_t kInvalid = 4;  // an access tag never has bit 2 set
   struct Entry {
     uint32_t tag = kInvalid;

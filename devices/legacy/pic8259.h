@@ -98,7 +98,7 @@ class Pic8259 final : public IrqSink {
   void write_command(Pic8259Chip& c, uint8_t value);
   void write_data(Pic8259Chip& c, uint8_t value);
   void write_elcr(Pic8259Chip& c, uint8_t value);
-  void set_pin(Pic8259Chip& c, unsigned bit, bool level);
+  void set_pin(Pic8259Chip& c, unsigned ir, bool level);
   [[nodiscard]] bool is_master(const Pic8259Chip& c) const { return &c == &chips_[0]; }
   [[nodiscard]] uint8_t level_mask(const Pic8259Chip& c) const;
   /// The IR to present next on `c`, or -1.

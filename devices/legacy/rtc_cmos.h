@@ -77,7 +77,7 @@ class RtcCmos final : public PortIoDevice {
   /// Restarts from the time registers plus halted_fraction_ns_.
   void resume();
   /// Re-evaluates run state, timers and IRQ 8 after register A or B changed.
-  void reconfigure(bool was_running);
+  void reconfigure(bool was_divider_running);
   [[nodiscard]] uint8_t format_time_register(uint8_t index, int64_t unix_seconds) const;
   [[nodiscard]] int64_t parse_time_registers() const;
   [[nodiscard]] bool alarm_matches(int64_t unix_seconds) const;

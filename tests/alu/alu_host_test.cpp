@@ -188,7 +188,7 @@ TEST_P(ShiftHost, MatchesHost) {
   Gen gen(0xC3u + static_cast<unsigned>(c.op));
   std::vector<uint8_t> counts;
   for (unsigned n = 0; n < 64; ++n) counts.push_back(static_cast<uint8_t>(n));
-  for (const unsigned n : {65, 96, 127, 128, 129, 200, 255})
+  for (const unsigned n : {65u, 96u, 127u, 128u, 129u, 200u, 255u})
     counts.push_back(static_cast<uint8_t>(n));
   for (const unsigned size : kSizes) {
     const HostShift run = c.host[size_index(size)];

@@ -45,7 +45,7 @@ enum class Hole : uint8_t {
   FsPageNotPresent,     ///< reached only through fs: (the interpreter's path)
   DataNotPresentFixed,  ///< ... and the #PF handler maps it and retries
   DataReadOnlyFixed,
-  kCount,
+  Count,
 };
 
 const char* to_string(Hole h) {
@@ -129,7 +129,7 @@ void prepare(BtMachine& m, const Program& p, const Variant& v) {
     case Hole::DataSupervisor: m.set_pte(kPageDir, data_page, data_page | kPresent | kWritable); break;
     case Hole::StackNotPresent: m.set_pte(kPageDir, stack_page, 0); break;
     case Hole::FsPageNotPresent: m.set_pte(kPageDir, kFsBase, 0); break;
-    case Hole::kCount: break;
+    case Hole::Count: break;
   }
   if (v.hole == Hole::DataNotPresentFixed || v.hole == Hole::DataReadOnlyFixed) {
     m.set_fix(m.pte_addr(kPageDir, data_page), data_page | kUserRw);
@@ -148,9 +148,9 @@ void prepare(BtMachine& m, const Program& p, const Variant& v) {
 
 Variant variant_of(int i, bool user) {
   const auto n = static_cast<unsigned>(i);
-  auto hole = static_cast<Hole>(n % static_cast<unsigned>(Hole::kCount));
+  auto hole = static_cast<Hole>(n % static_cast<unsigned>(Hole::Count));
   if (!user && (hole == Hole::DataSupervisor || hole == Hole::StackNotPresent)) hole = Hole::None;
-  const unsigned rest = n / static_cast<unsigned>(Hole::kCount);
+  const unsigned rest = n / static_cast<unsigned>(Hole::Count);
   // A pending request matters where the program can enable interrupts: at CPL 0.
   return Variant{user, hole, rest % 2 != 0, !user && rest % 4 >= 2};
 }

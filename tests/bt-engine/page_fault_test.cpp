@@ -10,6 +10,7 @@
 
 #include <cstring>
 #include <functional>
+#include <tuple>
 
 #include "tests/support/bt_machine.h"
 
@@ -268,7 +269,10 @@ std::ostream& operator<<(std::ostream& os, const DivideCase& c) { return os << c
 class DivideErrorInBlock : public ::testing::TestWithParam<std::tuple<DivideCase, bool>> {};
 
 TEST_P(DivideErrorInBlock, IsDeliveredPrecisely) {
-  const auto& [dc, user] = GetParam();
+  // Named variables, not a structured binding: the lambda below captures them (clang 14,
+  // which clang-tidy runs on, cannot capture a binding).
+  const DivideCase& dc = std::get<0>(GetParam());
+  const bool user = std::get<1>(GetParam());
   TwoRuns runs;
   uint32_t div_eip = 0;
   runs.setup([&](BtMachine& m) {

@@ -17,6 +17,7 @@
 #include <span>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -479,7 +480,10 @@ class SideExitCallout : public ::testing::TestWithParam<std::tuple<CalloutCase, 
 /// kRounds rounds of one block with the callout in its segment 2 or 3 (second parameter).
 /// The counter is EBP; ESI and EDI accumulate what the rounds did around the callout.
 TEST_P(SideExitCallout, CountsExactlyInLaterSegments) {
-  const auto& [cc, segment] = GetParam();
+  // Named variables, not a structured binding: the lambdas below capture them (clang 14,
+  // which clang-tidy runs on, cannot capture a binding).
+  const CalloutCase& cc = std::get<0>(GetParam());
+  const unsigned segment = std::get<1>(GetParam());
   constexpr uint32_t kRounds = kCalloutRounds;
   Program p;
   Segments s;

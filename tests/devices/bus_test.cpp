@@ -99,7 +99,7 @@ TEST_F(IoBusTest, AccessStraddlingADeviceEndGetsAllOnesForTheMissingBytes) {
   ASSERT_EQ(bus.add(0x60, 1, d, "kbd"), BusStatus::Ok);
   EXPECT_EQ(bus.read(0x5F, 2), 0x10FFu);      // 0x5F unhandled, 0x60 handled
   EXPECT_EQ(bus.read(0x60, 4), 0xFFFFFF10u);  // 0x61-0x63 unhandled
-  EXPECT_TRUE(messages.size() >= 1u);
+  EXPECT_FALSE(messages.empty());
 }
 
 TEST_F(IoBusTest, WordDeviceTakesWordsAndSplitsDwords) {

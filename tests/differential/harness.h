@@ -45,7 +45,7 @@ struct Outcome {
 [[nodiscard]] Outcome run_interpreter(const Program& p);
 [[nodiscard]] Outcome run_translator(const Program& p);
 
-/// Empty when equal; otherwise what differs.
-[[nodiscard]] std::string compare(const Outcome& reference, const Outcome& tested);
+/// Empty when equal; otherwise what differs between the reference run `ref` and the tested `got`.
+[[nodiscard]] std::string compare(const Outcome& ref, const Outcome& got);
 
 }  // namespace vmm86::difftest

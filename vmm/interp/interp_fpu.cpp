@@ -58,6 +58,8 @@ class Emitter {
     b({static_cast<uint8_t>(0x87 | (reg << 3))});
     d32(disp);
   }
+
+ private:
   uint8_t* p_;
 };
 
