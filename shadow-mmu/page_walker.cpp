@@ -14,14 +14,12 @@ using pte_bits::Writable;
 // Without PSE-36 (MAXPHYADDR 32) bits 21:13 of a 4 MiB PDE are reserved.
 constexpr uint32_t kLargeReserved = 0x003FE000u;
 
-bool read_entry(const GuestMemory& mem, uint64_t addr, uint32_t* out) {
-  return mem.read(GuestPhys{addr}, out, sizeof(*out));
-}
+bool read_entry(const GuestMemory& mem, GuestPhys addr, uint32_t* out) { return mem.read(addr, out, sizeof(*out)); }
 
-void set_bits(GuestMemory& mem, uint64_t addr, uint32_t entry, uint32_t bits) {
+void set_bits(GuestMemory& mem, GuestPhys addr, uint32_t entry, uint32_t bits) {
   if ((entry & bits) == bits) return;  // avoid dirtying the page-table page needlessly
   const uint32_t updated = entry | bits;
-  (void)mem.write(GuestPhys{addr}, &updated, sizeof(updated));  // read succeeded: it is RAM
+  (void)mem.write(addr, &updated, sizeof(updated));  // read succeeded: it is RAM
 }
 
 uint32_t access_error_bits(AccessKind access) {
@@ -42,7 +40,7 @@ WalkResult walk_page_tables(GuestMemory& mem, const PagingMode& mode, GuestLinea
   }
   const uint32_t access_bits = access_error_bits(access);
 
-  const uint64_t pde_addr = pde_address(mode.cr3, linear.value);
+  const GuestPhys pde_addr = pde_address(mode.cr3, linear);
   uint32_t pde = 0;
   if (!read_entry(mem, pde_addr, &pde) || (pde & Present) == 0) {
     r.error_code = access_bits;
@@ -54,11 +52,11 @@ WalkResult walk_page_tables(GuestMemory& mem, const PagingMode& mode, GuestLinea
     return r;
   }
 
-  uint64_t pte_addr = 0;
+  GuestPhys pte_addr{};
   uint32_t pte = 0;
   uint32_t final_entry = pde;
   if (!large) {
-    pte_addr = pte_address(pde, linear.value);
+    pte_addr = pte_address(pde, linear);
     if (!read_entry(mem, pte_addr, &pte) || (pte & Present) == 0) {
       r.error_code = access_bits;
       return r;
@@ -93,8 +91,8 @@ WalkResult walk_page_tables(GuestMemory& mem, const PagingMode& mode, GuestLinea
   return r;
 }
 
-WalkResult walk_fetch(GuestMemory& mem, const CpuState& cpu, uint32_t linear, bool set_accessed) {
-  return walk_page_tables(mem, PagingMode{cpu.cr0, cpu.cr3, cpu.cr4}, GuestLinear{linear},
+WalkResult walk_fetch(GuestMemory& mem, const CpuState& cpu, GuestLinear linear, bool set_accessed) {
+  return walk_page_tables(mem, PagingMode{cpu.cr0, cpu.cr3, cpu.cr4}, linear,
                           AccessKind{false, cpu.cpl() == 3, true}, set_accessed);
 }
 

@@ -47,11 +47,11 @@ inline constexpr uint32_t Global = 1u << 8;
 
 /// Guest-physical address of the PDE a walk of `linear` reads, and of the PTE it reads
 /// in the table that `pde` names.
-[[nodiscard]] inline uint64_t pde_address(uint32_t cr3, uint32_t linear) {
-  return (cr3 & ~kPageMask) + uint64_t{linear >> 22} * 4;
+[[nodiscard]] inline GuestPhys pde_address(uint32_t cr3, GuestLinear linear) {
+  return GuestPhys{(cr3 & ~kPageMask) + uint64_t{linear.value >> 22} * 4};
 }
-[[nodiscard]] inline uint64_t pte_address(uint32_t pde, uint32_t linear) {
-  return (pde & ~kPageMask) + uint64_t{(linear >> kPageShift) & 0x3FF} * 4;
+[[nodiscard]] inline GuestPhys pte_address(uint32_t pde, GuestLinear linear) {
+  return GuestPhys{(pde & ~kPageMask) + uint64_t{(linear.value >> kPageShift) & 0x3FF} * 4};
 }
 /// `pde` maps a 4 MiB page (PS, honoured only with CR4.PSE).
 [[nodiscard]] inline bool maps_large_page(uint32_t pde, uint32_t cr4) {
@@ -79,6 +79,6 @@ struct WalkResult {
 /// The walk of an instruction fetch at `linear` by the vCPU `cpu` as it is now (the
 /// identity with paging off). Without `set_accessed` it changes nothing in guest memory
 /// (a tracer's look at the code, not a fetch).
-[[nodiscard]] WalkResult walk_fetch(GuestMemory& mem, const CpuState& cpu, uint32_t linear, bool set_accessed);
+[[nodiscard]] WalkResult walk_fetch(GuestMemory& mem, const CpuState& cpu, GuestLinear linear, bool set_accessed);
 
 }  // namespace vmm86

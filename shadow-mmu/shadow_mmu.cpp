@@ -157,7 +157,7 @@ void ShadowMmu::revalidate(Window& w) {
     // map it writable is fine: the first write fills it again.
     const bool same_frame =
         walk.ok && pp == m.phys_page && walk.large_page == m.large && !(walk.global && (mode_.cr4 & cr4::PGE));
-    const bool fill_writable = walk.writable && walk.dirty && !is_code_page(pp);
+    const bool fill_writable = walk.writable && walk.dirty && !is_code_page(PhysPage{pp});
     if (same_frame && m.writable && !fill_writable) {
       // fork made the page copy-on-write: same frame, read-only now. An mprotect keeps the
       // mapping where dropping it would cost an unmap now and a fault and a map later.
@@ -203,10 +203,10 @@ void ShadowMmu::revalidate(Window& w) {
 ShadowMmu::PageSource ShadowMmu::source_of(uint32_t linear_page) const {
   PageSource s;
   if (!paging()) return s;
-  const uint32_t linear = linear_page << kPageShift;
-  if (!mem_.read(GuestPhys{pde_address(mode_.cr3, linear)}, &s.pde, 4)) return s;
+  const GuestLinear linear = LinearPage{linear_page}.address();
+  if (!mem_.read(pde_address(mode_.cr3, linear), &s.pde, 4)) return s;
   if ((s.pde & pte_bits::Present) && !maps_large_page(s.pde, mode_.cr4) &&
-      !mem_.read(GuestPhys{pte_address(s.pde, linear)}, &s.pte, 4)) {
+      !mem_.read(pte_address(s.pde, linear), &s.pte, 4)) {
     return s;
   }
   s.valid = true;
@@ -237,9 +237,9 @@ void ShadowMmu::flush_all() {
   ++stats_.global_flushes;
 }
 
-void ShadowMmu::invlpg(uint32_t linear) {
+void ShadowMmu::invlpg(GuestLinear linear) {
   ++stats_.invlpgs;
-  const uint32_t page = linear >> kPageShift;
+  const uint32_t page = linear.page().value;
   // The windows kept for other address spaces too: a global page goes from all of them;
   // a non-global one would be revalidated on the way back anyway.
   for (const auto& w : windows_) {
@@ -384,7 +384,7 @@ bool ShadowMmu::map_region(Window& w, const Region& region) {
   auto protection = [&](uint32_t i) {  // -1: not mappable, 0: read-only, 1: writable
     const uint32_t pp = region.phys_page + i;
     if (!mappable(pp)) return -1;
-    return region.writable && !is_code_page(pp) ? 1 : 0;
+    return region.writable && !is_code_page(PhysPage{pp}) ? 1 : 0;
   };
   std::vector<Run> runs;
   size_t target = 0;
@@ -423,7 +423,7 @@ void ShadowMmu::extend_to_neighbours(uint32_t linear, Region* region) const {
   constexpr uint32_t kMaxEachSide = 15;
   constexpr uint32_t kSameBits = 0x167;  // P RW US A D G
   uint32_t pde = 0;
-  if (!mem_.read(GuestPhys{pde_address(mode_.cr3, linear)}, &pde, 4)) return;
+  if (!mem_.read(pde_address(mode_.cr3, GuestLinear{linear}), &pde, 4)) return;
   const uint64_t table = pde & ~kPageMask;
   const uint32_t index = (linear >> kPageShift) & 0x3FF;
   auto pte_at = [&](uint32_t i, uint32_t* pte) { return mem_.read(GuestPhys{table + i * 4u}, pte, 4); };
@@ -444,15 +444,15 @@ void ShadowMmu::extend_to_neighbours(uint32_t linear, Region* region) const {
   region->pages = last - first + 1;
 }
 
-FillResult ShadowMmu::fill_page(bool user, uint32_t linear, bool write) {
+FillResult ShadowMmu::fill_page(bool user, GuestLinear linear, bool write) {
   FillResult result;
   result.linear = linear;
   WalkResult walk;
   if (paging()) {
-    walk = walk_page_tables(mem_, mode_, GuestLinear{linear}, AccessKind{write, user, false}, true);
+    walk = walk_page_tables(mem_, mode_, linear, AccessKind{write, user, false}, true);
   } else {
     walk.ok = true;
-    walk.phys = GuestPhys{linear};
+    walk.phys = GuestPhys{linear.value};
     walk.writable = walk.dirty = true;
   }
   if (!walk.ok) {
@@ -466,20 +466,20 @@ FillResult ShadowMmu::fill_page(bool user, uint32_t linear, bool write) {
     result.outcome = FillOutcome::Mmio;
     return result;
   }
-  if (write && is_code_page(phys_page)) {
+  if (write && is_code_page(PhysPage{phys_page})) {
     result.outcome = FillOutcome::CodeWrite;
     return result;
   }
   // Paging off maps the identity in 4 MiB chunks, like a large page: one fill stays cheap
   // however large guest RAM is.
   const bool large = !paging() || walk.large_page;
-  const uint32_t linear_page = linear >> kPageShift;
+  const uint32_t linear_page = linear.page().value;
   Region region;
   region.target = large ? linear_page & (kLargePages - 1) : 0;
   region.linear_page = linear_page - region.target;
   region.phys_page = phys_page - region.target;
   region.pages = large ? kLargePages : 1;
-  if (!large) extend_to_neighbours(linear, &region);
+  if (!large) extend_to_neighbours(linear.value, &region);
   // Writable only once the guest's D bit is set, so that the first write is seen and sets it.
   region.writable = walk.writable && walk.dirty;
   region.global = paging() && walk.global && (mode_.cr4 & cr4::PGE) != 0;
@@ -495,7 +495,7 @@ FillResult ShadowMmu::fill_page(bool user, uint32_t linear, bool write) {
   return result;
 }
 
-FillResult ShadowMmu::fill(bool user_window, uint32_t linear, bool write) {
+FillResult ShadowMmu::fill(bool user_window, GuestLinear linear, bool write) {
   const uint64_t start = now_ns();
   ++stats_.fills;
   const FillResult result = fill_page(user_window, linear, write);
@@ -509,8 +509,9 @@ FillResult ShadowMmu::fill(bool user_window, uint32_t linear, bool write) {
   return result;
 }
 
-void ShadowMmu::protect_code_page(uint64_t phys_page) {
-  if (is_code_page(phys_page)) return;
+void ShadowMmu::protect_code_page(PhysPage page) {
+  if (is_code_page(page)) return;
+  const uint64_t phys_page = page.value;
   if (phys_page >= ram_pages_) {
     code_pages_beyond_ram_.insert(phys_page);
     return;  // never mapped
@@ -531,7 +532,8 @@ void ShadowMmu::protect_code_page(uint64_t phys_page) {
   }
 }
 
-void ShadowMmu::unprotect_code_page(uint64_t phys_page) {
+void ShadowMmu::unprotect_code_page(PhysPage page) {
+  const uint64_t phys_page = page.value;
   if (phys_page < ram_pages_) {
     code_bits_[phys_page / 64] &= ~(uint64_t{1} << (phys_page % 64));
   } else {

@@ -27,7 +27,7 @@ enum class FillOutcome : uint8_t {
 
 struct FillResult {
   FillOutcome outcome = FillOutcome::Mapped;
-  uint32_t linear = 0;
+  GuestLinear linear{};
   /// GuestPageFault: the error code of the host access's #PF. The engine does not raise it:
   /// the interpreter re-executes the instruction and raises the fault the guest instruction
   /// takes first (docs/design-notes.md, "Engine: exit record, coherence point, fault
@@ -78,7 +78,7 @@ class ShadowMmu {
   /// sees no change): drops the non-global mappings (all of them without CR4.PGE).
   void flush_non_global();
   /// INVLPG: forget one page in both windows (all of it for a 4 MiB page).
-  void invlpg(uint32_t linear);
+  void invlpg(GuestLinear linear);
   /// Drops every mapping (e.g. a write to the guest's page tables we cannot track yet).
   void flush_all();
 
@@ -88,15 +88,15 @@ class ShadowMmu {
   /// monitor's C++ and so never the allocator (vmm/engine/fault_handler.cpp checks: the
   /// PC in a block, RSP on the return stack; it dies otherwise). Nothing else may call
   /// it from a signal handler.
-  [[nodiscard]] FillResult fill(bool user_window, uint32_t linear, bool write);
+  [[nodiscard]] FillResult fill(bool user_window, GuestLinear linear, bool write);
 
   /// Translated code now lives on this guest-physical page: map it read-only everywhere.
-  void protect_code_page(uint64_t phys_page);
+  void protect_code_page(PhysPage phys_page);
   /// No translated code is left on this page: writes may map it writable again.
-  void unprotect_code_page(uint64_t phys_page);
-  [[nodiscard]] bool is_code_page(uint64_t phys_page) const {
-    return phys_page < ram_pages_ ? (code_bits_[phys_page / 64] >> (phys_page % 64)) & 1
-                                  : code_pages_beyond_ram_.count(phys_page) != 0;
+  void unprotect_code_page(PhysPage phys_page);
+  [[nodiscard]] bool is_code_page(PhysPage phys_page) const {
+    const uint64_t p = phys_page.value;
+    return p < ram_pages_ ? (code_bits_[p / 64] >> (p % 64)) & 1 : code_pages_beyond_ram_.count(p) != 0;
   }
 
   /// Host VMAs both windows may hold before a fill empties a window (default: 7/8 of
@@ -162,7 +162,7 @@ class ShadowMmu {
 
   [[nodiscard]] Window& current(bool user) { return user ? *space_->user : *space_->supervisor; }
   [[nodiscard]] const Window& current(bool user) const { return user ? *space_->user : *space_->supervisor; }
-  [[nodiscard]] FillResult fill_page(bool user, uint32_t linear, bool write);
+  [[nodiscard]] FillResult fill_page(bool user, GuestLinear linear, bool write);
   /// Grows a 4 KiB fill over neighbours the guest has used, whose frames follow on.
   void extend_to_neighbours(uint32_t linear, Region* region) const;
   /// Maps the faulting page (evicting if it must) and, while there is room, the rest of

@@ -55,8 +55,8 @@ void emit_checked_entry(BlockDraft& d, const BlockServices& services) {
   d.checked_entry = a.newLabel();
   d.mode_entry = a.newLabel();
   const Label miss = a.newLabel(), hit = a.newLabel(), mode_check = a.newLabel();
-  const uint32_t linear_page = key.eip >> kPageShift;
-  const uint32_t tag = CodeTlb::tag(linear_page, static_cast<uint32_t>(key.phys >> kPageShift));
+  const LinearPage linear_page = GuestLinear{key.eip}.page();
+  const uint32_t tag = CodeTlb::tag(linear_page, key.phys.page());
   const bool user = (key.mode & tmode::Cpl3) != 0;
   a.bind(d.checked_entry);
   a.mov(x86::r8, x86::rcx);
@@ -64,8 +64,8 @@ void emit_checked_entry(BlockDraft& d, const BlockServices& services) {
   a.lea(x86::ecx, x86::ptr(x86::rcx, static_cast<int32_t>(0u - tag)));
   if (block.has_second_page) {
     const Label first_ok = a.newLabel();
-    const uint32_t second = block.second_linear_page;
-    const uint32_t tag2 = CodeTlb::tag(second, static_cast<uint32_t>(block.last_page));
+    const LinearPage second = block.second_linear_page;
+    const uint32_t tag2 = CodeTlb::tag(second, block.last_page);
     a.jecxz(x86::rcx, first_ok);
     a.jmp(miss);
     a.bind(first_ok);

@@ -62,7 +62,7 @@ DecodeStatus decode_at(BlockDraft& d, const Decoder& decoder, CodeSource& source
   if (ds != DecodeStatus::NeedMoreBytes || d.insns > 0 || block.verifies_code || block.has_second_page) return ds;
   CodeSource::Bytes next;
   const uint32_t next_linear = (eip | kPageMask) + 1;
-  if (next_linear == 0 || !source.fetch(next_linear, &next)) return ds;
+  if (next_linear == 0 || !source.fetch(GuestLinear{next_linear}, &next)) return ds;
   uint8_t spliced[kMaxInsnBytes];
   const uint32_t head = std::min<uint32_t>(bytes.available, kMaxInsnBytes);
   std::memcpy(spliced, bytes.host, head);
@@ -70,8 +70,8 @@ DecodeStatus decode_at(BlockDraft& d, const Decoder& decoder, CodeSource& source
   const DecodeStatus spliced_status = decoder.decode({spliced, kMaxInsnBytes}, insn);
   if (spliced_status == DecodeStatus::Ok) {
     block.has_second_page = true;
-    block.second_linear_page = next_linear >> kPageShift;
-    block.last_page = next.phys >> kPageShift;
+    block.second_linear_page = GuestLinear{next_linear}.page();
+    block.last_page = next.phys.page();
   }
   return spliced_status;
 }
@@ -126,7 +126,7 @@ bool scan_block(BlockDraft& d, CodeSource& source, const BlockServices& services
   BlockBuilder& b = d.b;
   const uint32_t start = block.key.eip;
   CodeSource::Bytes first;
-  if (source.fetch(start, &first)) {
+  if (source.fetch(GuestLinear{start}, &first)) {
     block.verifies_code = first.verify;
     d.first_bytes = first.host;
   }
@@ -142,7 +142,7 @@ bool scan_block(BlockDraft& d, CodeSource& source, const BlockServices& services
     // A block that checks its code at entry ends after each store: a store may rewrite the
     // instructions that follow, and only a block entry would notice.
     if (d.insns == kMaxBlockInsns || (eip >> kPageShift) != page || (block.verifies_code && stored) ||
-        !source.fetch(eip, &bytes)) {
+        !source.fetch(GuestLinear{eip}, &bytes)) {
       b.jump_to_exit(ExitKind::Direct, eip);
       break;
     }

@@ -32,7 +32,7 @@ struct BlockServices {
 struct BlockDraft {
   BlockDraft(const BlockKey& key, const BlockConfig& config) : b(*emission.a, config), block(std::make_unique<Block>()) {
     block->key = key;
-    block->first_page = block->last_page = key.phys >> kPageShift;
+    block->first_page = block->last_page = key.phys.page();
   }
 
   Emission emission;

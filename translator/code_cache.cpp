@@ -50,8 +50,8 @@ Block* CodeCache::find(const BlockKey& key) const {
 
 Block* CodeCache::insert(std::unique_ptr<Block> block) {
   Block* b = block.get();
-  page_index_[b->first_page].push_back(b);
-  if (b->last_page != b->first_page) page_index_[b->last_page].push_back(b);
+  page_index_[b->first_page.value].push_back(b);
+  if (b->last_page != b->first_page) page_index_[b->last_page.value].push_back(b);
   by_address_.push_back(b);
   auto [it, inserted] = blocks_.insert_or_assign(b->key, std::move(block));
   (void)it;
@@ -85,8 +85,8 @@ void CodeCache::drop(Block* block) {
   // Whoever jumps here must go back to the dispatcher; what this block jumps to forgets it.
   for (ExitRecord* in : std::vector<ExitRecord*>(block->incoming)) unchain(in);
   for (auto& exit : block->exits) unchain(exit.get());
-  for (const uint64_t page : {block->first_page, block->last_page}) {
-    auto it = page_index_.find(page);
+  for (const PhysPage page : {block->first_page, block->last_page}) {
+    auto it = page_index_.find(page.value);
     if (it == page_index_.end()) continue;
     auto& v = it->second;
     v.erase(std::remove(v.begin(), v.end(), block), v.end());
@@ -103,8 +103,8 @@ void CodeCache::drop(Block* block) {
   }
 }
 
-size_t CodeCache::invalidate_page(uint64_t phys_page) {
-  auto it = page_index_.find(phys_page);
+size_t CodeCache::invalidate_page(PhysPage phys_page) {
+  auto it = page_index_.find(phys_page.value);
   if (it == page_index_.end()) return 0;
   std::vector<Block*> victims = it->second;
   for (Block* b : victims) drop(b);

@@ -17,7 +17,7 @@ struct Block;
 /// What translation depends on besides the code bytes: a block is reused only when all of
 /// these match (DESIGN.md §4). Guest-physical, so blocks survive CR3 switches.
 struct BlockKey {
-  uint64_t phys = 0;     ///< guest-physical address of the first byte
+  GuestPhys phys{};      ///< guest-physical address of the first byte
   uint32_t eip = 0;      ///< guest linear EIP (blocks embed absolute EIPs)
   uint32_t mode = 0;     ///< TranslationMode bits
   bool operator==(const BlockKey&) const = default;
@@ -25,7 +25,7 @@ struct BlockKey {
 
 struct BlockKeyHash {
   size_t operator()(const BlockKey& k) const {
-    return std::hash<uint64_t>()(k.phys * 0x9E3779B97F4A7C15ull ^ (uint64_t{k.eip} << 20) ^ k.mode);
+    return std::hash<uint64_t>()(k.phys.value * 0x9E3779B97F4A7C15ull ^ (uint64_t{k.eip} << 20) ^ k.mode);
   }
 };
 
@@ -110,10 +110,10 @@ struct Block {
   /// Guest-physical pages its translation depends on: the first, and a second one (the same
   /// unless has_second_page): where its last instruction ends, or where the PC thunk it
   /// called inline lives. Not necessarily the next frame.
-  uint64_t first_page = 0, last_page = 0;
+  PhysPage first_page{}, last_page{};
   /// Entered only through its checked entry, which compares both pages' mappings.
   bool has_second_page = false;
-  uint32_t second_linear_page = 0;
+  LinearPage second_linear_page{};
   bool valid = true;
   bool verifies_code = false;  ///< checks its guest bytes at entry (a page not write-protected)
   /// Its translation depends on the unsalted mode bits (tmode::kUnsalted, rdtsc): entered through
@@ -140,7 +140,7 @@ class CodeCache {
   [[nodiscard]] Block* find(const BlockKey& key) const;
   Block* insert(std::unique_ptr<Block> block);
   /// Removes every block that covers the guest-physical page; returns how many.
-  size_t invalidate_page(uint64_t phys_page);
+  size_t invalidate_page(PhysPage phys_page);
   /// Removes one block (its guest code changed).
   void invalidate(Block* block) { drop(block); }
   /// Drops every block (arena full, or a global change); trampolines stay.
@@ -164,10 +164,10 @@ class CodeCache {
   [[nodiscard]] size_t capacity() const { return size_; }
   [[nodiscard]] size_t block_count() const { return blocks_.size(); }
   [[nodiscard]] uint64_t flush_count() const { return flushes_; }
-  [[nodiscard]] bool has_code_on_page(uint64_t phys_page) const { return page_index_.count(phys_page) != 0; }
+  [[nodiscard]] bool has_code_on_page(PhysPage phys_page) const { return page_index_.count(phys_page.value) != 0; }
   /// The blocks covering a guest-physical page, or nullptr.
-  [[nodiscard]] const std::vector<Block*>* blocks_on_page(uint64_t phys_page) const {
-    auto it = page_index_.find(phys_page);
+  [[nodiscard]] const std::vector<Block*>* blocks_on_page(PhysPage phys_page) const {
+    auto it = page_index_.find(phys_page.value);
     return it == page_index_.end() ? nullptr : &it->second;
   }
 
@@ -183,7 +183,7 @@ class CodeCache {
   size_t permanent_end_ = 0;
   uint64_t flushes_ = 0;
   std::unordered_map<BlockKey, std::unique_ptr<Block>, BlockKeyHash> blocks_;
-  std::unordered_map<uint64_t, std::vector<Block*>> page_index_;
+  std::unordered_map<uint64_t, std::vector<Block*>> page_index_;  ///< by PhysPage::value
   std::vector<Block*> by_address_;  ///< blocks in allocation order (addresses increase)
   std::vector<std::unique_ptr<Block>> retired_;  ///< dropped, freed by reclaim()
 };

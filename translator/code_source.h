@@ -3,6 +3,8 @@
 
 #include <cstdint>
 
+#include "vmm/arch/types.h"
+
 namespace vmm86 {
 
 /// Where the translator reads guest code from. Implemented by the owner of the address
@@ -15,14 +17,14 @@ class CodeSource {
   struct Bytes {
     const uint8_t* host = nullptr;
     uint32_t available = 0;
-    uint64_t phys = 0;
+    GuestPhys phys{};  ///< of the byte at `linear`
     bool global = false;  ///< mapped by a global page (CR4.PGE): the same in every address space
     bool large = false;   ///< mapped by a 4 MiB page
     /// The page is not write-protected (it takes too many code writes): blocks from it
     /// compare their guest bytes at entry instead.
     bool verify = false;
   };
-  [[nodiscard]] virtual bool fetch(uint32_t linear, Bytes* out) = 0;
+  [[nodiscard]] virtual bool fetch(GuestLinear linear, Bytes* out) = 0;
 };
 
 }  // namespace vmm86

@@ -7,20 +7,20 @@ namespace vmm86 {
 
 CodeTlb::CodeTlb(ExecContext& ctx) : ctx_(ctx) { flush_all(); }
 
-int32_t CodeTlb::entry_offset(bool user, uint32_t linear_page) {
+int32_t CodeTlb::entry_offset(bool user, LinearPage linear_page) {
   return static_cast<int32_t>(offsetof(ExecContext, code_tlb) +
                               sizeof(uint32_t) * ((user ? kCodeTlbEntries : 0) + index(linear_page)));
 }
 
-void CodeTlb::fill(bool user, uint32_t linear, uint64_t phys, bool global, bool large) {
-  const uint32_t linear_page = linear >> kPageShift;
+void CodeTlb::fill(bool user, GuestLinear linear, GuestPhys phys, bool global, bool large) {
+  const LinearPage linear_page = linear.page();
   const uint32_t i = index(linear_page);
   clear(user, i);
-  if (large) ++large_in_region_[user][linear_page >> 10];
-  ctx_.code_tlb[user][i] = tag(linear_page, static_cast<uint32_t>(phys >> kPageShift));
+  if (large) ++large_in_region_[user][linear_page.value >> 10];
+  ctx_.code_tlb[user][i] = tag(linear_page, phys.page());
   const bool listed = side_[user][i].listed || !global;
   if (!global && !side_[user][i].listed) local_.push_back(i | (user ? 0x80000000u : 0));
-  side_[user][i] = Side{linear_page, true, global, large, listed};
+  side_[user][i] = Side{linear_page.value, true, global, large, listed};
   ++fills_;
 }
 
@@ -53,17 +53,18 @@ void CodeTlb::flush_all() {
   local_.clear();
 }
 
-void CodeTlb::invlpg(uint32_t linear) {
-  const uint32_t page = linear >> kPageShift;
+void CodeTlb::invlpg(GuestLinear linear) {
+  const uint32_t page = linear.page().value;
   constexpr uint32_t kLargePagePages = 1024;  // 4 MiB / 4 KiB
   for (int user = 0; user < 2; ++user) {
-    const Side& exact = side_[user][index(page)];
-    if (exact.valid && exact.linear_page == page) clear(user, index(page));
+    const uint32_t exact_index = index(LinearPage{page});
+    const Side& exact = side_[user][exact_index];
+    if (exact.valid && exact.linear_page == page) clear(user, exact_index);
     if (large_in_region_[user][page / kLargePagePages] == 0) continue;
     const uint32_t first = page & ~(kLargePagePages - 1);
     for (uint32_t p = first; p < first + kLargePagePages; ++p) {
-      const Side& s = side_[user][index(p)];
-      if (s.valid && s.large && s.linear_page == p) clear(user, index(p));
+      const Side& s = side_[user][index(LinearPage{p})];
+      if (s.valid && s.large && s.linear_page == p) clear(user, index(LinearPage{p}));
     }
   }
 }

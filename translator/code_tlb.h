@@ -21,26 +21,26 @@ class CodeTlb {
   explicit CodeTlb(ExecContext& ctx);
 
   /// The tag a block on (linear page, guest-physical page) compares its entry with.
-  [[nodiscard]] static uint32_t tag(uint32_t linear_page, uint32_t phys_page) {
+  [[nodiscard]] static uint32_t tag(LinearPage linear_page, PhysPage phys_page) {
     static_assert(20 - kCodeTlbIndexBits + 20 <= 32, "the tag holds the linear page's high bits and 20 bits of frame");
-    return ((linear_page >> kCodeTlbIndexBits) << 20) | (phys_page & 0xFFFFF);
+    return ((linear_page.value >> kCodeTlbIndexBits) << 20) | (static_cast<uint32_t>(phys_page.value) & 0xFFFFF);
   }
-  [[nodiscard]] static uint32_t index(uint32_t linear_page) { return linear_page & (kCodeTlbEntries - 1); }
+  [[nodiscard]] static uint32_t index(LinearPage linear_page) { return linear_page.value & (kCodeTlbEntries - 1); }
   /// Offset from R15 of the entry a block on `linear_page` checks.
-  [[nodiscard]] static int32_t entry_offset(bool user, uint32_t linear_page);
+  [[nodiscard]] static int32_t entry_offset(bool user, LinearPage linear_page);
   /// The entry says `linear_page` maps to `phys_page`, as a block's check would find.
-  [[nodiscard]] bool confirms(bool user, uint32_t linear_page, uint64_t phys_page) const {
-    return ctx_.code_tlb[user][index(linear_page)] == tag(linear_page, static_cast<uint32_t>(phys_page));
+  [[nodiscard]] bool confirms(bool user, LinearPage linear_page, PhysPage phys_page) const {
+    return ctx_.code_tlb[user][index(linear_page)] == tag(linear_page, phys_page);
   }
 
   /// A fetch at `linear` by CPL `user ? 3 : 0` code found `phys` (global/large as walked).
-  void fill(bool user, uint32_t linear, uint64_t phys, bool global, bool large);
+  void fill(bool user, GuestLinear linear, GuestPhys phys, bool global, bool large);
   /// CR3 written: non-global entries go.
   void flush_non_global();
   /// CR0/CR4 changed: everything goes.
   void flush_all();
   /// INVLPG: the page (the whole 4 MiB page for entries that came from one) goes.
-  void invlpg(uint32_t linear);
+  void invlpg(GuestLinear linear);
   /// The non-global linear pages held now (bit 0: user), for mapping them ahead when the
   /// address space comes back.
   [[nodiscard]] std::vector<uint32_t> non_global_pages() const;

@@ -15,9 +15,9 @@ IndirectTable::IndirectTable(ExecContext& ctx)
 
 void IndirectTable::remember(uint32_t eip, const Block& block) {
   IndirectEntry& e = entries_[slot(eip)];
-  const uint32_t linear_page = eip >> kPageShift;
+  const LinearPage linear_page = GuestLinear{eip}.page();
   e.neg_key = 0u - (eip + ctx_.lookup_salt);
-  e.neg_tag = 0u - CodeTlb::tag(linear_page, static_cast<uint32_t>(block.key.phys >> kPageShift));
+  e.neg_tag = 0u - CodeTlb::tag(linear_page, block.key.phys.page());
   e.tlb_offset = static_cast<uint32_t>(CodeTlb::entry_offset((block.key.mode & tmode::Cpl3) != 0, linear_page));
   e.host_code = reinterpret_cast<uint64_t>(entry_of(block));
 }

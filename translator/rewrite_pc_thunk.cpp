@@ -17,13 +17,13 @@ RewriteStatus rewrite_pc_thunk(BlockBuilder& b, const Instruction& insn, CodeSou
   }
   const uint32_t target = b.next_eip + static_cast<uint32_t>(insn.operands[0].imm.value.s);
   CodeSource::Bytes thunk;
-  if (!source.fetch(target, &thunk) || thunk.verify || thunk.available < 4) return RewriteStatus::NotHandled;
+  if (!source.fetch(GuestLinear{target}, &thunk) || thunk.verify || thunk.available < 4) return RewriteStatus::NotHandled;
   const uint8_t* c = thunk.host;
   const unsigned reg = (c[1] >> 3) & 7;
   if (c[0] != 0x8B || (c[1] & 0xC7) != 0x04 || c[2] != 0x24 || c[3] != 0xC3 || reg == 4) return RewriteStatus::NotHandled;
-  const uint32_t linear_page = target >> kPageShift;
-  const uint64_t phys_page = thunk.phys >> kPageShift;
-  const bool own_page = linear_page == (block.key.eip >> kPageShift) && phys_page == block.first_page;
+  const LinearPage linear_page = GuestLinear{target}.page();
+  const PhysPage phys_page = thunk.phys.page();
+  const bool own_page = linear_page == GuestLinear{block.key.eip}.page() && phys_page == block.first_page;
   if (!own_page) {
     if (block.has_second_page && (block.second_linear_page != linear_page || block.last_page != phys_page)) {
       return RewriteStatus::NotHandled;  // one second page per block

@@ -73,9 +73,10 @@ TranslateStatus Translator::block_for_current(CodeSource& source, Block** out) {
   const uint32_t mode = current_mode();
   if (mode == kNotTranslatable) return TranslateStatus::NeedsInterpreter;
   CodeSource::Bytes bytes;
-  if (!source.fetch(ctx_.cpu.eip, &bytes)) return TranslateStatus::NeedsInterpreter;
+  const GuestLinear eip{ctx_.cpu.eip};  // CS is flat in every translatable mode
+  if (!source.fetch(eip, &bytes)) return TranslateStatus::NeedsInterpreter;
   const BlockKey key{bytes.phys, ctx_.cpu.eip, mode};
-  code_tlb_.fill((mode & tmode::Cpl3) != 0, ctx_.cpu.eip, bytes.phys, bytes.global, bytes.large);
+  code_tlb_.fill((mode & tmode::Cpl3) != 0, eip, bytes.phys, bytes.global, bytes.large);
   Block* b = cache_.find(key);
   if (!b) {
     const TranslateStatus st = translate(source, key, &b);
@@ -84,8 +85,8 @@ TranslateStatus Translator::block_for_current(CodeSource& source, Block** out) {
   if (b->has_second_page) {
     // Its entry checks that page too: it must map to where the block's code came from.
     CodeSource::Bytes second;
-    const uint32_t second_linear = b->second_linear_page << kPageShift;
-    if (!source.fetch(second_linear, &second) || (second.phys >> kPageShift) != b->last_page) {
+    const GuestLinear second_linear = b->second_linear_page.address();
+    if (!source.fetch(second_linear, &second) || second.phys.page() != b->last_page) {
       return TranslateStatus::NeedsInterpreter;  // not present (#PF) or other code there
     }
     code_tlb_.fill((mode & tmode::Cpl3) != 0, second_linear, second.phys, second.global, second.large);
@@ -149,7 +150,7 @@ void Translator::invalidate_block(Block* block) {
   ++stats_.invalidated_blocks;
 }
 
-size_t Translator::invalidate_page(uint64_t phys_page) {
+size_t Translator::invalidate_page(PhysPage phys_page) {
   if (const std::vector<Block*>* blocks = cache_.blocks_on_page(phys_page)) {
     for (const Block* b : *blocks) indirect_.forget(*b);
   }

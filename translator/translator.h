@@ -95,7 +95,7 @@ class Translator {
   [[nodiscard]] ExitRecord* callout_exit() { return &callout_exit_; }
 
   /// A write to a guest-physical page: drop its blocks. Returns how many.
-  size_t invalidate_page(uint64_t phys_page);
+  size_t invalidate_page(PhysPage phys_page);
   void flush();
   /// Frees dropped blocks (CodeCache::reclaim): the dispatcher calls it between entries.
   void reclaim() { cache_.reclaim(); }

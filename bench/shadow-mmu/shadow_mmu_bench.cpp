@@ -90,7 +90,7 @@ void on_segv(int, siginfo_t* si, void* raw) {
     AddressWindow& w = mmu.window(user);
     if (!w.contains(si->si_addr)) continue;
     const bool write = (uc->uc_mcontext.gregs[REG_ERR] & 2) != 0;
-    if (mmu.fill(user, w.linear_of(si->si_addr).value, write).outcome == FillOutcome::Mapped) return;
+    if (mmu.fill(user, w.linear_of(si->si_addr), write).outcome == FillOutcome::Mapped) return;
   }
   static const char kMsg[] = "shadow_mmu_bench: unexpected fault\n";
   (void)!write(STDERR_FILENO, kMsg, sizeof kMsg - 1);
@@ -142,7 +142,7 @@ void fill_fresh_pages(benchmark::State& state, FillOne fill_one) {
 
 /// fill() called directly: the walk, A/D, bookkeeping and one mmap, without the signal.
 void BM_FillDirect(benchmark::State& state) {
-  fill_fresh_pages(state, [](uint32_t linear) { return rig().mmu().fill(true, linear, false); });
+  fill_fresh_pages(state, [](uint32_t linear) { return rig().mmu().fill(true, GuestLinear{linear}, false); });
 }
 
 /// A load from an unmapped window page: host #PF, SIGSEGV delivery, fill(), sigreturn,

@@ -60,7 +60,7 @@ TEST(Chaining, PhysicalWriteUnchainsARunningLoop) {
   const uint8_t hlt_nop[] = {0xF4, 0x90};
   m.poke(back_addr, hlt_nop, sizeof hlt_nop);
   const uint64_t invalidated = m.tstats().invalidated_blocks;
-  m.engine().physical_write(back_addr, sizeof hlt_nop);
+  m.engine().physical_write(GuestPhys{back_addr}, sizeof hlt_nop);
   EXPECT_GT(m.tstats().invalidated_blocks, invalidated);
 
   ASSERT_EQ(m.run_bt(), RunEnd::Halted) << m.detail();
@@ -92,12 +92,12 @@ TEST(Chaining, PhysicalWriteBetweenRunsRetranslates) {
 
   // A write to a page without code changes nothing in the cache.
   const uint64_t invalidated = m.tstats().invalidated_blocks;
-  m.engine().physical_write(kData, 4);
+  m.engine().physical_write(GuestPhys{kData}, 4);
   EXPECT_EQ(m.tstats().invalidated_blocks, invalidated);
 
   const uint8_t five = 5;
   m.poke(imm_addr, &five, 1);
-  m.engine().physical_write(imm_addr, 1);
+  m.engine().physical_write(GuestPhys{imm_addr}, 1);
   EXPECT_GT(m.tstats().invalidated_blocks, invalidated);
   m.wake();
   ASSERT_EQ(m.run_bt(), RunEnd::Halted) << m.detail();

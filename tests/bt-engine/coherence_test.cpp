@@ -45,11 +45,15 @@ class CoherenceTest : public ::testing::Test {
   CpuState& cpu() { return ctx_->cpu; }
   void poke(uint64_t phys, uint32_t v) { ASSERT_TRUE(mem_->write(GuestPhys{phys}, &v, 4)); }
   void fill_code_tlb() {
-    tlb_->fill(false, kLocal, kLocalFrame, false, false);
-    tlb_->fill(false, kGlobal, kGlobalFrame, true, false);
+    tlb_->fill(false, GuestLinear{kLocal}, GuestPhys{kLocalFrame}, false, false);
+    tlb_->fill(false, GuestLinear{kGlobal}, GuestPhys{kGlobalFrame}, true, false);
   }
-  bool local_cached() const { return tlb_->confirms(false, kLocal >> kPageShift, kLocalFrame >> kPageShift); }
-  bool global_cached() const { return tlb_->confirms(false, kGlobal >> kPageShift, kGlobalFrame >> kPageShift); }
+  bool local_cached() const {
+    return tlb_->confirms(false, GuestLinear{kLocal}.page(), GuestPhys{kLocalFrame}.page());
+  }
+  bool global_cached() const {
+    return tlb_->confirms(false, GuestLinear{kGlobal}.page(), GuestPhys{kGlobalFrame}.page());
+  }
 
   std::unique_ptr<GuestMemory> mem_;
   ExecContextPtr ctx_;
@@ -63,7 +67,7 @@ class CoherenceTest : public ::testing::Test {
 
 TEST_F(CoherenceTest, Cr3SwitchDropsNonGlobalTranslationsEverywhere) {
   fill_code_tlb();
-  ASSERT_EQ(mmu_->fill(false, kLocal, false).outcome, FillOutcome::Mapped);
+  ASSERT_EQ(mmu_->fill(false, GuestLinear{kLocal}, false).outcome, FillOutcome::Mapped);
   const uint32_t salt = coherence_->global_salt();
   cpu().cr3 = kDir2;
   coherence_->paging_written();
@@ -103,9 +107,9 @@ TEST_F(CoherenceTest, PagingBitsChangeDropsEverythingAndSaltsTheTable) {
 
 TEST_F(CoherenceTest, InvlpgTakesThePageOutOfWindowsAndCodeTlb) {
   fill_code_tlb();
-  ASSERT_EQ(mmu_->fill(false, kLocal, false).outcome, FillOutcome::Mapped);
+  ASSERT_EQ(mmu_->fill(false, GuestLinear{kLocal}, false).outcome, FillOutcome::Mapped);
   const size_t mapped = mmu_->mapped_pages();
-  coherence_->invlpg(kLocal);
+  coherence_->invlpg(GuestLinear{kLocal});
   EXPECT_LT(mmu_->mapped_pages(), mapped);
   EXPECT_FALSE(local_cached());
   EXPECT_TRUE(global_cached());

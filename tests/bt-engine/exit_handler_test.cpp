@@ -115,12 +115,12 @@ TEST_F(ExitHandlerTest, InterpretExitStopsWhenTheInterpreterDoes) {
 TEST_F(ExitHandlerTest, GuestPageFaultArmsARefillForTheRetry) {
   cpu.eip = 0x401000;
   cpu.cr3 = 0x5000;
-  const ExitAction a = handle(ExitKind::Fault, nullptr, {SIGSEGV, FillOutcome::GuestPageFault, 0x8048123, true}, true);
+  const ExitAction a = handle(ExitKind::Fault, nullptr, {SIGSEGV, FillOutcome::GuestPageFault, GuestLinear{0x8048123}, true}, true);
   EXPECT_FALSE(a.stop);
   EXPECT_EQ(engine.calls, (std::vector<std::string>{"interpret"}));
   EXPECT_TRUE(refill.armed);
   EXPECT_EQ(refill.eip, 0x401000u);
-  EXPECT_EQ(refill.linear, 0x8048123u);
+  EXPECT_EQ(refill.linear.value, 0x8048123u);
   EXPECT_EQ(refill.cr3, 0x5000u);
   EXPECT_TRUE(refill.write);
   EXPECT_TRUE(refill.user);

@@ -73,7 +73,7 @@ TEST(Verify, ReportsAWrongTranslation) {
   ASSERT_EQ(m.run_bt(), RunEnd::Halted);
   // Break the cached translation: add eax, 7 (83 C0 07) becomes add eax, 8.
   CodeCache& cache = m.engine().translator().cache();
-  Block* block = cache.find(BlockKey{kCode, kCode, m.engine().translator().current_mode()});
+  Block* block = cache.find(BlockKey{GuestPhys{kCode}, kCode, m.engine().translator().current_mode()});
   ASSERT_NE(block, nullptr);
   static constexpr uint8_t kAdd[] = {0x83, 0xC0, 0x07};
   uint8_t* at = static_cast<uint8_t*>(memmem(block->host_code, block->host_size, kAdd, sizeof kAdd));

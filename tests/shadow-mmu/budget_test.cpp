@@ -86,7 +86,7 @@ TEST_F(BudgetTest, FillsKeepWorkingPastTheBudget) {
   EXPECT_EQ(mmu_->stats().map_failures, 0u);
   // Eviction is a flush: stale translations must be gone, live ones refetched.
   set_pte(kFirstTable, kBase, (0x3FFu << kPageShift) | P | W | U | A | D);
-  mmu_->invlpg(kBase);
+  mmu_->invlpg(GuestLinear{kBase});
   EXPECT_EQ(frame_seen(true, kBase), 0x3FFu);
 }
 
@@ -125,7 +125,7 @@ TEST_F(BudgetTest, AtTheHostLimitFillsEvictAndInvalidationStillWorks) {
     const uint32_t linear = kBase + (i << kPageShift);
     (void)frame_seen(true, linear);
     set_pte(kFirstTable + ((i >> 10) << kPageShift), linear, (0x3FFu << kPageShift) | P | W | U | A | D);
-    mmu_->invlpg(linear);
+    mmu_->invlpg(GuestLinear{linear});
     EXPECT_EQ(frame_seen(true, linear), 0x3FFu);
   }
 }

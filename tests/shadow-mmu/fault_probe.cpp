@@ -32,7 +32,7 @@ void on_segv(int, siginfo_t* si, void* raw) {
     siglongjmp(s.env, 1);
   }
   const bool write = (uc->uc_mcontext.gregs[REG_ERR] & 2) != 0;  // host #PF error code, W bit
-  const FillResult r = s.mmu->fill(s.user, w.linear_of(si->si_addr).value, write);
+  const FillResult r = s.mmu->fill(s.user, w.linear_of(si->si_addr), write);
   if (r.outcome == FillOutcome::Mapped) {
     ++s.result.fills;
     return;  // retry the access

@@ -63,7 +63,7 @@ TEST_F(MmioCodeTest, MmioHoleWhilePagingIsOff) {
 TEST_F(MmioCodeTest, CodePageWriteIsReportedAndReadsStillWork) {
   map4k(kDir, kTable, kLinear, kCode, P | W | U | A | D);
   paging(kDir);
-  mmu_->protect_code_page(kCode);
+  mmu_->protect_code_page(PhysPage{kCode});
   for (bool user : {false, true}) {
     EXPECT_EQ(frame_seen(user, kLinear), kCode);
     expect_outcome(probe_->write32(user, kLinear, 1), FillOutcome::CodeWrite);
@@ -82,7 +82,7 @@ TEST_F(MmioCodeTest, ProtectingAMappedPageWriteProtectsEveryAlias) {
   for (bool user : {false, true}) {
     for (uint32_t i = 0; i < 3; ++i) ASSERT_TRUE(probe_->write32(user, kLinear + i * kPageSize + 4, i).completed);
   }
-  mmu_->protect_code_page(kCode);
+  mmu_->protect_code_page(PhysPage{kCode});
   for (bool user : {false, true}) {
     for (uint32_t i = 0; i < 2; ++i) {
       expect_outcome(probe_->write32(user, kLinear + i * kPageSize, 9), FillOutcome::CodeWrite);
@@ -97,9 +97,9 @@ TEST_F(MmioCodeTest, ProtectingAMappedPageWriteProtectsEveryAlias) {
 TEST_F(MmioCodeTest, UnprotectedPageBecomesWritableAgain) {
   map4k(kDir, kTable, kLinear, kCode, P | W | U | A | D);
   paging(kDir);
-  mmu_->protect_code_page(kCode);
+  mmu_->protect_code_page(PhysPage{kCode});
   expect_outcome(probe_->write32(true, kLinear, 1), FillOutcome::CodeWrite);
-  mmu_->unprotect_code_page(kCode);
+  mmu_->unprotect_code_page(PhysPage{kCode});
   EXPECT_TRUE(probe_->write32(true, kLinear, 0xC0DE).completed);
   EXPECT_EQ(peek(uint64_t{kCode} << kPageShift), 0xC0DEu);
 }
@@ -107,13 +107,13 @@ TEST_F(MmioCodeTest, UnprotectedPageBecomesWritableAgain) {
 TEST_F(MmioCodeTest, CodePageInsideALargePage) {
   set_pde(kDir, 0xC0000000, (0x800u << kPageShift) | P | W | PS | D);
   paging(kDir);
-  mmu_->protect_code_page(0x805);
+  mmu_->protect_code_page(PhysPage{0x805});
   EXPECT_TRUE(probe_->write32(false, 0xC0004000, 1).completed);
   EXPECT_TRUE(probe_->write32(false, 0xC0006000, 1).completed);
   expect_outcome(probe_->write32(false, 0xC0005000, 1), FillOutcome::CodeWrite);
   EXPECT_EQ(frame_seen(false, 0xC0005000), 0x805u);
   // Protecting a page of a 4 MiB mapping that is already in place.
-  mmu_->protect_code_page(0x806);
+  mmu_->protect_code_page(PhysPage{0x806});
   expect_outcome(probe_->write32(false, 0xC0006000, 2), FillOutcome::CodeWrite);
   EXPECT_TRUE(probe_->write32(false, 0xC0007000, 2).completed);
 }
@@ -121,10 +121,10 @@ TEST_F(MmioCodeTest, CodePageInsideALargePage) {
 TEST_F(MmioCodeTest, CodeWriteWhilePagingIsOff) {
   mmu_->set_mode(PagingMode{cr0::PE, 0, 0});
   EXPECT_TRUE(probe_->write32(false, 0x7000, 1).completed);
-  mmu_->protect_code_page(0x7);
+  mmu_->protect_code_page(PhysPage{0x7});
   expect_outcome(probe_->write32(false, 0x7000, 2), FillOutcome::CodeWrite);
   EXPECT_EQ(peek(0x7000), 1u);
-  mmu_->unprotect_code_page(0x7);
+  mmu_->unprotect_code_page(PhysPage{0x7});
   EXPECT_TRUE(probe_->write32(false, 0x7000, 3).completed);
   EXPECT_EQ(peek(0x7000), 3u);
 }

@@ -27,7 +27,7 @@ TEST_F(TlbTest, InvlpgMakesTheNewFrameVisible) {
     const uint32_t seen = frame_seen(user, kUserPage);
     EXPECT_TRUE(seen == kOld || seen == kNew) << "without INVLPG: the old or the new frame, nothing else";
   }
-  mmu_->invlpg(kUserPage + 0x123);
+  mmu_->invlpg(GuestLinear{kUserPage + 0x123});
   for (bool user : {false, true}) EXPECT_EQ(frame_seen(user, kUserPage), kNew);
 }
 
@@ -38,7 +38,7 @@ TEST_F(TlbTest, InvlpgDropsOnlyThatPage) {
   EXPECT_EQ(frame_seen(true, kUserPage), kOld);
   EXPECT_EQ(frame_seen(true, kUserPage + kPageSize), kOther);
   const uint64_t fills = mmu_->stats().fills;
-  mmu_->invlpg(kUserPage);
+  mmu_->invlpg(GuestLinear{kUserPage});
   EXPECT_EQ(frame_seen(true, kUserPage + kPageSize), kOther);
   EXPECT_EQ(mmu_->stats().fills, fills) << "the neighbour stayed mapped";
 }
@@ -48,14 +48,14 @@ TEST_F(TlbTest, PermissionDowngradeAfterInvlpgFaults) {
   paging(kDir);
   ASSERT_TRUE(probe_->write32(true, kUserPage, 1).completed);
   set_pte(kTable, kUserPage, (kOld << kPageShift) | P | U | A | D);  // read-only now
-  mmu_->invlpg(kUserPage);
+  mmu_->invlpg(GuestLinear{kUserPage});
   ProbeResult r = probe_->write32(true, kUserPage, 2);
   EXPECT_FALSE(r.completed);
   EXPECT_EQ(r.error_code, pf_error::Present | pf_error::Write | pf_error::User);
   EXPECT_TRUE(probe_->read32(true, kUserPage).completed);
 
   set_pte(kTable, kUserPage, kOld << kPageShift);  // not present
-  mmu_->invlpg(kUserPage);
+  mmu_->invlpg(GuestLinear{kUserPage});
   r = probe_->read32(true, kUserPage);
   EXPECT_FALSE(r.completed);
   EXPECT_EQ(r.error_code, pf_error::User);
@@ -68,7 +68,7 @@ TEST_F(TlbTest, DirtyAndAccessedAreSetAgainAfterTheGuestClearsThem) {
   EXPECT_EQ(peek(pte_addr(kTable, kUserPage)) & (A | D), A | D);
   // The guest's page-out scan: clear A and D, flush, look again later.
   set_pte(kTable, kUserPage, (kOld << kPageShift) | P | W | U);
-  mmu_->invlpg(kUserPage);
+  mmu_->invlpg(GuestLinear{kUserPage});
   ASSERT_TRUE(probe_->read32(true, kUserPage).completed);
   EXPECT_EQ(peek(pte_addr(kTable, kUserPage)) & (A | D), A) << "a read sets A only";
   ASSERT_TRUE(probe_->write32(true, kUserPage, 2).completed);
@@ -119,7 +119,7 @@ TEST_P(GlobalPagesTest, Cr3WriteDropsNonGlobalAndKeepsGlobalOnlyWithPge) {
   const uint32_t seen = frame_seen(false, kKernelPage);
   if (pge()) {
     EXPECT_TRUE(seen == kOld || seen == kNew);
-    mmu_->invlpg(kKernelPage);
+    mmu_->invlpg(GuestLinear{kKernelPage});
     EXPECT_EQ(frame_seen(false, kKernelPage), kNew) << "INVLPG drops global pages too";
   } else {
     EXPECT_EQ(seen, kNew) << "without CR4.PGE the G bit means nothing";
@@ -146,7 +146,7 @@ TEST_F(TlbTest, InvlpgOfALargePageDropsAllOfIt) {
   paging(kDir, cr4::PSE);
   for (uint32_t off : {0u, 0x1000u, 0x3FF000u}) EXPECT_EQ(frame_seen(false, kKernelPage + off), kA + (off >> 12));
   set_pde(kDir, kKernelPage, (kB << kPageShift) | P | W | PS | D);
-  mmu_->invlpg(kKernelPage + 0x200000);  // any address inside the page
+  mmu_->invlpg(GuestLinear{kKernelPage + 0x200000});  // any address inside the page
   for (uint32_t off : {0u, 0x1000u, 0x3FF000u}) EXPECT_EQ(frame_seen(false, kKernelPage + off), kB + (off >> 12));
 }
 
@@ -175,9 +175,9 @@ TEST_F(TlbTest, InvlpgAfterALargePageBecameATableLeavesNoHole) {
   EXPECT_EQ(peek(0x407004), 1u) << "the write walked the new table";
   // INVLPG of an address of the old 4 MiB page: every page in its range must show the old
   // or the new frame afterwards, also once the 4 KiB page's frame becomes a code page.
-  mmu_->invlpg(kKernelPage + 0x5000);
+  mmu_->invlpg(GuestLinear{kKernelPage + 0x5000});
   EXPECT_EQ(frame_seen(false, kKernelPage + 0x5000), 0x405u);
-  mmu_->protect_code_page(0x407);
+  mmu_->protect_code_page(PhysPage{0x407});
   for (uint32_t page : {0u, 0x6u, 0x7u, 0x3FFu}) {
     const uint32_t seen = frame_seen(false, kKernelPage + (page << kPageShift));
     EXPECT_TRUE(seen == 0x800 + page || seen == 0x400 + page) << std::hex << seen;
@@ -220,7 +220,7 @@ TEST_F(TlbTest, RandomEditsNeverReachAFrameTheGuestDidNotMap) {
         break;
       }
       case 1:
-        mmu_->invlpg(linear);
+        mmu_->invlpg(GuestLinear{linear});
         may_hold[{as, page}].clear();
         break;
       case 2:

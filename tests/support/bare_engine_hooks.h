@@ -16,15 +16,15 @@ class BareEngineHooks : public NoDevices {
     engine_ = engine;
     mmu_ = mmu;
   }
-  bool is_watched_page(GuestPhys page) override { return mmu_ && mmu_->is_code_page(page.value >> kPageShift); }
+  bool is_watched_page(GuestPhys page) override { return mmu_ && mmu_->is_code_page(page.page()); }
   void watched_write(GuestPhys addr, unsigned size) override {
-    if (engine_) engine_->physical_write(addr.value, size);
+    if (engine_) engine_->physical_write(addr, size);
   }
   void paging_written() override {
     if (engine_) engine_->paging_written();
   }
   void page_invalidated(GuestLinear linear) override {
-    if (engine_) engine_->invlpg(linear.value);
+    if (engine_) engine_->invlpg(linear);
   }
 
  private:

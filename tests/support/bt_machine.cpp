@@ -312,13 +312,13 @@ uint8_t BtMachine::acknowledge_interrupt() {
   return irq_vector_.load(std::memory_order_relaxed);
 }
 
-bool BtMachine::is_watched_page(GuestPhys page) { return mmu_->is_code_page(page.value >> kPageShift); }
+bool BtMachine::is_watched_page(GuestPhys page) { return mmu_->is_code_page(page.page()); }
 
-void BtMachine::watched_write(GuestPhys addr, unsigned size) { engine_->physical_write(addr.value, size); }
+void BtMachine::watched_write(GuestPhys addr, unsigned size) { engine_->physical_write(addr, size); }
 
 void BtMachine::paging_written() { engine_->paging_written(); }
 
-void BtMachine::page_invalidated(GuestLinear linear) { engine_->invlpg(linear.value); }
+void BtMachine::page_invalidated(GuestLinear linear) { engine_->invlpg(linear); }
 
 void BtMachine::start(uint32_t eip, uint32_t esp, bool user, bool paging, uint32_t eflags) {
   CpuState& cpu = ctx_->cpu;

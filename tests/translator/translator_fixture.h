@@ -28,11 +28,11 @@ inline constexpr uint8_t kHlt = 0xF4;
 class RamSource : public CodeSource {
  public:
   explicit RamSource(GuestMemory& mem) : mem_(mem) {}
-  bool fetch(uint32_t linear, Bytes* out) override {
-    const uint32_t avail = kPageSize - (linear & kPageMask);
-    out->host = mem_.host_ptr(GuestPhys{linear}, avail);
+  bool fetch(GuestLinear linear, Bytes* out) override {
+    const uint32_t avail = kPageSize - linear.page_offset();
+    out->host = mem_.host_ptr(GuestPhys{linear.value}, avail);
     out->available = avail;
-    out->phys = linear;
+    out->phys = GuestPhys{linear.value};
     return out->host != nullptr;
   }
 

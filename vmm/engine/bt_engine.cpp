@@ -73,7 +73,7 @@ ExitRecord* BtEngine::run_callout(const CalloutSite& site) {
                      reinterpret_cast<uint64_t>(mmu_.window(cpu.cpl() == 3).base()) == gs_base_ &&
                      t.invalidated_blocks == invalidated_before && translator_.cache().flush_count() == flushes_before &&
                      tlb.clears() == tlb_clears_before &&
-                     tlb.confirms(user, block.key.eip >> kPageShift, block.first_page) &&
+                     tlb.confirms(user, GuestLinear{block.key.eip}.page(), block.first_page) &&
                      (!block.has_second_page || tlb.confirms(user, block.second_linear_page, block.last_page));
   // The block's prologue counted this instruction as translated; the interpreter counts it
   // (if it retired). Leaving, the rest of the block did not run either.
@@ -105,7 +105,7 @@ ExitRecord* BtEngine::run_callout(const CalloutSite& site) {
 void BtEngine::count_mnemonic(std::array<uint64_t, ZYDIS_MNEMONIC_MAX_VALUE + 1>& counts) {
   CodeSource::Bytes bytes;
   const uint32_t linear = ctx_.cpu.sreg(SegReg::Cs).base + ctx_.cpu.eip;
-  if (!ctx_.cpu.protected_mode() || !code_.read_code(linear, &bytes)) return;
+  if (!ctx_.cpu.protected_mode() || !code_.read_code(GuestLinear{linear}, &bytes)) return;
   Instruction insn;
   const Decoder decoder(ctx_.cpu.sreg(SegReg::Cs).default_big() ? CodeSize::Bits32 : CodeSize::Bits16);
   if (decoder.decode({bytes.host, bytes.available}, &insn) == DecodeStatus::Ok) ++counts[insn.mnemonic()];
@@ -150,7 +150,7 @@ void BtEngine::report_new_block(uint64_t translated_before) {
 
 void BtEngine::notify_observer(const Block& block) {
   CodeSource::Bytes bytes;
-  if (block_observer_ && code_.read_code(block.key.eip, &bytes)) {
+  if (block_observer_ && code_.read_code(GuestLinear{block.key.eip}, &bytes)) {
     block_observer_(block, {bytes.host, std::min<size_t>(bytes.available, block.guest_size)});
   }
 }
@@ -220,7 +220,7 @@ bool BtEngine::run_verified(Block* block, EngineStop* stop) {
       break;
   }
   CodeSource::Bytes code;
-  const bool have_code = code_.read_code(block->key.eip, &code);
+  const bool have_code = code_.read_code(GuestLinear{block->key.eip}, &code);
   const std::string report =
       verifier_->compare(ctx_.cpu, ctx_.retired + interp_.retired() - retired_before, have_code ? code.host : nullptr,
                          have_code ? std::min<size_t>(code.available, block->guest_size) : 0);

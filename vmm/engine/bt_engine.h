@@ -51,14 +51,14 @@ class BtEngine final : private ExitServices {
   [[nodiscard]] EngineStop run(uint64_t max_dispatches, bool (*interrupt_deliverable)(void*), void* opaque);
 
   /// A write to guest-physical memory made outside translated code (interpreter, devices).
-  void physical_write(uint64_t phys_addr, unsigned size) { smc_.physical_write(phys_addr, size); }
+  void physical_write(GuestPhys addr, unsigned size) { smc_.physical_write(addr, size); }
   /// Brings the translation caches in line with CR0/CR3/CR4 when their values changed.
   void sync_paging() { coherence_.sync(); }
   /// The guest wrote CR0/CR3/CR4 (CpuHooks::paging_written): a same-value CR3 write
   /// still flushes the non-global mappings.
   void paging_written() { coherence_.paging_written(); }
   /// The guest executed INVLPG (CpuHooks::page_invalidated).
-  void invlpg(uint32_t linear) { coherence_.invlpg(linear); }
+  void invlpg(GuestLinear linear) { coherence_.invlpg(linear); }
 
   /// The self-checking mode (--verify): one block entry in `period` is also run by a
   /// shadow interpreter and the results compared (BlockVerifier); the first difference

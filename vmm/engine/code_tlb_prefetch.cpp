@@ -9,16 +9,17 @@ void CodeTlbPrefetch::switch_space(uint32_t old_cr3, uint32_t new_cr3) {
   tlb_.flush_non_global();
   auto it = recent_code_pages_.find(new_cr3);
   if (it == recent_code_pages_.end()) return;
-  for (const uint32_t entry : it->second) prefill(entry & 1, (entry >> 1) << kPageShift, false);
+  for (const uint32_t entry : it->second) prefill(entry & 1, LinearPage{entry >> 1}, false);
 }
 
-bool CodeTlbPrefetch::prefill(bool user, uint32_t linear, bool code_pages_only) {
+bool CodeTlbPrefetch::prefill(bool user, LinearPage page, bool code_pages_only) {
   const PagingMode mode{cpu_.cr0, cpu_.cr3, cpu_.cr4};
+  const GuestLinear linear = page.address();
   // As the CPU may: a TLB entry loaded ahead of use (the walk sets A bits, never D).
-  const WalkResult w = walk_page_tables(mem_, mode, GuestLinear{linear}, AccessKind{false, user, true});
+  const WalkResult w = walk_page_tables(mem_, mode, linear, AccessKind{false, user, true});
   if (!w.ok || (w.global && (cpu_.cr4 & cr4::PGE))) return false;
-  if (code_pages_only && !mmu_.is_code_page(w.phys.value >> kPageShift)) return false;
-  tlb_.fill(user, linear, w.phys.value, false, w.large_page);
+  if (code_pages_only && !mmu_.is_code_page(w.phys.page())) return false;
+  tlb_.fill(user, linear, w.phys, false, w.large_page);
   return true;
 }
 
@@ -29,7 +30,7 @@ void CodeTlbPrefetch::prefill_around(uint32_t eip) {
   const bool user = cpu_.cpl() == 3;
   const uint32_t first = (eip >> kPageShift) & ~(kGroup - 1);
   for (uint32_t page = first; page < first + kGroup; ++page) {
-    if (page != eip >> kPageShift) (void)prefill(user, page << kPageShift, true);
+    if (page != eip >> kPageShift) (void)prefill(user, LinearPage{page}, true);
   }
 }
 

@@ -24,9 +24,9 @@ class CodeTlbPrefetch {
   void prefill_around(uint32_t eip);
 
  private:
-  /// Fills the code TLB entry of `linear` from the guest's tables (if present, not global,
+  /// Fills the code TLB entry of `page` from the guest's tables (if present, not global,
   /// and, with `code_pages_only`, holding translated code). True if it did.
-  bool prefill(bool user, uint32_t linear, bool code_pages_only);
+  bool prefill(bool user, LinearPage page, bool code_pages_only);
 
   GuestMemory& mem_;
   const CpuState& cpu_;

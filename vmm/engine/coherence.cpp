@@ -27,7 +27,7 @@ void TranslationCoherence::paging_written() {
   interp_.flush_tlb();
 }
 
-void TranslationCoherence::invlpg(uint32_t linear) {
+void TranslationCoherence::invlpg(GuestLinear linear) {
   mmu_.invlpg(linear);
   code_tlb_.invlpg(linear);
 }

@@ -38,7 +38,7 @@ class TranslationCoherence {
   /// translations (how Linux flushes its TLB).
   void paging_written();
   /// INVLPG of `linear`.
-  void invlpg(uint32_t linear);
+  void invlpg(GuestLinear linear);
 
   /// Changes whenever global translations may have changed (paging turned on or off,
   /// PGE/PSE/WP): salts the inline table's keys so that its entries all miss.

@@ -28,7 +28,9 @@ struct EngineExit {
 /// handler maps it and returns there, and filling it first saves that retry a host fault.
 struct PendingRefill {
   bool armed = false;
-  uint32_t eip = 0, linear = 0, cr3 = 0;
+  uint32_t eip = 0;
+  GuestLinear linear{};
+  uint32_t cr3 = 0;
   bool write = false, user = false;
 };
 

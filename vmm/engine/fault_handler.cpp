@@ -81,13 +81,13 @@ void on_fault(int sig, siginfo_t* si, void* raw) {
     if (!redirect(uc, *e, e->translator->poll_exit())) die(sig, si, uc);
     return;
   }
-  e->last = RedirectedFault{sig, FillOutcome::Mapped, 0, false};
+  e->last = RedirectedFault{sig, FillOutcome::Mapped, GuestLinear{}, false};
   if (sig == SIGSEGV) {
     AddressWindow& w = e->mmu->window(e->user_window);
     if (w.contains(si->si_addr)) {
       // With the PC in a block (checked above), the rule that makes allocating here safe.
       if (!on_return_stack(*e, uc)) return die(sig, si, uc);
-      const uint32_t linear = w.linear_of(si->si_addr).value;
+      const GuestLinear linear = w.linear_of(si->si_addr);
       const bool write = (uc->uc_mcontext.gregs[REG_ERR] & 2) != 0;  // #PF error code, W bit
       const FillResult r = e->mmu->fill(e->user_window, linear, write);
       if (r.outcome == FillOutcome::Mapped) {

@@ -20,7 +20,7 @@ namespace vmm86 {
 struct RedirectedFault {
   int signal = 0;
   FillOutcome outcome = FillOutcome::Mapped;
-  uint32_t linear = 0;
+  GuestLinear linear{};
   bool write = false;
 };
 

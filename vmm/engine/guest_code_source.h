@@ -17,11 +17,11 @@ class GuestCodeSource final : public CodeSource {
 
   /// For the translator: read_code(), and the page is watched for code writes from now on
   /// (write-protected, or its blocks verify their bytes: Bytes::verify).
-  [[nodiscard]] bool fetch(uint32_t linear, Bytes* out) override;
+  [[nodiscard]] bool fetch(GuestLinear linear, Bytes* out) override;
   /// Guest code bytes at `linear` through the guest's page tables (sets the guest's A
   /// bits, as a fetch does), leaving the code-page bookkeeping alone: for statistics, the
   /// block observer, the verifier.
-  [[nodiscard]] bool read_code(uint32_t linear, Bytes* out) const;
+  [[nodiscard]] bool read_code(GuestLinear linear, Bytes* out) const;
 
  private:
   GuestMemory& mem_;

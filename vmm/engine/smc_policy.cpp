@@ -2,8 +2,8 @@
 
 namespace vmm86 {
 
-bool SmcPolicy::watch(uint64_t phys_page) {
-  if (volatile_pages_.count(phys_page)) return true;
+bool SmcPolicy::watch(PhysPage phys_page) {
+  if (volatile_pages_.count(phys_page.value)) return true;
   if (!mmu_.is_code_page(phys_page)) {
     mmu_.protect_code_page(phys_page);
     // The interpreter caches whether a page is watched for code writes: it changed.
@@ -12,17 +12,16 @@ bool SmcPolicy::watch(uint64_t phys_page) {
   return false;
 }
 
-void SmcPolicy::physical_write(uint64_t phys_addr, unsigned size) {
-  const uint64_t first = phys_addr >> kPageShift;
-  const uint64_t last = (phys_addr + size - 1) >> kPageShift;
-  for (uint64_t page = first; page <= last; ++page) {
+void SmcPolicy::physical_write(GuestPhys addr, unsigned size) {
+  const PhysPage last = GuestPhys{addr.value + size - 1}.page();
+  for (PhysPage page = addr.page(); page <= last; ++page.value) {
     if (!mmu_.is_code_page(page)) continue;
     translator_.invalidate_page(page);
-    if (++code_write_invalidations_[page] >= kVolatileAfterInvalidations) {
-      volatile_pages_.insert(page);
+    if (++code_write_invalidations_[page.value] >= kVolatileAfterInvalidations) {
+      volatile_pages_.insert(page.value);
       ++stats_.volatile_pages;
     }
-    if (volatile_pages_.count(page) || !translator_.cache().has_code_on_page(page)) mmu_.unprotect_code_page(page);
+    if (volatile_pages_.count(page.value) || !translator_.cache().has_code_on_page(page)) mmu_.unprotect_code_page(page);
   }
 }
 

@@ -22,10 +22,10 @@ class SmcPolicy {
 
   /// Code on `phys_page` is being translated. Write-protects the page, or, for a page
   /// that took too many code writes, returns true: its blocks must check their bytes.
-  [[nodiscard]] bool watch(uint64_t phys_page);
+  [[nodiscard]] bool watch(PhysPage phys_page);
   /// A write to guest-physical memory made outside translated code (interpreter, devices,
   /// or a code write the fault handler sent to the interpreter): drops the blocks it changed.
-  void physical_write(uint64_t phys_addr, unsigned size);
+  void physical_write(GuestPhys addr, unsigned size);
 
  private:
   static constexpr uint32_t kVolatileAfterInvalidations = 8;
@@ -33,8 +33,8 @@ class SmcPolicy {
   Translator& translator_;
   Interpreter& interp_;
   BtEngineStats& stats_;
-  std::unordered_map<uint64_t, uint32_t> code_write_invalidations_;  ///< per guest-physical page
-  std::unordered_set<uint64_t> volatile_pages_;
+  std::unordered_map<uint64_t, uint32_t> code_write_invalidations_;  ///< per PhysPage::value
+  std::unordered_set<uint64_t> volatile_pages_;                     ///< PhysPage::value
 };
 
 }  // namespace vmm86

@@ -85,10 +85,10 @@ void BlockVerifier::shadow_run(const CpuState& cpu, const Block& block) {
     const uint32_t next = j + 1 < map.size() ? map[j + 1].retired_before : block.guest_insns;
     // The flags this instruction leaves undefined (shr's AF, mul's SF/ZF/AF/PF, ...); a
     // later one that defines them makes them comparable again.
-    const uint64_t phys = block.key.phys + (map[j].guest_eip - block.key.eip);
-    const uint8_t* code = mem_.host_ptr(GuestPhys{phys});
+    const GuestPhys phys = block.key.phys + (map[j].guest_eip - block.key.eip);
+    const uint8_t* code = mem_.host_ptr(phys);
     Instruction insn;
-    if (code && decoder.decode({code, kPageSize - (phys & kPageMask)}, &insn) == DecodeStatus::Ok &&
+    if (code && decoder.decode({code, kPageSize - (phys.value & kPageMask)}, &insn) == DecodeStatus::Ok &&
         insn.raw.cpu_flags) {
       const ZydisAccessedFlags& f = *insn.raw.cpu_flags;
       // Reading an undefined flag (pushf after shl, a jcc on mul's ZF) carries the engines'

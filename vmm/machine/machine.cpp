@@ -213,15 +213,15 @@ uint8_t Machine::acknowledge_interrupt() {
   retired_at_interrupt_ = retired();
   return pc_->acknowledge_interrupt();
 }
-bool Machine::is_watched_page(GuestPhys page) { return bt_ && mmu_->is_code_page(page.value >> kPageShift); }
+bool Machine::is_watched_page(GuestPhys page) { return bt_ && mmu_->is_code_page(page.page()); }
 void Machine::watched_write(GuestPhys addr, unsigned size) {
-  if (bt_) bt_->physical_write(addr.value, size);
+  if (bt_) bt_->physical_write(addr, size);
 }
 void Machine::paging_written() {
   if (bt_) bt_->paging_written();
 }
 void Machine::page_invalidated(GuestLinear linear) {
-  if (bt_) bt_->invlpg(linear.value);
+  if (bt_) bt_->invlpg(linear);
 }
 void Machine::event_delivering(const GuestEvent& event) { tracer_.event(ctx_->cpu, event); }
 void Machine::shutdown(ShutdownReason) { triple_fault_ = true; }
@@ -366,7 +366,7 @@ MachineExit Machine::run() {
 StepStatus Machine::step_traced() {
   const CpuState& cpu = ctx_->cpu;
   const uint32_t linear = cpu.sreg(SegReg::Cs).base + cpu.eip;
-  const WalkResult w = walk_fetch(mem_, cpu, linear, false);
+  const WalkResult w = walk_fetch(mem_, cpu, GuestLinear{linear}, false);
   const GuestPhys phys = w.ok ? w.phys : GuestPhys{~0ull};
   const uint32_t available = kPageSize - (linear & kPageMask);
   if (const uint8_t* code = mem_.host_ptr(phys, std::min<uint32_t>(available, 15))) {
