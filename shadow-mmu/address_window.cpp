@@ -18,22 +18,18 @@ AddressWindow::~AddressWindow() {
   if (reservation_) munmap(reservation_, kSpan + 2 * kGuard);
 }
 
-bool AddressWindow::reserve(std::string* error) {
+Status AddressWindow::reserve() {
   void* p = mmap(nullptr, kSpan + 2 * kGuard, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) {
-    if (error) *error = std::string("cannot reserve a 4 GiB guest window: ") + std::strerror(errno);
-    return false;
-  }
+  if (p == MAP_FAILED) return make_error("cannot reserve a 4 GiB guest window: {}", std::strerror(errno));
   reservation_ = static_cast<uint8_t*>(p);
   base_ = reservation_ + kGuard;
   // Different flags keep the guards from ever merging with the window's own PROT_NONE
   // filler, so the window's edges stay VMA boundaries and unmap_all() never splits one
   // (a split is what fails at vm.max_map_count). A guard holds nothing worth dumping.
   if (madvise(reservation_, kGuard, MADV_DONTDUMP) != 0 || madvise(base_ + kSpan, kGuard, MADV_DONTDUMP) != 0) {
-    if (error) *error = std::string("madvise on the guest window guards: ") + std::strerror(errno);
-    return false;
+    return make_error("madvise on the guest window guards: {}", std::strerror(errno));
   }
-  return true;
+  return ok_status();
 }
 
 bool AddressWindow::map(GuestLinear linear, const GuestMemory& mem, GuestPhys phys, uint32_t pages, bool writable) {

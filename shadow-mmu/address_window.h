@@ -10,8 +10,8 @@
 #pragma once
 
 #include <cstdint>
-#include <string>
 
+#include "common/result.h"
 #include "vmm/arch/guest_memory.h"
 #include "vmm/arch/types.h"
 
@@ -31,8 +31,8 @@ class AddressWindow {
   AddressWindow& operator=(const AddressWindow&) = delete;
   ~AddressWindow();
 
-  /// Reserves the address space (PROT_NONE). Returns false and sets `error` on failure.
-  [[nodiscard]] bool reserve(std::string* error);
+  /// Reserves the address space (PROT_NONE).
+  [[nodiscard]] Status reserve();
   [[nodiscard]] uint8_t* base() const { return base_; }
   [[nodiscard]] bool contains(const void* host) const {
     auto p = reinterpret_cast<uintptr_t>(host);

@@ -40,10 +40,10 @@ uint64_t default_budget() {
 
 }  // namespace
 
-bool ShadowMmu::init(std::string* error) {
+Status ShadowMmu::init() {
   for (uint32_t i = 0; i < 2 * kSpaces; ++i) {
     auto w = std::make_unique<Window>();
-    if (!w->area.reserve(error)) return false;
+    VMM86_TRY(w->area.reserve());
     w->id = i;
     w->user = (i & 1) != 0;
     windows_.push_back(std::move(w));
@@ -56,7 +56,7 @@ bool ShadowMmu::init(std::string* error) {
   code_bits_.assign((ram_pages_ + 63) / 64, 0);
   budget_ = default_budget();
   mode_ = PagingMode{};
-  return true;
+  return ok_status();
 }
 
 uint64_t ShadowMmu::host_mappings() const {

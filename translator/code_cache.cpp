@@ -5,19 +5,26 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 namespace vmm86 {
 
-CodeCache::CodeCache(size_t arena_bytes) {
+CodeCache::CodeCache(size_t arena_bytes) : asked_(arena_bytes) {
   // W^X: one memfd mapped twice, executable for running and writable for the translator,
   // so that no guest-reachable bug can write code through the executable view. Within
   // ±2 GiB of itself so blocks reach each other and the trampolines with rel32.
+  auto failed = [this](const char* call) { failure_ = std::string(call) + ": " + std::strerror(errno); };
   const int fd = static_cast<int>(syscall(SYS_memfd_create, "vmm86-code-cache", MFD_CLOEXEC));
-  if (fd < 0) return;
+  if (fd < 0) {
+    failed("memfd_create");
+    return;
+  }
   if (ftruncate(fd, static_cast<off_t>(arena_bytes)) == 0) {
     void* exec = mmap(nullptr, arena_bytes, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
+    if (exec == MAP_FAILED) failed("mmap of the executable view");
     void* rw = mmap(nullptr, arena_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (rw == MAP_FAILED && exec != MAP_FAILED) failed("mmap of the writable view");
     if (exec != MAP_FAILED && rw != MAP_FAILED) {
       arena_ = static_cast<uint8_t*>(exec);
       writable_ = static_cast<uint8_t*>(rw);
@@ -26,6 +33,8 @@ CodeCache::CodeCache(size_t arena_bytes) {
       if (exec != MAP_FAILED) munmap(exec, arena_bytes);
       if (rw != MAP_FAILED) munmap(rw, arena_bytes);
     }
+  } else {
+    failed("ftruncate");
   }
   close(fd);
 }

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -129,6 +130,10 @@ class CodeCache {
   CodeCache& operator=(const CodeCache&) = delete;
 
   [[nodiscard]] bool ok() const { return arena_ != nullptr; }
+  /// Why the arena could not be made (the host call and its errno text); empty when ok().
+  [[nodiscard]] const std::string& failure() const { return failure_; }
+  /// The arena size the constructor was asked for (capacity() is 0 when that failed).
+  [[nodiscard]] size_t capacity_asked() const { return asked_; }
   /// Reserves `bytes` of executable memory; nullptr when the arena is full. The address is
   /// where the code runs; it is written through writable().
   [[nodiscard]] uint8_t* allocate(size_t bytes);
@@ -179,6 +184,8 @@ class CodeCache {
   uint8_t* arena_ = nullptr;     ///< the executable view (read + execute)
   uint8_t* writable_ = nullptr;  ///< the same memory, read + write
   size_t size_ = 0;
+  size_t asked_ = 0;
+  std::string failure_;
   size_t used_ = 0;
   size_t permanent_end_ = 0;
   uint64_t flushes_ = 0;

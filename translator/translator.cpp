@@ -9,21 +9,17 @@ Translator::Translator(ExecContext& ctx, size_t cache_bytes)
 
 Translator::~Translator() = default;
 
-bool Translator::init(std::string* error) {
-  if (!cache_.ok()) {
-    if (error) *error = "cannot allocate the code cache (memfd_create or mmap failed)";
-    return false;
-  }
+Status Translator::init() {
+  if (!cache_.ok()) return make_error("cannot allocate the code cache ({} KiB): {}", cache_.capacity_asked() >> 10, cache_.failure());
   if (!indirect_.ok()) {
-    if (error) *error = "cannot allocate the indirect-branch table";
-    return false;
+    return make_error("cannot allocate the indirect-branch table ({} KiB)",
+                      (sizeof(IndirectEntry) << indirect_.index_bits()) >> 10);
   }
   if (!trampolines_.generate(cache_, ctx_, indirect_.index_bits())) {
-    if (error) *error = "the code cache has no room for the trampolines";
-    return false;
+    return make_error("the code cache ({} KiB) has no room for the trampolines", cache_.capacity() >> 10);
   }
   cache_.mark_permanent();
-  return true;
+  return ok_status();
 }
 
 void Translator::update_segment_code_bases() {

@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
-#include <string>
 
+#include "common/result.h"
 #include "translator/code_cache.h"
 #include "translator/code_source.h"
 #include "translator/code_tlb.h"
@@ -51,8 +51,9 @@ class Translator {
   Translator(const Translator&) = delete;
   Translator& operator=(const Translator&) = delete;
 
-  /// Generates the trampolines. Must succeed before anything else is used.
-  [[nodiscard]] bool init(std::string* error);
+  /// Generates the trampolines. Must succeed before anything else is used; the error says
+  /// which host resource was refused and why.
+  [[nodiscard]] Status init();
 
   /// The translation mode of the current vCPU state, or nullopt-like 0xFFFFFFFF when the
   /// state cannot run translated (real/v86 mode, 16-bit code, CPL 1/2).

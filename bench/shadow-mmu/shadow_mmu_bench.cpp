@@ -40,12 +40,11 @@ constexpr uint32_t kP = 1, kW = 2, kU = 4, kA = 0x20, kD = 0x40, kPs = 0x80, kG 
 class Rig {
  public:
   Rig() {
-    std::string error;
-    auto m = GuestMemory::create(kRam, &error);
-    if (!m) fail(error.c_str());
+    auto m = GuestMemory::create(kRam);
+    if (!m) fail(m.error().c_str());
     mem_ = std::make_unique<GuestMemory>(std::move(*m));
     mmu_ = std::make_unique<ShadowMmu>(*mem_);
-    if (!mmu_->init(&error)) fail(error.c_str());
+    if (const Status s = mmu_->init(); !s) fail(s.error().c_str());
     for (uint32_t dir : {kDirA, kDirB}) {
       for (uint32_t t = 0; t < kMaxUserPages / 1024; ++t) {
         poke(dir + ((kUserBase >> 22) + t) * 4, (kTables + t * kPageSize) | kP | kW | kU);

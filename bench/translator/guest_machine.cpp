@@ -30,17 +30,16 @@ bool never(void*) { return false; }
 }  // namespace
 
 GuestMachine::GuestMachine(uint64_t ram, uint64_t mapped) {
-  std::string error;
-  auto m = GuestMemory::create(ram, &error);
-  if (!m) fail(error);
+  auto m = GuestMemory::create(ram);
+  if (!m) fail(m.error());
   mem_ = std::make_unique<GuestMemory>(std::move(*m));
   ctx_ = create_exec_context();
   hooks_ = std::make_unique<NoDevices>();
   mmu_ = std::make_unique<ShadowMmu>(*mem_);
-  if (!mmu_->init(&error)) fail(error);
+  if (const Status s = mmu_->init(); !s) fail(s.error());
   interp_ = std::make_unique<Interpreter>(ctx_->cpu, *mem_, *hooks_);
   engine_ = std::make_unique<BtEngine>(*ctx_, *mem_, *mmu_, *interp_, 16 << 20);
-  if (!engine_->init(&error)) fail(error);
+  if (const Status s = engine_->init(); !s) fail(s.error());
 
   const uint64_t gdt[] = {0,
                           descriptor(0, 0xFFFFF, 0x9B, 0xC),   // 0x08 ring-0 code

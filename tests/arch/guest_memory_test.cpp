@@ -7,15 +7,15 @@ namespace vmm86 {
 namespace {
 
 TEST(GuestMemory, RejectsBadSizes) {
-  std::string error;
-  EXPECT_FALSE(GuestMemory::create(0, &error));
-  EXPECT_NE(error.find("multiple of 4 KiB"), std::string::npos);
-  EXPECT_FALSE(GuestMemory::create(4097, &error));
-  EXPECT_FALSE(GuestMemory::create((3ull << 30) + 4096, &error));
+  const Result<GuestMemory> none = GuestMemory::create(0);
+  ASSERT_FALSE(none);
+  EXPECT_NE(none.error().find("multiple of 4 KiB"), std::string::npos);
+  EXPECT_FALSE(GuestMemory::create(4097));
+  EXPECT_FALSE(GuestMemory::create((3ull << 30) + 4096));
 }
 
 TEST(GuestMemory, CheckedAccessStaysInsideRam) {
-  auto mem = GuestMemory::create(1 << 20, nullptr);
+  auto mem = GuestMemory::create(1 << 20);
   ASSERT_TRUE(mem);
   uint32_t v = 0xDEADBEEF;
   EXPECT_TRUE(mem->write(GuestPhys{0xFFFFC}, &v, 4));
@@ -29,7 +29,7 @@ TEST(GuestMemory, CheckedAccessStaysInsideRam) {
 
 TEST(GuestMemory, MemfdSharesTheSameBytes) {
   // The shadow MMU maps frames from the fd: a second mapping must see the monitor's writes.
-  auto mem = GuestMemory::create(64 << 10, nullptr);
+  auto mem = GuestMemory::create(64 << 10);
   ASSERT_TRUE(mem);
   uint8_t marker = 0x5A;
   ASSERT_TRUE(mem->write(GuestPhys{0x2003}, &marker, 1));
@@ -40,7 +40,7 @@ TEST(GuestMemory, MemfdSharesTheSameBytes) {
 }
 
 TEST(GuestMemory, PhysicalMapLaterRegionsWin) {
-  auto mem = GuestMemory::create(2 << 20, nullptr);
+  auto mem = GuestMemory::create(2 << 20);
   ASSERT_TRUE(mem);
   mem->add_region({GuestPhys{0xA0000}, 0x20000, PhysKind::Mmio, "vga"});
   mem->add_region({GuestPhys{0xF0000}, 0x10000, PhysKind::Rom, "bios"});

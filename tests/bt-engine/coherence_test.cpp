@@ -21,9 +21,8 @@ constexpr uint32_t kP = 1, kW = 2, kU = 4, kG = 0x100;
 class CoherenceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string err;
-    auto m = GuestMemory::create(16u << 20, &err);
-    ASSERT_TRUE(m) << err;
+    auto m = GuestMemory::create(16u << 20);
+    ASSERT_TRUE(m) << m.error();
     mem_ = std::make_unique<GuestMemory>(std::move(*m));
     ctx_ = create_exec_context();
     ASSERT_TRUE(ctx_);
@@ -31,7 +30,8 @@ class CoherenceTest : public ::testing::Test {
     poke(kTable + ((kLocal >> 12) & 0x3FF) * 4, kLocalFrame | kP | kW | kU);
     poke(kTable + ((kGlobal >> 12) & 0x3FF) * 4, kGlobalFrame | kP | kW | kU | kG);
     mmu_ = std::make_unique<ShadowMmu>(*mem_);
-    ASSERT_TRUE(mmu_->init(&err)) << err;
+    const Status ready = mmu_->init();
+    ASSERT_TRUE(ready) << ready.error();
     tlb_ = std::make_unique<CodeTlb>(*ctx_);
     interp_ = std::make_unique<Interpreter>(cpu(), *mem_, hooks_);
     prefetch_ = std::make_unique<CodeTlbPrefetch>(*mem_, cpu(), *mmu_, *tlb_);

@@ -52,8 +52,7 @@ void on_segv(int sig, siginfo_t* si, void* uc) {
 /// monitor's. False when the range is not free (then the runtime half cannot run).
 bool install_sentinel() {
   static const bool installed = [] {
-    std::string error;
-    if (!install_fault_handler(&error)) return false;  // the handler to chain to
+    if (!install_fault_handler()) return false;  // the handler to chain to
     void* p = mmap(reinterpret_cast<void*>(kSentinelLow), kSentinelHigh - kSentinelLow, PROT_NONE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
     if (p != reinterpret_cast<void*>(kSentinelLow)) return false;

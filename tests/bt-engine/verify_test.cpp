@@ -50,8 +50,8 @@ class VerifyEveryBlock : public ::testing::TestWithParam<bool> {};
 TEST_P(VerifyEveryBlock, FindsNothingOnCorrectTranslations) {
   TwoRuns runs;
   runs.setup([&](BtMachine& m) { load_workload(m, GetParam()); });
-  std::string error;
-  ASSERT_TRUE(runs.bt.engine().enable_verification(1, runs.bt, &error)) << error;
+  const Status verifying = runs.bt.engine().enable_verification(1, runs.bt);
+  ASSERT_TRUE(verifying) << verifying.error();
   ASSERT_NO_FATAL_FAILURE(runs.run_and_compare());
   const VerifierStats& s = runs.bt.engine().verifier()->stats();
   EXPECT_GT(s.compared, 100u);
@@ -81,8 +81,8 @@ TEST(Verify, ReportsAWrongTranslation) {
   cache.writable(at)[2] = 0x08;
 
   m.start(kCode, kStackTop, false);
-  std::string error;
-  ASSERT_TRUE(m.engine().enable_verification(1, m, &error)) << error;
+  const Status verifying = m.engine().enable_verification(1, m);
+  ASSERT_TRUE(verifying) << verifying.error();
   EXPECT_EQ(m.run_bt(), RunEnd::Unimplemented);
   EXPECT_NE(m.detail().find("eax      interpreter 0xc, translated 0xd"), std::string::npos) << m.detail();
   EXPECT_NE(m.detail().find("ram 0x200000: interpreter 0x0c, translated 0x0d"), std::string::npos) << m.detail();

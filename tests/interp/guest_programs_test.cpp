@@ -37,9 +37,8 @@ Outcome run_program(const char* path) {
   std::ifstream f(path, std::ios::binary);
   EXPECT_TRUE(f) << path;
   const std::vector<uint8_t> image((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  std::string err;
-  auto mem = GuestMemory::create(16u << 20, &err);
-  EXPECT_TRUE(mem) << err;
+  auto mem = GuestMemory::create(16u << 20);
+  EXPECT_TRUE(mem) << mem.error();
   EXPECT_TRUE(mem->write(GuestPhys{0x8000}, image.data(), image.size()));
   CpuState cpu;
   cpu.reset();

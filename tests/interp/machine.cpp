@@ -9,10 +9,9 @@ namespace vmm86::test {
 namespace {
 
 GuestMemory make_memory() {
-  std::string err;
-  auto m = GuestMemory::create(kRamSize, &err);
+  auto m = GuestMemory::create(kRamSize);
   if (!m) {
-    std::fprintf(stderr, "guest memory: %s\n", err.c_str());
+    std::fprintf(stderr, "guest memory: %s\n", m.error().c_str());
     std::abort();
   }
   m->add_region({GuestPhys{kMmioBase}, 0x1000, PhysKind::Mmio, "test-mmio"});

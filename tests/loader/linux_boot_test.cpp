@@ -27,9 +27,8 @@ using test::TempFile;
 constexpr uint64_t kMiB = 1 << 20;
 
 GuestMemory make_memory(uint64_t bytes) {
-  std::string why;
-  auto memory = GuestMemory::create(bytes, &why);
-  if (!memory) ADD_FAILURE() << why;
+  auto memory = GuestMemory::create(bytes);
+  if (!memory) ADD_FAILURE() << memory.error();
   return std::move(*memory);
 }
 

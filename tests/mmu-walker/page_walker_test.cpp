@@ -55,9 +55,8 @@ bool expected_allowed(bool user_page, bool writable_page, bool wp, bool user_acc
 class PageWalkerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string err;
-    auto m = GuestMemory::create(16u << 20, &err);
-    ASSERT_TRUE(m) << err;
+    auto m = GuestMemory::create(16u << 20);
+    ASSERT_TRUE(m) << m.error();
     mem_.emplace(std::move(*m));
   }
   uint32_t entry(uint64_t addr) {

@@ -31,15 +31,15 @@ class ShadowMmuTest : public ::testing::Test {
   static constexpr uint32_t kPagingOn = cr0::PE | cr0::PG;
 
   void SetUp() override {
-    std::string err;
-    auto m = GuestMemory::create(kRam, &err);
-    ASSERT_TRUE(m) << err;
+    auto m = GuestMemory::create(kRam);
+    ASSERT_TRUE(m) << m.error();
     mem_ = std::make_unique<GuestMemory>(std::move(*m));
     for (uint32_t f = 0; f < kRam >> kPageShift; ++f) poke(uint64_t{f} << kPageShift, frame_tag(f));
     // Table pages start empty (all entries not present): tests build what they need.
     std::fill(mem_->ram().begin() + kDir, mem_->ram().begin() + kTable3 + kPageSize, uint8_t{0});
     mmu_ = std::make_unique<ShadowMmu>(*mem_);
-    ASSERT_TRUE(mmu_->init(&err)) << err;
+    const Status init = mmu_->init();
+    ASSERT_TRUE(init) << init.error();
     probe_.emplace(*mmu_);
   }
   void TearDown() override {

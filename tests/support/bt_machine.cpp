@@ -98,17 +98,16 @@ std::string compare_records(const BtMachine& got, const BtMachine& want) {
 // ---- BtMachine ----
 
 BtMachine::BtMachine(size_t code_cache_bytes) {
-  std::string error;
-  auto m = GuestMemory::create(kRamBytes, &error);
-  if (!m) fail(error);
+  auto m = GuestMemory::create(kRamBytes);
+  if (!m) fail(m.error());
   mem_ = std::make_unique<GuestMemory>(std::move(*m));
   ctx_ = create_exec_context();
   if (!ctx_) fail("cannot create the execution context");
   mmu_ = std::make_unique<ShadowMmu>(*mem_);
-  if (!mmu_->init(&error)) fail(error);
+  if (const Status s = mmu_->init(); !s) fail(s.error());
   interp_ = std::make_unique<Interpreter>(ctx_->cpu, *mem_, *this);
   engine_ = std::make_unique<BtEngine>(*ctx_, *mem_, *mmu_, *interp_, code_cache_bytes);
-  if (!engine_->init(&error)) fail(error);
+  if (const Status s = engine_->init(); !s) fail(s.error());
   build_tables();
   build_handlers();
 }

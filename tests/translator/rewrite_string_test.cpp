@@ -92,9 +92,8 @@ class StringTest : public TranslatorTest {
   void check(const Case& c) {
     SCOPED_TRACE(name(c));
     prepare(c);
-    std::string error;
-    auto ref_mem = GuestMemory::create(2u << 20, &error);
-    ASSERT_TRUE(ref_mem) << error;
+    auto ref_mem = GuestMemory::create(2u << 20);
+    ASSERT_TRUE(ref_mem) << ref_mem.error();
     ASSERT_TRUE(ref_mem->write(GuestPhys{0}, mem_->host_ptr(GuestPhys{0}, 1u << 20), 1u << 20));
     CpuState ref = ctx_->cpu;
     NoDevices hooks;

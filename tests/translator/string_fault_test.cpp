@@ -49,7 +49,7 @@ using Program = std::function<void(x86::Assembler&)>;
 /// Guest RAM with a GDT, an IDT whose #PF gate leads to `hlt`, and page tables that map
 /// the first 4 MiB 1:1 except kHole (absent) and kUnbacked, plus the top page of 4 GiB.
 std::unique_ptr<GuestMemory> build(const Program& program, CpuState* cpu) {
-  auto m = GuestMemory::create(kRam, nullptr);
+  auto m = GuestMemory::create(kRam);
   if (!m) return nullptr;
   auto mem = std::make_unique<GuestMemory>(std::move(*m));
   auto put32 = [&](uint32_t addr, uint32_t v) { (void)mem->write(GuestPhys{addr}, &v, 4); };
@@ -110,12 +110,13 @@ Outcome run_bt(const Program& program) {
   o.mem = build(program, &ctx->cpu);
   BareEngineHooks hooks;
   ShadowMmu mmu(*o.mem);
-  std::string error;
-  EXPECT_TRUE(mmu.init(&error)) << error;
+  const Status mmu_ready = mmu.init();
+  EXPECT_TRUE(mmu_ready) << mmu_ready.error();
   Interpreter interp(ctx->cpu, *o.mem, hooks);
   BtEngine engine(*ctx, *o.mem, mmu, interp, 1 << 20);
   hooks.attach(&engine, &mmu);
-  EXPECT_TRUE(engine.init(&error)) << error;
+  const Status engine_ready = engine.init();
+  EXPECT_TRUE(engine_ready) << engine_ready.error();
   EngineStop stop = EngineStop::Budget;
   for (int i = 0; i < 100 && stop == EngineStop::Budget; ++i) stop = engine.run(100000, never, nullptr);
   EXPECT_EQ(stop, EngineStop::Halted) << engine.detail();

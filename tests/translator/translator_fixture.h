@@ -43,11 +43,11 @@ class RamSource : public CodeSource {
 class TranslatorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string error;
-    auto m = GuestMemory::create(16 << 20, &error);
-    ASSERT_TRUE(m) << error;
+    auto m = GuestMemory::create(16 << 20);
+    ASSERT_TRUE(m) << m.error();
     mem_ = std::make_unique<GuestMemory>(std::move(*m));
-    ASSERT_TRUE(window_.reserve(&error)) << error;
+    const Status reserved = window_.reserve();
+    ASSERT_TRUE(reserved) << reserved.error();
     ASSERT_TRUE(window_.map_identity(*mem_));
     ASSERT_EQ(syscall(SYS_arch_prctl, ARCH_SET_GS, window_.base()), 0);
     ctx_ = create_exec_context();
@@ -61,7 +61,8 @@ class TranslatorTest : public ::testing::Test {
     cpu.reg(Gpr::Esp) = kStackTop;
     ctx_->window_base = reinterpret_cast<uint64_t>(window_.base());
     translator_ = std::make_unique<Translator>(*ctx_, 4 << 20);
-    ASSERT_TRUE(translator_->init(&error)) << error;
+    const Status ready = translator_->init();
+    ASSERT_TRUE(ready) << ready.error();
     source_ = std::make_unique<RamSource>(*mem_);
   }
 

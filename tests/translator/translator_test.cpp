@@ -3,11 +3,27 @@
 // reach `hlt`, and the final state is compared with values computed here.
 #include <Zydis/Zydis.h>
 
+#include <cerrno>
+#include <cstring>
+
 #include "tests/host_code_check.h"
 #include "tests/translator/translator_fixture.h"
 
 namespace vmm86::translator_test {
 namespace {
+
+// A code cache the host refuses (an empty arena: mmap says EINVAL): init says which host call
+// failed and why, rather than only that something did.
+TEST(TranslatorInit, SaysWhyTheCodeCacheCouldNotBeMade) {
+  ExecContextPtr ctx = create_exec_context();
+  ASSERT_TRUE(ctx);
+  Translator translator(*ctx, 0);
+  const Status ready = translator.init();
+  ASSERT_FALSE(ready);
+  EXPECT_NE(ready.error().find("code cache"), std::string::npos) << ready.error();
+  EXPECT_NE(ready.error().find("mmap"), std::string::npos) << ready.error();
+  EXPECT_NE(ready.error().find(std::strerror(EINVAL)), std::string::npos) << ready.error();
+}
 
 TEST_F(TranslatorTest, StraightLineArithmetic) {
   load([](x86::Assembler& a) {

@@ -10,47 +10,44 @@
 namespace vmm86 {
 
 namespace {
+
 constexpr uint64_t kMaxRam = 3ull << 30;
+
+/// The host call that failed, with errno's text; closes `fd` (when open) after reading errno.
+Error host_error(const char* what, int fd = -1) {
+  Error error = make_error("{}: {}", what, std::strerror(errno));
+  if (fd >= 0) close(fd);
+  return error;
 }
 
-std::optional<GuestMemory> GuestMemory::create(uint64_t ram_bytes, std::string* error) {
+}  // namespace
+
+Result<GuestMemory> GuestMemory::create(uint64_t ram_bytes) {
   if (ram_bytes == 0 || (ram_bytes & kPageMask) != 0 || ram_bytes > kMaxRam) {
-    if (error) *error = "guest RAM size must be a non-zero multiple of 4 KiB, at most 3 GiB";
-    return std::nullopt;
+    return make_error("guest RAM size must be a non-zero multiple of 4 KiB, at most 3 GiB");
   }
   int fd = memfd_create("vmm86-guest-ram", MFD_CLOEXEC);
-  if (fd < 0) {
-    if (error) *error = std::string("memfd_create: ") + std::strerror(errno);
-    return std::nullopt;
-  }
-  if (ftruncate(fd, static_cast<off_t>(ram_bytes)) != 0) {
-    if (error) *error = std::string("ftruncate of guest RAM: ") + std::strerror(errno);
-    close(fd);
-    return std::nullopt;
-  }
+  if (fd < 0) return host_error("memfd_create");
+  if (ftruncate(fd, static_cast<off_t>(ram_bytes)) != 0) return host_error("ftruncate of guest RAM", fd);
   void* base = mmap(nullptr, ram_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
-  if (base == MAP_FAILED) {
-    if (error) *error = std::string("mmap of guest RAM: ") + std::strerror(errno);
-    close(fd);
-    return std::nullopt;
-  }
+  if (base == MAP_FAILED) return host_error("mmap of guest RAM", fd);
   GuestMemory mem(fd, static_cast<uint8_t*>(base), ram_bytes);
   mem.add_region({GuestPhys{0}, ram_bytes, PhysKind::Ram, "ram"});
   return mem;
 }
 
-std::optional<GuestMemory> GuestMemory::private_view(const GuestMemory& of, std::string* error) {
+std::optional<GuestMemory> GuestMemory::create(uint64_t ram_bytes, std::string* error) {
+  Result<GuestMemory> mem = create(ram_bytes);
+  if (mem) return std::move(mem).value();
+  if (error) *error = mem.error();
+  return std::nullopt;
+}
+
+Result<GuestMemory> GuestMemory::private_view(const GuestMemory& of) {
   const int fd = dup(of.fd_);
-  if (fd < 0) {
-    if (error) *error = std::string("dup of guest RAM: ") + std::strerror(errno);
-    return std::nullopt;
-  }
+  if (fd < 0) return host_error("dup of guest RAM");
   void* base = mmap(nullptr, of.ram_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
-  if (base == MAP_FAILED) {
-    if (error) *error = std::string("mmap of a private view of guest RAM: ") + std::strerror(errno);
-    close(fd);
-    return std::nullopt;
-  }
+  if (base == MAP_FAILED) return host_error("mmap of a private view of guest RAM", fd);
   GuestMemory view(fd, static_cast<uint8_t*>(base), of.ram_size_);
   view.regions_ = of.regions_;
   return view;

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "common/result.h"
 #include "vmm/arch/types.h"
 
 namespace vmm86 {
@@ -32,12 +33,14 @@ struct PhysRegion {
 class GuestMemory {
  public:
   /// Creates `ram_bytes` of guest RAM (a multiple of 4 KiB, at most 3 GiB) in a memfd.
-  /// Returns nullopt and sets `error` when the host refuses.
+  static Result<GuestMemory> create(uint64_t ram_bytes);
+  /// The former form of create(), kept only for tests/differential/runner.cpp, which
+  /// another change owns: nullopt and `*error` (if not null) on failure. Goes when it does.
   static std::optional<GuestMemory> create(uint64_t ram_bytes, std::string* error);
   /// A copy-on-write view of `of`: reads see its RAM as it is now and later, writes stay
   /// private to the view (until discard_writes). The same memory map. For running code
   /// "on the side" (the block verifier) without touching the guest.
-  static std::optional<GuestMemory> private_view(const GuestMemory& of, std::string* error);
+  static Result<GuestMemory> private_view(const GuestMemory& of);
   /// In a private view: forgets the view's own writes to [addr, addr + len) (page-wise),
   /// so it reads the RAM it views again.
   void discard_writes(GuestPhys addr, uint64_t len);

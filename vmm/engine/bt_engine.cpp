@@ -42,12 +42,13 @@ BtEngine::BtEngine(ExecContext& ctx, GuestMemory& mem, ShadowMmu& mmu, Interpret
   active_.ctx = &ctx_;
 }
 
-bool BtEngine::init(std::string* error) {
+Status BtEngine::init() {
   ctx_.callout = [](ExecContext* ctx, const CalloutSite* site) {
     return static_cast<BtEngine*>(ctx->callout_opaque)->run_callout(*site);
   };
   ctx_.callout_opaque = this;
-  return translator_.init(error) && install_fault_handler(error);
+  VMM86_TRY(translator_.init());
+  return install_fault_handler();
 }
 
 ExitRecord* BtEngine::run_callout(const CalloutSite& site) {
@@ -178,13 +179,11 @@ bool BtEngine::interpret_one(EngineStop* stop) {
   return true;
 }
 
-bool BtEngine::enable_verification(uint32_t period, CpuHooks& hooks, std::string* error) {
-  verifier_ = std::make_unique<BlockVerifier>(mem_, hooks, period);
-  if (!verifier_->init(error)) {
-    verifier_.reset();
-    return false;
-  }
-  return true;
+Status BtEngine::enable_verification(uint32_t period, CpuHooks& hooks) {
+  auto verifier = std::make_unique<BlockVerifier>(mem_, hooks, period);
+  VMM86_TRY(verifier->init());
+  verifier_ = std::move(verifier);
+  return ok_status();
 }
 
 bool BtEngine::run_verified(Block* block, EngineStop* stop) {

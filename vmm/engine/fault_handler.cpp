@@ -5,6 +5,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 
@@ -129,15 +130,17 @@ bool leave_host_string_instruction(void* ucontext) {
   return true;
 }
 
-bool install_fault_handler(std::string* error) {
+Status install_fault_handler() {
   static thread_local bool stack_installed = false;
   if (!stack_installed) {
     stack_t ss{};
     ss.ss_sp = std::malloc(kAltStackBytes);
     ss.ss_size = kAltStackBytes;
-    if (!ss.ss_sp || sigaltstack(&ss, nullptr) != 0) {
-      if (error) *error = "sigaltstack failed";
-      return false;
+    if (!ss.ss_sp) return make_error("cannot allocate the {} KiB alternate signal stack", kAltStackBytes >> 10);
+    if (sigaltstack(&ss, nullptr) != 0) {
+      const int why = errno;
+      std::free(ss.ss_sp);
+      return make_error("sigaltstack: {}", strerror(why));
     }
     stack_installed = true;
   }
@@ -146,12 +149,9 @@ bool install_fault_handler(std::string* error) {
   sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
   sigemptyset(&sa.sa_mask);
   for (int sig : kFaultSignals) {
-    if (sigaction(sig, &sa, nullptr) != 0) {
-      if (error) *error = std::string("sigaction: ") + strerror(errno);
-      return false;
-    }
+    if (sigaction(sig, &sa, nullptr) != 0) return make_error("sigaction for signal {}: {}", sig, strerror(errno));
   }
-  return true;
+  return ok_status();
 }
 
 void set_active_engine(ActiveEngine* engine) { t_active = engine; }

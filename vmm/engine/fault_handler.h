@@ -9,8 +9,8 @@
 #pragma once
 
 #include <cstdint>
-#include <string>
 
+#include "common/result.h"
 #include "shadow-mmu/shadow_mmu.h"
 #include "translator/translator.h"
 
@@ -50,7 +50,7 @@ struct ActiveEngine {
 /// Installs the SIGSEGV/SIGBUS/SIGFPE/SIGILL handlers and an alternate signal stack for
 /// this thread. Without an active engine every such signal takes the fatal path, so the
 /// interpreter-only machine installs it too.
-[[nodiscard]] bool install_fault_handler(std::string* error);
+[[nodiscard]] Status install_fault_handler();
 
 /// For an asynchronous signal handler (the host timer, SIGTERM) that interrupted this
 /// thread with context `ucontext`: when translated code is inside a host string

@@ -53,12 +53,13 @@ BlockVerifier::BlockVerifier(GuestMemory& mem, CpuHooks& hooks, uint32_t period)
 
 BlockVerifier::~BlockVerifier() = default;
 
-bool BlockVerifier::init(std::string* error) {
-  view_ = GuestMemory::private_view(mem_, error);
-  if (!view_) return false;
+Status BlockVerifier::init() {
+  auto view = GuestMemory::private_view(mem_);
+  if (!view) return std::move(view).take_error();
+  view_ = std::move(*view);
   shadow_hooks_ = std::make_unique<ShadowHooks>(*this);
   shadow_ = std::make_unique<Interpreter>(shadow_cpu_, *view_, *shadow_hooks_);
-  return true;
+  return ok_status();
 }
 
 void BlockVerifier::shadow_run(const CpuState& cpu, const Block& block) {

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "common/result.h"
 #include "translator/code_cache.h"
 #include "vmm/arch/cpu_state.h"
 #include "vmm/arch/guest_memory.h"
@@ -42,7 +43,8 @@ class BlockVerifier {
   BlockVerifier(const BlockVerifier&) = delete;
   BlockVerifier& operator=(const BlockVerifier&) = delete;
 
-  [[nodiscard]] bool init(std::string* error);
+  /// Makes the copy-on-write view of guest RAM the shadow runs on.
+  [[nodiscard]] Status init();
   /// Counts a block entry; true when this one is to be verified.
   [[nodiscard]] bool sample() { return ++entries_ % period_ == 0; }
   /// Whether `block` can be run alone from its first instruction (no checks at entry).

@@ -75,7 +75,9 @@ class DecodeCache {
   Entry* entries_ = nullptr;
 };
 
-/// Propagates a failed memory/descriptor access (the fault is already recorded).
+/// Propagates a failed memory/descriptor access (the fault is already recorded). Replaces
+/// common/result.h's VMM86_TRY (for Result, which no handler returns) in the handlers.
+#undef VMM86_TRY
 #define VMM86_TRY(expr)                                                     \
   do {                                                                      \
     if (!(expr)) return ::vmm86::interp::Exec::Fault;                       \

@@ -346,9 +346,8 @@ Result<LinuxBoot> load_linux(GuestMemory& memory, const BootRequest& request) {
 }
 
 Result<LoadedGuest> load_guest(uint64_t ram_bytes, const BootRequest& request) {
-  std::string why;
-  auto memory = GuestMemory::create(ram_bytes, &why);
-  if (!memory) return make_error("cannot create {} of guest RAM: {}", mib_string(ram_bytes), why);
+  auto memory = GuestMemory::create(ram_bytes);
+  if (!memory) return make_error("cannot create {} of guest RAM: {}", mib_string(ram_bytes), memory.error());
   auto boot = load_linux(*memory, request);
   if (!boot) return std::move(boot).take_error();
   return LoadedGuest{std::move(*memory), boot->cpu, std::move(boot->layout), std::move(boot->kernel)};

@@ -98,18 +98,6 @@ Machine::~Machine() {
   if (host_timer_ready_) timer_delete(static_cast<timer_t>(host_timer_));
 }
 
-namespace {
-
-/// A Status from the shadow MMU's and the engines' own convention, bool f(std::string*).
-template <class Call>
-Status status_of(Call&& call) {
-  std::string error;
-  if (!call(&error)) return Error{std::move(error)};
-  return ok_status();
-}
-
-}  // namespace
-
 Status Machine::init() {
   if (!ctx_) return make_error("cannot allocate the vCPU context");
   PcPlatformConfig pc_config;
@@ -118,17 +106,15 @@ Status Machine::init() {
   pc_->set_reset_request([this] { reset_requested_ = true; });
   if (!config_.trace_path.empty()) VMM86_TRY(tracer_.open(config_.trace_path, config_.trace_limit));
   mmu_ = std::make_unique<ShadowMmu>(mem_);
-  VMM86_TRY(status_of([&](std::string* error) { return mmu_->init(error); }));
+  VMM86_TRY(mmu_->init());
   interp_ = std::make_unique<Interpreter>(ctx_->cpu, mem_, *this);
   (void)host_tsc_hz();  // measured now rather than when the guest first asks (CPUID 0x15)
   if (config_.engine == Engine::Bt) {
     bt_ = std::make_unique<BtEngine>(*ctx_, mem_, *mmu_, *interp_, kCodeCacheBytes);
     bt_->count_interpreted_mnemonics(config_.stats);
     bt_->translator().count_indirect_lookups(config_.stats);
-    VMM86_TRY(status_of([&](std::string* error) { return bt_->init(error); }));
-    if (config_.verify) {
-      VMM86_TRY(status_of([&](std::string* error) { return bt_->enable_verification(config_.verify_period, *this, error); }));
-    }
+    VMM86_TRY(bt_->init());
+    if (config_.verify) VMM86_TRY(bt_->enable_verification(config_.verify_period, *this));
     if (config_.perf_map) VMM86_TRY(perf_map_.open());
     if (tracer_.active() || perf_map_.active()) {
       bt_->set_block_observer([this](const Block& block, std::span<const uint8_t> code) {
@@ -147,7 +133,7 @@ Status Machine::init() {
   g_fatal_cpu = &ctx_->cpu;
   set_fatal_cleanup(Terminal::restore_now);
   set_fatal_report(fatal_report);
-  VMM86_TRY(status_of(install_fault_handler));
+  VMM86_TRY(install_fault_handler());
   VMM86_TRY(install_signal_handlers());
   sigevent sev{};
   sev.sigev_notify = SIGEV_SIGNAL;
