@@ -92,8 +92,8 @@ WalkResult walk_page_tables(GuestMemory& mem, const PagingMode& mode, GuestLinea
 }
 
 WalkResult walk_fetch(GuestMemory& mem, const CpuState& cpu, GuestLinear linear, bool set_accessed) {
-  return walk_page_tables(mem, PagingMode{cpu.cr0, cpu.cr3, cpu.cr4}, linear,
-                          AccessKind{false, cpu.cpl() == 3, true}, set_accessed);
+  return walk_page_tables(mem, PagingMode{cpu.cr0, cpu.cr3, cpu.cr4}, linear, AccessKind{false, cpu.cpl() == 3, true},
+                          set_accessed);
 }
 
 }  // namespace vmm86

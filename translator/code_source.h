@@ -17,7 +17,7 @@ class CodeSource {
   struct Bytes {
     const uint8_t* host = nullptr;
     uint32_t available = 0;
-    GuestPhys phys{};  ///< of the byte at `linear`
+    GuestPhys phys{};     ///< of the byte at `linear`
     bool global = false;  ///< mapped by a global page (CR4.PGE): the same in every address space
     bool large = false;   ///< mapped by a 4 MiB page
     /// The page is not write-protected (it takes too many code writes): blocks from it

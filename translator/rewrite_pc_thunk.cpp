@@ -17,7 +17,9 @@ RewriteStatus rewrite_pc_thunk(BlockBuilder& b, const Instruction& insn, CodeSou
   }
   const uint32_t target = b.next_eip + static_cast<uint32_t>(insn.operands[0].imm.value.s);
   CodeSource::Bytes thunk;
-  if (!source.fetch(GuestLinear{target}, &thunk) || thunk.verify || thunk.available < 4) return RewriteStatus::NotHandled;
+  if (!source.fetch(GuestLinear{target}, &thunk) || thunk.verify || thunk.available < 4) {
+    return RewriteStatus::NotHandled;
+  }
   const uint8_t* c = thunk.host;
   const unsigned reg = (c[1] >> 3) & 7;
   if (c[0] != 0x8B || (c[1] & 0xC7) != 0x04 || c[2] != 0x24 || c[3] != 0xC3 || reg == 4) return RewriteStatus::NotHandled;

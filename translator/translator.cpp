@@ -10,7 +10,9 @@ Translator::Translator(ExecContext& ctx, size_t cache_bytes)
 Translator::~Translator() = default;
 
 Status Translator::init() {
-  if (!cache_.ok()) return make_error("cannot allocate the code cache ({} KiB): {}", cache_.capacity_asked() >> 10, cache_.failure());
+  if (!cache_.ok()) {
+    return make_error("cannot allocate the code cache ({} KiB): {}", cache_.capacity_asked() >> 10, cache_.failure());
+  }
   if (!indirect_.ok()) {
     return make_error("cannot allocate the indirect-branch table ({} KiB)",
                       (sizeof(IndirectEntry) << indirect_.index_bits()) >> 10);

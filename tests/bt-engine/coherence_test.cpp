@@ -1,6 +1,7 @@
 // The coherence point (vmm/engine/coherence.h): CR0/CR3/CR4 writes and INVLPG reach the
-// shadow windows, the code TLB and the inline table's salt together. Page tables in guest
-// RAM, caches filled by hand; no translated code runs.
+// shadow windows, the code TLB, the inline table's salt and the interpreter's TLB together.
+// Page tables in guest RAM, caches filled by hand or by one interpreted load; no translated
+// code runs.
 #include "vmm/engine/coherence.h"
 
 #include <gtest/gtest.h>
@@ -15,7 +16,8 @@ namespace {
 
 constexpr uint32_t kDir = 0x1000, kDir2 = 0x2000, kTable = 0x3000;
 constexpr uint32_t kLocal = 0x400000, kGlobal = 0x401000;  ///< linear pages, one table
-constexpr uint64_t kLocalFrame = 0x10000, kGlobalFrame = 0x20000;
+constexpr uint32_t kCodePage = 0x402000;                   ///< the interpreter's code, same table
+constexpr uint64_t kLocalFrame = 0x10000, kGlobalFrame = 0x20000, kCodeFrame = 0x30000, kOtherFrame = 0x40000;
 constexpr uint32_t kP = 1, kW = 2, kU = 4, kG = 0x100;
 
 class CoherenceTest : public ::testing::Test {
@@ -29,6 +31,7 @@ class CoherenceTest : public ::testing::Test {
     for (uint32_t dir : {kDir, kDir2}) poke(dir + (kLocal >> 22) * 4, kTable | kP | kW | kU);
     poke(kTable + ((kLocal >> 12) & 0x3FF) * 4, kLocalFrame | kP | kW | kU);
     poke(kTable + ((kGlobal >> 12) & 0x3FF) * 4, kGlobalFrame | kP | kW | kU | kG);
+    poke(kTable + ((kCodePage >> 12) & 0x3FF) * 4, kCodeFrame | kP | kW | kU);
     mmu_ = std::make_unique<ShadowMmu>(*mem_);
     const Status ready = mmu_->init();
     ASSERT_TRUE(ready) << ready.error();
@@ -48,11 +51,21 @@ class CoherenceTest : public ::testing::Test {
     tlb_->fill(false, GuestLinear{kLocal}, GuestPhys{kLocalFrame}, false, false);
     tlb_->fill(false, GuestLinear{kGlobal}, GuestPhys{kGlobalFrame}, true, false);
   }
-  bool local_cached() const {
-    return tlb_->confirms(false, GuestLinear{kLocal}.page(), GuestPhys{kLocalFrame}.page());
-  }
+  bool local_cached() const { return tlb_->confirms(false, GuestLinear{kLocal}.page(), GuestPhys{kLocalFrame}.page()); }
   bool global_cached() const {
     return tlb_->confirms(false, GuestLinear{kGlobal}.page(), GuestPhys{kGlobalFrame}.page());
+  }
+  /// The interpreter runs `mov eax, [kLocal]` at CPL 0 in flat segments; what it loaded.
+  uint32_t interpreted_load() {
+    const uint8_t code[] = {0xA1, kLocal & 0xFF, (kLocal >> 8) & 0xFF, (kLocal >> 16) & 0xFF, kLocal >> 24};
+    EXPECT_TRUE(mem_->write(GuestPhys{kCodeFrame}, code, sizeof code));
+    const auto flat = [](uint16_t selector, uint16_t attr) { return SegmentCache{selector, 0, 0xFFFFFFFFu, attr}; };
+    cpu().sreg(SegReg::Cs) = flat(0x08, 0xC09B);
+    for (SegReg s : {SegReg::Ds, SegReg::Es, SegReg::Ss}) cpu().sreg(s) = flat(0x10, 0xC093);
+    cpu().eip = kCodePage;
+    cpu().reg(Gpr::Eax) = 0;
+    EXPECT_EQ(interp_->step(), StepStatus::Retired);
+    return cpu().reg(Gpr::Eax);
   }
 
   std::unique_ptr<GuestMemory> mem_;
@@ -113,6 +126,28 @@ TEST_F(CoherenceTest, InvlpgTakesThePageOutOfWindowsAndCodeTlb) {
   EXPECT_LT(mmu_->mapped_pages(), mapped);
   EXPECT_FALSE(local_cached());
   EXPECT_TRUE(global_cached());
+}
+
+// The interpreter's TLB is one of the caches: whoever reports an INVLPG here (an
+// interpreted one, a callout's, BtEngine::invlpg), the interpreter's next access walks the
+// guest's tables again.
+TEST_F(CoherenceTest, InvlpgReachesTheInterpretersTlb) {
+  poke(kLocalFrame, 0x11111111);
+  poke(kOtherFrame, 0x22222222);
+  ASSERT_EQ(interpreted_load(), 0x11111111u);  // the translation is in the interpreter's TLB now
+  poke(kTable + ((kLocal >> 12) & 0x3FF) * 4, kOtherFrame | kP | kW | kU);
+  ASSERT_EQ(interpreted_load(), 0x11111111u);  // as a CPU may: the old translation is cached
+  coherence_->invlpg(GuestLinear{kLocal + 0x123});
+  EXPECT_EQ(interpreted_load(), 0x22222222u);
+}
+
+TEST_F(CoherenceTest, Cr3WriteReachesTheInterpretersTlb) {
+  poke(kLocalFrame, 0x11111111);
+  poke(kOtherFrame, 0x22222222);
+  ASSERT_EQ(interpreted_load(), 0x11111111u);
+  poke(kTable + ((kLocal >> 12) & 0x3FF) * 4, kOtherFrame | kP | kW | kU);
+  coherence_->paging_written();  // the same CR3 again: how Linux flushes its TLB
+  EXPECT_EQ(interpreted_load(), 0x22222222u);
 }
 
 TEST_F(CoherenceTest, UnchangedRegistersChangeNothing) {

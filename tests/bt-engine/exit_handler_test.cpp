@@ -115,7 +115,8 @@ TEST_F(ExitHandlerTest, InterpretExitStopsWhenTheInterpreterDoes) {
 TEST_F(ExitHandlerTest, GuestPageFaultArmsARefillForTheRetry) {
   cpu.eip = 0x401000;
   cpu.cr3 = 0x5000;
-  const ExitAction a = handle(ExitKind::Fault, nullptr, {SIGSEGV, FillOutcome::GuestPageFault, GuestLinear{0x8048123}, true}, true);
+  const ExitAction a = handle(ExitKind::Fault, nullptr,
+                              {SIGSEGV, FillOutcome::GuestPageFault, GuestLinear{0x8048123}, true}, true);
   EXPECT_FALSE(a.stop);
   EXPECT_EQ(engine.calls, (std::vector<std::string>{"interpret"}));
   EXPECT_TRUE(refill.armed);

@@ -30,6 +30,7 @@ void TranslationCoherence::paging_written() {
 void TranslationCoherence::invlpg(GuestLinear linear) {
   mmu_.invlpg(linear);
   code_tlb_.invlpg(linear);
+  interp_.invalidate_page(linear);
 }
 
 }  // namespace vmm86

@@ -6,12 +6,14 @@
 //   CR0/CR4 paging bits    all dropped               all                         new salt      flushed
 //   CR3, new value         the space's windows       non-global (+ prefetch)     -             flushed
 //   CR3, same value        non-global revalidated    non-global                  -             flushed
-//   INVLPG                 the page, every window    the page (4 MiB: all of it) -             by the interpreter
+//   INVLPG                 the page, every window    the page (4 MiB: all of it) -             the page (4 MiB: all)
 //
-// The interpreter is the only one that executes INVLPG and CR writes; it drops its own TLB
-// entries before it calls CpuHooks, which lead here. (Its TLB flush is nearly free when
-// nothing was filled since, so the paging rows flush it again rather than trusting the origin;
-// a per-page invalidation is not in its interface.) The inline table needs no flush for
+// The interpreter is the only one that executes INVLPG and CR writes (also for translated
+// code, as a callout); it drops its own TLB entries, as a CPU must even with no engine
+// attached, then calls CpuHooks, which lead here. Every row updates the interpreter's TLB
+// again rather than trusting the origin (both are nearly free when nothing was filled
+// since), so whatever reaches this point — an interpreted INVLPG, one from a callout, a
+// caller of BtEngine::invlpg — leaves no cache stale. The inline table needs no flush for
 // CR3 or INVLPG: its entries are confirmed by the code TLB.
 #pragma once
 

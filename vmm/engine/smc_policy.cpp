@@ -21,7 +21,9 @@ void SmcPolicy::physical_write(GuestPhys addr, unsigned size) {
       volatile_pages_.insert(page.value);
       ++stats_.volatile_pages;
     }
-    if (volatile_pages_.count(page.value) || !translator_.cache().has_code_on_page(page)) mmu_.unprotect_code_page(page);
+    if (volatile_pages_.count(page.value) || !translator_.cache().has_code_on_page(page)) {
+      mmu_.unprotect_code_page(page);
+    }
   }
 }
 

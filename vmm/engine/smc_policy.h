@@ -34,7 +34,7 @@ class SmcPolicy {
   Interpreter& interp_;
   BtEngineStats& stats_;
   std::unordered_map<uint64_t, uint32_t> code_write_invalidations_;  ///< per PhysPage::value
-  std::unordered_set<uint64_t> volatile_pages_;                     ///< PhysPage::value
+  std::unordered_set<uint64_t> volatile_pages_;                      ///< PhysPage::value
 };
 
 }  // namespace vmm86

@@ -241,6 +241,8 @@ void Interpreter::reset() {
 
 void Interpreter::flush_tlb() { core_->flush_tlb(); }
 
+void Interpreter::invalidate_page(GuestLinear linear) { core_->invalidate_page(linear.value); }
+
 StepStatus Interpreter::raise_exception(uint8_t vector, bool has_error_code, uint32_t error_code) {
   return core_->deliver(interp::Event{vector, interp::EventKind::Exception, has_error_code, error_code});
 }

@@ -130,6 +130,9 @@ class Interpreter {
   /// Drops every cached translation (call after changing the physical memory map or
   /// the answer of CpuHooks::is_watched_page).
   void flush_tlb();
+  /// Drops the cached translations of the page holding `linear` (of all of it when a
+  /// 4 MiB page mapped it), as INVLPG does.
+  void invalidate_page(GuestLinear linear);
   /// Injects an exception as if the current instruction raised it (for the translator's
   /// slow path and tests). Returns EventDelivered or TripleFault.
   [[nodiscard]] StepStatus raise_exception(uint8_t vector, bool has_error_code, uint32_t error_code);
