@@ -197,6 +197,7 @@ int main(int argc, char** argv) {
   const auto t0 = std::chrono::steady_clock::now();
   IsolateOptions options;
   options.stuck_seconds = stuck_seconds;
+  options.progress_seconds = 300;
   vmm86::difftest::run_isolated_parallel(0, count, jobs, work, report, options);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("==== hostile fuzz: %llu sequences in %.0f s (%.0f/s, %u jobs): %llu crashes, %llu stuck, %llu escapes%s, "

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -59,6 +60,8 @@ uint64_t run_isolated(uint64_t begin, uint64_t end, const std::function<std::str
   if (progress == MAP_FAILED) return 0;
   uint64_t children = 0;
   uint64_t next = begin;
+  const auto started = std::chrono::steady_clock::now();
+  auto last_progress = started;
   while (next < end) {
     int fds[2];
     if (pipe(fds) != 0) break;
@@ -98,6 +101,14 @@ uint64_t run_isolated(uint64_t begin, uint64_t end, const std::function<std::str
       }
       const uint64_t d = progress->done.load();
       const auto now = std::chrono::steady_clock::now();
+      if (options.progress_seconds > 0 && now - last_progress >= std::chrono::seconds(options.progress_seconds)) {
+        last_progress = now;
+        const uint64_t finished = next - begin + d;
+        const double secs = std::chrono::duration<double>(now - started).count();
+        std::fprintf(stderr, "progress: %llu of items [%llu, %llu) done in %.0f s (%.0f/s)\n",
+                     static_cast<unsigned long long>(finished), static_cast<unsigned long long>(begin),
+                     static_cast<unsigned long long>(end), secs, static_cast<double>(finished) / secs);
+      }
       if (d != last_done) {
         last_done = d;
         last_change = now;

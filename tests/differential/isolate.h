@@ -19,6 +19,9 @@ enum class ItemEnd : uint8_t {
 
 struct IsolateOptions {
   int stuck_seconds = 20;
+  /// Every this many seconds, a line on stderr with the items done in each slice (0: none),
+  /// so that an hours-long run shows its rate and can be stopped with a count.
+  int progress_seconds = 0;
 };
 
 /// Runs work(i) for i in [begin, end), many items per child process (fork is too slow

@@ -132,6 +132,7 @@ int main(int argc, char** argv) {
     add(cls, describe(m));
   };
   IsolateOptions options;
+  options.progress_seconds = 300;
   vmm86::difftest::run_isolated_parallel(0, total, jobs, work, report, options);
   const uint64_t programs = total, divergent = shared->divergent.load(), undefined = shared->undefined.load(),
                  accessed_only = shared->accessed_only.load(),
