@@ -124,6 +124,60 @@ TEST(Fpu, UnmaskedSimdExceptionIsXmAndWritesNothing) {
   EXPECT_NE(mxcsr & 0x4, 0u) << "ZE flag recorded";
 }
 
+// A wide-differential find: with underflow unmasked, an exact tiny result still raises #XM
+// (SDM vol. 1, 11.5.2.4); the interpreter runs SSE masked and that run flags underflow only
+// when tiny and inexact. The host CPU (translated code) raised it.
+TEST(Fpu, UnmaskedUnderflowOnAnExactTinyResultIsXm) {
+  for (bool packed : {false, true}) {
+    Machine m;
+    enable_sse(m);
+    m.poke32(kData, 0x1F80 & ~0x800u);  // underflow unmasked
+    const uint32_t smallest_normal = 0x00800000, half = 0x3F000000;  // product 0x00400000: exact, tiny
+    for (uint32_t i = 0; i < 4; ++i) {
+      m.poke32(kData + 0x10 + 4 * i, smallest_normal);
+      m.poke32(kData + 0x20 + 4 * i, half);
+    }
+    m.code([packed](Asm& a) {
+      a.ldmxcsr(dword_ptr(kData));
+      a.movaps(xmm0, ptr(kData + 0x10));
+      a.movaps(xmm1, ptr(kData + 0x20));
+      if (packed) {
+        a.mulps(xmm0, xmm1);
+      } else {
+        a.mulss(xmm0, xmm1);
+      }
+    });
+    ASSERT_EQ(m.run().status, StepStatus::Halted);
+    EXPECT_EQ(m.vector(), 19) << (packed ? "mulps" : "mulss");
+    uint32_t x0 = 0, mxcsr = 0;
+    std::memcpy(&x0, m.cpu.fxsave.data() + 160, 4);
+    std::memcpy(&mxcsr, m.cpu.fxsave.data() + 24, 4);
+    EXPECT_EQ(x0, smallest_normal) << "destination unchanged";
+    EXPECT_NE(mxcsr & 0x10, 0u) << "UE recorded";
+  }
+}
+
+TEST(Fpu, MaskedUnderflowOnAnExactTinyResultIsNoException) {
+  Machine m;
+  enable_sse(m);
+  m.poke32(kData, 0x1F80);
+  m.poke32(kData + 0x10, 0x00800000);
+  m.poke32(kData + 0x20, 0x3F000000);
+  m.code([](Asm& a) {
+    a.ldmxcsr(dword_ptr(kData));
+    a.movss(xmm0, dword_ptr(kData + 0x10));
+    a.movss(xmm1, dword_ptr(kData + 0x20));
+    a.mulss(xmm0, xmm1);
+    a.stmxcsr(dword_ptr(kData + 4));
+  });
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.vector(), -1);
+  EXPECT_EQ(m.peek32(kData + 4) & 0x10, 0u) << "exact: UE stays clear when masked";
+  uint32_t x0 = 0;
+  std::memcpy(&x0, m.cpu.fxsave.data() + 160, 4);
+  EXPECT_EQ(x0, 0x00400000u);
+}
+
 TEST(Fpu, FxsaveLayoutAndAlignment) {
   Machine m;
   enable_sse(m);

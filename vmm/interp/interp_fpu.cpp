@@ -38,6 +38,7 @@ constexpr size_t kFswOffset = 2;
 constexpr size_t kMxcsrOffset = 24;
 constexpr uint32_t kMxcsrMasks = 0x1F80;
 constexpr uint32_t kMxcsrFlags = 0x3F;
+constexpr uint32_t kMxcsrUnderflow = 1u << 4;  ///< UE (UM is this << 7)
 constexpr uint16_t kFswErrorSummary = 0x80;
 
 class Emitter {
@@ -143,6 +144,49 @@ uint32_t mxcsr_reserved() {
     return ~(mask != 0 ? mask : 0xFFBFu);
   }();
   return reserved;
+}
+
+/// Whether an SSE/SSE2 instruction left a denormal in a lane it computed (the XMM
+/// destination of `image`): a tiny result. Instructions that cannot underflow, false.
+bool computed_denormal(const Instruction& in, const uint8_t* image) {
+  unsigned bits = 0, lanes = 0;
+  switch (in.mnemonic()) {
+    case ZYDIS_MNEMONIC_ADDPS: case ZYDIS_MNEMONIC_SUBPS: case ZYDIS_MNEMONIC_MULPS: case ZYDIS_MNEMONIC_DIVPS:
+      bits = 32, lanes = 4;
+      break;
+    case ZYDIS_MNEMONIC_ADDPD: case ZYDIS_MNEMONIC_SUBPD: case ZYDIS_MNEMONIC_MULPD: case ZYDIS_MNEMONIC_DIVPD:
+      bits = 64, lanes = 2;
+      break;
+    case ZYDIS_MNEMONIC_ADDSS: case ZYDIS_MNEMONIC_SUBSS: case ZYDIS_MNEMONIC_MULSS: case ZYDIS_MNEMONIC_DIVSS:
+    case ZYDIS_MNEMONIC_CVTSD2SS:
+      bits = 32, lanes = 1;
+      break;
+    case ZYDIS_MNEMONIC_ADDSD: case ZYDIS_MNEMONIC_SUBSD: case ZYDIS_MNEMONIC_MULSD: case ZYDIS_MNEMONIC_DIVSD:
+      bits = 64, lanes = 1;
+      break;
+    case ZYDIS_MNEMONIC_CVTPD2PS:
+      bits = 32, lanes = 2;
+      break;
+    default:
+      return false;
+  }
+  const ZydisDecodedOperand& dst = in.operands[0];
+  if (dst.type != ZYDIS_OPERAND_TYPE_REGISTER || dst.reg.value < ZYDIS_REGISTER_XMM0 || dst.reg.value > ZYDIS_REGISTER_XMM7) {
+    return false;
+  }
+  const uint8_t* reg = image + 160 + 16 * static_cast<size_t>(dst.reg.value - ZYDIS_REGISTER_XMM0);
+  for (unsigned i = 0; i < lanes; ++i) {
+    if (bits == 32) {
+      uint32_t v = 0;
+      std::memcpy(&v, reg + 4 * i, 4);
+      if ((v & 0x7F800000u) == 0 && (v & 0x007FFFFFu) != 0) return true;
+    } else {
+      uint64_t v = 0;
+      std::memcpy(&v, reg + 8 * i, 8);
+      if ((v & 0x7FF0000000000000ull) == 0 && (v & 0x000FFFFFFFFFFFFFull) != 0) return true;
+    }
+  }
+  return false;
 }
 
 /// #NM/#UD/#MF before anything else, in the CPU's order.
@@ -387,8 +431,13 @@ Exec h_fpu(Core& c) {
   reinterpret_cast<void (*)(FpuRunner::Context*)>(r->code)(&ctx);
 
   if (simd_unmasked) {
-    const uint32_t raised = read_mxcsr(ctx.guest_fx) & kMxcsrFlags;
+    uint32_t raised = read_mxcsr(ctx.guest_fx) & kMxcsrFlags;
     const uint32_t unmasked = ~(mxcsr >> 7) & kMxcsrFlags;
+    // Unmasked, underflow is signalled for every tiny result, exact ones too; the masked run
+    // flags only tiny and inexact ones (SDM vol. 1, 11.5.2.4).
+    if ((unmasked & kMxcsrUnderflow) && !(raised & kMxcsrUnderflow) && computed_denormal(in, ctx.guest_fx)) {
+      raised |= kMxcsrUnderflow;
+    }
     if (raised & unmasked) {
       // The faulting instruction writes no destination; only MXCSR records the exceptions.
       // An MMX<->XMM conversion has switched the x87 unit to MMX state by then (measured on
