@@ -44,7 +44,7 @@ void CodeTlb::flush_non_global() {
 }
 
 void CodeTlb::flush_all() {
-  for (int user = 0; user < 2; ++user) {
+  for (const bool user : {false, true}) {
     for (uint32_t i = 0; i < kCodeTlbEntries; ++i) {
       clear(user, i);
       side_[user][i].listed = false;
@@ -56,7 +56,7 @@ void CodeTlb::flush_all() {
 void CodeTlb::invlpg(GuestLinear linear) {
   const uint32_t page = linear.page().value;
   constexpr uint32_t kLargePagePages = 1024;  // 4 MiB / 4 KiB
-  for (int user = 0; user < 2; ++user) {
+  for (const bool user : {false, true}) {
     const uint32_t exact_index = index(LinearPage{page});
     const Side& exact = side_[user][exact_index];
     if (exact.valid && exact.linear_page == page) clear(user, exact_index);

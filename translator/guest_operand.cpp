@@ -52,15 +52,16 @@ bool guest_mem_operand(const BlockBuilder& b, const Instruction& insn, const Zyd
   const bool has_index = host_addr_reg(op.mem.index, &index);
   const auto disp = static_cast<int32_t>(op.mem.disp.value);
   const uint32_t size = op.size / 8;
+  const uint32_t shift = has_index ? static_cast<uint32_t>(__builtin_ctz(op.mem.scale)) : 0;  // log2 of the scale
   if (based_seg) {
     // r11d = ea + the segment's live base, flag-free and wrapped to 32 bits.
     if (has_base && has_index) {
-      b.a.lea(x86::r11d, x86::ptr(base, index, __builtin_ctz(op.mem.scale), disp));
+      b.a.lea(x86::r11d, x86::ptr(base, index, shift, disp));
     } else if (has_base) {
       b.a.lea(x86::r11d, x86::ptr(base, disp));
     } else {
       b.a.mov(x86::r11d, static_cast<uint32_t>(disp));
-      if (has_index) b.a.lea(x86::r11d, x86::ptr(x86::r11d, index, __builtin_ctz(op.mem.scale)));
+      if (has_index) b.a.lea(x86::r11d, x86::ptr(x86::r11d, index, shift));
     }
     // r11d = (ea + base) mod 2^32, as the CPU wraps a 4 GiB segment (TLS variables sit at
     // negative offsets from the TLS base: every such access wraps). Then r11 += the guard
@@ -80,13 +81,13 @@ bool guest_mem_operand(const BlockBuilder& b, const Instruction& insn, const Zyd
     b.a.mov(x86::r11d, static_cast<uint32_t>(disp));
     *out = x86::ptr(x86::r11d, 0, size);
   } else if (has_base && has_index) {
-    *out = x86::ptr(base, index, __builtin_ctz(op.mem.scale), disp, size);
+    *out = x86::ptr(base, index, shift, disp, size);
   } else if (has_base) {
     *out = x86::ptr(base, disp, size);
   } else {
     // index*scale+disp has no base: build it in r11d, flag-free and wrapped to 32 bits.
     b.a.mov(x86::r11d, static_cast<uint32_t>(disp));
-    b.a.lea(x86::r11d, x86::ptr(x86::r11d, index, __builtin_ctz(op.mem.scale)));
+    b.a.lea(x86::r11d, x86::ptr(x86::r11d, index, shift));
     *out = x86::ptr(x86::r11d, 0, size);
   }
   out->setSegment(x86::gs);

@@ -130,16 +130,16 @@ TEST_F(ExitHandlerTest, GuestPageFaultArmsARefillForTheRetry) {
 
 TEST_F(ExitHandlerTest, OtherFaultsArmNoRefill) {
   for (FillOutcome outcome : {FillOutcome::Mmio, FillOutcome::CodeWrite}) {
-    (void)handle(ExitKind::Fault, nullptr, {SIGSEGV, outcome, 0xFEE00000, false});
+    (void)handle(ExitKind::Fault, nullptr, {SIGSEGV, outcome, GuestLinear{0xFEE00000}, false});
   }
-  (void)handle(ExitKind::Fault, nullptr, {SIGFPE, FillOutcome::Mapped, 0, false});  // #DE
+  (void)handle(ExitKind::Fault, nullptr, {SIGFPE, FillOutcome::Mapped, GuestLinear{}, false});  // #DE
   EXPECT_FALSE(refill.armed);
   EXPECT_EQ(stats.exits_fault, 3u);
 }
 
 TEST_F(ExitHandlerTest, GuestPageFaultThatStopsTheMachineArmsNothing) {
   engine.interpret_stop = EngineStop::TripleFault;
-  const ExitAction a = handle(ExitKind::Fault, nullptr, {SIGSEGV, FillOutcome::GuestPageFault, 0x1000, false});
+  const ExitAction a = handle(ExitKind::Fault, nullptr, {SIGSEGV, FillOutcome::GuestPageFault, GuestLinear{0x1000}, false});
   EXPECT_TRUE(a.stop);
   EXPECT_EQ(a.reason, EngineStop::TripleFault);
   EXPECT_FALSE(refill.armed);
