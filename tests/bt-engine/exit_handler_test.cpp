@@ -30,9 +30,16 @@ class FakeEngine : public ExitServices {
   void prefill_code_tlb_around() override { calls.push_back("prefill"); }
   bool interpret_one(EngineStop* stop) override {
     calls.push_back("interpret");
+    if (!unmappable_per_step.empty()) {
+      unmappable += unmappable_per_step.front();
+      unmappable_per_step.erase(unmappable_per_step.begin());
+    } else {
+      unmappable += every_step_unmappable ? 1 : 0;
+    }
     if (interpret_stop) *stop = *interpret_stop;
     return !interpret_stop;
   }
+  uint64_t unmappable_accesses() const override { return unmappable; }
   void invalidate_block(Block* block) override {
     calls.push_back("invalidate");
     invalidated = block;
@@ -42,6 +49,9 @@ class FakeEngine : public ExitServices {
 
   Block* target = nullptr;  ///< what chain() and find_block() find
   std::optional<EngineStop> interpret_stop;
+  uint64_t unmappable = 0;
+  std::vector<int> unmappable_per_step;  ///< accesses each interpreted instruction makes, in turn
+  bool every_step_unmappable = false;    ///< ... and after those
   std::optional<EngineStop> callout_stop;
   std::vector<std::string> calls;
   ExitRecord* chained = nullptr;
@@ -143,6 +153,43 @@ TEST_F(ExitHandlerTest, GuestPageFaultThatStopsTheMachineArmsNothing) {
   EXPECT_TRUE(a.stop);
   EXPECT_EQ(a.reason, EngineStop::TripleFault);
   EXPECT_FALSE(refill.armed);
+}
+
+TEST_F(ExitHandlerTest, MmioExitInterpretsOnWhileTheInstructionsTouchUnmappableMemory) {
+  engine.unmappable_per_step = {1, 2, 1, 0, 1};
+  const ExitAction a = handle(ExitKind::Fault, nullptr, {SIGSEGV, FillOutcome::Mmio, 0xFEE00300, true});
+  EXPECT_FALSE(a.stop);
+  // The faulting one, two more that touch such memory, the first that does not; not the fifth.
+  EXPECT_EQ(engine.calls, (std::vector<std::string>(4, "interpret")));
+  EXPECT_EQ(stats.interpreted_after_mmio, 3u);
+  EXPECT_FALSE(refill.armed);
+}
+
+TEST_F(ExitHandlerTest, MmioRunIsBounded) {
+  engine.every_step_unmappable = true;
+  (void)handle(ExitKind::Fault, nullptr, {SIGSEGV, FillOutcome::Mmio, 0xA0000, true});
+  EXPECT_EQ(engine.calls.size(), kUnmappableRun);
+}
+
+TEST_F(ExitHandlerTest, MmioRunEndsWhenTheInterpreterStopsOrHalts) {
+  engine.every_step_unmappable = true;
+  engine.interpret_stop = EngineStop::Unimplemented;
+  ExitAction a = handle(ExitKind::Fault, nullptr, {SIGSEGV, FillOutcome::Mmio, 0xA0000, true});
+  EXPECT_TRUE(a.stop);
+  EXPECT_EQ(engine.calls.size(), 1u);
+  engine.interpret_stop.reset();
+  engine.calls.clear();
+  cpu.halted = true;
+  a = handle(ExitKind::Fault, nullptr, {SIGSEGV, FillOutcome::Mmio, 0xA0000, true});
+  EXPECT_EQ(engine.calls.size(), 1u);
+}
+
+TEST_F(ExitHandlerTest, OtherFaultExitsInterpretOneInstruction) {
+  engine.every_step_unmappable = true;
+  for (FillOutcome outcome : {FillOutcome::GuestPageFault, FillOutcome::CodeWrite}) {
+    (void)handle(ExitKind::Fault, nullptr, {SIGSEGV, outcome, 0x1000, true});
+  }
+  EXPECT_EQ(engine.calls.size(), 2u);
 }
 
 TEST_F(ExitHandlerTest, PollExitDisarmsAndLetsTheMachineRun) {

@@ -102,6 +102,7 @@ class BtEngine final : private ExitServices {
   void forget_target() override { translator_.forget_indirect_target(ctx_.cpu.eip); }
   void prefill_code_tlb_around() override { prefetch_.prefill_around(ctx_.cpu.eip); }
   [[nodiscard]] bool interpret_one(EngineStop* stop) override;
+  [[nodiscard]] uint64_t unmappable_accesses() const override { return interp_.unmappable_accesses(); }
   void invalidate_block(Block* block) override { translator_.invalidate_block(block); }
   void clear_poll_request() override { clear_exit_request(&ctx_); }
   std::optional<EngineStop> take_callout_stop() override { return std::exchange(callout_stop_, std::nullopt); }

@@ -31,6 +31,9 @@ struct BtEngineStats {
   uint64_t exits_stale = 0;     ///< blocks found changed by their entry check
   uint64_t volatile_pages = 0;  ///< code pages switched from write protection to entry checks
   uint64_t interpreted_in_shadow = 0;  ///< instructions interpreted because of an interrupt shadow
+  /// Instructions interpreted after an MMIO exit because they touched unmappable memory too
+  /// (or were the first that did not).
+  uint64_t interpreted_after_mmio = 0;
   uint64_t cache_flushes = 0;
   uint64_t gs_switches = 0;
   /// Instructions the interpreter ran for this engine, by mnemonic (what to translate next).

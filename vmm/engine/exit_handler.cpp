@@ -26,10 +26,27 @@ ExitAction lookup_target(const EngineExit& exit, EngineState& s) {
   return ExitAction::go_on(block);
 }
 
+/// An access no window can map (a device register, unbacked memory, a ROM write) left
+/// translated code. Code that does one often does more in a row: a driver's register
+/// sequence, a copy to a frame buffer, code straying through unbacked memory. Each would
+/// otherwise take a host fault, an exit, and a new block translated from the instruction
+/// after it; the interpreter runs them instead, while they keep touching such memory.
+ExitAction run_unmappable_accesses(EngineState& s) {
+  ExitAction action = interpret(s);
+  for (unsigned n = 1; n < kUnmappableRun && !action.stop && !s.cpu.halted; ++n) {
+    const uint64_t before = s.services.unmappable_accesses();
+    action = interpret(s);
+    ++s.stats.interpreted_after_mmio;
+    if (s.services.unmappable_accesses() == before) break;
+  }
+  return action;
+}
+
 /// The fault handler left at a guest instruction it could not complete on the host (guest
 /// #PF, MMIO, a code write, #DE...): the interpreter runs it for its architectural effect.
 ExitAction run_faulting_instruction(const EngineExit& exit, EngineState& s) {
   ++s.stats.exits_fault;
+  if (exit.fault.outcome == FillOutcome::Mmio) return run_unmappable_accesses(s);
   const uint32_t eip = s.cpu.eip;
   const ExitAction action = interpret(s);
   if (!action.stop && exit.fault.outcome == FillOutcome::GuestPageFault) {

@@ -62,6 +62,9 @@ class ExitServices {
   /// Runs the instruction at cpu.eip in the interpreter; false (and `*stop`) when the
   /// machine must take over.
   [[nodiscard]] virtual bool interpret_one(EngineStop* stop) = 0;
+  /// How many accesses the interpreter has made to memory no window can map (MMIO,
+  /// unbacked memory, writes to ROM), since it was made.
+  [[nodiscard]] virtual uint64_t unmappable_accesses() const = 0;
   /// Drops a block whose guest code changed.
   virtual void invalidate_block(Block* block) = 0;
   /// Disarms the poll page.
@@ -77,6 +80,10 @@ struct EngineState {
   BtEngineStats& stats;
   PendingRefill& refill;
 };
+
+/// After an exit for an access no window can map, the interpreter goes on with the next
+/// instructions while each touches such memory again, up to this many in all.
+inline constexpr unsigned kUnmappableRun = 64;
 
 /// Handles one exit from translated code.
 [[nodiscard]] ExitAction handle_exit(const EngineExit& exit, EngineState& state);

@@ -323,6 +323,8 @@ class Core {
   /// that stay in this interpreter; the BT engine's stretches in between are not seen.
   uint32_t undefined_flags = 0;
   uint64_t undefined_results = 0;
+  /// Accesses to memory a shadow window cannot map: MMIO, unbacked memory, writes to ROM.
+  uint64_t unmappable_accesses = 0;
 
   /// Host-FPU execution of guest FP instructions (interp_fpu.cpp); created on first use.
   std::unique_ptr<FpuRunner, void (*)(FpuRunner*)> fpu{nullptr, nullptr};

@@ -253,5 +253,6 @@ uint64_t Interpreter::retired() const { return core_->retired; }
 
 uint64_t Interpreter::undefined_results() const { return core_->undefined_results; }
 uint32_t Interpreter::undefined_flags() const { return core_->undefined_flags; }
+uint64_t Interpreter::unmappable_accesses() const { return core_->unmappable_accesses; }
 
 }  // namespace vmm86

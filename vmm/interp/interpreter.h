@@ -145,6 +145,8 @@ class Interpreter {
   /// reading a flag mul left undefined, a 16-bit shld by 17..31): a second engine may
   /// legally reach another state.
   [[nodiscard]] uint64_t undefined_results() const;
+  /// Accesses so far to memory a shadow window cannot map (MMIO, unbacked, ROM writes).
+  [[nodiscard]] uint64_t unmappable_accesses() const;
   /// Arithmetic flags the SDM leaves undefined after the last instruction that wrote them
   /// (shl's AF, mul's SF/ZF/AF/PF, ...): their values in EFLAGS are this engine's choice.
   [[nodiscard]] uint32_t undefined_flags() const;

@@ -119,15 +119,18 @@ void Core::read_target(const MemTarget& t, void* dst) {
     } else if (ch.watched) {
       // A read-modify-write of a watched RAM page: only the write side is special.
       (void)mem.read(GuestPhys{ch.phys}, out, ch.len);
-    } else if (ch.kind == PhysKind::Mmio) {
-      for (uint32_t done = 0; done < ch.len;) {
-        const unsigned n = mmio_piece(ch.len - done);
-        const uint32_t v = hooks.mmio_read(GuestPhys{ch.phys + done}, n);
-        std::memcpy(out + done, &v, n);
-        done += n;
-      }
     } else {
-      std::memset(out, 0xFF, ch.len);  // nothing there: the bus floats high
+      ++unmappable_accesses;
+      if (ch.kind == PhysKind::Mmio) {
+        for (uint32_t done = 0; done < ch.len;) {
+          const unsigned n = mmio_piece(ch.len - done);
+          const uint32_t v = hooks.mmio_read(GuestPhys{ch.phys + done}, n);
+          std::memcpy(out + done, &v, n);
+          done += n;
+        }
+      } else {
+        std::memset(out, 0xFF, ch.len);  // nothing there: the bus floats high
+      }
     }
     out += ch.len;
   }
@@ -142,15 +145,18 @@ void Core::write_target(const MemTarget& t, const void* src) {
     } else if (ch.watched) {
       (void)mem.write(GuestPhys{ch.phys}, in, ch.len);
       hooks.watched_write(GuestPhys{ch.phys}, ch.len);
-    } else if (ch.kind == PhysKind::Mmio) {
-      for (uint32_t done = 0; done < ch.len;) {
-        const unsigned n = mmio_piece(ch.len - done);
-        uint32_t v = 0;
-        std::memcpy(&v, in + done, n);
-        hooks.mmio_write(GuestPhys{ch.phys + done}, n, v);
-        done += n;
-      }
-    }  // ROM and unbacked: writes are dropped
+    } else {
+      ++unmappable_accesses;
+      if (ch.kind == PhysKind::Mmio) {
+        for (uint32_t done = 0; done < ch.len;) {
+          const unsigned n = mmio_piece(ch.len - done);
+          uint32_t v = 0;
+          std::memcpy(&v, in + done, n);
+          hooks.mmio_write(GuestPhys{ch.phys + done}, n, v);
+          done += n;
+        }
+      }  // ROM and unbacked: writes are dropped
+    }
     in += ch.len;
   }
 }

@@ -75,6 +75,8 @@ enum class StatWhen : uint8_t {
   X(Dispatcher, "exits.interpret", ", interpret {}", e->exits_interpret)                                   \
   X(Dispatcher, "exits.fault", ", fault {}", e->exits_fault)                                               \
   X(Dispatcher, "exits.poll", ", poll {}", e->exits_poll)                                                  \
+  X(Dispatcher, "dispatcher.interpreted_after_mmio", "; interpreted after an MMIO exit {}",                  \
+    e->interpreted_after_mmio)                                                                             \
   X(Dispatcher, "dispatcher.untranslatable_block_starts", "; untranslatable block starts {}",               \
     e->interpreted_at_block_start)                                                                         \
   X(Dispatcher, "dispatcher.gs_switches", "; GS switches {}", e->gs_switches)                              \
