@@ -25,6 +25,15 @@ struct PagingMode {
   uint32_t cr4 = 0;
 };
 
+/// True when the bits that shape every translation differ (paging or protection on/off, WP,
+/// PSE, PGE, PAE): all cached translations, global ones too, may be wrong. CR3 aside, the
+/// other bits of CR0/CR4 (TS, EM, MP, OSFXSR, TSD, ...) change none.
+[[nodiscard]] constexpr bool paging_structure_differs(const PagingMode& a, const PagingMode& b) {
+  constexpr uint32_t kCr0Bits = cr0::PG | cr0::WP | cr0::PE;
+  constexpr uint32_t kCr4Bits = cr4::PSE | cr4::PGE | cr4::PAE;
+  return ((a.cr0 ^ b.cr0) & kCr0Bits) != 0 || ((a.cr4 ^ b.cr4) & kCr4Bits) != 0;
+}
+
 /// #PF error code bits.
 namespace pf_error {
 inline constexpr uint32_t Present = 1u << 0;  ///< 0 = not present, 1 = protection

@@ -78,9 +78,7 @@ size_t ShadowMmu::mapped_pages() const {
 }
 
 void ShadowMmu::set_mode(const PagingMode& mode) {
-  constexpr uint32_t kCr0Bits = cr0::PG | cr0::WP | cr0::PE;
-  constexpr uint32_t kCr4Bits = cr4::PSE | cr4::PGE | cr4::PAE;
-  const bool structural = ((mode.cr0 ^ mode_.cr0) & kCr0Bits) || ((mode.cr4 ^ mode_.cr4) & kCr4Bits);
+  const bool structural = paging_structure_differs(mode, mode_);
   const bool cr3_changed = mode.cr3 != mode_.cr3;
   mode_ = mode;
   if (structural) {

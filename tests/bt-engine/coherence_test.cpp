@@ -159,5 +159,24 @@ TEST_F(CoherenceTest, UnchangedRegistersChangeNothing) {
   EXPECT_EQ(coherence_->global_salt(), salt);
 }
 
+// clts and the TS a lazy-FPU kernel sets on every task switch, and CR4's FPU/TSC bits,
+// change no translation: nothing is dropped (a found-by-reading: any CR0/CR4 change used to
+// flush the code TLB and salt the table, twice per task switch on such kernels).
+TEST_F(CoherenceTest, NonPagingBitsOfCr0AndCr4KeepEveryTranslation) {
+  fill_code_tlb();
+  const uint32_t salt = coherence_->global_salt();
+  cpu().cr0 |= cr0::TS | cr0::MP;
+  cpu().cr4 |= cr4::OSFXSR | cr4::TSD;
+  coherence_->paging_written();
+  EXPECT_TRUE(local_cached());
+  EXPECT_TRUE(global_cached());
+  EXPECT_EQ(coherence_->global_salt(), salt);
+  cpu().cr0 &= ~cr0::TS;  // clts
+  coherence_->sync();
+  EXPECT_TRUE(local_cached());
+  EXPECT_TRUE(global_cached());
+  EXPECT_EQ(coherence_->global_salt(), salt);
+}
+
 }  // namespace
 }  // namespace vmm86

@@ -7,13 +7,13 @@ void TranslationCoherence::sync() {
   const PagingMode& have = mmu_.mode();
   if (want.cr0 == have.cr0 && want.cr3 == have.cr3 && want.cr4 == have.cr4) return;
   const uint32_t old_cr3 = have.cr3;
-  const bool structural = want.cr0 != have.cr0 || want.cr4 != have.cr4;
+  const bool structural = paging_structure_differs(want, have);
   mmu_.set_mode(want);
   if (structural) {
     // Paging turned on or off, PGE/PSE/WP changed: even global pages may translate anew.
     global_salt_ = global_salt_ * 0x9E3779B1u + 0x3C6EF372u;
     code_tlb_.flush_all();
-  } else {
+  } else if (want.cr3 != old_cr3) {
     prefetch_.switch_space(old_cr3, want.cr3);
   }
   interp_.flush_tlb();

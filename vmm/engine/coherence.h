@@ -4,6 +4,7 @@
 //
 //   change                 shadow windows            code TLB                    inline table  interpreter TLB
 //   CR0/CR4 paging bits    all dropped               all                         new salt      flushed
+//   other CR0/CR4 bits     -                         -                           -             flushed
 //   CR3, new value         the space's windows       non-global (+ prefetch)     -             flushed
 //   CR3, same value        non-global revalidated    non-global                  -             flushed
 //   INVLPG                 the page, every window    the page (4 MiB: all of it) -             the page (4 MiB: all)
