@@ -157,7 +157,7 @@ TEST_F(ExitHandlerTest, GuestPageFaultThatStopsTheMachineArmsNothing) {
 
 TEST_F(ExitHandlerTest, MmioExitInterpretsOnWhileTheInstructionsTouchUnmappableMemory) {
   engine.unmappable_per_step = {1, 2, 1, 0, 1};
-  const ExitAction a = handle(ExitKind::Fault, nullptr, {SIGSEGV, FillOutcome::Mmio, 0xFEE00300, true});
+  const ExitAction a = handle(ExitKind::Fault, nullptr, {SIGSEGV, FillOutcome::Mmio, GuestLinear{0xFEE00300}, true});
   EXPECT_FALSE(a.stop);
   // The faulting one, two more that touch such memory, the first that does not; not the fifth.
   EXPECT_EQ(engine.calls, (std::vector<std::string>(4, "interpret")));
@@ -167,27 +167,27 @@ TEST_F(ExitHandlerTest, MmioExitInterpretsOnWhileTheInstructionsTouchUnmappableM
 
 TEST_F(ExitHandlerTest, MmioRunIsBounded) {
   engine.every_step_unmappable = true;
-  (void)handle(ExitKind::Fault, nullptr, {SIGSEGV, FillOutcome::Mmio, 0xA0000, true});
+  (void)handle(ExitKind::Fault, nullptr, {SIGSEGV, FillOutcome::Mmio, GuestLinear{0xA0000}, true});
   EXPECT_EQ(engine.calls.size(), kUnmappableRun);
 }
 
 TEST_F(ExitHandlerTest, MmioRunEndsWhenTheInterpreterStopsOrHalts) {
   engine.every_step_unmappable = true;
   engine.interpret_stop = EngineStop::Unimplemented;
-  ExitAction a = handle(ExitKind::Fault, nullptr, {SIGSEGV, FillOutcome::Mmio, 0xA0000, true});
+  ExitAction a = handle(ExitKind::Fault, nullptr, {SIGSEGV, FillOutcome::Mmio, GuestLinear{0xA0000}, true});
   EXPECT_TRUE(a.stop);
   EXPECT_EQ(engine.calls.size(), 1u);
   engine.interpret_stop.reset();
   engine.calls.clear();
   cpu.halted = true;
-  a = handle(ExitKind::Fault, nullptr, {SIGSEGV, FillOutcome::Mmio, 0xA0000, true});
+  a = handle(ExitKind::Fault, nullptr, {SIGSEGV, FillOutcome::Mmio, GuestLinear{0xA0000}, true});
   EXPECT_EQ(engine.calls.size(), 1u);
 }
 
 TEST_F(ExitHandlerTest, OtherFaultExitsInterpretOneInstruction) {
   engine.every_step_unmappable = true;
   for (FillOutcome outcome : {FillOutcome::GuestPageFault, FillOutcome::CodeWrite}) {
-    (void)handle(ExitKind::Fault, nullptr, {SIGSEGV, outcome, 0x1000, true});
+    (void)handle(ExitKind::Fault, nullptr, {SIGSEGV, outcome, GuestLinear{0x1000}, true});
   }
   EXPECT_EQ(engine.calls.size(), 2u);
 }
