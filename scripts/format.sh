@@ -2,7 +2,7 @@
 # clang-format-14 with the repo's .clang-format over vmm86's own C++ sources and headers.
 #   scripts/format.sh                    reformats them in place
 #   scripts/format.sh --check            changes nothing: lists the files that would change and
-#                                        exits 1 if there is one (about 10 s on 2 cores)
+#                                        exits 1 if there is one (under 20 s on 2 cores)
 #   scripts/format.sh [--check] FILE...  these files only
 # The files: *.cpp, *.cc, *.h, *.hpp that git tracks or would track (new, not ignored) under
 # the folders below. Build folders are git-ignored; a third-party folder would be skipped.

@@ -29,9 +29,9 @@ ctest --test-dir build --output-on-failure -j"$(nproc)" "$@"
 
 # Static check (issue 15): clang-tidy-14 with .clang-tidy over build/'s C++ translation units
 # (its compile_commands.json; scripts/lint-pending.txt aside), two at a time; a finding fails the
-# run. Measured 7 Dec 2026: 6 CPU-minutes for 154 units, 10-12 minutes of wall time on the 2-core
-# machine shared with fuzzing runs; on an otherwise idle 2-core CI machine that should be 3-4
-# minutes (CPU time over 2 cores, an estimate), taking CI from ~16 to ~20 minutes.
+# run. Measured 7 Dec 2026: 6-7 CPU-minutes for 154 units, 7.5-12.5 minutes of wall time on the
+# 2-core machine shared with fuzzing runs; on an otherwise idle 2-core CI machine that should be
+# 3-4 minutes (CPU time over 2 cores, an estimate), taking CI from ~16 to ~20 minutes.
 echo "[test] clang-tidy over build/ (scripts/lint.sh)"
 BUILD_DIR=build LINT_JOBS=2 bash scripts/lint.sh
 
