@@ -124,6 +124,7 @@ TranslateStatus emit_block(BlockDraft& d, const BlockServices& services, Block**
   BlockBuilder& b = d.b;
   Block& block = *d.block;
   if (block.verifies_code) {
+    block.code_check_offset = static_cast<uint32_t>(b.a.offset());
     b.a.bind(d.check_code);
     b.retired_after = 0;  // nothing counted yet on this path
     b.segment = kNoSegment;

@@ -117,6 +117,9 @@ struct Block {
   LinearPage second_linear_page{};
   bool valid = true;
   bool verifies_code = false;  ///< checks its guest bytes at entry (a page not write-protected)
+  /// Where that check starts (after the body, reached from the prologue before anything is
+  /// counted); host offsets from here on translate back to the block's start.
+  uint32_t code_check_offset = 0;
   /// Its translation depends on the unsalted mode bits (tmode::kUnsalted, rdtsc): entered through
   /// the table only when those match; otherwise it suits any mode with the same other bits.
   bool mode_sensitive = false;

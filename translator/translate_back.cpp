@@ -12,7 +12,9 @@ void GuestLocation::apply(gregset_t& regs, uint64_t window_base) const {
 bool translate_back(const Block& block, uint32_t host_offset, GuestLocation* out) {
   if (block.pc_map.empty()) return false;
   *out = GuestLocation{};
-  if (host_offset < block.pc_map[0].host_offset) {  // in the prologue: nothing counted yet
+  // In the prologue, or in the entry code check after the body (its guest loads may fault):
+  // nothing counted yet.
+  if (host_offset < block.pc_map[0].host_offset || (block.verifies_code && host_offset >= block.code_check_offset)) {
     out->eip = block.key.eip;
     return true;
   }

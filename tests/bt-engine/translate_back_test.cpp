@@ -51,6 +51,22 @@ TEST(TranslateBack, PointerRegistersOnlyAtTheStringInstructionItself) {
   EXPECT_EQ(at.host_pointer_regs, 0u);
 }
 
+// A block of a page that is not write-protected checks its guest bytes on entry, in code
+// placed after the body and run before anything is counted. A fault in one of its guest
+// loads (the window lost the page and the guest's tables no longer allow it) is at the
+// block's start, not at its last instruction.
+TEST(TranslateBack, TheEntryCodeCheckIsTheBlockStart) {
+  Block b = make_block();
+  b.verifies_code = true;
+  b.code_check_offset = 0x60;
+  GuestLocation at;
+  ASSERT_TRUE(translate_back(b, 0x64, &at));
+  EXPECT_EQ(at.eip, 0x1000u);
+  EXPECT_EQ(at.not_retired, 0u);
+  ASSERT_TRUE(translate_back(b, 0x5F, &at));  // before it: still the last instruction
+  EXPECT_EQ(at.eip, 0x1008u);
+}
+
 TEST(TranslateBack, ABlockWithoutPcMapCannotBeTranslatedBack) {
   GuestLocation at;
   EXPECT_FALSE(translate_back(Block{}, 0, &at));
