@@ -67,13 +67,6 @@ class ShadowMmu {
 
   /// Reserves both windows; sets the mapping budget from vm.max_map_count.
   [[nodiscard]] Status init();
-  /// The former form of init(), kept only for tests/differential/runner.cpp, which another
-  /// change owns: false and `*error` on failure. Goes when it does.
-  [[nodiscard]] bool init(std::string* error) {
-    const Status ready = init();
-    if (!ready && error) *error = ready.error();
-    return ready.ok();
-  }
 
   /// The supervisor window, or the user window of the current address space.
   [[nodiscard]] AddressWindow& window(bool user) { return current(user).area; }

@@ -13,9 +13,9 @@ namespace vmm86::difftest {
 namespace {
 
 std::unique_ptr<GuestMemory> load(const Program& p) {
-  auto mem = GuestMemory::create(kRamBytes, nullptr);
+  Result<GuestMemory> mem = GuestMemory::create(kRamBytes);
   if (!mem) return nullptr;
-  auto out = std::make_unique<GuestMemory>(std::move(*mem));
+  auto out = std::make_unique<GuestMemory>(std::move(mem).value());
   (void)out->write(GuestPhys{kCodeBase}, p.code.data(), p.code.size());
   (void)out->write(GuestPhys{kDataBase}, p.data.data(), p.data.size());
   return out;
@@ -60,16 +60,15 @@ Outcome run_translator(const Program& p) {
   ctx->cpu = p.initial;
   BareEngineHooks hooks;
   ShadowMmu mmu(*mem);
-  std::string error;
-  if (!mmu.init(&error)) {
-    o.error = error;
+  if (const Status ready = mmu.init(); !ready) {
+    o.error = ready.error();
     return o;
   }
   Interpreter interp(ctx->cpu, *mem, hooks);
   BtEngine engine(*ctx, *mem, mmu, interp, 1 << 20);
   hooks.attach(&engine, &mmu);
-  if (!engine.init(&error)) {
-    o.error = error;
+  if (const Status ready = engine.init(); !ready) {
+    o.error = ready.error();
     return o;
   }
   EngineStop stop = EngineStop::Budget;

@@ -36,13 +36,6 @@ Result<GuestMemory> GuestMemory::create(uint64_t ram_bytes) {
   return mem;
 }
 
-std::optional<GuestMemory> GuestMemory::create(uint64_t ram_bytes, std::string* error) {
-  Result<GuestMemory> mem = create(ram_bytes);
-  if (mem) return std::move(mem).value();
-  if (error) *error = mem.error();
-  return std::nullopt;
-}
-
 Result<GuestMemory> GuestMemory::private_view(const GuestMemory& of) {
   const int fd = dup(of.fd_);
   if (fd < 0) return host_error("dup of guest RAM");

@@ -34,9 +34,6 @@ class GuestMemory {
  public:
   /// Creates `ram_bytes` of guest RAM (a multiple of 4 KiB, at most 3 GiB) in a memfd.
   static Result<GuestMemory> create(uint64_t ram_bytes);
-  /// The former form of create(), kept only for tests/differential/runner.cpp, which
-  /// another change owns: nullopt and `*error` (if not null) on failure. Goes when it does.
-  static std::optional<GuestMemory> create(uint64_t ram_bytes, std::string* error);
   /// A copy-on-write view of `of`: reads see its RAM as it is now and later, writes stay
   /// private to the view (until discard_writes). The same memory map. For running code
   /// "on the side" (the block verifier) without touching the guest.

@@ -45,13 +45,6 @@ class BtEngine final : private ExitServices {
 
   /// Generates the translator's trampolines and installs the host fault handler.
   [[nodiscard]] Status init();
-  /// The former form of init(), kept only for tests/differential/runner.cpp, which another
-  /// change owns: false and `*error` on failure. Goes when it does.
-  [[nodiscard]] bool init(std::string* error) {
-    const Status ready = init();
-    if (!ready && error) *error = ready.error();
-    return ready.ok();
-  }
   /// Runs until one of EngineStop happens or `max_dispatches` block entries passed.
   /// `interrupt_deliverable` is asked before every block entry. It should also store in
   /// cpu.pending.external_interrupt whether the interrupt controller asserts INTR: the
