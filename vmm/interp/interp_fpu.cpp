@@ -36,6 +36,8 @@ void destroy_runner(FpuRunner* r) { delete r; }
 // FXSAVE image offsets.
 constexpr size_t kFswOffset = 2;
 constexpr size_t kMxcsrOffset = 24;
+constexpr size_t kMxcsrMaskOffset = 28;
+constexpr uint32_t kDefaultMxcsrMask = 0xFFBF;  ///< what a 0 in MXCSR_MASK stands for
 constexpr uint32_t kMxcsrMasks = 0x1F80;
 constexpr uint32_t kMxcsrFlags = 0x3F;
 constexpr uint32_t kMxcsrUnderflow = 1u << 4;  ///< UE (UM is this << 7)
@@ -132,6 +134,9 @@ uint32_t read_mxcsr(const uint8_t* fx) {
 
 void write_mxcsr(uint8_t* fx, uint32_t v) { std::memcpy(fx + kMxcsrOffset, &v, 4); }
 
+/// Where XMM register `r` sits in an FXSAVE image.
+size_t xmm_offset(ZydisRegister r) { return 160 + 16u * static_cast<size_t>(r - ZYDIS_REGISTER_XMM0); }
+
 /// MXCSR bits that ldmxcsr/fxrstor refuse with #GP: those clear in MXCSR_MASK. fxsave runs
 /// on the host in both engines and reports the host's mask, and translated code loads
 /// MXCSR natively, so the guest's mask is the host's (0 in the image means the default).
@@ -140,8 +145,8 @@ uint32_t mxcsr_reserved() {
     alignas(16) uint8_t image[512] = {};
     asm volatile("fxsave %0" : "=m"(image));
     uint32_t mask = 0;
-    std::memcpy(&mask, image + 28, 4);
-    return ~(mask != 0 ? mask : 0xFFBFu);
+    std::memcpy(&mask, image + kMxcsrMaskOffset, 4);
+    return ~(mask != 0 ? mask : kDefaultMxcsrMask);
   }();
   return reserved;
 }
@@ -174,7 +179,7 @@ bool computed_denormal(const Instruction& in, const uint8_t* image) {
   if (dst.type != ZYDIS_OPERAND_TYPE_REGISTER || dst.reg.value < ZYDIS_REGISTER_XMM0 || dst.reg.value > ZYDIS_REGISTER_XMM7) {
     return false;
   }
-  const uint8_t* reg = image + 160 + 16 * static_cast<size_t>(dst.reg.value - ZYDIS_REGISTER_XMM0);
+  const uint8_t* reg = image + xmm_offset(dst.reg.value);
   for (unsigned i = 0; i < lanes; ++i) {
     if (bits == 32) {
       uint32_t v = 0;
@@ -317,8 +322,7 @@ Exec maskmov(Core& c) {
   // faulting maskmovq leaves TOP = 0, a faulting movq load does not). MMn is then slot n.
   if (!xmm) mmx_transition(c.cpu);
   auto slot = [&](ZydisRegister r) -> size_t {
-    return xmm ? 160 + 16u * static_cast<size_t>(r - ZYDIS_REGISTER_XMM0)
-               : 32 + 16u * static_cast<size_t>(r - ZYDIS_REGISTER_MM0);
+    return xmm ? xmm_offset(r) : 32 + 16u * static_cast<size_t>(r - ZYDIS_REGISTER_MM0);
   };
   const size_t src = slot(in.operands[0].reg.value);
   const size_t mask = slot(in.operands[1].reg.value);
