@@ -11,6 +11,7 @@ using enum InsnClass;
 
 #define M(name) ZYDIS_MNEMONIC_##name
 // x87/MMX/SSE/SSE2: copied and run natively by the translator, emulated by h_fpu.
+// clang-format off
 #define FP(name) {M(name), FloatingPoint, Route::Copy, Interp::Fpu}
 using R = Route;
 using I = Interp;
@@ -274,6 +275,7 @@ constexpr ClassEntry kTable[] = {
     FP(SHUFPD), FP(SQRTPD), FP(SQRTSD), FP(SUBPD), FP(SUBSD),
     FP(UCOMISD), FP(UNPCKHPD), FP(UNPCKLPD), FP(XORPD),
 };
+// clang-format on
 
 #undef FP
 
@@ -323,12 +325,13 @@ constexpr bool rows_well_formed() {
   }
   return true;
 }
-static_assert(rows_well_formed(), "a row combines Plain with other classes, names Unclassified, or routes against its classes");
+static_assert(rows_well_formed(),
+              "a row combines Plain with other classes, names Unclassified, or routes against its classes");
 
 // The encoding part of a refinement: what the rule changes for this instruction.
 struct Refinement {
-  InsnClassSet add{};            ///< classes added to the row's
-  std::optional<Route> route{};  ///< replaces the row's route
+  InsnClassSet add{};              ///< classes added to the row's
+  std::optional<Route> route{};    ///< replaces the row's route
   std::optional<Interp> interp{};  ///< replaces the row's handler
 };
 
@@ -337,20 +340,18 @@ Refinement refinement(Refine rule, const ZydisDecodedInstruction& insn) {
   const bool two_byte = insn.opcode_map == ZYDIS_OPCODE_MAP_0F;
   const uint8_t op = insn.opcode;
   switch (rule) {
-    case Refine::None:
-      return {};
+    case Refine::None: return {};
     case Refine::StringForm:
       if (one_byte) return {StringOp, Route::String, Interp::String};
       return {};
     case Refine::ShortIncDec:  // rewrite_ident re-encodes it as FF /0 or /1
       return one_byte && op >= 0x40 && op <= 0x4F ? Refinement{Invalid64} : Refinement{};
-    case Refine::Group82:
-      return one_byte && op == 0x82 ? Refinement{Invalid64, Route::Callout} : Refinement{};
+    case Refine::Group82: return one_byte && op == 0x82 ? Refinement{Invalid64, Route::Callout} : Refinement{};
     case Refine::MovSpecial:
-      if (one_byte && op == 0x8C) return {Sensitive, Route::Callout};                    // mov r/m, Sreg
+      if (one_byte && op == 0x8C) return {Sensitive, Route::Callout};                               // mov r/m, Sreg
       if (one_byte && op == 0x8E) return {SegmentLoad | Callout, Route::Callout, Interp::MovSreg};  // mov Sreg, r/m
-      if (two_byte && op == 0x20) return {Privileged, Route::Callout, Interp::MovCr};     // mov r32, CRn
-      if (two_byte && op == 0x21) return {Privileged, Route::Callout, Interp::MovDr};     // mov r32, DRn
+      if (two_byte && op == 0x20) return {Privileged, Route::Callout, Interp::MovCr};               // mov r32, CRn
+      if (two_byte && op == 0x21) return {Privileged, Route::Callout, Interp::MovDr};               // mov r32, DRn
       if (two_byte && op == 0x22) return {Privileged | Callout, Route::Callout, Interp::MovCr};
       if (two_byte && op == 0x23) return {Privileged | Callout, Route::Callout, Interp::MovDr};
       return {};
@@ -366,7 +367,8 @@ Refinement refinement(Refine rule, const ZydisDecodedInstruction& insn) {
       return {};
     case Refine::FarBranch:
       if (insn.meta.branch_type != ZYDIS_BRANCH_TYPE_FAR) return {};
-      if (one_byte && (op == 0x9A || op == 0xEA)) return {SegmentLoad | Callout | Invalid64, Route::EndBlock};  // ptr16:32
+      if (one_byte && (op == 0x9A || op == 0xEA))
+        return {SegmentLoad | Callout | Invalid64, Route::EndBlock};  // ptr16:32
       return {SegmentLoad | Callout, Route::EndBlock};
   }
   return {};
@@ -388,8 +390,7 @@ bool in_guest_isa(const ZydisDecodedInstruction& insn) {
     case ZYDIS_ISA_EXT_PAUSE:  // F3 90: a plain nop on older CPUs anyway
     case ZYDIS_ISA_EXT_CLFSH:  // clflush came with SSE2 (CPUID.CLFSH)
       return true;
-    default:
-      return false;
+    default: return false;
   }
 }
 
@@ -411,13 +412,27 @@ Classification classify_and_route(const ZydisDecodedInstruction& insn) {
 std::optional<StringForm> string_form(ZydisMnemonic m, InsnClassSet classes) {
   if (!classes.has(StringOp)) return std::nullopt;
   switch (m) {
-    case M(MOVSB): case M(MOVSW): case M(MOVSD): return StringForm{StringKind::Movs, 0xA4, true, true};
-    case M(CMPSB): case M(CMPSW): case M(CMPSD): return StringForm{StringKind::Cmps, 0xA6, true, true};
-    case M(STOSB): case M(STOSW): case M(STOSD): return StringForm{StringKind::Stos, 0xAA, false, true};
-    case M(LODSB): case M(LODSW): case M(LODSD): return StringForm{StringKind::Lods, 0xAC, true, false};
-    case M(SCASB): case M(SCASW): case M(SCASD): return StringForm{StringKind::Scas, 0xAE, false, true};
-    case M(INSB): case M(INSW): case M(INSD): return StringForm{StringKind::Ins, 0x6C, false, true};
-    case M(OUTSB): case M(OUTSW): case M(OUTSD): return StringForm{StringKind::Outs, 0x6E, true, false};
+    case M(MOVSB):
+    case M(MOVSW):
+    case M(MOVSD): return StringForm{StringKind::Movs, 0xA4, true, true};
+    case M(CMPSB):
+    case M(CMPSW):
+    case M(CMPSD): return StringForm{StringKind::Cmps, 0xA6, true, true};
+    case M(STOSB):
+    case M(STOSW):
+    case M(STOSD): return StringForm{StringKind::Stos, 0xAA, false, true};
+    case M(LODSB):
+    case M(LODSW):
+    case M(LODSD): return StringForm{StringKind::Lods, 0xAC, true, false};
+    case M(SCASB):
+    case M(SCASW):
+    case M(SCASD): return StringForm{StringKind::Scas, 0xAE, false, true};
+    case M(INSB):
+    case M(INSW):
+    case M(INSD): return StringForm{StringKind::Ins, 0x6C, false, true};
+    case M(OUTSB):
+    case M(OUTSW):
+    case M(OUTSD): return StringForm{StringKind::Outs, 0x6E, true, false};
     default: return std::nullopt;
   }
 }

@@ -18,6 +18,7 @@ namespace vmm86 {
 
 /// Classes an instruction can belong to (several at once: `int` is control flow and
 /// sensitive; `ins` is I/O and a string operation).
+// clang-format off
 enum class InsnClass : uint8_t {
   Plain,          ///< ordinary instruction copied unchanged (memory operands aside); never combined with another class
   ControlFlow,    ///< ends a translated block (jmp/jcc/call/ret/loop/int/iret/hlt/ud2/...)
@@ -38,6 +39,7 @@ enum class InsnClass : uint8_t {
   Unclassified,
   Count,
 };
+// clang-format on
 
 /// A small bit set of InsnClass.
 struct InsnClassSet {
@@ -49,8 +51,14 @@ struct InsnClassSet {
   constexpr InsnClassSet(InsnClass c) : bits(bit(c)) {}  // NOLINT(google-explicit-constructor)
   [[nodiscard]] constexpr bool has(InsnClass c) const { return (bits & bit(c)) != 0; }
   [[nodiscard]] constexpr bool empty() const { return bits == 0; }
-  constexpr InsnClassSet& add(InsnClass c) { bits = static_cast<uint16_t>(bits | bit(c)); return *this; }
-  constexpr InsnClassSet& remove(InsnClass c) { bits = static_cast<uint16_t>(bits & ~bit(c)); return *this; }
+  constexpr InsnClassSet& add(InsnClass c) {
+    bits = static_cast<uint16_t>(bits | bit(c));
+    return *this;
+  }
+  constexpr InsnClassSet& remove(InsnClass c) {
+    bits = static_cast<uint16_t>(bits & ~bit(c));
+    return *this;
+  }
   constexpr bool operator==(const InsnClassSet&) const = default;
 
  private:
@@ -58,7 +66,9 @@ struct InsnClassSet {
 };
 static_assert(static_cast<unsigned>(InsnClass::Count) <= 16, "InsnClassSet holds 16 bits");
 
-constexpr InsnClassSet operator|(InsnClassSet a, InsnClassSet b) { return InsnClassSet{static_cast<uint16_t>(a.bits | b.bits)}; }
+constexpr InsnClassSet operator|(InsnClassSet a, InsnClassSet b) {
+  return InsnClassSet{static_cast<uint16_t>(a.bits | b.bits)};
+}
 constexpr InsnClassSet operator|(InsnClass a, InsnClass b) { return InsnClassSet{a} | InsnClassSet{b}; }
 
 /// Encoding rule that refines the classes of a row (the mnemonic alone is not enough).
@@ -69,9 +79,9 @@ enum class Refine : uint8_t {
   /// mov Sreg,x: SegmentLoad+Callout, h_mov_sreg; mov x,Sreg: Sensitive; mov CRn/DRn:
   /// Privileged (+Callout on writes), h_mov_cr/h_mov_dr; all of them route Callout
   MovSpecial,
-  PushSreg,     ///< push Sreg: + Sensitive (the selector is virtual; rewrite_stack reads it); 06/0E/16/1E also Invalid64
-  PopSreg,      ///< pop Sreg: + SegmentLoad + Callout, route Callout; 07/17/1F also Invalid64
-  FarBranch,    ///< far jmp/call/ret: + SegmentLoad + Callout, route EndBlock; ptr16:32 forms (EA/9A) also Invalid64
+  PushSreg,   ///< push Sreg: + Sensitive (the selector is virtual; rewrite_stack reads it); 06/0E/16/1E also Invalid64
+  PopSreg,    ///< pop Sreg: + SegmentLoad + Callout, route Callout; 07/17/1F also Invalid64
+  FarBranch,  ///< far jmp/call/ret: + SegmentLoad + Callout, route EndBlock; ptr16:32 forms (EA/9A) also Invalid64
   /// movsd/cmpsd share a mnemonic with SSE2: the one-byte opcodes (A5/A7) are StringOp
   /// only, route String, h_string
   StringForm,
@@ -80,13 +90,13 @@ enum class Refine : uint8_t {
 /// How the translator handles an instruction: the rewrite class `rewrite_by_route`
 /// (translator/block_scanner.cpp) dispatches it to, one file per class.
 enum class Route : uint8_t {
-  Copy,      ///< re-emitted as itself, memory operands windowed; x87/MMX/SSE run natively (rewrite_ident.cpp)
-  Stack,     ///< push/pop/leave as 32-bit accesses at gs:[r12d] (rewrite_stack.cpp)
-  Flags,     ///< cli/sti/pushfd/popfd on the virtual IF (rewrite_flags.cpp)
-  String,    ///< the host's own string instruction on host pointers (rewrite_string.cpp)
-  Branch,    ///< near jmp/jcc/ret/loop/jecxz: exit stubs, chaining, the inline table (rewrite_branch.cpp)
-  Call,      ///< near call: a PC thunk is inlined (rewrite_pc_thunk.cpp), else as Branch
-  Time,      ///< rdtsc as the host's own (rewrite_time.cpp)
+  Copy,    ///< re-emitted as itself, memory operands windowed; x87/MMX/SSE run natively (rewrite_ident.cpp)
+  Stack,   ///< push/pop/leave as 32-bit accesses at gs:[r12d] (rewrite_stack.cpp)
+  Flags,   ///< cli/sti/pushfd/popfd on the virtual IF (rewrite_flags.cpp)
+  String,  ///< the host's own string instruction on host pointers (rewrite_string.cpp)
+  Branch,  ///< near jmp/jcc/ret/loop/jecxz: exit stubs, chaining, the inline table (rewrite_branch.cpp)
+  Call,    ///< near call: a PC thunk is inlined (rewrite_pc_thunk.cpp), else as Branch
+  Time,    ///< rdtsc as the host's own (rewrite_time.cpp)
   /// No inline form: the interpreter runs it in place from the block (rewrite_callout.cpp):
   /// segment loads, port I/O, CR/DR/MSR and descriptor tables, cpuid, 32-bit-only forms.
   Callout,
@@ -111,19 +121,91 @@ enum class Route : uint8_t {
 /// (vmm/interp/core.h; vmm/interp/handler_table.cpp maps one to the other).
 enum class Interp : uint8_t {
   // interp_alu_ops.cpp
-  Binop, Incdec, Neg, Not, Shift, Shxd, Mul, Imul, Div, Bit, Bitscan, Bcd, Aam, Aad, Setcc, Cmovcc, Cmpxchg,
-  Cmpxchg8b, Xadd, Bswap,
+  Binop,
+  Incdec,
+  Neg,
+  Not,
+  Shift,
+  Shxd,
+  Mul,
+  Imul,
+  Div,
+  Bit,
+  Bitscan,
+  Bcd,
+  Aam,
+  Aad,
+  Setcc,
+  Cmovcc,
+  Cmpxchg,
+  Cmpxchg8b,
+  Xadd,
+  Bswap,
   // interp_data.cpp
-  Mov, Movx, Lea, Xchg, Convert, Flagop, Lahf, Sahf, Salc, Nop, Clflush, Xlat, Bound, Ud,
+  Mov,
+  Movx,
+  Lea,
+  Xchg,
+  Convert,
+  Flagop,
+  Lahf,
+  Sahf,
+  Salc,
+  Nop,
+  Clflush,
+  Xlat,
+  Bound,
+  Ud,
   // interp_control.cpp
-  Jmp, Jcc, Call, Ret, Loop, Jcxz, Int, Iret, Push, Pop, Pusha, Popa, Pushf, Popf, Enter, Leave,
+  Jmp,
+  Jcc,
+  Call,
+  Ret,
+  Loop,
+  Jcxz,
+  Int,
+  Iret,
+  Push,
+  Pop,
+  Pusha,
+  Popa,
+  Pushf,
+  Popf,
+  Enter,
+  Leave,
   // interp_string.cpp
-  String, In, Out,
+  String,
+  In,
+  Out,
   // segments.cpp
-  MovSreg, LoadFarPointer, LarLsl, VerrVerw, Arpl,
+  MovSreg,
+  LoadFarPointer,
+  LarLsl,
+  VerrVerw,
+  Arpl,
   // interp_system.cpp
-  Cli, Sti, Hlt, LoadDtr, StoreDtr, Lldt, Ltr, SldtStr, Smsw, Lmsw, Clts, MovCr, MovDr, Invlpg, Cache, Cpuid,
-  Rdtsc, Rdmsr, Wrmsr, Rdpmc, Sysenter, Sysexit,
+  Cli,
+  Sti,
+  Hlt,
+  LoadDtr,
+  StoreDtr,
+  Lldt,
+  Ltr,
+  SldtStr,
+  Smsw,
+  Lmsw,
+  Clts,
+  MovCr,
+  MovDr,
+  Invlpg,
+  Cache,
+  Cpuid,
+  Rdtsc,
+  Rdmsr,
+  Wrmsr,
+  Rdpmc,
+  Sysenter,
+  Sysexit,
   // interp_fpu.cpp
   Fpu,
   Count,
@@ -166,9 +248,9 @@ enum class StringKind : uint8_t { Movs, Cmps, Stos, Lods, Scas, Ins, Outs };
 /// What both engines need to know about a string instruction beyond its operand size.
 struct StringForm {
   StringKind kind;
-  uint8_t opcode;    ///< its byte-sized one-byte opcode; +1 is the word/dword form
-  bool reads_esi;    ///< goes through DS:ESI (overridable)
-  bool uses_edi;     ///< goes through ES:EDI
+  uint8_t opcode;  ///< its byte-sized one-byte opcode; +1 is the word/dword form
+  bool reads_esi;  ///< goes through DS:ESI (overridable)
+  bool uses_edi;   ///< goes through ES:EDI
 };
 /// The form of a string instruction; nullopt for anything else (the SSE2 movsd/cmpsd too).
 [[nodiscard]] std::optional<StringForm> string_form(ZydisMnemonic m, InsnClassSet classes);

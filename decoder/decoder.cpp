@@ -56,17 +56,22 @@ RepPrefix Instruction::rep_prefix() const {
   const bool f2 = (raw.attributes & ZYDIS_ATTRIB_HAS_REPNE) != 0;
   if (!f3 && !f2) return RepPrefix::None;
   switch (raw.mnemonic) {
-    case ZYDIS_MNEMONIC_CMPSB: case ZYDIS_MNEMONIC_CMPSW: case ZYDIS_MNEMONIC_CMPSD:
-    case ZYDIS_MNEMONIC_SCASB: case ZYDIS_MNEMONIC_SCASW: case ZYDIS_MNEMONIC_SCASD:
-      return f2 ? RepPrefix::RepNE : RepPrefix::RepE;
-    default:
-      return RepPrefix::Rep;  // F2 repeats these too: the CPU ignores the condition
+    case ZYDIS_MNEMONIC_CMPSB:
+    case ZYDIS_MNEMONIC_CMPSW:
+    case ZYDIS_MNEMONIC_CMPSD:
+    case ZYDIS_MNEMONIC_SCASB:
+    case ZYDIS_MNEMONIC_SCASW:
+    case ZYDIS_MNEMONIC_SCASD: return f2 ? RepPrefix::RepNE : RepPrefix::RepE;
+    default: return RepPrefix::Rep;  // F2 repeats these too: the CPU ignores the condition
   }
 }
 
 std::optional<uint8_t> Instruction::segment_override() const {
   // Zydis records only the prefix that takes effect.
-  static constexpr struct { ZydisInstructionAttributes attr; ZydisRegister reg; } kPrefixes[] = {
+  static constexpr struct {
+    ZydisInstructionAttributes attr;
+    ZydisRegister reg;
+  } kPrefixes[] = {
       {ZYDIS_ATTRIB_HAS_SEGMENT_ES, ZYDIS_REGISTER_ES}, {ZYDIS_ATTRIB_HAS_SEGMENT_CS, ZYDIS_REGISTER_CS},
       {ZYDIS_ATTRIB_HAS_SEGMENT_SS, ZYDIS_REGISTER_SS}, {ZYDIS_ATTRIB_HAS_SEGMENT_DS, ZYDIS_REGISTER_DS},
       {ZYDIS_ATTRIB_HAS_SEGMENT_FS, ZYDIS_REGISTER_FS}, {ZYDIS_ATTRIB_HAS_SEGMENT_GS, ZYDIS_REGISTER_GS},
@@ -101,8 +106,7 @@ std::optional<GprRef> gpr_ref(ZydisRegister reg) {
   if (id < 0 || id > 7) return std::nullopt;
   const auto n = static_cast<uint8_t>(id);
   switch (ZydisRegisterGetClass(reg)) {
-    case ZYDIS_REGCLASS_GPR8:
-      return n < 4 ? GprRef{n, 8, false} : GprRef{static_cast<uint8_t>(n - 4), 8, true};
+    case ZYDIS_REGCLASS_GPR8: return n < 4 ? GprRef{n, 8, false} : GprRef{static_cast<uint8_t>(n - 4), 8, true};
     case ZYDIS_REGCLASS_GPR16: return GprRef{n, 16, false};
     case ZYDIS_REGCLASS_GPR32: return GprRef{n, 32, false};
     default: return std::nullopt;

@@ -27,7 +27,7 @@ enum class RepPrefix : uint8_t {
 struct Instruction {
   ZydisDecodedInstruction raw{};
   ZydisDecodedOperand operands[ZYDIS_MAX_OPERAND_COUNT]{};
-  InsnClassSet classes{};  ///< from the classification table (classify.h)
+  InsnClassSet classes{};         ///< from the classification table (classify.h)
   Route route = Route::EndBlock;  ///< the translator's rewrite class (the row's, refined)
   Interp interp = Interp::Ud;     ///< the interpreter's handler (the row's, refined)
 
@@ -66,9 +66,9 @@ struct Instruction {
 
 /// A general-purpose register operand resolved to the register file.
 struct GprRef {
-  uint8_t index = 0;        ///< 0..7 in ModRM order (EAX ECX EDX EBX ESP EBP ESI EDI)
-  uint8_t width = 32;       ///< 8, 16 or 32 bits
-  bool high_byte = false;   ///< AH/CH/DH/BH: bits 8..15 of register `index`
+  uint8_t index = 0;       ///< 0..7 in ModRM order (EAX ECX EDX EBX ESP EBP ESI EDI)
+  uint8_t width = 32;      ///< 8, 16 or 32 bits
+  bool high_byte = false;  ///< AH/CH/DH/BH: bits 8..15 of register `index`
 };
 /// Resolves AL..BH, AX..DI and EAX..EDI; nullopt for any other register.
 [[nodiscard]] std::optional<GprRef> gpr_ref(ZydisRegister reg);

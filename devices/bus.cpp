@@ -10,7 +10,9 @@ namespace {
 
 constexpr uint64_t all_ones(unsigned size) { return size >= 8 ? ~uint64_t{0} : (uint64_t{1} << (8 * size)) - 1; }
 
-constexpr bool is_access_size(unsigned size, unsigned max) { return size != 0 && size <= max && (size & (size - 1)) == 0; }
+constexpr bool is_access_size(unsigned size, unsigned max) {
+  return size != 0 && size <= max && (size & (size - 1)) == 0;
+}
 
 }  // namespace
 

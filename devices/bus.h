@@ -91,8 +91,8 @@ class RangeBus {
 
   LogFn log_;
   std::vector<Range> ranges_;
-  std::vector<BusRangeId> by_base_;         ///< indexes of ranges_, sorted by base
-  std::unordered_set<uint64_t> logged_;     ///< addr >> kLogShift already reported
+  std::vector<BusRangeId> by_base_;      ///< indexes of ranges_, sorted by base
+  std::unordered_set<uint64_t> logged_;  ///< addr >> kLogShift already reported
   uint64_t unhandled_ = 0;
 };
 
@@ -105,14 +105,12 @@ class IoBus {
   explicit IoBus(LogFn log = {}) : core_(std::move(log)) {}
 
   /// Claims ports [base, base+count) for `device`, which must outlive the bus.
-  [[nodiscard]] BusStatus add(uint16_t base, uint32_t count, PortIoDevice& device, std::string name,
-                              unsigned width = 1, BusRangeId* id = nullptr) {
+  [[nodiscard]] BusStatus add(uint16_t base, uint32_t count, PortIoDevice& device, std::string name, unsigned width = 1,
+                              BusRangeId* id = nullptr) {
     return core_.add(base, count, device, std::move(name), width, id);
   }
   /// `size` 1, 2 or 4.
-  [[nodiscard]] uint32_t read(uint16_t port, unsigned size) {
-    return static_cast<uint32_t>(core_.read(port, size));
-  }
+  [[nodiscard]] uint32_t read(uint16_t port, unsigned size) { return static_cast<uint32_t>(core_.read(port, size)); }
   void write(uint16_t port, unsigned size, uint32_t value) { core_.write(port, size, value); }
 
   [[nodiscard]] const std::vector<RangeBus<PortIoTraits>::Range>& ranges() const { return core_.ranges(); }
@@ -128,8 +126,8 @@ class MmioBus {
  public:
   explicit MmioBus(LogFn log = {}) : core_(std::move(log)) {}
 
-  [[nodiscard]] BusStatus add(GuestPhys base, uint64_t size, MmioDevice& device, std::string name,
-                              unsigned width = 4, BusRangeId* id = nullptr) {
+  [[nodiscard]] BusStatus add(GuestPhys base, uint64_t size, MmioDevice& device, std::string name, unsigned width = 4,
+                              BusRangeId* id = nullptr) {
     return core_.add(base.value, size, device, std::move(name), width, id);
   }
   /// `size` 1, 2, 4 or 8.

@@ -105,10 +105,8 @@ PcPlatformStats PcPlatform::stats() const {
   for (const auto& [device, id] : ranges_) {
     const uint64_t n = io_bus_.accesses(id);
     switch (device) {
-#define VMM86_X(name, what)      \
-  case PcDevice::name:           \
-    s.port_accesses.name += n;   \
-    break;
+#define VMM86_X(name, what) \
+  case PcDevice::name: s.port_accesses.name += n; break;
       VMM86_PC_DEVICES(VMM86_X)
 #undef VMM86_X
     }

@@ -35,14 +35,14 @@ namespace vmm86 {
 
 // The devices whose port accesses are counted: one row each, the single source for
 // PcDevice and PcPlatformStats::PortAccesses.
-#define VMM86_PC_DEVICES(X)                      \
-  X(pic, "8259A PIC pair and ELCR")              \
-  X(pit, "8254 PIT and port 0x61")               \
-  X(rtc, "MC146818 RTC/CMOS")                    \
-  X(com1, "16550A COM1")                         \
-  X(com2, "16550A COM2")                         \
-  X(i8042, "i8042 keyboard controller")          \
-  X(post, "POST code port 0x80")                 \
+#define VMM86_PC_DEVICES(X)             \
+  X(pic, "8259A PIC pair and ELCR")     \
+  X(pit, "8254 PIT and port 0x61")      \
+  X(rtc, "MC146818 RTC/CMOS")           \
+  X(com1, "16550A COM1")                \
+  X(com2, "16550A COM2")                \
+  X(i8042, "i8042 keyboard controller") \
+  X(post, "POST code port 0x80")        \
   X(debugcon, "debug console port 0xE9")
 
 // Platform-wide counters (besides per-device port accesses and per-IRQ edges).

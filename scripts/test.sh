@@ -4,18 +4,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-# clang-tidy-14 for the static check after the release tests (setup.sh installs what builds and
-# runs vmm86; this is CI's own tool), the same way: apt-get when missing.
-if ! dpkg-query -W -f='${Status}' clang-tidy-14 2>/dev/null | grep -q 'install ok installed'; then
+# clang-tidy-14 and clang-format-14 for the static checks (setup.sh installs what builds and
+# runs vmm86; these are CI's own tools), the same way: apt-get when missing.
+lint_tools=()
+for tool in clang-tidy-14 clang-format-14; do
+  dpkg-query -W -f='${Status}' "$tool" 2>/dev/null | grep -q 'install ok installed' || lint_tools+=("$tool")
+done
+if ((${#lint_tools[@]})); then
   sudo_cmd=()
   if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
-  echo "[test] installing clang-tidy-14"
+  echo "[test] installing ${lint_tools[*]}"
   # setup.sh updates the package indexes only when it installs something: update here when
-  # the install cannot find the package.
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends clang-tidy-14 >/dev/null ||
+  # the install cannot find the packages.
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${lint_tools[@]}" >/dev/null ||
     { "${sudo_cmd[@]}" apt-get update -qq >/dev/null 2>&1 || true
-      DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends clang-tidy-14 >/dev/null; }
+      DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${lint_tools[@]}" >/dev/null; }
 fi
+echo "[test] C++ layout (scripts/format.sh --check: clang-format-14 with .clang-format)"
+bash scripts/format.sh --check
 echo "[test] folder layering (no include or link cycles)"
 python3 scripts/check_layers.py
 bash guest/build-image.sh >/dev/null

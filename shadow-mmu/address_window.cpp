@@ -54,7 +54,8 @@ bool AddressWindow::unmap(GuestLinear linear, uint64_t pages) {
   // Replacing with a fresh PROT_NONE anonymous mapping drops the memfd pages and keeps the
   // reservation, so nothing else in the process can be placed inside the window.
   const uint64_t bytes = pages << kPageShift;
-  void* p = mmap(base_ + linear.value, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+  void* p = mmap(base_ + linear.value, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1,
+                 0);
   if (p == MAP_FAILED) return false;
   vma_bound_ += kVmasPerCall;
   return true;

@@ -1,6 +1,5 @@
 #include "shadow-mmu/page_walker.h"
 
-
 namespace vmm86 {
 
 namespace {

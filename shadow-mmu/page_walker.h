@@ -69,13 +69,13 @@ inline constexpr uint32_t Global = 1u << 8;
 
 struct WalkResult {
   bool ok = false;
-  GuestPhys phys{};            ///< valid when ok
-  uint32_t error_code = 0;     ///< #PF error code when !ok
-  bool large_page = false;     ///< mapped by a 4 MiB PDE
-  bool global = false;         ///< G bit (meaningful with CR4.PGE)
-  bool writable = false;       ///< effective write permission for this access's privilege
-  bool user = false;           ///< effective U/S (both levels allow user)
-  bool dirty = false;          ///< D bit of the final entry after this walk
+  GuestPhys phys{};         ///< valid when ok
+  uint32_t error_code = 0;  ///< #PF error code when !ok
+  bool large_page = false;  ///< mapped by a 4 MiB PDE
+  bool global = false;      ///< G bit (meaningful with CR4.PGE)
+  bool writable = false;    ///< effective write permission for this access's privilege
+  bool user = false;        ///< effective U/S (both levels allow user)
+  bool dirty = false;       ///< D bit of the final entry after this walk
 };
 
 /// Translates `linear` for `access`. With `set_accessed_dirty`, sets A in every entry used

@@ -147,14 +147,14 @@ void ShadowMmu::revalidate(Window& w) {
     if (now.valid && source.valid && now.pde == source.pde && now.pte == source.pte) continue;  // as mapped
     Mapping& m = w.map.at(lp);
     // Walking sets A as the fill did: the SDM lets a processor set A bits speculatively.
-    const WalkResult walk =
-        walk_page_tables(mem_, mode_, GuestLinear{lp << kPageShift}, AccessKind{false, w.user, false}, true);
+    const WalkResult walk = walk_page_tables(mem_, mode_, GuestLinear{lp << kPageShift},
+                                             AccessKind{false, w.user, false}, true);
     const auto pp = static_cast<uint32_t>(walk.phys.value >> kPageShift);
     // Kept if a fresh fill would map the same frame at the same size, and no more
     // writable than a fill would (writable once D is set). Read-only where a fill would
     // map it writable is fine: the first write fills it again.
-    const bool same_frame =
-        walk.ok && pp == m.phys_page && walk.large_page == m.large && !(walk.global && (mode_.cr4 & cr4::PGE));
+    const bool same_frame = walk.ok && pp == m.phys_page && walk.large_page == m.large &&
+                            !(walk.global && (mode_.cr4 & cr4::PGE));
     const bool fill_writable = walk.writable && walk.dirty && !is_code_page(PhysPage{pp});
     if (same_frame && m.writable && !fill_writable) {
       // fork made the page copy-on-write: same frame, read-only now. An mprotect keeps the

@@ -47,14 +47,14 @@ struct ShadowMmuStats {
   uint64_t flushes = 0;         ///< CR3 writes: non-global mappings dropped
   uint64_t global_flushes = 0;  ///< everything dropped (CR0/CR4 changes, flush_all)
   uint64_t invlpgs = 0;
-  uint64_t fill_ns = 0;          ///< time spent in fill()
-  uint64_t vma_recounts = 0;     ///< exact counts of host mappings (near the budget)
-  uint64_t evictions = 0;        ///< windows emptied to stay under the mapping budget
-  uint64_t map_failures = 0;     ///< fills answered Mmio because the host refused a mapping
-  uint64_t space_reuses = 0;         ///< CR3 switches back to an address space whose windows were kept
-  uint64_t space_assignments = 0;    ///< CR3 switches that emptied a pair of windows for a new one
-  uint64_t revalidated_kept = 0;     ///< pages revalidations found unchanged and left mapped
-  uint64_t revalidated_dropped = 0;  ///< pages revalidations found changed and took out
+  uint64_t fill_ns = 0;                ///< time spent in fill()
+  uint64_t vma_recounts = 0;           ///< exact counts of host mappings (near the budget)
+  uint64_t evictions = 0;              ///< windows emptied to stay under the mapping budget
+  uint64_t map_failures = 0;           ///< fills answered Mmio because the host refused a mapping
+  uint64_t space_reuses = 0;           ///< CR3 switches back to an address space whose windows were kept
+  uint64_t space_assignments = 0;      ///< CR3 switches that emptied a pair of windows for a new one
+  uint64_t revalidated_kept = 0;       ///< pages revalidations found unchanged and left mapped
+  uint64_t revalidated_dropped = 0;    ///< pages revalidations found changed and took out
   uint64_t revalidated_protected = 0;  ///< ... kept, made read-only (the guest's copy-on-write)
   uint64_t revalidated_remapped = 0;   ///< pages revalidations found at another frame and mapped there
 };

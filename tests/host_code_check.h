@@ -52,10 +52,9 @@ inline std::string unwindowed_accesses(const Block& block, HostAccessCount* coun
       if (op.mem.segment == ZYDIS_REGISTER_GS) {
         // A bit-string instruction with a register offset reaches ea + offset / 8 (±256 MiB):
         // from gs:[r11] (up to 8 GiB past the window base) that could pass the guard.
-        const bool register_bit_offset =
-            (d.mnemonic == ZYDIS_MNEMONIC_BT || d.mnemonic == ZYDIS_MNEMONIC_BTS || d.mnemonic == ZYDIS_MNEMONIC_BTR ||
-             d.mnemonic == ZYDIS_MNEMONIC_BTC) &&
-            ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER;
+        const bool register_bit_offset = (d.mnemonic == ZYDIS_MNEMONIC_BT || d.mnemonic == ZYDIS_MNEMONIC_BTS ||
+                                          d.mnemonic == ZYDIS_MNEMONIC_BTR || d.mnemonic == ZYDIS_MNEMONIC_BTC) &&
+                                         ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER;
         ok = d.address_width == 32 || (base == ZYDIS_REGISTER_R11 && op.mem.index == ZYDIS_REGISTER_NONE &&
                                        op.mem.disp.value == 0 && !register_bit_offset);
         if (ok && count) ++count->guest;

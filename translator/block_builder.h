@@ -18,11 +18,11 @@ namespace vmm86 {
 
 /// What a rewrite rule did with one instruction.
 enum class RewriteStatus : uint8_t {
-  Emitted,      ///< host code emitted; the block continues
-  EndsBlock,    ///< host code emitted including the block's exits
-  SideExit,     ///< host code emitted including an exit taken on a condition; the block
-                ///< goes on with the next instruction, which starts a new count segment
-  NotHandled,   ///< this rule cannot translate it: end the block before it (slow path)
+  Emitted,     ///< host code emitted; the block continues
+  EndsBlock,   ///< host code emitted including the block's exits
+  SideExit,    ///< host code emitted including an exit taken on a condition; the block
+               ///< goes on with the next instruction, which starts a new count segment
+  NotHandled,  ///< this rule cannot translate it: end the block before it (slow path)
 };
 
 /// "No condition" for jump_to_exit. Not asmjit's CondCode::kMaxValue: that equals kG (jg).
@@ -32,8 +32,8 @@ inline constexpr auto kAlways = static_cast<asmjit::x86::CondCode>(0xFF);
 struct PendingExit {
   ExitKind kind;
   uint32_t target_eip;
-  asmjit::Label stub;          ///< bound at the stub
-  asmjit::Label after_jump;    ///< bound right after the jump whose rel32 gets patched (Direct only)
+  asmjit::Label stub;        ///< bound at the stub
+  asmjit::Label after_jump;  ///< bound right after the jump whose rel32 gets patched (Direct only)
   bool patchable;
   /// Instructions of the block retired when this exit is taken; the stub takes what the
   /// count segment (see BlockBuilder::segment) added beyond that off the count.
@@ -70,8 +70,8 @@ struct BlockBuilder {
   asmjit::x86::Assembler& a;
   bool count_indirect = false;  ///< emit the ExecContext::indirect_lookups count
   uint32_t mode = 0;
-  uint32_t eip = 0;            ///< EIP of the instruction being translated
-  uint32_t next_eip = 0;       ///< EIP after it
+  uint32_t eip = 0;       ///< EIP of the instruction being translated
+  uint32_t next_eip = 0;  ///< EIP after it
   std::vector<PendingExit> exits;
   asmjit::Label indirect_exit;  ///< shared stub for missed indirect lookups (target in cpu.eip)
   bool indirect_used = false;
@@ -84,7 +84,7 @@ struct BlockBuilder {
   /// The translation used a tmode::kUnsalted bit (set by the rules that read one).
   bool mode_sensitive = false;
   uint32_t indirect_index_bits = kIndirectIndexBits;  ///< BlockConfig::indirect_index_bits
-  const uint8_t* return_mismatch = nullptr;          ///< BlockConfig::return_mismatch
+  const uint8_t* return_mismatch = nullptr;           ///< BlockConfig::return_mismatch
   /// Count segment of the current instruction. A block adds its instructions to the
   /// retired count (R14) with one flag-neutral lea per segment, at the segment's start: the
   /// prologue's for the first, and one after each side exit (a conditional branch the

@@ -30,7 +30,8 @@ struct BlockServices {
 
 /// One block on its way from guest bytes to the code cache.
 struct BlockDraft {
-  BlockDraft(const BlockKey& key, const BlockConfig& config) : b(*emission.a, config), block(std::make_unique<Block>()) {
+  BlockDraft(const BlockKey& key, const BlockConfig& config)
+      : b(*emission.a, config), block(std::make_unique<Block>()) {
     block->key = key;
     block->first_page = block->last_page = key.phys.page();
   }

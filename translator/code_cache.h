@@ -18,9 +18,9 @@ struct Block;
 /// What translation depends on besides the code bytes: a block is reused only when all of
 /// these match (DESIGN.md §4). Guest-physical, so blocks survive CR3 switches.
 struct BlockKey {
-  GuestPhys phys{};      ///< guest-physical address of the first byte
-  uint32_t eip = 0;      ///< guest linear EIP (blocks embed absolute EIPs)
-  uint32_t mode = 0;     ///< TranslationMode bits
+  GuestPhys phys{};   ///< guest-physical address of the first byte
+  uint32_t eip = 0;   ///< guest linear EIP (blocks embed absolute EIPs)
+  uint32_t mode = 0;  ///< TranslationMode bits
   bool operator==(const BlockKey&) const = default;
 };
 
@@ -32,13 +32,13 @@ struct BlockKeyHash {
 
 /// Why a block was left.
 enum class ExitKind : uint8_t {
-  Direct,      ///< to a known guest EIP; can be chained
-  Indirect,    ///< target computed at run time (in cpu.eip), missed the inline table
-  Interpret,   ///< the next instruction needs the interpreter (cpu.eip points at it)
-  Callout,     ///< a callout asked to leave (interrupt window, mode change)
-  Poll,        ///< the poll page was armed (interrupt, stop request); cpu.eip = block start
-  Fault,       ///< a host fault that is not a window fill: interpret the instruction at cpu.eip
-  Stale,       ///< the block's guest code changed under it (checked at entry): drop it
+  Direct,       ///< to a known guest EIP; can be chained
+  Indirect,     ///< target computed at run time (in cpu.eip), missed the inline table
+  Interpret,    ///< the next instruction needs the interpreter (cpu.eip points at it)
+  Callout,      ///< a callout asked to leave (interrupt window, mode change)
+  Poll,         ///< the poll page was armed (interrupt, stop request); cpu.eip = block start
+  Fault,        ///< a host fault that is not a window fill: interpret the instruction at cpu.eip
+  Stale,        ///< the block's guest code changed under it (checked at entry): drop it
   CodeTlbMiss,  ///< entered through the indirect table, but the code TLB does not confirm its page
 };
 
@@ -101,12 +101,12 @@ struct Block {
   /// Where the dispatcher enters after finding the block at the current EIP itself.
   [[nodiscard]] const uint8_t* dispatch_entry() const { return has_second_page ? checked_entry : host_code; }
   uint32_t host_size = 0;
-  uint32_t guest_size = 0;       ///< bytes of guest code
-  uint32_t guest_insns = 0;       ///< guest instructions it retires when run to the end
+  uint32_t guest_size = 0;   ///< bytes of guest code
+  uint32_t guest_insns = 0;  ///< guest instructions it retires when run to the end
   std::vector<std::unique_ptr<ExitRecord>> exits;
   std::vector<std::unique_ptr<CalloutSite>> callouts;
-  std::vector<ExitRecord*> incoming;  ///< chained exits of other blocks that jump here
-  std::vector<PcMapEntry> pc_map;     ///< sorted by host_offset
+  std::vector<ExitRecord*> incoming;                ///< chained exits of other blocks that jump here
+  std::vector<PcMapEntry> pc_map;                   ///< sorted by host_offset
   std::vector<HostPointerSite> host_pointer_sites;  ///< sorted by host_offset
   /// Guest-physical pages its translation depends on: the first, and a second one (the same
   /// unless has_second_page): where its last instruction ends, or where the PC thunk it
@@ -194,8 +194,8 @@ class CodeCache {
   uint64_t flushes_ = 0;
   std::unordered_map<BlockKey, std::unique_ptr<Block>, BlockKeyHash> blocks_;
   std::unordered_map<uint64_t, std::vector<Block*>> page_index_;  ///< by PhysPage::value
-  std::vector<Block*> by_address_;  ///< blocks in allocation order (addresses increase)
-  std::vector<std::unique_ptr<Block>> retired_;  ///< dropped, freed by reclaim()
+  std::vector<Block*> by_address_;                                ///< blocks in allocation order (addresses increase)
+  std::vector<std::unique_ptr<Block>> retired_;                   ///< dropped, freed by reclaim()
 };
 
 }  // namespace vmm86

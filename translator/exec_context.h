@@ -40,7 +40,7 @@ struct IndirectEntry {
   uint32_t neg_tag = 0;     ///< -CodeTlb::tag of the target's page
   uint32_t tlb_offset = 0;  ///< of that code TLB slot, from R15
   uint32_t pad = 0;
-  uint64_t host_code = 0;   ///< the block's entry (its checked entry if it needs more checks)
+  uint64_t host_code = 0;  ///< the block's entry (its checked entry if it needs more checks)
   uint64_t pad2 = 0;
 };
 static_assert(sizeof(IndirectEntry) == 32);
@@ -134,9 +134,8 @@ inline constexpr int32_t kPollPageOffset = -static_cast<int32_t>(kPageSize);
 /// dispatcher delivers it after the interrupt shadow. Whoever enters translated code keeps
 /// that byte nonzero unless it knows the interrupt controller does not assert INTR (see
 /// BtEngine::run); a request raised while translated code runs comes with request_exit().
-inline constexpr int32_t kExternalInterruptOffset =
-    static_cast<int32_t>(offsetof(ExecContext, cpu) + offsetof(CpuState, pending) +
-                         offsetof(PendingEvents, external_interrupt));
+inline constexpr int32_t kExternalInterruptOffset = static_cast<int32_t>(
+    offsetof(ExecContext, cpu) + offsetof(CpuState, pending) + offsetof(PendingEvents, external_interrupt));
 static_assert(sizeof(PendingEvents::external_interrupt) == 1);
 
 /// Return prediction (docs/design-notes.md): a guest call is a host call and a guest ret a

@@ -6,9 +6,7 @@ namespace vmm86 {
 
 using namespace asmjit;
 
-x86::Gp guest_gp32(unsigned reg) {
-  return reg == 4 ? x86::r12d : x86::Gpd(reg);
-}
+x86::Gp guest_gp32(unsigned reg) { return reg == 4 ? x86::r12d : x86::Gpd(reg); }
 
 x86::Mem guest_dword(const x86::Gp& base32, int32_t disp) {
   x86::Mem m = x86::dword_ptr(base32, disp);
@@ -32,12 +30,10 @@ bool flat_segment_usable(const BlockBuilder& b, ZydisRegister seg, bool write) {
   switch (seg) {
     case ZYDIS_REGISTER_DS:
     case ZYDIS_REGISTER_ES:
-    case ZYDIS_REGISTER_SS:
-      return true;
+    case ZYDIS_REGISTER_SS: return true;
     case ZYDIS_REGISTER_CS:  // a code segment: never writable, readable if its type says so
       return !write && (b.mode & tmode::ReadableCs);
-    default:
-      return false;
+    default: return false;
   }
 }
 

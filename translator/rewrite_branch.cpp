@@ -121,7 +121,8 @@ void BlockBuilder::call_exit(ExitKind kind, uint32_t target) {
 
 RewriteStatus rewrite_branch(BlockBuilder& b, const Instruction& insn) {
   const ZydisMnemonic m = insn.mnemonic();
-  const bool relative = insn.operands[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE && insn.raw.meta.branch_type != ZYDIS_BRANCH_TYPE_FAR;
+  const bool relative = insn.operands[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
+                        insn.raw.meta.branch_type != ZYDIS_BRANCH_TYPE_FAR;
   if (insn.address_size() != 32) return RewriteStatus::NotHandled;
 
   if (const x86::CondCode cc = condition_of(m); cc != kAlways) {
@@ -153,10 +154,12 @@ RewriteStatus rewrite_branch(BlockBuilder& b, const Instruction& insn) {
       return RewriteStatus::EndsBlock;
     case ZYDIS_MNEMONIC_RET: {
       // retf loads CS (and maybe SS:ESP at another privilege): the interpreter's.
-      if (insn.operand_size() != 32 || !(b.mode & tmode::FlatData) || insn.raw.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR) {
+      if (insn.operand_size() != 32 || !(b.mode & tmode::FlatData) ||
+          insn.raw.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR) {
         break;
       }
-      const int32_t release = 4 + (insn.raw.operand_count_visible ? static_cast<int32_t>(insn.operands[0].imm.value.u) : 0);
+      const int32_t release = 4 +
+                              (insn.raw.operand_count_visible ? static_cast<int32_t>(insn.operands[0].imm.value.u) : 0);
       b.a.mov(x86::r13d, guest_dword(x86::r12d));
       b.a.lea(x86::r12d, x86::ptr(x86::r12d, release));
       if (b.return_mismatch) {
@@ -181,8 +184,7 @@ RewriteStatus rewrite_branch(BlockBuilder& b, const Instruction& insn) {
       b.jump_to_exit(ExitKind::Direct, relative_target(b, insn));
       return RewriteStatus::EndsBlock;
     }
-    default:
-      break;
+    default: break;
   }
   return RewriteStatus::NotHandled;
 }
@@ -196,7 +198,8 @@ void emit_indirect_jump(BlockBuilder& b) {
   b.indirect_used = true;
   if (b.count_indirect) emit_count(a, offsetof(ExecContext, indirect_lookups));
   const Label key_hit = a.newLabel(), hit = a.newLabel(), miss = a.newLabel();
-  a.mov(x86::dword_ptr(x86::r15, static_cast<int32_t>(offsetof(ExecContext, cpu) + offsetof(CpuState, eip))), x86::r13d);
+  a.mov(x86::dword_ptr(x86::r15, static_cast<int32_t>(offsetof(ExecContext, cpu) + offsetof(CpuState, eip))),
+        x86::r13d);
   a.mov(x86::r8, x86::rcx);
   if (b.indirect_index_bits == 16) {
     a.movzx(x86::ecx, x86::r13w);

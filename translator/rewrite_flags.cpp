@@ -137,8 +137,7 @@ RewriteStatus rewrite_flags(BlockBuilder& b, const Instruction& insn) {
       if (!cpl0 || !stack32) break;
       emit_popf(b);
       return RewriteStatus::Emitted;
-    default:
-      break;
+    default: break;
   }
   return RewriteStatus::NotHandled;
 }

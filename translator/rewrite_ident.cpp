@@ -35,10 +35,8 @@ ZydisRegister map_register(ZydisRegister r) {
     case ZYDIS_REGCLASS_GPR32:
     case ZYDIS_REGCLASS_X87:
     case ZYDIS_REGCLASS_MMX:
-    case ZYDIS_REGCLASS_XMM:
-      return r;
-    default:
-      return ZYDIS_REGISTER_NONE;  // segment, control, debug registers: not ident
+    case ZYDIS_REGCLASS_XMM: return r;
+    default: return ZYDIS_REGISTER_NONE;  // segment, control, debug registers: not ident
   }
 }
 
@@ -66,10 +64,8 @@ bool has_no_effect(const Instruction& insn) {
     case ZYDIS_MNEMONIC_PREFETCHNTA:
     case ZYDIS_MNEMONIC_PREFETCHT0:
     case ZYDIS_MNEMONIC_PREFETCHT1:
-    case ZYDIS_MNEMONIC_PREFETCHT2:
-      return true;
-    default:
-      return false;
+    case ZYDIS_MNEMONIC_PREFETCHT2: return true;
+    default: return false;
   }
 }
 
@@ -81,10 +77,8 @@ bool implicit_pointer_windowable(const BlockBuilder& b, const Instruction& insn)
   switch (insn.mnemonic()) {
     case ZYDIS_MNEMONIC_XLAT:
     case ZYDIS_MNEMONIC_MASKMOVQ:
-    case ZYDIS_MNEMONIC_MASKMOVDQU:
-      return (b.mode & tmode::FlatData) && !insn.segment_override();
-    default:
-      return false;
+    case ZYDIS_MNEMONIC_MASKMOVDQU: return (b.mode & tmode::FlatData) && !insn.segment_override();
+    default: return false;
   }
 }
 
@@ -130,10 +124,8 @@ bool based_bit_string(const Instruction& insn) {
     case ZYDIS_MNEMONIC_BT:
     case ZYDIS_MNEMONIC_BTS:
     case ZYDIS_MNEMONIC_BTR:
-    case ZYDIS_MNEMONIC_BTC:
-      break;
-    default:
-      return false;
+    case ZYDIS_MNEMONIC_BTC: break;
+    default: return false;
   }
   const ZydisDecodedOperand& base = insn.operands[0];
   return base.type == ZYDIS_OPERAND_TYPE_MEMORY && insn.operands[1].type == ZYDIS_OPERAND_TYPE_REGISTER &&
@@ -181,7 +173,8 @@ bool host_encoding_is_windowed(const Instruction& insn, const uint8_t* bytes, si
     if (op.type != ZYDIS_OPERAND_TYPE_MEMORY || op.mem.type != ZYDIS_MEMOP_TYPE_MEM) continue;
     if (op.mem.segment != ZYDIS_REGISTER_GS) return false;
     const bool addr32 = host.address_width == 32;
-    const bool based = op.mem.base == ZYDIS_REGISTER_R11 && op.mem.index == ZYDIS_REGISTER_NONE && op.mem.disp.value == 0;
+    const bool based = op.mem.base == ZYDIS_REGISTER_R11 && op.mem.index == ZYDIS_REGISTER_NONE &&
+                       op.mem.disp.value == 0;
     if (!addr32 && !based) return false;
   }
   return true;

@@ -22,7 +22,8 @@ RewriteStatus rewrite_pc_thunk(BlockBuilder& b, const Instruction& insn, CodeSou
   }
   const uint8_t* c = thunk.host;
   const unsigned reg = (c[1] >> 3) & 7;
-  if (c[0] != 0x8B || (c[1] & 0xC7) != 0x04 || c[2] != 0x24 || c[3] != 0xC3 || reg == 4) return RewriteStatus::NotHandled;
+  if (c[0] != 0x8B || (c[1] & 0xC7) != 0x04 || c[2] != 0x24 || c[3] != 0xC3 || reg == 4)
+    return RewriteStatus::NotHandled;
   const LinearPage linear_page = GuestLinear{target}.page();
   const PhysPage phys_page = thunk.phys.page();
   const bool own_page = linear_page == GuestLinear{block.key.eip}.page() && phys_page == block.first_page;

@@ -81,8 +81,7 @@ RewriteStatus rewrite_stack(BlockBuilder& b, const Instruction& insn) {
       b.a.lea(x86::r12d, x86::ptr(x86::ebp, 4));
       b.a.mov(x86::ebp, x86::r13d);
       return RewriteStatus::Emitted;
-    default:
-      return RewriteStatus::NotHandled;
+    default: return RewriteStatus::NotHandled;
   }
 }
 

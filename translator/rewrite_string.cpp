@@ -54,7 +54,8 @@ RewriteStatus rewrite_string(BlockBuilder& b, const Instruction& insn) {
   }
   if (size == 16) bytes[n++] = 0x66;
   bytes[n++] = static_cast<uint8_t>(form->opcode + (size == 8 ? 0 : 1));
-  const uint8_t regs = static_cast<uint8_t>((form->reads_esi ? host_ptr::Rsi : 0) | (form->uses_edi ? host_ptr::Rdi : 0));
+  const uint8_t regs = static_cast<uint8_t>((form->reads_esi ? host_ptr::Rsi : 0) |
+                                            (form->uses_edi ? host_ptr::Rdi : 0));
 
   auto& a = b.a;
   a.mov(x86::r8, context_field(offsetof(ExecContext, window_base), 8));

@@ -8,10 +8,11 @@ namespace vmm86 {
 
 /// Mode bits that change translation (part of BlockKey::mode).
 namespace tmode {
-inline constexpr uint32_t Cpl3 = 1u << 0;       ///< CPL 3 (else 0; 1/2 are not translated)
-inline constexpr uint32_t FlatData = 1u << 1;   ///< DS, ES, SS: present writable expand-up data, base 0, limit 4 GiB, SS 32-bit
-inline constexpr uint32_t Code32 = 1u << 2;     ///< CS.D = 1
-inline constexpr uint32_t HostTsc = 1u << 5;    ///< rdtsc may run natively: no TSC offset, allowed at this CPL
+inline constexpr uint32_t Cpl3 = 1u << 0;  ///< CPL 3 (else 0; 1/2 are not translated)
+inline constexpr uint32_t FlatData =
+    1u << 1;  ///< DS, ES, SS: present writable expand-up data, base 0, limit 4 GiB, SS 32-bit
+inline constexpr uint32_t Code32 = 1u << 2;   ///< CS.D = 1
+inline constexpr uint32_t HostTsc = 1u << 5;  ///< rdtsc may run natively: no TSC offset, allowed at this CPL
 /// CR0.TS or CR0.EM: every x87/MMX/SSE instruction faults (#NM or #UD), which the
 /// interpreter raises; translated FPU code would run on another process's state.
 inline constexpr uint32_t FpuTraps = 1u << 6;

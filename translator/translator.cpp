@@ -93,9 +93,7 @@ TranslateStatus Translator::block_for_current(CodeSource& source, Block** out) {
   return TranslateStatus::Ok;
 }
 
-ExitRecord* Translator::enter(const Block* block) {
-  return enter_at(block->dispatch_entry());
-}
+ExitRecord* Translator::enter(const Block* block) { return enter_at(block->dispatch_entry()); }
 
 ExitRecord* Translator::enter_at(const uint8_t* host_code) {
   ++stats_.enters;
@@ -122,17 +120,15 @@ Block* Translator::try_chain(ExitRecord* exit, CodeSource& source) {
   const bool same_page = ((exit->target_eip ^ from.key.eip) >> kPageShift) == 0;
   const bool direct = !target->mode_sensitive || (from.mode_sensitive && from.key.mode == target->key.mode);
   const uint8_t* entry = !same_page || target->has_second_page ? target->checked_entry
-                         : direct                            ? target->host_code
-                                                             : target->mode_entry;
+                         : direct                              ? target->host_code
+                                                               : target->mode_entry;
   if (cache_.chain(exit, target, entry)) {
     ++stats_.chains;
   }
   return target;
 }
 
-bool Translator::in_code_cache(const void* host_pc) const {
-  return cache_.block_at(host_pc) != nullptr;
-}
+bool Translator::in_code_cache(const void* host_pc) const { return cache_.block_at(host_pc) != nullptr; }
 
 bool Translator::locate(const void* host_pc, GuestLocation* out) const {
   const Block* b = cache_.block_at(host_pc);

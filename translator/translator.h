@@ -14,8 +14,8 @@
 #include "translator/code_tlb.h"
 #include "translator/exec_context.h"
 #include "translator/indirect_table.h"
-#include "translator/translate_back.h"
 #include "translator/trampolines.h"
+#include "translator/translate_back.h"
 #include "translator/translation_mode.h"
 
 namespace vmm86 {

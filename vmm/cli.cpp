@@ -1,7 +1,7 @@
 #include "vmm/cli.h"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <array>
@@ -18,7 +18,8 @@ constexpr uint64_t kMaxRamBytes = 3ull << 30;
 constexpr uint64_t kRamGranule = 4096;
 
 /// Size suffixes, largest first so mem_size_string picks the biggest exact unit.
-constexpr std::array<std::pair<char, uint64_t>, 3> kSizeUnits{{{'G', 1ull << 30}, {'M', 1ull << 20}, {'K', 1ull << 10}}};
+constexpr std::array<std::pair<char, uint64_t>, 3> kSizeUnits{
+    {{'G', 1ull << 30}, {'M', 1ull << 20}, {'K', 1ull << 10}}};
 
 /// argv as CLI11 leaves it, before values are checked.
 struct RawRun {
@@ -66,7 +67,8 @@ Result<MachineConfig> check_run(const RawRun& raw) {
     config.ram_bytes = *bytes;
   }
   if (!raw.engine.empty()) {
-    auto it = std::find_if(kEngineNames.begin(), kEngineNames.end(), [&](const auto& e) { return e.first == raw.engine; });
+    auto it = std::find_if(kEngineNames.begin(), kEngineNames.end(),
+                           [&](const auto& e) { return e.first == raw.engine; });
     if (it == kEngineNames.end()) {
       std::string names;
       for (const auto& [name, engine] : kEngineNames) names += (names.empty() ? "" : " or ") + std::string(name);
@@ -127,7 +129,8 @@ Result<uint64_t> parse_mem_size(std::string_view text) {
     unit = it->second;
   }
   if (number == 0u) return make_error("must be more than 0");
-  if (!number || *number > kMaxRamBytes / unit) return make_error("more than the {} maximum", mem_size_string(kMaxRamBytes));
+  if (!number || *number > kMaxRamBytes / unit)
+    return make_error("more than the {} maximum", mem_size_string(kMaxRamBytes));
   const uint64_t bytes = *number * unit;
   if (bytes % kRamGranule != 0) return make_error("not a multiple of 4K");
   return bytes;
@@ -158,8 +161,8 @@ CommandLine parse_command_line(int argc, const char* const* argv, std::FILE* out
 
   RawRun raw;
   // An empty value is a mistake for every option but --append (empty cmdline is legitimate).
-  const CLI::Validator not_empty([](std::string& value) { return value.empty() ? std::string("empty value") : ""; },
-                                 "", "not empty");
+  const CLI::Validator not_empty([](std::string& value) { return value.empty() ? std::string("empty value") : ""; }, "",
+                                 "not empty");
   auto add = [&](RunOption id, std::string& target) {
     const RunOptionSpec& spec = run_option(id);
     CLI::Option* option = run->add_option(std::string(spec.flag), target, help_of(spec));

@@ -38,10 +38,10 @@ int main(int argc, char** argv) {
   auto needed = vmm86::linux_boot::required_ram_bytes(request);
   if (!needed) return fail(vmm86::kExitFailure, needed.error());
   if (config.ram_bytes < *needed) {
-    return fail(vmm86::kExitUsage, fmt::format("--mem {} is too small: this kernel{} needs at least {}",
-                                               vmm86::mem_size_string(config.ram_bytes),
-                                               request.initrd_path.empty() ? "" : " with its initrd",
-                                               vmm86::mem_size_string(*needed)));
+    return fail(
+        vmm86::kExitUsage,
+        fmt::format("--mem {} is too small: this kernel{} needs at least {}", vmm86::mem_size_string(config.ram_bytes),
+                    request.initrd_path.empty() ? "" : " with its initrd", vmm86::mem_size_string(*needed)));
   }
 
   auto guest = vmm86::linux_boot::load_guest(config.ram_bytes, request);

@@ -127,9 +127,10 @@ int main(int argc, char** argv) {
                   vmm86::bttest::to_string(o->end), o->vector, o->fault_eip, o->cpu.cr2,
                   static_cast<unsigned long long>(o->translated));
     }
-    std::printf("the reference had %llu SDM-undefined outcomes; status flags alone differ: %s; accessed bits alone: %s\n",
-                static_cast<unsigned long long>(v.ref.undefined_results),
-                differs_only_in_status_flags(p, v) ? "yes" : "no", differs_only_in_accessed_bits(p, v) ? "yes" : "no");
+    std::printf(
+        "the reference had %llu SDM-undefined outcomes; status flags alone differ: %s; accessed bits alone: %s\n",
+        static_cast<unsigned long long>(v.ref.undefined_results), differs_only_in_status_flags(p, v) ? "yes" : "no",
+        differs_only_in_accessed_bits(p, v) ? "yes" : "no");
     const Program small = minimize(p, v);
     std::printf("%s\n%s---- shrunk to\n%s%s", outcome_class(v).c_str(), v.diff.c_str(), describe(small).c_str(),
                 run(small).diff.c_str());
@@ -200,19 +201,18 @@ int main(int argc, char** argv) {
   options.progress_seconds = 300;
   vmm86::difftest::run_isolated_parallel(0, count, jobs, work, report, options);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("==== hostile fuzz: %llu sequences in %.0f s (%.0f/s, %u jobs): %llu crashes, %llu stuck, %llu escapes%s, "
-              "%llu hangs, %llu outcome differences (+%llu SDM-undefined: flags left in EFLAGS or read, shld/shrd results; "
-              "+%llu in accessed bits after a #PF), "
-              "%llu inconclusive (the interpreter looped), %llu guest "
-              "instructions translated\n",
-              static_cast<unsigned long long>(count), secs, static_cast<double>(count) / secs, jobs,
-              static_cast<unsigned long long>(crashes), static_cast<unsigned long long>(stuck),
-              static_cast<unsigned long long>(c->escapes.load()), canary ? "" : " (no canary: host range taken)",
-              static_cast<unsigned long long>(c->hangs.load()), static_cast<unsigned long long>(c->differ.load()),
-              static_cast<unsigned long long>(c->flags_only.load()),
-              static_cast<unsigned long long>(c->accessed_only.load()),
-              static_cast<unsigned long long>(c->inconclusive.load()),
-              static_cast<unsigned long long>(c->translated.load()));
+  std::printf(
+      "==== hostile fuzz: %llu sequences in %.0f s (%.0f/s, %u jobs): %llu crashes, %llu stuck, %llu escapes%s, "
+      "%llu hangs, %llu outcome differences (+%llu SDM-undefined: flags left in EFLAGS or read, shld/shrd results; "
+      "+%llu in accessed bits after a #PF), "
+      "%llu inconclusive (the interpreter looped), %llu guest "
+      "instructions translated\n",
+      static_cast<unsigned long long>(count), secs, static_cast<double>(count) / secs, jobs,
+      static_cast<unsigned long long>(crashes), static_cast<unsigned long long>(stuck),
+      static_cast<unsigned long long>(c->escapes.load()), canary ? "" : " (no canary: host range taken)",
+      static_cast<unsigned long long>(c->hangs.load()), static_cast<unsigned long long>(c->differ.load()),
+      static_cast<unsigned long long>(c->flags_only.load()), static_cast<unsigned long long>(c->accessed_only.load()),
+      static_cast<unsigned long long>(c->inconclusive.load()), static_cast<unsigned long long>(c->translated.load()));
   for (const auto& [cls, n] : classes) std::printf("%8llu  %s\n", static_cast<unsigned long long>(n), cls.c_str());
   return crashes || stuck || c->escapes.load() || c->differ.load() ? 1 : 0;
 }

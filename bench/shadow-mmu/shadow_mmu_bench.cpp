@@ -98,7 +98,7 @@ void on_segv(int, siginfo_t* si, void* raw) {
 
 void install_handler() {
   static bool installed = [] {
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_sigaction = on_segv;
     sa.sa_flags = SA_SIGINFO;
     sigemptyset(&sa.sa_mask);

@@ -24,7 +24,6 @@ uint64_t descriptor(uint32_t base, uint32_t limit, uint8_t access, uint8_t flags
          (uint64_t{(limit >> 16) & 0xF} << 48) | (uint64_t{flags} << 52) | (uint64_t{base >> 24} << 56);
 }
 
-
 bool never(void*) { return false; }
 
 }  // namespace

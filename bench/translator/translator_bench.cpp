@@ -268,9 +268,8 @@ void BM_Md5GuestUser(benchmark::State& state) {
   (void)m.mem().read(GuestPhys{kParams + 12}, got, 16);
   if (std::memcmp(expect, got, 16) != 0) state.SkipWithError("guest md5 digest is wrong");
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * kMd5Bytes);
-  state.counters["translated_share"] =
-      static_cast<double>(m.ctx().retired) /
-      static_cast<double>(m.ctx().retired + m.interpreter().retired() + 1);
+  state.counters["translated_share"] = static_cast<double>(m.ctx().retired) /
+                                       static_cast<double>(m.ctx().retired + m.interpreter().retired() + 1);
 }
 
 BENCHMARK(BM_TranslateBlocks)->Unit(benchmark::kMicrosecond);

@@ -13,9 +13,8 @@ bool later(uint64_t d1, TimerId i1, uint64_t d2, TimerId i2) { return d1 != d2 ?
 TimerId TimerQueue::schedule(uint64_t deadline_ns, TimerCallback callback) {
   const auto before = next_deadline();
   const TimerId id = next_id_++;
-  const auto pos = std::lower_bound(entries_.begin(), entries_.end(), deadline_ns, [id](const Entry& e, uint64_t d) {
-    return later(e.deadline, e.id, d, id);
-  });
+  const auto pos = std::lower_bound(entries_.begin(), entries_.end(), deadline_ns,
+                                    [id](const Entry& e, uint64_t d) { return later(e.deadline, e.id, d, id); });
   entries_.insert(pos, Entry{deadline_ns, id, std::move(callback)});
   notify_if_changed(before);
   return id;

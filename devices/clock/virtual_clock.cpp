@@ -21,9 +21,7 @@ VirtualClock VirtualClock::host() { return VirtualClock(Mode::Host, host_monoton
 
 VirtualClock VirtualClock::manual(uint64_t start_ns) { return VirtualClock(Mode::Manual, start_ns); }
 
-uint64_t VirtualClock::now_ns() const {
-  return mode_ == Mode::Manual ? value_ : host_monotonic_ns() - value_;
-}
+uint64_t VirtualClock::now_ns() const { return mode_ == Mode::Manual ? value_ : host_monotonic_ns() - value_; }
 
 void VirtualClock::advance(uint64_t delta_ns) {
   if (mode_ == Mode::Manual) value_ += delta_ns;

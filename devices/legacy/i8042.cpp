@@ -115,32 +115,18 @@ void I8042::write_command(uint8_t command) {
     return;
   }
   switch (command) {
-    case kCmdPasswordInstalled:
-      queue_output(kNoPassword, false);
-      break;
-    case kCmdAuxDisable:
-      ram_[0] |= kCtrAuxDisabled;
-      break;
-    case kCmdAuxEnable:
-      ram_[0] &= static_cast<uint8_t>(~kCtrAuxDisabled);
-      break;
+    case kCmdPasswordInstalled: queue_output(kNoPassword, false); break;
+    case kCmdAuxDisable: ram_[0] |= kCtrAuxDisabled; break;
+    case kCmdAuxEnable: ram_[0] &= static_cast<uint8_t>(~kCtrAuxDisabled); break;
     case kCmdAuxTest:
-    case kCmdKbdTest:
-      queue_output(kInterfaceOk, false);
-      break;
+    case kCmdKbdTest: queue_output(kInterfaceOk, false); break;
     case kCmdSelfTest:
       ram_[0] |= kCtrSystemFlag;
       queue_output(kSelfTestPassed, false);
       break;
-    case kCmdKbdDisable:
-      ram_[0] |= kCtrKbdDisabled;
-      break;
-    case kCmdKbdEnable:
-      ram_[0] &= static_cast<uint8_t>(~kCtrKbdDisabled);
-      break;
-    case kCmdReadInputPort:
-      queue_output(kInputPort, false);
-      break;
+    case kCmdKbdDisable: ram_[0] |= kCtrKbdDisabled; break;
+    case kCmdKbdEnable: ram_[0] &= static_cast<uint8_t>(~kCtrKbdDisabled); break;
+    case kCmdReadInputPort: queue_output(kInputPort, false); break;
     case kCmdReadOutputPort: {
       uint8_t port = output_port_ & static_cast<uint8_t>(~(kOutKbdFull | kOutAuxFull));
       if (!output_.empty()) port |= output_.front().aux ? kOutAuxFull : kOutKbdFull;
@@ -150,20 +136,11 @@ void I8042::write_command(uint8_t command) {
     case kCmdWriteOutputPort:
     case kCmdWriteKbdBuffer:
     case kCmdWriteAuxBuffer:
-    case kCmdWriteAuxDevice:
-      pending_command_ = command;
-      break;
-    case kCmdA20Off:
-      write_output_port(output_port_ & static_cast<uint8_t>(~kOutA20));
-      break;
-    case kCmdA20On:
-      write_output_port(output_port_ | kOutA20);
-      break;
-    case kCmdReadTestInputs:
-      queue_output(0x00, false);
-      break;
-    default:
-      break;  // unknown commands are ignored, as most controllers do
+    case kCmdWriteAuxDevice: pending_command_ = command; break;
+    case kCmdA20Off: write_output_port(output_port_ & static_cast<uint8_t>(~kOutA20)); break;
+    case kCmdA20On: write_output_port(output_port_ | kOutA20); break;
+    case kCmdReadTestInputs: queue_output(0x00, false); break;
+    default: break;  // unknown commands are ignored, as most controllers do
   }
 }
 
@@ -177,15 +154,9 @@ void I8042::write_data(uint8_t value) {
     return;
   }
   switch (command) {
-    case kCmdWriteOutputPort:
-      write_output_port(value);
-      break;
-    case kCmdWriteKbdBuffer:
-      queue_output(value, false);
-      break;
-    case kCmdWriteAuxBuffer:
-      queue_output(value, true);
-      break;
+    case kCmdWriteOutputPort: write_output_port(value); break;
+    case kCmdWriteKbdBuffer: queue_output(value, false); break;
+    case kCmdWriteAuxBuffer: queue_output(value, true); break;
     case kCmdWriteAuxDevice:
       queue_output(kDeviceResend, true);  // no mouse: ask for a resend, the driver gives up
       break;

@@ -63,10 +63,10 @@ class I8042 {
   void request_reset();
   void update_irqs();
 
-  std::array<uint8_t, 32> ram_{};   ///< internal RAM; byte 0 is the command byte
-  std::deque<OutputByte> output_;   ///< the output buffer's byte, then those queued behind it
-  uint8_t last_output_ = 0;         ///< what 0x60 reads when the buffer is empty
-  uint8_t pending_command_ = 0;     ///< command waiting for its data byte, 0 = none
+  std::array<uint8_t, 32> ram_{};  ///< internal RAM; byte 0 is the command byte
+  std::deque<OutputByte> output_;  ///< the output buffer's byte, then those queued behind it
+  uint8_t last_output_ = 0;        ///< what 0x60 reads when the buffer is empty
+  uint8_t pending_command_ = 0;    ///< command waiting for its data byte, 0 = none
   uint8_t output_port_;
   bool last_write_was_command_ = false;
   uint64_t reset_requests_ = 0;

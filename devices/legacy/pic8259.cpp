@@ -208,9 +208,7 @@ void Pic8259::write_command(Pic8259Chip& c, uint8_t value) {
   const unsigned level = value & 7;
   switch (command) {
     case kOcw2RotateAeoiClear:
-    case kOcw2RotateAeoiSet:
-      c.rotate_on_aeoi = command == kOcw2RotateAeoiSet;
-      break;
+    case kOcw2RotateAeoiSet: c.rotate_on_aeoi = command == kOcw2RotateAeoiSet; break;
     case kOcw2NonSpecificEoi:
     case kOcw2RotateNonSpecificEoi: {
       // Ends the highest-priority level in service (SMM: among the unmasked ones).
@@ -227,12 +225,9 @@ void Pic8259::write_command(Pic8259Chip& c, uint8_t value) {
       c.isr &= static_cast<uint8_t>(~bit(level));
       if (command == kOcw2RotateSpecificEoi) c.priority_base = static_cast<uint8_t>((level + 1) & 7);
       break;
-    case kOcw2SetPriority:
-      c.priority_base = static_cast<uint8_t>((level + 1) & 7);
-      break;
+    case kOcw2SetPriority: c.priority_base = static_cast<uint8_t>((level + 1) & 7); break;
     case kOcw2Nop:
-    default:
-      break;
+    default: break;
   }
 }
 

@@ -26,11 +26,11 @@ namespace vmm86 {
 struct Pic8259Chip {
   enum class InitStep : uint8_t { Ready, Icw2, Icw3, Icw4 };
 
-  uint8_t irr = 0;          ///< interrupt request register
-  uint8_t isr = 0;          ///< in-service register
-  uint8_t imr = 0;          ///< interrupt mask register (OCW1)
-  uint8_t pins = 0;         ///< current input levels (edge detection)
-  uint8_t elcr = 0;         ///< 1 = level-triggered (ELCR port)
+  uint8_t irr = 0;   ///< interrupt request register
+  uint8_t isr = 0;   ///< in-service register
+  uint8_t imr = 0;   ///< interrupt mask register (OCW1)
+  uint8_t pins = 0;  ///< current input levels (edge detection)
+  uint8_t elcr = 0;  ///< 1 = level-triggered (ELCR port)
   uint8_t elcr_writable = 0;
   uint8_t vector_base = 0;  ///< ICW2, low 3 bits zero
   uint8_t icw3 = 0;

@@ -8,7 +8,7 @@ namespace {
 // Control word (port 0x43): SC1 SC0 RW1 RW0 M2 M1 M0 BCD.
 constexpr uint8_t kSelectReadBack = 3;
 constexpr uint8_t kAccessLatch = 0;
-constexpr uint8_t kReadBackNoCount = 0x20;   // active low in the read-back command
+constexpr uint8_t kReadBackNoCount = 0x20;  // active low in the read-back command
 constexpr uint8_t kReadBackNoStatus = 0x10;
 constexpr uint8_t kStatusOut = 0x80;
 constexpr uint8_t kStatusNullCount = 0x40;
@@ -40,8 +40,7 @@ uint32_t counter_at(const PitChannel& c, uint64_t tick) {
   const uint32_t m = modulus(c);
   const uint32_t n = c.reload;
   switch (c.mode) {
-    case 2:
-      return (n - static_cast<uint32_t>(d % n)) % m;
+    case 2: return (n - static_cast<uint32_t>(d % n)) % m;
     case 3: {
       // Counts down by two through each half period; the high half is the longer one.
       const auto p = static_cast<uint32_t>(d % n);
@@ -61,12 +60,9 @@ bool out_at(const PitChannel& c, uint64_t tick) {
   const uint32_t n = c.reload;
   switch (c.mode) {
     case 0:
-    case 1:
-      return d >= n;
-    case 2:
-      return c.paused || d % n != n - 1;
-    case 3:
-      return c.paused || d % n < (n + 1) / 2;
+    case 1: return d >= n;
+    case 2: return c.paused || d % n != n - 1;
+    case 3: return c.paused || d % n < (n + 1) / 2;
     default:  // 4, 5: one tick low at terminal count
       return d != n;
   }
@@ -83,8 +79,7 @@ std::optional<uint64_t> next_rising_edge(const PitChannel& c, uint64_t tick) {
       if (d < n) return c.start_tick + n;
       return std::nullopt;
     case 2:
-    case 3:
-      return c.start_tick + (d / n + 1) * n;
+    case 3: return c.start_tick + (d / n + 1) * n;
     default:
       if (d < n + 1) return c.start_tick + n + 1;
       return std::nullopt;
@@ -230,12 +225,8 @@ void Pit8254::read_back(uint8_t value) {
 void Pit8254::write_counter(unsigned index, uint8_t value) {
   PitChannel& c = channels_[index];
   switch (c.access) {
-    case 1:
-      load_count(index, value);
-      break;
-    case 2:
-      load_count(index, static_cast<uint16_t>(value << 8));
-      break;
+    case 1: load_count(index, value); break;
+    case 2: load_count(index, static_cast<uint16_t>(value << 8)); break;
     default:
       if (!c.write_msb_next) {
         c.write_lsb = value;
@@ -256,7 +247,7 @@ void Pit8254::write_counter(unsigned index, uint8_t value) {
 void Pit8254::load_count(unsigned index, uint16_t raw) {
   PitChannel& c = channels_[index];
   uint32_t n = c.bcd ? from_bcd(raw) : raw;
-  if (n == 0) n = modulus(c);          // 0 is the largest count
+  if (n == 0) n = modulus(c);                        // 0 is the largest count
   if ((c.mode == 2 || c.mode == 3) && n < 2) n = 2;  // 1 is illegal there
   c.reload = n;
   c.null_count = false;

@@ -23,11 +23,11 @@ namespace vmm86 {
 /// One counter's programming and counting state.
 struct PitChannel {
   uint8_t mode = 0;
-  uint8_t access = 3;          ///< RW bits: 1 LSB, 2 MSB, 3 LSB then MSB
+  uint8_t access = 3;  ///< RW bits: 1 LSB, 2 MSB, 3 LSB then MSB
   bool bcd = false;
-  uint32_t reload = 0;         ///< N in counts: 1..65536 (1..10000 in BCD)
-  bool counting = false;       ///< a count is loaded and the counter runs (or is paused)
-  bool null_count = true;      ///< control word written, count not yet loaded
+  uint32_t reload = 0;     ///< N in counts: 1..65536 (1..10000 in BCD)
+  bool counting = false;   ///< a count is loaded and the counter runs (or is paused)
+  bool null_count = true;  ///< control word written, count not yet loaded
   bool gate = true;
   bool waiting_trigger = false;  ///< modes 1 and 5: count loaded, no gate edge yet
   bool paused = false;           ///< gate low stopped the counter

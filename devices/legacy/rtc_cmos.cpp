@@ -164,25 +164,17 @@ uint8_t RtcCmos::format_time_register(uint8_t index, int64_t unix_seconds) const
   const bool binary = (cmos_[kRegB] & kBBinary) != 0;
   auto encode = [binary](unsigned v) { return binary ? static_cast<uint8_t>(v) : to_bcd(v); };
   switch (index) {
-    case kSeconds:
-      return encode(t.second);
-    case kMinutes:
-      return encode(t.minute);
+    case kSeconds: return encode(t.second);
+    case kMinutes: return encode(t.minute);
     case kHours:
       if (cmos_[kRegB] & kB24Hour) return encode(t.hour);
       return static_cast<uint8_t>(encode(t.hour % 12 == 0 ? 12 : t.hour % 12) | (t.hour >= 12 ? kHourPm : 0));
-    case kWeekday:
-      return encode(t.weekday + 1);
-    case kDay:
-      return encode(t.day);
-    case kMonth:
-      return encode(t.month);
-    case kYear:
-      return encode(static_cast<unsigned>(floor_mod(t.year, 100)));
-    case kCentury:
-      return encode(static_cast<unsigned>(floor_div(t.year, 100)));
-    default:
-      return cmos_[index];
+    case kWeekday: return encode(t.weekday + 1);
+    case kDay: return encode(t.day);
+    case kMonth: return encode(t.month);
+    case kYear: return encode(static_cast<unsigned>(floor_mod(t.year, 100)));
+    case kCentury: return encode(static_cast<unsigned>(floor_div(t.year, 100)));
+    default: return cmos_[index];
   }
 }
 
@@ -265,8 +257,7 @@ uint8_t RtcCmos::read_register(uint8_t index) {
       update_irq();
       return value;
     }
-    default:
-      return cmos_[index];
+    default: return cmos_[index];
   }
 }
 
@@ -297,11 +288,8 @@ void RtcCmos::write_register(uint8_t index, uint8_t value) {
       break;
     }
     case kRegC:
-    case kRegD:
-      break;  // read-only
-    default:
-      cmos_[index] = value;
-      break;
+    case kRegD: break;  // read-only
+    default: cmos_[index] = value; break;
   }
 }
 

@@ -37,14 +37,14 @@ class RtcCmos final : public PortIoDevice {
     kEquipment = 0x14,
     kBaseMemLow = 0x15,  ///< base memory in KiB (640)
     kBaseMemHigh = 0x16,
-    kExtMemLow = 0x17,   ///< memory above 1 MiB in KiB, at most 0xFFFF
+    kExtMemLow = 0x17,  ///< memory above 1 MiB in KiB, at most 0xFFFF
     kExtMemHigh = 0x18,
     kChecksumHigh = 0x2E,  ///< sum of 0x10-0x2D, big-endian
     kChecksumLow = 0x2F,
-    kExtMem2Low = 0x30,    ///< copy of 0x17-0x18
+    kExtMem2Low = 0x30,  ///< copy of 0x17-0x18
     kExtMem2High = 0x31,
     kCentury = 0x32,
-    kHighMemLow = 0x34,    ///< memory above 16 MiB in 64 KiB units, at most 0xFFFF
+    kHighMemLow = 0x34,  ///< memory above 16 MiB in 64 KiB units, at most 0xFFFF
     kHighMemHigh = 0x35,
   };
 
@@ -95,7 +95,7 @@ class RtcCmos final : public PortIoDevice {
   uint8_t index_ = 0;
   bool nmi_masked_ = false;
   bool running_ = true;
-  int64_t base_unix_ns_ = 0;     ///< running: RTC time at base_vns_; halted: the frozen time
+  int64_t base_unix_ns_ = 0;  ///< running: RTC time at base_vns_; halted: the frozen time
   uint64_t base_vns_ = 0;
   int64_t halted_fraction_ns_ = 0;  ///< sub-second part to resume with
   uint64_t last_c_read_vns_ = 0;    ///< for periodic flags with PIE off

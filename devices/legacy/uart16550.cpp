@@ -92,8 +92,7 @@ uint32_t Uart16550::read(uint16_t offset, unsigned /*size*/) {
       update_irq();
       return byte;
     }
-    case kIer:
-      return dlab ? regs_.dlm : regs_.ier;
+    case kIer: return dlab ? regs_.dlm : regs_.ier;
     case kIirFcr: {
       const uint8_t iir = interrupt_id();
       if ((iir & kIirIdMask) == kIirThre) {
@@ -102,10 +101,8 @@ uint32_t Uart16550::read(uint16_t offset, unsigned /*size*/) {
       }
       return iir;
     }
-    case kLcr:
-      return regs_.lcr;
-    case kMcr:
-      return regs_.mcr;
+    case kLcr: return regs_.lcr;
+    case kMcr: return regs_.mcr;
     case kLsr: {
       const uint8_t lsr = static_cast<uint8_t>(regs_.lsr | (rx_count_ > 0 ? kLsrDataReady : 0) | kLsrThre | kLsrTemt);
       regs_.lsr &= static_cast<uint8_t>(~kLsrErrors);
@@ -118,10 +115,8 @@ uint32_t Uart16550::read(uint16_t offset, unsigned /*size*/) {
       update_irq();
       return msr;
     }
-    case kScr:
-      return regs_.scr;
-    default:
-      return 0xFF;
+    case kScr: return regs_.scr;
+    default: return 0xFF;
   }
 }
 
@@ -147,20 +142,11 @@ void Uart16550::write(uint16_t offset, unsigned /*size*/, uint32_t value) {
         update_irq();
       }
       break;
-    case kIirFcr:
-      write_fcr(byte);
-      break;
-    case kLcr:
-      regs_.lcr = byte;
-      break;
-    case kMcr:
-      write_mcr(byte);
-      break;
-    case kScr:
-      regs_.scr = byte;
-      break;
-    default:
-      break;  // LSR and MSR writes are factory-test only
+    case kIirFcr: write_fcr(byte); break;
+    case kLcr: regs_.lcr = byte; break;
+    case kMcr: write_mcr(byte); break;
+    case kScr: regs_.scr = byte; break;
+    default: break;  // LSR and MSR writes are factory-test only
   }
 }
 
@@ -222,10 +208,9 @@ void Uart16550::write_mcr(uint8_t value) {
   regs_.mcr = value & kMcrMask;
   if (regs_.mcr & kMcrLoop) {
     // Loopback wires RTS->CTS, DTR->DSR, OUT1->RI, OUT2->DCD.
-    set_modem_status(static_cast<uint8_t>(((regs_.mcr & kMcrRts) ? kMsrCts : 0) |
-                                          ((regs_.mcr & kMcrDtr) ? kMsrDsr : 0) |
-                                          ((regs_.mcr & kMcrOut1) ? kMsrRi : 0) |
-                                          ((regs_.mcr & kMcrOut2) ? kMsrDcd : 0)));
+    set_modem_status(
+        static_cast<uint8_t>(((regs_.mcr & kMcrRts) ? kMsrCts : 0) | ((regs_.mcr & kMcrDtr) ? kMsrDsr : 0) |
+                             ((regs_.mcr & kMcrOut1) ? kMsrRi : 0) | ((regs_.mcr & kMcrOut2) ? kMsrDcd : 0)));
   } else {
     set_modem_status(kHostModemStatus);
   }

@@ -30,13 +30,13 @@ struct Uart16550Regs {
   uint8_t ier = 0;
   uint8_t lcr = 0;
   uint8_t mcr = 0;
-  uint8_t lsr = 0;             ///< error bits (OE PE FE BI); DR, THRE, TEMT are derived
+  uint8_t lsr = 0;  ///< error bits (OE PE FE BI); DR, THRE, TEMT are derived
   uint8_t msr = 0;
   uint8_t scr = 0;
   uint8_t dll = 0;
   uint8_t dlm = 0;
-  uint8_t fcr = 0;             ///< as last written (write-only register)
-  bool thre_pending = false;   ///< THRE interrupt latched, cleared by an IIR read or a THR write
+  uint8_t fcr = 0;            ///< as last written (write-only register)
+  bool thre_pending = false;  ///< THRE interrupt latched, cleared by an IIR read or a THR write
 };
 
 class Uart16550 final : public PortIoDevice {

@@ -130,8 +130,8 @@ TEST_P(Bcd, MatchesSdmPseudoCodeExhaustively) {
   for (uint32_t ax = 0; ax < 0x10000; ++ax) {
     for (const bool cf : {false, true}) {
       for (const bool af : {false, true}) {
-        const uint32_t in = (gen.status() & ~(flags::CF | flags::AF)) | gen.system() |
-                            (cf ? flags::CF : 0) | (af ? flags::AF : 0);
+        const uint32_t in = (gen.status() & ~(flags::CF | flags::AF)) | gen.system() | (cf ? flags::CF : 0) |
+                            (af ? flags::AF : 0);
         Machine m;
         m.set_ax(ax);
         m.cf = cf;

@@ -47,8 +47,7 @@ uint32_t defined_after(BinOp op) {
 
 class BinaryHost : public testing::TestWithParam<BinaryCase> {
  protected:
-  testing::AssertionResult check(unsigned size, uint32_t dst, uint32_t src, uint32_t status,
-                                 uint32_t system) const {
+  testing::AssertionResult check(unsigned size, uint32_t dst, uint32_t src, uint32_t status, uint32_t system) const {
     const BinaryCase& c = GetParam();
     const uint32_t in = status | system;
     const Result ours = binary(c.op, size, dst, src, in);
@@ -64,8 +63,7 @@ TEST_P(BinaryHost, MatchesHost) {
     for (uint32_t src = 0; src < 256; ++src) {
       for (const uint32_t cf : {0u, flags::CF}) {
         const uint32_t status = (gen.status() & ~flags::CF) | cf;
-        ASSERT_TRUE(check(1, dst, src, status, gen.system()))
-            << GetParam().name << " b dst=" << dst << " src=" << src;
+        ASSERT_TRUE(check(1, dst, src, status, gen.system())) << GetParam().name << " b dst=" << dst << " src=" << src;
       }
     }
   }
@@ -75,8 +73,7 @@ TEST_P(BinaryHost, MatchesHost) {
         for (const uint32_t cf : {0u, flags::CF}) {
           const uint32_t status = (gen.status() & ~flags::CF) | cf;
           ASSERT_TRUE(check(size, dst, src, status, gen.system()))
-              << GetParam().name << " size=" << size << std::hex << " dst=0x" << dst << " src=0x"
-              << src;
+              << GetParam().name << " size=" << size << std::hex << " dst=0x" << dst << " src=0x" << src;
         }
       }
     }
@@ -85,8 +82,8 @@ TEST_P(BinaryHost, MatchesHost) {
       const uint32_t src = gen.value(size);
       const uint32_t status = gen.status();
       ASSERT_TRUE(check(size, dst, src, status, gen.system()))
-          << GetParam().name << " size=" << size << std::hex << " dst=0x" << dst << " src=0x" << src
-          << " flags=0x" << status;
+          << GetParam().name << " size=" << size << std::hex << " dst=0x" << dst << " src=0x" << src << " flags=0x"
+          << status;
     }
   }
 }
@@ -132,8 +129,8 @@ TEST_P(UnaryHost, MatchesHost) {
   for (uint32_t v = 0; v < 256; ++v) {
     for (uint32_t bits = 0; bits < 64; ++bits) {
       // Spread the six counter bits over CF PF AF ZF SF OF.
-      const uint32_t status = flags::Reserved1 | (bits & 1) | ((bits & 2) << 1) |
-                              ((bits & 4) << 2) | ((bits & 0x18) << 3) | ((bits & 0x20) << 6);
+      const uint32_t status = flags::Reserved1 | (bits & 1) | ((bits & 2) << 1) | ((bits & 4) << 2) |
+                              ((bits & 0x18) << 3) | ((bits & 0x20) << 6);
       ASSERT_TRUE(check(1, v, status)) << c.name << " b v=" << v << " bits=" << bits;
     }
   }
@@ -172,8 +169,7 @@ uint32_t defined_after(ShiftOp op, unsigned size, uint8_t count) {
   const unsigned c = count & 31u;
   if (c == 0) return kStatus;
   uint32_t undefined = c == 1 ? 0 : flags::OF;
-  const bool rotate =
-      op == ShiftOp::Rol || op == ShiftOp::Ror || op == ShiftOp::Rcl || op == ShiftOp::Rcr;
+  const bool rotate = op == ShiftOp::Rol || op == ShiftOp::Ror || op == ShiftOp::Rcl || op == ShiftOp::Rcr;
   if (!rotate) {
     undefined |= flags::AF;
     if (op != ShiftOp::Sar && c >= size * 8) undefined |= flags::CF;
@@ -188,8 +184,7 @@ TEST_P(ShiftHost, MatchesHost) {
   Gen gen(0xC3u + static_cast<unsigned>(c.op));
   std::vector<uint8_t> counts;
   for (unsigned n = 0; n < 64; ++n) counts.push_back(static_cast<uint8_t>(n));
-  for (const unsigned n : {65u, 96u, 127u, 128u, 129u, 200u, 255u})
-    counts.push_back(static_cast<uint8_t>(n));
+  for (const unsigned n : {65u, 96u, 127u, 128u, 129u, 200u, 255u}) counts.push_back(static_cast<uint8_t>(n));
   for (const unsigned size : kSizes) {
     const HostShift run = c.host[size_index(size)];
     for (const uint8_t count : counts) {
@@ -203,15 +198,15 @@ TEST_P(ShiftHost, MatchesHost) {
       for (const uint32_t v : edge_values(size)) {
         for (const uint32_t cf : {0u, flags::CF}) {
           const uint32_t status = (gen.status() & ~flags::CF) | cf;
-          ASSERT_TRUE(check(v, status))
-              << c.name << " size=" << size << " count=" << +count << std::hex << " v=0x" << v;
+          ASSERT_TRUE(check(v, status)) << c.name << " size=" << size << " count=" << +count << std::hex << " v=0x"
+                                        << v;
         }
       }
       for (int i = 0; i < 1500; ++i) {
         const uint32_t v = gen.value(size);
         const uint32_t status = gen.status();
-        ASSERT_TRUE(check(v, status)) << c.name << " size=" << size << " count=" << +count
-                                      << std::hex << " v=0x" << v << " flags=0x" << status;
+        ASSERT_TRUE(check(v, status)) << c.name << " size=" << size << " count=" << +count << std::hex << " v=0x" << v
+                                      << " flags=0x" << status;
       }
     }
   }
@@ -294,15 +289,14 @@ TEST_P(DoubleShiftHost, MatchesHost) {
       for (const uint32_t v : edge_values(size)) {
         for (const uint32_t fill : edge_values(size)) {
           ASSERT_TRUE(check(v, fill, gen.status()))
-              << c.name << " size=" << size << " count=" << n << std::hex << " v=0x" << v
-              << " fill=0x" << fill;
+              << c.name << " size=" << size << " count=" << n << std::hex << " v=0x" << v << " fill=0x" << fill;
         }
       }
       for (int i = 0; i < 1500; ++i) {
         const uint32_t v = gen.value(size);
         const uint32_t fill = gen.value(size);
-        ASSERT_TRUE(check(v, fill, gen.status())) << c.name << " size=" << size << " count=" << n
-                                                  << std::hex << " v=0x" << v << " fill=0x" << fill;
+        ASSERT_TRUE(check(v, fill, gen.status()))
+            << c.name << " size=" << size << " count=" << n << std::hex << " v=0x" << v << " fill=0x" << fill;
       }
     }
   }

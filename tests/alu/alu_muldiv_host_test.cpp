@@ -52,27 +52,23 @@ TEST_P(MulHost, MatchesHost) {
     const WideResult ours = c.alu(size, a, b, in);
     const host::WideOut h = c.host[size_index(size)](a, 0, b, status);
     if (ours.high != h.high) {
-      return testing::AssertionFailure()
-             << std::hex << "high 0x" << ours.high << ", host 0x" << h.high;
+      return testing::AssertionFailure() << std::hex << "high 0x" << ours.high << ", host 0x" << h.high;
     }
     return agree({ours.low, ours.eflags}, {h.low, h.flags}, in, kMulDefined);
   };
   for (uint32_t a = 0; a < 256; ++a) {
-    for (uint32_t b = 0; b < 256; ++b)
-      ASSERT_TRUE(check(1, a, b)) << c.name << " b " << a << "*" << b;
+    for (uint32_t b = 0; b < 256; ++b) ASSERT_TRUE(check(1, a, b)) << c.name << " b " << a << "*" << b;
   }
   for (const unsigned size : {2u, 4u}) {
     for (const uint32_t a : edge_values(size)) {
       for (const uint32_t b : edge_values(size)) {
-        ASSERT_TRUE(check(size, a, b))
-            << c.name << " size=" << size << std::hex << " 0x" << a << "*0x" << b;
+        ASSERT_TRUE(check(size, a, b)) << c.name << " size=" << size << std::hex << " 0x" << a << "*0x" << b;
       }
     }
     for (int i = 0; i < 100000; ++i) {
       const uint32_t a = gen.value(size);
       const uint32_t b = gen.value(size);
-      ASSERT_TRUE(check(size, a, b))
-          << c.name << " size=" << size << std::hex << " 0x" << a << "*0x" << b;
+      ASSERT_TRUE(check(size, a, b)) << c.name << " size=" << size << std::hex << " 0x" << a << "*0x" << b;
     }
   }
 }
@@ -119,10 +115,8 @@ bool idiv_faults(unsigned size, uint32_t low, uint32_t high, uint32_t divisor) {
   const unsigned bits = size * 8;
   const uint64_t raw = (uint64_t{high} << bits) | low;
   // Sign-extend the 2n-bit dividend and the n-bit divisor into 128 bits.
-  const Int128 dividend =
-      (raw >> (2 * bits - 1)) & 1 ? Int128(raw) - (Int128(1) << (2 * bits)) : Int128(raw);
-  const Int128 d =
-      (divisor & sign_of(size)) != 0 ? Int128(divisor) - (Int128(1) << bits) : Int128(divisor);
+  const Int128 dividend = (raw >> (2 * bits - 1)) & 1 ? Int128(raw) - (Int128(1) << (2 * bits)) : Int128(raw);
+  const Int128 d = (divisor & sign_of(size)) != 0 ? Int128(divisor) - (Int128(1) << bits) : Int128(divisor);
   if (d == 0) return true;
   const Int128 q = dividend / d;
   const Int128 limit = Int128(1) << (bits - 1);
@@ -151,8 +145,7 @@ TEST_P(DivHost, MatchesHostOrRaisesDivideError) {
   Gen gen(0xF7);
   unsigned faults = 0;
   unsigned runs = 0;
-  const auto check = [&](unsigned size, uint32_t low, uint32_t high,
-                         uint32_t divisor) -> testing::AssertionResult {
+  const auto check = [&](unsigned size, uint32_t low, uint32_t high, uint32_t divisor) -> testing::AssertionResult {
     const uint32_t status = gen.status();
     const uint32_t in = status | gen.system();
     const DivResult ours = c.alu(size, low, high, divisor, in);
@@ -166,8 +159,7 @@ TEST_P(DivHost, MatchesHostOrRaisesDivideError) {
     if (!ours.ok) return testing::AssertionFailure() << "unexpected #DE";
     const host::WideOut h = c.host[size_index(size)](low, high, divisor, status);
     if (ours.remainder != h.high) {
-      return testing::AssertionFailure()
-             << std::hex << "remainder 0x" << ours.remainder << ", host 0x" << h.high;
+      return testing::AssertionFailure() << std::hex << "remainder 0x" << ours.remainder << ", host 0x" << h.high;
     }
     // Every status flag is undefined after a division: compare only the quotient.
     return agree({ours.quotient, ours.eflags}, {h.low, h.flags}, in, 0);
@@ -178,8 +170,7 @@ TEST_P(DivHost, MatchesHostOrRaisesDivideError) {
       for (const uint32_t high : edge_values(size)) {
         for (const uint32_t divisor : edge_values(size)) {
           ASSERT_TRUE(check(size, low, high, divisor))
-              << c.name << " size=" << size << std::hex << " 0x" << high << ":0x" << low << " / 0x"
-              << divisor;
+              << c.name << " size=" << size << std::hex << " 0x" << high << ":0x" << low << " / 0x" << divisor;
         }
       }
     }
@@ -207,8 +198,7 @@ TEST_P(DivHost, MatchesHostOrRaisesDivideError) {
         high = static_cast<uint32_t>(dividend >> (size * 8)) & m;
       }
       ASSERT_TRUE(check(size, low, high, divisor))
-          << c.name << " size=" << size << std::hex << " 0x" << high << ":0x" << low << " / 0x"
-          << divisor;
+          << c.name << " size=" << size << std::hex << " 0x" << high << ":0x" << low << " / 0x" << divisor;
     }
   }
   // Both outcomes must have been exercised in bulk.

@@ -44,16 +44,13 @@ struct WideOut {
   }
 
 /// dst = OP dst.
-#define VMM86_HOST_UNARY(name, mnemonic)                          \
-  template <typename T>                                           \
-  Out name(uint32_t dst, uint32_t flags) {                        \
-    T d = static_cast<T>(dst);                                    \
-    uint64_t f = flags;                                           \
-    asm(VMM86_HOST_FLAGS_IN mnemonic " %[d]" VMM86_HOST_FLAGS_OUT \
-        : [d] "+r"(d), [f] "+r"(f)                                \
-        :                                                         \
-        : "cc");                                                  \
-    return {d, static_cast<uint32_t>(f)};                         \
+#define VMM86_HOST_UNARY(name, mnemonic)                                                                \
+  template <typename T>                                                                                 \
+  Out name(uint32_t dst, uint32_t flags) {                                                              \
+    T d = static_cast<T>(dst);                                                                          \
+    uint64_t f = flags;                                                                                 \
+    asm(VMM86_HOST_FLAGS_IN mnemonic " %[d]" VMM86_HOST_FLAGS_OUT : [d] "+r"(d), [f] "+r"(f) : : "cc"); \
+    return {d, static_cast<uint32_t>(f)};                                                               \
   }
 
 /// dst = dst OP cl (the CPU masks the count itself).

@@ -72,8 +72,7 @@ class Gen {
         const uint32_t small = bits32() >> below(32);
         return (coin() ? small : 0u - small) & m;
       }
-      default:
-        return bits32() & m;
+      default: return bits32() & m;
     }
   }
 
@@ -81,16 +80,14 @@ class Gen {
   uint32_t status() { return (bits32() & kStatus) | flags::Reserved1; }
   /// Random non-status EFLAGS bits that the ALU must pass through untouched.
   uint32_t system() {
-    constexpr uint32_t kSystem = flags::TF | flags::IF | flags::DF | flags::IOPL | flags::NT |
-                                 flags::RF | flags::VM | flags::AC | flags::VIF | flags::VIP |
-                                 flags::ID;
+    constexpr uint32_t kSystem = flags::TF | flags::IF | flags::DF | flags::IOPL | flags::NT | flags::RF | flags::VM |
+                                 flags::AC | flags::VIF | flags::VIP | flags::ID;
     return bits32() & kSystem;
   }
 
  private:
   std::mt19937_64 rng_;
-  std::array<std::vector<uint32_t>, 5> edges_ = {
-      {{}, edge_values(1), edge_values(2), {}, edge_values(4)}};
+  std::array<std::vector<uint32_t>, 5> edges_ = {{{}, edge_values(1), edge_values(2), {}, edge_values(4)}};
 };
 
 /// Names of the status flags set in `f`, for failure messages.
@@ -118,22 +115,20 @@ struct Observed {
 
 /// Compares the ALU (`ours`, run with eflags_in) with the host on the `defined` status
 /// flags, and on the value if `value_defined`; non-status bits must pass through.
-[[nodiscard]] inline testing::AssertionResult agree(Observed ours, Observed host,
-                                                    uint32_t eflags_in, uint32_t defined,
+[[nodiscard]] inline testing::AssertionResult agree(Observed ours, Observed host, uint32_t eflags_in, uint32_t defined,
                                                     bool value_defined = true) {
   if (value_defined && ours.value != host.value) {
-    return testing::AssertionFailure()
-           << std::hex << "value 0x" << ours.value << ", host 0x" << host.value;
+    return testing::AssertionFailure() << std::hex << "value 0x" << ours.value << ", host 0x" << host.value;
   }
   if ((ours.flags & ~kStatus) != (eflags_in & ~kStatus)) {
-    return testing::AssertionFailure()
-           << std::hex << "non-status bits changed: in 0x" << eflags_in << ", out 0x" << ours.flags;
+    return testing::AssertionFailure() << std::hex << "non-status bits changed: in 0x" << eflags_in << ", out 0x"
+                                       << ours.flags;
   }
   const uint32_t diff = (ours.flags ^ host.flags) & defined & kStatus;
   if (diff != 0) {
-    return testing::AssertionFailure()
-           << "flags differ in " << flag_names(diff) << ": ours [" << flag_names(ours.flags)
-           << "], host [" << flag_names(host.flags) << "], in [" << flag_names(eflags_in) << "]";
+    return testing::AssertionFailure() << "flags differ in " << flag_names(diff) << ": ours [" << flag_names(ours.flags)
+                                       << "], host [" << flag_names(host.flags) << "], in [" << flag_names(eflags_in)
+                                       << "]";
   }
   return testing::AssertionSuccess();
 }

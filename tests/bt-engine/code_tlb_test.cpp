@@ -182,8 +182,7 @@ TEST_P(CodeTlbRemap, NextIndirectCallRunsTheNewFrame) {
   });
   ASSERT_NO_FATAL_FAILURE(runs.run_and_compare());
   BtMachine& m = runs.bt;
-  EXPECT_EQ(end_regs(m, rc.user).esi, kRounds / 2 * kRetA + kRounds / 2 * kRetB)
-      << "low half: calls that ran A's code";
+  EXPECT_EQ(end_regs(m, rc.user).esi, kRounds / 2 * kRetA + kRounds / 2 * kRetB) << "low half: calls that ran A's code";
 }
 
 void flip(x86::Assembler& a, uint32_t pte) { a.xor_(x86::dword_ptr(pte), kFrameA ^ kFrameB); }
@@ -332,8 +331,8 @@ TEST(CodeTlb, SlotAliasDoesNotConfirmAnotherLinearPage) {
 struct FaultCase {
   const char* name;
   bool user;
-  uint32_t error;    ///< expected #PF error code
-  bool fault_in_b;   ///< the fault happens in the second address space (its PTE is fixed)
+  uint32_t error;   ///< expected #PF error code
+  bool fault_in_b;  ///< the fault happens in the second address space (its PTE is fixed)
   /// The service: make kShared (PTE at `pte_a` in kPageDir) unusable for the next call.
   std::function<void(x86::Assembler&, uint32_t pte_a, uint32_t dir_b)> service;
 };

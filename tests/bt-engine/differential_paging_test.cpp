@@ -37,8 +37,8 @@ constexpr uint8_t kIrqVector = 0x20;       ///< a recording stub of the fixture
 
 /// What a seed does to the program's pages before it runs.
 enum class Hole : uint8_t {
-  None,                 ///< everything present
-  DataNotPresent,       ///< the ebx/ebp/[disp32] data page
+  None,            ///< everything present
+  DataNotPresent,  ///< the ebx/ebp/[disp32] data page
   DataReadOnly,
   DataSupervisor,       ///< (CPL 3 only)
   StackNotPresent,      ///< the page right below the initial ESP (CPL 3 only: at CPL 0 #PF could not push)
@@ -49,8 +49,13 @@ enum class Hole : uint8_t {
 };
 
 const char* to_string(Hole h) {
-  static const char* const names[] = {"none", "data not present", "data read-only", "data supervisor-only",
-                                      "stack not present", "fs page not present", "data not present, fixed",
+  static const char* const names[] = {"none",
+                                      "data not present",
+                                      "data read-only",
+                                      "data supervisor-only",
+                                      "stack not present",
+                                      "fs page not present",
+                                      "data not present, fixed",
                                       "data read-only, fixed"};
   return names[static_cast<size_t>(h)];
 }
@@ -95,9 +100,7 @@ void load_flags_prefix(BtMachine& m, uint64_t seed, bool user) {
         a.pushfd();
         a.pop(x86::edi);
         break;
-      case 7:
-        a.nop();
-        break;
+      case 7: a.nop(); break;
       default: {
         uint32_t mask = static_cast<uint32_t>(rng()) & kFlippable;
         if (rng() % 8 == 0) mask |= flags::TF;
@@ -141,8 +144,8 @@ void prepare(BtMachine& m, const Program& p, const Variant& v) {
   m.start(v.prefix ? kPrefixBase : init.eip, init.reg(Gpr::Esp), v.user, true, eflags);
   CpuState& cpu = m.cpu();
   cpu.gpr = init.gpr;
-  cpu.sreg(SegReg::Fs) = SegmentCache{v.user ? kUserFs : static_cast<uint16_t>(kUserFs & ~3),
-                                      kFsBase, 0xFFFFFFFF, static_cast<uint16_t>(v.user ? 0xC0F3 : 0xC093)};
+  cpu.sreg(SegReg::Fs) = SegmentCache{v.user ? kUserFs : static_cast<uint16_t>(kUserFs & ~3), kFsBase, 0xFFFFFFFF,
+                                      static_cast<uint16_t>(v.user ? 0xC0F3 : 0xC093)};
   if (v.irq_pending) m.raise_irq(kIrqVector);
 }
 

@@ -149,7 +149,8 @@ TEST_F(ExitHandlerTest, OtherFaultsArmNoRefill) {
 
 TEST_F(ExitHandlerTest, GuestPageFaultThatStopsTheMachineArmsNothing) {
   engine.interpret_stop = EngineStop::TripleFault;
-  const ExitAction a = handle(ExitKind::Fault, nullptr, {SIGSEGV, FillOutcome::GuestPageFault, GuestLinear{0x1000}, false});
+  const ExitAction a = handle(ExitKind::Fault, nullptr,
+                              {SIGSEGV, FillOutcome::GuestPageFault, GuestLinear{0x1000}, false});
   EXPECT_TRUE(a.stop);
   EXPECT_EQ(a.reason, EngineStop::TripleFault);
   EXPECT_FALSE(refill.armed);

@@ -42,9 +42,9 @@ TEST(IndirectLookup, CallRetLoopHitsTheInlineTable) {
     a.xor_(x86::eax, x86::eax);
     a.mov(x86::esi, far.addr(far_f));
     a.bind(top);
-    a.call(near_f);                 // same-page direct call, return through the table
-    a.call(x86::esi);               // indirect call to another page
-    a.call(Imm(far.addr(far_g)));   // cross-page direct call (not chained: the table)
+    a.call(near_f);                // same-page direct call, return through the table
+    a.call(x86::esi);              // indirect call to another page
+    a.call(Imm(far.addr(far_g)));  // cross-page direct call (not chained: the table)
     a.dec(x86::ecx);
     a.jnz(top);
     a.hlt();

@@ -105,7 +105,7 @@ const std::vector<Form>& memory_forms() {
   static const std::vector<Form> forms = [] {
     const Decoder decoder(CodeSize::Bits32);
     const std::vector<std::vector<uint8_t>> prefix_sets = {
-        {},     {0x66}, {0xF2}, {0xF3}, {0x67}, {0x64}, {0x65}, {0x2E}, {0x26},
+        {},     {0x66}, {0xF2}, {0xF3},       {0x67},       {0x64},       {0x65},       {0x2E},       {0x26},
         {0x36}, {0x3E}, {0xF0}, {0x66, 0xF3}, {0x67, 0xF3}, {0x67, 0x66}, {0x64, 0xF3}, {0x66, 0xF2},
     };
     static constexpr uint8_t kSibs[] = {0x00, 0x24, 0x25, 0x65, 0xE5, 0x1C, 0x8B};
@@ -149,10 +149,11 @@ TEST(Isolation, EnumerationCoversTheImplicitOperandForms) {
   // The forms the issue names must be among what the enumeration found by itself.
   std::set<std::string> mnemonics;
   for (const Form& f : memory_forms()) mnemonics.insert(f.name.substr(0, f.name.find(' ')));
-  for (const char* m : {"xlat", "maskmovq", "maskmovdqu", "movsb", "cmpsd", "scasw", "lodsb", "stosd", "insb", "outsw",
-                        "push", "pop", "enter", "leave", "pushad", "popad", "bound", "cmpxchg8b", "lds", "les", "lfs",
-                        "lgs", "lss", "lgdt", "lidt", "sgdt", "sidt", "fxsave", "fxrstor", "fnsave", "frstor", "fldenv",
-                        "fnstenv", "fbld", "fbstp", "movnti", "clflush", "call", "ret", "iretd"}) {
+  for (const char* m :
+       {"xlat",   "maskmovq", "maskmovdqu", "movsb", "cmpsd",  "scasw",  "lodsb",   "stosd",     "insb",    "outsw",
+        "push",   "pop",      "enter",      "leave", "pushad", "popad",  "bound",   "cmpxchg8b", "lds",     "les",
+        "lfs",    "lgs",      "lss",        "lgdt",  "lidt",   "sgdt",   "sidt",    "fxsave",    "fxrstor", "fnsave",
+        "frstor", "fldenv",   "fnstenv",    "fbld",  "fbstp",  "movnti", "clflush", "call",      "ret",     "iretd"}) {
     EXPECT_TRUE(mnemonics.count(m)) << m;
   }
   EXPECT_GT(memory_forms().size(), 1000u);
@@ -219,22 +220,21 @@ class HintNops : public ::testing::TestWithParam<bool> {};
 TEST_P(HintNops, EveryNopFormRunsAsANop) {
   TwoRuns runs;
   runs.setup([&](BtMachine& m) {
-    load_bytes(m,
-               {0xF3, 0x0F, 0x1E, 0xFB,                          // endbr32
-                0xF3, 0x0F, 0x1E, 0xFA,                          // endbr64
-                0x0F, 0x1F, 0x00,                                // nop [eax]
-                0x0F, 0x1F, 0x40, 0x00,                          // nop [eax+0]
-                0x0F, 0x1F, 0x44, 0x00, 0x00,                    // nop [eax+eax+0]
-                0x66, 0x0F, 0x1F, 0x44, 0x00, 0x00,              // nop word [eax+eax+0]
-                0x0F, 0x1F, 0x80, 0x00, 0x00, 0x00, 0x00,        // nop [eax+disp32]
-                0x0F, 0x1F, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00,  // nop [eax+eax+disp32]
-                0x0F, 0x1F, 0x05, 0x00, 0x00, 0x00, 0xF0,        // nop [disp32]: no access
-                0x0F, 0x19, 0xE9,                                // hint nop, register form
-                0x0F, 0x1A, 0xC0, 0x0F, 0x1B, 0x00,              // 0F 1A/1B: nops on a P6
-                0x0F, 0x1C, 0x00, 0x0F, 0x1D, 0xC1, 0x0F, 0x1E, 0x00, 0x0F, 0x1F, 0xC0,
-                0x0F, 0x18, 0x00, 0x0F, 0x18, 0x08, 0x0F, 0x18, 0x10, 0x0F, 0x18, 0x18,  // prefetch*
-                0x0F, 0x18, 0x20, 0x0F, 0x18, 0x38, 0x0F, 0x18, 0xC0,                    // hint space
-                0x0F, 0x0D, 0x08},                                                       // 0F 0D
+    load_bytes(m, {0xF3, 0x0F, 0x1E, 0xFB,                          // endbr32
+                   0xF3, 0x0F, 0x1E, 0xFA,                          // endbr64
+                   0x0F, 0x1F, 0x00,                                // nop [eax]
+                   0x0F, 0x1F, 0x40, 0x00,                          // nop [eax+0]
+                   0x0F, 0x1F, 0x44, 0x00, 0x00,                    // nop [eax+eax+0]
+                   0x66, 0x0F, 0x1F, 0x44, 0x00, 0x00,              // nop word [eax+eax+0]
+                   0x0F, 0x1F, 0x80, 0x00, 0x00, 0x00, 0x00,        // nop [eax+disp32]
+                   0x0F, 0x1F, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00,  // nop [eax+eax+disp32]
+                   0x0F, 0x1F, 0x05, 0x00, 0x00, 0x00, 0xF0,        // nop [disp32]: no access
+                   0x0F, 0x19, 0xE9,                                // hint nop, register form
+                   0x0F, 0x1A, 0xC0, 0x0F, 0x1B, 0x00,              // 0F 1A/1B: nops on a P6
+                   0x0F, 0x1C, 0x00, 0x0F, 0x1D, 0xC1, 0x0F, 0x1E, 0x00, 0x0F, 0x1F, 0xC0,
+                   0x0F, 0x18, 0x00, 0x0F, 0x18, 0x08, 0x0F, 0x18, 0x10, 0x0F, 0x18, 0x18,  // prefetch*
+                   0x0F, 0x18, 0x20, 0x0F, 0x18, 0x38, 0x0F, 0x18, 0xC0,                    // hint space
+                   0x0F, 0x0D, 0x08},                                                       // 0F 0D
                GetParam());
   });
   ASSERT_NO_FATAL_FAILURE(runs.run_and_compare());
@@ -397,8 +397,12 @@ TEST_P(FpuAvailability, RaisesWhatTheGuestsControlRegistersSay) {
 }
 
 const FpuCase kFpuCases[] = {
-    {"x87", 0, 0, false},         {"x87_TS", cr0::TS, 0, false},         {"x87_EM", cr0::EM, 0, false},
-    {"sse", 0, 0, true},          {"sse_TS", cr0::TS, 0, true},          {"sse_EM", cr0::EM, 0, true},
+    {"x87", 0, 0, false},
+    {"x87_TS", cr0::TS, 0, false},
+    {"x87_EM", cr0::EM, 0, false},
+    {"sse", 0, 0, true},
+    {"sse_TS", cr0::TS, 0, true},
+    {"sse_EM", cr0::EM, 0, true},
     {"sse_no_OSFXSR", 0, cr4::OSFXSR, true},
 };
 INSTANTIATE_TEST_SUITE_P(BtEngine, FpuAvailability, ::testing::ValuesIn(kFpuCases),

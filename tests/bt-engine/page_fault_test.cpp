@@ -30,10 +30,10 @@ constexpr uint32_t kEax = 0x100, kEbx = 0x200, kEcx = 0xC0FFEE, kEdx = 0x400, kE
 struct PageFaultCase {
   const char* name;
   bool user;
-  uint32_t hole_pte;      ///< the PTE of kHole before the fault (0: not present)
-  uint32_t esp;           ///< ESP of the program
-  uint32_t error;         ///< expected #PF error code
-  uint32_t cr2;           ///< expected CR2
+  uint32_t hole_pte;                                             ///< the PTE of kHole before the fault (0: not present)
+  uint32_t esp;                                                  ///< ESP of the program
+  uint32_t error;                                                ///< expected #PF error code
+  uint32_t cr2;                                                  ///< expected CR2
   std::function<void(x86::Assembler&, const Label& sub)> third;  ///< the faulting instruction
   std::function<void(BtMachine&)> check_after;                   ///< effects of its retry
 };
@@ -137,14 +137,12 @@ const PageFaultCase kPageFaultCases[] = {
        EXPECT_EQ(m.peek32(kHoleStack - 4), kEcx);
        EXPECT_EQ(m.record(1).outer_esp, kHoleStack - 4);
      }},
-    {"UserPop", true, 0, kHole + 12, kU, kHole + 12,
-     [](x86::Assembler& a, const Label&) { a.pop(x86::ebp); },
+    {"UserPop", true, 0, kHole + 12, kU, kHole + 12, [](x86::Assembler& a, const Label&) { a.pop(x86::ebp); },
      [](BtMachine& m) {
        EXPECT_EQ(m.record(1).ebp, kHoleWord);
        EXPECT_EQ(m.record(1).outer_esp, kHole + 16);
      }},
-    {"UserCall", true, 0, kHoleStack, kU | kW, kHoleStack - 4,
-     [](x86::Assembler& a, const Label& sub) { a.call(sub); },
+    {"UserCall", true, 0, kHoleStack, kU | kW, kHoleStack - 4, [](x86::Assembler& a, const Label& sub) { a.call(sub); },
      [](BtMachine& m) { EXPECT_EQ(m.record(1).outer_esp, kHoleStack); }},
     {"UserFpuStore", true, 0, kStackTop, kU | kW, kHole + 8,
      [](x86::Assembler& a, const Label&) { a.fstp(x86::dword_ptr(x86::edi, 8)); },

@@ -89,7 +89,9 @@ std::vector<Case> cases(std::initializer_list<unsigned> sels) {
       for (bool user : {false, true}) v.push_back({s, far, user});
   return v;
 }
-std::string suffix(const Case& c) { return std::string(c.far ? "OtherPage" : "SamePage") + (c.user ? "User" : "Kernel"); }
+std::string suffix(const Case& c) {
+  return std::string(c.far ? "OtherPage" : "SamePage") + (c.user ? "User" : "Kernel");
+}
 
 // ---- 1. the thunk for each register, on the caller's page and on another ----
 
@@ -174,9 +176,13 @@ struct SmcCase {
   std::function<uint32_t(uint32_t ret)> ebx, ecx;  ///< what they leave in EBX/ECX (both zeroed before)
 };
 const SmcCase kSmcCases[] = {
-    {"Constant", {0xBB, 0x78, 0x56, 0x34, 0x12, 0xC3}, [](uint32_t) { return 0x12345678u; },
+    {"Constant",
+     {0xBB, 0x78, 0x56, 0x34, 0x12, 0xC3},
+     [](uint32_t) { return 0x12345678u; },
      [](uint32_t) { return 0u; }},
-    {"PlusOne", {0x8B, 0x1C, 0x24, 0x83, 0xC3, 0x01, 0xC3}, [](uint32_t r) { return r + 1; },
+    {"PlusOne",
+     {0x8B, 0x1C, 0x24, 0x83, 0xC3, 0x01, 0xC3},
+     [](uint32_t r) { return r + 1; },
      [](uint32_t) { return 0u; }},
     // Still a PC thunk, for another register: inlined again, now with ECX.
     {"OtherRegister", kEcxThunk, [](uint32_t) { return 0u; }, [](uint32_t r) { return r; }},

@@ -33,10 +33,10 @@ constexpr uint32_t kStop = kData + 0x80;         ///< the interrupt handler sets
 constexpr uint32_t kIter = kData + 0x84;         ///< iterations so far, for the device thread
 constexpr uint32_t kArray = kData + 0x1000;      ///< kElems pseudo-random dwords
 constexpr uint32_t kElems = 256;
-constexpr uint32_t kOkWord = kData + 0x800;      ///< a present page: what the early rounds access
-constexpr uint32_t kOkValue = 0x01010101;        ///< at kOkWord + 12
-constexpr uint32_t kHole = kData + 0x10000;      ///< made not present; the handler maps it
-constexpr uint32_t kHoleValue = 0x5A5A5A5A;      ///< at kHole + 12
+constexpr uint32_t kOkWord = kData + 0x800;  ///< a present page: what the early rounds access
+constexpr uint32_t kOkValue = 0x01010101;    ///< at kOkWord + 12
+constexpr uint32_t kHole = kData + 0x10000;  ///< made not present; the handler maps it
+constexpr uint32_t kHoleValue = 0x5A5A5A5A;  ///< at kHole + 12
 constexpr uint8_t kIrqVector = 0x20;
 
 std::string cpl_name(bool user) { return user ? "User" : "Kernel"; }
@@ -236,15 +236,18 @@ TEST_P(SideExitLoop, TenConditionsInOneBlockCountExactly) {
   Program p;
   ConditionLoop l;
   Label tail_jcc;
-  p.load(user, [&](x86::Assembler& a) {
-    tail_jcc = a.newLabel();
-    l.emit_round(a);
-    a.cmp(x86::ebx, kVisits);
-    a.bind(tail_jcc);
-    a.jb(l.top);
-    a.hlt();
-    l.emit_taken_paths(a);
-  }, load_array);
+  p.load(
+      user,
+      [&](x86::Assembler& a) {
+        tail_jcc = a.newLabel();
+        l.emit_round(a);
+        a.cmp(x86::ebx, kVisits);
+        a.bind(tail_jcc);
+        a.jb(l.top);
+        a.hlt();
+        l.emit_taken_paths(a);
+      },
+      load_array);
   ASSERT_NO_FATAL_FAILURE(p.run_and_compare());
   ASSERT_NO_FATAL_FAILURE(expect_ended_at_hlt(p.bt(), user, 0));
 
@@ -360,48 +363,51 @@ TEST_P(SideExitPageFault, IsPreciseInLaterSegments) {
   Program p;
   Segments s;
   Label access;
-  p.load(fc.user, [&](x86::Assembler& a) {
-    access = a.newLabel();
-    auto emit_access = [&] {
-      a.bind(access);
-      if (fc.store) {
-        a.mov(x86::dword_ptr(x86::edi, 8), x86::ecx);
-      } else {
-        a.add(x86::eax, x86::dword_ptr(x86::edi, 12));
-      }
-    };
-    a.mov(x86::eax, kEax);
-    a.mov(x86::ebx, kEbx);
-    a.mov(x86::ecx, kRounds);
-    a.mov(x86::edx, kEdx);
-    a.mov(x86::esi, kOkWord);
-    a.mov(x86::ebp, kHole);
-    s = emit_segmented_loop(a, {.counter = x86::ecx,
-                                .bad = x86::eax,
-                                .segment1 =
-                                    [&] {
-                                      a.mov(x86::edi, x86::esi);
-                                      a.cmp(x86::ecx, 1);
-                                      a.cmove(x86::edi, x86::ebp);
-                                      a.inc(x86::eax);
-                                    },
-                                .segment2 =
-                                    [&] {
-                                      a.add(x86::ebx, 5);
-                                      if (fc.segment == 2) emit_access();
-                                      a.add(x86::edx, 7);
-                                    },
-                                .segment3 =
-                                    [&] {
-                                      a.add(x86::eax, 3);
-                                      if (fc.segment == 3) emit_access();
-                                      a.inc(x86::edx);
-                                    }});
-  }, [](BtMachine& m) {
-    m.poke32(kOkWord + 12, kOkValue);
-    m.poke32(kHole + 12, kHoleValue);
-    m.make_hole(kHole);
-  });
+  p.load(
+      fc.user,
+      [&](x86::Assembler& a) {
+        access = a.newLabel();
+        auto emit_access = [&] {
+          a.bind(access);
+          if (fc.store) {
+            a.mov(x86::dword_ptr(x86::edi, 8), x86::ecx);
+          } else {
+            a.add(x86::eax, x86::dword_ptr(x86::edi, 12));
+          }
+        };
+        a.mov(x86::eax, kEax);
+        a.mov(x86::ebx, kEbx);
+        a.mov(x86::ecx, kRounds);
+        a.mov(x86::edx, kEdx);
+        a.mov(x86::esi, kOkWord);
+        a.mov(x86::ebp, kHole);
+        s = emit_segmented_loop(a, {.counter = x86::ecx,
+                                    .bad = x86::eax,
+                                    .segment1 =
+                                        [&] {
+                                          a.mov(x86::edi, x86::esi);
+                                          a.cmp(x86::ecx, 1);
+                                          a.cmove(x86::edi, x86::ebp);
+                                          a.inc(x86::eax);
+                                        },
+                                    .segment2 =
+                                        [&] {
+                                          a.add(x86::ebx, 5);
+                                          if (fc.segment == 2) emit_access();
+                                          a.add(x86::edx, 7);
+                                        },
+                                    .segment3 =
+                                        [&] {
+                                          a.add(x86::eax, 3);
+                                          if (fc.segment == 3) emit_access();
+                                          a.inc(x86::edx);
+                                        }});
+      },
+      [](BtMachine& m) {
+        m.poke32(kOkWord + 12, kOkValue);
+        m.poke32(kHole + 12, kHoleValue);
+        m.make_hole(kHole);
+      });
   ASSERT_NO_FATAL_FAILURE(p.run_and_compare());
   BtMachine& m = p.bt();
   ASSERT_NO_FATAL_FAILURE(expect_ended_at_hlt(m, fc.user, 1));
@@ -488,21 +494,24 @@ TEST_P(SideExitCallout, CountsExactlyInLaterSegments) {
   Program p;
   Segments s;
   Label callout;
-  p.load(cc.user, [&](x86::Assembler& a) {
-    callout = a.newLabel();
-    s = emit_ebp_loop(
-        a, kRounds,
-        [&] {
-          a.add(x86::edi, 3);
-          if (segment == 2) cc.emit(a, callout);
-          a.add(x86::esi, x86::ebp);
-        },
-        [&] {
-          a.add(x86::edi, 5);
-          if (segment == 3) cc.emit(a, callout);
-          a.inc(x86::esi);
-        });
-  }, cc.setup);
+  p.load(
+      cc.user,
+      [&](x86::Assembler& a) {
+        callout = a.newLabel();
+        s = emit_ebp_loop(
+            a, kRounds,
+            [&] {
+              a.add(x86::edi, 3);
+              if (segment == 2) cc.emit(a, callout);
+              a.add(x86::esi, x86::ebp);
+            },
+            [&] {
+              a.add(x86::edi, 5);
+              if (segment == 3) cc.emit(a, callout);
+              a.inc(x86::esi);
+            });
+      },
+      cc.setup);
   ASSERT_NO_FATAL_FAILURE(p.run_and_compare());
   BtMachine& m = p.bt();
   EXPECT_GT(m.engine().stats().callouts, 0u) << "no callout ran";
@@ -603,10 +612,18 @@ const CalloutCase kCalloutCases[] = {
     {"MovCr3OtherSpaceLeavesKernel", false, CalloutEnd::Leaves, flip_cr3, make_other_space},
     // At CPL 3 with IOPL 0 and no I/O bitmap, out raises #GP(0) in the first round.
     {"OutFaultsUser", true, CalloutEnd::Faults, out_unused_port, {}, 0, kCalloutRounds},
-    {"MovDsBadSelectorFaultsKernel", false, CalloutEnd::Faults,
-     [](x86::Assembler& a, const Label& c) { bad_ds_last_round(a, c, 0); }, {}, 0x40},
-    {"MovDsBadSelectorFaultsUser", true, CalloutEnd::Faults,
-     [](x86::Assembler& a, const Label& c) { bad_ds_last_round(a, c, 3); }, {}, 0x40},
+    {"MovDsBadSelectorFaultsKernel",
+     false,
+     CalloutEnd::Faults,
+     [](x86::Assembler& a, const Label& c) { bad_ds_last_round(a, c, 0); },
+     {},
+     0x40},
+    {"MovDsBadSelectorFaultsUser",
+     true,
+     CalloutEnd::Faults,
+     [](x86::Assembler& a, const Label& c) { bad_ds_last_round(a, c, 3); },
+     {},
+     0x40},
 };
 
 INSTANTIATE_TEST_SUITE_P(SideExits, SideExitCallout,
@@ -625,25 +642,28 @@ INSTANTIATE_TEST_SUITE_P(SideExits, SideExitCallout,
 TEST(SideExits, OutRaisingAnInterruptIsTakenRightAfterIt) {
   Program p;
   Label top, jcc, out, after;
-  p.load(false, [&](x86::Assembler& a) {
-    top = a.newLabel(), jcc = a.newLabel(), out = a.newLabel(), after = a.newLabel();
-    const Label never = a.newLabel();
-    a.xor_(x86::ecx, x86::ecx);
-    a.jmp(top);
-    a.bind(top);
-    a.mov(x86::al, kIrqVector);
-    a.test(x86::ecx, x86::ecx);
-    a.bind(jcc);
-    a.jnz(never);
-    a.bind(out);
-    a.out(Imm(kIrqPort), x86::al);  // segment 2
-    a.bind(after);
-    a.inc(x86::ecx);
-    a.inc(x86::ecx);
-    a.hlt();
-    a.bind(never);
-    a.hlt();
-  }, install_irq_stub, flags::IF);
+  p.load(
+      false,
+      [&](x86::Assembler& a) {
+        top = a.newLabel(), jcc = a.newLabel(), out = a.newLabel(), after = a.newLabel();
+        const Label never = a.newLabel();
+        a.xor_(x86::ecx, x86::ecx);
+        a.jmp(top);
+        a.bind(top);
+        a.mov(x86::al, kIrqVector);
+        a.test(x86::ecx, x86::ecx);
+        a.bind(jcc);
+        a.jnz(never);
+        a.bind(out);
+        a.out(Imm(kIrqPort), x86::al);  // segment 2
+        a.bind(after);
+        a.inc(x86::ecx);
+        a.inc(x86::ecx);
+        a.hlt();
+        a.bind(never);
+        a.hlt();
+      },
+      install_irq_stub, flags::IF);
   ASSERT_NO_FATAL_FAILURE(p.run_and_compare());
   BtMachine& m = p.bt();
   ASSERT_EQ(m.record_count(), 1u);
@@ -672,39 +692,42 @@ TEST_P(SideExitEnable, InterruptIsTakenAtTheBoundaryInsideTheBlock) {
   Program p;
   Segments s;
   Label after;
-  p.load(false, [&](x86::Assembler& a) {
-    after = a.newLabel();
-    a.xor_(x86::ebx, x86::ebx);
-    s = emit_ebp_loop(
-        a, kEnableRounds,
-        [&] {
-          a.add(x86::edi, 3);
-          if (how == Enable::Popf) {
-            a.push(x86::dword_ptr(kFlagsTable, x86::ebp, 2));
-            a.popfd();
-            a.bind(after);
-          } else {
-            const Label skip = a.newLabel();
-            a.cmp(x86::ebp, kEnableRound);
-            a.jne(skip);  // a side exit into the middle of the block
-            a.sti();
-            a.inc(x86::ebx);  // the sti shadow
-            a.bind(after);
-            a.bind(skip);
-          }
-          a.add(x86::ebx, x86::ebp);
-        },
-        [&] {
-          a.inc(x86::edi);
-          a.cli();
-        });
-  }, [](BtMachine& m) {
-    for (uint32_t r = 0; r <= kEnableRounds; ++r) {
-      m.poke32(kFlagsTable + 4 * r, (r == kEnableRound ? flags::IF : 0) | flags::Reserved1 | flags::ZF);
-    }
-    install_irq_stub(m);
-    m.raise_irq(kIrqVector);
-  });
+  p.load(
+      false,
+      [&](x86::Assembler& a) {
+        after = a.newLabel();
+        a.xor_(x86::ebx, x86::ebx);
+        s = emit_ebp_loop(
+            a, kEnableRounds,
+            [&] {
+              a.add(x86::edi, 3);
+              if (how == Enable::Popf) {
+                a.push(x86::dword_ptr(kFlagsTable, x86::ebp, 2));
+                a.popfd();
+                a.bind(after);
+              } else {
+                const Label skip = a.newLabel();
+                a.cmp(x86::ebp, kEnableRound);
+                a.jne(skip);  // a side exit into the middle of the block
+                a.sti();
+                a.inc(x86::ebx);  // the sti shadow
+                a.bind(after);
+                a.bind(skip);
+              }
+              a.add(x86::ebx, x86::ebp);
+            },
+            [&] {
+              a.inc(x86::edi);
+              a.cli();
+            });
+      },
+      [](BtMachine& m) {
+        for (uint32_t r = 0; r <= kEnableRounds; ++r) {
+          m.poke32(kFlagsTable + 4 * r, (r == kEnableRound ? flags::IF : 0) | flags::Reserved1 | flags::ZF);
+        }
+        install_irq_stub(m);
+        m.raise_irq(kIrqVector);
+      });
   ASSERT_NO_FATAL_FAILURE(p.run_and_compare());
   BtMachine& m = p.bt();
   ASSERT_EQ(m.record_count(), 1u);
@@ -740,21 +763,25 @@ TEST_P(SideExitAsyncInterrupt, IsTakenAtABoundaryAndTheReplayAgrees) {
   Program p;
   ConditionLoop l;
   Label loop_end, stubs_end, stop_jcc;
-  p.load(user, [&](x86::Assembler& a) {
-    loop_end = a.newLabel(), stubs_end = a.newLabel(), stop_jcc = a.newLabel();
-    l.emit_round(a);
-    a.mov(x86::dword_ptr(kIter), x86::ebx);
-    a.cmp(x86::dword_ptr(kStop), 0);
-    a.bind(stop_jcc);
-    a.je(l.top);
-    a.bind(loop_end);
-    a.hlt();
-    l.emit_taken_paths(a);
-    a.bind(stubs_end);
-  }, [](BtMachine& m) {
-    load_array(m);
-    record_and_return(m, kIrqVector, kStop, 1);
-  }, flags::IF);
+  p.load(
+      user,
+      [&](x86::Assembler& a) {
+        loop_end = a.newLabel(), stubs_end = a.newLabel(), stop_jcc = a.newLabel();
+        l.emit_round(a);
+        a.mov(x86::dword_ptr(kIter), x86::ebx);
+        a.cmp(x86::dword_ptr(kStop), 0);
+        a.bind(stop_jcc);
+        a.je(l.top);
+        a.bind(loop_end);
+        a.hlt();
+        l.emit_taken_paths(a);
+        a.bind(stubs_end);
+      },
+      [](BtMachine& m) {
+        load_array(m);
+        record_and_return(m, kIrqVector, kStop, 1);
+      },
+      flags::IF);
   BtMachine& m = p.bt();
   std::thread device([&] {
     const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
@@ -872,8 +899,8 @@ TEST_P(SideExitBackward, ToTheBlockStartAndIntoItsMiddle) {
   EXPECT_EQ(user ? end.esi : c.reg(Gpr::Esi), esi);
   EXPECT_EQ(user ? end.edi : c.reg(Gpr::Edi), edi);
 
-  EXPECT_TRUE(some_block_holds(p.blocks, p.addr(top), {p.addr(jcc_top), p.addr(mid), p.addr(jcc_mid),
-                                                       p.addr(jcc_outer)}))
+  EXPECT_TRUE(
+      some_block_holds(p.blocks, p.addr(top), {p.addr(jcc_top), p.addr(mid), p.addr(jcc_mid), p.addr(jcc_outer)}))
       << "the block at top does not go on past its jcc's";
   EXPECT_TRUE(some_block_holds(p.blocks, p.addr(mid), {p.addr(jcc_mid), p.addr(jcc_outer)}));
   for (const SeenBlock& b : *p.blocks) {
@@ -931,30 +958,33 @@ TEST_P(SideExitPageEnd, JccAtThePageEndEndsTheBlock) {
 
   Program p;
   Label outer, top, jcc;
-  p.load(pc.user, [&](x86::Assembler& a) {
-    outer = a.newLabel(), top = a.newLabel(), jcc = a.newLabel();
-    a.mov(x86::esi, kPageRounds);
-    a.xor_(x86::edx, x86::edx);
-    a.bind(outer);
-    a.mov(x86::ecx, 3);
-    a.jmp(top);
-    while (a.offset() < top_off) a.int3();  // never runs
-    a.bind(top);
-    emit_body(a);
-    a.bind(jcc);
-    if (pc.straddle) {
-      a.long_().jnz(top);
-    } else {
-      a.short_().jnz(top);
-    }
-  }, [&](BtMachine& m) {
-    m.map_page(kPageDir, kNextPage, kFrameA, kUserRw);
-    const uint32_t pte = m.pte_addr(kPageDir, kNextPage);
-    m.install_service([pte](x86::Assembler& a) {  // swaps frames A and B at kNextPage
-      a.xor_(x86::dword_ptr(pte), kFrameA ^ kFrameB);
-      a.invlpg(x86::ptr(kNextPage));
-    });
-  });
+  p.load(
+      pc.user,
+      [&](x86::Assembler& a) {
+        outer = a.newLabel(), top = a.newLabel(), jcc = a.newLabel();
+        a.mov(x86::esi, kPageRounds);
+        a.xor_(x86::edx, x86::edx);
+        a.bind(outer);
+        a.mov(x86::ecx, 3);
+        a.jmp(top);
+        while (a.offset() < top_off) a.int3();  // never runs
+        a.bind(top);
+        emit_body(a);
+        a.bind(jcc);
+        if (pc.straddle) {
+          a.long_().jnz(top);
+        } else {
+          a.short_().jnz(top);
+        }
+      },
+      [&](BtMachine& m) {
+        m.map_page(kPageDir, kNextPage, kFrameA, kUserRw);
+        const uint32_t pte = m.pte_addr(kPageDir, kNextPage);
+        m.install_service([pte](x86::Assembler& a) {  // swaps frames A and B at kNextPage
+          a.xor_(x86::dword_ptr(pte), kFrameA ^ kFrameB);
+          a.invlpg(x86::ptr(kNextPage));
+        });
+      });
   // The next page's code, in both frames after the jcc's tail, and the code at kBack.
   for (BtMachine* m : {&p.bt(), &p.ref()}) {
     const std::vector<uint8_t>& main = p.code->bytes();
@@ -1005,9 +1035,9 @@ TEST_P(SideExitPageEnd, JccAtThePageEndEndsTheBlock) {
     EXPECT_TRUE(holds(b.direct_targets, kNextPage + jcc_tail)) << "the fall-through is no exit";
   }
   EXPECT_TRUE(seen) << "no block ending at the jcc";
-  EXPECT_TRUE(std::any_of(p.blocks->begin(), p.blocks->end(),
-                          [&](const SeenBlock& b) { return b.eip == kNextPage + jcc_tail; }))
-      << "the next page's code did not run translated";
+  EXPECT_TRUE(std::any_of(p.blocks->begin(), p.blocks->end(), [&](const SeenBlock& b) {
+    return b.eip == kNextPage + jcc_tail;
+  })) << "the next page's code did not run translated";
 }
 
 INSTANTIATE_TEST_SUITE_P(SideExits, SideExitPageEnd,

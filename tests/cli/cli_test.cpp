@@ -20,7 +20,7 @@ constexpr uint64_t kGiB = 1024 * kMiB;
 
 TEST(ParseMemSize, AcceptsQemuStyleSizes) {
   const std::pair<const char*, uint64_t> cases[] = {
-      {"256M", 256 * kMiB}, {"256m", 256 * kMiB}, {"1G", kGiB},       {"1g", kGiB},         {"3G", 3 * kGiB},
+      {"256M", 256 * kMiB}, {"256m", 256 * kMiB},   {"1G", kGiB},        {"1g", kGiB},       {"3G", 3 * kGiB},
       {"1024K", kMiB},      {"1028k", 1028 * kKiB}, {"512", 512 * kMiB}, {"3072", 3 * kGiB}, {"4K", 4 * kKiB},
   };
   for (const auto& [text, bytes] : cases) {
@@ -216,8 +216,7 @@ TEST(ParseCommandLine, HelpListsEveryOptionAndWhatIsInactive) {
     for (const RunOptionSpec& spec : kRunOptions) {
       const std::string entry = help_entry(p.out, spec.flag);
       ASSERT_FALSE(entry.empty()) << spec.flag << " missing from:\n" << p.out;
-      EXPECT_EQ(entry.find(kNotActiveYetMark) != std::string::npos, spec.state == OptionState::NotActiveYet)
-          << entry;
+      EXPECT_EQ(entry.find(kNotActiveYetMark) != std::string::npos, spec.state == OptionState::NotActiveYet) << entry;
     }
   }
 }

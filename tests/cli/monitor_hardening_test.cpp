@@ -17,8 +17,8 @@
 #include <chrono>
 #include <cinttypes>
 #include <cstdlib>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -102,7 +102,7 @@ struct PtyRun {
   std::string console;  ///< what vmm86 wrote to the terminal
   std::string err;      ///< its stderr
   bool cooked_after = false;
-  double seconds = 0;   ///< from `act` returning true to the end
+  double seconds = 0;  ///< from `act` returning true to the end
 };
 
 /// What the test does while vmm86 runs: called with the console output so far; returns
@@ -260,9 +260,10 @@ TEST(MonitorQuit, CtrlAXDuringOneLongRepStosOverMappedRam) {
   // lands there about one time in four: three runs.
   auto kernel = kernel_with(long_rep_stos_guest());
   for (int run = 0; run < 3; ++run) {
-    const PtyRun r = run_on_pty({"run", "--kernel", kernel->path(), "--mem", "1536M"}, {},
-                                when_printed('R', [](pid_t, int master) { (void)!write(master, "\x01x", 2); },
-                                             std::chrono::milliseconds(100)));
+    const PtyRun r = run_on_pty(
+        {"run", "--kernel", kernel->path(), "--mem", "1536M"}, {},
+        when_printed(
+            'R', [](pid_t, int master) { (void)!write(master, "\x01x", 2); }, std::chrono::milliseconds(100)));
     EXPECT_FALSE(r.timed_out) << describe(r);
     ASSERT_TRUE(WIFEXITED(r.wstatus)) << describe(r);
     EXPECT_EQ(WEXITSTATUS(r.wstatus), kExitOk);
@@ -351,8 +352,8 @@ TEST(MonitorTimers, A600KHzPitStillLetsTheGuestRun) {
   // leave the loop no instruction at all (as it did on the binary translator).
   auto kernel = kernel_with(fast_timer_guest(2, 2'000'000));
   for (const char* engine : {"bt", "interp"}) {
-    const PtyRun r = run_on_pty({"run", "--kernel", kernel->path(), "--mem", "64M", "--engine", engine, "--stats"},
-                                {}, never(), std::chrono::seconds(30));
+    const PtyRun r = run_on_pty({"run", "--kernel", kernel->path(), "--mem", "64M", "--engine", engine, "--stats"}, {},
+                                never(), std::chrono::seconds(30));
     EXPECT_FALSE(r.timed_out) << engine << ": no progress; " << describe(r);
     ASSERT_TRUE(WIFEXITED(r.wstatus)) << engine << ": " << describe(r);
     EXPECT_EQ(WEXITSTATUS(r.wstatus), kExitOk) << engine << ": " << describe(r);
@@ -384,11 +385,11 @@ TEST(MonitorStats, InstructionCountsAddUpAndNeverWrap) {
   auto rep = kernel_with(long_rep_stos_guest());
   for (const char* engine : {"bt", "interp"}) {
     for (const auto* kernel : {timer.get(), rep.get()}) {
-      const PtyRun r =
-          run_on_pty({"run", "--kernel", kernel->path(), "--mem", "64M", "--engine", engine, "--stats"}, {},
-                     kernel == rep.get() ? when_printed('R', [](pid_t, int master) { (void)!write(master, "\x01x", 2); })
-                                         : never(),
-                     std::chrono::seconds(30));
+      const PtyRun r = run_on_pty(
+          {"run", "--kernel", kernel->path(), "--mem", "64M", "--engine", engine, "--stats"}, {},
+          kernel == rep.get() ? when_printed('R', [](pid_t, int master) { (void)!write(master, "\x01x", 2); })
+                              : never(),
+          std::chrono::seconds(30));
       Counts c;
       ASSERT_TRUE(parse_counts(r.err, &c)) << engine << ": " << describe(r);
       EXPECT_EQ(c.total, c.translated + c.interpreted) << engine;

@@ -59,7 +59,7 @@ TEST(ConsoleEscape, Sequences) {
   EXPECT_EQ(feed("ls -l\r").guest, "ls -l\r");
   EXPECT_EQ(feed("\x03").guest, "\x03");  // Ctrl-C goes to the guest
   const Fed quit = feed("ab\x01xcd");
-  EXPECT_EQ(quit.guest, "abcd");          // the machine itself goes on; Terminal stops reading
+  EXPECT_EQ(quit.guest, "abcd");  // the machine itself goes on; Terminal stops reading
   EXPECT_EQ(quit.quits, 1);
   EXPECT_EQ(feed("\x01\x01").guest, "\x01");
   EXPECT_EQ(feed("\x01\x01x").guest, "\x01x");  // a literal Ctrl-A does not arm the escape
@@ -84,7 +84,9 @@ struct Pipe {
     close_write();
     if (read_fd >= 0) close(read_fd);
   }
-  void write_text(const std::string& s) { ASSERT_EQ(write(write_fd, s.data(), s.size()), static_cast<ssize_t>(s.size())); }
+  void write_text(const std::string& s) {
+    ASSERT_EQ(write(write_fd, s.data(), s.size()), static_cast<ssize_t>(s.size()));
+  }
   void close_write() {
     if (write_fd >= 0) close(write_fd);
     write_fd = -1;
@@ -124,8 +126,12 @@ TEST(Terminal, EscapesWhenAskedFor) {
   Pipe out;
   auto t = open_terminal({in.read_fd, out.write_fd, Terminal::Escapes::On});
   ASSERT_TRUE(t);
-  in.write_text("ab\x01\x01" "c\x01hd\x01xef");
-  EXPECT_EQ(drain(*t), "ab\x01" "cd");
+  in.write_text(
+      "ab\x01\x01"
+      "c\x01hd\x01xef");
+  EXPECT_EQ(drain(*t),
+            "ab\x01"
+            "cd");
   EXPECT_TRUE(t->quit_requested());
   EXPECT_EQ(t->poll_input(), std::nullopt);  // nothing after the quit
   char buf[256] = {};

@@ -142,9 +142,7 @@ TEST(Vmm86Binary, MissingInitrd) {
                         "cannot open initrd '/nonexistent/initrd'");
 }
 
-TEST(Vmm86Binary, NotAKernel) {
-  expect_one_error_line({"run", "--kernel", VMM86_BINARY}, kExitFailure, "an ELF file");
-}
+TEST(Vmm86Binary, NotAKernel) { expect_one_error_line({"run", "--kernel", VMM86_BINARY}, kExitFailure, "an ELF file"); }
 
 TEST(Vmm86Binary, ClosedStandardStreamsAreHarmless) {
   // With stdin, stdout and stderr closed, vmm86 must neither crash nor hang.

@@ -29,8 +29,9 @@ const std::vector<Sample>& samples() {
       const ZydisDecodedInstruction& r = s.insn.raw;
       const int mod_reg = (r.attributes & ZYDIS_ATTRIB_HAS_MODRM) != 0 ? r.raw.modrm.reg : -1;
       const int mod_is_reg = (r.attributes & ZYDIS_ATTRIB_HAS_MODRM) != 0 && r.raw.modrm.mod == 3;
-      if (seen.insert({static_cast<int>(s.size), r.mnemonic, r.opcode_map, r.opcode, mod_reg, mod_is_reg,
-                       r.operand_width}).second) {
+      if (seen.insert(
+                  {static_cast<int>(s.size), r.mnemonic, r.opcode_map, r.opcode, mod_reg, mod_is_reg, r.operand_width})
+              .second) {
         out.push_back(s);
       }
     });
@@ -165,7 +166,8 @@ TEST(ClassifyTable, ControlFlowAgreesWithZydis) {
     const ZydisInstructionCategory cat = s.insn.raw.meta.category;
     const bool branch = s.insn.raw.meta.branch_type != ZYDIS_BRANCH_TYPE_NONE || cat == ZYDIS_CATEGORY_COND_BR ||
                         cat == ZYDIS_CATEGORY_UNCOND_BR || cat == ZYDIS_CATEGORY_CALL || cat == ZYDIS_CATEGORY_RET ||
-                        cat == ZYDIS_CATEGORY_INTERRUPT || cat == ZYDIS_CATEGORY_SYSCALL || cat == ZYDIS_CATEGORY_SYSRET;
+                        cat == ZYDIS_CATEGORY_INTERRUPT || cat == ZYDIS_CATEGORY_SYSCALL ||
+                        cat == ZYDIS_CATEGORY_SYSRET;
     if (branch && !s.insn.has(InsnClass::ControlFlow)) v.add(s, "a branch that is not ControlFlow");
   }
   EXPECT_TRUE(v.empty()) << v.report();
@@ -227,7 +229,8 @@ TEST(ClassifyTable, FloatingPointMeansFpuOrXmmState) {
                            m == ZYDIS_MNEMONIC_PREFETCHT0 || m == ZYDIS_MNEMONIC_PREFETCHT1 ||
                            m == ZYDIS_MNEMONIC_PREFETCHT2;
     const bool fp_ext = (ext == ZYDIS_ISA_EXT_X87 || ext == ZYDIS_ISA_EXT_MMX || ext == ZYDIS_ISA_EXT_SSE ||
-                         ext == ZYDIS_ISA_EXT_SSE2) && !stateless;
+                         ext == ZYDIS_ISA_EXT_SSE2) &&
+                        !stateless;
     if (fp_ext != s.insn.has(InsnClass::FloatingPoint)) {
       v.add(s, fp_ext ? "x87/MMX/SSE/SSE2 but not FloatingPoint" : "FloatingPoint outside x87/MMX/SSE/SSE2");
     }
@@ -271,7 +274,8 @@ TEST(ClassifyTable, Invalid64MatchesTheSameBytesIn64BitMode) {
   for (const Sample& s : samples()) {
     if (s.size != CodeSize::Bits32) continue;
     ZydisDecodedInstruction raw64;
-    const bool same = ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&zydis64, nullptr, s.bytes.data(), s.bytes.size(), &raw64)) &&
+    const bool same = ZYAN_SUCCESS(
+                          ZydisDecoderDecodeInstruction(&zydis64, nullptr, s.bytes.data(), s.bytes.size(), &raw64)) &&
                       raw64.mnemonic == s.insn.mnemonic();
     // Renamed in 64-bit mode by operand/address size only: pushfd -> pushfq, jecxz -> jrcxz.
     const ZydisMnemonic m = s.insn.mnemonic();

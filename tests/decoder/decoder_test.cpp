@@ -36,8 +36,7 @@ TEST(Decoder, EveryTruncationNeedsMoreBytes) {
     ASSERT_EQ(decoder.decode(bytes, &insn), DecodeStatus::Ok) << test::hex(bytes, bytes.size());
     ASSERT_EQ(insn.length(), bytes.size());
     for (size_t n = 0; n < bytes.size(); ++n) {
-      EXPECT_EQ(decoder.decode(std::span(bytes.data(), n), &insn), DecodeStatus::NeedMoreBytes)
-          << test::hex(bytes, n);
+      EXPECT_EQ(decoder.decode(std::span(bytes.data(), n), &insn), DecodeStatus::NeedMoreBytes) << test::hex(bytes, n);
     }
   }
 }
@@ -148,7 +147,11 @@ TEST(DecoderHelpers, LockAndRepPrefixes) {
 }
 
 TEST(DecoderHelpers, GprRefs) {
-  struct Case { ZydisRegister reg; uint8_t index, width; bool high; };
+  struct Case {
+    ZydisRegister reg;
+    uint8_t index, width;
+    bool high;
+  };
   const Case cases[] = {
       {ZYDIS_REGISTER_EAX, 0, 32, false}, {ZYDIS_REGISTER_ESP, 4, 32, false}, {ZYDIS_REGISTER_EDI, 7, 32, false},
       {ZYDIS_REGISTER_AX, 0, 16, false},  {ZYDIS_REGISTER_BP, 5, 16, false},  {ZYDIS_REGISTER_AL, 0, 8, false},

@@ -16,7 +16,7 @@ struct GoldenCase {
   int line = 0;
   CodeSize size = CodeSize::Bits32;
   std::vector<uint8_t> bytes;
-  std::string mnemonic;            ///< empty when a failure status is expected
+  std::string mnemonic;  ///< empty when a failure status is expected
   InsnClassSet classes;
   DecodeStatus status = DecodeStatus::Ok;
 };

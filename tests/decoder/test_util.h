@@ -3,8 +3,8 @@
 #pragma once
 
 #include <algorithm>
-#include <cstdint>
 #include <array>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <span>
@@ -86,8 +86,8 @@ struct Sample {
 /// form (mod 3 selects instructions by reg and rm, e.g. 0F 01 C8 or D9 E8), one memory
 /// form per reg field (rm only changes the addressing there).
 inline void walk_opcode_space(const std::function<void(const Sample&)>& visit) {
-  static const std::vector<std::vector<uint8_t>> kPrefixes = {
-      {}, {0x66}, {0x67}, {0xF2}, {0xF3}, {0x66, 0xF2}, {0x66, 0xF3}};
+  static const std::vector<std::vector<uint8_t>> kPrefixes = {{},     {0x66},       {0x67},      {0xF2},
+                                                              {0xF3}, {0x66, 0xF2}, {0x66, 0xF3}};
   static const std::vector<std::vector<uint8_t>> kMaps = {{}, {0x0F}, {0x0F, 0x38}, {0x0F, 0x3A}};
   static const std::vector<uint8_t> kModrms = [] {
     std::vector<uint8_t> v;

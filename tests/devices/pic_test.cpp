@@ -19,16 +19,16 @@ class PicTest : public ::testing::Test {
   uint8_t in(uint16_t port) { return static_cast<uint8_t>(bus.read(port, 1)); }
 
   void linux_init(bool auto_eoi = false) {
-    out(0x21, 0xFF);                     // mask all of 8259A-1
-    out(0x20, 0x11);                     // ICW1: edge, cascade, ICW4
-    out(0x21, 0x30);                     // ICW2: IRQ 0-7 -> 0x30-0x37
-    out(0x21, 0x04);                     // ICW3: slave on IR2
-    out(0x21, auto_eoi ? 0x03 : 0x01);   // ICW4: 8086 mode (+AEOI)
+    out(0x21, 0xFF);                    // mask all of 8259A-1
+    out(0x20, 0x11);                    // ICW1: edge, cascade, ICW4
+    out(0x21, 0x30);                    // ICW2: IRQ 0-7 -> 0x30-0x37
+    out(0x21, 0x04);                    // ICW3: slave on IR2
+    out(0x21, auto_eoi ? 0x03 : 0x01);  // ICW4: 8086 mode (+AEOI)
     out(0xA0, 0x11);
-    out(0xA1, 0x38);                     // IRQ 8-15 -> 0x38-0x3F
-    out(0xA1, 0x02);                     // slave id 2
+    out(0xA1, 0x38);  // IRQ 8-15 -> 0x38-0x3F
+    out(0xA1, 0x02);  // slave id 2
     out(0xA1, 0x01);
-    out(0x21, 0xFB);                     // everything masked but the cascade
+    out(0x21, 0xFB);  // everything masked but the cascade
     out(0xA1, 0xFF);
   }
   void unmask(unsigned irq) {
@@ -112,7 +112,7 @@ TEST_F(PicTest, PriorityAndNesting) {
   for (unsigned irq : {0u, 1u, 3u, 4u}) unmask(irq);
   pic.set_irq_level(4, true);
   pic.set_irq_level(3, true);
-  EXPECT_EQ(pic.acknowledge(), 0x33);  // IRQ 3 beats IRQ 4
+  EXPECT_EQ(pic.acknowledge(), 0x33);     // IRQ 3 beats IRQ 4
   EXPECT_FALSE(pic.interrupt_pending());  // IRQ 4 is lower than the one in service
   pic.set_irq_level(1, true);
   EXPECT_TRUE(pic.interrupt_pending());  // IRQ 1 nests
@@ -269,7 +269,7 @@ TEST_F(PicTest, SpecialMaskModeLetsLowerLevelsIn) {
   pic.set_irq_level(5, true);
   EXPECT_FALSE(pic.interrupt_pending());
   out(0x21, static_cast<uint8_t>(in(0x21) | 0x02));  // the handler masks its own level
-  out(0x20, 0x68);                                    // OCW3: set special mask mode
+  out(0x20, 0x68);                                   // OCW3: set special mask mode
   EXPECT_TRUE(pic.interrupt_pending());
   EXPECT_EQ(pic.acknowledge(), 0x35);
 }

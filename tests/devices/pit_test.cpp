@@ -120,7 +120,7 @@ TEST_F(PitTest, CounterLatchFreezesTheReadValue) {
 TEST_F(PitTest, ReadBackLatchesStatusThenCount) {
   program(0, 2, 5000);
   clock.set(ns_for_ticks(100));
-  out(0x43, 0xC2);  // read-back: count and status of channel 0
+  out(0x43, 0xC2);                            // read-back: count and status of channel 0
   EXPECT_EQ(in(0x40), 0x80 | 0x30 | 2 << 1);  // OUT high, lo/hi, mode 2, binary
   EXPECT_EQ(static_cast<uint16_t>(in(0x40) | in(0x40) << 8), 4900);
   // Status right after a control word shows the null count.
@@ -130,9 +130,9 @@ TEST_F(PitTest, ReadBackLatchesStatusThenCount) {
 }
 
 TEST_F(PitTest, Port61Channel2CalibrationLikeLinuxPitCalibrateTsc) {
-  constexpr uint16_t kLatch = kHz / (1000 / 10);  // CAL_MS = 10
+  constexpr uint16_t kLatch = kHz / (1000 / 10);               // CAL_MS = 10
   out(0x61, static_cast<uint8_t>((in(0x61) & ~0x02) | 0x01));  // gate high, speaker off
-  out(0x43, 0xB0);  // channel 2, lo/hi, mode 0
+  out(0x43, 0xB0);                                             // channel 2, lo/hi, mode 0
   out(0x42, kLatch & 0xFF);
   out(0x42, kLatch >> 8);
   unsigned polls = 0;

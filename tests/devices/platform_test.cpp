@@ -2,8 +2,8 @@
 
 #include <chrono>
 #include <map>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "devices/pc_platform.h"
@@ -23,9 +23,17 @@ class PlatformTest : public ::testing::Test {
   void out(uint16_t port, uint8_t value) { pc.io_bus().write(port, 1, value); }
   uint8_t in(uint16_t port) { return static_cast<uint8_t>(pc.io_bus().read(port, 1)); }
   void linux_pic_init() {
-    for (auto [port, value] : std::vector<std::pair<uint16_t, uint8_t>>{
-             {0x21, 0xFF}, {0x20, 0x11}, {0x21, 0x30}, {0x21, 0x04}, {0x21, 0x01}, {0xA0, 0x11},
-             {0xA1, 0x38}, {0xA1, 0x02}, {0xA1, 0x01}, {0x21, 0xFB}, {0xA1, 0xFF}}) {
+    for (auto [port, value] : std::vector<std::pair<uint16_t, uint8_t>>{{0x21, 0xFF},
+                                                                        {0x20, 0x11},
+                                                                        {0x21, 0x30},
+                                                                        {0x21, 0x04},
+                                                                        {0x21, 0x01},
+                                                                        {0xA0, 0x11},
+                                                                        {0xA1, 0x38},
+                                                                        {0xA1, 0x02},
+                                                                        {0xA1, 0x01},
+                                                                        {0x21, 0xFB},
+                                                                        {0xA1, 0xFF}}) {
       out(port, value);
     }
   }
@@ -81,7 +89,7 @@ TEST_F(PlatformTest, SerialConsoleBothWays) {
   EXPECT_EQ(pc.serial_input_space(), 1u);  // FIFOs off: one holding register
   EXPECT_EQ(pc.push_serial_input(input), 1u);
   linux_pic_init();
-  out(0x21, 0xEB);  // unmask IRQ 4
+  out(0x21, 0xEB);   // unmask IRQ 4
   out(0x3FC, 0x0B);  // DTR RTS OUT2
   out(0x3F9, 0x01);  // receive interrupt
   ASSERT_TRUE(pc.interrupt_pending());

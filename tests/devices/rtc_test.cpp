@@ -115,7 +115,7 @@ TEST_F(RtcTest, FlagsWithoutEnablesDoNotInterrupt) {
 }
 
 TEST_F(RtcTest, PeriodicInterruptAt1024Hz) {
-  set_cmos(0x0B, 0x42);  // PIE
+  set_cmos(0x0B, 0x42);                // PIE
   for (int i = 0; i < 100'000; ++i) {  // 100 ms in 1 us steps
     clock.advance(1'000);
     timers.run_expired(clock.now_ns());
@@ -141,8 +141,8 @@ TEST_F(RtcTest, AlarmFiresWhenTimeMatches) {
   set_cmos(0x03, 0x00);
   set_cmos(0x05, 0xC0);  // any hour
   set_cmos(0x0B, 0x22);  // AIE
-  advance(kNs / 2);       // 23:59:59
-  advance(kNs);           // 00:00:00
+  advance(kNs / 2);      // 23:59:59
+  advance(kNs);          // 00:00:00
   EXPECT_FALSE(sink.levels[8]);
   advance(kNs);  // 00:00:01
   EXPECT_TRUE(sink.levels[8]);

@@ -39,18 +39,18 @@ TEST_F(UartTest, LinuxAutoconfigIdentifiesA16550A) {
   const uint8_t saved_ier = in(IER);
   out(IER, 0);
   bus.write(0x80, 1, 0xFF);  // nonsense port against bus float (unhandled here)
-  const uint8_t scratch2 = in(IER) & 0x0F;
+  const uint8_t scratch2 = in(IER)&0x0F;
   out(IER, 0x0F);
   bus.write(0x80, 1, 0);
-  const uint8_t scratch3 = in(IER) & 0x0F;
+  const uint8_t scratch3 = in(IER)&0x0F;
   out(IER, saved_ier);
   EXPECT_EQ(scratch2, 0);
   EXPECT_EQ(scratch3, 0x0F);
 
   const uint8_t save_mcr = in(MCR);
   const uint8_t save_lcr = in(LCR);
-  out(MCR, 0x10 | 0x0A);  // loopback + RTS + OUT2
-  EXPECT_EQ(in(MSR) & 0xF0, 0x90);  // DCD | CTS
+  out(MCR, 0x10 | 0x0A);          // loopback + RTS + OUT2
+  EXPECT_EQ(in(MSR)&0xF0, 0x90);  // DCD | CTS
   out(MCR, save_mcr);
 
   out(LCR, 0xBF);
@@ -78,7 +78,7 @@ TEST_F(UartTest, LinuxAutoconfigIdentifiesA16550A) {
 
   const uint8_t ier = in(IER);  // no XScale UUE bit
   out(IER, ier | 0x40);
-  EXPECT_EQ(in(IER) & 0x40, 0);
+  EXPECT_EQ(in(IER)&0x40, 0);
   out(LCR, save_lcr);
 
   EXPECT_EQ(in(LSR), 0x60);  // at start-up LSR must not read 0xFF
@@ -111,7 +111,7 @@ TEST_F(UartTest, DivisorLatchBehindDlab) {
 TEST_F(UartTest, TransmitGoesToTheSinkAndTheTransmitterIsAlwaysEmpty) {
   for (char c : std::string("hello\n")) out(0, static_cast<uint8_t>(c));
   EXPECT_EQ(output, "hello\n");
-  EXPECT_EQ(in(LSR) & 0x60, 0x60);
+  EXPECT_EQ(in(LSR)&0x60, 0x60);
   EXPECT_EQ(uart.stats().tx_bytes, 6u);
 }
 
@@ -145,7 +145,7 @@ TEST_F(UartTest, LinuxThreTestSeesThreReassertedOnIerToggle) {
 TEST_F(UartTest, Out2GatesTheIrqLine) {
   out(IER, 0x02);
   EXPECT_FALSE(irq());
-  EXPECT_EQ(in(IIR) & 0x0F, 0x02);  // pending internally
+  EXPECT_EQ(in(IIR)&0x0F, 0x02);  // pending internally
   out(IER, 0);
   out(IER, 0x02);
   out(MCR, 0x08);
@@ -162,9 +162,9 @@ TEST_F(UartTest, ReceiveFifoTriggerLevelAndTimeout) {
   EXPECT_EQ(in(IIR), 0xCC);  // below trigger: character timeout
   push("efgh");
   EXPECT_EQ(in(IIR), 0xC4);  // trigger reached: received data available
-  EXPECT_EQ(in(LSR) & 0x01, 0x01);
+  EXPECT_EQ(in(LSR)&0x01, 0x01);
   std::string got;
-  while (in(LSR) & 0x01) got.push_back(static_cast<char>(in(RBR)));
+  while (in(LSR)&0x01) got.push_back(static_cast<char>(in(RBR)));
   EXPECT_EQ(got, "abcdefgh");
   EXPECT_FALSE(irq());
   EXPECT_EQ(in(IIR), 0xC1);
@@ -175,7 +175,7 @@ TEST_F(UartTest, HostPushTakesOnlyWhatFits) {
   push("0123456789abcdefXYZ");
   EXPECT_EQ(pushed, 16u);
   EXPECT_EQ(uart.rx_free(), 0u);
-  EXPECT_EQ(in(LSR) & 0x02, 0);  // no overrun from the host side
+  EXPECT_EQ(in(LSR)&0x02, 0);  // no overrun from the host side
   EXPECT_EQ(in(RBR), '0');
   EXPECT_EQ(uart.rx_free(), 1u);
   out(FCR, 0x00);  // FIFOs off: one holding register (and the FIFO is cleared)
@@ -185,14 +185,14 @@ TEST_F(UartTest, HostPushTakesOnlyWhatFits) {
 }
 
 TEST_F(UartTest, LoopbackReturnsWrittenBytesAndModemLines) {
-  out(MCR, 0x10 | 0x08 | 0x02);  // loopback, OUT2, RTS
+  out(MCR, 0x10 | 0x08 | 0x02);     // loopback, OUT2, RTS
   EXPECT_EQ(in(MSR), 0x90 | 0x02);  // CTS DCD, and DSR dropped
-  EXPECT_EQ(in(MSR), 0x90);                       // deltas cleared by the read
+  EXPECT_EQ(in(MSR), 0x90);         // deltas cleared by the read
   out(IER, 0x01);
   out(0, 'L');
   EXPECT_EQ(output, "");  // nothing left the chip
-  EXPECT_EQ(in(LSR) & 0x01, 0x01);
-  EXPECT_EQ(in(IIR) & 0x0F, 0x04);
+  EXPECT_EQ(in(LSR)&0x01, 0x01);
+  EXPECT_EQ(in(IIR)&0x0F, 0x04);
   EXPECT_FALSE(irq());  // loopback disconnects the IRQ output
   EXPECT_EQ(in(RBR), 'L');
   EXPECT_EQ(uart.push_input(std::span<const uint8_t>()), 0u);
@@ -202,21 +202,21 @@ TEST_F(UartTest, LoopbackOverrunWithoutFifo) {
   out(MCR, 0x10);
   out(0, '1');
   out(0, '2');
-  EXPECT_EQ(in(LSR) & 0x03, 0x03);  // DR and OE
-  EXPECT_EQ(in(LSR) & 0x02, 0x00);  // OE clears on read
-  EXPECT_EQ(in(RBR), '2');          // the holding register was overwritten
+  EXPECT_EQ(in(LSR)&0x03, 0x03);  // DR and OE
+  EXPECT_EQ(in(LSR)&0x02, 0x00);  // OE clears on read
+  EXPECT_EQ(in(RBR), '2');        // the holding register was overwritten
 }
 
 TEST_F(UartTest, ModemStatusInterruptOnLoopbackLineChange) {
   out(MCR, 0x10);
   (void)in(MSR);
   out(IER, 0x08);
-  EXPECT_EQ(in(IIR) & 0x0F, 0x01);
+  EXPECT_EQ(in(IIR)&0x0F, 0x01);
   out(MCR, 0x10 | 0x04);  // OUT1 -> RI
   out(MCR, 0x10);         // RI falls: trailing edge
-  EXPECT_EQ(in(IIR) & 0x0F, 0x00);
-  EXPECT_EQ(in(MSR) & 0x0F, 0x04);
-  EXPECT_EQ(in(IIR) & 0x0F, 0x01);
+  EXPECT_EQ(in(IIR)&0x0F, 0x00);
+  EXPECT_EQ(in(MSR)&0x0F, 0x04);
+  EXPECT_EQ(in(IIR)&0x0F, 0x01);
 }
 
 TEST_F(UartTest, LineStatusInterruptHasPriority) {
@@ -224,11 +224,11 @@ TEST_F(UartTest, LineStatusInterruptHasPriority) {
   out(IER, 0x07);
   out(0, '1');
   out(0, '2');  // overrun
-  EXPECT_EQ(in(IIR) & 0x0F, 0x06);
+  EXPECT_EQ(in(IIR)&0x0F, 0x06);
   (void)in(LSR);
-  EXPECT_EQ(in(IIR) & 0x0F, 0x04);
+  EXPECT_EQ(in(IIR)&0x0F, 0x04);
   (void)in(RBR);
-  EXPECT_EQ(in(IIR) & 0x0F, 0x02);
+  EXPECT_EQ(in(IIR)&0x0F, 0x02);
 }
 
 }  // namespace

@@ -34,8 +34,8 @@ TEST(Differential, TranslatorMatchesInterpreter) {
   // The comparison means something only if most of the work ran translated.
   EXPECT_GT(translated, static_cast<uint64_t>(count) * 10) << "too little ran in translated code";
   RecordProperty("sequences", count);
-  std::printf("differential: %d sequences, %llu guest instructions retired in translated code, %d divergences\n",
-              count, static_cast<unsigned long long>(translated), failures);
+  std::printf("differential: %d sequences, %llu guest instructions retired in translated code, %d divergences\n", count,
+              static_cast<unsigned long long>(translated), failures);
 }
 
 }  // namespace

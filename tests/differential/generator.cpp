@@ -51,7 +51,9 @@ struct Gen {
     switch (pick(6)) {
       case 0: return x86::ptr(x86::ebx, static_cast<int32_t>(pick(0x100) & ~(sz - 1)), static_cast<uint32_t>(sz));
       case 1: return x86::ptr(x86::ebp, -static_cast<int32_t>(pick(0x100) & ~(sz - 1)) - 4, static_cast<uint32_t>(sz));
-      case 2: return x86::ptr(static_cast<uint64_t>(kDataBase + 0x400 + (pick(0x100) & ~(sz - 1))), static_cast<uint32_t>(sz));
+      case 2:
+        return x86::ptr(static_cast<uint64_t>(kDataBase + 0x400 + (pick(0x100) & ~(sz - 1))),
+                        static_cast<uint32_t>(sz));
       case 3: return x86::ptr(x86::esp, static_cast<int32_t>(pick(0x40) & ~3), static_cast<uint32_t>(sz));
       case 4: {
         // [ebx + esi*scale + disp] with ESI first bounded (flags change, deterministically).
@@ -69,9 +71,9 @@ struct Gen {
   void define_flags() { a.cmp(x86::eax, static_cast<int32_t>(u32())); }
 
   void alu() {
-    static const InstId ops[] = {x86::Inst::kIdAdd, x86::Inst::kIdOr,  x86::Inst::kIdAdc, x86::Inst::kIdSbb,
-                                 x86::Inst::kIdAnd, x86::Inst::kIdSub, x86::Inst::kIdXor, x86::Inst::kIdCmp,
-                                 x86::Inst::kIdTest};
+    static const InstId ops[] = {x86::Inst::kIdAdd, x86::Inst::kIdOr,  x86::Inst::kIdAdc,
+                                 x86::Inst::kIdSbb, x86::Inst::kIdAnd, x86::Inst::kIdSub,
+                                 x86::Inst::kIdXor, x86::Inst::kIdCmp, x86::Inst::kIdTest};
     const InstId op = ops[pick(9)];
     const int sz = size();
     const x86::Gp d = sized(dst32(), sz);
@@ -79,7 +81,12 @@ struct Gen {
     switch (pick(5)) {
       case 0: a.emit(op, d, sized(any32(), sz)); break;
       case 1: a.emit(op, d, Imm(u32() & mask)); break;
-      case 2: if (op != x86::Inst::kIdTest) { a.emit(op, d, mem(sz)); break; } [[fallthrough]];
+      case 2:
+        if (op != x86::Inst::kIdTest) {
+          a.emit(op, d, mem(sz));
+          break;
+        }
+        [[fallthrough]];
       case 3: a.emit(op, mem(sz), d); break;
       default: a.emit(op, mem(sz), Imm(u32() & mask)); break;
     }
@@ -87,7 +94,8 @@ struct Gen {
   void unary() {
     static const InstId ops[] = {x86::Inst::kIdInc, x86::Inst::kIdDec, x86::Inst::kIdNeg, x86::Inst::kIdNot};
     const int sz = size();
-    if (coin()) a.emit(ops[pick(4)], sized(dst32(), sz)); else a.emit(ops[pick(4)], mem(sz));
+    if (coin()) a.emit(ops[pick(4)], sized(dst32(), sz));
+    else a.emit(ops[pick(4)], mem(sz));
   }
   void shift() {
     static const InstId ops[] = {x86::Inst::kIdRol, x86::Inst::kIdRor, x86::Inst::kIdRcl, x86::Inst::kIdRcr,
@@ -98,9 +106,11 @@ struct Gen {
     x86::Gp r = dst32();
     if (by_cl && r == x86::ecx) r = x86::eax;
     if (coin()) {
-      if (by_cl) a.emit(op, sized(r, sz), x86::cl); else a.emit(op, sized(r, sz), Imm(pick(32)));
+      if (by_cl) a.emit(op, sized(r, sz), x86::cl);
+      else a.emit(op, sized(r, sz), Imm(pick(32)));
     } else {
-      if (by_cl) a.emit(op, mem(sz), x86::cl); else a.emit(op, mem(sz), Imm(pick(32)));
+      if (by_cl) a.emit(op, mem(sz), x86::cl);
+      else a.emit(op, mem(sz), Imm(pick(32)));
     }
     define_flags();
   }
@@ -132,8 +142,13 @@ struct Gen {
       case 2: a.mov(mem(4), any32()); break;
       case 3: a.mov(d, u32()); break;
       case 4: a.movzx(d, coin() ? mem(1) : mem(2)); break;
-      case 5: a.movsx(d, coin() ? x86::byte_ptr(x86::ebx, pick(64)) : x86::word_ptr(x86::ebp, -2 * pick(32) - 2)); break;
-      case 6: a.and_(x86::esi, 0xFF); a.lea(d, x86::ptr(x86::ebx, x86::esi, static_cast<uint32_t>(pick(4)), static_cast<int32_t>(u32()))); break;
+      case 5:
+        a.movsx(d, coin() ? x86::byte_ptr(x86::ebx, pick(64)) : x86::word_ptr(x86::ebp, -2 * pick(32) - 2));
+        break;
+      case 6:
+        a.and_(x86::esi, 0xFF);
+        a.lea(d, x86::ptr(x86::ebx, x86::esi, static_cast<uint32_t>(pick(4)), static_cast<int32_t>(u32())));
+        break;
       case 7: a.mov(mem(1), sized(dst32(), 1)); break;
       default: a.mov(mem(2), Imm(u32() & 0xFFFF)); break;
     }
@@ -170,10 +185,24 @@ struct Gen {
   }
   void stack() {
     switch (pick(5)) {
-      case 0: a.push(any32()); ++pushed; break;
-      case 1: a.push(Imm(static_cast<int32_t>(u32()))); ++pushed; break;
-      case 2: a.push(mem(4)); ++pushed; break;
-      case 3: if (pushed) { a.pop(dst32()); --pushed; } break;
+      case 0:
+        a.push(any32());
+        ++pushed;
+        break;
+      case 1:
+        a.push(Imm(static_cast<int32_t>(u32())));
+        ++pushed;
+        break;
+      case 2:
+        a.push(mem(4));
+        ++pushed;
+        break;
+      case 3:
+        if (pushed) {
+          a.pop(dst32());
+          --pushed;
+        }
+        break;
       default: {
         if (functions.size() < 4) functions.push_back(a.newLabel());
         a.call(functions[static_cast<size_t>(pick(static_cast<int>(functions.size())))]);
@@ -215,7 +244,10 @@ struct Gen {
     const InstId op = ops[pick(5)];
     switch (pick(3)) {
       case 0: a.rep(); break;
-      case 1: if (op == x86::Inst::kIdCmps || op == x86::Inst::kIdScas) a.repne(); else a.rep(); break;
+      case 1:
+        if (op == x86::Inst::kIdCmps || op == x86::Inst::kIdScas) a.repne();
+        else a.rep();
+        break;
       default: break;
     }
     const x86::Mem src = x86::ptr(x86::esi, 0, static_cast<uint32_t>(sz));
@@ -237,7 +269,10 @@ struct Gen {
     switch (pick(7)) {
       case 0: a.cli(); break;
       case 1: a.sti(); break;
-      case 2: a.pushfd(); ++pushed; break;  // popped into a register later
+      case 2:
+        a.pushfd();
+        ++pushed;
+        break;  // popped into a register later
       case 3: {
         constexpr uint32_t kLoadable = flags::Status | flags::DF | flags::IF | flags::IOPL | flags::NT | flags::AC |
                                        flags::ID;
@@ -248,8 +283,14 @@ struct Gen {
         a.popfd();
         break;
       }
-      case 4: a.pushfd(); a.popfd(); break;
-      case 5: if (coin()) a.std(); else a.cld(); break;
+      case 4:
+        a.pushfd();
+        a.popfd();
+        break;
+      case 5:
+        if (coin()) a.std();
+        else a.cld();
+        break;
       default: {
         // IF off and back around some work, as local_irq_save/restore do. Registers only:
         // a memory operand could be the saved image at [esp].
@@ -275,11 +316,14 @@ struct Gen {
   }
   void one() {
     switch (pick(17)) {
-      case 0: case 1: case 2: alu(); break;
+      case 0:
+      case 1:
+      case 2: alu(); break;
       case 3: unary(); break;
       case 4: shift(); break;
       case 5: muldiv(); break;
-      case 6: case 7: moves(); break;
+      case 6:
+      case 7: moves(); break;
       case 8: conditional(); break;
       case 9: bits(); break;
       case 10: exchange(); break;

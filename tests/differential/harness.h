@@ -38,7 +38,7 @@ struct Outcome {
   std::string error;
   CpuState cpu{};
   std::vector<uint8_t> data;
-  std::vector<uint8_t> stack;  ///< [kStackTop - kStackCheck, kStackTop + kStackCheck)
+  std::vector<uint8_t> stack;     ///< [kStackTop - kStackCheck, kStackTop + kStackCheck)
   uint64_t translated_insns = 0;  ///< guest instructions retired in translated code (bt only)
 };
 

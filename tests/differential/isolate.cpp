@@ -6,9 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <vector>
@@ -162,11 +162,14 @@ void run_isolated_parallel(uint64_t begin, uint64_t end, unsigned jobs,
     if (pid == 0) {
       close(fds[0]);
       // Each report travels up as a frame: index, then "<kind digit><message>".
-      run_isolated(b, e, work, [&](uint64_t i, ItemEnd how, const std::string& msg) {
-        const std::string m = std::to_string(static_cast<int>(how)) + msg;
-        const auto len = static_cast<uint32_t>(m.size());
-        (void)(write_all(fds[1], &i, 8) && write_all(fds[1], &len, 4) && write_all(fds[1], m.data(), len));
-      }, options);
+      run_isolated(
+          b, e, work,
+          [&](uint64_t i, ItemEnd how, const std::string& msg) {
+            const std::string m = std::to_string(static_cast<int>(how)) + msg;
+            const auto len = static_cast<uint32_t>(m.size());
+            (void)(write_all(fds[1], &i, 8) && write_all(fds[1], &len, 4) && write_all(fds[1], m.data(), len));
+          },
+          options);
       _exit(0);
     }
     close(fds[1]);
@@ -188,9 +191,8 @@ void run_isolated_parallel(uint64_t begin, uint64_t end, unsigned jobs,
         continue;
       }
       slices[k].buf.insert(slices[k].buf.end(), tmp, tmp + n);
-      drain_frames(slices[k].buf, [&](uint64_t i, const std::string& m) {
-        report(i, static_cast<ItemEnd>(m[0] - '0'), m.substr(1));
-      });
+      drain_frames(slices[k].buf,
+                   [&](uint64_t i, const std::string& m) { report(i, static_cast<ItemEnd>(m[0] - '0'), m.substr(1)); });
     }
   }
   for (const Slice& s : slices) waitpid(s.pid, nullptr, 0);

@@ -92,7 +92,8 @@ std::string compare(const Outcome& ref, const Outcome& got) {
           << got.cpu.gpr[static_cast<size_t>(i)] << std::dec << "\n";
     }
   }
-  if (ref.cpu.eip != got.cpu.eip) out << "eip: " << std::hex << ref.cpu.eip << " vs " << got.cpu.eip << std::dec << "\n";
+  if (ref.cpu.eip != got.cpu.eip)
+    out << "eip: " << std::hex << ref.cpu.eip << " vs " << got.cpu.eip << std::dec << "\n";
   constexpr uint32_t kCompared = flags::Status | flags::DF | flags::IF;
   if ((ref.cpu.eflags & kCompared) != (got.cpu.eflags & kCompared)) {
     out << "eflags: " << std::hex << (ref.cpu.eflags & kCompared) << " vs " << (got.cpu.eflags & kCompared) << std::dec
@@ -100,8 +101,8 @@ std::string compare(const Outcome& ref, const Outcome& got) {
   }
   for (size_t i = 0; i < ref.data.size(); ++i) {
     if (ref.data[i] != got.data[i]) {
-      out << "data[" << std::hex << kDataBase + i << "]: " << int(ref.data[i]) << " vs " << int(got.data[i])
-          << std::dec << "\n";
+      out << "data[" << std::hex << kDataBase + i << "]: " << int(ref.data[i]) << " vs " << int(got.data[i]) << std::dec
+          << "\n";
       break;
     }
   }

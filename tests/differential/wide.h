@@ -98,9 +98,9 @@ struct Program {
 [[nodiscard]] Program form_program(uint32_t form, uint64_t seed);
 /// What a hostile program (bench/fuzz) is made of.
 enum class Hostile : uint8_t {
-  RandomBytes,       ///< random bytes (then hlt)
-  RandomForms,       ///< random encodings of any form, immediates/displacements random, no aiming
-  Mixed,             ///< aimed units and raw random forms interleaved
+  RandomBytes,  ///< random bytes (then hlt)
+  RandomForms,  ///< random encodings of any form, immediates/displacements random, no aiming
+  Mixed,        ///< aimed units and raw random forms interleaved
 };
 /// A ring-0 program for the hostile fuzzer: random machine state (paging on or off, SSE on
 /// or off through CR4.OSFXSR and CR0.EM/TS), and code that nothing has made sane.
@@ -131,7 +131,7 @@ struct Outcome {
 
 struct Verdict {
   Outcome ref, bt;
-  std::string diff;  ///< empty when the engines agree
+  std::string diff;   ///< empty when the engines agree
   bool hang = false;  ///< the interpreter halted, the BT engine ran out of time
 };
 

@@ -76,8 +76,8 @@ Setup random_setup(Rng& rng, int force_user = -1) {
   if (rng.coin()) s.cr4 |= cr4::PSE;
   if (rng.coin()) s.cr4 |= cr4::PGE;
   s.eflags = flags::Reserved1 | (rng.u32() & flags::Status) | (rng.coin() ? flags::DF : 0) |
-             (rng.coin() ? flags::IF : 0) | (s.user ? rng.u32() & flags::IOPL : 0) |
-             (rng.one_in(16) ? flags::NT : 0) | (rng.one_in(4) ? flags::ID : 0);
+             (rng.coin() ? flags::IF : 0) | (s.user ? rng.u32() & flags::IOPL : 0) | (rng.one_in(16) ? flags::NT : 0) |
+             (rng.one_in(4) ? flags::ID : 0);
   for (auto& g : s.gpr) g = rng.u32();
   // Entries 0..kGoodEntries-1 are writable 4 GiB data (flat or based); the rest any kind.
   constexpr unsigned kGoodEntries = 6;
@@ -128,7 +128,9 @@ struct Model {
   std::array<uint32_t, 6> base{};
 };
 
-uint16_t pool_selector(unsigned i, bool user) { return static_cast<uint16_t>(((kPoolFirst + i) << 3) | (user ? 3 : 0)); }
+uint16_t pool_selector(unsigned i, bool user) {
+  return static_cast<uint16_t>(((kPoolFirst + i) << 3) | (user ? 3 : 0));
+}
 
 /// Base of the segment a selector names, as far as the generator knows (machine entries: 0).
 uint32_t base_of(const Setup& s, uint16_t sel) {
@@ -187,26 +189,45 @@ class UnitBuilder {
   std::vector<uint8_t> ins_;
   uint32_t insn_at_ = 0;
   void b(std::vector<uint8_t>& v, uint8_t x) { v.push_back(x); }
-  void d16(std::vector<uint8_t>& v, uint16_t x) { b(v, static_cast<uint8_t>(x)); b(v, static_cast<uint8_t>(x >> 8)); }
-  void d32(std::vector<uint8_t>& v, uint32_t x) { d16(v, static_cast<uint16_t>(x)); d16(v, static_cast<uint16_t>(x >> 16)); }
+  void d16(std::vector<uint8_t>& v, uint16_t x) {
+    b(v, static_cast<uint8_t>(x));
+    b(v, static_cast<uint8_t>(x >> 8));
+  }
+  void d32(std::vector<uint8_t>& v, uint32_t x) {
+    d16(v, static_cast<uint16_t>(x));
+    d16(v, static_cast<uint16_t>(x >> 16));
+  }
   void patch(size_t off, unsigned size, uint64_t value) {
     for (unsigned i = 0; i < size && off + i < ins_.size(); ++i) ins_[off + i] = static_cast<uint8_t>(value >> (8 * i));
   }
   /// mov seg:[ea], imm32 / imm16 with an absolute 32-bit address.
   void store32(const Mem& m, uint32_t off, uint32_t v) {
-    b(pre, kSegPrefix[m.seg]); b(pre, 0xC7); b(pre, 0x05); d32(pre, m.ea + off); d32(pre, v);
+    b(pre, kSegPrefix[m.seg]);
+    b(pre, 0xC7);
+    b(pre, 0x05);
+    d32(pre, m.ea + off);
+    d32(pre, v);
   }
   void store16(const Mem& m, uint32_t off, uint16_t v) {
-    b(pre, kSegPrefix[m.seg]); b(pre, 0x66); b(pre, 0xC7); b(pre, 0x05); d32(pre, m.ea + off); d16(pre, v);
+    b(pre, kSegPrefix[m.seg]);
+    b(pre, 0x66);
+    b(pre, 0xC7);
+    b(pre, 0x05);
+    d32(pre, m.ea + off);
+    d16(pre, v);
   }
-  void push32(uint32_t v) { b(pre, 0x68); d32(pre, v); }
+  void push32(uint32_t v) {
+    b(pre, 0x68);
+    d32(pre, v);
+  }
   /// Sets a register (the whole 32-bit register; a narrower one keeps random upper bits).
   void set_reg(ZydisRegister r, uint32_t v) {
     const auto g = gpr_ref(r);
     if (!g) return;
     uint32_t full = v;
     if (g->width == 16) full = (rng_.u32() & 0xFFFF0000u) | (v & 0xFFFF);
-    if (g->width == 8) full = g->high_byte ? (rng_.u32() & 0xFFFF00FFu) | ((v & 0xFF) << 8) : (rng_.u32() & ~0xFFu) | (v & 0xFF);
+    if (g->width == 8)
+      full = g->high_byte ? (rng_.u32() & 0xFFFF00FFu) | ((v & 0xFF) << 8) : (rng_.u32() & ~0xFFu) | (v & 0xFF);
     regs_[g->index] = full;
   }
   void set_gpr(Gpr r, uint32_t v) { regs_[static_cast<uint8_t>(r)] = v; }
@@ -220,8 +241,8 @@ class UnitBuilder {
 
   /// The form stands for every segment override: draw one (CS, read-only, rarely).
   void redraw_segment_override() {
-    static const uint8_t kDrawn[] = {0x26, 0x36, 0x3E, 0x64, 0x65, 0x26, 0x36, 0x3E, 0x64, 0x65,
-                                     0x26, 0x36, 0x3E, 0x64, 0x65, 0x26, 0x36, 0x3E, 0x64, 0x65, 0x2E};
+    static const uint8_t kDrawn[] = {0x26, 0x36, 0x3E, 0x64, 0x65, 0x26, 0x36, 0x3E, 0x64, 0x65, 0x26,
+                                     0x36, 0x3E, 0x64, 0x65, 0x26, 0x36, 0x3E, 0x64, 0x65, 0x2E};
     for (uint8_t i = 0; i < insn_.raw.raw.prefix_count && i < ins_.size(); ++i) {
       for (uint8_t p : kSegPrefix) {
         if (ins_[i] == p) ins_[i] = kDrawn[rng_.pick(sizeof kDrawn)];
@@ -310,11 +331,13 @@ class UnitBuilder {
     const uint32_t count_noise = insn_.address_size() == 16 ? rng_.u32() & 0xFFFF0000u : 0;
     if (insn_.rep_prefix() != RepPrefix::None) set_gpr(Gpr::Ecx, count_noise | rng_.pick(24));
     switch (mn) {
-      case ZYDIS_MNEMONIC_LOOP: case ZYDIS_MNEMONIC_LOOPE: case ZYDIS_MNEMONIC_LOOPNE:
-      case ZYDIS_MNEMONIC_JCXZ: case ZYDIS_MNEMONIC_JECXZ:
-        set_gpr(Gpr::Ecx, count_noise | rng_.pick(3));
-        break;
-      case ZYDIS_MNEMONIC_SHLD: case ZYDIS_MNEMONIC_SHRD:
+      case ZYDIS_MNEMONIC_LOOP:
+      case ZYDIS_MNEMONIC_LOOPE:
+      case ZYDIS_MNEMONIC_LOOPNE:
+      case ZYDIS_MNEMONIC_JCXZ:
+      case ZYDIS_MNEMONIC_JECXZ: set_gpr(Gpr::Ecx, count_noise | rng_.pick(3)); break;
+      case ZYDIS_MNEMONIC_SHLD:
+      case ZYDIS_MNEMONIC_SHRD:
         // A 16-bit shift by more than 16 leaves the result undefined (SDM): keep counts below.
         if (insn_.operand_size() == 16) {
           set_gpr(Gpr::Ecx, (rng_.u32() & ~0x1Fu) | rng_.pick(17));
@@ -323,16 +346,24 @@ class UnitBuilder {
           }
         }
         break;
-      case ZYDIS_MNEMONIC_DIV: case ZYDIS_MNEMONIC_IDIV:
+      case ZYDIS_MNEMONIC_DIV:
+      case ZYDIS_MNEMONIC_IDIV:
         if (rng_.coin()) set_gpr(Gpr::Edx, rng_.pick(4));
         break;
-      case ZYDIS_MNEMONIC_WRMSR: case ZYDIS_MNEMONIC_RDMSR: {
+      case ZYDIS_MNEMONIC_WRMSR:
+      case ZYDIS_MNEMONIC_RDMSR: {
         static const uint32_t kMsrs[] = {0x10, 0x174, 0x175, 0x176, 0x1B, 0x277, 0x2FF, 0xC0000080};
         set_gpr(Gpr::Ecx, rng_.one_in(8) ? rng_.u32() : kMsrs[rng_.pick(8)]);
         break;
       }
-      case ZYDIS_MNEMONIC_IN: case ZYDIS_MNEMONIC_OUT: case ZYDIS_MNEMONIC_INSB: case ZYDIS_MNEMONIC_INSW:
-      case ZYDIS_MNEMONIC_INSD: case ZYDIS_MNEMONIC_OUTSB: case ZYDIS_MNEMONIC_OUTSW: case ZYDIS_MNEMONIC_OUTSD: {
+      case ZYDIS_MNEMONIC_IN:
+      case ZYDIS_MNEMONIC_OUT:
+      case ZYDIS_MNEMONIC_INSB:
+      case ZYDIS_MNEMONIC_INSW:
+      case ZYDIS_MNEMONIC_INSD:
+      case ZYDIS_MNEMONIC_OUTSB:
+      case ZYDIS_MNEMONIC_OUTSW:
+      case ZYDIS_MNEMONIC_OUTSD: {
         // Port 0xE0 raises an interrupt with vector AL (tests/support/bt_machine.h).
         const uint16_t port = rng_.one_in(3) ? bttest::kIrqPort : 0x80;
         set_gpr(Gpr::Edx, (rng_.u32() & 0xFFFF0000u) | port);
@@ -345,7 +376,8 @@ class UnitBuilder {
       default: break;
     }
     if (enter_leave) {
-      b(pre, 0x89); b(pre, 0xE5);  // mov ebp, esp: a frame that exists
+      b(pre, 0x89);
+      b(pre, 0xE5);  // mov ebp, esp: a frame that exists
       if (mn == ZYDIS_MNEMONIC_ENTER) {
         patch(insn_.raw.raw.imm[0].offset, 2, rng_.pick(0x100));
         patch(insn_.raw.raw.imm[1].offset, 1, rng_.pick(4));
@@ -371,7 +403,8 @@ class UnitBuilder {
     };
     const bool far = insn_.raw.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR;
     switch (mn) {
-      case ZYDIS_MNEMONIC_JMP: case ZYDIS_MNEMONIC_CALL:
+      case ZYDIS_MNEMONIC_JMP:
+      case ZYDIS_MNEMONIC_CALL:
         if (op0.type == ZYDIS_OPERAND_TYPE_POINTER) {
           patch(ins_.size() - 6, 4, next_);
           patch(ins_.size() - 2, 2, code_selector());
@@ -408,7 +441,11 @@ class UnitBuilder {
       }
       case ZYDIS_MNEMONIC_INT: {
         const uint32_t c = rng_.pick(10);
-        patch(insn_.raw.raw.imm[0].offset, 1, c < 7 ? 0x20 + rng_.pick(16) : c < 8 ? rng_.pick(32) : c < 9 ? 0x80 : rng_.u32());
+        patch(insn_.raw.raw.imm[0].offset, 1,
+              c < 7   ? 0x20 + rng_.pick(16)
+              : c < 8 ? rng_.pick(32)
+              : c < 9 ? 0x80
+                      : rng_.u32());
         break;
       }
       case ZYDIS_MNEMONIC_POP:
@@ -418,7 +455,9 @@ class UnitBuilder {
           const uint16_t sel = pick_selector(rng_, setup_, seg);
           if (mn == ZYDIS_MNEMONIC_POP) {
             if (insn_.operand_size() == 16) {
-              b(pre, 0x66); b(pre, 0x68); d16(pre, sel);
+              b(pre, 0x66);
+              b(pre, 0x68);
+              d16(pre, sel);
             } else {
               push32(sel | (rng_.u32() & 0xFFFF0000u));
             }
@@ -427,7 +466,8 @@ class UnitBuilder {
           } else if (mem) {
             store16(*mem, 0, sel);
           }
-          if (seg != static_cast<int>(SegReg::Cs) && (sel >> 2) != 0) model_.base[static_cast<size_t>(seg)] = base_of(setup_, sel);
+          if (seg != static_cast<int>(SegReg::Cs) && (sel >> 2) != 0)
+            model_.base[static_cast<size_t>(seg)] = base_of(setup_, sel);
         } else if (op0.type == ZYDIS_OPERAND_TYPE_REGISTER &&
                    ZydisRegisterGetClass(op0.reg.value) == ZYDIS_REGCLASS_CONTROL) {
           set_reg(op1.reg.value, control_value(op0.reg.value));
@@ -436,11 +476,17 @@ class UnitBuilder {
           set_reg(op1.reg.value, rng_.coin() ? 0 : rng_.u32());
         }
         break;
-      case ZYDIS_MNEMONIC_LDS: case ZYDIS_MNEMONIC_LES: case ZYDIS_MNEMONIC_LFS: case ZYDIS_MNEMONIC_LGS:
+      case ZYDIS_MNEMONIC_LDS:
+      case ZYDIS_MNEMONIC_LES:
+      case ZYDIS_MNEMONIC_LFS:
+      case ZYDIS_MNEMONIC_LGS:
       case ZYDIS_MNEMONIC_LSS: {
         if (!mem) break;
-        const SegReg sr = mn == ZYDIS_MNEMONIC_LDS ? SegReg::Ds : mn == ZYDIS_MNEMONIC_LES ? SegReg::Es
-                        : mn == ZYDIS_MNEMONIC_LFS ? SegReg::Fs : mn == ZYDIS_MNEMONIC_LGS ? SegReg::Gs : SegReg::Ss;
+        const SegReg sr = mn == ZYDIS_MNEMONIC_LDS   ? SegReg::Ds
+                          : mn == ZYDIS_MNEMONIC_LES ? SegReg::Es
+                          : mn == ZYDIS_MNEMONIC_LFS ? SegReg::Fs
+                          : mn == ZYDIS_MNEMONIC_LGS ? SegReg::Gs
+                                                     : SegReg::Ss;
         const int seg = static_cast<int>(sr);
         const uint16_t sel = pick_selector(rng_, setup_, seg);
         const uint32_t off = sr == SegReg::Ss ? kStackTop - 0x400 - base_of(setup_, sel) : rng_.u32();
@@ -454,7 +500,8 @@ class UnitBuilder {
         if ((sel >> 2) != 0) model_.base[static_cast<size_t>(seg)] = base_of(setup_, sel);
         break;
       }
-      case ZYDIS_MNEMONIC_LGDT: case ZYDIS_MNEMONIC_LIDT:
+      case ZYDIS_MNEMONIC_LGDT:
+      case ZYDIS_MNEMONIC_LIDT:
         if (!mem) break;
         if (rng_.one_in(8)) {
           store16(*mem, 0, static_cast<uint16_t>(rng_.u32()));
@@ -467,8 +514,14 @@ class UnitBuilder {
           store32(*mem, 2, bttest::kIdt);
         }
         break;
-      case ZYDIS_MNEMONIC_LLDT: case ZYDIS_MNEMONIC_LTR: case ZYDIS_MNEMONIC_LMSW: case ZYDIS_MNEMONIC_VERR:
-      case ZYDIS_MNEMONIC_VERW: case ZYDIS_MNEMONIC_LAR: case ZYDIS_MNEMONIC_LSL: case ZYDIS_MNEMONIC_ARPL: {
+      case ZYDIS_MNEMONIC_LLDT:
+      case ZYDIS_MNEMONIC_LTR:
+      case ZYDIS_MNEMONIC_LMSW:
+      case ZYDIS_MNEMONIC_VERR:
+      case ZYDIS_MNEMONIC_VERW:
+      case ZYDIS_MNEMONIC_LAR:
+      case ZYDIS_MNEMONIC_LSL:
+      case ZYDIS_MNEMONIC_ARPL: {
         const ZydisDecodedOperand& src = (mn == ZYDIS_MNEMONIC_LAR || mn == ZYDIS_MNEMONIC_LSL) ? op1 : op0;
         uint16_t v = rng_.one_in(3) ? static_cast<uint16_t>(rng_.u32()) : pick_selector(rng_, setup_, 3);
         if (mn == ZYDIS_MNEMONIC_LLDT && !rng_.one_in(4)) v = 0;
@@ -480,10 +533,13 @@ class UnitBuilder {
         }
         break;
       }
-      case ZYDIS_MNEMONIC_RDTSC: case ZYDIS_MNEMONIC_RDPMC:
+      case ZYDIS_MNEMONIC_RDTSC:
+      case ZYDIS_MNEMONIC_RDPMC:
         // A virtual time source: the engines need not agree on the value, only on the fault.
-        b(post, 0xB8); d32(post, 0x7150C000);
-        b(post, 0xBA); d32(post, 0x7150C001);
+        b(post, 0xB8);
+        d32(post, 0x7150C000);
+        b(post, 0xBA);
+        d32(post, 0x7150C001);
         break;
       default: break;
     }
@@ -566,7 +622,8 @@ std::vector<std::string> disassemble(const std::vector<uint8_t>& code, uint32_t 
     char text[128] = "(bad)";
     size_t len = 1;
     if (ZYAN_SUCCESS(ZydisDecoderDecodeFull(&dec, code.data() + off, code.size() - off, &insn, ops))) {
-      ZydisFormatterFormatInstruction(&fmt, &insn, ops, insn.operand_count_visible, text, sizeof text, base + off, nullptr);
+      ZydisFormatterFormatInstruction(&fmt, &insn, ops, insn.operand_count_visible, text, sizeof text, base + off,
+                                      nullptr);
       len = insn.length;
     }
     std::ostringstream line;
@@ -675,7 +732,8 @@ Program hostile_program(uint64_t seed, Hostile kind) {
       for (const auto& imm : insn.raw.raw.imm) {
         for (unsigned i = 0; i < imm.size / 8u; ++i) b[imm.offset + i] = static_cast<uint8_t>(rng.u32());
       }
-      for (unsigned i = 0; i < insn.raw.raw.disp.size / 8u; ++i) b[insn.raw.raw.disp.offset + i] = static_cast<uint8_t>(rng.u32());
+      for (unsigned i = 0; i < insn.raw.raw.disp.size / 8u; ++i)
+        b[insn.raw.raw.disp.offset + i] = static_cast<uint8_t>(rng.u32());
     }
     out.insert(out.end(), b.begin(), b.end());
   };

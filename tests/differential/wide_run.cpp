@@ -107,7 +107,8 @@ void field(std::ostringstream& out, const char* name, T a, T b) {
 
 std::string compare(const Program& p, const Outcome& ref, const Outcome& bt) {
   std::ostringstream out;
-  if (ref.end != bt.end) out << "end: " << to_string(ref.end) << " vs " << to_string(bt.end) << " " << bt.detail << "\n";
+  if (ref.end != bt.end)
+    out << "end: " << to_string(ref.end) << " vs " << to_string(bt.end) << " " << bt.detail << "\n";
   static const char* const kGpr[] = {"eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"};
   for (size_t i = 0; i < 8; ++i) field(out, kGpr[i], ref.cpu.gpr[i], bt.cpu.gpr[i]);
   field(out, "eip", ref.cpu.eip, bt.cpu.eip);
@@ -172,7 +173,8 @@ Verdict run(const Program& p) {
     // unbacked memory costs far more than one of anything else).
     const auto t0 = std::chrono::steady_clock::now();
     RunEnd end = RunEnd::Timeout;
-    for (int chunk = 0; chunk < kReferenceChunks && end == RunEnd::Timeout && ref_time < std::chrono::seconds(5); ++chunk) {
+    for (int chunk = 0; chunk < kReferenceChunks && end == RunEnd::Timeout && ref_time < std::chrono::seconds(5);
+         ++chunk) {
       end = ref.run_interp(1000);
       ref_time = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
     }
@@ -211,7 +213,8 @@ std::string trace_reference(const Program& p, int max_steps) {
     for (uint32_t r : c.gpr) out << ' ' << r;
     // The bytes about to run (code is identity-mapped; a program may have rewritten them).
     uint8_t next[8]{};
-    if (c.eip >= kCode && c.eip < kCode + p.code.size() + 0x100) (void)ref.mem().read(GuestPhys{c.eip}, next, sizeof next);
+    if (c.eip >= kCode && c.eip < kCode + p.code.size() + 0x100)
+      (void)ref.mem().read(GuestPhys{c.eip}, next, sizeof next);
     out << " |";
     for (uint8_t b : next) out << ' ' << std::setw(2) << std::setfill('0') << unsigned{b} << std::setfill(' ');
     out << '\n';
@@ -315,7 +318,7 @@ std::string divergence_class(const Program& m, const Verdict& v) {
          ((s.cr0_bits & cr0::TS) ? " ts" : "") + ((s.cr0_bits & cr0::EM) ? " em" : "") +
          ((s.cr4 & cr4::OSFXSR) ? "" : " !osfxsr") + (s.irq_vector >= 0 ? " irq" : "") + (v.hang ? " hang" : "") +
          (!v.diff.empty() && v.diff.find('\n') + 1 == v.diff.size() && v.diff.rfind("mem ptes", 0) == 0 ? " ptes-only"
-                                                                                                      : "") +
+                                                                                                        : "") +
          "]";
   return cls;
 }

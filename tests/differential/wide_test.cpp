@@ -8,10 +8,10 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
-#include <algorithm>
 #include <map>
 
 #include "tests/differential/isolate.h"
@@ -73,8 +73,8 @@ TEST(WideDifferential, TranslatorMatchesInterpreter) {
       text = msg;
     } else {
       const Program p = minimize_crash(program(i));
-      cls = std::string(how == ItemEnd::Crashed ? "MONITOR CRASH (" : "MONITOR STUCK (") + msg + "): " +
-            divergence_class(p, Verdict{});
+      cls = std::string(how == ItemEnd::Crashed ? "MONITOR CRASH (" : "MONITOR STUCK (") + msg +
+            "): " + divergence_class(p, Verdict{});
       text = cls + "\n" + describe(p);
     }
     if (known_divergence(cls)) {
@@ -85,14 +85,16 @@ TEST(WideDifferential, TranslatorMatchesInterpreter) {
   };
   run_isolated(0, chosen.size() + random_count, work, report);
   for (const auto& [cls, n] : known) std::printf("known divergence x%d: %s\n", n, cls.c_str());
-  std::printf("wide differential: %zu forms (share 1/%llu, phase %llu) + %llu random programs, %llu divergent "
-              "(%zu known classes, %zu unknown), %llu SDM-undefined, %llu only in accessed bits, %llu inconclusive, %llu guest instructions translated\n",
-              chosen.size(), static_cast<unsigned long long>(share), static_cast<unsigned long long>(phase),
-              static_cast<unsigned long long>(random_count), static_cast<unsigned long long>(totals->divergent.load()),
-              known.size(), unknown.size(), static_cast<unsigned long long>(totals->undefined.load()),
-              static_cast<unsigned long long>(totals->accessed_only.load()),
-              static_cast<unsigned long long>(totals->inconclusive.load()),
-              static_cast<unsigned long long>(totals->translated.load()));
+  std::printf(
+      "wide differential: %zu forms (share 1/%llu, phase %llu) + %llu random programs, %llu divergent "
+      "(%zu known classes, %zu unknown), %llu SDM-undefined, %llu only in accessed bits, %llu inconclusive, %llu guest "
+      "instructions translated\n",
+      chosen.size(), static_cast<unsigned long long>(share), static_cast<unsigned long long>(phase),
+      static_cast<unsigned long long>(random_count), static_cast<unsigned long long>(totals->divergent.load()),
+      known.size(), unknown.size(), static_cast<unsigned long long>(totals->undefined.load()),
+      static_cast<unsigned long long>(totals->accessed_only.load()),
+      static_cast<unsigned long long>(totals->inconclusive.load()),
+      static_cast<unsigned long long>(totals->translated.load()));
   EXPECT_TRUE(unknown.empty()) << unknown.size() << " unknown divergence classes";
   // Meaningful only if the programs got far enough to run translated code.
   EXPECT_GT(totals->translated.load(), totals->programs.load()) << "too little ran in translated code";

@@ -1,11 +1,12 @@
 // wide_diff: the wide differential test at any scale, with a report by divergence class.
 //
-//   wide_diff [--count N] [--first SEED] [--length L] [--coverage] [--examples K] [--all] [--jobs J] [--trace] [--match TEXT]
+//   wide_diff [--count N] [--first SEED] [--length L] [--coverage] [--examples K] [--all] [--jobs J] [--trace] [--match
+//   TEXT]
 //
 // --coverage runs one program per instruction form (forms()), then N random programs.
 // Divergences are shrunk (minimize) and grouped by class; classes on the known list are
-// counted apart; --match keeps the coverage forms whose key contains TEXT; --trace adds the reference run of each shrunk program, step by step.
-// Exit status 1 when an unknown divergence or a hang was found.
+// counted apart; --match keeps the coverage forms whose key contains TEXT; --trace adds the reference run of each
+// shrunk program, step by step. Exit status 1 when an unknown divergence or a hang was found.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -22,9 +23,9 @@
 #include "tests/differential/wide.h"
 
 using namespace vmm86::difftest::wide;
+using vmm86::difftest::crashes_in_child;
 using vmm86::difftest::IsolateOptions;
 using vmm86::difftest::ItemEnd;
-using vmm86::difftest::crashes_in_child;
 using vmm86::difftest::run_isolated;
 
 namespace {
@@ -56,7 +57,9 @@ int main(int argc, char** argv) {
     else if (a == "--trace") trace = true;
     else if (a == "--match" && i + 1 < argc) match = argv[++i];
     else {
-      std::fprintf(stderr, "usage: wide_diff [--count N] [--first SEED] [--length L] [--coverage] [--examples K] [--all] [--jobs J] [--trace] [--match TEXT]\n");
+      std::fprintf(stderr,
+                   "usage: wide_diff [--count N] [--first SEED] [--length L] [--coverage] [--examples K] [--all] "
+                   "[--jobs J] [--trace] [--match TEXT]\n");
       return 2;
     }
   }
@@ -135,18 +138,20 @@ int main(int argc, char** argv) {
   options.progress_seconds = 300;
   vmm86::difftest::run_isolated_parallel(0, total, jobs, work, report, options);
   const uint64_t programs = total, divergent = shared->divergent.load(), undefined = shared->undefined.load(),
-                 accessed_only = shared->accessed_only.load(),
-                 hangs = shared->hangs.load(),
+                 accessed_only = shared->accessed_only.load(), hangs = shared->hangs.load(),
                  inconclusive = shared->inconclusive.load(), translated = shared->translated.load();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("==== wide differential: %llu programs (%zu coverage) in %.0f s, %llu divergent (%llu in unknown "
-              "classes), %llu SDM-undefined, %llu only in accessed bits after #PF, %llu hangs, %llu monitor crashes, %llu monitor stuck, %llu inconclusive (the interpreter "
-              "looped), %llu guest instructions translated\n",
-              static_cast<unsigned long long>(programs), coverage_forms.size(), secs,
-              static_cast<unsigned long long>(divergent), static_cast<unsigned long long>(unknown),
-              static_cast<unsigned long long>(undefined), static_cast<unsigned long long>(accessed_only),              static_cast<unsigned long long>(hangs), static_cast<unsigned long long>(crashes),
-              static_cast<unsigned long long>(stuck), static_cast<unsigned long long>(inconclusive),
-              static_cast<unsigned long long>(translated));
+  std::printf(
+      "==== wide differential: %llu programs (%zu coverage) in %.0f s, %llu divergent (%llu in unknown "
+      "classes), %llu SDM-undefined, %llu only in accessed bits after #PF, %llu hangs, %llu monitor crashes, %llu "
+      "monitor stuck, %llu inconclusive (the interpreter "
+      "looped), %llu guest instructions translated\n",
+      static_cast<unsigned long long>(programs), coverage_forms.size(), secs,
+      static_cast<unsigned long long>(divergent), static_cast<unsigned long long>(unknown),
+      static_cast<unsigned long long>(undefined), static_cast<unsigned long long>(accessed_only),
+      static_cast<unsigned long long>(hangs), static_cast<unsigned long long>(crashes),
+      static_cast<unsigned long long>(stuck), static_cast<unsigned long long>(inconclusive),
+      static_cast<unsigned long long>(translated));
   for (const auto& [cls, c] : classes) {
     std::printf("%8llu  %s%s%s\n", static_cast<unsigned long long>(c.count), cls.c_str(), c.known ? "  KNOWN: " : "",
                 c.known ? c.known : "");

@@ -40,6 +40,7 @@ TEST_P(AluCases, Run) {
   EXPECT_EQ(m.cpu.eflags & c.flag_mask, c.flag_values) << std::hex << "eflags=" << m.cpu.eflags;
 }
 
+// clang-format off
 const Case kCases[] = {
     {"add_overflow", [](Asm& a) { a.mov(eax, 0x7FFFFFFF); a.add(eax, 1); },
      {{Gpr::Eax, 0x80000000u}}, CF | PF | AF | ZF | SF | OF, SF | OF | AF | PF},
@@ -120,6 +121,7 @@ const Case kCases[] = {
     {"operand_size_prefix_16bit_add", [](Asm& a) { a.mov(eax, 0x1234FFFF); a.add(ax, 1); },
      {{Gpr::Eax, 0x12340000u}}, CF | ZF, CF | ZF},
 };
+// clang-format on
 
 INSTANTIATE_TEST_SUITE_P(Interp, AluCases, ::testing::ValuesIn(kCases),
                          [](const ::testing::TestParamInfo<Case>& p) { return std::string(p.param.name); });
@@ -141,7 +143,10 @@ TEST(AluOps, DivideOverflowDeliversDivideError) {
 
 TEST(AluOps, DivideByZeroWord) {
   Machine m;
-  m.code([](Asm& a) { a.xor_(ecx, ecx); a.div(cx); });
+  m.code([](Asm& a) {
+    a.xor_(ecx, ecx);
+    a.div(cx);
+  });
   ASSERT_EQ(m.run().status, StepStatus::Halted);
   EXPECT_EQ(m.vector(), 0);
 }
@@ -160,7 +165,10 @@ TEST(AluOps, BoundRaisesBr) {
 
 TEST(AluOps, LockedAddWorks) {
   Machine m;
-  m.code([](Asm& a) { a.mov(dword_ptr(kData), 1); a.lock().add(dword_ptr(kData), 2); });
+  m.code([](Asm& a) {
+    a.mov(dword_ptr(kData), 1);
+    a.lock().add(dword_ptr(kData), 2);
+  });
   ASSERT_EQ(m.run().status, StepStatus::Halted);
   EXPECT_EQ(m.peek32(kData), 3u);
 }

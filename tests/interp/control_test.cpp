@@ -49,7 +49,13 @@ TEST(Control, RetImmAndIndirectCall) {
 TEST(Control, PushaPopaAndPushEsp) {
   Machine m;
   m.code([](Asm& a) {
-    a.mov(eax, 1); a.mov(ecx, 2); a.mov(edx, 3); a.mov(ebx, 4); a.mov(ebp, 6); a.mov(esi, 7); a.mov(edi, 8);
+    a.mov(eax, 1);
+    a.mov(ecx, 2);
+    a.mov(edx, 3);
+    a.mov(ebx, 4);
+    a.mov(ebp, 6);
+    a.mov(esi, 7);
+    a.mov(edi, 8);
     a.pushad();
     a.mov(esi, dword_ptr(esp, 12));  // saved ESP
     a.mov(dword_ptr(esp), 0x88);     // becomes EDI
@@ -113,14 +119,20 @@ TEST(Control, JumpBeyondCsLimitFaults) {
 TEST(Control, IntFromRing3SwitchesStackAndIretReturns) {
   Machine m;
   // Handler for int 0x80 at kGateTarget: records the frame, returns with iret.
-  m.poke(kGateTarget, m.assemble([](Asm& a) {
-    a.mov(eax, dword_ptr(esp, 4));   // CS
-    a.mov(ebx, dword_ptr(esp, 16));  // SS
-    a.mov(ecx, esp);
-    a.iretd();
-  }, kGateTarget));
+  m.poke(kGateTarget, m.assemble(
+                          [](Asm& a) {
+                            a.mov(eax, dword_ptr(esp, 4));   // CS
+                            a.mov(ebx, dword_ptr(esp, 16));  // SS
+                            a.mov(ecx, esp);
+                            a.iretd();
+                          },
+                          kGateTarget));
   m.set_gate(kIdt, 0x80, kCode32, kGateTarget, 0xEE);
-  m.code([](Asm& a) { a.int_(0x80); a.mov(edx, esp); a.cli(); });
+  m.code([](Asm& a) {
+    a.int_(0x80);
+    a.mov(edx, esp);
+    a.cli();
+  });
   m.enter_ring3();
   const RunResult r = m.run();
   ASSERT_EQ(r.status, StepStatus::Halted);
@@ -143,12 +155,14 @@ TEST(Control, IntGateDplBlocksRing3) {
 
 TEST(Control, CallGateFromRing3AndRetfToOuterLevel) {
   Machine m;
-  m.poke(kGateTarget, m.assemble([](Asm& a) {
-    a.mov(eax, dword_ptr(esp, 8));   // first copied parameter
-    a.mov(ebx, dword_ptr(esp, 12));  // second
-    a.mov(ecx, cs);
-    a.retf(8);
-  }, kGateTarget));
+  m.poke(kGateTarget, m.assemble(
+                          [](Asm& a) {
+                            a.mov(eax, dword_ptr(esp, 8));   // first copied parameter
+                            a.mov(ebx, dword_ptr(esp, 12));  // second
+                            a.mov(ecx, cs);
+                            a.retf(8);
+                          },
+                          kGateTarget));
   m.code_bytes({0x6A, 0x22,                          // push 0x22
                 0x6A, 0x11,                          // push 0x11
                 0xFF, 0x1D, 0x00, 0x00, 0x20, 0x00,  // call far [kData]
@@ -166,7 +180,7 @@ TEST(Control, CallGateFromRing3AndRetfToOuterLevel) {
 
 TEST(Control, FarJumpThroughCallGateSamePrivilege) {
   Machine m;
-  m.poke(kGateTarget, {0xB8, 0x55, 0, 0, 0, 0xF4});  // mov eax, 0x55; hlt
+  m.poke(kGateTarget, {0xB8, 0x55, 0, 0, 0, 0xF4});               // mov eax, 0x55; hlt
   m.code_bytes({0xEA, 0x00, 0x00, 0x00, 0x00, kCallGate, 0x00});  // jmp far 0x50:0
   ASSERT_EQ(m.run().status, StepStatus::Halted);
   EXPECT_EQ(m.cpu.reg(Gpr::Eax), 0x55u);
@@ -187,15 +201,20 @@ TEST(Control, SysenterSysexit) {
   m.cpu.msr.sysenter_cs = kCode32;
   m.cpu.msr.sysenter_esp = kRing0Stack;
   m.cpu.msr.sysenter_eip = kGateTarget;
-  m.poke(kGateTarget, m.assemble([](Asm& a) {
-    a.mov(eax, cs);
-    a.mov(ebx, ss);
-    a.mov(esi, esp);
-    a.mov(edx, kCode + 2);  // after sysenter
-    a.mov(ecx, 0x7000);
-    a.sysexit();
-  }, kGateTarget));
-  m.code([](Asm& a) { a.sysenter(); a.mov(edi, cs); });
+  m.poke(kGateTarget, m.assemble(
+                          [](Asm& a) {
+                            a.mov(eax, cs);
+                            a.mov(ebx, ss);
+                            a.mov(esi, esp);
+                            a.mov(edx, kCode + 2);  // after sysenter
+                            a.mov(ecx, 0x7000);
+                            a.sysexit();
+                          },
+                          kGateTarget));
+  m.code([](Asm& a) {
+    a.sysenter();
+    a.mov(edi, cs);
+  });
   m.enter_ring3();
   m.cpu.eflags |= flags::IF;
   ASSERT_EQ(m.run().status, StepStatus::Halted);

@@ -12,7 +12,10 @@ using namespace asmjit::x86;
 TEST(Segmentation, DataLimitViolationIsGp) {
   Machine m;
   m.load_seg(SegReg::Ds, kSmallData);  // base kData, limit 0xFFF
-  m.code([](Asm& a) { a.mov(eax, dword_ptr(0xFFC)); a.mov(ebx, dword_ptr(0xFFE)); });
+  m.code([](Asm& a) {
+    a.mov(eax, dword_ptr(0xFFC));
+    a.mov(ebx, dword_ptr(0xFFE));
+  });
   ASSERT_EQ(m.run().status, StepStatus::Halted);
   EXPECT_EQ(m.vector(), 13);
   EXPECT_EQ(m.stack(0), 0u);
@@ -23,7 +26,10 @@ TEST(Segmentation, StackLimitViolationIsSs) {
   Machine m;
   m.load_seg(SegReg::Ss, kSmallData);
   m.cpu.reg(Gpr::Esp) = 0x800;
-  m.code([](Asm& a) { a.xor_(ebp, ebp); a.mov(eax, dword_ptr(ebp, 0x1000)); });
+  m.code([](Asm& a) {
+    a.xor_(ebp, ebp);
+    a.mov(eax, dword_ptr(ebp, 0x1000));
+  });
   ASSERT_EQ(m.run().status, StepStatus::Halted);
   EXPECT_EQ(m.vector(), 12);
   EXPECT_EQ(m.peek32(kData + 0x800 - 16), 0u) << "#SS(0) error code on the stack";
@@ -33,7 +39,10 @@ TEST(Segmentation, ExpandDown) {
   Machine m;
   m.load_seg(SegReg::Ds, kExpandDown);  // valid offsets 0x10000..0xFFFFFFFF
   m.poke32(0x20000, 0xCAFE);
-  m.code([](Asm& a) { a.mov(eax, dword_ptr(0x20000)); a.mov(ebx, dword_ptr(0xFFFC)); });
+  m.code([](Asm& a) {
+    a.mov(eax, dword_ptr(0x20000));
+    a.mov(ebx, dword_ptr(0xFFFC));
+  });
   ASSERT_EQ(m.run().status, StepStatus::Halted);
   EXPECT_EQ(m.cpu.reg(Gpr::Eax), 0xCAFEu);
   EXPECT_EQ(m.vector(), 13);
@@ -47,7 +56,11 @@ TEST(Segmentation, WriteToReadOnlyAndNullSegment) {
   EXPECT_EQ(m.vector(), 13);
 
   Machine n;
-  n.code([](Asm& a) { a.xor_(eax, eax); a.mov(ds, ax); a.mov(ebx, dword_ptr(0)); });
+  n.code([](Asm& a) {
+    a.xor_(eax, eax);
+    a.mov(ds, ax);
+    a.mov(ebx, dword_ptr(0));
+  });
   ASSERT_EQ(n.run().status, StepStatus::Halted);
   EXPECT_EQ(n.vector(), 13) << "null DS loads fine, faults on use";
   EXPECT_EQ(n.cpu.sreg(SegReg::Ds).selector, 0);
@@ -55,7 +68,10 @@ TEST(Segmentation, WriteToReadOnlyAndNullSegment) {
 
 TEST(Segmentation, Ring3CannotLoadRing0Data) {
   Machine m;
-  m.code([](Asm& a) { a.mov(eax, kData32); a.mov(ds, ax); });
+  m.code([](Asm& a) {
+    a.mov(eax, kData32);
+    a.mov(ds, ax);
+  });
   m.enter_ring3();
   ASSERT_EQ(m.run().status, StepStatus::Halted);
   EXPECT_EQ(m.vector(), 13);
@@ -64,7 +80,10 @@ TEST(Segmentation, Ring3CannotLoadRing0Data) {
 
 TEST(Segmentation, NullSsIsGp) {
   Machine m;
-  m.code([](Asm& a) { a.xor_(eax, eax); a.mov(ss, ax); });
+  m.code([](Asm& a) {
+    a.xor_(eax, eax);
+    a.mov(ss, ax);
+  });
   ASSERT_EQ(m.run().status, StepStatus::Halted);
   EXPECT_EQ(m.vector(), 13);
 }
@@ -85,7 +104,10 @@ TEST(Paging, UserWriteToReadOnlyPage) {
   Machine m;
   m.enable_paging();
   m.set_pte_flags(kData, 0x5);  // present, user, read-only
-  m.code([](Asm& a) { a.mov(eax, dword_ptr(kData)); a.mov(dword_ptr(kData + 8), eax); });
+  m.code([](Asm& a) {
+    a.mov(eax, dword_ptr(kData));
+    a.mov(dword_ptr(kData + 8), eax);
+  });
   m.enter_ring3();
   ASSERT_EQ(m.run().status, StepStatus::Halted);
   EXPECT_EQ(m.vector(), 14);
@@ -123,7 +145,10 @@ TEST(Paging, RmwChecksWriteBeforeReading) {
 TEST(Paging, AccessedAndDirtyBits) {
   Machine m;
   m.enable_paging();
-  m.code([](Asm& a) { a.mov(eax, dword_ptr(kData)); a.mov(dword_ptr(kData + 0x1000), eax); });
+  m.code([](Asm& a) {
+    a.mov(eax, dword_ptr(kData));
+    a.mov(dword_ptr(kData + 0x1000), eax);
+  });
   ASSERT_EQ(m.run().status, StepStatus::Halted);
   EXPECT_EQ(m.pte(kData) & 0x60, 0x20u) << "read: A only";
   EXPECT_EQ(m.pte(kData + 0x1000) & 0x60, 0x60u) << "write: A and D";
@@ -161,7 +186,10 @@ TEST(Paging, InvlpgDropsStaleTranslation) {
 TEST(Faults, DoubleFaultOnContributoryDuringDelivery) {
   Machine m;
   m.set_gate(kIdt, 13, kCode32, kVectorStubs + 13 * 8, 0x6E);  // #GP gate not present
-  m.code([](Asm& a) { a.xor_(eax, eax); a.mov(ss, ax); });
+  m.code([](Asm& a) {
+    a.xor_(eax, eax);
+    a.mov(ss, ax);
+  });
   ASSERT_EQ(m.run().status, StepStatus::Halted);
   EXPECT_EQ(m.vector(), 8);
   EXPECT_EQ(m.stack(0), 0u) << "#DF error code is 0";
@@ -192,7 +220,10 @@ TEST(Faults, TripleFaultIsAStatus) {
 
 TEST(Faults, SingleStepTrap) {
   Machine m;
-  m.code([](Asm& a) { a.mov(eax, 1); a.mov(ebx, 2); });
+  m.code([](Asm& a) {
+    a.mov(eax, 1);
+    a.mov(ebx, 2);
+  });
   m.cpu.eflags |= flags::TF;
   EXPECT_EQ(m.interp.step(), StepStatus::Retired);
   EXPECT_EQ(m.cpu.reg(Gpr::Eax), 1u);
@@ -218,7 +249,11 @@ TEST(Faults, RaiseExceptionApi) {
 
 TEST(Interrupts, StiShadowThenDelivery) {
   Machine m;
-  m.code([](Asm& a) { a.sti(); a.nop(); a.nop(); });
+  m.code([](Asm& a) {
+    a.sti();
+    a.nop();
+    a.nop();
+  });
   m.irq = 0x30;
   EXPECT_EQ(m.interp.step(), StepStatus::Retired);  // sti
   EXPECT_EQ(m.interp.step(), StepStatus::Retired);  // nop in the shadow
@@ -232,7 +267,11 @@ TEST(Interrupts, StiShadowThenDelivery) {
 TEST(Interrupts, MovSsShadow) {
   Machine m;
   m.cpu.eflags |= flags::IF;
-  m.code([](Asm& a) { a.mov(eax, kData32); a.mov(ss, ax); a.nop(); });
+  m.code([](Asm& a) {
+    a.mov(eax, kData32);
+    a.mov(ss, ax);
+    a.nop();
+  });
   EXPECT_EQ(m.interp.step(), StepStatus::Retired);
   EXPECT_EQ(m.interp.step(), StepStatus::Retired);  // mov ss
   m.irq = 0x31;
@@ -243,7 +282,10 @@ TEST(Interrupts, MovSsShadow) {
 TEST(Interrupts, HaltUntilInterrupt) {
   Machine m;
   m.cpu.eflags |= flags::IF;
-  m.code([](Asm& a) { a.hlt(); a.mov(eax, 1); });
+  m.code([](Asm& a) {
+    a.hlt();
+    a.mov(eax, 1);
+  });
   EXPECT_EQ(m.interp.step(), StepStatus::Halted);
   EXPECT_EQ(m.interp.step(), StepStatus::Halted);
   m.irq = 0x20;

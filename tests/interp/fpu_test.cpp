@@ -62,8 +62,8 @@ TEST(Fpu, PendingX87ErrorRaisesMfOnNextWaitingInstruction) {
     a.fld1();
     a.fldz();
     a.fdivp(st1);  // sets ES, does not trap itself
-    a.fnstsw(ax);       // no-wait: fine
-    a.fld1();           // #MF
+    a.fnstsw(ax);  // no-wait: fine
+    a.fld1();      // #MF
   });
   ASSERT_EQ(m.run().status, StepStatus::Halted);
   EXPECT_EQ(m.vector(), 16);
@@ -131,7 +131,7 @@ TEST(Fpu, UnmaskedUnderflowOnAnExactTinyResultIsXm) {
   for (bool packed : {false, true}) {
     Machine m;
     enable_sse(m);
-    m.poke32(kData, 0x1F80 & ~0x800u);  // underflow unmasked
+    m.poke32(kData, 0x1F80 & ~0x800u);                               // underflow unmasked
     const uint32_t smallest_normal = 0x00800000, half = 0x3F000000;  // product 0x00400000: exact, tiny
     for (uint32_t i = 0; i < 4; ++i) {
       m.poke32(kData + 0x10 + 4 * i, smallest_normal);
@@ -209,7 +209,11 @@ TEST(Fpu, StoreToMissingPageFaultsBeforeRunning) {
   Machine m;
   m.enable_paging();
   m.set_pte_flags(kData, 0);
-  m.code([](Asm& a) { a.fninit(); a.fld1(); a.fstp(dword_ptr(kData)); });
+  m.code([](Asm& a) {
+    a.fninit();
+    a.fld1();
+    a.fstp(dword_ptr(kData));
+  });
   ASSERT_EQ(m.run().status, StepStatus::Halted);
   EXPECT_EQ(m.vector(), 14);
   EXPECT_EQ(m.stack(0), 2u) << "write, supervisor, not present";
@@ -278,8 +282,8 @@ TEST(Fpu, FaultingMaskmovqHasSwitchedToMmxState) {
 TEST(Fpu, ConversionToMmxThatRaisesXmHasSwitchedToMmxState) {
   Machine m;
   enable_sse(m);
-  m.poke32(kData, 0x1F80 & ~0x80u);     // invalid unmasked
-  m.poke32(kData + 0x14, 0x7FF80000);   // a quiet NaN (double) in both lanes
+  m.poke32(kData, 0x1F80 & ~0x80u);    // invalid unmasked
+  m.poke32(kData + 0x14, 0x7FF80000);  // a quiet NaN (double) in both lanes
   m.poke32(kData + 0x1C, 0x7FF80000);
   m.code([](Asm& a) {
     a.fld1();  // TOP = 7
@@ -322,12 +326,12 @@ TEST(Fpu, NoWaitNopsLeaveAPendingErrorPending) {
     a.fldcw(word_ptr(kData));
     a.fld1();
     a.fldz();
-    a.fdivp(st1);                  // error pending
-    a.db(0xDB), a.db(0xE1);        // fndisi
-    a.db(0xDB), a.db(0xE0);        // fneni
-    a.db(0xDB), a.db(0xE4);        // fnsetpm
+    a.fdivp(st1);            // error pending
+    a.db(0xDB), a.db(0xE1);  // fndisi
+    a.db(0xDB), a.db(0xE0);  // fneni
+    a.db(0xDB), a.db(0xE4);  // fnsetpm
     a.mov(eax, 0x1234);
-    a.fld1();                      // #MF here
+    a.fld1();  // #MF here
   });
   ASSERT_EQ(m.run().status, StepStatus::Halted);
   EXPECT_EQ(m.vector(), 16);
@@ -341,8 +345,8 @@ TEST(Fpu, StmxcsrAndLdmxcsrWithUnmaskedExceptions) {
   m.poke32(kData + 8, 0x1D00);
   m.code([](Asm& a) {
     a.ldmxcsr(dword_ptr(kData));
-    a.stmxcsr(dword_ptr(kData + 4));   // as loaded, not masked
-    a.ldmxcsr(dword_ptr(kData + 8));   // replaces it (not the old value kept)
+    a.stmxcsr(dword_ptr(kData + 4));  // as loaded, not masked
+    a.ldmxcsr(dword_ptr(kData + 8));  // replaces it (not the old value kept)
     a.stmxcsr(dword_ptr(kData + 12));
   });
   ASSERT_EQ(m.run().status, StepStatus::Halted);
@@ -360,8 +364,8 @@ TEST(Fpu, FxsaveAndFxrstorWithUnmaskedExceptions) {
   m.poke32(kData + 512 + 24, 0x0000);
   m.code([](Asm& a) {
     a.fxrstor(ptr(kData));
-    a.fxsave(ptr(kData + 1024));   // as loaded, not masked
-    a.fxrstor(ptr(kData + 512));   // replaces it (not the old value kept)
+    a.fxsave(ptr(kData + 1024));  // as loaded, not masked
+    a.fxrstor(ptr(kData + 512));  // replaces it (not the old value kept)
     a.stmxcsr(dword_ptr(kData + 2048));
   });
   ASSERT_EQ(m.run().status, StepStatus::Halted);
@@ -396,15 +400,15 @@ TEST(Fpu, LdmxcsrReservedBitsAreThoseMxcsrMaskLeavesClear) {
 TEST(Fpu, UnmaskedOverflowOnStoreLeavesTheDestination) {
   Machine m;
   m.cpu.cr0 |= vmm86::cr0::NE;
-  m.poke32(kData, 0x0377);  // overflow unmasked
+  m.poke32(kData, 0x0377);          // overflow unmasked
   m.poke32(kData + 4, 0x7F7FFFFF);  // FLT_MAX
   m.poke32(kData + 8, 0xCAFEBABE);
   m.code([](Asm& a) {
     a.fninit();
     a.fldcw(word_ptr(kData));
     a.fld(dword_ptr(kData + 4));
-    a.fmul(st0, st0);                // FLT_MAX^2: fine in 80 bits
-    a.fstp(dword_ptr(kData + 8));    // overflows single: no store, error pending
+    a.fmul(st0, st0);              // FLT_MAX^2: fine in 80 bits
+    a.fstp(dword_ptr(kData + 8));  // overflows single: no store, error pending
     a.fnstsw(ax);
   });
   ASSERT_EQ(m.run().status, StepStatus::Halted);

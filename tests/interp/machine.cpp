@@ -183,8 +183,6 @@ int Machine::vector() const {
   return static_cast<int>((linear - kVectorStubs) / 8);
 }
 
-uint32_t Machine::stack(unsigned i) const {
-  return peek32(cpu.sreg(SegReg::Ss).base + cpu.reg(Gpr::Esp) + 4 * i);
-}
+uint32_t Machine::stack(unsigned i) const { return peek32(cpu.sreg(SegReg::Ss).base + cpu.reg(Gpr::Esp) + 4 * i); }
 
 }  // namespace vmm86::test

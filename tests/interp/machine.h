@@ -35,8 +35,8 @@ inline constexpr uint64_t kRamSize = 32u << 20;
 
 // GDT selectors.
 inline constexpr uint16_t kCode32 = 0x08, kData32 = 0x10, kUserCode = 0x1B, kUserData = 0x23, kTssSel = 0x28,
-                          kCode16 = 0x30, kSmallData = 0x38, kExpandDown = 0x40, kReadOnly = 0x48,
-                          kCallGate = 0x50, kUserCallGate = 0x5B;
+                          kCode16 = 0x30, kSmallData = 0x38, kExpandDown = 0x40, kReadOnly = 0x48, kCallGate = 0x50,
+                          kUserCallGate = 0x5B;
 inline constexpr uint32_t kGateTarget = 0x18000;  ///< ring-0 target of the call gates
 
 enum class Mode : uint8_t { Flat32, Real };
@@ -98,8 +98,8 @@ class Machine : public CpuHooks {
   GuestMemory mem;
   Interpreter interp;
 
-  std::string e9;                                 ///< bytes written to port 0xE9
-  std::map<uint16_t, uint32_t> port_values;       ///< what port_in returns (default 0xFF..)
+  std::string e9;                            ///< bytes written to port 0xE9
+  std::map<uint16_t, uint32_t> port_values;  ///< what port_in returns (default 0xFF..)
   std::vector<std::pair<uint16_t, uint32_t>> port_writes;
   std::vector<std::pair<uint64_t, uint32_t>> mmio_writes;
   uint32_t mmio_value = 0x12345678;

@@ -52,11 +52,11 @@ TEST(Memory, AccessStraddlingPagesWithPaging) {
 TEST(Memory, ClflushIsCheckedLikeALoad) {
   Machine m;
   m.enable_paging();
-  m.set_pte_flags(kData, 0x7);             // present, accessed clear
-  m.set_pte_flags(kData + 0x1000, 0x0);    // not present
+  m.set_pte_flags(kData, 0x7);           // present, accessed clear
+  m.set_pte_flags(kData + 0x1000, 0x0);  // not present
   m.code([](Asm& a) {
     a.clflush(byte_ptr(kData + 0x10));
-    a.clflush(byte_ptr(kData + 0x1010));   // #PF
+    a.clflush(byte_ptr(kData + 0x1010));  // #PF
   });
   ASSERT_EQ(m.run().status, StepStatus::Halted);
   EXPECT_NE(m.pte(kData) & 0x20, 0u) << "accessed bit";

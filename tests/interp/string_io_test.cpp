@@ -225,7 +225,10 @@ TEST(Io, Ring3NeedsBitmapPermission) {
 
 TEST(Io, IoplThreeAllowsAll) {
   Machine m;
-  m.code([](Asm& a) { a.mov(al, 'y'); a.out(0xE9, al); });
+  m.code([](Asm& a) {
+    a.mov(al, 'y');
+    a.out(0xE9, al);
+  });
   m.enter_ring3();
   m.cpu.eflags |= flags::IOPL;
   m.run();

@@ -27,7 +27,12 @@ TEST(System, LgdtSgdtLidtSidt) {
 TEST(System, LtrMarksBusyAndStrReads) {
   Machine m;
   m.cpu.tr = SegmentCache{0, 0, 0, 0};
-  m.code([](Asm& a) { a.mov(eax, kTssSel); a.ltr(ax); a.str(ebx); a.ltr(ax); });
+  m.code([](Asm& a) {
+    a.mov(eax, kTssSel);
+    a.ltr(ax);
+    a.str(ebx);
+    a.ltr(ax);
+  });
   ASSERT_EQ(m.run().status, StepStatus::Halted);
   EXPECT_EQ(m.cpu.reg(Gpr::Ebx), kTssSel);
   EXPECT_EQ((m.peek32(kGdt + kTssSel + 4) >> 8) & 0xF, 0xBu);
@@ -38,7 +43,7 @@ TEST(System, LldtAndLdtSegment) {
   Machine m;
   m.cpu.gdtr.limit = 0xFF;
   m.set_descriptor(13, kData + 0x800, 0xF, 0x82, 0);  // LDT with two entries
-  m.poke32(kData + 0x808, 0x0000FFFF);                  // LDT[1]: flat data DPL 0
+  m.poke32(kData + 0x808, 0x0000FFFF);                // LDT[1]: flat data DPL 0
   m.poke32(kData + 0x80C, 0x00CF9200);
   m.code([](Asm& a) {
     a.mov(eax, 13 * 8);
@@ -79,7 +84,10 @@ TEST(System, ControlRegisters) {
 
 TEST(System, PagingEnabledThroughCr0WithoutPeFaults) {
   Machine m;
-  m.code([](Asm& a) { a.mov(eax, cr0::PG); a.mov(asmjit::x86::cr0, eax); });
+  m.code([](Asm& a) {
+    a.mov(eax, cr0::PG);
+    a.mov(asmjit::x86::cr0, eax);
+  });
   ASSERT_EQ(m.run().status, StepStatus::Halted);
   EXPECT_EQ(m.vector(), 13);
 }

@@ -47,13 +47,13 @@ inline std::optional<GuestFiles> find_guest_files() {
 }  // namespace vmm86::test
 
 /// Declares `var` as the GuestFiles, or skips the test (fails it under VMM86_REQUIRE_GUEST=1).
-#define VMM86_GUEST_FILES_OR_SKIP(var)                                                               \
-  const auto var##_found = ::vmm86::test::find_guest_files();                                        \
-  if (!var##_found) {                                                                                \
-    if (::vmm86::test::guest_required()) {                                                           \
-      FAIL() << "VMM86_REQUIRE_GUEST=1 but the guest is missing in " << ::vmm86::test::guest_dir()   \
-             << " (run guest/build-image.sh)";                                                       \
-    }                                                                                                \
-    GTEST_SKIP() << "no guest in " << ::vmm86::test::guest_dir() << " (run guest/build-image.sh)";  \
-  }                                                                                                  \
+#define VMM86_GUEST_FILES_OR_SKIP(var)                                                             \
+  const auto var##_found = ::vmm86::test::find_guest_files();                                      \
+  if (!var##_found) {                                                                              \
+    if (::vmm86::test::guest_required()) {                                                         \
+      FAIL() << "VMM86_REQUIRE_GUEST=1 but the guest is missing in " << ::vmm86::test::guest_dir() \
+             << " (run guest/build-image.sh)";                                                     \
+    }                                                                                              \
+    GTEST_SKIP() << "no guest in " << ::vmm86::test::guest_dir() << " (run guest/build-image.sh)"; \
+  }                                                                                                \
   const ::vmm86::test::GuestFiles& var = *var##_found

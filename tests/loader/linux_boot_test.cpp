@@ -288,7 +288,10 @@ TEST(LinuxBootBadFiles, RandomBytes) {
 
 TEST(LinuxBootBadFiles, ElfFile) {
   std::vector<uint8_t> elf(4096, 0);
-  std::memcpy(elf.data(), "\x7f" "ELF\x01\x01\x01", 7);
+  std::memcpy(elf.data(),
+              "\x7f"
+              "ELF\x01\x01\x01",
+              7);
   TempFile file(elf);
   expect_load_error(64 * kMiB, {file.path(), "", "", {}}, "an ELF file");
 }

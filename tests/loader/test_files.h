@@ -22,9 +22,8 @@ class TempFile {
   explicit TempFile(const std::vector<uint8_t>& bytes) {
     static int counter = 0;
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = std::filesystem::path(::testing::TempDir()) /
-            (std::string("vmm86-") + (info ? info->name() : "x") + "-" + std::to_string(getpid()) + "-" +
-             std::to_string(counter++));
+    path_ = std::filesystem::path(::testing::TempDir()) / (std::string("vmm86-") + (info ? info->name() : "x") + "-" +
+                                                           std::to_string(getpid()) + "-" + std::to_string(counter++));
     std::ofstream out(path_, std::ios::binary);
     out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
   }

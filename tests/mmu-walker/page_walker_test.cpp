@@ -23,22 +23,22 @@ struct Rule {
 // supervisor writes need R/W only with WP, user accesses need U/S and (for writes) R/W.
 constexpr Rule kRules[] = {
     // user  rw     wp     user   write  allowed
-    {false, false, false, false, false, true},  {false, false, false, false, true, true},
-    {false, false, false, true, false, false},  {false, false, false, true, true, false},
-    {false, false, true, false, false, true},   {false, false, true, false, true, false},
-    {false, false, true, true, false, false},   {false, false, true, true, true, false},
-    {false, true, false, false, false, true},   {false, true, false, false, true, true},
-    {false, true, false, true, false, false},   {false, true, false, true, true, false},
-    {false, true, true, false, false, true},    {false, true, true, false, true, true},
-    {false, true, true, true, false, false},    {false, true, true, true, true, false},
-    {true, false, false, false, false, true},   {true, false, false, false, true, true},
-    {true, false, false, true, false, true},    {true, false, false, true, true, false},
-    {true, false, true, false, false, true},    {true, false, true, false, true, false},
-    {true, false, true, true, false, true},     {true, false, true, true, true, false},
-    {true, true, false, false, false, true},    {true, true, false, false, true, true},
-    {true, true, false, true, false, true},     {true, true, false, true, true, true},
-    {true, true, true, false, false, true},     {true, true, true, false, true, true},
-    {true, true, true, true, false, true},      {true, true, true, true, true, true},
+    {false, false, false, false, false, true}, {false, false, false, false, true, true},
+    {false, false, false, true, false, false}, {false, false, false, true, true, false},
+    {false, false, true, false, false, true},  {false, false, true, false, true, false},
+    {false, false, true, true, false, false},  {false, false, true, true, true, false},
+    {false, true, false, false, false, true},  {false, true, false, false, true, true},
+    {false, true, false, true, false, false},  {false, true, false, true, true, false},
+    {false, true, true, false, false, true},   {false, true, true, false, true, true},
+    {false, true, true, true, false, false},   {false, true, true, true, true, false},
+    {true, false, false, false, false, true},  {true, false, false, false, true, true},
+    {true, false, false, true, false, true},   {true, false, false, true, true, false},
+    {true, false, true, false, false, true},   {true, false, true, false, true, false},
+    {true, false, true, true, false, true},    {true, false, true, true, true, false},
+    {true, true, false, false, false, true},   {true, true, false, false, true, true},
+    {true, true, false, true, false, true},    {true, true, false, true, true, true},
+    {true, true, true, false, false, true},    {true, true, true, false, true, true},
+    {true, true, true, true, false, true},     {true, true, true, true, true, true},
 };
 
 bool expected_allowed(bool user_page, bool writable_page, bool wp, bool user_access, bool write) {
@@ -88,13 +88,13 @@ TEST_F(PageWalkerTest, EveryCombinationMatchesTheRuleTable) {
                   uint32_t pde_val = (pde_p ? P : 0) | (pde_u ? U : 0) | (pde_w ? W : 0);
                   pde_val |= large ? (kLargeFrame | PS) : kPageTable;
                   set_entry(kCr3 + 4, pde_val);
-                  set_entry(kPageTable, static_cast<uint32_t>(kFrame) | (pte_p ? P : 0) | (pte_u ? U : 0) |
-                                            (pte_w ? W : 0));
+                  set_entry(kPageTable,
+                            static_cast<uint32_t>(kFrame) | (pte_p ? P : 0) | (pte_u ? U : 0) | (pte_w ? W : 0));
                   PagingMode mode{cr0::PE | cr0::PG | (wp ? cr0::WP : 0u), kCr3, large ? cr4::PSE : 0u};
                   AccessKind acc{write != 0, user != 0, fetch != 0};
-                  SCOPED_TRACE(testing::Message() << "large=" << large << " pde_p=" << pde_p << " pte_p=" << pte_p
-                                                  << " bits=" << bits << " wp=" << wp << " user=" << user
-                                                  << " write=" << write << " fetch=" << fetch);
+                  SCOPED_TRACE(testing::Message()
+                               << "large=" << large << " pde_p=" << pde_p << " pte_p=" << pte_p << " bits=" << bits
+                               << " wp=" << wp << " user=" << user << " write=" << write << " fetch=" << fetch);
                   const WalkResult r = walk_page_tables(*mem_, mode, GuestLinear{kLinear}, acc);
                   const uint32_t acc_bits = (write ? 2u : 0u) | (user ? 4u : 0u);
                   ++checked;
@@ -159,8 +159,8 @@ TEST_F(PageWalkerTest, GlobalBitAndExistingDirtyReported) {
 TEST_F(PageWalkerTest, NoAccessedDirtyWhenNotAsked) {
   set_entry(kCr3 + 4, static_cast<uint32_t>(kPageTable) | P | W);
   set_entry(kPageTable, static_cast<uint32_t>(kFrame) | P | W);
-  const WalkResult r =
-      walk_page_tables(*mem_, PagingMode{cr0::PG | cr0::PE, kCr3, 0}, GuestLinear{kLinear}, {true, false}, false);
+  const WalkResult r = walk_page_tables(*mem_, PagingMode{cr0::PG | cr0::PE, kCr3, 0}, GuestLinear{kLinear},
+                                        {true, false}, false);
   ASSERT_TRUE(r.ok);
   EXPECT_EQ(pde() & A, 0u);
   EXPECT_EQ(pte() & (A | D), 0u);
@@ -175,8 +175,8 @@ TEST_F(PageWalkerTest, LargePageReservedBitsFault) {
 }
 
 TEST_F(PageWalkerTest, TablesOutsideRamAreNotPresent) {
-  const WalkResult r =
-      walk_page_tables(*mem_, PagingMode{cr0::PG | cr0::PE, 0xF0000000u, 0}, GuestLinear{kLinear}, {true, false});
+  const WalkResult r = walk_page_tables(*mem_, PagingMode{cr0::PG | cr0::PE, 0xF0000000u, 0}, GuestLinear{kLinear},
+                                        {true, false});
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.error_code, 2u);
 }

@@ -45,7 +45,7 @@ void on_segv(int, siginfo_t* si, void* raw) {
 }  // namespace
 
 FaultProbe::FaultProbe(ShadowMmu& mmu) : mmu_(mmu) {
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_sigaction = on_segv;
   sa.sa_flags = SA_SIGINFO;
   sigemptyset(&sa.sa_mask);

@@ -40,7 +40,7 @@ class FaultProbe {
   ProbeResult access(bool user, uint32_t linear, bool write, uint32_t value);
 
   ShadowMmu& mmu_;
-  struct sigaction previous_{};
+  struct sigaction previous_ {};
 };
 
 }  // namespace vmm86::test

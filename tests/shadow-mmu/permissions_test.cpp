@@ -11,18 +11,18 @@ namespace {
 
 using namespace pte;
 
-constexpr uint32_t kLinear = 0x00400000;    // PDE 1, PTE 0
-constexpr uint32_t kFrame = 0x20;           // 4 KiB data frame (phys 0x20000)
-constexpr uint32_t kLargeFrame = 0x800;     // 4 MiB data frame (phys 0x800000)
-constexpr uint32_t kLargeOffset = 0x5000;   // where in the 4 MiB page the tests touch
+constexpr uint32_t kLinear = 0x00400000;   // PDE 1, PTE 0
+constexpr uint32_t kFrame = 0x20;          // 4 KiB data frame (phys 0x20000)
+constexpr uint32_t kLargeFrame = 0x800;    // 4 MiB data frame (phys 0x800000)
+constexpr uint32_t kLargeOffset = 0x5000;  // where in the 4 MiB page the tests touch
 
 struct Case {
   bool large, pde_p, pte_p, pde_u, pde_w, pte_u, pte_w, wp, user;
 };
 
 std::string describe(const Case& c) {
-  return testing::PrintToString(std::vector<int>{c.large, c.pde_p, c.pte_p, c.pde_u, c.pde_w, c.pte_u, c.pte_w,
-                                                 c.wp, c.user}) +
+  return testing::PrintToString(
+             std::vector<int>{c.large, c.pde_p, c.pte_p, c.pde_u, c.pde_w, c.pte_u, c.pte_w, c.wp, c.user}) +
          " (large pde_p pte_p pde_u pde_w pte_u pte_w wp user)";
 }
 

@@ -4,8 +4,8 @@
 #pragma once
 
 #include "shadow-mmu/shadow_mmu.h"
-#include "vmm/engine/bt_engine.h"
 #include "tests/support/no_devices.h"
+#include "vmm/engine/bt_engine.h"
 
 namespace vmm86 {
 

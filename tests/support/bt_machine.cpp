@@ -30,9 +30,7 @@ CodeHolder* prepare(CodeHolder& code, uint32_t base) {
 
 }  // namespace
 
-bool has_error_code(unsigned vector) {
-  return vector == 8 || (vector >= 10 && vector <= 14) || vector == 17;
-}
+bool has_error_code(unsigned vector) { return vector == 8 || (vector >= 10 && vector <= 14) || vector == 17; }
 
 // ---- GuestCode ----
 
@@ -76,8 +74,9 @@ std::string compare_records(const BtMachine& got, const BtMachine& want) {
     out << "exception records: " << got.record_count() << " vs " << want.record_count() << "\n";
     return out.str();
   }
-  static const char* const kNames[] = {"vector", "error", "eip", "cs", "eflags", "outer_esp", "outer_ss", "cr2",
-                                       "edi", "esi", "ebp", "handler_esp", "ebx", "edx", "ecx", "eax"};
+  static const char* const kNames[] = {"vector",   "error", "eip", "cs",  "eflags", "outer_esp",
+                                       "outer_ss", "cr2",   "edi", "esi", "ebp",    "handler_esp",
+                                       "ebx",      "edx",   "ecx", "eax"};
   constexpr size_t kFields = sizeof(ExceptionRecord) / 4;
   static_assert(std::size(kNames) == kFields);
   for (uint32_t i = 0; i < got.record_count() && i < kMaxRecords; ++i) {
@@ -367,14 +366,12 @@ RunEnd BtMachine::run_bt(std::chrono::milliseconds limit) {
   for (bool running = true; running;) {
     if (timed_out.load()) break;
     switch (engine_->run(1u << 20, deliverable_thunk, this)) {
-      case EngineStop::Budget:
-        break;
+      case EngineStop::Budget: break;
       case EngineStop::Interrupt:
         // The machine's part: the interpreter delivers the interrupt.
         switch (interp_->step()) {
           case StepStatus::Retired:
-          case StepStatus::EventDelivered:
-            break;
+          case StepStatus::EventDelivered: break;
           case StepStatus::Halted:
             end = RunEnd::Halted;
             running = false;
@@ -422,9 +419,7 @@ RunEnd BtMachine::run_interp(uint64_t max_instructions) {
     case StepStatus::TripleFault: return RunEnd::TripleFault;
     case StepStatus::Retired:
     case StepStatus::EventDelivered: return RunEnd::Timeout;
-    default:
-      detail_ = interp_->detail();
-      return RunEnd::Unimplemented;
+    default: detail_ = interp_->detail(); return RunEnd::Unimplemented;
   }
 }
 

@@ -8,7 +8,12 @@ namespace {
 // found in its mode and address space only, and forgetting it removes it.
 TEST_F(TranslatorTest, IndirectTableHitsOnlyInItsModeAndSpace) {
   load([](x86::Assembler& a) { a.hlt(); });
-  load([](x86::Assembler& a) { a.nop(); a.hlt(); }, kCodeBase + 0x100);
+  load(
+      [](x86::Assembler& a) {
+        a.nop();
+        a.hlt();
+      },
+      kCodeBase + 0x100);
   ctx_->cpu.eip = kCodeBase + 0x100;
   Block* block = nullptr;
   ASSERT_EQ(translator_->block_for_current(*source_, &block), TranslateStatus::Ok);

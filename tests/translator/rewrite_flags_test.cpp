@@ -68,7 +68,7 @@ TEST_F(FlagsTest, PopfLoadsWhatCpl0MayWriteAndClearsRf) {
     a.popfd();
     a.pushfd();
     a.pop(x86::eax);
-    a.setc(x86::bl);   // the status flags really are in RFLAGS
+    a.setc(x86::bl);  // the status flags really are in RFLAGS
     a.seto(x86::bh);
     a.hlt();
   });
@@ -192,14 +192,16 @@ TEST_F(FlagsTest, StiAtTheEndOfABlockIsLeftToTheInterpreter) {
   constexpr uint32_t kBase = kCodeBase + kPageSize - 4;
   set_eflags(0);
   request_waiting(false);
-  load([](x86::Assembler& a) {
-    a.nop();
-    a.nop();
-    a.nop();
-    a.sti();
-    a.inc(x86::eax);
-    a.hlt();
-  }, kBase);
+  load(
+      [](x86::Assembler& a) {
+        a.nop();
+        a.nop();
+        a.nop();
+        a.sti();
+        a.inc(x86::eax);
+        a.hlt();
+      },
+      kBase);
   ctx_->cpu.eip = kBase;
   ExitRecord* exit = run_translated();
   ASSERT_NE(exit, nullptr);

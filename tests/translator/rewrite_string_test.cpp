@@ -15,7 +15,6 @@ constexpr uint32_t kSrc = 0x20000;  // source area; the destination area follows
 constexpr uint32_t kDst = 0x28000;
 constexpr uint32_t kArea = 0x8000;
 
-
 enum class Op { Movs, Stos, Lods, Cmps, Scas };
 enum class Rep { None, Rep, RepNE };
 
@@ -23,7 +22,7 @@ struct Case {
   Op op;
   unsigned size;  // 1, 2, 4
   Rep rep;
-  bool down;      // DF = 1
+  bool down;  // DF = 1
   uint32_t count;
   uint32_t src_offset, dst_offset;  // from kSrc / kDst
 };

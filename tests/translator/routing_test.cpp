@@ -20,9 +20,8 @@ class RoutingTest : public TranslatorTest {
     return translator_->block_for_current(*source_, &block) == TranslateStatus::Ok ? block : nullptr;
   }
   static bool ends_with_interpret_at(const Block& block, uint32_t eip) {
-    return std::any_of(block.exits.begin(), block.exits.end(), [&](const auto& x) {
-      return x->kind == ExitKind::Interpret && x->target_eip == eip;
-    });
+    return std::any_of(block.exits.begin(), block.exits.end(),
+                       [&](const auto& x) { return x->kind == ExitKind::Interpret && x->target_eip == eip; });
   }
 };
 
@@ -34,7 +33,7 @@ TEST_F(RoutingTest, CalloutRoutesRunInPlaceAndEndBlockRoutesEndTheBlock) {
     a.mov(x86::ds, x86::ax);  // Callout (segment load, Refine::MovSpecial)
     a.push(x86::ecx);         // Stack
     int_eip = kCodeBase + static_cast<uint32_t>(a.offset());
-    a.int_(0x80);             // EndBlock
+    a.int_(0x80);  // EndBlock
     a.hlt();
   });
   ASSERT_NE(block, nullptr);

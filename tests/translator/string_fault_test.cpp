@@ -27,15 +27,14 @@ constexpr uint32_t kGdt = 0x1000, kIdt = 0x2000, kHandler = 0x3000;
 constexpr uint32_t kPageDir = 0x10000, kLowTable = 0x11000, kTopTable = 0x12000;
 constexpr uint32_t kCode = 0x20000, kStackTop = 0x90000;
 constexpr uint32_t kSrc = 0x100000, kDst = 0x140000;
-constexpr uint32_t kHole = 0x180000;       ///< not present: #PF
-constexpr uint32_t kUnbacked = 0x1C0000;   ///< mapped to a guest-physical address without RAM
-constexpr uint32_t kTopPhys = 0x200000;    ///< backs linear 0xFFFFF000
+constexpr uint32_t kHole = 0x180000;      ///< not present: #PF
+constexpr uint32_t kUnbacked = 0x1C0000;  ///< mapped to a guest-physical address without RAM
+constexpr uint32_t kTopPhys = 0x200000;   ///< backs linear 0xFFFFF000
 constexpr uint32_t kRam = 4 << 20;
 
 uint64_t descriptor(uint8_t access) {
   return 0xFFFFull | (0xFull << 48) | (uint64_t{access} << 40) | (uint64_t{0xC} << 52);
 }
-
 
 struct Outcome {
   CpuState cpu{};
@@ -136,8 +135,8 @@ Outcome check(const Program& program) {
   EXPECT_EQ(got.cpu.cr2, want.cpu.cr2);
   constexpr uint32_t kCompared = flags::Status | flags::DF | flags::IF;
   EXPECT_EQ(got.cpu.eflags & kCompared, want.cpu.eflags & kCompared);
-  for (const uint32_t phys : {0u, kStackTop - kPageSize, kSrc, kDst, kHole - kPageSize, kHole, kHole + kPageSize,
-                              kTopPhys, kCode}) {
+  for (const uint32_t phys :
+       {0u, kStackTop - kPageSize, kSrc, kDst, kHole - kPageSize, kHole, kHole + kPageSize, kTopPhys, kCode}) {
     EXPECT_EQ(std::memcmp(got.mem->host_ptr(GuestPhys{phys}, kPageSize), want.mem->host_ptr(GuestPhys{phys}, kPageSize),
                           kPageSize),
               0)

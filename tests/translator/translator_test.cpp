@@ -82,20 +82,20 @@ TEST_F(TranslatorTest, LoopChainsBlocks) {
 
 TEST_F(TranslatorTest, MemoryOperandsAndStack) {
   load([](x86::Assembler& a) {
-    a.mov(x86::dword_ptr(0x20000), 0x11223344);           // [disp32]
+    a.mov(x86::dword_ptr(0x20000), 0x11223344);  // [disp32]
     a.mov(x86::ebx, 0x20000);
     a.mov(x86::eax, x86::dword_ptr(x86::ebx));
-    a.add(x86::dword_ptr(x86::ebx, 4), x86::eax);          // [base+disp]
+    a.add(x86::dword_ptr(x86::ebx, 4), x86::eax);  // [base+disp]
     a.mov(x86::edi, 2);
-    a.mov(x86::dword_ptr(x86::ebx, x86::edi, 2, 8), 5);    // [base+index*4+disp] = 0x20010
-    a.mov(x86::esi, x86::dword_ptr(0, x86::edi, 3));       // [index*8] = 16 -> 0
+    a.mov(x86::dword_ptr(x86::ebx, x86::edi, 2, 8), 5);  // [base+index*4+disp] = 0x20010
+    a.mov(x86::esi, x86::dword_ptr(0, x86::edi, 3));     // [index*8] = 16 -> 0
     a.push(x86::eax);
     a.push(0x1234);
     a.push(x86::dword_ptr(x86::ebx));
     a.pop(x86::ecx);
     a.pop(x86::edx);
-    a.mov(x86::ebp, x86::dword_ptr(x86::esp));             // [esp]: the first push
-    a.mov(x86::byte_ptr(x86::esp, -1), 0x77);              // below ESP, via r12
+    a.mov(x86::ebp, x86::dword_ptr(x86::esp));  // [esp]: the first push
+    a.mov(x86::byte_ptr(x86::esp, -1), 0x77);   // below ESP, via r12
     a.movzx(x86::edi, x86::byte_ptr(x86::esp, -1));
     a.hlt();
   });
@@ -166,11 +166,11 @@ TEST_F(TranslatorTest, FlagsSurviveBlockExits) {
   load([](x86::Assembler& a) {
     Label next = a.newLabel();
     a.mov(x86::eax, 0xFFFFFFFF);
-    a.add(x86::eax, 1);   // CF=1, ZF=1
-    a.jmp(next);          // block boundary: flags live across the exit
+    a.add(x86::eax, 1);  // CF=1, ZF=1
+    a.jmp(next);         // block boundary: flags live across the exit
     a.bind(next);
     a.mov(x86::ebx, 0);
-    a.adc(x86::ebx, 0);   // takes CF
+    a.adc(x86::ebx, 0);  // takes CF
     a.std();
     a.hlt();
   });

@@ -72,8 +72,8 @@ ExitRecord* BtEngine::run_callout(const CalloutSite& site) {
   const bool go_on = status == StepStatus::Retired && cpu.eip == site.next_eip && !cpu.halted &&
                      cpu.pending.interrupt_shadow == 0 && translator_.current_mode() == ctx_.mode &&
                      reinterpret_cast<uint64_t>(mmu_.window(cpu.cpl() == 3).base()) == gs_base_ &&
-                     t.invalidated_blocks == invalidated_before && translator_.cache().flush_count() == flushes_before &&
-                     tlb.clears() == tlb_clears_before &&
+                     t.invalidated_blocks == invalidated_before &&
+                     translator_.cache().flush_count() == flushes_before && tlb.clears() == tlb_clears_before &&
                      tlb.confirms(user, GuestLinear{block.key.eip}.page(), block.first_page) &&
                      (!block.has_second_page || tlb.confirms(user, block.second_linear_page, block.last_page));
   // The block's prologue counted this instruction as translated; the interpreter counts it
@@ -88,17 +88,14 @@ ExitRecord* BtEngine::run_callout(const CalloutSite& site) {
   if (go_on && !deliverable) return nullptr;
   ctx_.retired -= site.insns_after;
   switch (status) {
-    case StepStatus::TripleFault:
-      callout_stop_ = EngineStop::TripleFault;
-      break;
+    case StepStatus::TripleFault: callout_stop_ = EngineStop::TripleFault; break;
     case StepStatus::Unimplemented:
     case StepStatus::Unsupported:
     case StepStatus::Stopped:
       detail_ = interp_.detail();
       callout_stop_ = EngineStop::Unimplemented;
       break;
-    default:
-      break;
+    default: break;
   }
   return translator_.callout_exit();
 }
@@ -161,14 +158,9 @@ bool BtEngine::interpret_one(EngineStop* stop) {
   if (count_mnemonics_) count_mnemonic(stats_.interpreted_by_mnemonic);
   switch (interp_.step()) {
     case StepStatus::Retired:
-    case StepStatus::EventDelivered:
-      return true;
-    case StepStatus::Halted:
-      *stop = EngineStop::Halted;
-      return false;
-    case StepStatus::TripleFault:
-      *stop = EngineStop::TripleFault;
-      return false;
+    case StepStatus::EventDelivered: return true;
+    case StepStatus::Halted: *stop = EngineStop::Halted; return false;
+    case StepStatus::TripleFault: *stop = EngineStop::TripleFault; return false;
     case StepStatus::Unimplemented:
     case StepStatus::Unsupported:
     case StepStatus::Stopped:
@@ -206,23 +198,20 @@ bool BtEngine::run_verified(Block* block, EngineStop* stop) {
       // As the dispatcher does: the interpreter runs the faulting instruction.
       if (!interpret_one(stop)) return false;
       break;
-    case ExitKind::Stale:
-      translator_.invalidate_block(exit->from);
-      break;
+    case ExitKind::Stale: translator_.invalidate_block(exit->from); break;
     case ExitKind::Callout:
       if (const std::optional<EngineStop> callout_stop = take_callout_stop()) {
         *stop = *callout_stop;
         return false;
       }
       break;
-    default:
-      break;
+    default: break;
   }
   CodeSource::Bytes code;
   const bool have_code = code_.read_code(GuestLinear{block->key.eip}, &code);
-  const std::string report =
-      verifier_->compare(ctx_.cpu, ctx_.retired + interp_.retired() - retired_before, have_code ? code.host : nullptr,
-                         have_code ? std::min<size_t>(code.available, block->guest_size) : 0);
+  const std::string report = verifier_->compare(ctx_.cpu, ctx_.retired + interp_.retired() - retired_before,
+                                                have_code ? code.host : nullptr,
+                                                have_code ? std::min<size_t>(code.available, block->guest_size) : 0);
   if (!report.empty()) {
     detail_ = report;
     *stop = EngineStop::Unimplemented;
@@ -286,8 +275,9 @@ EngineStop BtEngine::run(uint64_t max_dispatches, bool (*interrupt_deliverable)(
     }
     // The block to enter: the one the last exit already looked up, else the inline
     // table's (its checked entry confirms the page), else the slow way (walk + block map).
-    const uint8_t* host_code =
-        carried && carried->key.eip == ctx_.cpu.eip && carried->key.mode == mode ? carried->dispatch_entry() : nullptr;
+    const uint8_t* host_code = carried && carried->key.eip == ctx_.cpu.eip && carried->key.mode == mode
+                                   ? carried->dispatch_entry()
+                                   : nullptr;
     carried = nullptr;
     if (!host_code && mode != Translator::kNotTranslatable) {
       host_code = translator_.indirect_target(ctx_.cpu.eip);

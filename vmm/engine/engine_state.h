@@ -11,25 +11,25 @@ namespace vmm86 {
 
 /// Why run() returned.
 enum class EngineStop : uint8_t {
-  Budget,        ///< the dispatch budget ran out (or a poll exit): let the machine run timers
-  Interrupt,     ///< an interrupt is deliverable: the machine lets the interpreter deliver it
-  Halted,        ///< the guest executed hlt
+  Budget,     ///< the dispatch budget ran out (or a poll exit): let the machine run timers
+  Interrupt,  ///< an interrupt is deliverable: the machine lets the interpreter deliver it
+  Halted,     ///< the guest executed hlt
   TripleFault,
-  Unimplemented, ///< the interpreter met something it does not implement (see detail)
+  Unimplemented,  ///< the interpreter met something it does not implement (see detail)
 };
 
 /// Per-engine statistics beyond the translator's own.
 struct BtEngineStats {
   uint64_t dispatches = 0;
-  uint64_t interpreted = 0;            ///< instructions run by the interpreter from this engine
+  uint64_t interpreted = 0;                 ///< instructions run by the interpreter from this engine
   uint64_t interpreted_at_block_start = 0;  ///< ... because the first instruction was untranslatable
   uint64_t exits_direct = 0, exits_indirect = 0, exits_interpret = 0, exits_fault = 0, exits_poll = 0;
   uint64_t exits_callout = 0;
-  uint64_t exits_code_tlb = 0;      ///< checked entries the code TLB did not confirm
-  uint64_t table_dispatches = 0;    ///< block entries the dispatcher found in the inline table
-  uint64_t refills = 0;             ///< pages filled after a guest #PF, before the retry faulted
-  uint64_t exits_stale = 0;     ///< blocks found changed by their entry check
-  uint64_t volatile_pages = 0;  ///< code pages switched from write protection to entry checks
+  uint64_t exits_code_tlb = 0;         ///< checked entries the code TLB did not confirm
+  uint64_t table_dispatches = 0;       ///< block entries the dispatcher found in the inline table
+  uint64_t refills = 0;                ///< pages filled after a guest #PF, before the retry faulted
+  uint64_t exits_stale = 0;            ///< blocks found changed by their entry check
+  uint64_t volatile_pages = 0;         ///< code pages switched from write protection to entry checks
   uint64_t interpreted_in_shadow = 0;  ///< instructions interpreted because of an interrupt shadow
   /// Instructions interpreted after an MMIO exit because they touched unmappable memory too
   /// (or were the first that did not).

@@ -61,17 +61,11 @@ ExitAction run_faulting_instruction(const EngineExit& exit, EngineState& s) {
 
 ExitAction handle_exit(const EngineExit& exit, EngineState& s) {
   switch (exit.kind) {
-    case ExitKind::Direct:
-      ++s.stats.exits_direct;
-      return ExitAction::go_on(s.services.chain(*exit.record));
+    case ExitKind::Direct: ++s.stats.exits_direct; return ExitAction::go_on(s.services.chain(*exit.record));
     case ExitKind::Indirect:
-    case ExitKind::CodeTlbMiss:
-      return lookup_target(exit, s);
-    case ExitKind::Interpret:
-      ++s.stats.exits_interpret;
-      return interpret(s);
-    case ExitKind::Fault:
-      return run_faulting_instruction(exit, s);
+    case ExitKind::CodeTlbMiss: return lookup_target(exit, s);
+    case ExitKind::Interpret: ++s.stats.exits_interpret; return interpret(s);
+    case ExitKind::Fault: return run_faulting_instruction(exit, s);
     case ExitKind::Poll:
       ++s.stats.exits_poll;
       s.services.clear_poll_request();

@@ -144,7 +144,7 @@ Status install_fault_handler() {
     }
     stack_installed = true;
   }
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_sigaction = on_fault;
   sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
   sigemptyset(&sa.sa_mask);

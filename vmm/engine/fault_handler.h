@@ -26,15 +26,15 @@ struct RedirectedFault {
 
 /// Counters kept by the handler.
 struct FaultStats {
-  uint64_t fills = 0;            ///< window faults answered with a mapping
-  uint64_t polls = 0;            ///< exits through the poll page
+  uint64_t fills = 0;                ///< window faults answered with a mapping
+  uint64_t polls = 0;                ///< exits through the poll page
   uint64_t return_stack_resets = 0;  ///< pushes that hit the return stack's guard
-  uint64_t redirected = 0;       ///< exits to the interpreter at a faulting instruction
-  uint64_t page_faults = 0;      ///< ... of which guest #PF
-  uint64_t mmio = 0;             ///< ... of which MMIO
-  uint64_t code_writes = 0;      ///< ... of which writes to translated code
-  uint64_t other = 0;            ///< ... of which #DE, guard regions, ...
-  uint64_t string_stops = 0;     ///< host string instructions stopped part-way by the host timer
+  uint64_t redirected = 0;           ///< exits to the interpreter at a faulting instruction
+  uint64_t page_faults = 0;          ///< ... of which guest #PF
+  uint64_t mmio = 0;                 ///< ... of which MMIO
+  uint64_t code_writes = 0;          ///< ... of which writes to translated code
+  uint64_t other = 0;                ///< ... of which #DE, guard regions, ...
+  uint64_t string_stops = 0;         ///< host string instructions stopped part-way by the host timer
 };
 
 /// The engine pieces the handler consults while translated code runs on this thread.

@@ -157,8 +157,8 @@ std::string disassemble(uint32_t eip, const uint8_t* code, size_t size) {
     char text[96] = "(bad)";
     size_t length = 1;
     if (ZYAN_SUCCESS(ZydisDecoderDecodeFull(&decoder, code + off, size - off, &insn, ops))) {
-      ZydisFormatterFormatInstruction(&formatter, &insn, ops, insn.operand_count_visible, text, sizeof text,
-                                      eip + off, nullptr);
+      ZydisFormatterFormatInstruction(&formatter, &insn, ops, insn.operand_count_visible, text, sizeof text, eip + off,
+                                      nullptr);
       length = insn.length;
     }
     char line[160];

@@ -91,7 +91,7 @@ class BlockVerifier {
   std::vector<Write> writes_;
   bool inconclusive_ = false;
   uint32_t undefined_now_ = 0;  ///< flags left undefined so far in the shadow run
-  std::string shadow_events_;  ///< exceptions the shadow delivered (for the report)
+  std::string shadow_events_;   ///< exceptions the shadow delivered (for the report)
   uint32_t block_eip_ = 0;
   VerifierStats stats_;
 };

@@ -60,21 +60,16 @@ constexpr Result add_sub(Width w, uint32_t d, uint32_t s, bool carry_in, bool su
   const auto r = static_cast<uint32_t>(wide) & w.mask;
   const bool carry_out = ((wide >> w.bits) & 1) != 0;
   const bool aux = ((d ^ addend ^ r) & 0x10) != 0;
-  const uint32_t status = szp(w, r) | flag_if(carry_out != subtract, CF) |
-                          flag_if(aux != subtract, AF) |
+  const uint32_t status = szp(w, r) | flag_if(carry_out != subtract, CF) | flag_if(aux != subtract, AF) |
                           flag_if((~(d ^ addend) & (d ^ r) & w.sign) != 0, OF);
   return {r, status};
 }
 
 /// OF after a left shift/rotate: the new top bit differs from the last bit shifted out
 /// (the SDM's count-1 rule, applied to every count as P6 models and AMD hardware do).
-constexpr uint32_t of_left(Width w, uint32_t r, bool cf) {
-  return flag_if(((r & w.sign) != 0) != cf, OF);
-}
+constexpr uint32_t of_left(Width w, uint32_t r, bool cf) { return flag_if(((r & w.sign) != 0) != cf, OF); }
 /// OF after a right shift/rotate: the two top result bits differ (the count-1 rule).
-constexpr uint32_t of_right(Width w, uint32_t r) {
-  return flag_if((((r >> 1) ^ r) & (w.sign >> 1)) != 0, OF);
-}
+constexpr uint32_t of_right(Width w, uint32_t r) { return flag_if((((r >> 1) ^ r) & (w.sign >> 1)) != 0, OF); }
 
 /// Rotates the low `n` bits of `v` left by k (0 <= k < n <= 33).
 constexpr uint64_t rotate_left(uint64_t v, unsigned k, unsigned n) {
@@ -113,8 +108,7 @@ constexpr uint64_t double_operand(Width w, uint32_t dst, uint32_t fill, bool lef
   return left ? (uint64_t{dst} << 32) | fill : (uint64_t{fill} << 32) | dst;
 }
 
-Result double_shift(bool left, unsigned size, uint32_t value, uint32_t fill, uint8_t count,
-                    uint32_t eflags) {
+Result double_shift(bool left, unsigned size, uint32_t value, uint32_t fill, uint8_t count, uint32_t eflags) {
   assert(size == 2 || size == 4);
   const Width w = width_of(size);
   value &= w.mask;
@@ -206,29 +200,15 @@ Result binary(BinOp op, unsigned size, uint32_t dst, uint32_t src, uint32_t efla
   const bool cf_in = (eflags & CF) != 0;
   Result r{};
   switch (op) {
-    case BinOp::Add:
-      r = add_sub(w, dst, src, false, false);
-      break;
-    case BinOp::Adc:
-      r = add_sub(w, dst, src, cf_in, false);
-      break;
+    case BinOp::Add: r = add_sub(w, dst, src, false, false); break;
+    case BinOp::Adc: r = add_sub(w, dst, src, cf_in, false); break;
     case BinOp::Sub:
-    case BinOp::Cmp:
-      r = add_sub(w, dst, src, false, true);
-      break;
-    case BinOp::Sbb:
-      r = add_sub(w, dst, src, cf_in, true);
-      break;
+    case BinOp::Cmp: r = add_sub(w, dst, src, false, true); break;
+    case BinOp::Sbb: r = add_sub(w, dst, src, cf_in, true); break;
     case BinOp::And:
-    case BinOp::Test:
-      r.value = dst & src;
-      break;
-    case BinOp::Or:
-      r.value = dst | src;
-      break;
-    case BinOp::Xor:
-      r.value = dst ^ src;
-      break;
+    case BinOp::Test: r.value = dst & src; break;
+    case BinOp::Or: r.value = dst | src; break;
+    case BinOp::Xor: r.value = dst ^ src; break;
   }
   const bool logic = op == BinOp::And || op == BinOp::Or || op == BinOp::Xor || op == BinOp::Test;
   // Logic ops clear CF and OF (SDM) and AF (undefined; Intel and AMD parts clear it).
@@ -237,13 +217,9 @@ Result binary(BinOp op, unsigned size, uint32_t dst, uint32_t src, uint32_t efla
   return {writes ? r.value : dst, merge(eflags, kStatus, status)};
 }
 
-Result inc(unsigned size, uint32_t value, uint32_t eflags) {
-  return step(false, size, value, eflags);
-}
+Result inc(unsigned size, uint32_t value, uint32_t eflags) { return step(false, size, value, eflags); }
 
-Result dec(unsigned size, uint32_t value, uint32_t eflags) {
-  return step(true, size, value, eflags);
-}
+Result dec(unsigned size, uint32_t value, uint32_t eflags) { return step(true, size, value, eflags); }
 
 Result neg(unsigned size, uint32_t value, uint32_t eflags) {
   const Width w = width_of(size);
@@ -262,8 +238,7 @@ Result shift(ShiftOp op, unsigned size, uint32_t value, uint8_t count, uint32_t 
     case ShiftOp::Rol:
     case ShiftOp::Ror:
     case ShiftOp::Rcl:
-    case ShiftOp::Rcr:
-      return rotate(op, w, value, c, eflags);
+    case ShiftOp::Rcr: return rotate(op, w, value, c, eflags);
     case ShiftOp::Shl:
     case ShiftOp::Sal: {
       // Counts above the width shift everything out, CF included.
@@ -335,15 +310,13 @@ DivResult idiv(unsigned size, uint32_t low, uint32_t high, uint32_t divisor, uin
   const Width w = width_of(size);
   const int64_t d = sign_extend(divisor, w.bits);
   if (d == 0) return divide_error(eflags);
-  const int64_t dividend =
-      sign_extend((uint64_t{high & w.mask} << w.bits) | (low & w.mask), 2 * w.bits);
+  const int64_t dividend = sign_extend((uint64_t{high & w.mask} << w.bits) | (low & w.mask), 2 * w.bits);
   // INT64_MIN / -1 overflows in C++ too; its quotient 2^63 is out of range anyway.
   if (d == -1 && dividend == INT64_MIN) return divide_error(eflags);
   const int64_t quotient = dividend / d;
   const int64_t limit = int64_t{1} << (w.bits - 1);
   if (quotient < -limit || quotient >= limit) return divide_error(eflags);
-  return {static_cast<uint32_t>(quotient) & w.mask, static_cast<uint32_t>(dividend % d) & w.mask,
-          eflags, true};
+  return {static_cast<uint32_t>(quotient) & w.mask, static_cast<uint32_t>(dividend % d) & w.mask, eflags, true};
 }
 
 Result bit_test(BitOp op, unsigned size, uint32_t value, uint32_t bit, uint32_t eflags) {
@@ -352,17 +325,10 @@ Result bit_test(BitOp op, unsigned size, uint32_t value, uint32_t bit, uint32_t 
   const uint32_t m = 1u << (bit & (w.bits - 1));
   uint32_t r = value;
   switch (op) {
-    case BitOp::Bt:
-      break;
-    case BitOp::Bts:
-      r = value | m;
-      break;
-    case BitOp::Btr:
-      r = value & ~m;
-      break;
-    case BitOp::Btc:
-      r = value ^ m;
-      break;
+    case BitOp::Bt: break;
+    case BitOp::Bts: r = value | m; break;
+    case BitOp::Btr: r = value & ~m; break;
+    case BitOp::Btc: r = value ^ m; break;
   }
   // Only CF: ZF is documented unchanged and the P6 leaves OF/SF/AF/PF alone too.
   return {r, merge(eflags, CF, flag_if((value & m) != 0, CF))};
@@ -378,14 +344,10 @@ Result bsr(unsigned size, uint32_t src, uint32_t old_dst, uint32_t eflags) {
 
 Result bcd(BcdOp op, uint32_t ax, uint32_t eflags) {
   switch (op) {
-    case BcdOp::Daa:
-      return decimal_adjust(false, ax & 0xFFFF, eflags);
-    case BcdOp::Das:
-      return decimal_adjust(true, ax & 0xFFFF, eflags);
-    case BcdOp::Aaa:
-      return ascii_adjust(false, ax, eflags);
-    case BcdOp::Aas:
-      return ascii_adjust(true, ax, eflags);
+    case BcdOp::Daa: return decimal_adjust(false, ax & 0xFFFF, eflags);
+    case BcdOp::Das: return decimal_adjust(true, ax & 0xFFFF, eflags);
+    case BcdOp::Aaa: return ascii_adjust(false, ax, eflags);
+    case BcdOp::Aas: return ascii_adjust(true, ax, eflags);
   }
   assert(false && "unknown BcdOp");
   return {ax, eflags};

@@ -39,14 +39,11 @@ struct Result {
 [[nodiscard]] Result neg(unsigned size, uint32_t value, uint32_t eflags);
 /// Count is the raw operand; it is masked to 5 bits as the CPU does. A masked count of 0
 /// leaves the flags unchanged, and so does an rcl/rcr count that is a multiple of size*8+1.
-[[nodiscard]] Result shift(ShiftOp op, unsigned size, uint32_t value, uint8_t count,
-                           uint32_t eflags);
+[[nodiscard]] Result shift(ShiftOp op, unsigned size, uint32_t value, uint8_t count, uint32_t eflags);
 /// shld/shrd (sizes 2 and 4): `value` is the destination, `fill` the source register. The
 /// count is masked to 5 bits; a 16-bit count above 16 shifts dst:fill:dst as the P6 does.
-[[nodiscard]] Result shld(unsigned size, uint32_t value, uint32_t fill, uint8_t count,
-                          uint32_t eflags);
-[[nodiscard]] Result shrd(unsigned size, uint32_t value, uint32_t fill, uint8_t count,
-                          uint32_t eflags);
+[[nodiscard]] Result shld(unsigned size, uint32_t value, uint32_t fill, uint8_t count, uint32_t eflags);
+[[nodiscard]] Result shrd(unsigned size, uint32_t value, uint32_t fill, uint8_t count, uint32_t eflags);
 
 /// mul/imul with the one-operand form: result is (high:low) of size*2, i.e. AH:AL, DX:AX or
 /// EDX:EAX, each half `size` bytes wide.
@@ -69,15 +66,12 @@ struct DivResult {
   uint32_t eflags = 0;
   bool ok = false;
 };
-[[nodiscard]] DivResult div(unsigned size, uint32_t low, uint32_t high, uint32_t divisor,
-                            uint32_t eflags);
-[[nodiscard]] DivResult idiv(unsigned size, uint32_t low, uint32_t high, uint32_t divisor,
-                             uint32_t eflags);
+[[nodiscard]] DivResult div(unsigned size, uint32_t low, uint32_t high, uint32_t divisor, uint32_t eflags);
+[[nodiscard]] DivResult idiv(unsigned size, uint32_t low, uint32_t high, uint32_t divisor, uint32_t eflags);
 
 /// Bit test family on a register-sized value; `bit` is taken modulo size*8 (the memory
 /// forms address the right word first). Bt returns `value` unchanged.
-[[nodiscard]] Result bit_test(BitOp op, unsigned size, uint32_t value, uint32_t bit,
-                              uint32_t eflags);
+[[nodiscard]] Result bit_test(BitOp op, unsigned size, uint32_t value, uint32_t bit, uint32_t eflags);
 /// bsf/bsr: on a zero source ZF=1 and the destination is unchanged (value = old_dst).
 [[nodiscard]] Result bsf(unsigned size, uint32_t src, uint32_t old_dst, uint32_t eflags);
 [[nodiscard]] Result bsr(unsigned size, uint32_t src, uint32_t old_dst, uint32_t eflags);
@@ -91,8 +85,6 @@ struct DivResult {
 [[nodiscard]] Result aad(uint32_t ax, uint8_t base, uint32_t eflags);
 
 /// Parity flag of the low byte.
-[[nodiscard]] constexpr bool parity_even(uint32_t value) {
-  return (__builtin_popcount(value & 0xFF) & 1) == 0;
-}
+[[nodiscard]] constexpr bool parity_even(uint32_t value) { return (__builtin_popcount(value & 0xFF) & 1) == 0; }
 
 }  // namespace vmm86::alu

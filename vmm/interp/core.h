@@ -24,12 +24,12 @@ namespace vmm86::interp {
 struct FpuRunner;  // interp_fpu.cpp
 
 /// What a handler did. Anything but Ok leaves the instruction un-retired.
-enum class [[nodiscard]] Exec : uint8_t {
-  Ok,             ///< retired; EIP = Core::next_eip
-  Fault,          ///< Core::fault holds the exception to deliver at the instruction
-  Halt,           ///< HLT retired
-  Unimplemented,  ///< Core::detail says what
-  Unsupported,    ///< a feature outside this vCPU model (task switch, ...); Core::detail says what
+enum class [[nodiscard]] Exec : uint8_t{
+    Ok,             ///< retired; EIP = Core::next_eip
+    Fault,          ///< Core::fault holds the exception to deliver at the instruction
+    Halt,           ///< HLT retired
+    Unimplemented,  ///< Core::detail says what
+    Unsupported,    ///< a feature outside this vCPU model (task switch, ...); Core::detail says what
 };
 
 class Core;
@@ -75,18 +75,17 @@ class DecodeCache {
   Entry* entries_ = nullptr;
 };
 
-/// Propagates a failed memory/descriptor access (the fault is already recorded). Replaces
-/// common/result.h's VMM86_TRY (for Result, which no handler returns) in the handlers.
-#undef VMM86_TRY
-#define VMM86_TRY(expr)                                                     \
-  do {                                                                      \
-    if (!(expr)) return ::vmm86::interp::Exec::Fault;                       \
+/// Propagates a failed memory/descriptor access (the fault is already recorded) as
+/// Exec::Fault; common/result.h's VMM86_TRY is the same for Result, which no handler returns.
+#define VMM86_TRY_ACCESS(expr)                        \
+  do {                                                \
+    if (!(expr)) return ::vmm86::interp::Exec::Fault; \
   } while (0)
 /// Propagates any non-Ok Exec.
-#define VMM86_PROPAGATE(expr)                                               \
-  do {                                                                      \
-    const ::vmm86::interp::Exec vmm86_exec_ = (expr);                       \
-    if (vmm86_exec_ != ::vmm86::interp::Exec::Ok) return vmm86_exec_;       \
+#define VMM86_PROPAGATE(expr)                                         \
+  do {                                                                \
+    const ::vmm86::interp::Exec vmm86_exec_ = (expr);                 \
+    if (vmm86_exec_ != ::vmm86::interp::Exec::Ok) return vmm86_exec_; \
   } while (0)
 
 /// Exception vectors.
@@ -211,8 +210,14 @@ class Core {
   // ---- memory (memory.cpp) ----
   [[nodiscard]] bool raise(uint8_t vector);
   [[nodiscard]] bool raise(uint8_t vector, uint32_t error);
-  [[nodiscard]] Exec fail(uint8_t vector) { (void)raise(vector); return Exec::Fault; }
-  [[nodiscard]] Exec fail(uint8_t vector, uint32_t error) { (void)raise(vector, error); return Exec::Fault; }
+  [[nodiscard]] Exec fail(uint8_t vector) {
+    (void)raise(vector);
+    return Exec::Fault;
+  }
+  [[nodiscard]] Exec fail(uint8_t vector, uint32_t error) {
+    (void)raise(vector, error);
+    return Exec::Fault;
+  }
 
   /// Segment checks (type, present, limit incl. expand-down) and the linear address.
   [[nodiscard]] bool seg_check(SegReg s, uint32_t offset, uint32_t size, Access a, uint32_t* linear);
@@ -306,8 +311,8 @@ class Core {
   Instruction fresh{};        ///< where fetches that miss the cache decode
   DecodeCache decoded;
   std::array<uint8_t, 15> insn_bytes{};  ///< the raw bytes of `insn` (the FPU path re-encodes them)
-  uint32_t insn_eip = 0;  ///< EIP of the current instruction
-  uint32_t next_eip = 0;  ///< EIP after it (handlers that branch overwrite it)
+  uint32_t insn_eip = 0;                 ///< EIP of the current instruction
+  uint32_t next_eip = 0;                 ///< EIP after it (handlers that branch overwrite it)
   Fault fault{};
   /// String instructions keep their per-iteration register and flag progress on a fault.
   bool keep_progress_on_fault = false;
@@ -331,7 +336,7 @@ class Core {
 
   static constexpr unsigned kTlbSize = 256;
   std::array<std::array<TlbEntry, kTlbSize>, 2> tlb{};  ///< [user][index]
-  bool tlb_has_large = false;  ///< some entry came from a 4 MiB page since the last flush
+  bool tlb_has_large = false;                           ///< some entry came from a 4 MiB page since the last flush
   /// Entries filled from empty since the last flush ([user] * kTlbSize + index), so that
   /// flush_tlb clears only those. INVLPG empties entries that may fill again: past a
   /// bound the list gives up and the flush clears everything.

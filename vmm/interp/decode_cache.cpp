@@ -15,7 +15,8 @@ DecodeCache::~DecodeCache() {
   if (entries_ != nullptr) munmap(entries_, kEntries * sizeof(Entry));
 }
 
-const DecodeCache::Entry* DecodeCache::insert(uint64_t phys, bool big, const uint8_t* code, Handler handler, const Instruction& insn) {
+const DecodeCache::Entry* DecodeCache::insert(uint64_t phys, bool big, const uint8_t* code, Handler handler,
+                                              const Instruction& insn) {
   if (entries_ == nullptr) {
     void* p = mmap(nullptr, kEntries * sizeof(Entry), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return nullptr;  // run without the cache

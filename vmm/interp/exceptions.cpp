@@ -11,10 +11,10 @@ Exec deliver_real(Core& c, const Event& ev) {
   const uint32_t entry = ev.vector * 4u;
   if (entry + 3 > c.cpu.idtr.limit) return c.fail(vec::GP, ev.vector * 8u + 2u);
   uint32_t vector_ptr = 0;
-  VMM86_TRY(c.read_sys(c.cpu.idtr.base + entry, &vector_ptr, 4));
-  VMM86_TRY(c.push(c.cpu.eflags & 0xFFFF, 2));
-  VMM86_TRY(c.push(c.cpu.sreg(SegReg::Cs).selector, 2));
-  VMM86_TRY(c.push(c.cpu.eip & 0xFFFF, 2));
+  VMM86_TRY_ACCESS(c.read_sys(c.cpu.idtr.base + entry, &vector_ptr, 4));
+  VMM86_TRY_ACCESS(c.push(c.cpu.eflags & 0xFFFF, 2));
+  VMM86_TRY_ACCESS(c.push(c.cpu.sreg(SegReg::Cs).selector, 2));
+  VMM86_TRY_ACCESS(c.push(c.cpu.eip & 0xFFFF, 2));
   c.cpu.eflags &= ~(flags::IF | flags::TF | flags::AC | flags::RF);
   c.load_real_sreg(SegReg::Cs, static_cast<uint16_t>(vector_ptr >> 16));
   c.cpu.eip = vector_ptr & 0xFFFF;
@@ -25,26 +25,23 @@ Exec deliver_real(Core& c, const Event& ev) {
 
 Exec Core::deliver_once(const Event& ev) {
   hooks.event_delivering(GuestEvent{ev.vector, ev.kind == EventKind::SoftwareInt,
-                                    ev.kind == EventKind::External || ev.kind == EventKind::Nmi, ev.has_error, ev.error});
+                                    ev.kind == EventKind::External || ev.kind == EventKind::Nmi, ev.has_error,
+                                    ev.error});
   if (!cpu.protected_mode()) return deliver_real(*this, ev);
 
   const uint32_t ext = ev.kind == EventKind::SoftwareInt ? 0u : 1u;
   const uint32_t idt_error = ev.vector * 8u + 2u + ext;
   if (ev.vector * 8u + 7 > cpu.idtr.limit) return fail(vec::GP, idt_error);
   Descriptor gate;
-  VMM86_TRY(read_sys(cpu.idtr.base + ev.vector * 8u, &gate, 8));
+  VMM86_TRY_ACCESS(read_sys(cpu.idtr.base + ev.vector * 8u, &gate, 8));
   if (!gate.is_system()) return fail(vec::GP, idt_error);
   switch (gate.type()) {
-    case 0x5:
-      detail = "task gate in the IDT (vector " + std::to_string(ev.vector) + ")";
-      return Exec::Unsupported;
+    case 0x5: detail = "task gate in the IDT (vector " + std::to_string(ev.vector) + ")"; return Exec::Unsupported;
     case 0x6:
     case 0x7:
     case 0xE:
-    case 0xF:
-      break;
-    default:
-      return fail(vec::GP, idt_error);
+    case 0xF: break;
+    default: return fail(vec::GP, idt_error);
   }
   const uint8_t old_cpl = cpl();
   const bool from_v86 = cpu.v86_mode();
@@ -79,13 +76,13 @@ Exec Core::deliver_once(const Event& ev) {
   if (stack_switch) {
     uint32_t new_esp = 0;
     SegmentCache ss_cache;
-    VMM86_TRY(tss_stack(new_cpl, &new_ss, &new_esp, ext));
-    VMM86_TRY(load_inner_ss(new_ss, new_cpl, ext, &ss_cache));
+    VMM86_TRY_ACCESS(tss_stack(new_cpl, &new_ss, &new_esp, ext));
+    VMM86_TRY_ACCESS(load_inner_ss(new_ss, new_cpl, ext, &ss_cache));
     cpu.sreg(SegReg::Ss) = ss_cache;
     cpu.reg(Gpr::Esp) = new_esp;
   }
   // CS first so the pushes below are supervisor accesses (the caller restores on failure).
-  VMM86_TRY(set_accessed(sel, &code));
+  VMM86_TRY_ACCESS(set_accessed(sel, &code));
   cpu.sreg(SegReg::Cs) = make_cache(static_cast<uint16_t>((sel & 0xFFFC) | new_cpl), code);
   if (from_v86) cpu.eflags &= ~flags::VM;  // now a 32-bit protected-mode stack frame
 

@@ -45,7 +45,7 @@ Exec check_direct_code(Core& c, uint16_t sel, const Descriptor& d) {
 
 Exec enter_code(Core& c, uint16_t sel, Descriptor* d, uint8_t new_cpl, uint32_t offset) {
   if (offset > d->limit()) return c.fail(vec::GP, 0);
-  VMM86_TRY(c.set_accessed(sel, d));
+  VMM86_TRY_ACCESS(c.set_accessed(sel, d));
   c.cpu.sreg(SegReg::Cs) = Core::make_cache(static_cast<uint16_t>((sel & 0xFFFC) | new_cpl), *d);
   c.next_eip = offset;
   return Exec::Ok;
@@ -57,7 +57,7 @@ Exec check_outer_ss(Core& c, uint16_t ss_sel, uint8_t new_cpl, SegmentCache* out
   VMM86_PROPAGATE(read_target_descriptor(c, ss_sel, &d));
   if ((ss_sel & 3) != new_cpl || !d.writable_data() || d.dpl() != new_cpl) return c.fail(vec::GP, ss_sel & 0xFFFCu);
   if (!d.present()) return c.fail(vec::SS, ss_sel & 0xFFFCu);
-  VMM86_TRY(c.set_accessed(ss_sel, &d));
+  VMM86_TRY_ACCESS(c.set_accessed(ss_sel, &d));
   *out = Core::make_cache(ss_sel, d);
   return Exec::Ok;
 }
@@ -134,8 +134,8 @@ Exec Core::far_call(uint16_t sel, uint32_t offset) {
   const uint32_t return_eip = next_eip;
   if (!pmode()) {
     if (offset > cpu.sreg(SegReg::Cs).limit) return fail(vec::GP, 0);
-    VMM86_TRY(push(old_cs, osize));
-    VMM86_TRY(push(next_eip, osize));
+    VMM86_TRY_ACCESS(push(old_cs, osize));
+    VMM86_TRY_ACCESS(push(next_eip, osize));
     load_real_sreg(SegReg::Cs, sel);
     next_eip = offset;
     return Exec::Ok;
@@ -145,8 +145,8 @@ Exec Core::far_call(uint16_t sel, uint32_t offset) {
   if (d.is_code()) {
     VMM86_PROPAGATE(check_direct_code(*this, sel, d));
     if (offset > d.limit()) return fail(vec::GP, 0);
-    VMM86_TRY(push(old_cs, osize));
-    VMM86_TRY(push(next_eip, osize));
+    VMM86_TRY_ACCESS(push(old_cs, osize));
+    VMM86_TRY_ACCESS(push(next_eip, osize));
     return enter_code(*this, sel, &d, cpl(), offset);
   }
   if (d.is_system() && (d.type() == 0x5 || d.type() == 0x1 || d.type() == 0x9)) return task_switch(*this);
@@ -161,22 +161,22 @@ Exec Core::far_call(uint16_t sel, uint32_t offset) {
   if (target > code.limit()) return fail(vec::GP, 0);
   const uint8_t new_cpl = code.conforming() ? cpl() : code.dpl();
   if (new_cpl == cpl()) {
-    VMM86_TRY(push(old_cs, psize));
-    VMM86_TRY(push(next_eip, psize));
+    VMM86_TRY_ACCESS(push(old_cs, psize));
+    VMM86_TRY_ACCESS(push(next_eip, psize));
     return enter_code(*this, code_sel, &code, new_cpl, target);
   }
 
   // More privileged: new stack from the TSS, parameters copied from the caller's stack.
   const unsigned params = d.gate_params();
   uint32_t param_values[31] = {};
-  for (unsigned i = 0; i < params; ++i) VMM86_TRY(stack_peek(i * psize, psize, &param_values[i]));
+  for (unsigned i = 0; i < params; ++i) VMM86_TRY_ACCESS(stack_peek(i * psize, psize, &param_values[i]));
   const uint16_t old_ss = cpu.sreg(SegReg::Ss).selector;
   const uint32_t old_esp = cpu.reg(Gpr::Esp);
   uint16_t new_ss = 0;
   uint32_t new_esp = 0;
   SegmentCache ss_cache;
-  VMM86_TRY(tss_stack(new_cpl, &new_ss, &new_esp, 0));
-  VMM86_TRY(load_inner_ss(new_ss, new_cpl, 0, &ss_cache));
+  VMM86_TRY_ACCESS(tss_stack(new_cpl, &new_ss, &new_esp, 0));
+  VMM86_TRY_ACCESS(load_inner_ss(new_ss, new_cpl, 0, &ss_cache));
   cpu.sreg(SegReg::Ss) = ss_cache;
   cpu.reg(Gpr::Esp) = new_esp;
   VMM86_PROPAGATE(enter_code(*this, code_sel, &code, new_cpl, target));
@@ -193,8 +193,8 @@ Exec Core::far_call(uint16_t sel, uint32_t offset) {
 Exec Core::far_return(uint16_t pop_bytes) {
   const unsigned osize = insn->operand_size() / 8u;
   uint32_t eip = 0, cs = 0;
-  VMM86_TRY(pop(osize, &eip));
-  VMM86_TRY(pop(osize, &cs));
+  VMM86_TRY_ACCESS(pop(osize, &eip));
+  VMM86_TRY_ACCESS(pop(osize, &cs));
   const uint16_t cs_sel = static_cast<uint16_t>(cs);
   if (!pmode()) {
     if (eip > cpu.sreg(SegReg::Cs).limit) return fail(vec::GP, 0);
@@ -213,8 +213,8 @@ Exec Core::far_return(uint16_t pop_bytes) {
   }
   set_sp(sp() + pop_bytes);
   uint32_t new_esp = 0, ss = 0;
-  VMM86_TRY(pop(osize, &new_esp));
-  VMM86_TRY(pop(osize, &ss));
+  VMM86_TRY_ACCESS(pop(osize, &new_esp));
+  VMM86_TRY_ACCESS(pop(osize, &ss));
   SegmentCache ss_cache;
   VMM86_PROPAGATE(check_outer_ss(*this, static_cast<uint16_t>(ss), rpl, &ss_cache));
   VMM86_PROPAGATE(enter_code(*this, cs_sel, &d, rpl, eip));
@@ -230,9 +230,9 @@ namespace {
 Exec iret_real_or_v86(Core& c, unsigned osize) {
   if (c.cpu.v86_mode() && c.cpu.iopl() < 3) return c.fail(vec::GP, 0);
   uint32_t eip = 0, cs = 0, fl = 0;
-  VMM86_TRY(c.pop(osize, &eip));
-  VMM86_TRY(c.pop(osize, &cs));
-  VMM86_TRY(c.pop(osize, &fl));
+  VMM86_TRY_ACCESS(c.pop(osize, &eip));
+  VMM86_TRY_ACCESS(c.pop(osize, &cs));
+  VMM86_TRY_ACCESS(c.pop(osize, &fl));
   if (eip > c.cpu.sreg(SegReg::Cs).limit) return c.fail(vec::GP, 0);
   c.load_real_sreg(SegReg::Cs, static_cast<uint16_t>(cs));
   c.write_eflags(fl, osize, true);
@@ -243,7 +243,7 @@ Exec iret_real_or_v86(Core& c, unsigned osize) {
 Exec iret_to_v86(Core& c, uint32_t eip, uint16_t cs, uint32_t fl) {
   // Stack after EIP/CS/EFLAGS: ESP, SS, ES, DS, FS, GS (32 bits each).
   uint32_t vals[6];
-  for (uint32_t& v : vals) VMM86_TRY(c.pop(4, &v));
+  for (uint32_t& v : vals) VMM86_TRY_ACCESS(c.pop(4, &v));
   c.cpu.eflags = (fl & flags::Writable) | flags::Reserved1;
   const SegReg order[] = {SegReg::Ss, SegReg::Es, SegReg::Ds, SegReg::Fs, SegReg::Gs};
   for (unsigned i = 0; i < 5; ++i) c.load_real_sreg(order[i], static_cast<uint16_t>(vals[i + 1]));
@@ -261,9 +261,9 @@ Exec Core::iret() {
   if (!pmode()) return iret_real_or_v86(*this, osize);
   if (cpu.eflags & flags::NT) return task_switch(*this);
   uint32_t eip = 0, cs = 0, fl = 0;
-  VMM86_TRY(pop(osize, &eip));
-  VMM86_TRY(pop(osize, &cs));
-  VMM86_TRY(pop(osize, &fl));
+  VMM86_TRY_ACCESS(pop(osize, &eip));
+  VMM86_TRY_ACCESS(pop(osize, &cs));
+  VMM86_TRY_ACCESS(pop(osize, &fl));
   const uint16_t cs_sel = static_cast<uint16_t>(cs);
   if (osize == 4 && (fl & flags::VM) && cpl() == 0) return iret_to_v86(*this, eip, cs_sel, fl);
   Descriptor d;
@@ -275,8 +275,8 @@ Exec Core::iret() {
     return Exec::Ok;
   }
   uint32_t new_esp = 0, ss = 0;
-  VMM86_TRY(pop(osize, &new_esp));
-  VMM86_TRY(pop(osize, &ss));
+  VMM86_TRY_ACCESS(pop(osize, &new_esp));
+  VMM86_TRY_ACCESS(pop(osize, &ss));
   SegmentCache ss_cache;
   VMM86_PROPAGATE(check_outer_ss(*this, static_cast<uint16_t>(ss), rpl, &ss_cache));
   write_eflags(fl, osize, true);  // with the old (inner) CPL's rights

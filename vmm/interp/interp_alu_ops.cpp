@@ -56,9 +56,9 @@ Exec h_binop(Core& c) {
   const alu::BinOp op = bin_op(c.insn->mnemonic());
   const bool writes = op != alu::BinOp::Cmp && op != alu::BinOp::Test;
   OpRef dst;
-  VMM86_TRY(c.resolve(0, writes ? Access::ReadWrite : Access::Read, &dst));
+  VMM86_TRY_ACCESS(c.resolve(0, writes ? Access::ReadWrite : Access::Read, &dst));
   uint32_t src = 0;
-  VMM86_TRY(c.read_op(1, &src));
+  VMM86_TRY_ACCESS(c.read_op(1, &src));
   const alu::Result r = alu::binary(op, dst.size, c.load(dst), src, c.cpu.eflags);
   if (!writes) {
     c.set_status_flags(r.eflags);
@@ -69,7 +69,7 @@ Exec h_binop(Core& c) {
 
 Exec h_incdec(Core& c) {
   OpRef dst;
-  VMM86_TRY(c.resolve(0, Access::ReadWrite, &dst));
+  VMM86_TRY_ACCESS(c.resolve(0, Access::ReadWrite, &dst));
   const uint32_t v = c.load(dst);
   const bool inc = c.insn->mnemonic() == ZYDIS_MNEMONIC_INC;
   return commit(c, dst, inc ? alu::inc(dst.size, v, c.cpu.eflags) : alu::dec(dst.size, v, c.cpu.eflags));
@@ -77,38 +77,38 @@ Exec h_incdec(Core& c) {
 
 Exec h_neg(Core& c) {
   OpRef dst;
-  VMM86_TRY(c.resolve(0, Access::ReadWrite, &dst));
+  VMM86_TRY_ACCESS(c.resolve(0, Access::ReadWrite, &dst));
   return commit(c, dst, alu::neg(dst.size, c.load(dst), c.cpu.eflags));
 }
 
 Exec h_not(Core& c) {
   OpRef dst;
-  VMM86_TRY(c.resolve(0, Access::ReadWrite, &dst));
+  VMM86_TRY_ACCESS(c.resolve(0, Access::ReadWrite, &dst));
   c.store(dst, ~c.load(dst));
   return Exec::Ok;
 }
 
 Exec h_shift(Core& c) {
   OpRef dst;
-  VMM86_TRY(c.resolve(0, Access::ReadWrite, &dst));
+  VMM86_TRY_ACCESS(c.resolve(0, Access::ReadWrite, &dst));
   uint32_t count = 1;
-  if (c.insn->visible_operand_count() > 1) VMM86_TRY(c.read_op(1, &count));
-  const alu::Result r =
-      alu::shift(shift_op(c.insn->mnemonic()), dst.size, c.load(dst), static_cast<uint8_t>(count), c.cpu.eflags);
+  if (c.insn->visible_operand_count() > 1) VMM86_TRY_ACCESS(c.read_op(1, &count));
+  const alu::Result r = alu::shift(shift_op(c.insn->mnemonic()), dst.size, c.load(dst), static_cast<uint8_t>(count),
+                                   c.cpu.eflags);
   return commit(c, dst, r);
 }
 
 Exec h_shxd(Core& c) {
   OpRef dst;
-  VMM86_TRY(c.resolve(0, Access::ReadWrite, &dst));
+  VMM86_TRY_ACCESS(c.resolve(0, Access::ReadWrite, &dst));
   uint32_t count = 0;
-  VMM86_TRY(c.read_op(2, &count));
+  VMM86_TRY_ACCESS(c.read_op(2, &count));
   const uint32_t fill = c.get_reg(c.op(1).reg.value);
   const uint8_t n = static_cast<uint8_t>(count);
   const uint32_t v = c.load(dst);
   if (dst.size == 2 && (n & 31u) > 16) ++c.undefined_results;  // result and flags: the SDM says undefined
   const alu::Result r = c.insn->mnemonic() == ZYDIS_MNEMONIC_SHLD ? alu::shld(dst.size, v, fill, n, c.cpu.eflags)
-                                                                 : alu::shrd(dst.size, v, fill, n, c.cpu.eflags);
+                                                                  : alu::shrd(dst.size, v, fill, n, c.cpu.eflags);
   return commit(c, dst, r);
 }
 
@@ -117,7 +117,7 @@ namespace {
 Exec widening_multiply(Core& c, bool is_signed) {
   const unsigned size = c.op_bytes(0);
   uint32_t src = 0;
-  VMM86_TRY(c.read_op(0, &src));
+  VMM86_TRY_ACCESS(c.read_op(0, &src));
   const uint32_t a = c.get_reg(accumulator(size));
   const alu::WideResult r = is_signed ? alu::imul(size, a, src, c.cpu.eflags) : alu::mul(size, a, src, c.cpu.eflags);
   if (size == 1) {
@@ -140,9 +140,9 @@ Exec h_imul(Core& c) {
   uint32_t a = 0, b = 0;
   if (visible == 2) {
     a = c.get_reg(c.op(0).reg.value);
-    VMM86_TRY(c.read_op(1, &b));
+    VMM86_TRY_ACCESS(c.read_op(1, &b));
   } else {
-    VMM86_TRY(c.read_op(1, &a));
+    VMM86_TRY_ACCESS(c.read_op(1, &a));
     b = c.imm(2);
   }
   const alu::Result r = alu::imul_trunc(c.op_bytes(0), a, b, c.cpu.eflags);
@@ -154,7 +154,7 @@ Exec h_imul(Core& c) {
 Exec h_div(Core& c) {
   const unsigned size = c.op_bytes(0);
   uint32_t divisor = 0;
-  VMM86_TRY(c.read_op(0, &divisor));
+  VMM86_TRY_ACCESS(c.read_op(0, &divisor));
   const uint32_t low = c.get_reg(accumulator(size));
   const uint32_t high = c.get_reg(high_half(size));
   const bool is_signed = c.insn->mnemonic() == ZYDIS_MNEMONIC_IDIV;
@@ -178,7 +178,7 @@ Exec h_bit(Core& c) {
   const Access access = op == alu::BitOp::Bt ? Access::Read : Access::ReadWrite;
   const unsigned size = c.op_bytes(0);
   uint32_t bit = 0;
-  VMM86_TRY(c.read_op(1, &bit));
+  VMM86_TRY_ACCESS(c.read_op(1, &bit));
   OpRef dst;
   const ZydisDecodedOperand& o = c.op(0);
   if (o.type == ZYDIS_OPERAND_TYPE_MEMORY && c.op(1).type == ZYDIS_OPERAND_TYPE_REGISTER) {
@@ -188,9 +188,9 @@ Exec h_bit(Core& c) {
     const uint32_t ea = (c.effective_address(o) + static_cast<uint32_t>(unit) * size) & c.addr_mask();
     dst.is_mem = true;
     dst.size = size;
-    VMM86_TRY(c.translate(c.mem_seg(o), ea, size, access, &dst.mem));
+    VMM86_TRY_ACCESS(c.translate(c.mem_seg(o), ea, size, access, &dst.mem));
   } else {
-    VMM86_TRY(c.resolve(0, access, &dst));
+    VMM86_TRY_ACCESS(c.resolve(0, access, &dst));
   }
   const alu::Result r = alu::bit_test(op, size, c.load(dst), bit & (size * 8 - 1), c.cpu.eflags);
   if (op == alu::BitOp::Bt) {
@@ -202,12 +202,12 @@ Exec h_bit(Core& c) {
 
 Exec h_bitscan(Core& c) {
   uint32_t src = 0;
-  VMM86_TRY(c.read_op(1, &src));
+  VMM86_TRY_ACCESS(c.read_op(1, &src));
   const ZydisRegister d = c.op(0).reg.value;
   const unsigned size = c.op_bytes(0);
   const uint32_t old = c.get_reg(d);
   const alu::Result r = c.insn->mnemonic() == ZYDIS_MNEMONIC_BSF ? alu::bsf(size, src, old, c.cpu.eflags)
-                                                                : alu::bsr(size, src, old, c.cpu.eflags);
+                                                                 : alu::bsr(size, src, old, c.cpu.eflags);
   c.set_reg(d, r.value);
   c.set_status_flags(r.eflags);
   return Exec::Ok;
@@ -246,14 +246,14 @@ Exec h_setcc(Core& c) { return c.write_op(0, c.cond(c.insn->raw.opcode & 0xF) ? 
 
 Exec h_cmovcc(Core& c) {
   uint32_t src = 0;
-  VMM86_TRY(c.read_op(1, &src));  // the source is read (and may fault) even when false
+  VMM86_TRY_ACCESS(c.read_op(1, &src));  // the source is read (and may fault) even when false
   if (c.cond(c.insn->raw.opcode & 0xF)) c.set_reg(c.op(0).reg.value, src);
   return Exec::Ok;
 }
 
 Exec h_cmpxchg(Core& c) {
   OpRef dst;
-  VMM86_TRY(c.resolve(0, Access::ReadWrite, &dst));
+  VMM86_TRY_ACCESS(c.resolve(0, Access::ReadWrite, &dst));
   const uint32_t cur = c.load(dst);
   const ZydisRegister acc = accumulator(dst.size);
   const alu::Result cmp = alu::binary(alu::BinOp::Cmp, dst.size, c.get_reg(acc), cur, c.cpu.eflags);
@@ -271,7 +271,7 @@ Exec h_cmpxchg8b(Core& c) {
   const ZydisDecodedOperand& o = c.op(0);
   if (o.type != ZYDIS_OPERAND_TYPE_MEMORY) return c.fail(vec::UD);
   MemTarget t;
-  VMM86_TRY(c.translate(c.mem_seg(o), c.effective_address(o), 8, Access::ReadWrite, &t));
+  VMM86_TRY_ACCESS(c.translate(c.mem_seg(o), c.effective_address(o), 8, Access::ReadWrite, &t));
   uint32_t cur[2];
   c.read_target(t, cur);
   const uint32_t eax = c.cpu.reg(Gpr::Eax), edx = c.cpu.reg(Gpr::Edx);
@@ -290,7 +290,7 @@ Exec h_cmpxchg8b(Core& c) {
 
 Exec h_xadd(Core& c) {
   OpRef dst;
-  VMM86_TRY(c.resolve(0, Access::ReadWrite, &dst));
+  VMM86_TRY_ACCESS(c.resolve(0, Access::ReadWrite, &dst));
   const uint32_t cur = c.load(dst);
   const ZydisRegister src = c.op(1).reg.value;
   const alu::Result r = alu::binary(alu::BinOp::Add, dst.size, cur, c.get_reg(src), c.cpu.eflags);

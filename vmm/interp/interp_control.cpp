@@ -43,17 +43,17 @@ Exec h_jmp(Core& c) {
   if (is_far(c)) {
     uint16_t sel = 0;
     uint32_t offset = 0;
-    VMM86_TRY(far_pointer(c, &sel, &offset));
+    VMM86_TRY_ACCESS(far_pointer(c, &sel, &offset));
     return c.far_jump(sel, offset);
   }
   uint32_t target = 0;
-  VMM86_TRY(near_target(c, &target));
-  VMM86_TRY(c.jump_within_cs(target));
+  VMM86_TRY_ACCESS(near_target(c, &target));
+  VMM86_TRY_ACCESS(c.jump_within_cs(target));
   return Exec::Ok;
 }
 
 Exec h_jcc(Core& c) {
-  if (c.cond(c.insn->raw.opcode & 0xF)) VMM86_TRY(c.jump_within_cs(c.branch_target(0)));
+  if (c.cond(c.insn->raw.opcode & 0xF)) VMM86_TRY_ACCESS(c.jump_within_cs(c.branch_target(0)));
   return Exec::Ok;
 }
 
@@ -61,14 +61,14 @@ Exec h_call(Core& c) {
   if (is_far(c)) {
     uint16_t sel = 0;
     uint32_t offset = 0;
-    VMM86_TRY(far_pointer(c, &sel, &offset));
+    VMM86_TRY_ACCESS(far_pointer(c, &sel, &offset));
     return c.far_call(sel, offset);
   }
   uint32_t target = 0;
-  VMM86_TRY(near_target(c, &target));
+  VMM86_TRY_ACCESS(near_target(c, &target));
   const uint32_t ret = c.next_eip;
-  VMM86_TRY(c.jump_within_cs(target));
-  VMM86_TRY(c.push(ret, osize(c)));
+  VMM86_TRY_ACCESS(c.jump_within_cs(target));
+  VMM86_TRY_ACCESS(c.push(ret, osize(c)));
   return Exec::Ok;
 }
 
@@ -76,8 +76,8 @@ Exec h_ret(Core& c) {
   const uint16_t extra = c.insn->visible_operand_count() > 0 ? static_cast<uint16_t>(c.imm(0)) : 0;
   if (is_far(c)) return c.far_return(extra);
   uint32_t target = 0;
-  VMM86_TRY(c.pop(osize(c), &target));
-  VMM86_TRY(c.jump_within_cs(target));
+  VMM86_TRY_ACCESS(c.pop(osize(c), &target));
+  VMM86_TRY_ACCESS(c.jump_within_cs(target));
   c.set_sp(c.sp() + extra);
   return Exec::Ok;
 }
@@ -89,23 +89,21 @@ Exec h_loop(Core& c) {
   bool taken = count != 0;
   if (c.insn->mnemonic() == ZYDIS_MNEMONIC_LOOPE) taken = taken && zf;
   if (c.insn->mnemonic() == ZYDIS_MNEMONIC_LOOPNE) taken = taken && !zf;
-  if (taken) VMM86_TRY(c.jump_within_cs(c.branch_target(0)));
+  if (taken) VMM86_TRY_ACCESS(c.jump_within_cs(c.branch_target(0)));
   c.set_reg(count_reg, count);
   return Exec::Ok;
 }
 
 Exec h_jcxz(Core& c) {
   const ZydisRegister count_reg = c.insn->address_size() == 16 ? ZYDIS_REGISTER_CX : ZYDIS_REGISTER_ECX;
-  if (c.get_reg(count_reg) == 0) VMM86_TRY(c.jump_within_cs(c.branch_target(0)));
+  if (c.get_reg(count_reg) == 0) VMM86_TRY_ACCESS(c.jump_within_cs(c.branch_target(0)));
   return Exec::Ok;
 }
 
 Exec h_int(Core& c) {
   switch (c.insn->mnemonic()) {
-    case ZYDIS_MNEMONIC_INT3:
-      return c.software_interrupt(vec::BP);
-    case ZYDIS_MNEMONIC_INTO:
-      return (c.cpu.eflags & flags::OF) ? c.software_interrupt(vec::OF) : Exec::Ok;
+    case ZYDIS_MNEMONIC_INT3: return c.software_interrupt(vec::BP);
+    case ZYDIS_MNEMONIC_INTO: return (c.cpu.eflags & flags::OF) ? c.software_interrupt(vec::OF) : Exec::Ok;
     case ZYDIS_MNEMONIC_INT1: {
       // ICEBP: a #DB trap without the gate DPL check.
       c.cpu.eip = c.next_eip;
@@ -125,24 +123,24 @@ Exec h_iret(Core& c) { return c.iret(); }
 Exec h_push(Core& c) {
   const ZydisDecodedOperand& o = c.op(0);
   uint32_t v = 0;
-  VMM86_TRY(c.read_op(0, &v));
+  VMM86_TRY_ACCESS(c.read_op(0, &v));
   if (o.type == ZYDIS_OPERAND_TYPE_IMMEDIATE && osize(c) == 2) v &= 0xFFFF;
-  VMM86_TRY(c.push(v, osize(c)));
+  VMM86_TRY_ACCESS(c.push(v, osize(c)));
   return Exec::Ok;
 }
 
 Exec h_pop(Core& c) {
   const ZydisDecodedOperand& o = c.op(0);
   uint32_t v = 0;
-  VMM86_TRY(c.pop(osize(c), &v));
+  VMM86_TRY_ACCESS(c.pop(osize(c), &v));
   if (o.type == ZYDIS_OPERAND_TYPE_REGISTER && o.reg.value >= ZYDIS_REGISTER_ES && o.reg.value <= ZYDIS_REGISTER_GS) {
     const SegReg s = Core::seg_of(o.reg.value);
-    VMM86_TRY(c.load_sreg(s, static_cast<uint16_t>(v)));
+    VMM86_TRY_ACCESS(c.load_sreg(s, static_cast<uint16_t>(v)));
     if (s == SegReg::Ss) c.cpu.pending.interrupt_shadow = 1;
     return Exec::Ok;
   }
   // pop [esp+...] addresses memory with the already incremented ESP.
-  VMM86_TRY(c.write_op(0, v));
+  VMM86_TRY_ACCESS(c.write_op(0, v));
   return Exec::Ok;
 }
 
@@ -151,7 +149,7 @@ Exec h_pusha(Core& c) {
   const uint32_t original_esp = c.cpu.reg(Gpr::Esp);
   for (int i = 0; i < kNumGprs; ++i) {
     const uint32_t v = i == static_cast<int>(Gpr::Esp) ? original_esp : c.cpu.gpr[static_cast<size_t>(i)];
-    VMM86_TRY(c.push(v, size));
+    VMM86_TRY_ACCESS(c.push(v, size));
   }
   return Exec::Ok;
 }
@@ -160,7 +158,7 @@ Exec h_popa(Core& c) {
   const unsigned size = osize(c);
   for (int i = kNumGprs - 1; i >= 0; --i) {
     uint32_t v = 0;
-    VMM86_TRY(c.pop(size, &v));
+    VMM86_TRY_ACCESS(c.pop(size, &v));
     if (i == static_cast<int>(Gpr::Esp)) continue;  // the saved ESP is skipped
     uint32_t& g = c.cpu.gpr[static_cast<size_t>(i)];
     g = size == 4 ? v : ((g & 0xFFFF0000u) | (v & 0xFFFF));
@@ -170,14 +168,14 @@ Exec h_popa(Core& c) {
 
 Exec h_pushf(Core& c) {
   if (c.cpu.v86_mode() && c.cpu.iopl() < 3) return c.fail(vec::GP, 0);
-  VMM86_TRY(c.push(c.cpu.eflags & ~(flags::VM | flags::RF), osize(c)));
+  VMM86_TRY_ACCESS(c.push(c.cpu.eflags & ~(flags::VM | flags::RF), osize(c)));
   return Exec::Ok;
 }
 
 Exec h_popf(Core& c) {
   if (c.cpu.v86_mode() && c.cpu.iopl() < 3) return c.fail(vec::GP, 0);
   uint32_t v = 0;
-  VMM86_TRY(c.pop(osize(c), &v));
+  VMM86_TRY_ACCESS(c.pop(osize(c), &v));
   c.write_eflags(v, osize(c), false);
   return Exec::Ok;
 }
@@ -188,17 +186,17 @@ Exec h_enter(Core& c) {
   const unsigned level = c.imm(1) & 31;
   const ZydisRegister bp = size == 4 ? ZYDIS_REGISTER_EBP : ZYDIS_REGISTER_BP;
   const uint32_t bp_mask = c.stack32() ? 0xFFFFFFFFu : 0xFFFFu;
-  VMM86_TRY(c.push(c.get_reg(bp), size));
+  VMM86_TRY_ACCESS(c.push(c.get_reg(bp), size));
   const uint32_t frame = c.sp();
   if (level > 0) {
     uint32_t frame_ptr = c.cpu.reg(Gpr::Ebp);
     for (unsigned i = 1; i < level; ++i) {
       frame_ptr = (frame_ptr - size) & bp_mask;
       uint32_t v = 0;
-      VMM86_TRY(c.read_mem(SegReg::Ss, frame_ptr, size, &v));
-      VMM86_TRY(c.push(v, size));
+      VMM86_TRY_ACCESS(c.read_mem(SegReg::Ss, frame_ptr, size, &v));
+      VMM86_TRY_ACCESS(c.push(v, size));
     }
-    VMM86_TRY(c.push(frame, size));
+    VMM86_TRY_ACCESS(c.push(frame, size));
   }
   c.set_reg(bp, frame);
   c.set_sp(c.sp() - alloc);
@@ -208,7 +206,7 @@ Exec h_enter(Core& c) {
 Exec h_leave(Core& c) {
   c.set_sp(c.stack32() ? c.cpu.reg(Gpr::Ebp) : (c.cpu.reg(Gpr::Ebp) & 0xFFFF));
   uint32_t v = 0;
-  VMM86_TRY(c.pop(osize(c), &v));
+  VMM86_TRY_ACCESS(c.pop(osize(c), &v));
   c.set_reg(osize(c) == 4 ? ZYDIS_REGISTER_EBP : ZYDIS_REGISTER_BP, v);
   return Exec::Ok;
 }

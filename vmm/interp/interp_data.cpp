@@ -1,19 +1,20 @@
 // Data movement and small flag instructions: mov and movnti (the Sreg/CRn/DRn forms have
-// their own handlers: Refine::MovSpecial), movzx/movsx, lea, xchg, conversions, lahf/sahf, xlat, bound, nop-likes and ud.
+// their own handlers: Refine::MovSpecial), movzx/movsx, lea, xchg, conversions, lahf/sahf, xlat, bound, nop-likes and
+// ud.
 #include "vmm/interp/core.h"
 
 namespace vmm86::interp {
 
 Exec h_mov(Core& c) {
   uint32_t v = 0;
-  VMM86_TRY(c.read_op(1, &v));
-  VMM86_TRY(c.write_op(0, v));
+  VMM86_TRY_ACCESS(c.read_op(1, &v));
+  VMM86_TRY_ACCESS(c.write_op(0, v));
   return Exec::Ok;
 }
 
 Exec h_movx(Core& c) {
   uint32_t v = 0;
-  VMM86_TRY(c.read_op(1, &v));
+  VMM86_TRY_ACCESS(c.read_op(1, &v));
   if (c.insn->mnemonic() == ZYDIS_MNEMONIC_MOVSX) {
     v = c.op_bytes(1) == 1 ? static_cast<uint32_t>(static_cast<int8_t>(v))
                            : static_cast<uint32_t>(static_cast<int16_t>(v));
@@ -30,8 +31,8 @@ Exec h_lea(Core& c) {
 
 Exec h_xchg(Core& c) {
   OpRef a, b;
-  VMM86_TRY(c.resolve(0, Access::ReadWrite, &a));
-  VMM86_TRY(c.resolve(1, Access::ReadWrite, &b));
+  VMM86_TRY_ACCESS(c.resolve(0, Access::ReadWrite, &a));
+  VMM86_TRY_ACCESS(c.resolve(1, Access::ReadWrite, &b));
   const uint32_t va = c.load(a), vb = c.load(b);
   c.store(a, vb);
   c.store(b, va);
@@ -41,15 +42,9 @@ Exec h_xchg(Core& c) {
 Exec h_convert(Core& c) {
   uint32_t& eax = c.cpu.reg(Gpr::Eax);
   switch (c.insn->mnemonic()) {
-    case ZYDIS_MNEMONIC_CBW:
-      c.set_reg(ZYDIS_REGISTER_AX, static_cast<uint32_t>(static_cast<int8_t>(eax)));
-      break;
-    case ZYDIS_MNEMONIC_CWDE:
-      eax = static_cast<uint32_t>(static_cast<int16_t>(eax));
-      break;
-    case ZYDIS_MNEMONIC_CWD:
-      c.set_reg(ZYDIS_REGISTER_DX, (eax & 0x8000) ? 0xFFFF : 0);
-      break;
+    case ZYDIS_MNEMONIC_CBW: c.set_reg(ZYDIS_REGISTER_AX, static_cast<uint32_t>(static_cast<int8_t>(eax))); break;
+    case ZYDIS_MNEMONIC_CWDE: eax = static_cast<uint32_t>(static_cast<int16_t>(eax)); break;
+    case ZYDIS_MNEMONIC_CWD: c.set_reg(ZYDIS_REGISTER_DX, (eax & 0x8000) ? 0xFFFF : 0); break;
     default:  // CDQ
       c.cpu.reg(Gpr::Edx) = (eax & 0x80000000u) ? 0xFFFFFFFFu : 0;
       break;
@@ -95,7 +90,7 @@ Exec h_nop(Core&) { return Exec::Ok; }
 Exec h_clflush(Core& c) {
   if (c.op(0).type != ZYDIS_OPERAND_TYPE_MEMORY) return c.fail(vec::UD);
   MemTarget target;
-  VMM86_TRY(c.translate(c.mem_seg(c.op(0)), c.effective_address(c.op(0)), 1, Access::Read, &target));
+  VMM86_TRY_ACCESS(c.translate(c.mem_seg(c.op(0)), c.effective_address(c.op(0)), 1, Access::Read, &target));
   return Exec::Ok;
 }
 
@@ -104,7 +99,7 @@ Exec h_xlat(Core& c) {
                            c.get_reg(ZYDIS_REGISTER_AL)) &
                           c.addr_mask();
   uint32_t v = 0;
-  VMM86_TRY(c.read_mem(c.override_or_ds(), offset, 1, &v));
+  VMM86_TRY_ACCESS(c.read_mem(c.override_or_ds(), offset, 1, &v));
   c.set_reg(ZYDIS_REGISTER_AL, v);
   return Exec::Ok;
 }
@@ -115,8 +110,8 @@ Exec h_bound(Core& c) {
   const unsigned size = c.op_bytes(0);
   const uint32_t ea = c.effective_address(m);
   uint32_t lo = 0, hi = 0;
-  VMM86_TRY(c.read_mem(c.mem_seg(m), ea, size, &lo));
-  VMM86_TRY(c.read_mem(c.mem_seg(m), (ea + size) & c.addr_mask(), size, &hi));
+  VMM86_TRY_ACCESS(c.read_mem(c.mem_seg(m), ea, size, &lo));
+  VMM86_TRY_ACCESS(c.read_mem(c.mem_seg(m), (ea + size) & c.addr_mask(), size, &hi));
   const uint32_t idx = c.get_reg(c.op(0).reg.value);
   auto sx = [size](uint32_t v) {
     return size == 2 ? static_cast<int32_t>(static_cast<int16_t>(v)) : static_cast<int32_t>(v);

@@ -82,10 +82,8 @@ bool is_no_wait(ZydisMnemonic m) {
     // no-ops; the host CPU takes them with an error pending and does not raise #MF.
     case ZYDIS_MNEMONIC_FENI8087_NOP:
     case ZYDIS_MNEMONIC_FDISI8087_NOP:
-    case ZYDIS_MNEMONIC_FSETPM287_NOP:
-      return true;
-    default:
-      return false;
+    case ZYDIS_MNEMONIC_FSETPM287_NOP: return true;
+    default: return false;
   }
 }
 
@@ -156,27 +154,29 @@ uint32_t mxcsr_reserved() {
 bool computed_denormal(const Instruction& in, const uint8_t* image) {
   unsigned bits = 0, lanes = 0;
   switch (in.mnemonic()) {
-    case ZYDIS_MNEMONIC_ADDPS: case ZYDIS_MNEMONIC_SUBPS: case ZYDIS_MNEMONIC_MULPS: case ZYDIS_MNEMONIC_DIVPS:
-      bits = 32, lanes = 4;
-      break;
-    case ZYDIS_MNEMONIC_ADDPD: case ZYDIS_MNEMONIC_SUBPD: case ZYDIS_MNEMONIC_MULPD: case ZYDIS_MNEMONIC_DIVPD:
-      bits = 64, lanes = 2;
-      break;
-    case ZYDIS_MNEMONIC_ADDSS: case ZYDIS_MNEMONIC_SUBSS: case ZYDIS_MNEMONIC_MULSS: case ZYDIS_MNEMONIC_DIVSS:
-    case ZYDIS_MNEMONIC_CVTSD2SS:
-      bits = 32, lanes = 1;
-      break;
-    case ZYDIS_MNEMONIC_ADDSD: case ZYDIS_MNEMONIC_SUBSD: case ZYDIS_MNEMONIC_MULSD: case ZYDIS_MNEMONIC_DIVSD:
-      bits = 64, lanes = 1;
-      break;
-    case ZYDIS_MNEMONIC_CVTPD2PS:
-      bits = 32, lanes = 2;
-      break;
-    default:
-      return false;
+    case ZYDIS_MNEMONIC_ADDPS:
+    case ZYDIS_MNEMONIC_SUBPS:
+    case ZYDIS_MNEMONIC_MULPS:
+    case ZYDIS_MNEMONIC_DIVPS: bits = 32, lanes = 4; break;
+    case ZYDIS_MNEMONIC_ADDPD:
+    case ZYDIS_MNEMONIC_SUBPD:
+    case ZYDIS_MNEMONIC_MULPD:
+    case ZYDIS_MNEMONIC_DIVPD: bits = 64, lanes = 2; break;
+    case ZYDIS_MNEMONIC_ADDSS:
+    case ZYDIS_MNEMONIC_SUBSS:
+    case ZYDIS_MNEMONIC_MULSS:
+    case ZYDIS_MNEMONIC_DIVSS:
+    case ZYDIS_MNEMONIC_CVTSD2SS: bits = 32, lanes = 1; break;
+    case ZYDIS_MNEMONIC_ADDSD:
+    case ZYDIS_MNEMONIC_SUBSD:
+    case ZYDIS_MNEMONIC_MULSD:
+    case ZYDIS_MNEMONIC_DIVSD: bits = 64, lanes = 1; break;
+    case ZYDIS_MNEMONIC_CVTPD2PS: bits = 32, lanes = 2; break;
+    default: return false;
   }
   const ZydisDecodedOperand& dst = in.operands[0];
-  if (dst.type != ZYDIS_OPERAND_TYPE_REGISTER || dst.reg.value < ZYDIS_REGISTER_XMM0 || dst.reg.value > ZYDIS_REGISTER_XMM7) {
+  if (dst.type != ZYDIS_OPERAND_TYPE_REGISTER || dst.reg.value < ZYDIS_REGISTER_XMM0 ||
+      dst.reg.value > ZYDIS_REGISTER_XMM7) {
     return false;
   }
   const uint8_t* reg = image + xmm_offset(dst.reg.value);
@@ -282,7 +282,8 @@ const ZydisDecodedOperand* memory_operand(const Instruction& insn) {
 bool uses_esp(const Instruction& insn) {
   for (unsigned i = 0; i < insn.raw.operand_count; ++i) {
     const ZydisDecodedOperand& o = insn.operands[i];
-    if (o.type == ZYDIS_OPERAND_TYPE_REGISTER && (o.reg.value == ZYDIS_REGISTER_ESP || o.reg.value == ZYDIS_REGISTER_SP)) {
+    if (o.type == ZYDIS_OPERAND_TYPE_REGISTER &&
+        (o.reg.value == ZYDIS_REGISTER_ESP || o.reg.value == ZYDIS_REGISTER_SP)) {
       return true;
     }
   }
@@ -327,7 +328,7 @@ Exec maskmov(Core& c) {
   const size_t src = slot(in.operands[0].reg.value);
   const size_t mask = slot(in.operands[1].reg.value);
   MemTarget target;
-  VMM86_TRY(c.translate(c.mem_seg(*mop), c.effective_address(*mop), size, Access::ReadWrite, &target));
+  VMM86_TRY_ACCESS(c.translate(c.mem_seg(*mop), c.effective_address(*mop), size, Access::ReadWrite, &target));
   uint8_t buf[16];
   c.read_target(target, buf);
   for (uint32_t i = 0; i < size; ++i) {
@@ -366,7 +367,7 @@ Exec h_fpu(Core& c) {
   const Instruction& in = *c.insn;
   if (in.mnemonic() == ZYDIS_MNEMONIC_FWAIT) return fwait(c);
   const FpClass cls = classify_fp(in);
-  VMM86_TRY(check_available(c, cls));
+  VMM86_TRY_ACCESS(check_available(c, cls));
   if (in.mnemonic() == ZYDIS_MNEMONIC_MASKMOVQ || in.mnemonic() == ZYDIS_MNEMONIC_MASKMOVDQU) return maskmov(c);
   if (uses_esp(in)) {
     c.detail = std::string("FP instruction with an ESP operand: ") + ZydisMnemonicGetString(in.mnemonic());
@@ -394,7 +395,7 @@ Exec h_fpu(Core& c) {
                           (cls == FpClass::Sse && size == 16 && !allows_unaligned(in.mnemonic()));
     if (needs_16 && ((c.cpu.sreg(c.mem_seg(*mop)).base + ea) & 15) != 0) return c.fail(vec::GP, 0);
     const Access a = reads && writes ? Access::ReadWrite : writes ? Access::Write : Access::Read;
-    VMM86_TRY(c.translate(c.mem_seg(*mop), ea, size, a, &target));
+    VMM86_TRY_ACCESS(c.translate(c.mem_seg(*mop), ea, size, a, &target));
   }
   if (in.mnemonic() == ZYDIS_MNEMONIC_LDMXCSR || in.mnemonic() == ZYDIS_MNEMONIC_FXRSTOR) {
     uint8_t image[512];
@@ -427,8 +428,7 @@ Exec h_fpu(Core& c) {
   // The conversions between MMX and XMM registers (cvtps2pi, cvtpi2ps, ...) count as MMX
   // for #MF but raise SIMD exceptions too.
   const bool simd_isa = in.raw.meta.isa_ext == ZYDIS_ISA_EXT_SSE || in.raw.meta.isa_ext == ZYDIS_ISA_EXT_SSE2;
-  const bool simd_unmasked =
-      (cls == FpClass::Sse || simd_isa) && !mxcsr_access && (mxcsr & kMxcsrMasks) != kMxcsrMasks;
+  const bool simd_unmasked = (cls == FpClass::Sse || simd_isa) && !mxcsr_access && (mxcsr & kMxcsrMasks) != kMxcsrMasks;
   if (simd_unmasked) write_mxcsr(ctx.guest_fx, (mxcsr | kMxcsrMasks) & ~kMxcsrFlags);
 
   emit_stub(c, r->code, mop != nullptr);

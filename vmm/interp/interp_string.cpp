@@ -62,8 +62,7 @@ bool iterate(Core& c, StrInfo s, SegReg src_seg, uint32_t si, uint32_t di) {
       c.set_status_flags(alu::binary(alu::BinOp::Cmp, s.size, a, b, c.cpu.eflags).eflags);
       return true;
     }
-    case StringKind::Stos:
-      return c.write_mem(SegReg::Es, di, s.size, c.get_reg(accumulator(s.size)));
+    case StringKind::Stos: return c.write_mem(SegReg::Es, di, s.size, c.get_reg(accumulator(s.size)));
     case StringKind::Lods:
       if (!c.read_mem(src_seg, si, s.size, &a)) return false;
       c.set_reg(accumulator(s.size), a);
@@ -91,7 +90,7 @@ Exec h_string(Core& c) {
   const std::optional<StringForm> form = string_form(c.insn->mnemonic(), c.insn->classes);
   const StrInfo s{form->kind, c.insn->operand_size() / 8u};
   if (s.kind == StringKind::Ins || s.kind == StringKind::Outs) {
-    VMM86_TRY(c.io_allowed(static_cast<uint16_t>(c.cpu.reg(Gpr::Edx)), s.size));
+    VMM86_TRY_ACCESS(c.io_allowed(static_cast<uint16_t>(c.cpu.reg(Gpr::Edx)), s.size));
   }
   const auto attrs = c.insn->raw.attributes;
   const bool repe = (attrs & ZYDIS_ATTRIB_HAS_REPE) != 0;
@@ -122,7 +121,7 @@ Exec h_string(Core& c) {
       return Exec::Ok;
     }
     const uint32_t si = c.get_reg(si_reg), di = c.get_reg(di_reg);
-    VMM86_TRY(iterate(c, s, src_seg, si, di));
+    VMM86_TRY_ACCESS(iterate(c, s, src_seg, si, di));
     if (uses_si) c.set_reg(si_reg, (si + delta) & mask);
     if (uses_di) c.set_reg(di_reg, (di + delta) & mask);
     if (!rep) break;
@@ -137,18 +136,18 @@ Exec h_string(Core& c) {
 
 Exec h_in(Core& c) {
   uint32_t port = 0;
-  VMM86_TRY(c.read_op(1, &port));
+  VMM86_TRY_ACCESS(c.read_op(1, &port));
   const unsigned size = c.op_bytes(0);
-  VMM86_TRY(c.io_allowed(static_cast<uint16_t>(port), size));
+  VMM86_TRY_ACCESS(c.io_allowed(static_cast<uint16_t>(port), size));
   c.set_reg(c.op(0).reg.value, c.hooks.port_in(static_cast<uint16_t>(port), size));
   return Exec::Ok;
 }
 
 Exec h_out(Core& c) {
   uint32_t port = 0;
-  VMM86_TRY(c.read_op(0, &port));
+  VMM86_TRY_ACCESS(c.read_op(0, &port));
   const unsigned size = c.op_bytes(1);
-  VMM86_TRY(c.io_allowed(static_cast<uint16_t>(port), size));
+  VMM86_TRY_ACCESS(c.io_allowed(static_cast<uint16_t>(port), size));
   c.hooks.port_out(static_cast<uint16_t>(port), size, c.get_reg(c.op(1).reg.value));
   return Exec::Ok;
 }

@@ -17,21 +17,21 @@ bool iopl_sensitive(Core& c) {
   return true;
 }
 
-constexpr uint32_t kCr4Known = cr4::VME | cr4::PVI | cr4::TSD | cr4::DE | cr4::PSE | cr4::PAE | cr4::MCE |
-                               cr4::PGE | cr4::PCE | cr4::OSFXSR | cr4::OSXMMEXCPT;
+constexpr uint32_t kCr4Known = cr4::VME | cr4::PVI | cr4::TSD | cr4::DE | cr4::PSE | cr4::PAE | cr4::MCE | cr4::PGE |
+                               cr4::PCE | cr4::OSFXSR | cr4::OSXMMEXCPT;
 constexpr uint16_t kFlatCode = 0xC09B;  // G, D, present, code exec/read, accessed
 constexpr uint16_t kFlatData = 0xC093;  // G, B, present, data read/write, accessed
 
 }  // namespace
 
 Exec h_cli(Core& c) {
-  VMM86_TRY(iopl_sensitive(c));
+  VMM86_TRY_ACCESS(iopl_sensitive(c));
   c.cpu.eflags &= ~flags::IF;
   return Exec::Ok;
 }
 
 Exec h_sti(Core& c) {
-  VMM86_TRY(iopl_sensitive(c));
+  VMM86_TRY_ACCESS(iopl_sensitive(c));
   if ((c.cpu.eflags & flags::IF) == 0) {
     c.cpu.eflags |= flags::IF;
     c.cpu.pending.interrupt_shadow = 1;  // interrupts wait one more instruction
@@ -40,18 +40,18 @@ Exec h_sti(Core& c) {
 }
 
 Exec h_hlt(Core& c) {
-  VMM86_TRY(privileged(c));
+  VMM86_TRY_ACCESS(privileged(c));
   return Exec::Halt;
 }
 
 Exec h_load_dtr(Core& c) {
-  VMM86_TRY(privileged(c));
+  VMM86_TRY_ACCESS(privileged(c));
   const ZydisDecodedOperand& m = c.op(0);
   if (m.type != ZYDIS_OPERAND_TYPE_MEMORY) return c.fail(vec::UD);
   const uint32_t ea = c.effective_address(m);
   uint32_t limit = 0, base = 0;
-  VMM86_TRY(c.read_mem(c.mem_seg(m), ea, 2, &limit));
-  VMM86_TRY(c.read_mem(c.mem_seg(m), (ea + 2) & c.addr_mask(), 4, &base));
+  VMM86_TRY_ACCESS(c.read_mem(c.mem_seg(m), ea, 2, &limit));
+  VMM86_TRY_ACCESS(c.read_mem(c.mem_seg(m), (ea + 2) & c.addr_mask(), 4, &base));
   if (c.insn->operand_size() == 16) base &= 0x00FFFFFF;
   DescriptorTableReg& r = c.insn->mnemonic() == ZYDIS_MNEMONIC_LGDT ? c.cpu.gdtr : c.cpu.idtr;
   r = DescriptorTableReg{base, static_cast<uint16_t>(limit)};
@@ -64,9 +64,9 @@ Exec h_store_dtr(Core& c) {
   const DescriptorTableReg& r = c.insn->mnemonic() == ZYDIS_MNEMONIC_SGDT ? c.cpu.gdtr : c.cpu.idtr;
   const uint32_t ea = c.effective_address(m);
   MemTarget t;
-  VMM86_TRY(c.translate(c.mem_seg(m), ea, 6, Access::Write, &t));
-  uint8_t bytes[6] = {static_cast<uint8_t>(r.limit), static_cast<uint8_t>(r.limit >> 8),
-                      static_cast<uint8_t>(r.base), static_cast<uint8_t>(r.base >> 8),
+  VMM86_TRY_ACCESS(c.translate(c.mem_seg(m), ea, 6, Access::Write, &t));
+  uint8_t bytes[6] = {static_cast<uint8_t>(r.limit),      static_cast<uint8_t>(r.limit >> 8),
+                      static_cast<uint8_t>(r.base),       static_cast<uint8_t>(r.base >> 8),
                       static_cast<uint8_t>(r.base >> 16), static_cast<uint8_t>(r.base >> 24)};
   c.write_target(t, bytes);
   return Exec::Ok;
@@ -92,9 +92,9 @@ Exec load_system_selector(Core& c, uint16_t sel, uint32_t types, Descriptor* d) 
 
 Exec h_lldt(Core& c) {
   if (!c.pmode()) return c.fail(vec::UD);
-  VMM86_TRY(privileged(c));
+  VMM86_TRY_ACCESS(privileged(c));
   uint32_t sel = 0;
-  VMM86_TRY(c.read_op(0, &sel));
+  VMM86_TRY_ACCESS(c.read_op(0, &sel));
   if ((sel & 0xFFFC) == 0) {
     c.cpu.ldtr = SegmentCache{static_cast<uint16_t>(sel), 0, 0, 0};
     return Exec::Ok;
@@ -107,14 +107,14 @@ Exec h_lldt(Core& c) {
 
 Exec h_ltr(Core& c) {
   if (!c.pmode()) return c.fail(vec::UD);
-  VMM86_TRY(privileged(c));
+  VMM86_TRY_ACCESS(privileged(c));
   uint32_t sel = 0;
-  VMM86_TRY(c.read_op(0, &sel));
+  VMM86_TRY_ACCESS(c.read_op(0, &sel));
   if ((sel & 0xFFFC) == 0) return c.fail(vec::GP, 0);
   Descriptor d;
   VMM86_PROPAGATE(load_system_selector(c, static_cast<uint16_t>(sel), (1u << 1) | (1u << 9), &d));
   d.hi |= 1u << 9;  // busy
-  VMM86_TRY(c.write_descriptor_hi(static_cast<uint16_t>(sel), d.hi));
+  VMM86_TRY_ACCESS(c.write_descriptor_hi(static_cast<uint16_t>(sel), d.hi));
   c.cpu.tr = Core::make_cache(static_cast<uint16_t>(sel), d);
   return Exec::Ok;
 }
@@ -128,9 +128,9 @@ Exec h_sldt_str(Core& c) {
 Exec h_smsw(Core& c) { return c.write_op(0, c.cpu.cr0) ? Exec::Ok : Exec::Fault; }
 
 Exec h_lmsw(Core& c) {
-  VMM86_TRY(privileged(c));
+  VMM86_TRY_ACCESS(privileged(c));
   uint32_t v = 0;
-  VMM86_TRY(c.read_op(0, &v));
+  VMM86_TRY_ACCESS(c.read_op(0, &v));
   // LMSW can set PE but never clear it.
   c.cpu.cr0 = (c.cpu.cr0 & ~(cr0::MP | cr0::EM | cr0::TS)) | (v & (cr0::PE | cr0::MP | cr0::EM | cr0::TS));
   c.flush_tlb();
@@ -139,13 +139,13 @@ Exec h_lmsw(Core& c) {
 }
 
 Exec h_clts(Core& c) {
-  VMM86_TRY(privileged(c));
+  VMM86_TRY_ACCESS(privileged(c));
   c.cpu.cr0 &= ~cr0::TS;
   return Exec::Ok;
 }
 
 Exec h_mov_cr(Core& c) {
-  VMM86_TRY(privileged(c));
+  VMM86_TRY_ACCESS(privileged(c));
   const bool to_cr = c.op(0).reg.value >= ZYDIS_REGISTER_CR0 && c.op(0).reg.value <= ZYDIS_REGISTER_CR15;
   const ZydisRegister cr = to_cr ? c.op(0).reg.value : c.op(1).reg.value;
   const ZydisRegister gpr = to_cr ? c.op(1).reg.value : c.op(0).reg.value;
@@ -185,8 +185,7 @@ Exec h_mov_cr(Core& c) {
       }
       c.cpu.cr4 = v;
       break;
-    default:
-      return c.fail(vec::UD);
+    default: return c.fail(vec::UD);
   }
   c.flush_tlb();
   c.hooks.paging_written();
@@ -194,7 +193,7 @@ Exec h_mov_cr(Core& c) {
 }
 
 Exec h_mov_dr(Core& c) {
-  VMM86_TRY(privileged(c));
+  VMM86_TRY_ACCESS(privileged(c));
   const bool to_dr = c.op(0).reg.value >= ZYDIS_REGISTER_DR0 && c.op(0).reg.value <= ZYDIS_REGISTER_DR15;
   const ZydisRegister dr = to_dr ? c.op(0).reg.value : c.op(1).reg.value;
   const ZydisRegister gpr = to_dr ? c.op(1).reg.value : c.op(0).reg.value;
@@ -221,7 +220,7 @@ Exec h_mov_dr(Core& c) {
 }
 
 Exec h_invlpg(Core& c) {
-  VMM86_TRY(privileged(c));
+  VMM86_TRY_ACCESS(privileged(c));
   const ZydisDecodedOperand& m = c.op(0);
   if (m.type != ZYDIS_OPERAND_TYPE_MEMORY) return c.fail(vec::UD);
   const uint32_t linear = c.cpu.sreg(c.mem_seg(m)).base + c.effective_address(m);
@@ -231,7 +230,7 @@ Exec h_invlpg(Core& c) {
 }
 
 Exec h_cache(Core& c) {
-  VMM86_TRY(privileged(c));
+  VMM86_TRY_ACCESS(privileged(c));
   return Exec::Ok;  // no caches to write back: guest RAM is coherent host memory
 }
 
@@ -289,7 +288,7 @@ Exec h_rdtsc(Core& c) {
 }
 
 Exec h_rdmsr(Core& c) {
-  VMM86_TRY(privileged(c));
+  VMM86_TRY_ACCESS(privileged(c));
   const uint32_t index = c.cpu.reg(Gpr::Ecx);
   uint64_t v = 0;
   if (index == 0x10) {
@@ -306,7 +305,7 @@ Exec h_rdmsr(Core& c) {
 }
 
 Exec h_wrmsr(Core& c) {
-  VMM86_TRY(privileged(c));
+  VMM86_TRY_ACCESS(privileged(c));
   const uint32_t index = c.cpu.reg(Gpr::Ecx);
   const uint64_t v = (uint64_t{c.cpu.reg(Gpr::Edx)} << 32) | c.cpu.reg(Gpr::Eax);
   if (index == 0x10) {

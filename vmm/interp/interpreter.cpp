@@ -62,13 +62,10 @@ bool fetch_decode(Core& c) {
   }
   std::copy(std::begin(bytes), std::end(bytes), c.insn_bytes.begin());
   switch (st) {
-    case DecodeStatus::Ok:
-      break;
+    case DecodeStatus::Ok: break;
     case DecodeStatus::NeedMoreBytes:  // runs past the CS limit
-    case DecodeStatus::TooLong:
-      return c.raise(vec::GP, 0);
-    case DecodeStatus::Invalid:
-      return c.raise(vec::UD);
+    case DecodeStatus::TooLong: return c.raise(vec::GP, 0);
+    case DecodeStatus::Invalid: return c.raise(vec::UD);
   }
   if (c.fresh.classes == InsnClass::Unclassified) return c.raise(vec::UD);
   c.insn = &c.fresh;
@@ -87,14 +84,10 @@ FaultClass classify_vector(uint8_t v) {
     case vec::TS:
     case vec::NP:
     case vec::SS:
-    case vec::GP:
-      return FaultClass::Contributory;
-    case vec::PF:
-      return FaultClass::PageFault;
-    case vec::DF:
-      return FaultClass::DoubleFault;
-    default:
-      return FaultClass::Benign;
+    case vec::GP: return FaultClass::Contributory;
+    case vec::PF: return FaultClass::PageFault;
+    case vec::DF: return FaultClass::DoubleFault;
+    default: return FaultClass::Benign;
   }
 }
 
@@ -146,12 +139,8 @@ StepStatus Core::finish(Exec e) {
     case Exec::Fault:
       restore(snap, !keep_progress_on_fault);
       return deliver(Event{fault.vector, EventKind::Exception, fault.has_error, fault.error});
-    case Exec::Unimplemented:
-      restore(snap);
-      return StepStatus::Unimplemented;
-    case Exec::Unsupported:
-      restore(snap);
-      return StepStatus::Unsupported;
+    case Exec::Unimplemented: restore(snap); return StepStatus::Unimplemented;
+    case Exec::Unsupported: restore(snap); return StepStatus::Unsupported;
   }
   return StepStatus::Unimplemented;
 }

@@ -53,8 +53,14 @@ class CpuHooks {
   /// The clock-derived part of the virtual TSC; the interpreter adds CpuState::msr.tsc_offset.
   virtual uint64_t tsc_clock() = 0;
   /// MSRs the interpreter does not keep in CpuState::msr. Return false for #GP(0).
-  virtual bool rdmsr(uint32_t index, uint64_t* value) { (void)index, (void)value; return false; }
-  virtual bool wrmsr(uint32_t index, uint64_t value) { (void)index, (void)value; return false; }
+  virtual bool rdmsr(uint32_t index, uint64_t* value) {
+    (void)index, (void)value;
+    return false;
+  }
+  virtual bool wrmsr(uint32_t index, uint64_t value) {
+    (void)index, (void)value;
+    return false;
+  }
 
   /// True when the interrupt controller has an unmasked request (INTR is asserted).
   virtual bool interrupt_pending() { return false; }
@@ -64,7 +70,10 @@ class CpuHooks {
   /// True when writes to this RAM page must be reported through watched_write (e.g. it
   /// holds translated code). Asked when a page enters the software TLB; call
   /// Interpreter::flush_tlb() when the answer changes.
-  virtual bool is_watched_page(GuestPhys page) { (void)page; return false; }
+  virtual bool is_watched_page(GuestPhys page) {
+    (void)page;
+    return false;
+  }
   /// A guest write landed in a watched page (after the bytes are in RAM).
   virtual void watched_write(GuestPhys addr, unsigned size) { (void)addr, (void)size; }
 

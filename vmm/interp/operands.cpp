@@ -90,17 +90,10 @@ uint32_t Core::imm(unsigned i) const { return static_cast<uint32_t>(op(i).imm.va
 bool Core::read_op(unsigned i, uint32_t* v) {
   const ZydisDecodedOperand& o = op(i);
   switch (o.type) {
-    case ZYDIS_OPERAND_TYPE_REGISTER:
-      *v = get_reg(o.reg.value);
-      return true;
-    case ZYDIS_OPERAND_TYPE_IMMEDIATE:
-      *v = imm(i);
-      return true;
-    case ZYDIS_OPERAND_TYPE_MEMORY:
-      return read_mem(mem_seg(o), effective_address(o), o.size / 8u, v);
-    default:
-      *v = 0;
-      return true;
+    case ZYDIS_OPERAND_TYPE_REGISTER: *v = get_reg(o.reg.value); return true;
+    case ZYDIS_OPERAND_TYPE_IMMEDIATE: *v = imm(i); return true;
+    case ZYDIS_OPERAND_TYPE_MEMORY: return read_mem(mem_seg(o), effective_address(o), o.size / 8u, v);
+    default: *v = 0; return true;
   }
 }
 

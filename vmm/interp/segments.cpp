@@ -92,10 +92,10 @@ void Core::null_inaccessible_segments() {
 Exec h_mov_sreg(Core& c) {
   // mov Sreg, r/m16 (the store direction is plain h_mov).
   uint32_t sel = 0;
-  VMM86_TRY(c.read_op(1, &sel));
+  VMM86_TRY_ACCESS(c.read_op(1, &sel));
   const SegReg s = Core::seg_of(c.op(0).reg.value);
   if (s == SegReg::Cs) return c.fail(vec::UD);
-  VMM86_TRY(c.load_sreg(s, static_cast<uint16_t>(sel)));
+  VMM86_TRY_ACCESS(c.load_sreg(s, static_cast<uint16_t>(sel)));
   if (s == SegReg::Ss) c.cpu.pending.interrupt_shadow = 1;
   return Exec::Ok;
 }
@@ -108,10 +108,10 @@ Exec h_load_far_pointer(Core& c) {
   const SegReg ms = c.mem_seg(m);
   const uint32_t ea = c.effective_address(m);
   uint32_t offset = 0, sel = 0;
-  VMM86_TRY(c.read_mem(ms, ea, off_size, &offset));
-  VMM86_TRY(c.read_mem(ms, (ea + off_size) & c.addr_mask(), 2, &sel));
+  VMM86_TRY_ACCESS(c.read_mem(ms, ea, off_size, &offset));
+  VMM86_TRY_ACCESS(c.read_mem(ms, (ea + off_size) & c.addr_mask(), 2, &sel));
   const SegReg target = Core::seg_of(c.op(2).reg.value);
-  VMM86_TRY(c.load_sreg(target, static_cast<uint16_t>(sel)));
+  VMM86_TRY_ACCESS(c.load_sreg(target, static_cast<uint16_t>(sel)));
   c.set_reg(c.op(0).reg.value, offset);
   return Exec::Ok;
 }
@@ -143,7 +143,7 @@ void set_zf(Core& c, bool z) { c.cpu.eflags = z ? (c.cpu.eflags | flags::ZF) : (
 Exec h_lar_lsl(Core& c) {
   if (!c.pmode()) return c.fail(vec::UD);
   uint32_t sel = 0;
-  VMM86_TRY(c.read_op(1, &sel));
+  VMM86_TRY_ACCESS(c.read_op(1, &sel));
   Descriptor d;
   const Probe p = probe(c, static_cast<uint16_t>(sel), &d);
   if (p == Probe::Fault) return Exec::Fault;
@@ -151,8 +151,8 @@ Exec h_lar_lsl(Core& c) {
   bool ok = p == Probe::Ok && visible(c, static_cast<uint16_t>(sel), d);
   if (ok && d.is_system()) {
     // LSL has no gates; LAR also accepts call/task gates.
-    constexpr uint16_t kLarTypes = (1u << 1) | (1u << 2) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 9) |
-                                   (1u << 0xB) | (1u << 0xC);
+    constexpr uint16_t kLarTypes = (1u << 1) | (1u << 2) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 9) | (1u << 0xB) |
+                                   (1u << 0xC);
     constexpr uint16_t kLslTypes = (1u << 1) | (1u << 2) | (1u << 3) | (1u << 9) | (1u << 0xB);
     ok = (((lar ? kLarTypes : kLslTypes) >> d.type()) & 1) != 0;
   }
@@ -165,7 +165,7 @@ Exec h_lar_lsl(Core& c) {
 Exec h_verr_verw(Core& c) {
   if (!c.pmode()) return c.fail(vec::UD);
   uint32_t sel = 0;
-  VMM86_TRY(c.read_op(0, &sel));
+  VMM86_TRY_ACCESS(c.read_op(0, &sel));
   Descriptor d;
   const Probe p = probe(c, static_cast<uint16_t>(sel), &d);
   if (p == Probe::Fault) return Exec::Fault;
@@ -178,7 +178,7 @@ Exec h_verr_verw(Core& c) {
 Exec h_arpl(Core& c) {
   if (!c.pmode()) return c.fail(vec::UD);
   OpRef dst;
-  VMM86_TRY(c.resolve(0, Access::ReadWrite, &dst));
+  VMM86_TRY_ACCESS(c.resolve(0, Access::ReadWrite, &dst));
   const uint32_t d = c.load(dst);
   const uint32_t s = c.get_reg(c.op(1).reg.value);
   if ((d & 3) < (s & 3)) {

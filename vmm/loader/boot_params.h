@@ -37,6 +37,7 @@ inline constexpr uint8_t kLoaderTypeUndefined = 0xFF;
 #pragma pack(push, 1)
 
 /// struct setup_header; lives at 0x1F1 both in the bzImage file and in boot_params.
+// clang-format off
 struct SetupHeader {
   uint8_t setup_sects;           // 0x1F1  real-mode sectors after the boot sector (0 = 4)
   uint16_t root_flags;           // 0x1F2
@@ -125,6 +126,7 @@ struct BootParams {
   BootE820Entry e820_table[kE820MaxEntries];  // 0x2D0
   uint8_t pad_cd0[0x1000 - 0xCD0];         // EDD info and padding
 };
+// clang-format on
 
 #pragma pack(pop)
 
@@ -140,7 +142,8 @@ static_assert(offsetof(BootParams, edd_mbr_sig_buffer) == 0x290);
 static_assert(offsetof(BootParams, e820_table) == 0x2D0);
 
 /// Offset of a setup-header field in the bzImage file and in boot_params.
-#define VMM86_HDR_OFFSET(field) (::vmm86::linux_boot::kSetupHeaderOffset + offsetof(::vmm86::linux_boot::SetupHeader, field))
+#define VMM86_HDR_OFFSET(field) \
+  (::vmm86::linux_boot::kSetupHeaderOffset + offsetof(::vmm86::linux_boot::SetupHeader, field))
 static_assert(VMM86_HDR_OFFSET(boot_flag) == 0x1FE);
 static_assert(VMM86_HDR_OFFSET(header) == 0x202);
 static_assert(VMM86_HDR_OFFSET(version) == 0x206);

@@ -63,7 +63,8 @@ Result<std::vector<E820Range>> build_e820_map(uint64_t ram_bytes, std::span<cons
     }
   }
   if (merged.size() > kE820MaxEntries) {
-    return make_error("the memory map has {} ranges; the boot protocol passes at most {}", merged.size(), kE820MaxEntries);
+    return make_error("the memory map has {} ranges; the boot protocol passes at most {}", merged.size(),
+                      kE820MaxEntries);
   }
   return merged;
 }

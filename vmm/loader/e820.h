@@ -16,8 +16,8 @@ namespace vmm86::linux_boot {
 enum class E820Type : uint32_t {
   Ram = 1,
   Reserved = 2,
-  Acpi = 3,      ///< ACPI tables, reclaimable after parsing
-  Nvs = 4,       ///< ACPI non-volatile storage
+  Acpi = 3,  ///< ACPI tables, reclaimable after parsing
+  Nvs = 4,   ///< ACPI non-volatile storage
   Unusable = 5,
 };
 
@@ -48,7 +48,8 @@ inline constexpr uint64_t kHighMemStart = 0x100000;  ///< 1 MiB
 [[nodiscard]] Result<std::vector<E820Range>> build_e820_map(uint64_t ram_bytes, std::span<const E820Range> holes);
 
 /// The RAM range of `map` that contains all of [start, end), if any.
-[[nodiscard]] std::optional<E820Range> ram_range_containing(std::span<const E820Range> map, uint64_t start, uint64_t end);
+[[nodiscard]] std::optional<E820Range> ram_range_containing(std::span<const E820Range> map, uint64_t start,
+                                                            uint64_t end);
 
 /// KiB of RAM contiguous from 1 MiB upwards: what the old BIOS memory-size calls report.
 [[nodiscard]] uint64_t extended_memory_kib(std::span<const E820Range> map);

@@ -126,7 +126,10 @@ std::string KernelImage::protocol_string() const { return protocol_string_of(pro
 
 Result<KernelImage> parse_bzimage(std::span<const uint8_t> head, uint64_t file_size) {
   if (file_size == 0) return make_error("the file is empty");
-  if (head.size() >= 4 && std::memcmp(head.data(), "\x7f" "ELF", 4) == 0) {
+  if (head.size() >= 4 && std::memcmp(head.data(),
+                                      "\x7f"
+                                      "ELF",
+                                      4) == 0) {
     return make_error("an ELF file (a vmlinux?), not a bzImage; boot the compressed kernel, e.g. /boot/vmlinuz-*");
   }
   if (head.size() < kHeaderEnd206) return make_error("too short to be a Linux bzImage ({} bytes)", file_size);
@@ -268,8 +271,8 @@ Result<uint64_t> required_ram_bytes(const BootRequest& request) {
     // (below a kernel that runs at 16 MiB, say); if not, it goes on top.
     auto map = build_e820_map(need, {});
     if (!map) return std::move(map).take_error();
-    if (initrd->size() > 0 && place_initrd(*map, initrd->size(), kernel->image.initrd_addr_max, kp.claim_start,
-                                           kp.claim_end) == 0) {
+    if (initrd->size() > 0 &&
+        place_initrd(*map, initrd->size(), kernel->image.initrd_addr_max, kp.claim_start, kp.claim_end) == 0) {
       need += align_up(initrd->size(), kPageSize);
     }
   }
@@ -289,9 +292,9 @@ Result<LinuxBoot> load_linux(GuestMemory& memory, const BootRequest& request) {
   const KernelPlacement& kp = boot.layout.kernel = place_kernel(image);
   if (!ram_range_containing(boot.layout.e820, kp.claim_start, kp.claim_end)) {
     if (kp.claim_end > memory.ram_size()) {
-      return make_error("guest RAM of {} is too small for this kernel: it needs at least {} MiB (it unpacks itself at {:#x}-{:#x})",
-                        mib_string(memory.ram_size()), mib_rounded_up(kp.claim_end), kp.run_addr,
-                        kp.run_addr + image.init_size);
+      return make_error(
+          "guest RAM of {} is too small for this kernel: it needs at least {} MiB (it unpacks itself at {:#x}-{:#x})",
+          mib_string(memory.ram_size()), mib_rounded_up(kp.claim_end), kp.run_addr, kp.run_addr + image.init_size);
     }
     return make_error("the kernel needs RAM at {:#x}-{:#x}, but the platform reserves part of that range",
                       kp.claim_start, kp.claim_end);
@@ -311,13 +314,13 @@ Result<LinuxBoot> load_linux(GuestMemory& memory, const BootRequest& request) {
     if (!file) return std::move(file).take_error();
     // An empty initrd is no initrd: the kernel ignores ramdisk_size 0 anyway.
     if (file->size() > 0) {
-      const uint64_t addr =
-          place_initrd(boot.layout.e820, file->size(), image.initrd_addr_max, kp.claim_start, kp.claim_end);
+      const uint64_t addr = place_initrd(boot.layout.e820, file->size(), image.initrd_addr_max, kp.claim_start,
+                                         kp.claim_end);
       if (addr == 0) {
         const uint64_t need = align_up(kp.claim_end, kPageSize) + align_up(file->size(), kPageSize);
-        return make_error("initrd '{}' ({}) does not fit in guest RAM of {} next to the kernel: it needs at least {} MiB",
-                          request.initrd_path, mib_string(file->size()), mib_string(memory.ram_size()),
-                          mib_rounded_up(need));
+        return make_error(
+            "initrd '{}' ({}) does not fit in guest RAM of {} next to the kernel: it needs at least {} MiB",
+            request.initrd_path, mib_string(file->size()), mib_string(memory.ram_size()), mib_rounded_up(need));
       }
       boot.layout.initrd = GuestPhys{addr};
       boot.layout.initrd_size = file->size();
@@ -326,7 +329,8 @@ Result<LinuxBoot> load_linux(GuestMemory& memory, const BootRequest& request) {
   }
 
   // Everything is checked: now copy. The checks above keep every range inside RAM.
-  if (auto read = kernel->file.read_at(image.setup_bytes, memory.ram().subspan(kp.load_addr, image.code_bytes)); !read) {
+  if (auto read = kernel->file.read_at(image.setup_bytes, memory.ram().subspan(kp.load_addr, image.code_bytes));
+      !read) {
     return std::move(read).take_error();
   }
   if (initrd) {

@@ -47,19 +47,19 @@ inline constexpr size_t kHeadBytes = 64 * 1024;
 
 /// What a validated bzImage setup header says about the kernel.
 struct KernelImage {
-  uint16_t protocol = 0;         ///< boot protocol version, e.g. 0x020F for 2.15
-  uint64_t setup_bytes = 0;      ///< real-mode part (boot sector + setup sectors)
-  uint64_t code_bytes = 0;       ///< protected-mode part, which follows it in the file
+  uint16_t protocol = 0;     ///< boot protocol version, e.g. 0x020F for 2.15
+  uint64_t setup_bytes = 0;  ///< real-mode part (boot sector + setup sectors)
+  uint64_t code_bytes = 0;   ///< protected-mode part, which follows it in the file
   bool relocatable = false;
-  uint32_t alignment = 0;        ///< kernel_alignment: relocated kernels run at a multiple
-  uint64_t pref_address = 0;     ///< where the kernel runs (its LOAD_PHYSICAL_ADDR); 1 MiB before 2.10
+  uint32_t alignment = 0;     ///< kernel_alignment: relocated kernels run at a multiple
+  uint64_t pref_address = 0;  ///< where the kernel runs (its LOAD_PHYSICAL_ADDR); 1 MiB before 2.10
   /// Bytes the kernel needs from its run address while it decompresses itself. Before
   /// protocol 2.10 the image does not say; code_bytes stands in as a lower bound.
   uint64_t init_size = 0;
-  uint32_t cmdline_max = 0;      ///< longest command line, NUL excluded
-  uint32_t initrd_addr_max = 0;  ///< highest address the initrd may occupy
-  std::string version;           ///< the image's version string, empty if it has none
-  SetupHeader header{};          ///< decoded header (fields past the header's end are 0)
+  uint32_t cmdline_max = 0;           ///< longest command line, NUL excluded
+  uint32_t initrd_addr_max = 0;       ///< highest address the initrd may occupy
+  std::string version;                ///< the image's version string, empty if it has none
+  SetupHeader header{};               ///< decoded header (fields past the header's end are 0)
   std::vector<uint8_t> header_bytes;  ///< file bytes from 0x1F1 to the header's end, for boot_params
 
   /// "2.15"
@@ -109,7 +109,7 @@ struct BootRequest {
 /// Where load_linux put things (for logs, tests and the machine).
 struct BootLayout {
   KernelPlacement kernel;
-  GuestPhys initrd{};        ///< 0 without an initrd
+  GuestPhys initrd{};  ///< 0 without an initrd
   uint64_t initrd_size = 0;
   GuestPhys boot_params = kBootParamsAddr;
   GuestPhys cmdline = kCmdlineAddr;

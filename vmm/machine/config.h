@@ -33,24 +33,24 @@ inline constexpr uint64_t kDefaultRamBytes = 256ull << 20;
 
 /// Everything `vmm86 run` was asked to do, checked for form (not yet against the files).
 struct MachineConfig {
-  std::string kernel_path;  ///< bzImage
-  std::string initrd_path;  ///< empty: no initrd
-  std::string cmdline;      ///< kernel command line (QEMU's -append); empty by default
+  std::string kernel_path;                ///< bzImage
+  std::string initrd_path;                ///< empty: no initrd
+  std::string cmdline;                    ///< kernel command line (QEMU's -append); empty by default
   uint64_t ram_bytes = kDefaultRamBytes;  ///< a multiple of 4 KiB, at most 3 GiB
   Engine engine = Engine::Bt;
-  bool stats = false;       ///< print execution statistics when the guest stops
-  bool verify = false;      ///< re-run sampled translated blocks in the interpreter and compare (bt)
+  bool stats = false;           ///< print execution statistics when the guest stops
+  bool verify = false;          ///< re-run sampled translated blocks in the interpreter and compare (bt)
   uint32_t verify_period = 64;  ///< with `verify`: one block entry in this many
-  bool perf_map = false;    ///< name translated blocks in /tmp/perf-PID.map (Linux perf)
-  std::string trace_path;   ///< empty: no instruction trace
-  uint64_t trace_limit = 0;  ///< stop tracing after this many instructions; 0: no limit
+  bool perf_map = false;        ///< name translated blocks in /tmp/perf-PID.map (Linux perf)
+  std::string trace_path;       ///< empty: no instruction trace
+  uint64_t trace_limit = 0;     ///< stop tracing after this many instructions; 0: no limit
 };
 
 /// Process exit statuses of vmm86.
 enum ExitStatus : int {
-  kExitOk = 0,        ///< guest powered off (or --help / --version)
-  kExitFailure = 1,   ///< the guest could not be loaded or failed at run time
-  kExitUsage = 2,     ///< the command line is wrong
+  kExitOk = 0,       ///< guest powered off (or --help / --version)
+  kExitFailure = 1,  ///< the guest could not be loaded or failed at run time
+  kExitUsage = 2,    ///< the command line is wrong
   /// SIGINT/SIGTERM/SIGHUP: vmm86 ends by re-raising the signal, so its status is the
   /// signal's (a shell shows 128+N); this is what it returns should the signal not end it.
   kExitSignalBase = 128,

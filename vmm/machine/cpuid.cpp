@@ -61,9 +61,7 @@ CpuidResult virtual_cpuid(uint32_t leaf, uint32_t subleaf, uint64_t tsc_hz) {
       r.eax = r.ebx = static_cast<uint32_t>(tsc_hz / 1'000'000);
       r.ecx = tsc_hz != 0 ? 100 : 0;
       break;
-    case 0x80000000:
-      r.eax = kMaxExtendedLeaf;
-      break;
+    case 0x80000000: r.eax = kMaxExtendedLeaf; break;
     case 0x80000002:
     case 0x80000003:
     case 0x80000004: {

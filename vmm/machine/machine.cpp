@@ -1,9 +1,9 @@
 #include "vmm/machine/machine.h"
 
 #include <poll.h>
-#include <x86intrin.h>
 #include <signal.h>
 #include <time.h>
+#include <x86intrin.h>
 
 #include <unistd.h>
 
@@ -22,17 +22,17 @@ namespace vmm86 {
 
 namespace {
 
-constexpr uint64_t kMaxSliceNs = 10'000'000;   // service the console at least every 10 ms
-constexpr uint64_t kInterpSlice = 20'000;      // instructions per interpreter slice
-constexpr uint64_t kDispatchSlice = 50'000;    // block entries per BT slice
+constexpr uint64_t kMaxSliceNs = 10'000'000;  // service the console at least every 10 ms
+constexpr uint64_t kInterpSlice = 20'000;     // instructions per interpreter slice
+constexpr uint64_t kDispatchSlice = 50'000;   // block entries per BT slice
 constexpr size_t kCodeCacheBytes = 64 << 20;
-constexpr long kRetickNs = 1'000'000;          // host timer period after its first tick
+constexpr long kRetickNs = 1'000'000;  // host timer period after its first tick
 
 // Signal handlers find the machine's engine through these: one machine per process.
 ExecContext* g_timer_ctx = nullptr;
 Interpreter* g_timer_interp = nullptr;  ///< the interpreter engine (Engine::Interp) only
 BtEngine* g_timer_bt = nullptr;
-const CpuState* g_fatal_cpu = nullptr;   ///< for the fatal-signal report
+const CpuState* g_fatal_cpu = nullptr;  ///< for the fatal-signal report
 std::atomic<int> g_stop_signal{0};
 static_assert(std::atomic<int>::is_always_lock_free, "used from signal handlers");
 constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP};
@@ -152,7 +152,7 @@ Status Machine::init() {
 Status Machine::install_signal_handlers() {
   // On the signal stack (install_fault_handler made it): translated code runs on the
   // return stack, which is small and has a guard page below it.
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_sigaction = on_host_timer;
   sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
   sigemptyset(&sa.sa_mask);
@@ -188,8 +188,7 @@ bool Machine::rdmsr(uint32_t index, uint64_t* value) {
     case 0x17:  // IA32_PLATFORM_ID: read by the microcode driver; no platform bits
       *value = 0;
       return true;
-    default:
-      return false;  // #GP, as for an MSR the CPU does not have
+    default: return false;  // #GP, as for an MSR the CPU does not have
   }
 }
 bool Machine::wrmsr(uint32_t, uint64_t) { return false; }
@@ -236,9 +235,7 @@ bool Machine::interrupt_deliverable() {
   return enabled && intr && gate;
 }
 
-bool Machine::interrupt_deliverable_thunk(void* self) {
-  return static_cast<Machine*>(self)->interrupt_deliverable();
-}
+bool Machine::interrupt_deliverable_thunk(void* self) { return static_cast<Machine*>(self)->interrupt_deliverable(); }
 
 void Machine::pump_console_input() {
   // Read even when the UART is full: Ctrl-A x must work while the guest reads nothing.
@@ -336,15 +333,12 @@ MachineExit Machine::run() {
     switch (bt_->run(kDispatchSlice, interrupt_deliverable_thunk, this)) {
       case EngineStop::Budget:
       case EngineStop::Halted:
-      case EngineStop::TripleFault:
-        break;
+      case EngineStop::TripleFault: break;
       case EngineStop::Interrupt:
         // The interpreter delivers it through the IDT (and leaves hlt).
         if (interp_->step() == StepStatus::TripleFault) triple_fault_ = true;
         break;
-      case EngineStop::Unimplemented:
-        detail_ = bt_->detail();
-        return MachineExit::Unsupported;
+      case EngineStop::Unimplemented: detail_ = bt_->detail(); return MachineExit::Unsupported;
     }
   }
 }
@@ -371,15 +365,17 @@ void Machine::print_guest_state(std::FILE* out) const {
                "  eax=%08x ecx=%08x edx=%08x ebx=%08x esp=%08x ebp=%08x esi=%08x edi=%08x\n"
                "  cr0=%08x cr2=%08x cr3=%08x cr4=%08x ss=%04x ds=%04x es=%04x fs=%04x gs=%04x\n"
                "  gdtr=%08x/%04x idtr=%08x/%04x tr=%04x\n",
-               c.eip, c.sreg(SegReg::Cs).selector, c.cpl(), c.eflags, c.gpr[0], c.gpr[1], c.gpr[2], c.gpr[3],
-               c.gpr[4], c.gpr[5], c.gpr[6], c.gpr[7], c.cr0, c.cr2, c.cr3, c.cr4, c.sreg(SegReg::Ss).selector,
+               c.eip, c.sreg(SegReg::Cs).selector, c.cpl(), c.eflags, c.gpr[0], c.gpr[1], c.gpr[2], c.gpr[3], c.gpr[4],
+               c.gpr[5], c.gpr[6], c.gpr[7], c.cr0, c.cr2, c.cr3, c.cr4, c.sreg(SegReg::Ss).selector,
                c.sreg(SegReg::Ds).selector, c.sreg(SegReg::Es).selector, c.sreg(SegReg::Fs).selector,
                c.sreg(SegReg::Gs).selector, c.gdtr.base, c.gdtr.limit, c.idtr.base, c.idtr.limit, c.tr.selector);
 }
 
 namespace {
 
-std::variant<uint64_t, double, MnemonicCounts> stat_value(std::integral auto count) { return static_cast<uint64_t>(count); }
+std::variant<uint64_t, double, MnemonicCounts> stat_value(std::integral auto count) {
+  return static_cast<uint64_t>(count);
+}
 std::variant<uint64_t, double, MnemonicCounts> stat_value(double real) { return real; }
 
 /// The twelve mnemonics counted most, the largest first.

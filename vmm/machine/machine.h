@@ -115,7 +115,7 @@ class Machine final : public CpuHooks {
   bool reset_requested_ = false;
   bool triple_fault_ = false;
   bool host_timer_ready_ = false;
-  void* host_timer_ = nullptr;  ///< timer_t
+  void* host_timer_ = nullptr;         ///< timer_t
   uint64_t retired_at_interrupt_ = 0;  ///< retired() at the last external interrupt taken
   uint64_t interrupts_held_ = 0;       ///< times a deliverable interrupt waited at the gate
   uint64_t idle_ns_ = 0;

@@ -59,15 +59,11 @@ int run_machine(const MachineConfig& config, linux_boot::LoadedGuest&& guest) {
   const MachineExit exit = machine.run();
   int status = kExitOk;
   switch (exit) {
-    case MachineExit::Reset:
-      fmt::print(stderr, "\r\nvmm86: the guest reset the machine\n");
-      break;
+    case MachineExit::Reset: fmt::print(stderr, "\r\nvmm86: the guest reset the machine\n"); break;
     case MachineExit::PowerOff:
       fmt::print(stderr, "\r\nvmm86: the guest halted with interrupts disabled (power off)\n");
       break;
-    case MachineExit::UserQuit:
-      fmt::print(stderr, "\r\nvmm86: quit (Ctrl-A x)\n");
-      break;
+    case MachineExit::UserQuit: fmt::print(stderr, "\r\nvmm86: quit (Ctrl-A x)\n"); break;
     case MachineExit::Signal:
       // QEMU's words; the status is set below, by dying of the same signal.
       fmt::print(stderr, "\r\nvmm86: terminating on signal {} ({})\n", machine.stop_signal(),
@@ -80,7 +76,8 @@ int run_machine(const MachineConfig& config, linux_boot::LoadedGuest&& guest) {
       status = kExitFailure;
       break;
     case MachineExit::Unsupported:
-      fmt::print(stderr, "\r\nvmm86: error: the guest needs something vmm86 does not implement: {}\n", machine.detail());
+      fmt::print(stderr, "\r\nvmm86: error: the guest needs something vmm86 does not implement: {}\n",
+                 machine.detail());
       machine.print_guest_state(stderr);
       status = kExitFailure;
       break;

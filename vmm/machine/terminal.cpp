@@ -146,7 +146,9 @@ Terminal::~Terminal() {
 bool Terminal::fill_buffer(size_t max) {
   buffer_len_ = 0;
   if (input_ended_ || max == 0) return false;
-  struct pollfd p {input_fd_, POLLIN, 0};
+  struct pollfd p {
+    input_fd_, POLLIN, 0
+  };
   const int ready = ::poll(&p, 1, 0);
   if (ready <= 0) return false;  // nothing yet (or EINTR: try again next time)
   if ((p.revents & POLLNVAL) != 0) {
@@ -219,7 +221,9 @@ void Terminal::write_output(std::span<const uint8_t> bytes) {
       continue;
     } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       // Someone made the output non-blocking: wait for the reader rather than lose output.
-      struct pollfd p {output_fd_, POLLOUT, 0};
+      struct pollfd p {
+        output_fd_, POLLOUT, 0
+      };
       ::poll(&p, 1, -1);
     } else {
       output_broken_ = true;  // EPIPE with SIGPIPE ignored, EBADF, EIO: nobody is reading

@@ -54,8 +54,7 @@ struct Step {
 [[nodiscard]] Step step(State state, uint8_t byte);
 
 /// The text Action::Help prints.
-inline constexpr std::string_view kHelpText =
-    "\r\n[vmm86] C-a x: quit   C-a C-a: send C-a   C-a h: this help\r\n";
+inline constexpr std::string_view kHelpText = "\r\n[vmm86] C-a x: quit   C-a C-a: send C-a   C-a h: this help\r\n";
 
 }  // namespace console_escape
 

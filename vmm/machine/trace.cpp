@@ -62,9 +62,10 @@ void Tracer::instruction(const CpuState& c, std::span<const uint8_t> code) {
   uint8_t length = 0;
   const bool code32 = c.protected_mode() && c.sreg(SegReg::Cs).default_big();
   const std::string text = disassemble(code, c.eip, code32, &length);
-  std::fprintf(file_, "EXEC %04x:%08x  %-40s eax=%08x ecx=%08x edx=%08x ebx=%08x esp=%08x ebp=%08x esi=%08x edi=%08x fl=%08x\n",
-               c.sreg(SegReg::Cs).selector, c.eip, text.c_str(), c.gpr[0], c.gpr[1], c.gpr[2], c.gpr[3], c.gpr[4], c.gpr[5],
-               c.gpr[6], c.gpr[7], c.eflags);
+  std::fprintf(
+      file_, "EXEC %04x:%08x  %-40s eax=%08x ecx=%08x edx=%08x ebx=%08x esp=%08x ebp=%08x esi=%08x edi=%08x fl=%08x\n",
+      c.sreg(SegReg::Cs).selector, c.eip, text.c_str(), c.gpr[0], c.gpr[1], c.gpr[2], c.gpr[3], c.gpr[4], c.gpr[5],
+      c.gpr[6], c.gpr[7], c.eflags);
   count();
 }
 
