@@ -8,6 +8,7 @@ table shows medians.
 
   bench/anchor.py                          # all workloads, engines qemu,native(,vmm86 if built and booting)
   bench/anchor.py --engines qemu,vmm86 --workloads md5sum,awk-fp --repeat 3 --json out.json
+  bench/anchor.py --engines vmm86@/tmp/old/vmm86,vmm86 --repeat 5   # an older build side by side
 """
 from __future__ import annotations
 
@@ -73,6 +74,11 @@ def table(results: dict, engines: list[str], workloads) -> str:
             head.append("vmm86 speed-up vs qemu")
         if "native" in engines:
             head.append("vmm86/native")
+    # Other vmm86 builds (vmm86@PATH) against the first vmm86 engine named: after/before.
+    variants = [e for e in engines if e.startswith("vmm86@")]
+    baseline = next((e for e in engines if e.startswith("vmm86")), None)
+    compared = [e for e in engines if e.startswith("vmm86") and e != baseline] if variants else []
+    head += [f"{e}/{baseline}" for e in compared]
     rows = []
     for w in workloads:
         t = {e: results[(e, w.name)]["median_s"] for e in engines}
@@ -85,6 +91,7 @@ def table(results: dict, engines: list[str], workloads) -> str:
                 row.append(fmt(ratio(t["qemu"], t["vmm86"]), "×"))
             if "native" in engines:
                 row.append(fmt(ratio(t["vmm86"], t["native"]), "×") if not w.guest_only else "—")
+        row += [fmt(ratio(t[e], t[baseline]), "×") for e in compared]
         rows.append(row)
     widths = [max(len(str(r[i])) for r in [head] + rows) for i in range(len(head))]
     line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"
@@ -118,7 +125,8 @@ def plot(results: dict, engines: list[str], workloads, path: str) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--engines", default=None,
-                    help="comma list of qemu,vmm86,native (default: every engine available here)")
+                    help="comma list of qemu,vmm86,native, and vmm86@PATH for another vmm86 binary "
+                         "(default: qemu,vmm86,native where available)")
     ap.add_argument("--workloads", default=",".join(w.name for w in WORKLOADS),
                     help="comma list (default: all): " + ", ".join(w.name for w in WORKLOADS))
     ap.add_argument("--repeat", type=int, default=1, help="runs per engine and workload; the median is reported")
@@ -146,7 +154,7 @@ def main() -> int:
         ap.error(f"unknown workload {e}")
     engines = args.engines.split(",") if args.engines else [e for e in ALL_ENGINES if guestrun.have(e)]
     for e in engines:
-        if e not in ALL_ENGINES:
+        if e not in ALL_ENGINES and not e.startswith("vmm86@"):
             ap.error(f"unknown engine {e!r}; choose from {', '.join(ALL_ENGINES)}")
         if not guestrun.have(e):
             ap.error(f"engine {e!r} is not available here (qemu-system-i386 installed? build/vmm86 built?)")

@@ -127,10 +127,9 @@ def _machine_command(engine: str, image: Image, initrd: pathlib.Path, mem_mb: in
                 "-initrd", str(initrd), "-append", append, "-display", "none", "-serial", "stdio",
                 "-monitor", "none", "-no-reboot", "-nodefaults"]
     if engine.startswith("vmm86"):
-        binary = os.environ.get("VMM86_BINARY", str(REPO / "build" / "vmm86"))
-        cmd = [binary, "run", "--kernel", str(image.kernel), "--initrd", str(initrd),
+        cmd = [vmm86_binary(engine), "run", "--kernel", str(image.kernel), "--initrd", str(initrd),
                "--append", append, "--mem", f"{mem_mb}M"]
-        if engine == "vmm86-interp":
+        if engine.split("@")[0] == "vmm86-interp":
             cmd += ["--engine", "interp"]
         # e.g. VMM86_EXTRA_ARGS="--verify --verify-period 1" (a self-checking run)
         cmd += os.environ.get("VMM86_EXTRA_ARGS", "").split()
@@ -226,10 +225,17 @@ def _drive(engine: str, cmd: list[str], env: dict | None, timeout_s: float) -> G
     return GuestRun(engine, status == 0 and not error, status, output, text, total, timed, error)
 
 
+def vmm86_binary(engine: str) -> str:
+    """The vmm86 binary an engine name runs: `vmm86@PATH` (or `vmm86-interp@PATH`) names one,
+    e.g. an older build to compare with side by side; otherwise $VMM86_BINARY or build/vmm86."""
+    if "@" in engine:
+        return engine.split("@", 1)[1]
+    return os.environ.get("VMM86_BINARY", str(REPO / "build" / "vmm86"))
+
+
 def have(engine: str) -> bool:
     if engine == "qemu":
         return shutil.which("qemu-system-i386") is not None
     if engine == "native":
         return (guest_dir() / "busybox-native").exists()
-    binary = os.environ.get("VMM86_BINARY", str(REPO / "build" / "vmm86"))
-    return os.access(binary, os.X_OK)
+    return os.access(vmm86_binary(engine), os.X_OK)
