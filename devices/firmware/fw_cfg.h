@@ -102,8 +102,8 @@ class FwCfg final : public PortIoDevice {
   uint32_t read(uint16_t offset, unsigned size) override;
   void write(uint16_t offset, unsigned size, uint32_t value) override;
 
-  /// Adds a numbered item. Fails for a key that is taken, in the file range
-  /// (0x0020-0x3FFF, 0x8020 up are still fine), the directory key or has the write-channel bit.
+  /// Adds a numbered item. Fails for a key that is taken, the directory (0x0019), a file
+  /// key (0x0020-0x3FFF; x86 keys from 0x8020 are fine) or one with the write-channel bit.
   Status add_bytes(uint16_t key, std::vector<uint8_t> bytes);
   Status add_u16(uint16_t key, uint16_t value);
   Status add_u32(uint16_t key, uint32_t value);
