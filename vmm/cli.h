@@ -24,7 +24,10 @@ enum class OptionState : uint8_t {
 // clang-format off
 // The options of `vmm86 run`: X(id, flag, value name ("" for a switch), state, help).
 #define VMM86_RUN_OPTIONS(X)                                                                   \
-  X(Kernel, "--kernel", "FILE", Active, "Linux bzImage to boot")                     \
+  X(Kernel, "--kernel", "FILE", Active, "Linux bzImage to boot directly (no BIOS)")   \
+  X(Bios, "--bios", "FILE", Active,                                                             \
+    "firmware image to start at the reset vector (default without --kernel: "                   \
+    "/usr/share/seabios/bios.bin, Debian's SeaBIOS)")                                           \
   X(Initrd, "--initrd", "FILE", Active, "initial ramdisk (initramfs) for the kernel")           \
   X(Append, "--append", "STRING", Active,                                                       \
     "kernel command line (default: empty; use console=ttyS0 to see the kernel)")                \

@@ -1,11 +1,13 @@
-// vmm86 entry point: command line -> checked MachineConfig -> guest loaded into RAM ->
-// run_machine(), the one place where an execution engine takes over.
+// vmm86 entry point: command line -> checked MachineConfig -> guest loaded into RAM (a BIOS
+// at the reset vector, or a Linux kernel ready at its 32-bit entry) -> run_machine(), the
+// one place where an execution engine takes over.
 #include <fmt/format.h>
 
 #include <cstdio>
 #include <utility>
 
 #include "vmm/cli.h"
+#include "vmm/loader/firmware.h"
 #include "vmm/loader/linux_boot.h"
 #include "vmm/machine/run_machine.h"
 #include "vmm/machine/terminal.h"
@@ -32,6 +34,11 @@ int main(int argc, char** argv) {
   const vmm86::CommandLine command = vmm86::parse_command_line(argc, argv, stdout, stderr);
   if (!command.run) return command.exit_status;
   const vmm86::MachineConfig& config = *command.run;
+  if (config.kernel_path.empty()) {
+    auto firmware = vmm86::firmware::load_bios(config.ram_bytes, config.bios_path);
+    if (!firmware) return fail(vmm86::kExitFailure, firmware.error());
+    return vmm86::run_machine(config, std::move(firmware->memory), firmware->cpu);
+  }
   const vmm86::linux_boot::BootRequest request = boot_request_of(config);
 
   // Too little --mem is a command-line mistake (status 2), so check it before loading.
@@ -46,5 +53,5 @@ int main(int argc, char** argv) {
 
   auto guest = vmm86::linux_boot::load_guest(config.ram_bytes, request);
   if (!guest) return fail(vmm86::kExitFailure, guest.error());
-  return vmm86::run_machine(config, std::move(guest).value());
+  return vmm86::run_machine(config, std::move(guest->memory), guest->cpu);
 }

@@ -127,11 +127,23 @@ Parsed parse(std::vector<std::string> args) {
   return p;
 }
 
+// Like qemu-system-i386 with no options: the machine starts its BIOS (SeaBIOS).
+TEST(ParseCommandLine, NoKernelBootsTheDefaultBios) {
+  const Parsed p = parse({"run"});
+  ASSERT_TRUE(p.command.run) << p.err;
+  EXPECT_EQ(p.command.run->kernel_path, "");
+  EXPECT_EQ(p.command.run->bios_path, "/usr/share/seabios/bios.bin");
+  const Parsed other = parse({"run", "--bios", "/usr/share/bochs/BIOS-bochs-latest"});
+  ASSERT_TRUE(other.command.run) << other.err;
+  EXPECT_EQ(other.command.run->bios_path, "/usr/share/bochs/BIOS-bochs-latest");
+}
+
 TEST(ParseCommandLine, DefaultsAreQemuLike) {
   const Parsed p = parse({"run", "--kernel", "bzImage"});
   ASSERT_TRUE(p.command.run) << p.err;
   const MachineConfig& c = *p.command.run;
   EXPECT_EQ(c.kernel_path, "bzImage");
+  EXPECT_EQ(c.bios_path, "");
   EXPECT_EQ(c.initrd_path, "");
   EXPECT_EQ(c.cmdline, "");
   EXPECT_EQ(c.ram_bytes, 256 * kMiB);
@@ -166,7 +178,9 @@ TEST(ParseCommandLine, EmptyAppendIsFine) {
 
 TEST(ParseCommandLine, ErrorsAreOneLineAndStatusTwo) {
   const std::vector<std::vector<std::string>> bad = {
-      {"run"},
+      {"run", "--initrd", "i"},
+      {"run", "--append", "quiet"},
+      {"run", "--kernel", "k", "--bios", "b"},
       {"run", "--kernel", "k", "--mem", "abc"},
       {"run", "--kernel", "k", "--mem", ""},
       {"run", "--kernel", ""},

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/loader/test_files.h"
+
 #include "tests/loader/guest_files.h"
 #include "tests/loader/test_files.h"
 #include "vmm/cli.h"
@@ -94,9 +96,22 @@ TEST(Vmm86Binary, BadMemValues) {
   }
 }
 
-TEST(Vmm86Binary, MissingKernelOption) {
-  expect_one_error_line({"run"}, kExitUsage, "--kernel is required");
-  expect_one_error_line({"run", "--mem", "64M"}, kExitUsage, "--kernel is required");
+TEST(Vmm86Binary, KernelOptionsNeedAKernel) {
+  expect_one_error_line({"run", "--initrd", "initrd.img"}, kExitUsage, "--initrd needs --kernel");
+  expect_one_error_line({"run", "--kernel", "vmlinuz", "--bios", "bios.bin"}, kExitUsage,
+                        "--kernel and --bios together are not supported yet");
+}
+
+// A BIOS image that is not one is refused before the machine starts, in one line.
+TEST(Vmm86Binary, BadBiosImages) {
+  expect_one_error_line({"run", "--bios", "/nonexistent/bios.bin"}, kExitFailure, "/nonexistent/bios.bin");
+  expect_one_error_line({"run", "--bios", "/"}, kExitFailure, "/");
+  test::TempFile odd_size(std::vector<uint8_t>(1000, 0x90));
+  expect_one_error_line({"run", "--bios", odd_size.path()}, kExitFailure, "not a whole number of 64 KiB blocks");
+  test::TempFile empty(std::vector<uint8_t>{});
+  expect_one_error_line({"run", "--bios", empty.path()}, kExitFailure, "the file is empty");
+  test::TempFile fine(std::vector<uint8_t>(64 << 10, 0xF4));
+  expect_one_error_line({"run", "--bios", fine.path(), "--mem", "1M"}, kExitFailure, "at least 2M of guest RAM");
 }
 
 TEST(Vmm86Binary, UnknownEngine) {

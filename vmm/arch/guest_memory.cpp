@@ -12,6 +12,7 @@ namespace vmm86 {
 namespace {
 
 constexpr uint64_t kMaxRam = 3ull << 30;
+constexpr uint64_t kMaxRom = 16ull << 20;  ///< a PC's firmware flash is at most 16 MiB below 4 GiB
 
 /// The host call that failed, with errno's text; closes `fd` (when open) after reading errno.
 Error host_error(const char* what, int fd = -1) {
@@ -22,16 +23,20 @@ Error host_error(const char* what, int fd = -1) {
 
 }  // namespace
 
-Result<GuestMemory> GuestMemory::create(uint64_t ram_bytes) {
+Result<GuestMemory> GuestMemory::create(uint64_t ram_bytes, uint64_t rom_bytes) {
   if (ram_bytes == 0 || (ram_bytes & kPageMask) != 0 || ram_bytes > kMaxRam) {
     return make_error("guest RAM size must be a non-zero multiple of 4 KiB, at most 3 GiB");
   }
+  if ((rom_bytes & kPageMask) != 0 || rom_bytes > kMaxRom) {
+    return make_error("ROM size must be a multiple of 4 KiB, at most 16 MiB");
+  }
+  const uint64_t total = ram_bytes + rom_bytes;
   int fd = memfd_create("vmm86-guest-ram", MFD_CLOEXEC);
   if (fd < 0) return host_error("memfd_create");
-  if (ftruncate(fd, static_cast<off_t>(ram_bytes)) != 0) return host_error("ftruncate of guest RAM", fd);
-  void* base = mmap(nullptr, ram_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+  if (ftruncate(fd, static_cast<off_t>(total)) != 0) return host_error("ftruncate of guest RAM", fd);
+  void* base = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
   if (base == MAP_FAILED) return host_error("mmap of guest RAM", fd);
-  GuestMemory mem(fd, static_cast<uint8_t*>(base), ram_bytes);
+  GuestMemory mem(fd, static_cast<uint8_t*>(base), ram_bytes, total);
   mem.add_region({GuestPhys{0}, ram_bytes, PhysKind::Ram, "ram"});
   return mem;
 }
@@ -39,9 +44,9 @@ Result<GuestMemory> GuestMemory::create(uint64_t ram_bytes) {
 Result<GuestMemory> GuestMemory::private_view(const GuestMemory& of) {
   const int fd = dup(of.fd_);
   if (fd < 0) return host_error("dup of guest RAM");
-  void* base = mmap(nullptr, of.ram_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
+  void* base = mmap(nullptr, of.mapped_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
   if (base == MAP_FAILED) return host_error("mmap of a private view of guest RAM", fd);
-  GuestMemory view(fd, static_cast<uint8_t*>(base), of.ram_size_);
+  GuestMemory view(fd, static_cast<uint8_t*>(base), of.ram_size_, of.mapped_size_);
   view.regions_ = of.regions_;
   return view;
 }
@@ -58,6 +63,7 @@ GuestMemory::GuestMemory(GuestMemory&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)),
       base_(std::exchange(other.base_, nullptr)),
       ram_size_(std::exchange(other.ram_size_, 0)),
+      mapped_size_(std::exchange(other.mapped_size_, 0)),
       regions_(std::move(other.regions_)) {}
 
 GuestMemory& GuestMemory::operator=(GuestMemory&& other) noexcept {
@@ -66,6 +72,7 @@ GuestMemory& GuestMemory::operator=(GuestMemory&& other) noexcept {
     fd_ = std::exchange(other.fd_, -1);
     base_ = std::exchange(other.base_, nullptr);
     ram_size_ = std::exchange(other.ram_size_, 0);
+    mapped_size_ = std::exchange(other.mapped_size_, 0);
     regions_ = std::move(other.regions_);
   }
   return *this;
@@ -74,13 +81,34 @@ GuestMemory& GuestMemory::operator=(GuestMemory&& other) noexcept {
 GuestMemory::~GuestMemory() { release(); }
 
 void GuestMemory::release() {
-  if (base_) munmap(base_, ram_size_);
+  if (base_) munmap(base_, mapped_size_);
   if (fd_ >= 0) close(fd_);
   base_ = nullptr;
   fd_ = -1;
 }
 
 void GuestMemory::add_region(PhysRegion region) { regions_.push_back(std::move(region)); }
+
+void GuestMemory::set_region(PhysRegion region) {
+  for (auto& r : regions_) {
+    if (r.name == region.name) {
+      r = std::move(region);
+      return;
+    }
+  }
+  add_region(std::move(region));
+}
+
+uint8_t* GuestMemory::backed_ptr(GuestPhys addr, uint64_t len) const {
+  for (auto it = regions_.rbegin(); it != regions_.rend(); ++it) {
+    const uint64_t offset = addr.value - it->start.value;
+    if (addr.value < it->start.value || offset >= it->size) continue;
+    if (it->kind != PhysKind::Ram && it->kind != PhysKind::Rom) return nullptr;
+    if (len > it->size - offset || it->backing + offset + len > mapped_size_) return nullptr;
+    return base_ + it->backing + offset;
+  }
+  return nullptr;
+}
 
 PhysKind GuestMemory::kind_at(GuestPhys addr) const {
   for (auto it = regions_.rbegin(); it != regions_.rend(); ++it) {

@@ -1,6 +1,9 @@
 // Guest physical memory: one memfd holding all guest RAM (so the shadow MMU can map any
-// frame into its windows), mapped once into the monitor for its own accesses, plus a
-// physical map that says what each guest-physical range is (RAM, ROM, MMIO hole).
+// frame into its windows) and after it the firmware ROM, mapped once into the monitor for
+// its own accesses, plus a physical map that says what each guest-physical range is (RAM,
+// ROM, MMIO hole) and where in the memfd a RAM or ROM range lives. Guest RAM sits at memfd
+// offset == guest-physical address; the ROM is placed (its `backing`) wherever the map
+// says, e.g. just below 4 GiB, where a PC's firmware is.
 #pragma once
 
 #include <cstddef>
@@ -28,12 +31,15 @@ struct PhysRegion {
   uint64_t size = 0;
   PhysKind kind = PhysKind::Unbacked;
   std::string name;
+  /// Ram/Rom: memfd offset of `start`'s byte. Guest RAM's own ranges have backing == start.
+  uint64_t backing = 0;
 };
 
 class GuestMemory {
  public:
-  /// Creates `ram_bytes` of guest RAM (a multiple of 4 KiB, at most 3 GiB) in a memfd.
-  static Result<GuestMemory> create(uint64_t ram_bytes);
+  /// Creates `ram_bytes` of guest RAM (a multiple of 4 KiB, at most 3 GiB) in a memfd, and
+  /// `rom_bytes` (a multiple of 4 KiB) of ROM after it (rom_area(); map it with add_region).
+  static Result<GuestMemory> create(uint64_t ram_bytes, uint64_t rom_bytes = 0);
   /// A copy-on-write view of `of`: reads see its RAM as it is now and later, writes stay
   /// private to the view (until discard_writes). The same memory map. For running code
   /// "on the side" (the block verifier) without touching the guest.
@@ -54,6 +60,12 @@ class GuestMemory {
 
   /// Adds a region to the physical map; later regions take precedence over earlier ones.
   void add_region(PhysRegion region);
+  /// Replaces the region of the same name (keeping its precedence), or adds it.
+  void set_region(PhysRegion region);
+  /// The ROM after guest RAM in the memfd (empty without one), for the firmware loader.
+  [[nodiscard]] std::span<uint8_t> rom_area() const {
+    return {base_ + ram_size_, static_cast<size_t>(mapped_size_ - ram_size_)};
+  }
   /// The region that holds `addr`; Unbacked past everything mapped.
   [[nodiscard]] PhysKind kind_at(GuestPhys addr) const;
   [[nodiscard]] const std::vector<PhysRegion>& regions() const { return regions_; }
@@ -62,9 +74,10 @@ class GuestMemory {
   [[nodiscard]] bool in_ram(GuestPhys addr, uint64_t len) const {
     return addr.value <= ram_size_ && len <= ram_size_ - addr.value;
   }
-  /// Host pointer to guest RAM at `addr` for `len` bytes, or nullptr if out of RAM.
+  /// Host pointer to guest RAM or ROM at `addr` for `len` bytes (all in one region), or
+  /// nullptr if that is not memory.
   [[nodiscard]] uint8_t* host_ptr(GuestPhys addr, uint64_t len = 1) const {
-    return in_ram(addr, len) ? base_ + addr.value : nullptr;
+    return in_ram(addr, len) ? base_ + addr.value : backed_ptr(addr, len);
   }
   /// All of RAM as bytes (for loaders and tests).
   [[nodiscard]] std::span<uint8_t> ram() const { return {base_, static_cast<size_t>(ram_size_)}; }
@@ -74,12 +87,16 @@ class GuestMemory {
   [[nodiscard]] bool write(GuestPhys addr, const void* src, size_t len);
 
  private:
-  GuestMemory(int fd, uint8_t* base, uint64_t size) : fd_(fd), base_(base), ram_size_(size) {}
+  GuestMemory(int fd, uint8_t* base, uint64_t ram_size, uint64_t mapped_size)
+      : fd_(fd), base_(base), ram_size_(ram_size), mapped_size_(mapped_size) {}
   void release();
+  /// host_ptr outside guest RAM: a ROM region's bytes.
+  [[nodiscard]] uint8_t* backed_ptr(GuestPhys addr, uint64_t len) const;
 
   int fd_ = -1;
   uint8_t* base_ = nullptr;
   uint64_t ram_size_ = 0;
+  uint64_t mapped_size_ = 0;  ///< RAM and the ROM after it
   std::vector<PhysRegion> regions_;
 };
 

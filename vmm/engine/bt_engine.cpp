@@ -109,6 +109,17 @@ void BtEngine::count_mnemonic(std::array<uint64_t, ZYDIS_MNEMONIC_MAX_VALUE + 1>
   if (decoder.decode({bytes.host, bytes.available}, &insn) == DecodeStatus::Ok) ++counts[insn.mnemonic()];
 }
 
+void BtEngine::physical_map_changed(GuestPhys start, uint64_t size) {
+  if (size == 0) return;
+  const PhysPage last = GuestPhys{start.value + size - 1}.page();
+  for (PhysPage page = start.page(); page <= last; ++page.value) {
+    // Blocks translated from ROM pages are not write-watched: drop them by page.
+    translator_.invalidate_page(page);
+    if (mmu_.is_code_page(page)) mmu_.unprotect_code_page(page);
+  }
+  coherence_.physical_map_changed();
+}
+
 void BtEngine::select_window() {
   const bool user = ctx_.cpu.cpl() == 3;
   active_.user_window = user;

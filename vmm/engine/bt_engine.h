@@ -61,6 +61,9 @@ class BtEngine final : private ExitServices {
   void paging_written() { coherence_.paging_written(); }
   /// The guest executed INVLPG (CpuHooks::page_invalidated).
   void invlpg(GuestLinear linear) { coherence_.invlpg(linear); }
+  /// What guest-physical [start, start + size) is (RAM, ROM) or holds changed under the
+  /// guest (the BIOS shadow-RAM control): every cache of it forgets it.
+  void physical_map_changed(GuestPhys start, uint64_t size);
 
   /// The self-checking mode (--verify): one block entry in `period` is also run by a
   /// shadow interpreter and the results compared (BlockVerifier); the first difference

@@ -27,6 +27,13 @@ void TranslationCoherence::paging_written() {
   interp_.flush_tlb();
 }
 
+void TranslationCoherence::physical_map_changed() {
+  mmu_.flush_all();
+  global_salt_ = global_salt_ * 0x9E3779B1u + 0x3C6EF372u;
+  code_tlb_.flush_all();
+  interp_.flush_tlb();
+}
+
 void TranslationCoherence::invlpg(GuestLinear linear) {
   mmu_.invlpg(linear);
   code_tlb_.invlpg(linear);

@@ -42,6 +42,9 @@ class TranslationCoherence {
   void paging_written();
   /// INVLPG of `linear`.
   void invlpg(GuestLinear linear);
+  /// The physical map changed (a range became ROM or RAM): no window mapping, code-TLB
+  /// entry or interpreter TLB entry may outlive it.
+  void physical_map_changed();
 
   /// Changes whenever global translations may have changed (paging turned on or off,
   /// PGE/PSE/WP): salts the inline table's keys so that its entries all miss.

@@ -30,10 +30,13 @@ inline constexpr std::array<std::pair<std::string_view, Engine>, 2> kEngineNames
 }
 
 inline constexpr uint64_t kDefaultRamBytes = 256ull << 20;
+/// The firmware `vmm86 run` starts without --kernel or --bios (Debian's `seabios` package).
+inline constexpr std::string_view kDefaultBiosPath = "/usr/share/seabios/bios.bin";
 
 /// Everything `vmm86 run` was asked to do, checked for form (not yet against the files).
 struct MachineConfig {
-  std::string kernel_path;                ///< bzImage
+  std::string kernel_path;                ///< bzImage; empty: boot the BIOS
+  std::string bios_path;                  ///< firmware image; empty with a kernel: direct Linux boot
   std::string initrd_path;                ///< empty: no initrd
   std::string cmdline;                    ///< kernel command line (QEMU's -append); empty by default
   uint64_t ram_bytes = kDefaultRamBytes;  ///< a multiple of 4 KiB, at most 3 GiB

@@ -84,10 +84,11 @@ void fatal_report(int fd) {
 
 }  // namespace
 
-Machine::Machine(const MachineConfig& config, linux_boot::LoadedGuest&& guest)
-    : config_(config), mem_(std::move(guest.memory)), clock_(VirtualClock::host()) {
+Machine::Machine(const MachineConfig& config, GuestMemory&& memory, const CpuState& cpu)
+    : config_(config), mem_(std::move(memory)), clock_(VirtualClock::host()) {
   ctx_ = create_exec_context();
-  if (ctx_) ctx_->cpu = guest.cpu;
+  if (ctx_) ctx_->cpu = cpu;
+  if (!config_.bios_path.empty()) bios_shadow_ = std::make_unique<BiosShadow>(mem_);
 }
 
 Machine::~Machine() {
@@ -210,6 +211,15 @@ void Machine::page_invalidated(GuestLinear linear) {
 }
 void Machine::event_delivering(const GuestEvent& event) { tracer_.event(ctx_->cpu, event); }
 void Machine::shutdown(ShutdownReason) { triple_fault_ = true; }
+
+void Machine::shadow_ram_changed(uint32_t base, uint32_t size, bool read_ram, bool write_ram) {
+  if (!bios_shadow_ || !bios_shadow_->set(base, size, read_ram, write_ram)) return;
+  if (bt_) {
+    bt_->physical_map_changed(GuestPhys{base}, size);
+  } else {
+    interp_->flush_tlb();
+  }
+}
 
 // ---- The vCPU loop ------------------------------------------------------------------------
 

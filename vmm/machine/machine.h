@@ -10,7 +10,7 @@
 #include "shadow-mmu/shadow_mmu.h"
 #include "vmm/engine/bt_engine.h"
 #include "vmm/interp/interpreter.h"
-#include "vmm/loader/linux_boot.h"
+#include "vmm/machine/bios_shadow.h"
 #include "vmm/machine/config.h"
 #include "vmm/machine/perf_map.h"
 #include "vmm/machine/stats.h"
@@ -32,7 +32,8 @@ enum class MachineExit : uint8_t {
 
 class Machine final : public CpuHooks {
  public:
-  Machine(const MachineConfig& config, linux_boot::LoadedGuest&& guest);
+  /// `memory` holds the loaded guest (a kernel or a BIOS), `cpu` the vCPU ready to start.
+  Machine(const MachineConfig& config, GuestMemory&& memory, const CpuState& cpu);
   ~Machine() override;
   Machine(const Machine&) = delete;
   Machine& operator=(const Machine&) = delete;
@@ -83,6 +84,10 @@ class Machine final : public CpuHooks {
   void event_delivering(const GuestEvent& event) override;
   void shutdown(ShutdownReason reason) override;
 
+  /// The chipset changed a PAM segment (i440FX config space): what [base, base + size)
+  /// reads and where writes go. No-op without a BIOS.
+  void shadow_ram_changed(uint32_t base, uint32_t size, bool read_ram, bool write_ram);
+
  private:
   /// Timers, console input; returns false when the machine must stop.
   bool service_host();
@@ -112,6 +117,7 @@ class Machine final : public CpuHooks {
   std::unique_ptr<Interpreter> interp_;
   std::unique_ptr<BtEngine> bt_;
   std::unique_ptr<Terminal> terminal_;
+  std::unique_ptr<BiosShadow> bios_shadow_;  ///< with a BIOS only
   bool reset_requested_ = false;
   bool triple_fault_ = false;
   bool host_timer_ready_ = false;

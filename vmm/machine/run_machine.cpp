@@ -39,12 +39,12 @@ void crash_for_test(std::string_view how) {
 
 }  // namespace
 
-int run_machine(const MachineConfig& config, linux_boot::LoadedGuest&& guest) {
+int run_machine(const MachineConfig& config, GuestMemory&& memory, const CpuState& cpu) {
   // Not destroyed on the way out: freeing tens of thousands of translated blocks and
   // unmapping the windows one by one took a tenth of a second that exit() does not need.
   // What must happen at the end does at exit(): stdio streams (console, --trace,
   // --perf-map) are flushed and the terminal is restored by its atexit handler.
-  auto owned = std::make_unique<Machine>(config, std::move(guest));
+  auto owned = std::make_unique<Machine>(config, std::move(memory), cpu);
   Machine& machine = *owned;
 #if defined(__SANITIZE_ADDRESS__)
   const std::unique_ptr<Machine> destroyed_at_return = std::move(owned);  // LeakSanitizer wants it freed
