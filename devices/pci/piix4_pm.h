@@ -14,7 +14,7 @@
 //        PWRBTNOR_STS (11), RSM_STS (15); write 1 to clear.
 //   0x02 PMEN: TMROF_EN (0), GBL_EN (5), PWRBTN_EN (8), RTC_EN (10).
 //   0x04 PMCNTRL: SCI_EN (0), BRLD_EN_BM (1), SUS_TYP (12:10), SUS_EN (13, write-only).
-//        SUS_EN with SUS_TYP 000 (soft off, ACPI S5: SeaBIOS's DSDT has \_S5 = 0) calls
+//        SUS_EN with SUS_TYP 000 (soft off, ACPI S5: SeaBIOS's ssdt-misc.dsl has \_S5 = 0) calls
 //        the power-off callback; the other sleep types are not implemented.
 //   0x08 PMTMR: the 24-bit ACPI PM timer, 3.579545 MHz, from the virtual clock.
 //        TMROF_STS is set each time bit 23 changes (every 2^23 ticks, 2.34 s).
