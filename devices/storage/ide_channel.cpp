@@ -83,6 +83,10 @@ void IdeChannel::write_register(uint16_t reg, uint8_t value) {
     if (value == kExecuteDeviceDiagnostic) {
       execute_device_diagnostic();
     } else if (selected() != nullptr) {
+      // Writing the command register clears a pending interrupt (ATA-6, INTRQ signal); the line
+      // drops before the command can raise it again, so its interrupt is a new edge.
+      selected()->acknowledge_interrupt();
+      update();
       selected()->execute(value);
     }
   } else {
@@ -98,8 +102,11 @@ void IdeChannel::execute_device_diagnostic() {
   // Addressed to both devices whatever DEV says (ATA-6 8.11): each runs its diagnostics and
   // shows its signature; "passed" is 01h (device 0 also reports device 1 passed or absent).
   for (auto& drive : drives_) {
+    if (drive) drive->begin_reset();
+  }
+  update();  // the line drops while the devices run their diagnostics
+  for (auto& drive : drives_) {
     if (!drive) continue;
-    drive->begin_reset();
     drive->finish_reset(ata_error::DiagnosticPassed);
     drive->raise_interrupt();
   }
