@@ -391,9 +391,10 @@ void AtapiCdrom::start_data_phase() {
 
 void AtapiCdrom::next_pio_block() {
   // The byte count limit bounds each DRQ block; an odd limit is used as the even number
-  // below it when more data follows (ATA-6 9.10). The limit 0 is taken as the largest.
+  // below it when more data follows (ATA-6 9.10). The limit 0 is taken as the largest, 1 as 2
+  // (a block must move at least one word).
   const uint64_t remaining = payload_size_ - payload_sent_;
-  uint32_t limit = byte_count_limit_ == 0 ? 0xFFFE : byte_count_limit_;
+  uint32_t limit = byte_count_limit_ == 0 ? 0xFFFE : std::max<uint32_t>(byte_count_limit_, 2);
   size_t chunk = static_cast<size_t>(remaining);
   if (remaining > limit) chunk = limit & ~uint32_t{1};
   const std::span<uint8_t> data = data_buffer(chunk);

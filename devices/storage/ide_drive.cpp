@@ -95,7 +95,7 @@ bool IdeDrive::take_interrupt_event() {
 }
 
 uint16_t IdeDrive::read_data() {
-  if (phase_ != Phase::DataIn) return 0xFFFF;
+  if (phase_ != Phase::DataIn || data_pos_ + 2 > buffer_.size()) return 0xFFFF;
   const auto word = static_cast<uint16_t>(buffer_[data_pos_] | buffer_[data_pos_ + 1] << 8);
   data_pos_ += 2;
   if (data_pos_ >= data_end_) end_block();
@@ -103,7 +103,7 @@ uint16_t IdeDrive::read_data() {
 }
 
 void IdeDrive::write_data(uint16_t value) {
-  if (phase_ != Phase::DataOut) return;
+  if (phase_ != Phase::DataOut || data_pos_ + 2 > buffer_.size()) return;
   buffer_[data_pos_] = static_cast<uint8_t>(value);
   buffer_[data_pos_ + 1] = static_cast<uint8_t>(value >> 8);
   data_pos_ += 2;

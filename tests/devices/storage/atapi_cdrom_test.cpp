@@ -178,6 +178,10 @@ TEST_F(AtapiTest, ByteCountLimitSplitsTheTransfer) {
   r = packet({0x28, 0, 0, 0, 0, 10, 0, 0, 1}, 1001);
   EXPECT_EQ(r.blocks, (std::vector<size_t>{1000, 1000, 48}));
   EXPECT_EQ(r.data, pattern(10, 1, 2048));
+  // A limit of 1 still moves a word per block.
+  r = packet({0x12, 0, 0, 0, 6}, 1);
+  EXPECT_EQ(r.blocks, (std::vector<size_t>{2, 2, 2}));
+  EXPECT_EQ(r.status, DRDY);
 }
 
 TEST_F(AtapiTest, OddLengthReplyPadsTheLastWord) {
