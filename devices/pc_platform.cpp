@@ -24,7 +24,7 @@ constexpr uint16_t kRtc = 0x70;
 constexpr uint16_t kCom1 = 0x3F8;
 constexpr uint16_t kCom2 = 0x2F8;
 constexpr uint16_t kPost = 0x80;
-constexpr uint16_t kDebugCon = 0xE9;
+constexpr uint16_t kDebugCon = DebugConsolePort::kStandardPort;
 
 constexpr const char* kDeviceNames[] = {
 #define VMM86_X(name, what) #name,

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <limits>
 #include <utility>
 
@@ -35,7 +36,26 @@ struct RawRun {
   bool perf_map = false;
   std::string trace;
   std::string trace_limit;
+  std::vector<std::string> debugcons;
 };
+
+/// "[IOBASE:]FILE" of --debugcon; IOBASE in hex (0x402) or decimal.
+Result<DebugconConfig> parse_debugcon(const std::string& text) {
+  DebugconConfig debugcon;
+  debugcon.path = text;
+  if (const size_t colon = text.find(':'); colon != std::string::npos) {
+    const std::string base = text.substr(0, colon);
+    char* end = nullptr;
+    const unsigned long port = std::strtoul(base.c_str(), &end, 0);
+    if (base.empty() || *end != '\0' || port > 0xFFFF) {
+      return make_error("--debugcon {}: {} is not an I/O port (0 to 0xFFFF)", text, base);
+    }
+    debugcon.port = static_cast<uint16_t>(port);
+    debugcon.path = text.substr(colon + 1);
+  }
+  if (debugcon.path.empty()) return make_error("--debugcon {}: no file given", text);
+  return debugcon;
+}
 
 std::string help_of(const RunOptionSpec& spec) {
   std::string text(spec.help);
@@ -92,6 +112,14 @@ Result<MachineConfig> check_run(const RawRun& raw) {
       return make_error("--verify-period {}: expected a number from 1 to {}", raw.verify_period, UINT32_MAX);
     }
     config.verify_period = static_cast<uint32_t>(*period);
+  }
+  for (const std::string& text : raw.debugcons) {
+    auto debugcon = parse_debugcon(text);
+    if (!debugcon) return std::move(debugcon).take_error();
+    for (const DebugconConfig& other : config.debugcons) {
+      if (other.port == debugcon->port) return make_error("--debugcon {}: port {:#x} given twice", text, other.port);
+    }
+    config.debugcons.push_back(std::move(*debugcon));
   }
   if (!raw.trace_limit.empty()) {
     auto limit = parse_count(raw.trace_limit);
@@ -194,6 +222,10 @@ CommandLine parse_command_line(int argc, const char* const* argv, std::FILE* out
                 help_of(run_option(RunOption::PerfMap)));
   CLI::Option* trace = add(RunOption::Trace, raw.trace);
   add(RunOption::TraceLimit, raw.trace_limit)->needs(trace);
+  const RunOptionSpec& debugcon = run_option(RunOption::Debugcon);
+  run->add_option(std::string(debugcon.flag), raw.debugcons, help_of(debugcon))
+      ->type_name(std::string(debugcon.value_name))
+      ->check(not_empty);
 
   try {
     app.parse(argc, argv);

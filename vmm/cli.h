@@ -48,7 +48,10 @@ enum class OptionState : uint8_t {
     "write a trace to FILE: translated blocks (bt) or every instruction (interp), and every "   \
     "exception and interrupt, in the shape of QEMU's -d in_asm,int")                           \
   X(TraceLimit, "--trace-limit", "N", Active,                                                   \
-    "stop tracing after N records (default 0: no limit)")
+    "stop tracing after N records (default 0: no limit)")                                       \
+  X(Debugcon, "--debugcon", "[IOBASE:]FILE", Active,                                            \
+    "write the bytes the guest sends to I/O port IOBASE (default 0xE9, QEMU's isa-debugcon) "   \
+    "to FILE; repeatable (SeaBIOS's debug log is port 0x402)")
 // clang-format on
 
 /// Names the options of `vmm86 run`.

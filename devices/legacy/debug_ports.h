@@ -25,6 +25,7 @@ class PostCodePort final : public PortIoDevice {
 class DebugConsolePort final : public PortIoDevice {
  public:
   static constexpr uint8_t kSignature = 0xE9;
+  static constexpr uint16_t kStandardPort = 0xE9;  ///< where the PC platform places it
 
   uint32_t read(uint16_t offset, unsigned size) override;
   void write(uint16_t offset, unsigned size, uint32_t value) override;

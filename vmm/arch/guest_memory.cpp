@@ -125,8 +125,8 @@ bool GuestMemory::read(GuestPhys addr, void* dst, size_t len) const {
 }
 
 bool GuestMemory::write(GuestPhys addr, const void* src, size_t len) {
+  if (!in_ram(addr, len)) return false;  // never into the ROM
   uint8_t* p = host_ptr(addr, len);
-  if (!p) return false;
   std::memcpy(p, src, len);
   return true;
 }

@@ -82,7 +82,7 @@ class GuestMemory {
   /// All of RAM as bytes (for loaders and tests).
   [[nodiscard]] std::span<uint8_t> ram() const { return {base_, static_cast<size_t>(ram_size_)}; }
 
-  /// Checked copies; return false when the range is not entirely RAM.
+  /// Checked copies; return false when the range is not entirely RAM (read: or one ROM).
   [[nodiscard]] bool read(GuestPhys addr, void* dst, size_t len) const;
   [[nodiscard]] bool write(GuestPhys addr, const void* src, size_t len);
 

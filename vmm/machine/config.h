@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace vmm86 {
 
@@ -33,6 +34,12 @@ inline constexpr uint64_t kDefaultRamBytes = 256ull << 20;
 /// The firmware `vmm86 run` starts without --kernel or --bios (Debian's `seabios` package).
 inline constexpr std::string_view kDefaultBiosPath = "/usr/share/seabios/bios.bin";
 
+/// A debug console port (QEMU's isa-debugcon): bytes written to `port` go to `path`.
+struct DebugconConfig {
+  uint16_t port = 0xE9;
+  std::string path;
+};
+
 /// Everything `vmm86 run` was asked to do, checked for form (not yet against the files).
 struct MachineConfig {
   std::string kernel_path;                ///< bzImage; empty: boot the BIOS
@@ -41,12 +48,13 @@ struct MachineConfig {
   std::string cmdline;                    ///< kernel command line (QEMU's -append); empty by default
   uint64_t ram_bytes = kDefaultRamBytes;  ///< a multiple of 4 KiB, at most 3 GiB
   Engine engine = Engine::Bt;
-  bool stats = false;           ///< print execution statistics when the guest stops
-  bool verify = false;          ///< re-run sampled translated blocks in the interpreter and compare (bt)
-  uint32_t verify_period = 64;  ///< with `verify`: one block entry in this many
-  bool perf_map = false;        ///< name translated blocks in /tmp/perf-PID.map (Linux perf)
-  std::string trace_path;       ///< empty: no instruction trace
-  uint64_t trace_limit = 0;     ///< stop tracing after this many instructions; 0: no limit
+  bool stats = false;                     ///< print execution statistics when the guest stops
+  bool verify = false;                    ///< re-run sampled translated blocks in the interpreter and compare (bt)
+  uint32_t verify_period = 64;            ///< with `verify`: one block entry in this many
+  bool perf_map = false;                  ///< name translated blocks in /tmp/perf-PID.map (Linux perf)
+  std::string trace_path;                 ///< empty: no instruction trace
+  uint64_t trace_limit = 0;               ///< stop tracing after this many instructions; 0: no limit
+  std::vector<DebugconConfig> debugcons;  ///< --debugcon, in command-line order
 };
 
 /// Process exit statuses of vmm86.

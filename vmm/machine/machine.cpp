@@ -16,6 +16,8 @@
 #include <variant>
 #include <vector>
 
+#include "common/check.h"
+#include "devices/firmware/fw_cfg_pc.h"
 #include "vmm/machine/cpuid.h"
 
 namespace vmm86 {
@@ -105,6 +107,9 @@ Status Machine::init() {
   pc_config.ram_below_4g = mem_.ram_size();
   pc_ = std::make_unique<PcPlatform>(clock_, std::move(pc_config));
   pc_->set_reset_request([this] { reset_requested_ = true; });
+  dma_ = std::make_unique<GuestDma>(mem_, [this](GuestPhys addr, uint64_t size) { dma_written(addr, size); });
+  for (const DebugconConfig& debugcon : config_.debugcons) VMM86_TRY(attach_debugcon(debugcon));
+  if (bios_shadow_) VMM86_TRY(attach_firmware_devices());
   if (!config_.trace_path.empty()) VMM86_TRY(tracer_.open(config_.trace_path, config_.trace_limit));
   mmu_ = std::make_unique<ShadowMmu>(mem_);
   VMM86_TRY(mmu_->init());
@@ -148,6 +153,41 @@ Status Machine::init() {
   g_timer_bt = bt_.get();
   start_ns_ = clock_.now_ns();
   return ok_status();
+}
+
+Status Machine::attach_debugcon(const DebugconConfig& debugcon) {
+  std::FILE* file = std::fopen(debugcon.path.c_str(), "w");
+  if (!file) return make_error("--debugcon {}: {}", debugcon.path, std::strerror(errno));
+  setvbuf(file, nullptr, _IOLBF, 0);  // firmware logs lines; a crash should not lose them
+  debugcon_files_.emplace_back(file, std::fclose);
+  auto sink = [file](uint8_t byte) { std::fputc(byte, file); };
+  if (debugcon.port == DebugConsolePort::kStandardPort) {
+    pc_->set_debug_console_output(sink);
+    return ok_status();
+  }
+  auto port = std::make_unique<DebugConsolePort>();
+  port->set_output(sink);
+  BusRangeId id = 0;
+  if (pc_->io_bus().add(debugcon.port, 1, *port, "debugcon", 1, &id) != BusStatus::Ok) {
+    return make_error("--debugcon {:#x}:{}: the port is taken by another device", debugcon.port, debugcon.path);
+  }
+  debugcon_ports_.push_back(std::move(port));
+  return ok_status();
+}
+
+Status Machine::attach_firmware_devices() {
+  fw_cfg_ = std::make_unique<FwCfg>(dma_.get());
+  FwCfgMachineInfo info;
+  info.ram_bytes = mem_.ram_size();
+  VMM86_TRY(fill_pc_fw_cfg(*fw_cfg_, info));
+  BusRangeId id = 0;
+  VMM86_CHECK(pc_->io_bus().add(FwCfg::kIoBase, FwCfg::kIoPorts, *fw_cfg_, "fw_cfg", FwCfg::kIoWidth, &id) ==
+              BusStatus::Ok);
+  return ok_status();
+}
+
+void Machine::dma_written(GuestPhys addr, uint64_t size) {
+  if (bt_ && size != 0) bt_->physical_write(addr, static_cast<unsigned>(std::min<uint64_t>(size, UINT32_MAX)));
 }
 
 Status Machine::install_signal_handlers() {

@@ -3,15 +3,19 @@
 // the guest resets, powers off, triple-faults or the user quits (STYLE.md #8).
 #pragma once
 
+#include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "devices/firmware/fw_cfg.h"
 #include "devices/pc_platform.h"
 #include "shadow-mmu/shadow_mmu.h"
 #include "vmm/engine/bt_engine.h"
 #include "vmm/interp/interpreter.h"
 #include "vmm/machine/bios_shadow.h"
 #include "vmm/machine/config.h"
+#include "vmm/machine/guest_dma.h"
 #include "vmm/machine/perf_map.h"
 #include "vmm/machine/stats.h"
 #include "vmm/machine/terminal.h"
@@ -107,6 +111,12 @@ class Machine final : public CpuHooks {
   /// Makes the host timer fire within kMinSliceNs (an interrupt waits at the gate).
   void arm_host_timer_soon();
   [[nodiscard]] Status install_signal_handlers();
+  /// --debugcon: a port whose bytes go to a file.
+  [[nodiscard]] Status attach_debugcon(const DebugconConfig& debugcon);
+  /// What a BIOS reads the machine from: fw_cfg.
+  [[nodiscard]] Status attach_firmware_devices();
+  /// A device wrote guest RAM behind the engines' backs.
+  void dma_written(GuestPhys addr, uint64_t size);
 
   MachineConfig config_;
   GuestMemory mem_;
@@ -118,6 +128,10 @@ class Machine final : public CpuHooks {
   std::unique_ptr<BtEngine> bt_;
   std::unique_ptr<Terminal> terminal_;
   std::unique_ptr<BiosShadow> bios_shadow_;  ///< with a BIOS only
+  std::unique_ptr<GuestDma> dma_;
+  std::unique_ptr<FwCfg> fw_cfg_;  ///< with a BIOS only
+  std::vector<std::unique_ptr<DebugConsolePort>> debugcon_ports_;
+  std::vector<std::unique_ptr<std::FILE, int (*)(std::FILE*)>> debugcon_files_;
   bool reset_requested_ = false;
   bool triple_fault_ = false;
   bool host_timer_ready_ = false;
