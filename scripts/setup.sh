@@ -8,7 +8,7 @@ packages=(
   libzydis-dev libasmjit-dev libboost-container-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libfmt-dev nlohmann-json3-dev
-  qemu-system-x86 cpio xz-utils nasm gcc-multilib
+  qemu-system-x86 seabios cpio xz-utils nasm gcc-multilib
   python3 python3-matplotlib
 )
 

@@ -41,14 +41,14 @@ const std::array<I440fxHostBridge::PamSegment, I440fxHostBridge::kPamSegmentCoun
   return segments;
 }
 
-I440fxHostBridge::I440fxHostBridge()
+I440fxHostBridge::I440fxHostBridge(uint16_t subsystem_vendor_id, uint16_t subsystem_id)
     : PciFunction(PciIdentity{.vendor_id = kVendorId,
                               .device_id = kDeviceId,
                               .revision = kRevision,
                               .class_code = kHostBridgeClass,
                               .header_type = 0,
-                              .subsystem_vendor_id = 0,
-                              .subsystem_id = 0,
+                              .subsystem_vendor_id = subsystem_vendor_id,
+                              .subsystem_id = subsystem_id,
                               .interrupt_pin = 0}) {
   define_register(pci_reg::kCommand, 2, kCommandReset, 0);
   define_register(pci_reg::kStatus, 2, kStatusReset, 0, pci_status::kWriteOneToClear);

@@ -42,7 +42,11 @@ class I440fxHostBridge final : public PciFunction {
   /// Called for each segment whose mode changed (a PAM write or reset).
   using PamListener = std::function<void(uint32_t base, uint32_t size, PamMode mode)>;
 
-  I440fxHostBridge();
+  /// The 82441FX has no subsystem IDs (0); QEMU's gives 1AF4:1100, which SeaBIOS takes as
+  /// "running on QEMU" and then reads the machine from fw_cfg (bootorder, sercon-port...).
+  static constexpr uint16_t kQemuSubsystemVendorId = 0x1AF4;
+  static constexpr uint16_t kQemuSubsystemId = 0x1100;
+  explicit I440fxHostBridge(uint16_t subsystem_vendor_id = 0, uint16_t subsystem_id = 0);
 
   void set_pam_listener(PamListener listener) { pam_listener_ = std::move(listener); }
   /// The mode of the segment that holds `address` (Off outside 0xC0000-0xFFFFF).

@@ -6,7 +6,10 @@ namespace vmm86 {
 namespace {
 
 constexpr uint8_t kBarIoSpace = 0x01;  // bit 0 of a BAR: I/O (1) or memory (0)
-constexpr uint32_t kIoBarAddressMask = 0x0000'FFFC;
+// I/O BARs size with all 32 bits, as QEMU's do: SeaBIOS computes a size of ~(value & ~3) + 1
+// and takes a 16-bit decoder's zero upper half for 4 GiB of ports. A base past 64 KiB
+// is simply not decoded.
+constexpr uint32_t kIoBarAddressMask = 0xFFFF'FFFC;
 constexpr uint32_t kMemoryBarAddressMask = 0xFFFF'FFF0;
 constexpr uint64_t kIoSpaceEnd = 0x10000;
 

@@ -176,6 +176,17 @@ Status Machine::attach_debugcon(const DebugconConfig& debugcon) {
 }
 
 Status Machine::attach_firmware_devices() {
+  chipset_ = std::make_unique<PcChipset>(*pc_, clock_);
+  chipset_->set_pam_listener([this](uint32_t base, uint32_t size, PamMode mode) {
+    shadow_ram_changed(base, size, mode == PamMode::ReadOnly || mode == PamMode::ReadWrite,
+                       mode == PamMode::WriteOnly || mode == PamMode::ReadWrite);
+  });
+  chipset_->set_power_off([this] { acpi_power_off_ = true; });
+  chipset_->set_reset_request([this] { reset_requested_ = true; });
+  // Boot order in CMOS as QEMU stores it for its default "-boot cad" (SeaBIOS reads it on
+  // QEMU): 0x3D first and second device, 0x38 the third (1 floppy, 2 hard disk, 3 CD-ROM).
+  pc_->rtc().set_cmos_byte(0x3D, 0x12);
+  pc_->rtc().set_cmos_byte(0x38, 0x30);
   fw_cfg_ = std::make_unique<FwCfg>(dma_.get());
   FwCfgMachineInfo info;
   info.ram_bytes = mem_.ram_size();
@@ -362,6 +373,7 @@ MachineExit Machine::run() {
     if (g_stop_signal.load(std::memory_order_relaxed) != 0) return MachineExit::Signal;
     if (!service_host()) return MachineExit::UserQuit;
     if (reset_requested_) return MachineExit::Reset;
+    if (acpi_power_off_) return MachineExit::AcpiPowerOff;
     if (triple_fault_) return MachineExit::TripleFault;
     if (cpu.halted) {
       if (!(cpu.eflags & flags::IF) && !cpu.pending.nmi) return MachineExit::PowerOff;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "devices/firmware/fw_cfg.h"
+#include "devices/pc_chipset.h"
 #include "devices/pc_platform.h"
 #include "shadow-mmu/shadow_mmu.h"
 #include "vmm/engine/bt_engine.h"
@@ -25,13 +26,14 @@ namespace vmm86 {
 
 /// Why the vCPU loop ended.
 enum class MachineExit : uint8_t {
-  Reset,        ///< the guest asked for a reset (reboot): a normal end
-  PowerOff,     ///< halted with interrupts disabled and nothing that can wake it
-  UserQuit,     ///< Ctrl-A x
-  Signal,       ///< SIGINT, SIGTERM or SIGHUP from outside (Machine::stop_signal says which)
-  TripleFault,  ///< shutdown after a triple fault
-  Unsupported,  ///< the guest needs something vmm86 does not implement
-  HostError,    ///< the host refused something (memory, timers)
+  Reset,         ///< the guest asked for a reset (reboot): a normal end
+  PowerOff,      ///< halted with interrupts disabled and nothing that can wake it
+  AcpiPowerOff,  ///< the guest entered S5 through the PIIX4 PM control register
+  UserQuit,      ///< Ctrl-A x
+  Signal,        ///< SIGINT, SIGTERM or SIGHUP from outside (Machine::stop_signal says which)
+  TripleFault,   ///< shutdown after a triple fault
+  Unsupported,   ///< the guest needs something vmm86 does not implement
+  HostError,     ///< the host refused something (memory, timers)
 };
 
 class Machine final : public CpuHooks {
@@ -113,7 +115,7 @@ class Machine final : public CpuHooks {
   [[nodiscard]] Status install_signal_handlers();
   /// --debugcon: a port whose bytes go to a file.
   [[nodiscard]] Status attach_debugcon(const DebugconConfig& debugcon);
-  /// What a BIOS reads the machine from: fw_cfg.
+  /// What a BIOS boot adds to the legacy PC: the PCI chipset and fw_cfg.
   [[nodiscard]] Status attach_firmware_devices();
   /// A device wrote guest RAM behind the engines' backs.
   void dma_written(GuestPhys addr, uint64_t size);
@@ -129,7 +131,9 @@ class Machine final : public CpuHooks {
   std::unique_ptr<Terminal> terminal_;
   std::unique_ptr<BiosShadow> bios_shadow_;  ///< with a BIOS only
   std::unique_ptr<GuestDma> dma_;
-  std::unique_ptr<FwCfg> fw_cfg_;  ///< with a BIOS only
+  std::unique_ptr<FwCfg> fw_cfg_;       ///< with a BIOS only
+  std::unique_ptr<PcChipset> chipset_;  ///< with a BIOS only
+  bool acpi_power_off_ = false;
   std::vector<std::unique_ptr<DebugConsolePort>> debugcon_ports_;
   std::vector<std::unique_ptr<std::FILE, int (*)(std::FILE*)>> debugcon_files_;
   bool reset_requested_ = false;

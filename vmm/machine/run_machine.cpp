@@ -63,6 +63,7 @@ int run_machine(const MachineConfig& config, GuestMemory&& memory, const CpuStat
     case MachineExit::PowerOff:
       fmt::print(stderr, "\r\nvmm86: the guest halted with interrupts disabled (power off)\n");
       break;
+    case MachineExit::AcpiPowerOff: fmt::print(stderr, "\r\nvmm86: the guest powered off (ACPI S5)\n"); break;
     case MachineExit::UserQuit: fmt::print(stderr, "\r\nvmm86: quit (Ctrl-A x)\n"); break;
     case MachineExit::Signal:
       // QEMU's words; the status is set below, by dying of the same signal.

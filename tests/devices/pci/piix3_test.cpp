@@ -110,7 +110,7 @@ TEST(Piix3IdeTest, BusMasterBarSizingAndDecode) {
   Piix3Ide ide;
   EXPECT_EQ(ide.config_read(0x20, 4), 0x1u);  // BMIBA: bit 0 = I/O
   ide.config_write(0x20, 4, 0xFFFF'FFFF);
-  EXPECT_EQ(ide.config_read(0x20, 4), 0x0000'FFF1u);  // 16 bytes, bits 15:4
+  EXPECT_EQ(ide.config_read(0x20, 4), 0xFFFF'FFF1u);  // 16 bytes, bits 31:4
   ide.config_write(0x20, 4, 0xC040);
   EXPECT_FALSE(ide.bus_master_base());
   ide.config_write(0x04, 2, 0xFFFF);
