@@ -25,6 +25,8 @@ import subprocess
 import tempfile
 import time
 
+import boot_media  # noqa: E402  (scripts/, beside this module)
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
 BEGIN = "=== vmm86-script-begin ==="
 END_PREFIX = "=== vmm86-script-end status="
@@ -119,16 +121,32 @@ def _initrd_with_script(image: Image, script: str, workdir: pathlib.Path) -> pat
     return path
 
 
+def _boot_args(engine: str, image: Image, initrd: pathlib.Path, append: str, medium: str,
+               workdir: pathlib.Path) -> list[str]:
+    """How the machine gets the kernel: directly (-kernel), or through the BIOS from a disk
+    (MBR + SYSLINUX) or a CD (El Torito + ISOLINUX) made of the same kernel and initrd."""
+    qemu = engine == "qemu"
+    if medium == "kernel":
+        return (["-kernel", str(image.kernel), "-initrd", str(initrd), "-append", append] if qemu else
+                ["--kernel", str(image.kernel), "--initrd", str(initrd), "--append", append])
+    if medium == "disk":
+        disk = boot_media.disk_image(image.kernel, initrd, append, workdir / "disk.img")
+        return ["-drive", f"file={disk},format=raw,if=ide"] if qemu else ["--hda", str(disk)]
+    if medium == "cdrom":
+        iso = boot_media.iso_image(image.kernel, initrd, append, workdir / "cd.iso")
+        return ["-cdrom", str(iso), "-boot", "d"] if qemu else ["--cdrom", str(iso), "--boot", "d"]
+    raise ValueError(f"unknown boot medium {medium}")
+
+
 def _machine_command(engine: str, image: Image, initrd: pathlib.Path, mem_mb: int,
-                     append_extra: str) -> list[str]:
+                     append_extra: str, medium: str = "kernel", workdir: pathlib.Path | None = None) -> list[str]:
     append = f"console=ttyS0 rdinit={image.rdinit} quiet nokaslr {append_extra}".strip()
+    boot = _boot_args(engine, image, initrd, append, medium, workdir or initrd.parent)
     if engine == "qemu":
-        return ["qemu-system-i386", "-accel", "tcg", "-m", str(mem_mb), "-kernel", str(image.kernel),
-                "-initrd", str(initrd), "-append", append, "-display", "none", "-serial", "stdio",
-                "-monitor", "none", "-no-reboot", "-nodefaults"]
+        return ["qemu-system-i386", "-accel", "tcg", "-m", str(mem_mb), *boot, "-display", "none", "-serial",
+                "stdio", "-monitor", "none", "-no-reboot", "-nodefaults"]
     if engine.startswith("vmm86"):
-        cmd = [vmm86_binary(engine), "run", "--kernel", str(image.kernel), "--initrd", str(initrd),
-               "--append", append, "--mem", f"{mem_mb}M"]
+        cmd = [vmm86_binary(engine), "run", *boot, "--mem", f"{mem_mb}M"]
         if engine.split("@")[0] == "vmm86-interp":
             cmd += ["--engine", "interp"]
         # e.g. VMM86_EXTRA_ARGS="--verify --verify-period 1" (a self-checking run)
@@ -152,7 +170,7 @@ def _native_command(gdir: pathlib.Path, script: str, workdir: pathlib.Path) -> t
 
 
 def run(engine: str, script: str, timeout_s: float = 600, mem_mb: int = 256,
-        append_extra: str = "", image: Image | None = None) -> GuestRun:
+        append_extra: str = "", image: Image | None = None, medium: str = "kernel") -> GuestRun:
     """Runs `script` on `engine` and returns what happened; never raises on guest failure.
     `image` defaults to the default guest; the native engine runs the default guest only."""
     gdir = guest_dir()
@@ -165,7 +183,7 @@ def run(engine: str, script: str, timeout_s: float = 600, mem_mb: int = 256,
         else:
             image = image or default_image()
             initrd = _initrd_with_script(image, script, workdir)
-            cmd, env = _machine_command(engine, image, initrd, mem_mb, append_extra), None
+            cmd, env = _machine_command(engine, image, initrd, mem_mb, append_extra, medium, workdir), None
         return _drive(engine, cmd, env, timeout_s)
 
 

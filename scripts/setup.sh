@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libfmt-dev nlohmann-json3-dev
   qemu-system-x86 seabios cpio xz-utils nasm gcc-multilib
+  syslinux syslinux-common isolinux xorriso mtools dosfstools
   python3 python3-matplotlib
 )
 

@@ -37,7 +37,81 @@ struct RawRun {
   std::string trace;
   std::string trace_limit;
   std::vector<std::string> debugcons;
+  std::array<std::string, kIdeDrives> hd;  ///< --hda .. --hdd
+  std::string cdrom;
+  std::vector<std::string> drives;
+  std::string boot;
+  bool snapshot = false;
 };
+
+/// QEMU's -drive syntax, the keys vmm86 knows: file, format, if, media, readonly, index.
+/// `index` stays kIdeDrives when not given (the next free position is taken).
+Result<DriveConfig> parse_drive(const std::string& text) {
+  DriveConfig drive;
+  drive.index = kIdeDrives;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    const std::string item = text.substr(start, comma - start);
+    start = comma + 1;
+    if (item.empty()) continue;
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos) return make_error("--drive {}: '{}' is not KEY=VALUE", text, item);
+    const std::string key = item.substr(0, eq);
+    const std::string value = item.substr(eq + 1);
+    if (key == "file") {
+      drive.path = value;
+    } else if (key == "format") {
+      if (value != "raw") return make_error("--drive {}: format={} is not supported yet (raw only)", text, value);
+    } else if (key == "if") {
+      if (value != "ide") return make_error("--drive {}: if={} is not supported yet (ide only)", text, value);
+    } else if (key == "media") {
+      if (value != "disk" && value != "cdrom") return make_error("--drive {}: media must be disk or cdrom", text);
+      drive.media = value == "cdrom" ? DriveMedia::Cdrom : DriveMedia::Disk;
+    } else if (key == "readonly") {
+      if (value != "on" && value != "off") return make_error("--drive {}: readonly must be on or off", text);
+      drive.read_only = value == "on";
+    } else if (key == "index") {
+      if (value.size() != 1 || value[0] < '0' || value[0] >= static_cast<char>('0' + kIdeDrives)) {
+        return make_error("--drive {}: index must be 0 to {}", text, kIdeDrives - 1);
+      }
+      drive.index = static_cast<unsigned>(value[0] - '0');
+    } else {
+      return make_error("--drive {}: unknown key '{}'", text, key);
+    }
+  }
+  if (drive.path.empty()) return make_error("--drive {}: no file= given", text);
+  if (drive.media == DriveMedia::Cdrom) drive.read_only = true;
+  return drive;
+}
+
+/// The drives of --hda..--hdd, --cdrom and --drive at distinct IDE positions.
+Status collect_drives(const RawRun& raw, MachineConfig* config) {
+  std::array<bool, kIdeDrives> taken{};
+  auto place = [&](DriveConfig drive, const std::string& what) -> Status {
+    if (drive.index == kIdeDrives) {
+      const auto* free = std::find(taken.begin(), taken.end(), false);
+      if (free == taken.end()) return make_error("{}: all {} IDE positions are taken", what, kIdeDrives);
+      drive.index = static_cast<unsigned>(free - taken.begin());
+    }
+    if (taken[drive.index]) return make_error("{}: IDE position {} is taken by another drive", what, drive.index);
+    taken[drive.index] = true;
+    config->drives.push_back(std::move(drive));
+    return ok_status();
+  };
+  constexpr std::array<std::string_view, kIdeDrives> kHdFlags{"--hda", "--hdb", "--hdc", "--hdd"};
+  for (unsigned i = 0; i < kIdeDrives; ++i) {
+    if (raw.hd[i].empty()) continue;
+    VMM86_TRY(place(DriveConfig{raw.hd[i], DriveMedia::Disk, false, i}, std::string(kHdFlags[i])));
+  }
+  if (!raw.cdrom.empty()) VMM86_TRY(place(DriveConfig{raw.cdrom, DriveMedia::Cdrom, true, 2}, "--cdrom"));
+  for (const std::string& text : raw.drives) {
+    auto drive = parse_drive(text);
+    if (!drive) return std::move(drive).take_error();
+    VMM86_TRY(place(std::move(*drive), "--drive " + text));
+  }
+  return ok_status();
+}
 
 /// "[IOBASE:]FILE" of --debugcon; IOBASE in hex (0x402) or decimal.
 Result<DebugconConfig> parse_debugcon(const std::string& text) {
@@ -121,6 +195,17 @@ Result<MachineConfig> check_run(const RawRun& raw) {
     }
     config.debugcons.push_back(std::move(*debugcon));
   }
+  VMM86_TRY(collect_drives(raw, &config));
+  if (!config.drives.empty() && !raw.kernel.empty()) {
+    return make_error("drives need the BIOS boot for now: leave out --kernel (boot the disk's own loader)");
+  }
+  if (!raw.boot.empty()) {
+    if (raw.boot.size() > 3 || raw.boot.find_first_not_of("acd") != std::string::npos) {
+      return make_error("--boot {}: give up to three of the letters c (hard disk), d (CD-ROM), a (floppy)", raw.boot);
+    }
+    config.boot_order = raw.boot;
+  }
+  config.snapshot = raw.snapshot;
   if (!raw.trace_limit.empty()) {
     auto limit = parse_count(raw.trace_limit);
     if (!limit) return make_error("--trace-limit {}: {}", raw.trace_limit, limit.error());
@@ -222,6 +307,18 @@ CommandLine parse_command_line(int argc, const char* const* argv, std::FILE* out
                 help_of(run_option(RunOption::PerfMap)));
   CLI::Option* trace = add(RunOption::Trace, raw.trace);
   add(RunOption::TraceLimit, raw.trace_limit)->needs(trace);
+  add(RunOption::Hda, raw.hd[0]);
+  add(RunOption::Hdb, raw.hd[1]);
+  add(RunOption::Hdc, raw.hd[2]);
+  add(RunOption::Hdd, raw.hd[3]);
+  add(RunOption::Cdrom, raw.cdrom);
+  add(RunOption::Boot, raw.boot);
+  run->add_flag(std::string(run_option(RunOption::Snapshot).flag), raw.snapshot,
+                help_of(run_option(RunOption::Snapshot)));
+  const RunOptionSpec& drive = run_option(RunOption::Drive);
+  run->add_option(std::string(drive.flag), raw.drives, help_of(drive))
+      ->type_name(std::string(drive.value_name))
+      ->check(not_empty);
   const RunOptionSpec& debugcon = run_option(RunOption::Debugcon);
   run->add_option(std::string(debugcon.flag), raw.debugcons, help_of(debugcon))
       ->type_name(std::string(debugcon.value_name))

@@ -48,7 +48,7 @@ bool is_file_key(uint16_t key) { return (key & FwCfg::kArchLocal) == 0 && (key &
 
 }  // namespace
 
-FwCfg::FwCfg(FwCfgDma* dma) : dma_(dma) {
+FwCfg::FwCfg(DmaMemory* dma) : dma_(dma) {
   items_[kSignature] = {'Q', 'E', 'M', 'U'};
   items_[kId] = little_endian(kIdTraditional | (dma != nullptr ? kIdDma : 0), 4);
   rebuild_directory();
@@ -145,9 +145,9 @@ uint8_t FwCfg::read_data() {
 
 void FwCfg::run_dma(uint64_t descriptor) {
   std::array<uint8_t, kDmaAccessSize> access{};
-  if (!dma_->read(descriptor, access.data(), access.size())) {
+  if (!dma_->read(descriptor, access)) {
     // Nothing to go on; try to report it where the control field would be.
-    static_cast<void>(dma_->write(descriptor, std::array<uint8_t, 4>{0, 0, 0, kDmaError}.data(), 4));
+    static_cast<void>(dma_->write(descriptor, std::array<uint8_t, 4>{0, 0, 0, kDmaError}));
     return;
   }
   const auto control = static_cast<uint32_t>(get_be(&access[0], 4));
@@ -168,13 +168,13 @@ void FwCfg::run_dma(uint64_t descriptor) {
   }
   std::vector<uint8_t> result;
   put_be32(result, ok ? 0 : kDmaError);
-  static_cast<void>(dma_->write(descriptor, result.data(), result.size()));
+  static_cast<void>(dma_->write(descriptor, result));
 }
 
 bool FwCfg::dma_read(uint64_t address, uint32_t length) {
   if (selected_ != nullptr && offset_ < selected_->size()) {
     const auto count = static_cast<uint32_t>(std::min<size_t>(length, selected_->size() - offset_));
-    if (!dma_->write(address, selected_->data() + offset_, count)) return false;
+    if (!dma_->write(address, std::span(selected_->data() + offset_, count))) return false;
     offset_ += count;
     address += count;
     length -= count;
@@ -183,7 +183,7 @@ bool FwCfg::dma_read(uint64_t address, uint32_t length) {
   static constexpr std::array<uint8_t, 4096> kZeros{};
   while (length > 0) {
     const auto count = std::min<uint32_t>(length, kZeros.size());
-    if (!dma_->write(address, kZeros.data(), count)) return false;
+    if (!dma_->write(address, std::span(kZeros.data(), count))) return false;
     address += count;
     length -= count;
   }

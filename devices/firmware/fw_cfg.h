@@ -23,19 +23,10 @@
 #include <vector>
 
 #include "common/result.h"
+#include "devices/dma_memory.h"
 #include "devices/io_device.h"
 
 namespace vmm86 {
-
-/// Guest-physical memory as the DMA interface sees it; the machine implements it over its
-/// GuestMemory. Both return false, copying nothing or a prefix, when any byte of the range
-/// is not RAM, so a bad guest address becomes the error bit and never a host fault.
-class FwCfgDma {
- public:
-  virtual ~FwCfgDma() = default;
-  [[nodiscard]] virtual bool read(uint64_t phys, void* out, size_t size) = 0;
-  [[nodiscard]] virtual bool write(uint64_t phys, const void* data, size_t size) = 0;
-};
 
 class FwCfg final : public PortIoDevice {
  public:
@@ -95,7 +86,7 @@ class FwCfg final : public PortIoDevice {
 
   /// `dma` null: no DMA interface (ID bit 1 clear, writes to 0x514-0x51B ignored).
   /// Otherwise it must outlive the device. The signature and ID items are added here.
-  explicit FwCfg(FwCfgDma* dma);
+  explicit FwCfg(DmaMemory* dma);
   FwCfg(const FwCfg&) = delete;
   FwCfg& operator=(const FwCfg&) = delete;
 
@@ -127,7 +118,7 @@ class FwCfg final : public PortIoDevice {
   [[nodiscard]] bool dma_read(uint64_t address, uint32_t length);
   void rebuild_directory();
 
-  FwCfgDma* dma_;
+  DmaMemory* dma_;
   std::map<uint16_t, std::vector<uint8_t>> items_;       ///< numbered items, not files
   std::map<std::string, std::vector<uint8_t>> files_;    ///< by name: iteration order is key order
   std::vector<const std::vector<uint8_t>*> file_slots_;  ///< index = key - kFileFirst

@@ -6,18 +6,9 @@
 #include <cstdint>
 #include <span>
 
+#include "devices/dma_memory.h"
+
 namespace vmm86 {
-
-/// Guest-physical memory for device DMA. Returns false when any byte of the range is not
-/// RAM (MMIO, a hole, past the end); nothing is promised about the bytes done before.
-class DmaMemory {
- public:
-  [[nodiscard]] virtual bool read(uint64_t phys, std::span<uint8_t> out) = 0;
-  [[nodiscard]] virtual bool write(uint64_t phys, std::span<const uint8_t> data) = 0;
-
- protected:
-  ~DmaMemory() = default;
-};
 
 enum class DmaStatus : uint8_t {
   Ok,

@@ -138,6 +138,30 @@ TEST(ParseCommandLine, NoKernelBootsTheDefaultBios) {
   EXPECT_EQ(other.command.run->bios_path, "/usr/share/bochs/BIOS-bochs-latest");
 }
 
+// QEMU's drive numbering: -hda..-hdd are IDE positions 0-3, -cdrom is 2 (secondary
+// master), -drive without index takes the next free one.
+TEST(ParseCommandLine, DrivesTakeQemusIdePositions) {
+  const Parsed p = parse({"run", "--hda", "disk.img", "--cdrom", "cd.iso", "--drive", "file=more.img,readonly=on",
+                          "--boot", "d", "--snapshot", "--debugcon", "0x402:bios.log"});
+  ASSERT_TRUE(p.command.run) << p.err;
+  const MachineConfig& c = *p.command.run;
+  ASSERT_EQ(c.drives.size(), 3u);
+  EXPECT_EQ(c.drives[0].path, "disk.img");
+  EXPECT_EQ(c.drives[0].index, 0u);
+  EXPECT_EQ(c.drives[0].media, DriveMedia::Disk);
+  EXPECT_EQ(c.drives[1].path, "cd.iso");
+  EXPECT_EQ(c.drives[1].index, 2u);
+  EXPECT_EQ(c.drives[1].media, DriveMedia::Cdrom);
+  EXPECT_TRUE(c.drives[1].read_only);
+  EXPECT_EQ(c.drives[2].index, 1u);
+  EXPECT_TRUE(c.drives[2].read_only);
+  EXPECT_EQ(c.boot_order, "d");
+  EXPECT_TRUE(c.snapshot);
+  ASSERT_EQ(c.debugcons.size(), 1u);
+  EXPECT_EQ(c.debugcons[0].port, 0x402);
+  EXPECT_EQ(c.debugcons[0].path, "bios.log");
+}
+
 TEST(ParseCommandLine, DefaultsAreQemuLike) {
   const Parsed p = parse({"run", "--kernel", "bzImage"});
   ASSERT_TRUE(p.command.run) << p.err;
@@ -181,6 +205,17 @@ TEST(ParseCommandLine, ErrorsAreOneLineAndStatusTwo) {
       {"run", "--initrd", "i"},
       {"run", "--append", "quiet"},
       {"run", "--kernel", "k", "--bios", "b"},
+      {"run", "--drive", "file=x,format=qcow2"},
+      {"run", "--drive", "file=x,if=virtio"},
+      {"run", "--drive", "file=x,index=4"},
+      {"run", "--drive", "media=disk"},
+      {"run", "--drive", "file=x,speed=fast"},
+      {"run", "--hda", "a", "--drive", "file=b,index=0"},
+      {"run", "--kernel", "k", "--hda", "d"},
+      {"run", "--boot", "z"},
+      {"run", "--debugcon", "0x10000:f"},
+      {"run", "--debugcon", "0x402:"},
+      {"run", "--debugcon", "0x402:a", "--debugcon", "0x402:b"},
       {"run", "--kernel", "k", "--mem", "abc"},
       {"run", "--kernel", "k", "--mem", ""},
       {"run", "--kernel", ""},

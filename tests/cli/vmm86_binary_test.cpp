@@ -11,8 +11,6 @@
 #include <string>
 #include <vector>
 
-#include "tests/loader/test_files.h"
-
 #include "tests/loader/guest_files.h"
 #include "tests/loader/test_files.h"
 #include "vmm/cli.h"

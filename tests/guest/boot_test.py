@@ -2,7 +2,9 @@
 """Guest integration test: boot the default guest (Debian linux-image-686 + busybox) on one
 engine, run commands through the scripted init and compare with known answers.
 
-  boot_test.py ENGINE [--quick]     ENGINE: qemu | vmm86 | vmm86-interp
+  boot_test.py ENGINE [--quick] [--medium kernel|disk|cdrom]     ENGINE: qemu | vmm86 | vmm86-interp
+--medium disk boots through the BIOS from a raw MBR disk with SYSLINUX, cdrom from an El
+Torito CD with ISOLINUX (scripts/boot_media.py), holding the same kernel and initrd.
 Exit status 0 when every check passes; prints one line per check.
 """
 from __future__ import annotations
@@ -28,7 +30,16 @@ CHECKS = [
      r"62562\.500 0\.3333"),
     ("ls", "ls /", r"(?s)(?=.*\bbin\b)(?=.*\bproc\b)(?=.*\bsys\b).*"),
 ]
+# The quick set leaves out the PCI check: on vmm86 (bt) a BIOS-booted guest sometimes lists
+# only 00:00.0 in /sys/bus/pci/devices for the whole boot (seen 1 to 3 boots in 8 while the
+# machine was loaded, never on QEMU or the interpreter; docs/status.md, open).
 QUICK = ("uname", "md5sum", "ls")
+# Booted through the BIOS, the guest sees the PC's PCI functions (busybox has no lspci):
+# the i440FX host bridge, the PIIX3 ISA bridge and IDE function, the PIIX4 ACPI function,
+# as on QEMU's `pc` machine.
+PCI_CHECK = ("pci", "for d in /sys/bus/pci/devices/*; do echo ${d##*/} $(cat $d/vendor $d/device); done",
+             r"0000:00:00\.0 0x8086 0x1237\n0000:00:01\.0 0x8086 0x7000\n0000:00:01\.1 0x8086 0x7010\n"
+             r"0000:00:01\.3 0x8086 0x7113")
 
 
 def main() -> int:
@@ -36,16 +47,19 @@ def main() -> int:
         print(__doc__)
         return 2
     engine = sys.argv[1]
+    medium = sys.argv[sys.argv.index("--medium") + 1] if "--medium" in sys.argv else "kernel"
     checks = [c for c in CHECKS if "--quick" not in sys.argv or c[0] in QUICK]
+    if medium != "kernel":
+        checks.append(PCI_CHECK)
     # One boot runs every command; each command's output is framed so it can be told apart.
     script = "".join(f"echo '@@<{name}>'\n{cmd}\necho '@@</{name}>'\n" for name, cmd, _ in checks)
-    run = guestrun.run(engine, script, timeout_s=1200)
+    run = guestrun.run(engine, script, timeout_s=1200, medium=medium)
     if not run.ok:
         print(f"FAIL boot on {engine}: {run.error or f'status {run.status}'}")
         print("--- last console lines ---")
         print("\n".join(run.console.splitlines()[-40:]))
         return 1
-    print(f"ok   boot on {engine} ({run.total_s:.1f} s)")
+    print(f"ok   boot on {engine} from {medium} ({run.total_s:.1f} s)")
     failed = 0
     for name, _, pattern in checks:
         m = re.search(rf"@@<{name}>\n(.*?)\n?@@</{name}>", run.output, re.S)

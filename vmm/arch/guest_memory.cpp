@@ -48,6 +48,7 @@ Result<GuestMemory> GuestMemory::private_view(const GuestMemory& of) {
   if (base == MAP_FAILED) return host_error("mmap of a private view of guest RAM", fd);
   GuestMemory view(fd, static_cast<uint8_t*>(base), of.ram_size_, of.mapped_size_);
   view.regions_ = of.regions_;
+  view.map_generation_ = of.map_generation_;
   return view;
 }
 
@@ -64,6 +65,7 @@ GuestMemory::GuestMemory(GuestMemory&& other) noexcept
       base_(std::exchange(other.base_, nullptr)),
       ram_size_(std::exchange(other.ram_size_, 0)),
       mapped_size_(std::exchange(other.mapped_size_, 0)),
+      map_generation_(other.map_generation_),
       regions_(std::move(other.regions_)) {}
 
 GuestMemory& GuestMemory::operator=(GuestMemory&& other) noexcept {
@@ -73,6 +75,7 @@ GuestMemory& GuestMemory::operator=(GuestMemory&& other) noexcept {
     base_ = std::exchange(other.base_, nullptr);
     ram_size_ = std::exchange(other.ram_size_, 0);
     mapped_size_ = std::exchange(other.mapped_size_, 0);
+    map_generation_ = other.map_generation_;
     regions_ = std::move(other.regions_);
   }
   return *this;
@@ -87,16 +90,26 @@ void GuestMemory::release() {
   fd_ = -1;
 }
 
-void GuestMemory::add_region(PhysRegion region) { regions_.push_back(std::move(region)); }
+void GuestMemory::add_region(PhysRegion region) {
+  regions_.push_back(std::move(region));
+  ++map_generation_;
+}
 
 void GuestMemory::set_region(PhysRegion region) {
   for (auto& r : regions_) {
     if (r.name == region.name) {
       r = std::move(region);
+      ++map_generation_;
       return;
     }
   }
   add_region(std::move(region));
+}
+
+void GuestMemory::sync_map_from(const GuestMemory& source) {
+  if (map_generation_ == source.map_generation_) return;
+  regions_ = source.regions_;
+  map_generation_ = source.map_generation_;
 }
 
 uint8_t* GuestMemory::backed_ptr(GuestPhys addr, uint64_t len) const {

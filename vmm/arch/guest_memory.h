@@ -62,6 +62,12 @@ class GuestMemory {
   void add_region(PhysRegion region);
   /// Replaces the region of the same name (keeping its precedence), or adds it.
   void set_region(PhysRegion region);
+  /// Changes with every add_region/set_region: a private view compares it with its
+  /// source's to know when to take the source's map again (sync_map_from).
+  [[nodiscard]] uint64_t map_generation() const { return map_generation_; }
+  /// A private view's physical map made the same as `source`'s (the firmware's shadow-RAM
+  /// control changes it while the guest runs).
+  void sync_map_from(const GuestMemory& source);
   /// The ROM after guest RAM in the memfd (empty without one), for the firmware loader.
   [[nodiscard]] std::span<uint8_t> rom_area() const {
     return {base_ + ram_size_, static_cast<size_t>(mapped_size_ - ram_size_)};
@@ -97,6 +103,7 @@ class GuestMemory {
   uint8_t* base_ = nullptr;
   uint64_t ram_size_ = 0;
   uint64_t mapped_size_ = 0;  ///< RAM and the ROM after it
+  uint64_t map_generation_ = 0;
   std::vector<PhysRegion> regions_;
 };
 

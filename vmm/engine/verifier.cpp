@@ -66,6 +66,7 @@ void BlockVerifier::shadow_run(const CpuState& cpu, const Block& block) {
   ++stats_.sampled;
   // All of it, not only the bytes the shadow reported: its page walks set A/D bits too.
   view_->discard_writes(GuestPhys{0}, view_->ram_size());
+  view_->sync_map_from(mem_);  // the BIOS's shadow RAM may have changed what is ROM
   writes_.clear();
   snapshots_.clear();
   inconclusive_ = false;

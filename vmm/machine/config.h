@@ -40,6 +40,21 @@ struct DebugconConfig {
   std::string path;
 };
 
+/// What a drive holds: a hard disk or a CD-ROM (read-only, 2048-byte sectors).
+enum class DriveMedia : uint8_t { Disk, Cdrom };
+
+/// IDE positions as QEMU numbers them: 0 primary master (--hda), 1 primary slave (--hdb),
+/// 2 secondary master (--hdc, --cdrom), 3 secondary slave (--hdd).
+inline constexpr unsigned kIdeDrives = 4;
+
+/// A drive on the IDE controller (--hda..--hdd, --cdrom, --drive).
+struct DriveConfig {
+  std::string path;
+  DriveMedia media = DriveMedia::Disk;
+  bool read_only = false;
+  unsigned index = 0;  ///< IDE position, below kIdeDrives
+};
+
 /// Everything `vmm86 run` was asked to do, checked for form (not yet against the files).
 struct MachineConfig {
   std::string kernel_path;                ///< bzImage; empty: boot the BIOS
@@ -55,6 +70,9 @@ struct MachineConfig {
   std::string trace_path;                 ///< empty: no instruction trace
   uint64_t trace_limit = 0;               ///< stop tracing after this many instructions; 0: no limit
   std::vector<DebugconConfig> debugcons;  ///< --debugcon, in command-line order
+  std::vector<DriveConfig> drives;        ///< at distinct IDE positions
+  std::string boot_order = "cad";         ///< QEMU's -boot: a floppy, c hard disk, d CD-ROM
+  bool snapshot = false;                  ///< writes go to a temporary overlay, never the images
 };
 
 /// Process exit statuses of vmm86.

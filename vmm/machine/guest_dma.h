@@ -6,22 +6,22 @@
 #include <cstdint>
 #include <functional>
 
-#include "devices/firmware/fw_cfg.h"
+#include "devices/dma_memory.h"
 #include "vmm/arch/guest_memory.h"
 
 namespace vmm86 {
 
-class GuestDma final : public FwCfgDma {
+class GuestDma final : public DmaMemory {
  public:
   using WriteListener = std::function<void(GuestPhys addr, uint64_t size)>;
   GuestDma(GuestMemory& mem, WriteListener written) : mem_(mem), written_(std::move(written)) {}
 
-  [[nodiscard]] bool read(uint64_t phys, void* out, size_t size) override {
-    return mem_.read(GuestPhys{phys}, out, size);
+  [[nodiscard]] bool read(uint64_t phys, std::span<uint8_t> out) override {
+    return mem_.read(GuestPhys{phys}, out.data(), out.size());
   }
-  [[nodiscard]] bool write(uint64_t phys, const void* data, size_t size) override {
-    if (!mem_.write(GuestPhys{phys}, data, size)) return false;
-    if (written_) written_(GuestPhys{phys}, size);
+  [[nodiscard]] bool write(uint64_t phys, std::span<const uint8_t> data) override {
+    if (!mem_.write(GuestPhys{phys}, data.data(), data.size())) return false;
+    if (written_) written_(GuestPhys{phys}, data.size());
     return true;
   }
 

@@ -18,11 +18,27 @@
 
 #include "common/check.h"
 #include "devices/firmware/fw_cfg_pc.h"
+#include "devices/storage/ata_disk.h"
+#include "devices/storage/atapi_cdrom.h"
+#include "devices/storage/raw_image.h"
+#include "devices/storage/snapshot_overlay.h"
 #include "vmm/machine/cpuid.h"
 
 namespace vmm86 {
 
 namespace {
+
+/// A qcow2 image opened as raw would show its metadata to the guest, and a guest write
+/// could corrupt it: refuse it until vmm86 reads qcow2.
+Status refuse_qcow2(BlockBackend& image, const std::string& path) {
+  std::array<uint8_t, 4> magic{};
+  if (image.size_bytes() >= magic.size() && image.read(0, magic) &&
+      magic == std::array<uint8_t, 4>{'Q', 'F', 'I', 0xFB}) {
+    return make_error("{} is a qcow2 image; vmm86 reads raw images only for now (qemu-img convert -O raw {} {}.raw)",
+                      path, path, path);
+  }
+  return ok_status();
+}
 
 constexpr uint64_t kMaxSliceNs = 10'000'000;  // service the console at least every 10 ms
 constexpr uint64_t kInterpSlice = 20'000;     // instructions per interpreter slice
@@ -183,10 +199,8 @@ Status Machine::attach_firmware_devices() {
   });
   chipset_->set_power_off([this] { acpi_power_off_ = true; });
   chipset_->set_reset_request([this] { reset_requested_ = true; });
-  // Boot order in CMOS as QEMU stores it for its default "-boot cad" (SeaBIOS reads it on
-  // QEMU): 0x3D first and second device, 0x38 the third (1 floppy, 2 hard disk, 3 CD-ROM).
-  pc_->rtc().set_cmos_byte(0x3D, 0x12);
-  pc_->rtc().set_cmos_byte(0x38, 0x30);
+  set_boot_order();
+  VMM86_TRY(attach_storage());
   fw_cfg_ = std::make_unique<FwCfg>(dma_.get());
   FwCfgMachineInfo info;
   info.ram_bytes = mem_.ram_size();
@@ -194,6 +208,47 @@ Status Machine::attach_firmware_devices() {
   BusRangeId id = 0;
   VMM86_CHECK(pc_->io_bus().add(FwCfg::kIoBase, FwCfg::kIoPorts, *fw_cfg_, "fw_cfg", FwCfg::kIoWidth, &id) ==
               BusStatus::Ok);
+  return ok_status();
+}
+
+void Machine::set_boot_order() {
+  // SeaBIOS on QEMU reads the order from CMOS: 0x3D holds the first and second device,
+  // 0x38's high nibble the third (1 floppy, 2 hard disk, 3 CD-ROM); 0x38 bit 0 clear keeps
+  // the floppy boot-signature check.
+  std::array<uint8_t, 3> devices{};
+  for (size_t i = 0; i < config_.boot_order.size() && i < devices.size(); ++i) {
+    const char letter = config_.boot_order[i];
+    devices[i] = letter == 'a' ? 1 : letter == 'c' ? 2 : 3;
+  }
+  pc_->rtc().set_cmos_byte(0x3D, static_cast<uint8_t>(devices[1] << 4 | devices[0]));
+  pc_->rtc().set_cmos_byte(0x38, static_cast<uint8_t>(devices[2] << 4));
+}
+
+Status Machine::attach_storage() {
+  ide_ = std::make_unique<IdeController>(*dma_, IrqLine(&pc_->pic(), IdeController::kPrimaryIrq),
+                                         IrqLine(&pc_->pic(), IdeController::kSecondaryIrq));
+  VMM86_CHECK(ide_->register_legacy_ports(pc_->io_bus()) == BusStatus::Ok);
+  chipset_->mapper().attach_io(chipset_->ide(), Piix3Ide::kBusMasterBar, ide_->bus_master(), "ide-bus-master",
+                               IdeBusMaster::kWidth);
+  for (const DriveConfig& drive : config_.drives) {
+    auto image = RawImage::open(drive.path, RawImageOptions{.read_only = drive.read_only});
+    if (!image) return std::move(image).take_error();
+    VMM86_TRY(refuse_qcow2(**image, drive.path));
+    if (!(*image)->size_note().empty()) std::fprintf(stderr, "vmm86: %s\n", (*image)->size_note().c_str());
+    std::unique_ptr<BlockBackend> backend = std::move(*image);
+    if (config_.snapshot && !drive.read_only) {
+      auto overlay = SnapshotOverlay::create(std::move(backend));
+      if (!overlay) return std::move(overlay).take_error();
+      backend = std::move(*overlay);
+    }
+    std::unique_ptr<IdeDrive> device;
+    if (drive.media == DriveMedia::Cdrom) {
+      device = std::make_unique<AtapiCdrom>(std::move(backend));
+    } else {
+      device = std::make_unique<AtaDisk>(std::move(backend));
+    }
+    ide_->attach(drive.index / 2, drive.index % 2, std::move(device));
+  }
   return ok_status();
 }
 

@@ -11,6 +11,7 @@
 #include "devices/firmware/fw_cfg.h"
 #include "devices/pc_chipset.h"
 #include "devices/pc_platform.h"
+#include "devices/storage/ide_controller.h"
 #include "shadow-mmu/shadow_mmu.h"
 #include "vmm/engine/bt_engine.h"
 #include "vmm/interp/interpreter.h"
@@ -117,6 +118,10 @@ class Machine final : public CpuHooks {
   [[nodiscard]] Status attach_debugcon(const DebugconConfig& debugcon);
   /// What a BIOS boot adds to the legacy PC: the PCI chipset and fw_cfg.
   [[nodiscard]] Status attach_firmware_devices();
+  /// The IDE controller and the drives of --hda.. / --cdrom / --drive.
+  [[nodiscard]] Status attach_storage();
+  /// CMOS boot order bytes as QEMU stores them for --boot.
+  void set_boot_order();
   /// A device wrote guest RAM behind the engines' backs.
   void dma_written(GuestPhys addr, uint64_t size);
 
@@ -133,6 +138,7 @@ class Machine final : public CpuHooks {
   std::unique_ptr<GuestDma> dma_;
   std::unique_ptr<FwCfg> fw_cfg_;       ///< with a BIOS only
   std::unique_ptr<PcChipset> chipset_;  ///< with a BIOS only
+  std::unique_ptr<IdeController> ide_;  ///< with a BIOS only
   bool acpi_power_off_ = false;
   std::vector<std::unique_ptr<DebugConsolePort>> debugcon_ports_;
   std::vector<std::unique_ptr<std::FILE, int (*)(std::FILE*)>> debugcon_files_;

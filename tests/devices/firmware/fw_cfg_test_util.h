@@ -13,17 +13,17 @@
 namespace vmm86::test {
 
 /// `size` bytes of RAM at guest-physical 0; anything beyond is not memory.
-class FlatMemory final : public FwCfgDma {
+class FlatMemory final : public DmaMemory {
  public:
   explicit FlatMemory(size_t size) : bytes(size, 0) {}
-  bool read(uint64_t phys, void* out, size_t size) override {
-    if (!contains(phys, size)) return false;
-    std::memcpy(out, bytes.data() + phys, size);
+  bool read(uint64_t phys, std::span<uint8_t> out) override {
+    if (!contains(phys, out.size())) return false;
+    std::memcpy(out.data(), bytes.data() + phys, out.size());
     return true;
   }
-  bool write(uint64_t phys, const void* data, size_t size) override {
-    if (!contains(phys, size)) return false;
-    std::memcpy(bytes.data() + phys, data, size);
+  bool write(uint64_t phys, std::span<const uint8_t> data) override {
+    if (!contains(phys, data.size())) return false;
+    std::memcpy(bytes.data() + phys, data.data(), data.size());
     return true;
   }
   [[nodiscard]] bool contains(uint64_t phys, size_t size) const {
