@@ -40,6 +40,13 @@ PcChipset::PcChipset(PcPlatform& platform, const VirtualClock& clock, LogFn log)
                                       windows_.add_mmio_window(kMmioWindow, kMmioWindowSize), "pci-mmio", 4,
                                       &id) == BusStatus::Ok);
   mapper_.attach_io(pm_, pm_.pm_io_region(), pm_.pm_io(), "piix4-pm", 4);
+  // Fixed ports inside the low PCI window, where QEMU's tables expect them.
+  VMM86_CHECK(windows_.map_io(Piix4Pm::kQemuGpeBlockPort, Piix4Pm::kGpeBlockSize, pm_.gpe_block(), "acpi-gpe0", 4) ==
+              BusStatus::Ok);
+  VMM86_CHECK(windows_.map_io(PciHotplugPorts::kBasePort, PciHotplugPorts::kPortCount, pci_hotplug_, "acpi-pci-hotplug",
+                              4) == BusStatus::Ok);
+  VMM86_CHECK(windows_.map_io(CpuHotplugPorts::kBasePort, CpuHotplugPorts::kPortCount, cpu_hotplug_, "acpi-cpu-hotplug",
+                              1) == BusStatus::Ok);
 }
 
 }  // namespace vmm86

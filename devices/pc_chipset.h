@@ -3,7 +3,8 @@
 // 0xCF8, the i440FX host bridge at 00:00.0 (PAM shadow-RAM control), the PIIX3 ISA bridge
 // at 00:01.0 (PIRQ routing to the 8259), the PIIX3 IDE function at 00:01.1 and the PIIX4
 // power-management function at 00:01.3 (ACPI PM timer, SCI on IRQ 9, S5 power-off), plus
-// the APM control ports 0xB2/0xB3. BARs the firmware places land in fixed PCI windows:
+// the APM control ports 0xB2/0xB3, and the ports QEMU's ACPI tables read (GPE0 at 0xAFE0,
+// hotplug at 0xAE00 and 0xAF00: devices/pci/acpi_hotplug_ports.h). BARs the firmware places land in fixed PCI windows:
 // I/O 0xA000-0xBFFF (GPE, PM and SMBus blocks) and 0xC000-0xFFFF, memory E0000000-FEBFFFFF.
 // The direct Linux boot has none of this (the kernel finds no PCI and uses the legacy PC).
 #pragma once
@@ -13,6 +14,7 @@
 #include "devices/clock/virtual_clock.h"
 #include "devices/log.h"
 #include "devices/pc_platform.h"
+#include "devices/pci/acpi_hotplug_ports.h"
 #include "devices/pci/apm_control.h"
 #include "devices/pci/i440fx_host_bridge.h"
 #include "devices/pci/pci_bus.h"
@@ -58,6 +60,8 @@ class PcChipset {
   Piix3Ide ide_;
   Piix4Pm pm_;
   ApmControl apm_;
+  PciHotplugPorts pci_hotplug_;
+  CpuHotplugPorts cpu_hotplug_;
   PciWindows windows_;
   PciRegionMapper mapper_;
 };

@@ -1,72 +1,32 @@
 #include "devices/pci/pci_windows.h"
 
+#include <algorithm>
+
 namespace vmm86 {
 
-PciIoWindow::PciIoWindow(uint16_t base, uint32_t size, LogFn log)
-    : base_(base), size_(size), log_(std::move(log)), inner_(std::make_unique<IoBus>(log_)) {}
-
-uint32_t PciIoWindow::read(uint16_t offset, unsigned size) {
-  return inner_->read(static_cast<uint16_t>(base_ + offset), size);
-}
-
-void PciIoWindow::write(uint16_t offset, unsigned size, uint32_t value) {
-  inner_->write(static_cast<uint16_t>(base_ + offset), size, value);
-}
-
-BusStatus PciIoWindow::map(uint16_t base, uint32_t size, PortIoDevice& device, const std::string& name,
-                           unsigned width) {
+template <class Traits>
+BusStatus WindowRanges<Traits>::map(uint64_t base, uint64_t size, Device& device, const std::string& name,
+                                    unsigned width) {
   if (!contains(base, size)) return BusStatus::OutOfSpace;
-  const BusStatus status = inner_->add(base, size, device, name, width);
+  BusRangeId id = 0;
+  const BusStatus status = inner_->add(base, size, device, name, width, &id);
   if (status == BusStatus::Ok) mappings_.push_back(Mapping{base, size, &device, name, width});
   return status;
 }
 
-bool PciIoWindow::unmap(uint16_t base) {
-  bool found = false;
-  for (auto it = mappings_.begin(); it != mappings_.end(); ++it) {
-    if (it->base != base) continue;
-    mappings_.erase(it);
-    found = true;
-    break;
-  }
-  if (!found) return false;
-  inner_ = std::make_unique<IoBus>(log_);
-  for (const Mapping& m : mappings_) (void)inner_->add(m.base, m.size, *m.device, m.name, m.width);
+template <class Traits>
+bool WindowRanges<Traits>::unmap(uint64_t base) {
+  const auto it = std::find_if(mappings_.begin(), mappings_.end(), [&](const Mapping& m) { return m.base == base; });
+  if (it == mappings_.end()) return false;
+  mappings_.erase(it);
+  inner_ = std::make_unique<RangeBus<Traits>>(log_);
+  BusRangeId id = 0;
+  for (const Mapping& m : mappings_) (void)inner_->add(m.base, m.size, *m.device, m.name, m.width, &id);
   return true;
 }
 
-PciMmioWindow::PciMmioWindow(uint32_t base, uint32_t size, LogFn log)
-    : base_(base), size_(size), log_(std::move(log)), inner_(std::make_unique<MmioBus>(log_)) {}
-
-uint32_t PciMmioWindow::read(uint64_t offset, unsigned size) {
-  return static_cast<uint32_t>(inner_->read(GuestPhys{base_ + offset}, size));
-}
-
-void PciMmioWindow::write(uint64_t offset, unsigned size, uint32_t value) {
-  inner_->write(GuestPhys{base_ + offset}, size, value);
-}
-
-BusStatus PciMmioWindow::map(uint32_t base, uint32_t size, MmioDevice& device, const std::string& name,
-                             unsigned width) {
-  if (!contains(base, size)) return BusStatus::OutOfSpace;
-  const BusStatus status = inner_->add(GuestPhys{base}, size, device, name, width);
-  if (status == BusStatus::Ok) mappings_.push_back(Mapping{base, size, &device, name, width});
-  return status;
-}
-
-bool PciMmioWindow::unmap(uint32_t base) {
-  bool found = false;
-  for (auto it = mappings_.begin(); it != mappings_.end(); ++it) {
-    if (it->base != base) continue;
-    mappings_.erase(it);
-    found = true;
-    break;
-  }
-  if (!found) return false;
-  inner_ = std::make_unique<MmioBus>(log_);
-  for (const Mapping& m : mappings_) (void)inner_->add(GuestPhys{m.base}, m.size, *m.device, m.name, m.width);
-  return true;
-}
+template class WindowRanges<PortIoTraits>;
+template class WindowRanges<MmioTraits>;
 
 PciIoWindow& PciWindows::add_io_window(uint16_t base, uint32_t size) {
   io_windows_.push_back(std::make_unique<PciIoWindow>(base, size, log_));
@@ -81,28 +41,28 @@ PciMmioWindow& PciWindows::add_mmio_window(uint32_t base, uint32_t size) {
 BusStatus PciWindows::map_io(uint16_t base, uint32_t size, PortIoDevice& device, const std::string& name,
                              unsigned width) {
   for (const auto& w : io_windows_) {
-    if (w->contains(base, size)) return w->map(base, size, device, name, width);
+    if (w->ranges().contains(base, size)) return w->ranges().map(base, size, device, name, width);
   }
   return BusStatus::OutOfSpace;
 }
 
 void PciWindows::unmap_io(uint16_t base) {
   for (const auto& w : io_windows_) {
-    if (w->unmap(base)) return;
+    if (w->ranges().unmap(base)) return;
   }
 }
 
 BusStatus PciWindows::map_mmio(uint32_t base, uint32_t size, MmioDevice& device, const std::string& name,
                                unsigned width) {
   for (const auto& w : mmio_windows_) {
-    if (w->contains(base, size)) return w->map(base, size, device, name, width);
+    if (w->ranges().contains(base, size)) return w->ranges().map(base, size, device, name, width);
   }
   return BusStatus::OutOfSpace;
 }
 
 void PciWindows::unmap_mmio(uint32_t base) {
   for (const auto& w : mmio_windows_) {
-    if (w->unmap(base)) return;
+    if (w->ranges().unmap(base)) return;
   }
 }
 

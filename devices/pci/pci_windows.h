@@ -20,72 +20,68 @@
 
 namespace vmm86 {
 
-/// Ports [base, base+size) for PCI I/O ranges. Register it on the IoBus at `base`, width 4.
-class PciIoWindow final : public PortIoDevice {
+/// What both kinds of window keep: the ranges mapped inside [base, base+size) and the inner
+/// bus that routes to them, rebuilt without a range when it goes away.
+template <class Traits>
+class WindowRanges {
  public:
-  PciIoWindow(uint16_t base, uint32_t size, LogFn log);
+  using Device = typename Traits::Device;
+  WindowRanges(uint64_t base, uint64_t size, LogFn log)
+      : base_(base), size_(size), log_(std::move(log)), inner_(std::make_unique<RangeBus<Traits>>(log_)) {}
 
-  uint32_t read(uint16_t offset, unsigned size) override;
-  void write(uint16_t offset, unsigned size, uint32_t value) override;
-
-  [[nodiscard]] bool contains(uint32_t base, uint32_t size) const {
-    return base >= base_ && base - base_ + uint64_t{size} <= size_;
+  [[nodiscard]] bool contains(uint64_t base, uint64_t size) const {
+    return base >= base_ && base - base_ + size <= size_;
   }
-  [[nodiscard]] BusStatus map(uint16_t base, uint32_t size, PortIoDevice& device, const std::string& name,
-                              unsigned width);
+  [[nodiscard]] BusStatus map(uint64_t base, uint64_t size, Device& device, const std::string& name, unsigned width);
   /// False if nothing was mapped at `base`.
-  bool unmap(uint16_t base);
-  [[nodiscard]] uint16_t base() const { return base_; }
-  [[nodiscard]] uint32_t size() const { return size_; }
+  bool unmap(uint64_t base);
+  /// An access at `offset` from the window's base.
+  [[nodiscard]] uint64_t read(uint64_t offset, unsigned size) { return inner_->read(base_ + offset, size); }
+  void write(uint64_t offset, unsigned size, uint64_t value) { inner_->write(base_ + offset, size, value); }
+  [[nodiscard]] uint64_t base() const { return base_; }
+  [[nodiscard]] uint64_t size() const { return size_; }
 
  private:
   struct Mapping {
-    uint16_t base;
-    uint32_t size;
-    PortIoDevice* device;
+    uint64_t base;
+    uint64_t size;
+    Device* device;
     std::string name;
     unsigned width;
   };
 
-  uint16_t base_;
-  uint32_t size_;
+  uint64_t base_;
+  uint64_t size_;
   LogFn log_;
   std::vector<Mapping> mappings_;
-  std::unique_ptr<IoBus> inner_;
+  std::unique_ptr<RangeBus<Traits>> inner_;
+};
+
+/// Ports [base, base+size) for PCI I/O ranges. Register it on the IoBus at `base`, width 4.
+class PciIoWindow final : public PortIoDevice {
+ public:
+  PciIoWindow(uint16_t base, uint32_t size, LogFn log) : ranges_(base, size, std::move(log)) {}
+
+  uint32_t read(uint16_t offset, unsigned size) override { return static_cast<uint32_t>(ranges_.read(offset, size)); }
+  void write(uint16_t offset, unsigned size, uint32_t value) override { ranges_.write(offset, size, value); }
+  [[nodiscard]] WindowRanges<PortIoTraits>& ranges() { return ranges_; }
+
+ private:
+  WindowRanges<PortIoTraits> ranges_;
 };
 
 /// Guest-physical [base, base+size) for PCI memory ranges. Register it on the MmioBus at
 /// `base`, width 4.
 class PciMmioWindow final : public MmioDevice {
  public:
-  PciMmioWindow(uint32_t base, uint32_t size, LogFn log);
+  PciMmioWindow(uint32_t base, uint32_t size, LogFn log) : ranges_(base, size, std::move(log)) {}
 
-  uint32_t read(uint64_t offset, unsigned size) override;
-  void write(uint64_t offset, unsigned size, uint32_t value) override;
-
-  [[nodiscard]] bool contains(uint32_t base, uint32_t size) const {
-    return base >= base_ && uint64_t{base} - base_ + size <= size_;
-  }
-  [[nodiscard]] BusStatus map(uint32_t base, uint32_t size, MmioDevice& device, const std::string& name,
-                              unsigned width);
-  bool unmap(uint32_t base);
-  [[nodiscard]] uint32_t base() const { return base_; }
-  [[nodiscard]] uint32_t size() const { return size_; }
+  uint32_t read(uint64_t offset, unsigned size) override { return static_cast<uint32_t>(ranges_.read(offset, size)); }
+  void write(uint64_t offset, unsigned size, uint32_t value) override { ranges_.write(offset, size, value); }
+  [[nodiscard]] WindowRanges<MmioTraits>& ranges() { return ranges_; }
 
  private:
-  struct Mapping {
-    uint32_t base;
-    uint32_t size;
-    MmioDevice* device;
-    std::string name;
-    unsigned width;
-  };
-
-  uint32_t base_;
-  uint32_t size_;
-  LogFn log_;
-  std::vector<Mapping> mappings_;
-  std::unique_ptr<MmioBus> inner_;
+  WindowRanges<MmioTraits> ranges_;
 };
 
 /// PciAddressSpaces over a set of windows: a range must lie inside one window.

@@ -67,7 +67,8 @@ Piix4Pm::Piix4Pm(const VirtualClock& clock, TimerQueue& timers, IrqLine sci)
       clock_(clock),
       sci_(sci),
       overflow_timer_(timers, [this](uint64_t now_ns) { on_overflow_timer(now_ns); }),
-      pm_io_(*this),
+      pm_io_(*this, 0),
+      gpe_io_(*this, GPSTS),
       pm_region_(add_custom_region(PciSpace::Io, kPmIoSize)),
       timer_start_ns_(clock.now_ns()) {
   define_register(pci_reg::kCommand, 2, 0, kCommandWritable);

@@ -73,6 +73,11 @@ class Piix4Pm final : public PciFunction {
 
   /// The PM I/O block device and its region index (for PciRegionMapper::attach_io).
   [[nodiscard]] PortIoDevice& pm_io() { return pm_io_; }
+  /// GPE0 status and enable (the block's GPSTS/GPEN) where QEMU's FADT, which SeaBIOS
+  /// copies, says they are: 4 ports at kQemuGpeBlockPort, fixed.
+  static constexpr uint16_t kQemuGpeBlockPort = 0xAFE0;
+  static constexpr uint32_t kGpeBlockSize = 4;
+  [[nodiscard]] PortIoDevice& gpe_block() { return gpe_io_; }
   [[nodiscard]] unsigned pm_io_region() const { return pm_region_; }
   [[nodiscard]] std::optional<uint32_t> pm_io_base() const { return region(pm_region_).base; }
   /// SMBBA's base while SMBHSTCFG bit 0 and PCICMD I/O are on (nothing decodes it).
@@ -94,14 +99,20 @@ class Piix4Pm final : public PciFunction {
   [[nodiscard]] bool sci_level() const { return sci_.level(); }
 
  private:
+  /// The PM block, or a part of it seen from elsewhere, from offset `first` on.
   class PmIo final : public PortIoDevice {
    public:
-    explicit PmIo(Piix4Pm& pm) : pm_(pm) {}
-    uint32_t read(uint16_t offset, unsigned size) override { return pm_.pm_read(offset, size); }
-    void write(uint16_t offset, unsigned size, uint32_t value) override { pm_.pm_write(offset, size, value); }
+    PmIo(Piix4Pm& pm, uint16_t first) : pm_(pm), first_(first) {}
+    uint32_t read(uint16_t offset, unsigned size) override {
+      return pm_.pm_read(static_cast<uint16_t>(first_ + offset), size);
+    }
+    void write(uint16_t offset, unsigned size, uint32_t value) override {
+      pm_.pm_write(static_cast<uint16_t>(first_ + offset), size, value);
+    }
 
    private:
     Piix4Pm& pm_;
+    uint16_t first_;
   };
 
   [[nodiscard]] std::optional<uint32_t> custom_region_base(unsigned region) const override;
@@ -123,6 +134,7 @@ class Piix4Pm final : public PciFunction {
   IrqLine sci_;
   DeviceTimer overflow_timer_;
   PmIo pm_io_;
+  PmIo gpe_io_;
   unsigned pm_region_;
   uint64_t timer_start_ns_;
   uint64_t overflow_count_ = 0;  ///< counter >> 23 when TMROF_STS was last brought up to date

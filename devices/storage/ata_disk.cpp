@@ -7,11 +7,11 @@
 namespace vmm86 {
 namespace {
 
-// Command codes (ATA/ATAPI-6 table B.2).
+using namespace ata_cmd;  // NOLINT(google-build-using-namespace): the shared codes beside the disk's own
+
+// The disk's own command codes (ATA/ATAPI-6 table B.2).
 enum : uint8_t {
-  NOP = 0x00,
   RECALIBRATE = 0x10,  // 10h-1Fh, obsolete
-  READ_SECTORS = 0x20,
   READ_SECTORS_NO_RETRY = 0x21,
   READ_SECTORS_EXT = 0x24,
   READ_DMA_EXT = 0x25,
@@ -39,16 +39,8 @@ enum : uint8_t {
   READ_DMA_NO_RETRY = 0xC9,
   WRITE_DMA = 0xCA,
   WRITE_DMA_NO_RETRY = 0xCB,
-  STANDBY_IMMEDIATE = 0xE0,
-  IDLE_IMMEDIATE = 0xE1,
-  STANDBY = 0xE2,
-  IDLE = 0xE3,
-  CHECK_POWER_MODE = 0xE5,
-  SLEEP = 0xE6,
   FLUSH_CACHE = 0xE7,
   FLUSH_CACHE_EXT = 0xEA,
-  IDENTIFY_DEVICE = 0xEC,
-  SET_FEATURES = 0xEF,
 };
 
 // SET FEATURES subcommands (features register).

@@ -8,24 +8,6 @@
 namespace vmm86 {
 namespace {
 
-// ATA commands a PACKET device takes (ATA/ATAPI-6 table B.2).
-enum : uint8_t {
-  ATA_NOP = 0x00,
-  ATA_DEVICE_RESET = 0x08,
-  ATA_READ_SECTORS = 0x20,
-  ATA_EXECUTE_DEVICE_DIAGNOSTIC = 0x90,
-  ATA_PACKET = 0xA0,
-  ATA_IDENTIFY_PACKET_DEVICE = 0xA1,
-  ATA_STANDBY_IMMEDIATE = 0xE0,
-  ATA_IDLE_IMMEDIATE = 0xE1,
-  ATA_STANDBY = 0xE2,
-  ATA_IDLE = 0xE3,
-  ATA_CHECK_POWER_MODE = 0xE5,
-  ATA_SLEEP = 0xE6,
-  ATA_IDENTIFY_DEVICE = 0xEC,
-  ATA_SET_FEATURES = 0xEF,
-};
-
 // Packet command operation codes (SPC-3, MMC-5).
 enum : uint8_t {
   TEST_UNIT_READY = 0x00,
@@ -183,16 +165,16 @@ std::array<uint16_t, 256> AtapiCdrom::identify() const {
 void AtapiCdrom::run_command(uint8_t command) {
   phase_ = Phase::Idle;
   switch (command) {
-    case ATA_PACKET: packet_command(); break;
-    case ATA_IDENTIFY_PACKET_DEVICE: identify_packet_command(); break;
-    case ATA_DEVICE_RESET:
+    case ata_cmd::PACKET: packet_command(); break;
+    case ata_cmd::IDENTIFY_PACKET_DEVICE: identify_packet_command(); break;
+    case ata_cmd::DEVICE_RESET:
       // Resets the device only; no interrupt (ATA-6 8.7).
       begin_reset();
       finish_reset(ata_error::DiagnosticPassed);
       break;
-    case ATA_IDENTIFY_DEVICE:
-    case ATA_READ_SECTORS: abort_with_signature(); break;
-    case ATA_SET_FEATURES:
+    case ata_cmd::IDENTIFY_DEVICE:
+    case ata_cmd::READ_SECTORS: abort_with_signature(); break;
+    case ata_cmd::SET_FEATURES:
       if (tf_.features == 0x03) {  // set transfer mode (ATA-6 table 44)
         const uint8_t mode = tf_.sector_count & 0x07;
         const unsigned kind = tf_.sector_count >> 3;
@@ -216,16 +198,16 @@ void AtapiCdrom::run_command(uint8_t command) {
       tf_.error = ata_error::ABRT;
       finish(kReady | ata_status::ERR, true);
       break;
-    case ATA_CHECK_POWER_MODE:
+    case ata_cmd::CHECK_POWER_MODE:
       tf_.sector_count = 0xFF;
       finish(kReady, true);
       break;
-    case ATA_STANDBY_IMMEDIATE:
-    case ATA_IDLE_IMMEDIATE:
-    case ATA_STANDBY:
-    case ATA_IDLE:
-    case ATA_SLEEP: finish(kReady, true); break;
-    case ATA_NOP:
+    case ata_cmd::STANDBY_IMMEDIATE:
+    case ata_cmd::IDLE_IMMEDIATE:
+    case ata_cmd::STANDBY:
+    case ata_cmd::IDLE:
+    case ata_cmd::SLEEP: finish(kReady, true); break;
+    case ata_cmd::NOP:
     default:
       tf_.error = ata_error::ABRT;
       finish(kReady | ata_status::ERR, true);

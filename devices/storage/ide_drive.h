@@ -19,6 +19,27 @@
 
 namespace vmm86 {
 
+/// ATA command codes that both kinds of drive take (ATA/ATAPI-6; a PACKET device's set is
+/// table B.2); each drive's own commands stay with it.
+namespace ata_cmd {
+enum : uint8_t {
+  NOP = 0x00,
+  DEVICE_RESET = 0x08,
+  READ_SECTORS = 0x20,
+  EXECUTE_DEVICE_DIAGNOSTIC = 0x90,
+  PACKET = 0xA0,
+  IDENTIFY_PACKET_DEVICE = 0xA1,
+  STANDBY_IMMEDIATE = 0xE0,
+  IDLE_IMMEDIATE = 0xE1,
+  STANDBY = 0xE2,
+  IDLE = 0xE3,
+  CHECK_POWER_MODE = 0xE5,
+  SLEEP = 0xE6,
+  IDENTIFY_DEVICE = 0xEC,
+  SET_FEATURES = 0xEF,
+};
+}  // namespace ata_cmd
+
 /// Command block register offsets from the channel's base (0x1F0 / 0x170).
 namespace ata_reg {
 constexpr uint16_t Data = 0;
