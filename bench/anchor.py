@@ -40,7 +40,7 @@ def measure(engines: list[str], workload, repeat: int, timeout: float, log) -> d
             st = state[engine]
             if st["failure"]:
                 continue
-            run = guestrun.run(engine, workload.script, timeout_s=timeout)
+            run = guestrun.run(engine, workload.script, timeout_s=timeout, medium=workload.medium)
             missing = [e for e in workload.expect if e not in run.output.splitlines()]
             if not run.ok or missing:
                 st["failure"] = run.error or (f"exit status {run.status}" if run.status else

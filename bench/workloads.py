@@ -14,11 +14,18 @@ class Workload:
     script: str
     expect: tuple[str, ...]  # lines that must appear in the output
     guest_only: bool = False  # no native equivalent (booting)
+    medium: str = "kernel"  # how the machine boots: kernel (direct), disk or cdrom (through the BIOS)
 
 
 WORKLOADS = [
     Workload("boot", "boot to the shell prompt and power off",
              "echo @@T0\necho booted\necho @@T1\n", ("booted",), guest_only=True),
+    # The same boot through SeaBIOS and a boot loader: MBR + SYSLINUX on an IDE disk, El
+    # Torito + ISOLINUX on an ATAPI CD (scripts/boot_media.py); the whole run is timed.
+    Workload("boot-disk", "BIOS -> MBR -> SYSLINUX -> Linux from an IDE disk, to the shell and power off",
+             "echo @@T0\necho booted\necho @@T1\n", ("booted",), guest_only=True, medium="disk"),
+    Workload("boot-cdrom", "BIOS -> El Torito -> ISOLINUX -> Linux from an ATAPI CD, to the shell and power off",
+             "echo @@T0\necho booted\necho @@T1\n", ("booted",), guest_only=True, medium="cdrom"),
     Workload("md5sum", "md5sum of 32 MiB of zeros",
              "echo @@T0\nhead -c 33554432 /dev/zero | md5sum\necho @@T1\n",
              ("58f06dd588d8ffb3beb46ada6309436b  -",)),
