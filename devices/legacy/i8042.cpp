@@ -161,7 +161,7 @@ void I8042::write_data(uint8_t value) {
       queue_output(kDeviceResend, true);  // no mouse: ask for a resend, the driver gives up
       break;
     default:
-      queue_output(kDeviceResend, false);  // a byte for the keyboard, which is absent
+      for (const uint8_t reply : keyboard_.receive(value)) queue_output(reply, false);
       break;
   }
 }

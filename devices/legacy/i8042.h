@@ -1,13 +1,11 @@
 // Intel 8042 keyboard controller at ports 0x60 (data) and 0x64 (status / command), with
-// a keyboard port (IRQ 1) and an auxiliary port (IRQ 12) that have no device attached:
-// a byte sent to either device is answered with 0xFE (resend), so Linux's i8042 driver
-// probes the controller successfully and atkbd/psmouse give up at once instead of
-// waiting for timeouts. Controller commands: read/write RAM (command byte at 0x20/0x60),
-// self-test 0xAA -> 0x55, interface tests, enable/disable ports, the input and output
-// ports, loopback writes to the output buffers (0xD2, 0xD3: Linux's AUX loop test and
-// IRQ 12 check), 0xD4 (to the aux device), A20 via the output port, and reset: output
-// port bit 0 low (0xD1) or a pulse command 0xF0-0xFF with bit 0 clear (0xFE) calls the
-// reset request callback. The controller answers at once, so IBF always reads 0.
+// a PS/2 keyboard on its keyboard port (IRQ 1; devices/legacy/ps2_keyboard.h) and nothing
+// on its auxiliary port (IRQ 12): a byte for the mouse is answered with 0xFE (resend), so
+// psmouse gives up at once instead of waiting for timeouts. Controller commands: read/write RAM (command byte at
+// 0x20/0x60), self-test 0xAA -> 0x55, interface tests, enable/disable ports, the input and output ports, loopback
+// writes to the output buffers (0xD2, 0xD3: Linux's AUX loop test and IRQ 12 check), 0xD4 (to the aux device), A20 via
+// the output port, and reset: output port bit 0 low (0xD1) or a pulse command 0xF0-0xFF with bit 0 clear (0xFE) calls
+// the reset request callback. The controller answers at once, so IBF always reads 0.
 #pragma once
 
 #include <array>
@@ -17,6 +15,7 @@
 
 #include "devices/io_device.h"
 #include "devices/irq_line.h"
+#include "devices/legacy/ps2_keyboard.h"
 
 namespace vmm86 {
 
@@ -70,6 +69,7 @@ class I8042 {
   uint8_t output_port_;
   bool last_write_was_command_ = false;
   uint64_t reset_requests_ = 0;
+  Ps2Keyboard keyboard_;
   IrqLine keyboard_irq_;
   IrqLine aux_irq_;
   std::function<void()> reset_request_;

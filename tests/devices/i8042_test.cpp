@@ -84,13 +84,33 @@ TEST_F(I8042Test, AuxLoopRaisesIrq12WhenEnabled) {
   EXPECT_FALSE(sink.levels[12]);
 }
 
-TEST_F(I8042Test, AbsentKeyboardAndMouseAnswerResend) {
+// The keyboard answers (IBM PS/2 reference: FF -> FA AA, F2 -> FA AB 83); the absent mouse
+// asks for a resend.
+TEST_F(I8042Test, KeyboardAnswersAndAbsentMouseAsksForResend) {
   (void)run(0x60, 0x47);
   send(0xF2);  // atkbd: GET ID
   EXPECT_TRUE(sink.levels[1]);
   EXPECT_EQ(status() & kAuxData, 0);
-  EXPECT_EQ(data(), 0xFE);
+  EXPECT_EQ(data(), 0xFA);
+  EXPECT_EQ(data(), 0xAB);
+  EXPECT_EQ(data(), 0x83);
   EXPECT_FALSE(sink.levels[1]);
+  send(0xFF);  // reset: acknowledge, then the self-test result
+  EXPECT_EQ(data(), 0xFA);
+  EXPECT_EQ(data(), 0xAA);
+  send(0xED);  // LEDs take an argument byte
+  EXPECT_EQ(data(), 0xFA);
+  send(0x07);
+  EXPECT_EQ(data(), 0xFA);
+  send(0xF0);  // scancode set: 0 asks which
+  EXPECT_EQ(data(), 0xFA);
+  send(0x00);
+  EXPECT_EQ(data(), 0xFA);
+  EXPECT_EQ(data(), 0x02);
+  send(0xEE);  // echo
+  EXPECT_EQ(data(), 0xEE);
+  send(0x01);  // no such command
+  EXPECT_EQ(data(), 0xFE);
   command(0xD4);  // psmouse: to the aux device
   send(0xFF);
   EXPECT_EQ(status() & kAuxData, kAuxData);
