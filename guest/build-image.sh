@@ -3,6 +3,8 @@
 #   vmlinuz          linux-image-6.1.0-*-686-unsigned (newest ABI the mirror offers)
 #   initrd.cpio.gz   busybox-static:i386 with two inits: /init (interactive shell) and
 #                    /init-scripted (select with rdinit=/init-scripted)
+#   initrd-disk.cpio.gz  busybox and the kernel's ATA/SCSI disk/ext4 modules with
+#                    /init (guest/init-disk), which mounts an ext4 root from /dev/sda2 (scripts/boot_media.py)
 # and the host's x86-64 busybox-static for the native benchmark engine.
 # Output goes to $VMM86_GUEST_DIR (default ~/.cache/vmm86/guest), outside git; the image is
 # rebuilt only when the package versions or the init scripts change.
@@ -31,9 +33,10 @@ bb64_ver=$(version_of busybox-static:amd64)
 [ -n "$bb_ver" ] && [ "$bb_ver" != "(none)" ] || die "package busybox-static:i386 has no candidate version"
 [ -n "$bb64_ver" ] && [ "$bb64_ver" != "(none)" ] || die "package busybox-static:amd64 has no candidate version"
 
-stamp="$kernel_pkg=$kernel_ver busybox=$bb_ver busybox64=$bb64_ver $(cat "$here/build-image.sh" "$here/init-interactive" "$here/init-scripted" | sha256sum | cut -c1-16)"
+stamp="$kernel_pkg=$kernel_ver busybox=$bb_ver busybox64=$bb64_ver $(cat "$here/build-image.sh" "$here/init-interactive" "$here/init-scripted" "$here/init-disk" | sha256sum | cut -c1-16)"
 if [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$stamp" ] \
-   && [ -f "$out/vmlinuz" ] && [ -f "$out/initrd.cpio.gz" ] && [ -x "$out/busybox-native" ]; then
+   && [ -f "$out/vmlinuz" ] && [ -f "$out/initrd.cpio.gz" ] && [ -f "$out/initrd-disk.cpio.gz" ] \
+   && [ -x "$out/busybox-native" ]; then
   say "up to date: $kernel_pkg $kernel_ver, busybox $bb_ver"
   echo "$out"; exit 0
 fi
@@ -63,8 +66,26 @@ echo 'root:x:0:0:root:/root:/bin/sh' > "$root/etc/passwd"
 echo 'export PS1="vmm86:\w# "' > "$root/etc/profile"
 (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) | gzip -9 > "$work/initrd.cpio.gz"
 
+say "making the disk-root initramfs"
+# Modules that reach an ext4 root on the PIIX IDE disk, dependencies first (from each
+# module's .modinfo "depends=": Debian ships no modules.dep, depmod makes it on install).
+disk_modules="scsi_common scsi_mod libata ata_piix crct10dif_common crc-t10dif crc64 crc64-rocksoft t10-pi sd_mod
+  crc16 mbcache jbd2 crc32c_generic ext4"
+droot="$work/disk-root"
+mkdir -p "$droot"/{bin,modules}
+cp "$work/bb32/bin/busybox" "$droot/bin/busybox"
+install -m 0755 "$here/init-disk" "$droot/init"  # switch_root wants /init to be a file
+for m in $disk_modules; do
+  ko=$(find "$work"/kernel/lib/modules -name "$m.ko" | head -n1)
+  [ -n "$ko" ] || die "module $m.ko not in $kernel_pkg"
+  cp "$ko" "$droot/modules/$m.ko"
+  echo "$m" >> "$droot/modules/load-order"
+done
+(cd "$droot" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) | gzip -9 > "$work/initrd-disk.cpio.gz"
+
 mkdir -p "$out"
 cp "$vmlinuz" "$out/vmlinuz"
+cp "$work/initrd-disk.cpio.gz" "$out/initrd-disk.cpio.gz"
 cp "$work/initrd.cpio.gz" "$out/initrd.cpio.gz"
 install -m 0755 "$work/bb64/bin/busybox" "$out/busybox-native"
 echo "$stamp" > "$out/stamp"

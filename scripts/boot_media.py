@@ -4,6 +4,7 @@ dosfstools), and an El Torito CD image with ISOLINUX (isolinux, xorriso). The BI
 boots them the way a PC does: MBR -> SYSLINUX -> Linux, or El Torito -> ISOLINUX -> Linux.
 
   disk_image(kernel, initrd, append, out)     # out: a raw disk image
+  disk_image(..., root_dir=D)                 # and an ext4 root partition (/dev/sda2) made of D
   iso_image(kernel, initrd, append, out)      # out: an ISO 9660 image
 """
 from __future__ import annotations
@@ -19,7 +20,8 @@ PARTITION_START = 2048  # sectors: 1 MiB, where partitioning tools put the first
 MBR_CODE = pathlib.Path("/usr/lib/syslinux/mbr/mbr.bin")
 ISOLINUX = pathlib.Path("/usr/lib/ISOLINUX/isolinux.bin")
 LDLINUX_C32 = pathlib.Path("/usr/lib/syslinux/modules/bios/ldlinux.c32")
-TOOLS = {"mkfs.fat": "dosfstools", "mcopy": "mtools", "syslinux": "syslinux", "xorriso": "xorriso"}
+TOOLS = {"mkfs.fat": "dosfstools", "mcopy": "mtools", "syslinux": "syslinux", "xorriso": "xorriso",
+         "mke2fs": "e2fsprogs"}
 
 
 def missing_tools() -> list[str]:
@@ -47,10 +49,18 @@ def _chs(lba: int) -> bytes:
     return bytes([head, ((cylinder >> 2) & 0xC0) | (sector + 1), cylinder & 0xFF])
 
 
+def _entry(active: bool, kind: int, start: int, count: int) -> bytes:
+    return (bytes([0x80 if active else 0]) + _chs(start) + bytes([kind]) + _chs(start + count - 1) +
+            struct.pack("<II", start, count))
+
+
 def disk_image(kernel: pathlib.Path, initrd: pathlib.Path, append: str, out: pathlib.Path,
-               size_mib: int = 64) -> pathlib.Path:
-    total = size_mib * 1024 * 1024 // SECTOR
-    sectors = total - PARTITION_START
+               size_mib: int = 64, root_dir: pathlib.Path | None = None, root_mib: int = 64) -> pathlib.Path:
+    """The boot partition (FAT16, SYSLINUX) holds kernel and initrd; with `root_dir`, a second
+    partition holds an ext4 file system made of that directory (no loop device: mke2fs -d)."""
+    boot_total = size_mib * 1024 * 1024 // SECTOR
+    total = boot_total + (root_mib * 1024 * 1024 // SECTOR if root_dir else 0)
+    sectors = boot_total - PARTITION_START
     with open(out, "wb") as f:
         f.truncate(total * SECTOR)
     # The FAT16 file system in the partition, then the files, then SYSLINUX's boot sector
@@ -65,13 +75,19 @@ def disk_image(kernel: pathlib.Path, initrd: pathlib.Path, append: str, out: pat
         for src, name in ((kernel, "vmlinuz"), (initrd, "initrd.gz"), (cfg, "syslinux.cfg")):
             subprocess.run(["mcopy", "-o", "-i", image, str(src), f"::/{name}"], check=True)
     subprocess.run(["syslinux", "--offset", str(offset), "--install", str(out)], check=True)
-    # The MBR: SYSLINUX's boot code, one active FAT16 (LBA) partition, the signature.
+    entries = _entry(True, 0x0E, PARTITION_START, sectors)  # FAT16 (LBA), active
+    if root_dir:
+        root_sectors = total - boot_total
+        # No metadata_csum: the kernel would need crc32c before the root is mounted.
+        subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-O", "^metadata_csum,^64bit", "-L", "vmm86root",
+                        "-E", f"offset={boot_total * SECTOR}", "-d", str(root_dir), str(out),
+                        f"{root_sectors * SECTOR // 1024}k"], check=True)
+        entries += _entry(False, 0x83, boot_total, root_sectors)
+    # The MBR: SYSLINUX's boot code, the partition table, the signature.
     with open(out, "r+b") as f:
         f.write(MBR_CODE.read_bytes()[:440])
-        entry = (bytes([0x80]) + _chs(PARTITION_START) + bytes([0x0E]) + _chs(total - 1) +
-                 struct.pack("<II", PARTITION_START, sectors))
         f.seek(446)
-        f.write(entry + bytes(48) + b"\x55\xAA")
+        f.write(entries + bytes(64 - len(entries)) + b"\x55\xAA")
     return out
 
 

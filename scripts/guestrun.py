@@ -124,7 +124,8 @@ def _initrd_with_script(image: Image, script: str, workdir: pathlib.Path) -> pat
 def _boot_args(engine: str, image: Image, initrd: pathlib.Path, append: str, medium: str,
                workdir: pathlib.Path) -> list[str]:
     """How the machine gets the kernel: directly (-kernel), or through the BIOS from a disk
-    (MBR + SYSLINUX) or a CD (El Torito + ISOLINUX) made of the same kernel and initrd."""
+    (MBR + SYSLINUX) or a CD (El Torito + ISOLINUX) made of the same kernel and initrd, or
+    (disk-root) from a disk whose second partition is the guest's root file system."""
     qemu = engine == "qemu"
     if medium == "kernel":
         return (["-kernel", str(image.kernel), "-initrd", str(initrd), "-append", append] if qemu else
@@ -132,10 +133,28 @@ def _boot_args(engine: str, image: Image, initrd: pathlib.Path, append: str, med
     if medium == "disk":
         disk = boot_media.disk_image(image.kernel, initrd, append, workdir / "disk.img")
         return ["-drive", f"file={disk},format=raw,if=ide"] if qemu else ["--hda", str(disk)]
+    if medium == "disk-root":
+        # The guest's files (and the script) as an ext4 root on /dev/sda2; a small initramfs
+        # loads the disk modules, mounts it and starts the image's init there.
+        disk_append = append.replace(f"rdinit={image.rdinit}", f"rdinit=/init root_init={image.rdinit}")
+        disk = boot_media.disk_image(image.kernel, guest_dir() / "initrd-disk.cpio.gz", disk_append,
+                                     workdir / "disk.img", root_dir=workdir / "root")
+        return ["-drive", f"file={disk},format=raw,if=ide"] if qemu else ["--hda", str(disk)]
     if medium == "cdrom":
         iso = boot_media.iso_image(image.kernel, initrd, append, workdir / "cd.iso")
         return ["-cdrom", str(iso), "-boot", "d"] if qemu else ["--cdrom", str(iso), "--boot", "d"]
     raise ValueError(f"unknown boot medium {medium}")
+
+
+def _root_dir(image: Image, script: str, root: pathlib.Path) -> None:
+    """The image's initramfs archives unpacked into `root`, with the script beside its init."""
+    root.mkdir()
+    for part in image.initrds:
+        data = part.read_bytes()
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+        subprocess.run(["cpio", "-idm", "--quiet", "--no-absolute-filenames"], input=data, cwd=root, check=True)
+    (root / "script.sh").write_text(script)
 
 
 def _machine_command(engine: str, image: Image, initrd: pathlib.Path, mem_mb: int,
@@ -183,6 +202,8 @@ def run(engine: str, script: str, timeout_s: float = 600, mem_mb: int = 256,
         else:
             image = image or default_image()
             initrd = _initrd_with_script(image, script, workdir)
+            if medium == "disk-root":
+                _root_dir(image, script, workdir / "root")
             cmd, env = _machine_command(engine, image, initrd, mem_mb, append_extra, medium, workdir), None
         return _drive(engine, cmd, env, timeout_s)
 

@@ -2,9 +2,10 @@
 """Guest integration test: boot the default guest (Debian linux-image-686 + busybox) on one
 engine, run commands through the scripted init and compare with known answers.
 
-  boot_test.py ENGINE [--quick] [--medium kernel|disk|cdrom]     ENGINE: qemu | vmm86 | vmm86-interp
+  boot_test.py ENGINE [--quick] [--medium kernel|disk|cdrom|disk-root]     ENGINE: qemu | vmm86 | vmm86-interp
 --medium disk boots through the BIOS from a raw MBR disk with SYSLINUX, cdrom from an El
-Torito CD with ISOLINUX (scripts/boot_media.py), holding the same kernel and initrd.
+Torito CD with ISOLINUX (scripts/boot_media.py), holding the same kernel and initrd;
+disk-root puts the guest's files on an ext4 root partition (/dev/sda2) instead.
 Exit status 0 when every check passes; prints one line per check.
 """
 from __future__ import annotations
