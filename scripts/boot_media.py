@@ -81,7 +81,7 @@ def disk_image(kernel: pathlib.Path, initrd: pathlib.Path, append: str, out: pat
         # No metadata_csum: the kernel would need crc32c before the root is mounted.
         subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-O", "^metadata_csum,^64bit", "-L", "vmm86root",
                         "-E", f"offset={boot_total * SECTOR}", "-d", str(root_dir), str(out),
-                        f"{root_sectors * SECTOR // 1024}k"], check=True)
+                        f"{root_sectors * SECTOR // 1024}k"], check=True, stderr=subprocess.PIPE)
         entries += _entry(False, 0x83, boot_total, root_sectors)
     # The MBR: SYSLINUX's boot code, the partition table, the signature.
     with open(out, "r+b") as f:

@@ -189,9 +189,12 @@ def _native_command(gdir: pathlib.Path, script: str, workdir: pathlib.Path) -> t
 
 
 def run(engine: str, script: str, timeout_s: float = 600, mem_mb: int = 256,
-        append_extra: str = "", image: Image | None = None, medium: str = "kernel") -> GuestRun:
+        append_extra: str = "", image: Image | None = None, medium: str = "kernel",
+        keep_disk: pathlib.Path | None = None) -> GuestRun:
     """Runs `script` on `engine` and returns what happened; never raises on guest failure.
-    `image` defaults to the default guest; the native engine runs the default guest only."""
+    `image` defaults to the default guest; the native engine runs the default guest only.
+    `keep_disk`: where to keep the disk image of a disk medium after the run (boot_disk
+    boots it again)."""
     gdir = guest_dir()
     with tempfile.TemporaryDirectory(prefix="vmm86-run-") as tmp:
         workdir = pathlib.Path(tmp)
@@ -205,7 +208,22 @@ def run(engine: str, script: str, timeout_s: float = 600, mem_mb: int = 256,
             if medium == "disk-root":
                 _root_dir(image, script, workdir / "root")
             cmd, env = _machine_command(engine, image, initrd, mem_mb, append_extra, medium, workdir), None
-        return _drive(engine, cmd, env, timeout_s)
+        result = _drive(engine, cmd, env, timeout_s)
+        if keep_disk is not None and (workdir / "disk.img").exists():
+            shutil.move(workdir / "disk.img", keep_disk)
+        return result
+
+
+def boot_disk(engine: str, disk: pathlib.Path, timeout_s: float = 600, mem_mb: int = 256) -> GuestRun:
+    """Boots an existing disk image (one kept by run(keep_disk=...)) as it is."""
+    if engine == "qemu":
+        cmd = ["qemu-system-i386", "-accel", "tcg", "-m", str(mem_mb), "-drive", f"file={disk},format=raw,if=ide",
+               "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot", "-nodefaults"]
+    else:
+        cmd = [vmm86_binary(engine), "run", "--hda", str(disk), "--mem", f"{mem_mb}M"]
+        if engine.split("@")[0] == "vmm86-interp":
+            cmd += ["--engine", "interp"]
+    return _drive(engine, cmd, None, timeout_s)
 
 
 def _drive(engine: str, cmd: list[str], env: dict | None, timeout_s: float) -> GuestRun:
