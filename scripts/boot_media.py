@@ -55,9 +55,14 @@ def _entry(active: bool, kind: int, start: int, count: int) -> bytes:
 
 
 def disk_image(kernel: pathlib.Path, initrd: pathlib.Path, append: str, out: pathlib.Path,
-               size_mib: int = 64, root_dir: pathlib.Path | None = None, root_mib: int = 64) -> pathlib.Path:
+               size_mib: int = 64, root_dir: pathlib.Path | None = None) -> pathlib.Path:
     """The boot partition (FAT16, SYSLINUX) holds kernel and initrd; with `root_dir`, a second
-    partition holds an ext4 file system made of that directory (no loop device: mke2fs -d)."""
+    partition holds an ext4 file system made of that directory (no loop device: mke2fs -d),
+    half again as large as the files and at least 64 MiB, so the guest can write."""
+    root_mib = 0
+    if root_dir:
+        used = sum(p.stat().st_size for p in root_dir.rglob("*") if p.is_file() and not p.is_symlink())
+        root_mib = max(64, (used * 3 // 2) // (1024 * 1024) + 32)
     boot_total = size_mib * 1024 * 1024 // SECTOR
     total = boot_total + (root_mib * 1024 * 1024 // SECTOR if root_dir else 0)
     sectors = boot_total - PARTITION_START
@@ -66,7 +71,7 @@ def disk_image(kernel: pathlib.Path, initrd: pathlib.Path, append: str, out: pat
     # The FAT16 file system in the partition, then the files, then SYSLINUX's boot sector
     # and ldlinux.sys (syslinux writes into the image file at the offset, no loop device).
     subprocess.run(["mkfs.fat", "-F", "16", "-n", "VMM86BOOT", "--offset", str(PARTITION_START), str(out),
-                    str(sectors * SECTOR // 1024)], check=True, stdout=subprocess.DEVNULL)
+                    str(sectors * SECTOR // 1024)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     offset = PARTITION_START * SECTOR
     with tempfile.TemporaryDirectory() as tmp:
         cfg = pathlib.Path(tmp) / "syslinux.cfg"

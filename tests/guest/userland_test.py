@@ -335,6 +335,9 @@ def main() -> int:
     ap.add_argument("--no-skip", action="store_true")
     ap.add_argument("--timeout", type=float, default=None,
                     help="seconds per boot (default 1500, interp 3600; a --verify run needs more)")
+    ap.add_argument("--medium", default="kernel", choices=["kernel", "disk", "cdrom", "disk-root"],
+                    help="how the guest boots (scripts/guestrun.py): disk-root puts the userland on an ext4 "
+                         "root on /dev/sda2 behind SeaBIOS and SYSLINUX")
     ap.add_argument("--max-boots", type=int, default=None,
                     help="give up after this many boots when the monitor keeps dying (default 8, interp 2)")
     args = ap.parse_args()
@@ -368,7 +371,7 @@ def main() -> int:
     while pending and boots < max_boots:
         boots += 1
         run = guestrun.run(args.engine, script_for(pending), timeout_s=args.timeout or (3600 if args.engine == "vmm86-interp" else 1500),
-                           mem_mb=MEM_MB, image=image, append_extra=append)
+                           mem_mb=MEM_MB, image=image, append_extra=append, medium=args.medium)
         # the framed output survives even if the machine died before the end marker
         body = run.console.split(guestrun.BEGIN, 1)[1] if guestrun.BEGIN in run.console else ""
         done, broken = parse(body)
