@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -98,6 +99,25 @@ TEST(Vmm86Binary, KernelOptionsNeedAKernel) {
   expect_one_error_line({"run", "--initrd", "initrd.img"}, kExitUsage, "--initrd needs --kernel");
   expect_one_error_line({"run", "--kernel", "vmlinuz", "--bios", "bios.bin"}, kExitUsage,
                         "--kernel and --bios together are not supported yet");
+}
+
+// Disk images that cannot be used are refused before the guest runs, in one line, and the
+// file is left as it was.
+TEST(Vmm86Binary, BadDiskImages) {
+  expect_one_error_line({"run", "--hda", "/nonexistent/disk.img"}, kExitFailure, "/nonexistent/disk.img");
+  expect_one_error_line({"run", "--hda", "/"}, kExitFailure, "/");
+  std::vector<uint8_t> qcow2(64 << 10, 0);
+  qcow2[0] = 'Q';
+  qcow2[1] = 'F';
+  qcow2[2] = 'I';
+  qcow2[3] = 0xFB;
+  test::TempFile image(qcow2);
+  expect_one_error_line({"run", "--hda", image.path()}, kExitFailure, "is a qcow2 image");
+  std::ifstream in(image.path(), std::ios::binary);
+  const std::vector<uint8_t> after{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  EXPECT_EQ(after, qcow2);
+  test::TempFile empty(std::vector<uint8_t>{});
+  expect_one_error_line({"run", "--cdrom", empty.path()}, kExitFailure, empty.path());
 }
 
 // A BIOS image that is not one is refused before the machine starts, in one line.
