@@ -131,19 +131,22 @@ def _boot_args(engine: str, image: Image, initrd: pathlib.Path, append: str, med
         return (["-kernel", str(image.kernel), "-initrd", str(initrd), "-append", append] if qemu else
                 ["--kernel", str(image.kernel), "--initrd", str(initrd), "--append", append])
     if medium == "disk":
-        disk = boot_media.disk_image(image.kernel, initrd, append, workdir / "disk.img")
-        return ["-drive", f"file={disk},format=raw,if=ide"] if qemu else ["--hda", str(disk)]
+        return _disk_args(engine, boot_media.disk_image(image.kernel, initrd, append, workdir / "disk.img"))
     if medium == "disk-root":
         # The guest's files (and the script) as an ext4 root on /dev/sda2; a small initramfs
         # loads the disk modules, mounts it and starts the image's init there.
         disk_append = append.replace(f"rdinit={image.rdinit}", f"rdinit=/init root_init={image.rdinit}")
-        disk = boot_media.disk_image(image.kernel, guest_dir() / "initrd-disk.cpio.gz", disk_append,
-                                     workdir / "disk.img", root_dir=workdir / "root")
-        return ["-drive", f"file={disk},format=raw,if=ide"] if qemu else ["--hda", str(disk)]
+        return _disk_args(engine, boot_media.disk_image(image.kernel, guest_dir() / "initrd-disk.cpio.gz",
+                                                        disk_append, workdir / "disk.img", root_dir=workdir / "root"))
     if medium == "cdrom":
         iso = boot_media.iso_image(image.kernel, initrd, append, workdir / "cd.iso")
         return ["-cdrom", str(iso), "-boot", "d"] if qemu else ["--cdrom", str(iso), "--boot", "d"]
     raise ValueError(f"unknown boot medium {medium}")
+
+
+def _disk_args(engine: str, disk: pathlib.Path) -> list[str]:
+    """A raw disk image as the primary master IDE disk."""
+    return ["-drive", f"file={disk},format=raw,if=ide"] if engine == "qemu" else ["--hda", str(disk)]
 
 
 def _root_dir(image: Image, script: str, root: pathlib.Path) -> None:
@@ -160,7 +163,11 @@ def _root_dir(image: Image, script: str, root: pathlib.Path) -> None:
 def _machine_command(engine: str, image: Image, initrd: pathlib.Path, mem_mb: int,
                      append_extra: str, medium: str = "kernel", workdir: pathlib.Path | None = None) -> list[str]:
     append = f"console=ttyS0 rdinit={image.rdinit} quiet nokaslr {append_extra}".strip()
-    boot = _boot_args(engine, image, initrd, append, medium, workdir or initrd.parent)
+    return _engine_command(engine, _boot_args(engine, image, initrd, append, medium, workdir or initrd.parent), mem_mb)
+
+
+def _engine_command(engine: str, boot: list[str], mem_mb: int) -> list[str]:
+    """The command line that starts `engine` with the boot arguments `boot`."""
     if engine == "qemu":
         return ["qemu-system-i386", "-accel", "tcg", "-m", str(mem_mb), *boot, "-display", "none", "-serial",
                 "stdio", "-monitor", "none", "-no-reboot", "-nodefaults"]
@@ -216,14 +223,7 @@ def run(engine: str, script: str, timeout_s: float = 600, mem_mb: int = 256,
 
 def boot_disk(engine: str, disk: pathlib.Path, timeout_s: float = 600, mem_mb: int = 256) -> GuestRun:
     """Boots an existing disk image (one kept by run(keep_disk=...)) as it is."""
-    if engine == "qemu":
-        cmd = ["qemu-system-i386", "-accel", "tcg", "-m", str(mem_mb), "-drive", f"file={disk},format=raw,if=ide",
-               "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot", "-nodefaults"]
-    else:
-        cmd = [vmm86_binary(engine), "run", "--hda", str(disk), "--mem", f"{mem_mb}M"]
-        if engine.split("@")[0] == "vmm86-interp":
-            cmd += ["--engine", "interp"]
-    return _drive(engine, cmd, None, timeout_s)
+    return _drive(engine, _engine_command(engine, _disk_args(engine, disk), mem_mb), None, timeout_s)
 
 
 def _drive(engine: str, cmd: list[str], env: dict | None, timeout_s: float) -> GuestRun:

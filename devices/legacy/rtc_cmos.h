@@ -46,6 +46,8 @@ class RtcCmos final : public PortIoDevice {
     kCentury = 0x32,
     kHighMemLow = 0x34,  ///< memory above 16 MiB in 64 KiB units, at most 0xFFFF
     kHighMemHigh = 0x35,
+    kBootOrderThird = 0x38,        ///< QEMU/SeaBIOS: high nibble the third boot device
+    kBootOrderFirstSecond = 0x3D,  ///< QEMU/SeaBIOS: low nibble the first, high the second
   };
 
   RtcCmos(const VirtualClock& clock, TimerQueue& timers, IrqLine irq8, int64_t start_unix_ns);

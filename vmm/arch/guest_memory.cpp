@@ -112,22 +112,24 @@ void GuestMemory::sync_map_from(const GuestMemory& source) {
   map_generation_ = source.map_generation_;
 }
 
-uint8_t* GuestMemory::backed_ptr(GuestPhys addr, uint64_t len) const {
+const PhysRegion* GuestMemory::region_at(GuestPhys addr) const {
   for (auto it = regions_.rbegin(); it != regions_.rend(); ++it) {
-    const uint64_t offset = addr.value - it->start.value;
-    if (addr.value < it->start.value || offset >= it->size) continue;
-    if (it->kind != PhysKind::Ram && it->kind != PhysKind::Rom) return nullptr;
-    if (len > it->size - offset || it->backing + offset + len > mapped_size_) return nullptr;
-    return base_ + it->backing + offset;
+    if (addr.value >= it->start.value && addr.value - it->start.value < it->size) return &*it;
   }
   return nullptr;
 }
 
+uint8_t* GuestMemory::backed_ptr(GuestPhys addr, uint64_t len) const {
+  const PhysRegion* r = region_at(addr);
+  if (!r || (r->kind != PhysKind::Ram && r->kind != PhysKind::Rom)) return nullptr;
+  const uint64_t offset = addr.value - r->start.value;
+  if (len > r->size - offset || r->backing + offset + len > mapped_size_) return nullptr;
+  return base_ + r->backing + offset;
+}
+
 PhysKind GuestMemory::kind_at(GuestPhys addr) const {
-  for (auto it = regions_.rbegin(); it != regions_.rend(); ++it) {
-    if (addr.value >= it->start.value && addr.value - it->start.value < it->size) return it->kind;
-  }
-  return PhysKind::Unbacked;
+  const PhysRegion* r = region_at(addr);
+  return r ? r->kind : PhysKind::Unbacked;
 }
 
 bool GuestMemory::read(GuestPhys addr, void* dst, size_t len) const {

@@ -96,6 +96,8 @@ class GuestMemory {
   GuestMemory(int fd, uint8_t* base, uint64_t ram_size, uint64_t mapped_size)
       : fd_(fd), base_(base), ram_size_(ram_size), mapped_size_(mapped_size) {}
   void release();
+  /// The region that holds `addr` (the latest added wins), or nullptr.
+  [[nodiscard]] const PhysRegion* region_at(GuestPhys addr) const;
   /// host_ptr outside guest RAM: a ROM region's bytes.
   [[nodiscard]] uint8_t* backed_ptr(GuestPhys addr, uint64_t len) const;
 

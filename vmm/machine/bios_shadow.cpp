@@ -6,26 +6,17 @@
 #include <cstring>
 
 #include "common/check.h"
+#include "vmm/loader/firmware.h"
 
 namespace vmm86 {
-
-namespace {
-
-constexpr uint64_t kIsaBiosBytes = 128 << 10;
-
-}  // namespace
 
 BiosShadow::BiosShadow(GuestMemory& mem) : mem_(mem), rom_(kEnd - kStart, 0), saved_(kEnd - kStart, 0) {
   VMM86_CHECK(mem.ram_size() >= kEnd, "the BIOS shadow needs RAM up to 1 MiB");
   const std::span<const uint8_t> rom = mem.rom_area();
-  const size_t isa = std::min<size_t>(rom.size(), kIsaBiosBytes);
+  const size_t isa = std::min<size_t>(rom.size(), firmware::kIsaBiosBytes);
   std::memcpy(rom_.data() + rom_.size() - isa, rom.data() + rom.size() - isa, isa);
-  for (size_t piece = 0; piece < kPieces; ++piece) {
-    show_rom(piece);
-    pieces_[piece] = {false, false};
-    const uint32_t base = kStart + static_cast<uint32_t>(piece) * kPiece;
-    mem_.set_region({GuestPhys{base}, kPiece, PhysKind::Rom, fmt::format("shadow-{:05x}", base), base});
-  }
+  // The pieces start as plain RAM (pieces_' default); the PAM reset state turns them to ROM.
+  (void)set(kStart, kEnd - kStart, false, false);
 }
 
 void BiosShadow::show_rom(size_t piece) {

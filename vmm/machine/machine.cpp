@@ -123,7 +123,10 @@ Status Machine::init() {
   pc_config.ram_below_4g = mem_.ram_size();
   pc_ = std::make_unique<PcPlatform>(clock_, std::move(pc_config));
   pc_->set_reset_request([this] { reset_requested_ = true; });
-  dma_ = std::make_unique<GuestDma>(mem_, [this](GuestPhys addr, uint64_t size) { dma_written(addr, size); });
+  // A device wrote guest RAM behind the engines' backs: as any write outside translated code.
+  dma_ = std::make_unique<GuestDma>(mem_, [this](GuestPhys addr, uint64_t size) {
+    watched_write(addr, static_cast<unsigned>(std::min<uint64_t>(size, UINT32_MAX)));
+  });
   for (const DebugconConfig& debugcon : config_.debugcons) VMM86_TRY(attach_debugcon(debugcon));
   if (bios_shadow_) VMM86_TRY(attach_firmware_devices());
   if (!config_.trace_path.empty()) VMM86_TRY(tracer_.open(config_.trace_path, config_.trace_limit));
@@ -220,8 +223,8 @@ void Machine::set_boot_order() {
     const char letter = config_.boot_order[i];
     devices[i] = letter == 'a' ? 1 : letter == 'c' ? 2 : 3;
   }
-  pc_->rtc().set_cmos_byte(0x3D, static_cast<uint8_t>(devices[1] << 4 | devices[0]));
-  pc_->rtc().set_cmos_byte(0x38, static_cast<uint8_t>(devices[2] << 4));
+  pc_->rtc().set_cmos_byte(RtcCmos::kBootOrderFirstSecond, static_cast<uint8_t>(devices[1] << 4 | devices[0]));
+  pc_->rtc().set_cmos_byte(RtcCmos::kBootOrderThird, static_cast<uint8_t>(devices[2] << 4));
 }
 
 Status Machine::attach_storage() {
@@ -250,10 +253,6 @@ Status Machine::attach_storage() {
     ide_->attach(drive.index / 2, drive.index % 2, std::move(device));
   }
   return ok_status();
-}
-
-void Machine::dma_written(GuestPhys addr, uint64_t size) {
-  if (bt_ && size != 0) bt_->physical_write(addr, static_cast<unsigned>(std::min<uint64_t>(size, UINT32_MAX)));
 }
 
 Status Machine::install_signal_handlers() {

@@ -122,8 +122,6 @@ class Machine final : public CpuHooks {
   [[nodiscard]] Status attach_storage();
   /// CMOS boot order bytes as QEMU stores them for --boot.
   void set_boot_order();
-  /// A device wrote guest RAM behind the engines' backs.
-  void dma_written(GuestPhys addr, uint64_t size);
 
   MachineConfig config_;
   GuestMemory mem_;
