@@ -6,6 +6,7 @@ boots them the way a PC does: MBR -> SYSLINUX -> Linux, or El Torito -> ISOLINUX
   disk_image(kernel, initrd, append, out)     # out: a raw disk image
   disk_image(..., root_dir=D)                 # and an ext4 root partition (/dev/sda2) made of D
   iso_image(kernel, initrd, append, out)      # out: an ISO 9660 image
+  disk_image(MEMTEST, None, MEMTEST_APPEND, out)  # Debian's memtest86+ (no initrd)
 """
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ SECTOR = 512
 PARTITION_START = 2048  # sectors: 1 MiB, where partitioning tools put the first partition
 MBR_CODE = pathlib.Path("/usr/lib/syslinux/mbr/mbr.bin")
 ISOLINUX = pathlib.Path("/usr/lib/ISOLINUX/isolinux.bin")
+# Debian's memtest86+ (package memtest86+) speaks the Linux boot protocol: SYSLINUX's LINUX
+# loads it like a kernel. Its serial console on COM1; no pause for the configuration menu.
+MEMTEST = pathlib.Path("/boot/memtest86+ia32.bin")
+MEMTEST_APPEND = "console=ttyS0,115200 nopause"
 LDLINUX_C32 = pathlib.Path("/usr/lib/syslinux/modules/bios/ldlinux.c32")
 TOOLS = {"mkfs.fat": "dosfstools", "mcopy": "mtools", "syslinux": "syslinux", "xorriso": "xorriso",
          "mke2fs": "e2fsprogs"}
@@ -34,10 +39,10 @@ def missing_tools() -> list[str]:
     return sorted(need)
 
 
-def _config(append: str) -> str:
+def _config(append: str, initrd: pathlib.Path | None) -> str:
     # SERIAL: the loader's own prompt goes to COM1 too; no prompt, no timeout.
     return (f"SERIAL 0 115200\nDEFAULT linux\nPROMPT 0\nTIMEOUT 0\n"
-            f"LABEL linux\n  KERNEL vmlinuz\n  INITRD initrd.gz\n  APPEND {append}\n")
+            f"LABEL linux\n  KERNEL vmlinuz\n" + ("  INITRD initrd.gz\n" if initrd else "") + f"  APPEND {append}\n")
 
 
 def _chs(lba: int) -> bytes:
@@ -54,7 +59,7 @@ def _entry(active: bool, kind: int, start: int, count: int) -> bytes:
             struct.pack("<II", start, count))
 
 
-def disk_image(kernel: pathlib.Path, initrd: pathlib.Path, append: str, out: pathlib.Path,
+def disk_image(kernel: pathlib.Path, initrd: pathlib.Path | None, append: str, out: pathlib.Path,
                size_mib: int = 64, root_dir: pathlib.Path | None = None) -> pathlib.Path:
     """The boot partition (FAT16, SYSLINUX) holds kernel and initrd; with `root_dir`, a second
     partition holds an ext4 file system made of that directory (no loop device: mke2fs -d),
@@ -75,9 +80,11 @@ def disk_image(kernel: pathlib.Path, initrd: pathlib.Path, append: str, out: pat
     offset = PARTITION_START * SECTOR
     with tempfile.TemporaryDirectory() as tmp:
         cfg = pathlib.Path(tmp) / "syslinux.cfg"
-        cfg.write_text(_config(append))
+        cfg.write_text(_config(append, initrd))
         image = f"{out}@@{offset}"
         for src, name in ((kernel, "vmlinuz"), (initrd, "initrd.gz"), (cfg, "syslinux.cfg")):
+            if src is None:
+                continue
             subprocess.run(["mcopy", "-o", "-i", image, str(src), f"::/{name}"], check=True)
     subprocess.run(["syslinux", "--offset", str(offset), "--install", str(out)], check=True)
     entries = _entry(True, 0x0E, PARTITION_START, sectors)  # FAT16 (LBA), active
@@ -104,7 +111,7 @@ def iso_image(kernel: pathlib.Path, initrd: pathlib.Path, append: str, out: path
         shutil.copy(LDLINUX_C32, root / "isolinux" / "ldlinux.c32")
         shutil.copy(kernel, root / "isolinux" / "vmlinuz")
         shutil.copy(initrd, root / "isolinux" / "initrd.gz")
-        (root / "isolinux" / "isolinux.cfg").write_text(_config(append))
+        (root / "isolinux" / "isolinux.cfg").write_text(_config(append, initrd))
         subprocess.run(["xorriso", "-as", "mkisofs", "-quiet", "-o", str(out), "-b", "isolinux/isolinux.bin",
                         "-c", "isolinux/boot.cat", "-no-emul-boot", "-boot-load-size", "4", "-boot-info-table",
                         "-V", "VMM86CD", str(root)], check=True, stdout=subprocess.DEVNULL,

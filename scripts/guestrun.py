@@ -223,7 +223,35 @@ def run(engine: str, script: str, timeout_s: float = 600, mem_mb: int = 256,
 
 def boot_disk(engine: str, disk: pathlib.Path, timeout_s: float = 600, mem_mb: int = 256) -> GuestRun:
     """Boots an existing disk image (one kept by run(keep_disk=...)) as it is."""
-    return _drive(engine, _engine_command(engine, _disk_args(engine, disk), mem_mb), None, timeout_s)
+    return _drive(engine, disk_command(engine, disk, mem_mb), None, timeout_s)
+
+
+def disk_command(engine: str, disk: pathlib.Path, mem_mb: int = 256) -> list[str]:
+    """The command that boots `disk` through the BIOS on `engine`."""
+    return _engine_command(engine, _disk_args(engine, disk), mem_mb)
+
+
+def watch_console(cmd: list[str], until: bytes, timeout_s: float) -> tuple[str, str, float]:
+    """Runs `cmd` until its console (stdout) shows `until` or `timeout_s` passes, then kills
+    it: for guests that never end on their own (firmware menus, memtest86+). Returns the
+    console, the end of stderr and the seconds it took."""
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    out = b""
+    deadline = start + timeout_s
+    while until not in out and (remaining := deadline - time.monotonic()) > 0:
+        if not sel.select(timeout=min(remaining, 1.0)):
+            continue
+        chunk = os.read(proc.stdout.fileno(), 65536)
+        if not chunk:
+            break
+        out += chunk
+    elapsed = time.monotonic() - start
+    proc.kill()
+    _, err = proc.communicate()
+    return out.decode("utf-8", "replace"), err.decode("utf-8", "replace")[-2000:], elapsed
 
 
 def _drive(engine: str, cmd: list[str], env: dict | None, timeout_s: float) -> GuestRun:

@@ -8,11 +8,11 @@ end, "No bootable device." The lines checked were recorded from QEMU (qemu-syste
 """
 import os
 import pathlib
-import subprocess
 import sys
-import time
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "scripts"))
+import guestrun  # noqa: E402
+
 BIOS = pathlib.Path("/usr/share/seabios/bios.bin")
 # From QEMU 7.2's serial console (tests/guest/bios_expected.txt holds the same lines).
 EXPECTED = (pathlib.Path(__file__).with_name("bios_expected.txt").read_text().splitlines())
@@ -23,30 +23,13 @@ def main() -> int:
     if not BIOS.exists():
         print(f"bios_test: {BIOS} missing (Debian package seabios)", file=sys.stderr)
         return 77 if os.environ.get("VMM86_REQUIRE_GUEST") != "1" else 1
-    binary = os.environ.get("VMM86_BINARY", str(REPO / "build" / "vmm86"))
-    cmd = [binary, "run", "--mem", "64M", "--engine", engine]
-    start = time.monotonic()
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    os.set_blocking(proc.stdout.fileno(), False)
-    out = b""
-    deadline = start + 120
-    while time.monotonic() < deadline and b"No bootable device." not in out:
-        try:
-            chunk = os.read(proc.stdout.fileno(), 4096)
-        except BlockingIOError:
-            time.sleep(0.05)
-            continue
-        if not chunk:
-            break
-        out += chunk
-    elapsed = time.monotonic() - start
-    proc.kill()
-    _, err = proc.communicate()
-    lines = [l.strip() for l in out.decode("utf-8", "replace").replace("\r", "").splitlines()]
+    cmd = [guestrun.vmm86_binary("vmm86"), "run", "--mem", "64M", "--engine", engine]
+    out, err, elapsed = guestrun.watch_console(cmd, b"No bootable device.", 120)
+    lines = [l.strip() for l in out.replace("\r", "").splitlines()]
     missing = [e for e in EXPECTED if not any(e in l for l in lines)]
     if missing:
-        print(f"bios_test ({engine}): missing {missing!r} after {elapsed:.1f} s\n--- console:\n"
-              f"{out.decode('utf-8', 'replace')}\n--- stderr:\n{err.decode('utf-8', 'replace')[-2000:]}")
+        print(f"bios_test ({engine}): missing {missing!r} after {elapsed:.1f} s\n--- console:\n{out}\n"
+              f"--- stderr:\n{err}")
         return 1
     print(f"bios_test ({engine}): SeaBIOS reached 'No bootable device.' in {elapsed:.1f} s")
     return 0

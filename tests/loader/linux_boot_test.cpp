@@ -247,6 +247,23 @@ TEST(LinuxBootDebian, Truncated) {
   expect_load_error(256 * kMiB, {file.path(), "", "", {}}, "truncated");
 }
 
+// syssize rounds up to a 16-byte paragraph: a file up to 15 bytes short of it still loads
+// (Debian's memtest86+ is 8 bytes short), one a whole paragraph short does not.
+TEST(LinuxBootDebian, ShortLastParagraph) {
+  VMM86_GUEST_FILES_OR_SKIP(guest);
+  std::vector<uint8_t> kernel = test::read_file(guest.kernel);
+  const uint32_t syssize = peek<uint32_t>(kernel, 0x1F4);
+  const size_t setup_sects = kernel[0x1F1] == 0 ? 4 : kernel[0x1F1];
+  kernel.resize((setup_sects + 1) * 512 + size_t{syssize} * 16 - 15);
+  TempFile short_file(kernel);
+  GuestMemory memory = make_memory(256 * kMiB);
+  auto boot = load_linux(memory, {short_file.path(), "", "", {}});
+  EXPECT_TRUE(boot.ok()) << boot.error();
+  kernel.resize(kernel.size() - 1);
+  TempFile too_short(kernel);
+  expect_load_error(256 * kMiB, {too_short.path(), "", "", {}}, "truncated");
+}
+
 TEST(LinuxBootDebian, CommandLineTooLong) {
   VMM86_GUEST_FILES_OR_SKIP(guest);
   const uint32_t max = peek<uint32_t>(test::read_file(guest.kernel), 0x238);

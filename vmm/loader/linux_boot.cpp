@@ -168,6 +168,11 @@ Result<KernelImage> parse_bzimage(std::span<const uint8_t> head, uint64_t file_s
   image.setup_bytes = ((hdr.setup_sects == 0 ? kDefaultSetupSects : hdr.setup_sects) + 1) * kSectorSize;
   image.code_bytes = uint64_t{hdr.syssize} * 16;
   if (image.code_bytes == 0) return make_error("corrupt setup header: syssize is 0");
+  // syssize counts 16-byte paragraphs, rounded up: a file may end up to 15 bytes short of
+  // it (Debian's memtest86+ does), and QEMU and SYSLINUX load what is there.
+  if (file_size < image.setup_bytes + image.code_bytes && file_size + 16 > image.setup_bytes + image.code_bytes) {
+    image.code_bytes = file_size - image.setup_bytes;
+  }
   if (file_size < image.setup_bytes + image.code_bytes) {
     return make_error("truncated: its setup header describes {} bytes, the file has {}",
                       image.setup_bytes + image.code_bytes, file_size);
