@@ -9,7 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libfmt-dev nlohmann-json3-dev
   qemu-system-x86 seabios cpio xz-utils nasm gcc-multilib
-  syslinux syslinux-common isolinux xorriso mtools dosfstools e2fsprogs memtest86+
+  syslinux syslinux-common isolinux xorriso mtools dosfstools e2fsprogs memtest86+ bochsbios
   python3 python3-matplotlib
 )
 

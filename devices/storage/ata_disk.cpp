@@ -92,6 +92,10 @@ std::array<uint16_t, 256> AtaDisk::identify() const {
   id[0] = 0x0040;  // ATA device (bit 15 = 0), fixed (bit 6)
   id[1] = static_cast<uint16_t>(default_chs_.cylinders);
   id[3] = static_cast<uint16_t>(default_chs_.heads);
+  // Words 4 and 5, retired since ATA-2: unformatted bytes per track and per sector. Old
+  // BIOSes size their PIO transfers from word 5 (Bochs's rombios reads 0 sectors without it).
+  id[4] = static_cast<uint16_t>(kAtaSectorSize * default_chs_.sectors);
+  id[5] = kAtaSectorSize;
   id[6] = static_cast<uint16_t>(default_chs_.sectors);
   put_ata_string(std::span(id).subspan(10, 10), config_.serial);
   put_ata_string(std::span(id).subspan(23, 4), config_.firmware);

@@ -55,6 +55,10 @@ TEST_F(AtaDiskTest, IdentifyDeviceWordsFollowTable27) {
   EXPECT_EQ(id[1], 16);
   EXPECT_EQ(id[3], 16);
   EXPECT_EQ(id[6], 63);
+  // Words 4, 5 (retired): unformatted bytes per track and sector, as QEMU and old drives
+  // give them; Bochs's rombios sizes its PIO transfers from word 5.
+  EXPECT_EQ(id[4], 63 * 512);
+  EXPECT_EQ(id[5], 512);
   // Words 10-19: serial, two characters per word, the first in bits 15:8, space padded.
   EXPECT_EQ(id[10], ('V' << 8) | 'M');
   EXPECT_EQ(id[11], ('M' << 8) | '8');
