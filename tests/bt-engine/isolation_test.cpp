@@ -693,6 +693,9 @@ TEST(MonitorSafety, X87EnvironmentShowsNoHostAddress) {
   EXPECT_EQ(m.peek32(kData + 0x100 + 8), 0u) << "fxsave FIP";
   EXPECT_EQ(m.peek32(kData + 0x100 + 16), 0u) << "fxsave FDP";
   EXPECT_EQ(m.peek32(kData + 0x440 + 12), 0u) << "fnsave FIP";
+  // FOP's ModRM would be the host's re-encoding of the last operand: 0 as well.
+  EXPECT_EQ(m.peek32(kData + 16) >> 16, 0u) << "fnstenv FOP";
+  EXPECT_EQ(m.peek32(kData + 0x100 + 4) >> 16, 0u) << "fxsave FOP";
 }
 
 TEST(MonitorSafety, CodeCacheIsNeverWritableAndExecutable) {

@@ -333,15 +333,6 @@ struct Known {
   const char* reason;
 };
 const Known kKnown[] = {
-    {R"((^| ; )(movs[bwd]|stos[bwd]) rep( [a-z0-9]+)* ; )",
-     "a rep string store into the same block's next instructions: the BT engine runs the stale translation "
-     "(the SDM makes the new bytes execute)"},
-    {R"((^| ; )bt[src]? m(16|32)[a-z]*,r(16|32) seg)",
-     "bt/bts/btr/btc with a register bit offset through a limited fs:/gs: segment: translated code does not "
-     "check the limit at the byte the offset reaches (#GP expected); part of the fs/gs segment checks"},
-    {R"((^| ; )(fnsave|fnstenv|fxsave) )",
-     "the x87 last-instruction/operand pointers (FIP, FCS, FOP, FDP, FDS) stored after native execution are the "
-     "host's (issue 14: fnstenv shows a host address)"},
     {R"(^cmps[bwd][^;]*\[.* ptes-only\])",
      "not an engine bug: when one memory operand of cmps faults, whether the other's page got its Accessed bit "
      "first is the implementation's order (the host translates [EDI] before [ESI] faults)"},

@@ -346,17 +346,19 @@ Exec fwait(Core& c) {
 
 /// fnstenv/fnsave/fxsave store the x87 last-instruction and last-operand pointers, which
 /// after native execution hold host addresses (the code cache, the FPU stub, the bounce
-/// buffer). No host address may reach the guest: they are stored as 0 (the opcode stays).
+/// buffer), and the last opcode, whose ModRM is the host's re-encoding of the operand
+/// ([r14] here, [r11] in translated code). No host value may reach the guest: all are
+/// stored as 0. For FOP that is the SDM's default (fopcode compatibility mode off: FOP is
+/// defined only after an unmasked exception); for the pointers, see docs/design-notes.md.
 void hide_host_pointers(const Instruction& in, uint8_t* image) {
   const ZydisMnemonic m = in.mnemonic();
   if (m == ZYDIS_MNEMONIC_FXSAVE) {
-    std::memset(image + 8, 0, 16);  // FIP, FCS, FDP, FDS
+    std::memset(image + 6, 0, 18);  // FOP, FIP, FCS, FDP, FDS
   } else if (m == ZYDIS_MNEMONIC_FNSTENV || m == ZYDIS_MNEMONIC_FNSAVE) {
     if (in.operand_size() == 16) {
-      std::memset(image + 6, 0, 8);  // FIP, FCS, FDP, FDS (14-byte environment)
+      std::memset(image + 6, 0, 8);  // FIP, FCS or FOP, FDP, FDS (14-byte environment)
     } else {
-      std::memset(image + 12, 0, 6);  // FIP, FCS (FOP stays, bits 16..26 of the dword at 16)
-      std::memset(image + 20, 0, 8);  // FDP, FDS
+      std::memset(image + 12, 0, 16);  // FIP, FCS and FOP (or FIP's high bits and FOP), FDP, FDS
     }
   }
 }
