@@ -62,7 +62,10 @@ Result<DriveConfig> parse_drive(const std::string& text) {
     if (key == "file") {
       drive.path = value;
     } else if (key == "format") {
-      if (value != "raw") return make_error("--drive {}: format={} is not supported yet (raw only)", text, value);
+      if (value != "raw" && value != "qcow2") {
+        return make_error("--drive {}: format={} is not supported (raw or qcow2)", text, value);
+      }
+      drive.format = value;
     } else if (key == "if") {
       if (value != "ide") return make_error("--drive {}: if={} is not supported yet (ide only)", text, value);
     } else if (key == "media") {
@@ -102,9 +105,9 @@ Status collect_drives(const RawRun& raw, MachineConfig* config) {
   constexpr std::array<std::string_view, kIdeDrives> kHdFlags{"--hda", "--hdb", "--hdc", "--hdd"};
   for (unsigned i = 0; i < kIdeDrives; ++i) {
     if (raw.hd[i].empty()) continue;
-    VMM86_TRY(place(DriveConfig{raw.hd[i], DriveMedia::Disk, false, i}, std::string(kHdFlags[i])));
+    VMM86_TRY(place(DriveConfig{raw.hd[i], DriveMedia::Disk, false, i, ""}, std::string(kHdFlags[i])));
   }
-  if (!raw.cdrom.empty()) VMM86_TRY(place(DriveConfig{raw.cdrom, DriveMedia::Cdrom, true, 2}, "--cdrom"));
+  if (!raw.cdrom.empty()) VMM86_TRY(place(DriveConfig{raw.cdrom, DriveMedia::Cdrom, true, 2, ""}, "--cdrom"));
   for (const std::string& text : raw.drives) {
     auto drive = parse_drive(text);
     if (!drive) return std::move(drive).take_error();

@@ -49,14 +49,14 @@ enum class OptionState : uint8_t {
     "exception and interrupt, in the shape of QEMU's -d in_asm,int")                           \
   X(TraceLimit, "--trace-limit", "N", Active,                                                   \
     "stop tracing after N records (default 0: no limit)")                                       \
-  X(Hda, "--hda", "FILE", Active, "raw disk image as IDE primary master (QEMU's -hda)")         \
-  X(Hdb, "--hdb", "FILE", Active, "raw disk image as IDE primary slave")                        \
-  X(Hdc, "--hdc", "FILE", Active, "raw disk image as IDE secondary master")                     \
-  X(Hdd, "--hdd", "FILE", Active, "raw disk image as IDE secondary slave")                      \
+  X(Hda, "--hda", "FILE", Active, "disk image (raw or qcow2) as IDE primary master (QEMU's -hda)") \
+  X(Hdb, "--hdb", "FILE", Active, "disk image as IDE primary slave")                            \
+  X(Hdc, "--hdc", "FILE", Active, "disk image as IDE secondary master")                         \
+  X(Hdd, "--hdd", "FILE", Active, "disk image as IDE secondary slave")                          \
   X(Cdrom, "--cdrom", "FILE", Active, "CD image (ISO 9660, read-only) as IDE secondary master") \
   X(Drive, "--drive", "SPEC", Active,                                                           \
-    "a drive, QEMU's way: file=FILE[,format=raw][,if=ide][,media=disk|cdrom][,readonly=on]"     \
-    "[,index=0-3]; repeatable")                                                                 \
+    "a drive, QEMU's way: file=FILE[,format=raw|qcow2][,if=ide][,media=disk|cdrom][,readonly=on]" \
+    "[,index=0-3]; repeatable; without format= a qcow2 file is recognised by its header")       \
   X(Boot, "--boot", "ORDER", Active,                                                            \
     "boot order for the BIOS: letters c (hard disk), d (CD-ROM), a (floppy); default cad")      \
   X(Snapshot, "--snapshot", "", Active,                                                         \

@@ -1,5 +1,7 @@
 #include "devices/storage/ide_controller.h"
 
+#include "devices/storage/ata_disk.h"
+
 namespace vmm86 {
 
 IdeController::IdeController(DmaMemory& memory, IrqLine primary_irq, IrqLine secondary_irq)
@@ -32,6 +34,16 @@ BusStatus IdeController::register_legacy_ports(IoBus& bus) {
 void IdeController::reset() {
   bus_master_->reset();
   for (auto& ch : channels_) ch->reset();
+}
+
+bool IdeController::flush_disks() {
+  bool ok = true;
+  for (auto& ch : channels_) {
+    for (unsigned unit = 0; unit < 2; ++unit) {
+      if (auto* disk = dynamic_cast<AtaDisk*>(ch->drive(unit))) ok = disk->backend().flush() && ok;
+    }
+  }
+  return ok;
 }
 
 }  // namespace vmm86

@@ -45,6 +45,9 @@ class IdeController {
   [[nodiscard]] BusStatus register_legacy_ports(IoBus& bus);
   /// Machine reset: drives to power-on state, engines stopped.
   void reset();
+  /// Makes every disk's completed writes durable (a qcow2 image writes back its cached
+  /// metadata): for the end of a run, whatever the guest flushed or not. False if one failed.
+  [[nodiscard]] bool flush_disks();
 
  private:
   std::array<std::unique_ptr<IdeChannel>, 2> channels_;

@@ -1,120 +1,56 @@
 #include "devices/storage/raw_image.h"
 
-#include <fcntl.h>
-#include <linux/fs.h>
-#include <sys/file.h>
-#include <sys/ioctl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
+#include <array>
+#include <utility>
+
+#include "devices/storage/qcow2_format.h"
 
 namespace vmm86 {
-namespace {
-
-std::string errno_text(int error) { return fmt::format("{}", std::strerror(error)); }
-
-// What the user named, in words, for a refusal.
-const char* file_kind(mode_t mode) {
-  if (S_ISDIR(mode)) return "a directory";
-  if (S_ISFIFO(mode)) return "a FIFO";
-  if (S_ISSOCK(mode)) return "a socket";
-  if (S_ISCHR(mode)) return "a character device";
-  return "not a regular file";
-}
-
-}  // namespace
 
 Result<std::unique_ptr<RawImage>> RawImage::open(const std::string& path, RawImageOptions options) {
-  // Look before opening: open() on a FIFO would wait for a writer.
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    return make_error("cannot open image {}: {}", path, errno_text(errno));
-  }
-  if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
-    return make_error("{} is {}, not an image file or block device", path, file_kind(st.st_mode));
-  }
-  // O_NONBLOCK as well, in case the path was swapped for a FIFO since stat(); cleared below.
-  const int flags = (options.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK;
-  const int fd = ::open(path.c_str(), flags);
-  if (fd < 0) {
-    const int error = errno;
-    if (!options.read_only && (error == EACCES || error == EROFS || error == EPERM)) {
-      return make_error("image {} is not writable ({}): give it write permission or open it read-only", path,
-                        errno_text(error));
-    }
-    return make_error("cannot open image {}: {}", path, errno_text(error));
-  }
-  auto fail = [fd](Error error) {
-    ::close(fd);
-    return error;
-  };
-  if (::fstat(fd, &st) != 0) return fail(make_error("cannot stat image {}: {}", path, errno_text(errno)));
-  if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
-    return fail(make_error("{} is {}, not an image file or block device", path, file_kind(st.st_mode)));
-  }
-  if (::fcntl(fd, F_SETFL, 0) != 0) return fail(make_error("cannot set up image {}: {}", path, errno_text(errno)));
-  // flock locks belong to the open file description: a second open conflicts even inside
-  // one process. Hosts whose file system has no locks (some network mounts) go without.
-  if (::flock(fd, (options.read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
-    return fail(make_error("image {} is in use by another process", path));
-  }
-  uint64_t size = static_cast<uint64_t>(st.st_size);
-  const bool block_device = S_ISBLK(st.st_mode);
-  if (block_device && ::ioctl(fd, BLKGETSIZE64, &size) != 0) {
-    return fail(make_error("cannot read the size of block device {}: {}", path, errno_text(errno)));
-  }
-  if (size == 0) return fail(make_error("image {} is empty", path));
-  return std::unique_ptr<RawImage>(new RawImage(fd, path, size, options.read_only, block_device));
+  auto file = ImageFile::open(path, options.read_only);
+  if (!file) return std::move(file).take_error();
+  return from_file(std::move(*file), options);
 }
 
-RawImage::RawImage(int fd, std::string path, uint64_t size, bool read_only, bool block_device)
-    : fd_(fd), path_(std::move(path)), size_(size), read_only_(read_only), block_device_(block_device) {}
+Result<std::unique_ptr<RawImage>> RawImage::from_file(ImageFile file, RawImageOptions options) {
+  if (file.size() == 0) return make_error("image {} is empty", file.path());
+  return std::unique_ptr<RawImage>(new RawImage(std::move(file), options.guard_probed_format));
+}
 
-RawImage::~RawImage() { ::close(fd_); }
+RawImage::RawImage(ImageFile file, bool guard_probed_format)
+    : file_(std::move(file)), size_(file_.size()), guard_probed_format_(guard_probed_format) {}
 
 std::string RawImage::size_note() const {
   if (size_ % kAtaSectorSize == 0) return {};
   return fmt::format("image {} is {} bytes, not a multiple of {}: its last sector reads zero-filled past the end",
-                     path_, size_, kAtaSectorSize);
+                     name(), size_, kAtaSectorSize);
 }
 
 bool RawImage::read(uint64_t offset, std::span<uint8_t> out) {
-  size_t done = 0;
-  while (done < out.size() && offset + done < size_) {
-    const size_t want = static_cast<size_t>(std::min<uint64_t>(out.size() - done, size_ - (offset + done)));
-    const ssize_t got = ::pread(fd_, out.data() + done, want, static_cast<off_t>(offset + done));
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) return false;
-    if (got == 0) break;  // the file shrank under us: the rest reads as zeros
-    done += static_cast<size_t>(got);
-  }
-  std::fill(out.begin() + static_cast<std::ptrdiff_t>(done), out.end(), uint8_t{0});
-  return true;
+  // Past size_ reads zero even if the file grew under us.
+  const size_t inside = offset >= size_ ? 0 : static_cast<size_t>(std::min<uint64_t>(out.size(), size_ - offset));
+  std::fill(out.begin() + static_cast<std::ptrdiff_t>(inside), out.end(), uint8_t{0});
+  return inside == 0 || file_.read_zero_filled(offset, out.first(inside));
+}
+
+bool RawImage::writes_format_magic(uint64_t offset, std::span<const uint8_t> data) {
+  if (offset >= qcow2::kMagic.size()) return false;
+  std::array<uint8_t, qcow2::kMagic.size()> head{};
+  if (!read(0, head)) return true;
+  const size_t count = std::min<size_t>(data.size(), head.size() - offset);
+  std::copy_n(data.begin(), count, head.begin() + static_cast<std::ptrdiff_t>(offset));
+  return head == qcow2::kMagic;
 }
 
 bool RawImage::write(uint64_t offset, std::span<const uint8_t> data) {
   // Up to the end of the last (possibly partial) sector; a write there rounds the file up.
   const uint64_t capacity = sector_count(kAtaSectorSize) * kAtaSectorSize;
-  if (read_only_ || offset > capacity || data.size() > capacity - offset) return false;
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t put = ::pwrite(fd_, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
-    if (put < 0 && errno == EINTR) continue;
-    if (put <= 0) return false;
-    done += static_cast<size_t>(put);
-  }
+  if (read_only() || offset > capacity || data.size() > capacity - offset) return false;
+  if (guard_probed_format_ && writes_format_magic(offset, data)) return false;
+  if (!file_.write_all(offset, data)) return false;
   size_ = std::max<uint64_t>(size_, offset + data.size());
-  return true;
-}
-
-bool RawImage::flush() {
-  if (read_only_) return true;
-  while (::fdatasync(fd_) != 0) {
-    if (errno != EINTR) return false;
-  }
   return true;
 }
 

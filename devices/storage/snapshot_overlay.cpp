@@ -8,36 +8,9 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "devices/storage/image_file.h"
+
 namespace vmm86 {
-namespace {
-
-bool pread_all(int fd, uint64_t offset, std::span<uint8_t> out) {
-  size_t done = 0;
-  while (done < out.size()) {
-    const ssize_t got = ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) return false;
-    if (got == 0) {  // a hole at the end of the sparse file
-      std::memset(out.data() + done, 0, out.size() - done);
-      return true;
-    }
-    done += static_cast<size_t>(got);
-  }
-  return true;
-}
-
-bool pwrite_all(int fd, uint64_t offset, std::span<const uint8_t> data) {
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t put = ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
-    if (put < 0 && errno == EINTR) continue;
-    if (put <= 0) return false;
-    done += static_cast<size_t>(put);
-  }
-  return true;
-}
-
-}  // namespace
 
 Result<std::unique_ptr<SnapshotOverlay>> SnapshotOverlay::create(std::unique_ptr<BlockBackend> base,
                                                                  std::string directory) {
@@ -71,7 +44,7 @@ void SnapshotOverlay::mark(uint64_t sector) {
 
 bool SnapshotOverlay::read_sector(uint64_t sector, std::span<uint8_t> out) {
   const uint64_t offset = sector * kAtaSectorSize;
-  return in_overlay(sector) ? pread_all(fd_, offset, out) : base_->read(offset, out);
+  return in_overlay(sector) ? pread_zero_filled(fd_, offset, out) : base_->read(offset, out);
 }
 
 bool SnapshotOverlay::read(uint64_t offset, std::span<uint8_t> out) {
@@ -93,7 +66,7 @@ bool SnapshotOverlay::read(uint64_t offset, std::span<uint8_t> out) {
     const size_t length = static_cast<size_t>(
         std::min<uint64_t>(run_end * kAtaSectorSize - position, out.size() - done));
     const std::span<uint8_t> piece = out.subspan(done, length);
-    if (!(overlay ? pread_all(fd_, position, piece) : base_->read(position, piece))) return false;
+    if (!(overlay ? pread_zero_filled(fd_, position, piece) : base_->read(position, piece))) return false;
     done += length;
   }
   return true;

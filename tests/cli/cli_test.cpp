@@ -155,11 +155,20 @@ TEST(ParseCommandLine, DrivesTakeQemusIdePositions) {
   EXPECT_TRUE(c.drives[1].read_only);
   EXPECT_EQ(c.drives[2].index, 1u);
   EXPECT_TRUE(c.drives[2].read_only);
+  EXPECT_TRUE(c.drives[0].format.empty());  // probed
   EXPECT_EQ(c.boot_order, "d");
   EXPECT_TRUE(c.snapshot);
   ASSERT_EQ(c.debugcons.size(), 1u);
   EXPECT_EQ(c.debugcons[0].port, 0x402);
   EXPECT_EQ(c.debugcons[0].path, "bios.log");
+}
+
+TEST(ParseCommandLine, DriveFormats) {
+  const Parsed p = parse({"run", "--drive", "file=a.qcow2,format=qcow2", "--drive", "file=b.img,format=raw"});
+  ASSERT_TRUE(p.command.run) << p.err;
+  ASSERT_EQ(p.command.run->drives.size(), 2u);
+  EXPECT_EQ(p.command.run->drives[0].format, "qcow2");
+  EXPECT_EQ(p.command.run->drives[1].format, "raw");
 }
 
 TEST(ParseCommandLine, DefaultsAreQemuLike) {
@@ -205,7 +214,7 @@ TEST(ParseCommandLine, ErrorsAreOneLineAndStatusTwo) {
       {"run", "--initrd", "i"},
       {"run", "--append", "quiet"},
       {"run", "--kernel", "k", "--bios", "b"},
-      {"run", "--drive", "file=x,format=qcow2"},
+      {"run", "--drive", "file=x,format=vmdk"},
       {"run", "--drive", "file=x,if=virtio"},
       {"run", "--drive", "file=x,index=4"},
       {"run", "--drive", "media=disk"},

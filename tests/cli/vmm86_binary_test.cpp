@@ -101,21 +101,45 @@ TEST(Vmm86Binary, KernelOptionsNeedAKernel) {
                         "--kernel and --bios together are not supported yet");
 }
 
+/// A minimal qcow2 v3 image as qemu-img makes one: 64 KiB clusters, 1 MiB, header in cluster 0,
+/// refcount table in 1, its one block in 2, the L1 table (one empty entry) in 3.
+std::vector<uint8_t> small_qcow2() {
+  std::vector<uint8_t> image(3 * 65536 + 8, 0);
+  auto put = [&](size_t offset, unsigned bytes, uint64_t value) {
+    for (unsigned i = 0; i < bytes; ++i) image[offset + i] = static_cast<uint8_t>(value >> (8 * (bytes - 1 - i)));
+  };
+  put(0, 4, 0x514649FB);     // magic
+  put(4, 4, 3);              // version
+  put(20, 4, 16);            // cluster_bits
+  put(24, 8, 1 << 20);       // size
+  put(36, 4, 1);             // l1_size
+  put(40, 8, 3 * 65536);     // l1_table_offset
+  put(48, 8, 65536);         // refcount_table_offset
+  put(56, 4, 1);             // refcount_table_clusters
+  put(96, 4, 4);             // refcount_order
+  put(100, 4, 104);          // header_length
+  put(65536, 8, 2 * 65536);  // refcount table entry 0
+  for (size_t cluster = 0; cluster < 4; ++cluster) put(2 * 65536 + 2 * cluster, 2, 1);
+  return image;
+}
+
 // Disk images that cannot be used are refused before the guest runs, in one line, and the
-// file is left as it was.
+// file is left as it was. A good qcow2 image opens (the error is the next drive's).
 TEST(Vmm86Binary, BadDiskImages) {
   expect_one_error_line({"run", "--hda", "/nonexistent/disk.img"}, kExitFailure, "/nonexistent/disk.img");
   expect_one_error_line({"run", "--hda", "/"}, kExitFailure, "/");
-  std::vector<uint8_t> qcow2(64 << 10, 0);
-  qcow2[0] = 'Q';
-  qcow2[1] = 'F';
-  qcow2[2] = 'I';
-  qcow2[3] = 0xFB;
-  test::TempFile image(qcow2);
-  expect_one_error_line({"run", "--hda", image.path()}, kExitFailure, "is a qcow2 image");
+  std::vector<uint8_t> corrupt = small_qcow2();
+  corrupt[40 + 4] = 0x40;  // the L1 table far past the end of the file
+  test::TempFile image(corrupt);
+  expect_one_error_line({"run", "--hda", image.path()}, kExitFailure, "not a cluster inside the file");
   std::ifstream in(image.path(), std::ios::binary);
   const std::vector<uint8_t> after{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  EXPECT_EQ(after, qcow2);
+  EXPECT_EQ(after, corrupt);
+  test::TempFile good(small_qcow2());
+  expect_one_error_line({"run", "--drive", "file=" + good.path() + ",format=qcow2", "--hdb", "/nonexistent/b.img"},
+                        kExitFailure, "/nonexistent/b.img");
+  expect_one_error_line({"run", "--hda", good.path(), "--hdb", "/nonexistent/b.img"}, kExitFailure,
+                        "/nonexistent/b.img");
   test::TempFile empty(std::vector<uint8_t>{});
   expect_one_error_line({"run", "--cdrom", empty.path()}, kExitFailure, empty.path());
 }

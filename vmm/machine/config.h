@@ -53,6 +53,8 @@ struct DriveConfig {
   DriveMedia media = DriveMedia::Disk;
   bool read_only = false;
   unsigned index = 0;  ///< IDE position, below kIdeDrives
+  /// format= of --drive: "raw" or "qcow2"; empty: probed from the file (QEMU's way).
+  std::string format;
 };
 
 /// Everything `vmm86 run` was asked to do, checked for form (not yet against the files).

@@ -20,25 +20,13 @@
 #include "devices/firmware/fw_cfg_pc.h"
 #include "devices/storage/ata_disk.h"
 #include "devices/storage/atapi_cdrom.h"
-#include "devices/storage/raw_image.h"
+#include "devices/storage/open_image.h"
 #include "devices/storage/snapshot_overlay.h"
 #include "vmm/machine/cpuid.h"
 
 namespace vmm86 {
 
 namespace {
-
-/// A qcow2 image opened as raw would show its metadata to the guest, and a guest write
-/// could corrupt it: refuse it until vmm86 reads qcow2.
-Status refuse_qcow2(BlockBackend& image, const std::string& path) {
-  std::array<uint8_t, 4> magic{};
-  if (image.size_bytes() >= magic.size() && image.read(0, magic) &&
-      magic == std::array<uint8_t, 4>{'Q', 'F', 'I', 0xFB}) {
-    return make_error("{} is a qcow2 image; vmm86 reads raw images only for now (qemu-img convert -O raw {} {}.raw)",
-                      path, path, path);
-  }
-  return ok_status();
-}
 
 constexpr uint64_t kMaxSliceNs = 10'000'000;  // service the console at least every 10 ms
 constexpr uint64_t kInterpSlice = 20'000;     // instructions per interpreter slice
@@ -234,11 +222,11 @@ Status Machine::attach_storage() {
   chipset_->mapper().attach_io(chipset_->ide(), Piix3Ide::kBusMasterBar, ide_->bus_master(), "ide-bus-master",
                                IdeBusMaster::kWidth);
   for (const DriveConfig& drive : config_.drives) {
-    auto image = RawImage::open(drive.path, RawImageOptions{.read_only = drive.read_only});
+    const ImageFormat format = image_format_from_name(drive.format).value_or(ImageFormat::Probe);
+    auto image = open_image(drive.path, format, drive.read_only);
     if (!image) return std::move(image).take_error();
-    VMM86_TRY(refuse_qcow2(**image, drive.path));
-    if (!(*image)->size_note().empty()) std::fprintf(stderr, "vmm86: %s\n", (*image)->size_note().c_str());
-    std::unique_ptr<BlockBackend> backend = std::move(*image);
+    if (!image->note.empty()) std::fprintf(stderr, "vmm86: %s\n", image->note.c_str());
+    std::unique_ptr<BlockBackend> backend = std::move(image->backend);
     if (config_.snapshot && !drive.read_only) {
       auto overlay = SnapshotOverlay::create(std::move(backend));
       if (!overlay) return std::move(overlay).take_error();

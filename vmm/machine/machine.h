@@ -49,6 +49,9 @@ class Machine final : public CpuHooks {
   [[nodiscard]] Status init();
   /// Runs the guest to its end.
   [[nodiscard]] MachineExit run();
+  /// Makes the disks' writes durable at the end of a run (the machine is not destroyed:
+  /// a qcow2 image's cached metadata would be lost). False if a disk failed.
+  [[nodiscard]] bool flush_storage() { return ide_ == nullptr || ide_->flush_disks(); }
   /// Every statistic of the run so far (vmm/machine/stats.h), in --stats order.
   [[nodiscard]] std::vector<Stat> collect_stats() const;
   /// Prints what --stats shows.
