@@ -100,6 +100,15 @@ size_t PcPlatform::serial_input_space(SerialPort port) const {
   return u != nullptr ? u->rx_free() : 0;
 }
 
+void PcPlatform::reset() {
+  pit_.reset();
+  rtc_.reset();
+  com1_.reset();
+  if (com2_) com2_->reset();
+  i8042_.reset();
+  pic_.reset();  // last: the devices above have set their lines
+}
+
 PcPlatformStats PcPlatform::stats() const {
   PcPlatformStats s;
   for (const auto& [device, id] : ranges_) {

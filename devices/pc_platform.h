@@ -136,6 +136,10 @@ class PcPlatform {
   /// Called when the guest resets the machine through the keyboard controller.
   void set_reset_request(std::function<void()> callback) { i8042_.set_reset_request(std::move(callback)); }
 
+  /// System reset (a guest reboot): every device to its reset state; CMOS RAM, the RTC's
+  /// time and the host-side wiring stay.
+  void reset();
+
   [[nodiscard]] PcPlatformStats stats() const;
 
   // --- The devices (for the machine's inspection and tests) ----------------------

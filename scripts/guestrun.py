@@ -14,6 +14,7 @@ measured by the host clock, not by the guest's.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gzip
 import io
 import os
@@ -166,13 +167,23 @@ def _machine_command(engine: str, image: Image, initrd: pathlib.Path, mem_mb: in
     return _engine_command(engine, _boot_args(engine, image, initrd, append, medium, workdir or initrd.parent), mem_mb)
 
 
-def _engine_command(engine: str, boot: list[str], mem_mb: int) -> list[str]:
-    """The command line that starts `engine` with the boot arguments `boot`."""
+@functools.cache
+def _knows_no_reboot(binary: str) -> bool:
+    """Builds older than --no-reboot (bench/anchor.py runs them) ended at every reset."""
+    usage = subprocess.run([binary, "run", "--help"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return "--no-reboot" in usage.stdout
+
+
+def _engine_command(engine: str, boot: list[str], mem_mb: int, reboot: bool = False) -> list[str]:
+    """The command line that starts `engine` with the boot arguments `boot`. A guest reset
+    ends the run (the scripted guests end with `reboot -f`) unless `reboot`."""
     if engine == "qemu":
         return ["qemu-system-i386", "-accel", "tcg", "-m", str(mem_mb), *boot, "-display", "none", "-serial",
-                "stdio", "-monitor", "none", "-no-reboot", "-nodefaults"]
+                "stdio", "-monitor", "none", "-nodefaults"] + ([] if reboot else ["-no-reboot"])
     if engine.startswith("vmm86"):
         cmd = [vmm86_binary(engine), "run", *boot, "--mem", f"{mem_mb}M"]
+        if not reboot and _knows_no_reboot(cmd[0]):
+            cmd.append("--no-reboot")
         if engine.split("@")[0] == "vmm86-interp":
             cmd += ["--engine", "interp"]
         # e.g. VMM86_EXTRA_ARGS="--verify --verify-period 1" (a self-checking run)
@@ -226,9 +237,9 @@ def boot_disk(engine: str, disk: pathlib.Path, timeout_s: float = 600, mem_mb: i
     return _drive(engine, disk_command(engine, disk, mem_mb), None, timeout_s)
 
 
-def disk_command(engine: str, disk: pathlib.Path, mem_mb: int = 256) -> list[str]:
+def disk_command(engine: str, disk: pathlib.Path, mem_mb: int = 256, reboot: bool = False) -> list[str]:
     """The command that boots `disk` through the BIOS on `engine`."""
-    return _engine_command(engine, _disk_args(engine, disk), mem_mb)
+    return _engine_command(engine, _disk_args(engine, disk), mem_mb, reboot)
 
 
 def watch_console(cmd: list[str], until: bytes, timeout_s: float) -> tuple[str, str, float]:

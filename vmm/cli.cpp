@@ -42,6 +42,7 @@ struct RawRun {
   std::vector<std::string> drives;
   std::string boot;
   bool snapshot = false;
+  bool no_reboot = false;
 };
 
 /// QEMU's -drive syntax, the keys vmm86 knows: file, format, if, media, readonly, index.
@@ -209,6 +210,7 @@ Result<MachineConfig> check_run(const RawRun& raw) {
     config.boot_order = raw.boot;
   }
   config.snapshot = raw.snapshot;
+  config.no_reboot = raw.no_reboot;
   if (!raw.trace_limit.empty()) {
     auto limit = parse_count(raw.trace_limit);
     if (!limit) return make_error("--trace-limit {}: {}", raw.trace_limit, limit.error());
@@ -318,6 +320,8 @@ CommandLine parse_command_line(int argc, const char* const* argv, std::FILE* out
   add(RunOption::Boot, raw.boot);
   run->add_flag(std::string(run_option(RunOption::Snapshot).flag), raw.snapshot,
                 help_of(run_option(RunOption::Snapshot)));
+  run->add_flag(std::string(run_option(RunOption::NoReboot).flag), raw.no_reboot,
+                help_of(run_option(RunOption::NoReboot)));
   const RunOptionSpec& drive = run_option(RunOption::Drive);
   run->add_option(std::string(drive.flag), raw.drives, help_of(drive))
       ->type_name(std::string(drive.value_name))

@@ -61,6 +61,9 @@ enum class OptionState : uint8_t {
     "boot order for the BIOS: letters c (hard disk), d (CD-ROM), a (floppy); default cad")      \
   X(Snapshot, "--snapshot", "", Active,                                                         \
     "write to temporary overlays: the disk images stay unchanged (QEMU's -snapshot)")           \
+  X(NoReboot, "--no-reboot", "", Active,                                                        \
+    "end the run when the guest resets the machine (QEMU's -no-reboot); without it a BIOS-"     \
+    "booted guest reboots, a --kernel guest ends")                                              \
   X(Debugcon, "--debugcon", "[IOBASE:]FILE", Active,                                            \
     "write the bytes the guest sends to I/O port IOBASE (default 0xE9, QEMU's isa-debugcon) "   \
     "to FILE; repeatable (SeaBIOS's debug log is port 0x402)")

@@ -55,6 +55,11 @@ FwCfg::FwCfg(DmaMemory* dma) : dma_(dma) {
   select(kSignature);
 }
 
+void FwCfg::reset() {
+  select(kSignature);
+  dma_address_high_ = 0;
+}
+
 uint32_t FwCfg::read(uint16_t offset, unsigned size) {
   if (size == 1 && (offset == kSelectorPort || offset == kDataPort)) return read_data();
   if (size == 4 && dma_ != nullptr && (offset == kDmaHighPort || offset == kDmaLowPort)) {

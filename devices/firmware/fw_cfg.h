@@ -90,6 +90,9 @@ class FwCfg final : public PortIoDevice {
   FwCfg(const FwCfg&) = delete;
   FwCfg& operator=(const FwCfg&) = delete;
 
+  /// System reset: the signature selected, no DMA address half pending; the items stay.
+  void reset();
+
   uint32_t read(uint16_t offset, unsigned size) override;
   void write(uint16_t offset, unsigned size, uint32_t value) override;
 

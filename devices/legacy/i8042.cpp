@@ -63,6 +63,21 @@ I8042::I8042(IrqLine keyboard_irq, IrqLine aux_irq)
   ram_[0] = kCtrInitial;
 }
 
+void I8042::reset() {
+  const bool a20_before = a20_enabled();
+  ram_ = {};
+  ram_[0] = kCtrInitial;
+  output_.clear();
+  last_output_ = 0;
+  pending_command_ = 0;
+  output_port_ = kOutInitial;
+  last_write_was_command_ = false;
+  keyboard_ = Ps2Keyboard{};
+  keyboard_irq_.lower();
+  aux_irq_.lower();
+  if (a20_enabled() != a20_before && a20_listener_) a20_listener_(a20_enabled());
+}
+
 bool I8042::a20_enabled() const { return (output_port_ & kOutA20) != 0; }
 
 uint32_t I8042::Window::read(uint16_t /*offset*/, unsigned /*size*/) {

@@ -23,6 +23,8 @@ class I8042 {
  public:
   I8042(IrqLine keyboard_irq, IrqLine aux_irq);
   I8042(const I8042&) = delete;
+  /// System reset: the controller and the keyboard to power-on state (A20 on).
+  void reset();
   I8042& operator=(const I8042&) = delete;
 
   /// Port windows to register: data at 0x60, status/command at 0x64 (one port each;

@@ -52,6 +52,16 @@ Pic8259::Pic8259() {
   chips_[1].elcr_writable = kSlaveElcrWritable;
 }
 
+void Pic8259::reset() {
+  for (size_t i = 0; i < chips_.size(); ++i) {
+    const uint8_t pins = chips_[i].pins;
+    chips_[i] = Pic8259Chip{};
+    chips_[i].pins = pins;
+    chips_[i].elcr_writable = i == 0 ? kMasterElcrWritable : kSlaveElcrWritable;
+  }
+  update();
+}
+
 uint32_t Pic8259::Ports::read(uint16_t offset, unsigned /*size*/) { return pic_.read_port(window_, offset); }
 
 void Pic8259::Ports::write(uint16_t offset, unsigned /*size*/, uint32_t value) {

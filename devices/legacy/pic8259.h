@@ -53,6 +53,9 @@ class Pic8259 final : public IrqSink {
 
   Pic8259();
   Pic8259(const Pic8259&) = delete;
+  /// System reset: both chips uninitialized (ELCR 0); the input levels stay, as the devices
+  /// driving them decide those.
+  void reset();
   Pic8259& operator=(const Pic8259&) = delete;
 
   /// Port windows to register: 2 ports each (command, data) and 2 for the ELCR.

@@ -103,6 +103,13 @@ Pit8254::Pit8254(const VirtualClock& clock, TimerQueue& timers, IrqLine irq0)
   channels_[2].gate = false;  // port 0x61 bit 0 starts clear
 }
 
+void Pit8254::reset() {
+  channels_ = {};
+  channels_[2].gate = false;  // port 0x61 bit 0 clear
+  port61_ = 0;
+  update_channel0(false);
+}
+
 uint64_t Pit8254::now_tick() const {
   return static_cast<uint64_t>(static_cast<unsigned __int128>(clock_.now_ns()) * kInputHz / kNsPerSecond);
 }

@@ -52,6 +52,8 @@ class Pit8254 {
 
   Pit8254(const VirtualClock& clock, TimerQueue& timers, IrqLine irq0);
   Pit8254(const Pit8254&) = delete;
+  /// System reset: counters unprogrammed, port 0x61 bits clear, channel 0's timer off.
+  void reset();
   Pit8254& operator=(const Pit8254&) = delete;
 
   /// Ports 0x40-0x43: counters 0-2 and the control word register.

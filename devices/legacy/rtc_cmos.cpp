@@ -112,6 +112,14 @@ RtcCmos::RtcCmos(const VirtualClock& clock, TimerQueue& timers, IrqLine irq8, in
   arm_update_timer();
 }
 
+void RtcCmos::reset() {
+  constexpr uint8_t kBSquareWave = 0x08;
+  cmos_[kRegB] &= static_cast<uint8_t>(~(kBPeriodicIrq | kBAlarmIrq | kBUpdateIrq | kBSquareWave));
+  cmos_[kRegC] = 0;
+  arm_periodic_timer();
+  update_irq();
+}
+
 bool RtcCmos::divider_running() const { return (cmos_[kRegA] >> kADividerShift & 7) < kADividerReset; }
 
 bool RtcCmos::running() const { return divider_running() && !(cmos_[kRegB] & kBSet); }

@@ -52,6 +52,9 @@ class RtcCmos final : public PortIoDevice {
 
   RtcCmos(const VirtualClock& clock, TimerQueue& timers, IrqLine irq8, int64_t start_unix_ns);
   RtcCmos(const RtcCmos&) = delete;
+  /// System reset (the RESET pin): the interrupt enables and the square wave in register B
+  /// and the flags in register C clear; the time and the CMOS RAM stay (battery-backed).
+  void reset();
   RtcCmos& operator=(const RtcCmos&) = delete;
 
   /// Offset 0: index port (reads 0xFF, it is write-only); offset 1: data port.

@@ -67,6 +67,14 @@ constexpr std::array<unsigned, 4> kRxTriggerLevels = {1, 4, 8, 14};
 
 Uart16550::Uart16550(IrqLine irq) : irq_(irq) { regs_.msr = kHostModemStatus; }
 
+void Uart16550::reset() {
+  regs_ = Uart16550Regs{};
+  regs_.msr = kHostModemStatus;
+  rx_head_ = 0;
+  rx_count_ = 0;
+  update_irq();
+}
+
 unsigned Uart16550::rx_trigger() const { return kRxTriggerLevels[regs_.fcr >> 6]; }
 
 uint8_t Uart16550::interrupt_id() const {

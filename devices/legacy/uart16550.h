@@ -45,6 +45,8 @@ class Uart16550 final : public PortIoDevice {
 
   explicit Uart16550(IrqLine irq);
   Uart16550(const Uart16550&) = delete;
+  /// System reset (MR): registers to their reset values, the receive FIFO emptied.
+  void reset();
   Uart16550& operator=(const Uart16550&) = delete;
 
   uint32_t read(uint16_t offset, unsigned size) override;

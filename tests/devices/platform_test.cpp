@@ -182,3 +182,42 @@ TEST_F(PlatformWithCom2Test, Com2IsOnIrq3) {
 
 }  // namespace
 }  // namespace vmm86
+
+namespace vmm86 {
+namespace {
+
+// A guest reboot: every legacy device back to its reset state, CMOS RAM kept.
+TEST_F(PlatformTest, ResetReturnsDevicesToPowerOnKeepingCmosRam) {
+  linux_pic_init();
+  out(0x21, 0xFA);  // unmask IRQ 0
+  out(0x43, 0x34);  // PIT channel 0, rate generator, 1 ms
+  out(0x40, 0xA9);
+  out(0x40, 0x04);
+  out(0x3F9, 0x0F);  // COM1: every interrupt enabled
+  out(0x70, 0x0B);
+  out(0x71, 0x42);  // RTC: periodic interrupt on, 24-hour
+  out(0x70, 0x40);
+  out(0x71, 0x5A);  // a CMOS RAM byte
+  out(0x64, 0x60);
+  out(0x60, 0x00);  // i8042 command byte: interrupts off, translation off
+  clock.advance(2'000'000);
+  pc.run_timers();
+  ASSERT_TRUE(pc.interrupt_pending());
+
+  pc.reset();
+  EXPECT_FALSE(pc.interrupt_pending());
+  EXPECT_EQ(in(0x21), 0x00);  // IMR of an uninitialized PIC
+  EXPECT_EQ(in(0x3F9), 0x00);  // IER
+  out(0x70, 0x0B);
+  EXPECT_EQ(in(0x71), 0x02);  // PIE cleared, 24-hour kept
+  out(0x70, 0x40);
+  EXPECT_EQ(in(0x71), 0x5A);  // CMOS RAM survives
+  clock.advance(10'000'000);
+  pc.run_timers();
+  EXPECT_FALSE(pc.interrupt_pending());  // the PIT no longer counts
+  out(0x64, 0x20);
+  EXPECT_EQ(in(0x60), 0x65);  // the power-on command byte (kbd int, system flag, aux off, translate)
+}
+
+}  // namespace
+}  // namespace vmm86

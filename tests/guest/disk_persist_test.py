@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """Writes made in the guest reach the disk image and survive the next boot: the default guest
 on an ext4 root (/dev/sda2, scripts/boot_media.py) writes a file, syncs and powers off;
-the same image, booted again, reads it back. QEMU is run the same way as the reference.
+the same image, booted again, reads it back. Then a guest reboot: booted a third time, now
+letting a reset restart the machine, it writes a second file and runs `reboot -f`; the BIOS,
+the boot loader and the kernel start over in the same run and find that file. QEMU is run
+the same way as the reference.
 
   disk_persist_test.py ENGINE     ENGINE: qemu | vmm86 | vmm86-interp
 """
@@ -16,8 +19,12 @@ import guestrun  # noqa: E402
 
 # The same script runs at both boots (it lives on the root file system): the first boot
 # writes, the second finds the file.
-SCRIPT = ("if [ -f /persist.txt ]; then echo second-boot; cat /persist.txt; "
+SCRIPT = ("if [ -f /rebooted.txt ]; then echo after-reboot; cat /rebooted.txt; "
+          "elif [ -f /persist.txt ] && [ -f /second.txt ]; then echo before-reboot; "
+          "echo vmm86-reboot-$((6 * 7)) > /rebooted.txt; sync; reboot -f; "
+          "elif [ -f /persist.txt ]; then echo second-boot; cat /persist.txt; touch /second.txt; sync; "
           "else echo first-boot; echo vmm86-$((6 * 7)) > /persist.txt; sync; fi\n")
+REBOOTED = b"vmm86-reboot-42"
 
 
 def main() -> int:
@@ -37,8 +44,16 @@ def main() -> int:
             print(f"FAIL second boot on {engine}: {second.error or repr(second.output)}")
             print("\n".join(second.console.splitlines()[-30:]))
             return 1
-    print(f"ok   {engine}: the file written at the first boot was there at the second "
-          f"({first.total_s:.1f} s + {second.total_s:.1f} s)")
+        console, err, third_s = guestrun.watch_console(guestrun.disk_command(engine, disk, reboot=True), REBOOTED,
+                                                       900)
+        lines = [line.strip() for line in console.replace("\r", "").splitlines()]
+        if "before-reboot" not in lines or REBOOTED.decode() not in lines or \
+                lines.index("before-reboot") > lines.index(REBOOTED.decode()):
+            print(f"FAIL reboot on {engine}: no 'before-reboot' then '{REBOOTED.decode()}' after {third_s:.1f} s")
+            print("\n".join(lines[-30:]) + "\n--- stderr:\n" + err)
+            return 1
+    print(f"ok   {engine}: the file written at the first boot was there at the second, and one written "
+          f"before a guest reboot after it ({first.total_s:.1f} s + {second.total_s:.1f} s + {third_s:.1f} s)")
     return 0
 
 

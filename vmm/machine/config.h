@@ -75,6 +75,7 @@ struct MachineConfig {
   std::vector<DriveConfig> drives;        ///< at distinct IDE positions
   std::string boot_order = "cad";         ///< QEMU's -boot: a floppy, c hard disk, d CD-ROM
   bool snapshot = false;                  ///< writes go to a temporary overlay, never the images
+  bool no_reboot = false;                 ///< a guest reset ends the run (QEMU's -no-reboot)
 };
 
 /// Process exit statuses of vmm86.

@@ -409,12 +409,29 @@ void Machine::idle_wait() {
   idle_ns_ += clock_.now_ns() - now;
 }
 
+void Machine::reboot() {
+  reset_requested_ = false;
+  ++reboots_;
+  disarm_host_timer();
+  pc_->reset();
+  chipset_->bus().reset();  // PAM back to ROM: shadow_ram_changed() follows
+  ide_->reset();
+  fw_cfg_->reset();
+  interp_->reset();  // the vCPU's power-on state, at FFFF:FFF0 (CS base FFFF0000)
+  retired_at_interrupt_ = retired();
+  // RAM keeps its bytes, but no translation or shadow mapping of it may outlive the reset.
+  if (bt_) bt_->physical_map_changed(GuestPhys{0}, mem_.ram_size());
+}
+
 MachineExit Machine::run() {
   CpuState& cpu = ctx_->cpu;
   for (;;) {
     if (g_stop_signal.load(std::memory_order_relaxed) != 0) return MachineExit::Signal;
     if (!service_host()) return MachineExit::UserQuit;
-    if (reset_requested_) return MachineExit::Reset;
+    if (reset_requested_) {
+      if (!reboots()) return MachineExit::Reset;
+      reboot();
+    }
     if (acpi_power_off_) return MachineExit::AcpiPowerOff;
     if (triple_fault_) return MachineExit::TripleFault;
     if (cpu.halted) {
@@ -510,7 +527,7 @@ std::vector<Stat> Machine::collect_stats() const {
     double wall_seconds = 0, idle_seconds = 0;
     uint64_t instructions = 0, translated = 0, interpreted = 0, translated_deficit = 0;
     double translated_percent = 0, interpreted_percent = 0;
-    uint64_t interrupts_delivered = 0, interrupts_held = 0;
+    uint64_t interrupts_delivered = 0, interrupts_held = 0, reboots = 0;
     uint64_t cache_used_kib = 0, cache_capacity_kib = 0, cache_flushes = 0, code_tlb_fills = 0;
     uint64_t indirect_lookups = 0, indirect_hits = 0, return_misses = 0;
     double indirect_hit_percent = 0;
@@ -531,6 +548,7 @@ std::vector<Stat> Machine::collect_stats() const {
   m.interpreted_percent = percent(m.interpreted, m.instructions);
   m.interrupts_delivered = interrupts_delivered_;
   m.interrupts_held = interrupts_held_;
+  m.reboots = reboots_;
   const auto* t = bt_ ? &bt_->translator().stats() : nullptr;
   const auto* e = bt_ ? &bt_->stats() : nullptr;
   const auto* f = bt_ ? &bt_->fault_stats() : nullptr;

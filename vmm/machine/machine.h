@@ -125,6 +125,12 @@ class Machine final : public CpuHooks {
   [[nodiscard]] Status attach_storage();
   /// CMOS boot order bytes as QEMU stores them for --boot.
   void set_boot_order();
+  /// A guest reset restarts the machine (through its BIOS) rather than ending the run.
+  [[nodiscard]] bool reboots() const { return bios_shadow_ != nullptr && !config_.no_reboot; }
+  /// The reset a PC does on 0xCF9, the i8042's pulse or ACPI's reset register: devices to
+  /// their reset state, the vCPU to its power-on state at the reset vector; RAM, CMOS RAM
+  /// and the disks (with their --snapshot overlays) stay.
+  void reboot();
 
   MachineConfig config_;
   GuestMemory mem_;
@@ -151,6 +157,7 @@ class Machine final : public CpuHooks {
   uint64_t interrupts_held_ = 0;       ///< times a deliverable interrupt waited at the gate
   uint64_t idle_ns_ = 0;
   uint64_t interrupts_delivered_ = 0;
+  uint64_t reboots_ = 0;
   uint64_t start_ns_ = 0;
   std::string detail_;
   Tracer tracer_;

@@ -62,6 +62,7 @@ enum class StatWhen : uint8_t {
   X(CountBug, "instructions.translated_deficit", "{} below zero; shown as 0)", m.translated_deficit)       \
   X(Interrupts, "interrupts.delivered", "{}", m.interrupts_delivered)                                      \
   X(Interrupts, "interrupts.held", " (held back for guest progress {})", m.interrupts_held)                \
+  X(Interrupts, "machine.reboots", ", guest reboots {}", m.reboots)                                         \
   X(Translator, "translator.blocks", "blocks {}", t->blocks_translated)                                    \
   X(Translator, "translator.guest_insns", ", guest insns {}", t->guest_insns_translated)                  \
   X(Translator, "code_cache.used_kib", ", cache {}", m.cache_used_kib)                                     \
