@@ -206,7 +206,7 @@ TEST_F(PlatformTest, ResetReturnsDevicesToPowerOnKeepingCmosRam) {
 
   pc.reset();
   EXPECT_FALSE(pc.interrupt_pending());
-  EXPECT_EQ(in(0x21), 0x00);  // IMR of an uninitialized PIC
+  EXPECT_EQ(in(0x21), 0x00);   // IMR of an uninitialized PIC
   EXPECT_EQ(in(0x3F9), 0x00);  // IER
   out(0x70, 0x0B);
   EXPECT_EQ(in(0x71), 0x02);  // PIE cleared, 24-hour kept
