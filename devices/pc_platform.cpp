@@ -42,7 +42,8 @@ PcPlatform::PcPlatform(const VirtualClock& clock, PcPlatformConfig config)
       pit_(clock, timers_, IrqLine(&pic_, kIrqPit)),
       rtc_(clock, timers_, IrqLine(&pic_, kIrqRtc), config.rtc_start_unix_ns.value_or(host_unix_time_ns())),
       com1_(IrqLine(&pic_, kIrqCom1)),
-      i8042_(IrqLine(&pic_, kIrqKeyboard), IrqLine(&pic_, kIrqAux)) {
+      i8042_(IrqLine(&pic_, kIrqKeyboard), IrqLine(&pic_, kIrqAux)),
+      isa_dma_(config.dma_memory) {
   attach(PcDevice::pic, kPicMaster, 2, pic_.master_ports());
   attach(PcDevice::pic, kPicSlave, 2, pic_.slave_ports());
   attach(PcDevice::pic, kElcr, 2, pic_.elcr_ports());
@@ -56,6 +57,11 @@ PcPlatform::PcPlatform(const VirtualClock& clock, PcPlatformConfig config)
     com2_.emplace(IrqLine(&pic_, kIrqCom2));
     attach(PcDevice::com2, kCom2, 8, *com2_);
   }
+  attach(PcDevice::dma, IsaDma::kController1Base, IsaDma::kController1Ports, isa_dma_.controller_ports(0));
+  attach(PcDevice::dma, IsaDma::kController2Base, IsaDma::kController2Ports, isa_dma_.controller_ports(1));
+  // The page registers around 0x80, which stays the POST port (it reads back as a page
+  // register does).
+  attach(PcDevice::dma, IsaDma::kPageBase, IsaDma::kPagePorts, isa_dma_.page_ports());
   attach(PcDevice::post, kPost, 1, post_);
   attach(PcDevice::debugcon, kDebugCon, 1, debug_console_);
   if (config.ram_below_4g != 0) rtc_.set_memory_size(config.ram_below_4g);
@@ -106,6 +112,7 @@ void PcPlatform::reset() {
   com1_.reset();
   if (com2_) com2_->reset();
   i8042_.reset();
+  isa_dma_.reset();
   pic_.reset();  // last: the devices above have set their lines
 }
 

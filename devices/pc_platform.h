@@ -7,6 +7,7 @@
 //   0x70-0x71                           MC146818 RTC/CMOS   (IRQ 8)
 //   0x3F8-0x3FF                         16550A COM1         (IRQ 4)
 //   0x2F8-0x2FF                         16550A COM2         (IRQ 3, optional)
+//   0x00-0x0F, 0xC0-0xDF, 0x81-0x8F     8237A DMA pair + page registers (0x80 is the POST port)
 //   0x80, 0xE9                          POST code, debug console
 // The machine (vmm/) drives it from the vCPU thread; see devices/README.md for the
 // wiring of interrupts, timers and the terminal.
@@ -25,6 +26,7 @@
 #include "devices/clock/virtual_clock.h"
 #include "devices/legacy/debug_ports.h"
 #include "devices/legacy/i8042.h"
+#include "devices/legacy/isa_dma.h"
 #include "devices/legacy/pic8259.h"
 #include "devices/legacy/pit8254.h"
 #include "devices/legacy/rtc_cmos.h"
@@ -42,6 +44,7 @@ namespace vmm86 {
   X(com1, "16550A COM1")                \
   X(com2, "16550A COM2")                \
   X(i8042, "i8042 keyboard controller") \
+  X(dma, "8237A DMA pair and pages")    \
   X(post, "POST code port 0x80")        \
   X(debugcon, "debug console port 0xE9")
 
@@ -96,6 +99,8 @@ struct PcPlatformConfig {
   std::optional<int64_t> rtc_start_unix_ns;
   /// Where device diagnostics go (unhandled ports); empty: stderr.
   LogFn log;
+  /// Guest RAM for the ISA DMA controller (outlives the platform); null: DMA moves nothing.
+  DmaMemory* dma_memory = nullptr;
 };
 
 enum class SerialPort : uint8_t { Com1, Com2 };
@@ -147,6 +152,7 @@ class PcPlatform {
   [[nodiscard]] Pit8254& pit() { return pit_; }
   [[nodiscard]] RtcCmos& rtc() { return rtc_; }
   [[nodiscard]] I8042& i8042() { return i8042_; }
+  [[nodiscard]] IsaDma& isa_dma() { return isa_dma_; }
   /// nullptr for an absent COM2.
   [[nodiscard]] Uart16550* uart(SerialPort port);
   [[nodiscard]] const Uart16550* uart(SerialPort port) const;
@@ -169,6 +175,7 @@ class PcPlatform {
   Uart16550 com1_;
   std::optional<Uart16550> com2_;
   I8042 i8042_;
+  IsaDma isa_dma_;
   PostCodePort post_;
   DebugConsolePort debug_console_;
   std::vector<std::pair<PcDevice, BusRangeId>> ranges_;

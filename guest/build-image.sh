@@ -5,6 +5,7 @@
 #                    /init-scripted (select with rdinit=/init-scripted)
 #   initrd-disk.cpio.gz  busybox and the kernel's ATA/SCSI disk/ext4 modules with
 #                    /init (guest/init-disk), which mounts an ext4 root from /dev/sda2 (scripts/boot_media.py)
+#   modules/floppy.ko    the kernel's floppy driver, for tests that append it to an initramfs
 # and the host's x86-64 busybox-static for the native benchmark engine.
 # Output goes to $VMM86_GUEST_DIR (default ~/.cache/vmm86/guest), outside git; the image is
 # rebuilt only when the package versions or the init scripts change.
@@ -36,6 +37,7 @@ bb64_ver=$(version_of busybox-static:amd64)
 stamp="$kernel_pkg=$kernel_ver busybox=$bb_ver busybox64=$bb64_ver $(cat "$here/build-image.sh" "$here/init-interactive" "$here/init-scripted" "$here/init-disk" | sha256sum | cut -c1-16)"
 if [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$stamp" ] \
    && [ -f "$out/vmlinuz" ] && [ -f "$out/initrd.cpio.gz" ] && [ -f "$out/initrd-disk.cpio.gz" ] \
+   && [ -f "$out/modules/floppy.ko" ] \
    && [ -x "$out/busybox-native" ]; then
   say "up to date: $kernel_pkg $kernel_ver, busybox $bb_ver"
   echo "$out"; exit 0
@@ -83,7 +85,12 @@ for m in $disk_modules; do
 done
 (cd "$droot" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) | gzip -9 > "$work/initrd-disk.cpio.gz"
 
-mkdir -p "$out"
+# The floppy driver (it depends on no other module): tests/guest/floppy_test.py loads it.
+floppy_ko=$(find "$work"/kernel/lib/modules -name floppy.ko | head -n1)
+[ -n "$floppy_ko" ] || die "module floppy.ko not in $kernel_pkg"
+
+mkdir -p "$out/modules"
+cp "$floppy_ko" "$out/modules/floppy.ko"
 cp "$vmlinuz" "$out/vmlinuz"
 cp "$work/initrd-disk.cpio.gz" "$out/initrd-disk.cpio.gz"
 cp "$work/initrd.cpio.gz" "$out/initrd.cpio.gz"

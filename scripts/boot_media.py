@@ -1,10 +1,12 @@
 """Bootable media made from Debian packages only, without root: a raw MBR disk whose FAT16
 partition holds SYSLINUX, a kernel and an initramfs (syslinux, syslinux-common, mtools,
-dosfstools), and an El Torito CD image with ISOLINUX (isolinux, xorriso). The BIOS then
-boots them the way a PC does: MBR -> SYSLINUX -> Linux, or El Torito -> ISOLINUX -> Linux.
+dosfstools), a 1.44 MB FAT12 floppy with SYSLINUX and the same files, and an El Torito CD
+image with ISOLINUX (isolinux, xorriso). The BIOS then boots them the way a PC does: MBR ->
+SYSLINUX -> Linux, boot sector -> SYSLINUX -> Linux, or El Torito -> ISOLINUX -> Linux.
 
   disk_image(kernel, initrd, append, out)     # out: a raw disk image
   disk_image(..., root_dir=D)                 # and an ext4 root partition (/dev/sda2) made of D
+  floppy_image(kernel, initrd, append, out)   # out: a raw 1.44 MB floppy image
   iso_image(kernel, initrd, append, out)      # out: an ISO 9660 image
   disk_image(MEMTEST, None, MEMTEST_APPEND, out)  # Debian's memtest86+ (no initrd)
 """
@@ -18,6 +20,7 @@ import tempfile
 
 SECTOR = 512
 PARTITION_START = 2048  # sectors: 1 MiB, where partitioning tools put the first partition
+FLOPPY_KIB = 1440  # a 1.44 MB floppy: 80 cylinders, 2 heads, 18 sectors
 MBR_CODE = pathlib.Path("/usr/lib/syslinux/mbr/mbr.bin")
 ISOLINUX = pathlib.Path("/usr/lib/ISOLINUX/isolinux.bin")
 # Debian's memtest86+ (package memtest86+) speaks the Linux boot protocol: SYSLINUX's LINUX
@@ -78,14 +81,7 @@ def disk_image(kernel: pathlib.Path, initrd: pathlib.Path | None, append: str, o
     subprocess.run(["mkfs.fat", "-F", "16", "-n", "VMM86BOOT", "--offset", str(PARTITION_START), str(out),
                     str(sectors * SECTOR // 1024)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     offset = PARTITION_START * SECTOR
-    with tempfile.TemporaryDirectory() as tmp:
-        cfg = pathlib.Path(tmp) / "syslinux.cfg"
-        cfg.write_text(_config(append, initrd))
-        image = f"{out}@@{offset}"
-        for src, name in ((kernel, "vmlinuz"), (initrd, "initrd.gz"), (cfg, "syslinux.cfg")):
-            if src is None:
-                continue
-            subprocess.run(["mcopy", "-o", "-i", image, str(src), f"::/{name}"], check=True)
+    _copy_boot_files(f"{out}@@{offset}", kernel, initrd, append)
     subprocess.run(["syslinux", "--offset", str(offset), "--install", str(out)], check=True)
     entries = _entry(True, 0x0E, PARTITION_START, sectors)  # FAT16 (LBA), active
     if root_dir:
@@ -100,6 +96,30 @@ def disk_image(kernel: pathlib.Path, initrd: pathlib.Path | None, append: str, o
         f.write(MBR_CODE.read_bytes()[:440])
         f.seek(446)
         f.write(entries + bytes(64 - len(entries)) + b"\x55\xAA")
+    return out
+
+
+def _copy_boot_files(image: str, kernel: pathlib.Path, initrd: pathlib.Path | None, append: str) -> None:
+    """The kernel, the initrd and syslinux.cfg into the FAT file system `image` (mtools'
+    FILE[@@OFFSET]), no loop device."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = pathlib.Path(tmp) / "syslinux.cfg"
+        cfg.write_text(_config(append, initrd))
+        for src, name in ((kernel, "vmlinuz"), (initrd, "initrd.gz"), (cfg, "syslinux.cfg")):
+            if src is None:
+                continue
+            subprocess.run(["mcopy", "-o", "-i", image, str(src), f"::/{name}"], check=True)
+
+
+def floppy_image(kernel: pathlib.Path, initrd: pathlib.Path | None, append: str,
+                 out: pathlib.Path) -> pathlib.Path:
+    """A 1.44 MB FAT12 floppy (no partition table): SYSLINUX's boot sector and ldlinux.sys,
+    the kernel and initrd, which must fit in its 1.4 MiB."""
+    out.unlink(missing_ok=True)  # mkfs.fat -C makes the file and refuses an existing one
+    subprocess.run(["mkfs.fat", "-C", "-n", "VMM86FLOPPY", str(out), str(FLOPPY_KIB)], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _copy_boot_files(str(out), kernel, initrd, append)
+    subprocess.run(["syslinux", "--install", str(out)], check=True)
     return out
 
 

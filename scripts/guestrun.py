@@ -111,8 +111,9 @@ class GuestRun:
     error: str = ""
 
 
-def _initrd_with_script(image: Image, script: str, workdir: pathlib.Path) -> pathlib.Path:
-    extra = gzip.compress(_cpio_newc({"script.sh": script.encode()}), compresslevel=1)
+def _initrd_with_script(image: Image, script: str, workdir: pathlib.Path,
+                        extra_files: dict[str, bytes] | None = None) -> pathlib.Path:
+    extra = gzip.compress(_cpio_newc({"script.sh": script.encode(), **(extra_files or {})}), compresslevel=1)
     path = workdir / "initrd-script.cpio.gz"
     with open(path, "wb") as f:  # the kernel unpacks concatenated archives in order
         for part in image.initrds:
@@ -150,6 +151,11 @@ def _disk_args(engine: str, disk: pathlib.Path) -> list[str]:
     return ["-drive", f"file={disk},format=raw,if=ide"] if engine == "qemu" else ["--hda", str(disk)]
 
 
+def _floppy_args(engine: str, floppy: pathlib.Path) -> list[str]:
+    """A raw floppy image as drive A:."""
+    return ["-drive", f"file={floppy},format=raw,if=floppy"] if engine == "qemu" else ["--fda", str(floppy)]
+
+
 def _root_dir(image: Image, script: str, root: pathlib.Path) -> None:
     """The image's initramfs archives unpacked into `root`, with the script beside its init."""
     root.mkdir()
@@ -162,9 +168,11 @@ def _root_dir(image: Image, script: str, root: pathlib.Path) -> None:
 
 
 def _machine_command(engine: str, image: Image, initrd: pathlib.Path, mem_mb: int,
-                     append_extra: str, medium: str = "kernel", workdir: pathlib.Path | None = None) -> list[str]:
+                     append_extra: str, medium: str = "kernel", workdir: pathlib.Path | None = None,
+                     floppy: pathlib.Path | None = None) -> list[str]:
     append = f"console=ttyS0 rdinit={image.rdinit} quiet nokaslr {append_extra}".strip()
-    return _engine_command(engine, _boot_args(engine, image, initrd, append, medium, workdir or initrd.parent), mem_mb)
+    boot = _boot_args(engine, image, initrd, append, medium, workdir or initrd.parent)
+    return _engine_command(engine, boot + (_floppy_args(engine, floppy) if floppy else []), mem_mb)
 
 
 @functools.cache
@@ -208,11 +216,13 @@ def _native_command(gdir: pathlib.Path, script: str, workdir: pathlib.Path) -> t
 
 def run(engine: str, script: str, timeout_s: float = 600, mem_mb: int = 256,
         append_extra: str = "", image: Image | None = None, medium: str = "kernel",
-        keep_disk: pathlib.Path | None = None) -> GuestRun:
+        keep_disk: pathlib.Path | None = None, floppy: pathlib.Path | None = None,
+        extra_files: dict[str, bytes] | None = None) -> GuestRun:
     """Runs `script` on `engine` and returns what happened; never raises on guest failure.
     `image` defaults to the default guest; the native engine runs the default guest only.
     `keep_disk`: where to keep the disk image of a disk medium after the run (boot_disk
-    boots it again)."""
+    boots it again). `floppy`: a raw floppy image in drive A:. `extra_files`: more files
+    for the initramfs beside the script (name: contents)."""
     gdir = guest_dir()
     with tempfile.TemporaryDirectory(prefix="vmm86-run-") as tmp:
         workdir = pathlib.Path(tmp)
@@ -222,10 +232,11 @@ def run(engine: str, script: str, timeout_s: float = 600, mem_mb: int = 256,
             cmd, env = _native_command(gdir, native_script, workdir)
         else:
             image = image or default_image()
-            initrd = _initrd_with_script(image, script, workdir)
+            initrd = _initrd_with_script(image, script, workdir, extra_files)
             if medium == "disk-root":
                 _root_dir(image, script, workdir / "root")
-            cmd, env = _machine_command(engine, image, initrd, mem_mb, append_extra, medium, workdir), None
+            cmd = _machine_command(engine, image, initrd, mem_mb, append_extra, medium, workdir, floppy)
+            env = None
         result = _drive(engine, cmd, env, timeout_s)
         if keep_disk is not None and (workdir / "disk.img").exists():
             shutil.move(workdir / "disk.img", keep_disk)
@@ -240,6 +251,12 @@ def boot_disk(engine: str, disk: pathlib.Path, timeout_s: float = 600, mem_mb: i
 def disk_command(engine: str, disk: pathlib.Path, mem_mb: int = 256, reboot: bool = False) -> list[str]:
     """The command that boots `disk` through the BIOS on `engine`."""
     return _engine_command(engine, _disk_args(engine, disk), mem_mb, reboot)
+
+
+def floppy_command(engine: str, floppy: pathlib.Path, mem_mb: int = 256) -> list[str]:
+    """The command that boots the floppy image `floppy` (drive A:) through the BIOS on `engine`."""
+    boot = ["-boot", "a"] if engine == "qemu" else ["--boot", "a"]
+    return _engine_command(engine, _floppy_args(engine, floppy) + boot, mem_mb)
 
 
 def watch_console(cmd: list[str], until: bytes, timeout_s: float) -> tuple[str, str, float]:

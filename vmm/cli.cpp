@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <limits>
 #include <utility>
+#include <vector>
 
 #include "vmm/version.h"
 
@@ -39,6 +40,7 @@ struct RawRun {
   std::vector<std::string> debugcons;
   std::array<std::string, kIdeDrives> hd;  ///< --hda .. --hdd
   std::string cdrom;
+  std::array<std::string, kFloppyDrives> fd;  ///< --fda, --fdb
   std::vector<std::string> drives;
   std::string boot;
   bool snapshot = false;
@@ -68,7 +70,10 @@ Result<DriveConfig> parse_drive(const std::string& text) {
       }
       drive.format = value;
     } else if (key == "if") {
-      if (value != "ide") return make_error("--drive {}: if={} is not supported yet (ide only)", text, value);
+      if (value != "ide" && value != "floppy") {
+        return make_error("--drive {}: if={} is not supported yet (ide or floppy)", text, value);
+      }
+      drive.interface = value == "floppy" ? DriveInterface::Floppy : DriveInterface::Ide;
     } else if (key == "media") {
       if (value != "disk" && value != "cdrom") return make_error("--drive {}: media must be disk or cdrom", text);
       drive.media = value == "cdrom" ? DriveMedia::Cdrom : DriveMedia::Disk;
@@ -85,20 +90,31 @@ Result<DriveConfig> parse_drive(const std::string& text) {
     }
   }
   if (drive.path.empty()) return make_error("--drive {}: no file= given", text);
+  if (drive.interface == DriveInterface::Floppy) {
+    if (drive.media == DriveMedia::Cdrom) return make_error("--drive {}: a floppy drive takes no media=cdrom", text);
+    if (drive.index != kIdeDrives && drive.index >= kFloppyDrives) {
+      return make_error("--drive {}: index must be 0 or 1 on if=floppy", text);
+    }
+  }
   if (drive.media == DriveMedia::Cdrom) drive.read_only = true;
   return drive;
 }
 
-/// The drives of --hda..--hdd, --cdrom and --drive at distinct IDE positions.
+/// The drives of --hda..--hdd, --cdrom, --fda, --fdb and --drive at distinct positions of
+/// their interfaces.
 Status collect_drives(const RawRun& raw, MachineConfig* config) {
-  std::array<bool, kIdeDrives> taken{};
+  std::vector<bool> ide_taken(kIdeDrives);
+  std::vector<bool> floppy_taken(kFloppyDrives);
   auto place = [&](DriveConfig drive, const std::string& what) -> Status {
+    const bool floppy = drive.interface == DriveInterface::Floppy;
+    std::vector<bool>& taken = floppy ? floppy_taken : ide_taken;
+    const char* kind = floppy ? "floppy" : "IDE";
     if (drive.index == kIdeDrives) {
-      const auto* free = std::find(taken.begin(), taken.end(), false);
-      if (free == taken.end()) return make_error("{}: all {} IDE positions are taken", what, kIdeDrives);
+      const auto free = std::find(taken.begin(), taken.end(), false);
+      if (free == taken.end()) return make_error("{}: all {} {} positions are taken", what, taken.size(), kind);
       drive.index = static_cast<unsigned>(free - taken.begin());
     }
-    if (taken[drive.index]) return make_error("{}: IDE position {} is taken by another drive", what, drive.index);
+    if (taken[drive.index]) return make_error("{}: {} position {} is taken by another drive", what, kind, drive.index);
     taken[drive.index] = true;
     config->drives.push_back(std::move(drive));
     return ok_status();
@@ -109,6 +125,12 @@ Status collect_drives(const RawRun& raw, MachineConfig* config) {
     VMM86_TRY(place(DriveConfig{raw.hd[i], DriveMedia::Disk, false, i, ""}, std::string(kHdFlags[i])));
   }
   if (!raw.cdrom.empty()) VMM86_TRY(place(DriveConfig{raw.cdrom, DriveMedia::Cdrom, true, 2, ""}, "--cdrom"));
+  constexpr std::array<std::string_view, kFloppyDrives> kFdFlags{"--fda", "--fdb"};
+  for (unsigned i = 0; i < kFloppyDrives; ++i) {
+    if (raw.fd[i].empty()) continue;
+    VMM86_TRY(place(DriveConfig{raw.fd[i], DriveMedia::Disk, false, i, "", DriveInterface::Floppy},
+                    std::string(kFdFlags[i])));
+  }
   for (const std::string& text : raw.drives) {
     auto drive = parse_drive(text);
     if (!drive) return std::move(drive).take_error();
@@ -317,6 +339,8 @@ CommandLine parse_command_line(int argc, const char* const* argv, std::FILE* out
   add(RunOption::Hdc, raw.hd[2]);
   add(RunOption::Hdd, raw.hd[3]);
   add(RunOption::Cdrom, raw.cdrom);
+  add(RunOption::Fda, raw.fd[0]);
+  add(RunOption::Fdb, raw.fd[1]);
   add(RunOption::Boot, raw.boot);
   run->add_flag(std::string(run_option(RunOption::Snapshot).flag), raw.snapshot,
                 help_of(run_option(RunOption::Snapshot)));

@@ -54,9 +54,14 @@ enum class OptionState : uint8_t {
   X(Hdc, "--hdc", "FILE", Active, "disk image as IDE secondary master")                         \
   X(Hdd, "--hdd", "FILE", Active, "disk image as IDE secondary slave")                          \
   X(Cdrom, "--cdrom", "FILE", Active, "CD image (ISO 9660, read-only) as IDE secondary master") \
+  X(Fda, "--fda", "FILE", Active,                                                               \
+    "floppy image as drive A: (QEMU's -fda): 360 KB, 720 KB, 1.2 MB, 1.44 MB or 2.88 MB, "       \
+    "the drive type from the size")                                                             \
+  X(Fdb, "--fdb", "FILE", Active, "floppy image as drive B:")                                   \
   X(Drive, "--drive", "SPEC", Active,                                                           \
-    "a drive, QEMU's way: file=FILE[,format=raw|qcow2][,if=ide][,media=disk|cdrom][,readonly=on]" \
-    "[,index=0-3]; repeatable; without format= a qcow2 file is recognised by its header")       \
+    "a drive, QEMU's way: file=FILE[,format=raw|qcow2][,if=ide|floppy][,media=disk|cdrom]"      \
+    "[,readonly=on][,index=N] (0-3 on ide, 0-1 on floppy); repeatable; without format= a qcow2 " \
+    "file is recognised by its header")                                                         \
   X(Boot, "--boot", "ORDER", Active,                                                            \
     "boot order for the BIOS: letters c (hard disk), d (CD-ROM), a (floppy); default cad")      \
   X(Snapshot, "--snapshot", "", Active,                                                         \

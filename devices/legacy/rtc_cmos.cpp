@@ -147,6 +147,14 @@ void RtcCmos::write(uint16_t offset, unsigned /*size*/, uint32_t value) {
 void RtcCmos::set_cmos_byte(uint8_t index, uint8_t value) {
   index &= kIndexMask;
   if (index > kRegD) cmos_[index] = value;
+  if (index >= kFloppyTypes && index < kChecksumHigh) update_checksum();
+}
+
+void RtcCmos::update_checksum() {
+  unsigned sum = 0;
+  for (unsigned i = kFloppyTypes; i < kChecksumHigh; ++i) sum += cmos_[i];
+  cmos_[kChecksumHigh] = static_cast<uint8_t>(sum >> 8);
+  cmos_[kChecksumLow] = static_cast<uint8_t>(sum);
 }
 
 void RtcCmos::set_memory_size(uint64_t ram_below_4g_bytes) {
@@ -161,10 +169,7 @@ void RtcCmos::set_memory_size(uint64_t ram_below_4g_bytes) {
   put16(kExtMemLow, extended_kib);
   put16(kExtMem2Low, extended_kib);
   put16(kHighMemLow, ram_below_4g_bytes > 16 * kMiB ? (ram_below_4g_bytes - 16 * kMiB) / (64 * 1024) : 0);
-  unsigned sum = 0;
-  for (unsigned i = 0x10; i < kChecksumHigh; ++i) sum += cmos_[i];
-  cmos_[kChecksumHigh] = static_cast<uint8_t>(sum >> 8);
-  cmos_[kChecksumLow] = static_cast<uint8_t>(sum);
+  update_checksum();
 }
 
 uint8_t RtcCmos::format_time_register(uint8_t index, int64_t unix_seconds) const {

@@ -34,6 +34,7 @@ class RtcCmos final : public PortIoDevice {
     kRegC = 0x0C,
     kRegD = 0x0D,
     kShutdownStatus = 0x0F,
+    kFloppyTypes = 0x10,  ///< drive A's type in the high nibble, B's in the low one
     kEquipment = 0x14,
     kBaseMemLow = 0x15,  ///< base memory in KiB (640)
     kBaseMemHigh = 0x16,
@@ -65,7 +66,8 @@ class RtcCmos final : public PortIoDevice {
   [[nodiscard]] bool nmi_masked() const { return nmi_masked_; }
   /// Raw CMOS storage, without read side effects (registers A-D are kept here too).
   [[nodiscard]] uint8_t cmos_byte(uint8_t index) const { return cmos_[index & 0x7F]; }
-  /// For the platform: sets a CMOS RAM byte (0x0E-0x7F) before the guest runs.
+  /// For the platform: sets a CMOS RAM byte (0x0E-0x7F) before the guest runs; the
+  /// checksum (0x2E-0x2F) follows a byte it covers (0x10-0x2D).
   void set_cmos_byte(uint8_t index, uint8_t value);
   /// Fills in the memory size bytes (0x15-0x18, 0x30-0x31, 0x34-0x35) and the checksum.
   void set_memory_size(uint64_t ram_below_4g_bytes);
@@ -74,6 +76,8 @@ class RtcCmos final : public PortIoDevice {
 
  private:
   [[nodiscard]] uint8_t read_register(uint8_t index);
+  /// 0x2E-0x2F: the sum of 0x10-0x2D.
+  void update_checksum();
   void write_register(uint8_t index, uint8_t value);
   [[nodiscard]] bool running() const;
   [[nodiscard]] bool divider_running() const;

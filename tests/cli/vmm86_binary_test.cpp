@@ -144,6 +144,15 @@ TEST(Vmm86Binary, BadDiskImages) {
   expect_one_error_line({"run", "--cdrom", empty.path()}, kExitFailure, empty.path());
 }
 
+// A floppy image must have one of the PC floppy sizes: anything else is refused in one line
+// that names it (QEMU would guess a geometry).
+TEST(Vmm86Binary, BadFloppyImages) {
+  test::TempFile odd(std::vector<uint8_t>(1474560 + 512, 0));
+  expect_one_error_line({"run", "--fda", odd.path()}, kExitFailure,
+                        "floppy image " + odd.path() + " is 1475072 bytes: not a floppy of");
+  expect_one_error_line({"run", "--fdb", "/nonexistent/b.img"}, kExitFailure, "/nonexistent/b.img");
+}
+
 // A BIOS image that is not one is refused before the machine starts, in one line.
 TEST(Vmm86Binary, BadBiosImages) {
   expect_one_error_line({"run", "--bios", "/nonexistent/bios.bin"}, kExitFailure, "/nonexistent/bios.bin");

@@ -138,11 +138,11 @@ TEST_F(PlatformTest, RtcAndCmosThroughThePorts) {
 TEST_F(PlatformTest, StatsNameEveryCounter) {
   std::map<std::string, uint64_t> all;
   pc.stats().for_each([&](std::string_view name, uint64_t value) { all.emplace(name, value); });
-  for (const char* name : {"port_accesses.pic", "port_accesses.debugcon", "unhandled_port_accesses",
-                           "interrupts_acknowledged", "irq_raised.0", "irq_raised.15"}) {
+  for (const char* name : {"port_accesses.pic", "port_accesses.dma", "port_accesses.debugcon",
+                           "unhandled_port_accesses", "interrupts_acknowledged", "irq_raised.0", "irq_raised.15"}) {
     EXPECT_EQ(all.count(name), 1u) << name;
   }
-  EXPECT_EQ(all.size(), 8u + 7u + 16u);
+  EXPECT_EQ(all.size(), 9u + 7u + 16u);
 }
 
 TEST(PlatformHostClockTest, PitTicksInRealTime) {

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Debian's memtest86+ started from a disk's boot loader, as a PC starts it: SeaBIOS -> MBR ->
-SYSLINUX -> memtest86+ia32.bin (Linux boot protocol) with its console on COM1. It runs its
+SYSLINUX -> memtest86+ia32.bin (Linux boot protocol) with its console on COM1 (--medium
+floppy: from a 1.44 MB FAT12 floppy in drive A:, SeaBIOS -> boot sector -> SYSLINUX, every
+sector read through the floppy controller and ISA DMA channel 2). It runs its
 first pass over the guest's RAM, test #0 to the last, #10 (bit fade, which then waits 2 x
 80 s: the test stops there), and must find no errors: a translator that loses or misplaces
 a store shows up as a memory error. The lines checked come from QEMU on the same image
@@ -8,7 +10,7 @@ a store shows up as a memory error. The lines checked come from QEMU on the same
 reserves 128 KiB at the top of RAM for QEMU's ACPI tables, vmm86's board 8 KiB) and the
 CPU and cache lines (different CPUID).
 
-  memtest_test.py ENGINE      # qemu or vmm86
+  memtest_test.py ENGINE [--medium disk|floppy]     # ENGINE: qemu or vmm86
 """
 import os
 import pathlib
@@ -27,23 +29,29 @@ ANSI = re.compile(r"\x1b(\[[0-9;?]*[A-Za-z]|c)")
 
 def main() -> int:
     engine = sys.argv[1] if len(sys.argv) > 1 else "vmm86"
+    medium = sys.argv[sys.argv.index("--medium") + 1] if "--medium" in sys.argv else "disk"
     if not boot_media.MEMTEST.exists() or boot_media.missing_tools():
         print(f"memtest_test: needs {boot_media.MEMTEST} (package memtest86+) and "
               f"{boot_media.missing_tools()}", file=sys.stderr)
         return 77 if os.environ.get("VMM86_REQUIRE_GUEST") != "1" else 1
     with tempfile.TemporaryDirectory(prefix="vmm86-memtest-") as tmp:
-        disk = boot_media.disk_image(boot_media.MEMTEST, None, boot_media.MEMTEST_APPEND,
-                                     pathlib.Path(tmp) / "memtest.img", size_mib=32)
-        out, err, elapsed = guestrun.watch_console(guestrun.disk_command(engine, disk, mem_mb=32), LAST_TEST, 300)
+        image = pathlib.Path(tmp) / "memtest.img"
+        if medium == "floppy":
+            boot_media.floppy_image(boot_media.MEMTEST, None, boot_media.MEMTEST_APPEND, image)
+            cmd = guestrun.floppy_command(engine, image, mem_mb=32)
+        else:
+            boot_media.disk_image(boot_media.MEMTEST, None, boot_media.MEMTEST_APPEND, image, size_mib=32)
+            cmd = guestrun.disk_command(engine, image, mem_mb=32)
+        out, err, elapsed = guestrun.watch_console(cmd, LAST_TEST, 300)
     # The console is a VT100 screen: cut at every escape sequence and compare the pieces.
     pieces = [p.strip() for p in ANSI.split(out.replace("\r", "\n")) for p in p.split("\n") if p and p.strip()]
     missing = [e for e in EXPECTED if not any(e in p for p in pieces)]
     errors = sorted({m for p in pieces for m in re.findall(r"Errors: *([0-9]+)", p) if m != "0"})
     if missing or errors:
-        print(f"memtest_test ({engine}): missing {missing!r}, error counts {errors} after {elapsed:.1f} s\n"
+        print(f"memtest_test ({engine}, {medium}): missing {missing!r}, error counts {errors} after {elapsed:.1f} s\n"
               f"--- console (end):\n{ANSI.sub(' ', out)[-3000:]}\n--- stderr:\n{err}")
         return 1
-    print(f"memtest_test ({engine}): tests #0..#10 of the first pass with no errors in {elapsed:.1f} s")
+    print(f"memtest_test ({engine}, {medium}): tests #0..#10 of the first pass with no errors in {elapsed:.1f} s")
     return 0
 
 

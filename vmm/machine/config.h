@@ -43,18 +43,25 @@ struct DebugconConfig {
 /// What a drive holds: a hard disk or a CD-ROM (read-only, 2048-byte sectors).
 enum class DriveMedia : uint8_t { Disk, Cdrom };
 
+/// Which controller a drive hangs on (QEMU's if=).
+enum class DriveInterface : uint8_t { Ide, Floppy };
+
 /// IDE positions as QEMU numbers them: 0 primary master (--hda), 1 primary slave (--hdb),
 /// 2 secondary master (--hdc, --cdrom), 3 secondary slave (--hdd).
 inline constexpr unsigned kIdeDrives = 4;
+/// Floppy drives: 0 A: (--fda), 1 B: (--fdb).
+inline constexpr unsigned kFloppyDrives = 2;
 
-/// A drive on the IDE controller (--hda..--hdd, --cdrom, --drive).
+/// A drive on the IDE controller (--hda..--hdd, --cdrom, --drive) or the floppy controller
+/// (--fda, --fdb, --drive if=floppy).
 struct DriveConfig {
   std::string path;
   DriveMedia media = DriveMedia::Disk;
   bool read_only = false;
-  unsigned index = 0;  ///< IDE position, below kIdeDrives
+  unsigned index = 0;  ///< position on its interface: below kIdeDrives or kFloppyDrives
   /// format= of --drive: "raw" or "qcow2"; empty: probed from the file (QEMU's way).
   std::string format;
+  DriveInterface interface = DriveInterface::Ide;
 };
 
 /// Everything `vmm86 run` was asked to do, checked for form (not yet against the files).
@@ -72,7 +79,7 @@ struct MachineConfig {
   std::string trace_path;                 ///< empty: no instruction trace
   uint64_t trace_limit = 0;               ///< stop tracing after this many instructions; 0: no limit
   std::vector<DebugconConfig> debugcons;  ///< --debugcon, in command-line order
-  std::vector<DriveConfig> drives;        ///< at distinct IDE positions
+  std::vector<DriveConfig> drives;        ///< at distinct positions of their interfaces
   std::string boot_order = "cad";         ///< QEMU's -boot: a floppy, c hard disk, d CD-ROM
   bool snapshot = false;                  ///< writes go to a temporary overlay, never the images
   bool no_reboot = false;                 ///< a guest reset ends the run (QEMU's -no-reboot)

@@ -107,14 +107,15 @@ Machine::~Machine() {
 
 Status Machine::init() {
   if (!ctx_) return make_error("cannot allocate the vCPU context");
-  PcPlatformConfig pc_config;
-  pc_config.ram_below_4g = mem_.ram_size();
-  pc_ = std::make_unique<PcPlatform>(clock_, std::move(pc_config));
-  pc_->set_reset_request([this] { reset_requested_ = true; });
   // A device wrote guest RAM behind the engines' backs: as any write outside translated code.
   dma_ = std::make_unique<GuestDma>(mem_, [this](GuestPhys addr, uint64_t size) {
     watched_write(addr, static_cast<unsigned>(std::min<uint64_t>(size, UINT32_MAX)));
   });
+  PcPlatformConfig pc_config;
+  pc_config.ram_below_4g = mem_.ram_size();
+  pc_config.dma_memory = dma_.get();  // the 8237A's channels
+  pc_ = std::make_unique<PcPlatform>(clock_, std::move(pc_config));
+  pc_->set_reset_request([this] { reset_requested_ = true; });
   for (const DebugconConfig& debugcon : config_.debugcons) VMM86_TRY(attach_debugcon(debugcon));
   if (bios_shadow_) VMM86_TRY(attach_firmware_devices());
   if (!config_.trace_path.empty()) VMM86_TRY(tracer_.open(config_.trace_path, config_.trace_limit));
@@ -222,25 +223,55 @@ Status Machine::attach_storage() {
   chipset_->mapper().attach_io(chipset_->ide(), Piix3Ide::kBusMasterBar, ide_->bus_master(), "ide-bus-master",
                                IdeBusMaster::kWidth);
   for (const DriveConfig& drive : config_.drives) {
-    const ImageFormat format = image_format_from_name(drive.format).value_or(ImageFormat::Probe);
-    auto image = open_image(drive.path, format, drive.read_only);
-    if (!image) return std::move(image).take_error();
-    if (!image->note.empty()) std::fprintf(stderr, "vmm86: %s\n", image->note.c_str());
-    std::unique_ptr<BlockBackend> backend = std::move(image->backend);
-    if (config_.snapshot && !drive.read_only) {
-      auto overlay = SnapshotOverlay::create(std::move(backend));
-      if (!overlay) return std::move(overlay).take_error();
-      backend = std::move(*overlay);
-    }
+    if (drive.interface != DriveInterface::Ide) continue;
+    auto backend = open_drive_image(drive);
+    if (!backend) return std::move(backend).take_error();
     std::unique_ptr<IdeDrive> device;
     if (drive.media == DriveMedia::Cdrom) {
-      device = std::make_unique<AtapiCdrom>(std::move(backend));
+      device = std::make_unique<AtapiCdrom>(std::move(*backend));
     } else {
-      device = std::make_unique<AtaDisk>(std::move(backend));
+      device = std::make_unique<AtaDisk>(std::move(*backend));
     }
     ide_->attach(drive.index / 2, drive.index % 2, std::move(device));
   }
+  return attach_floppies();
+}
+
+Status Machine::attach_floppies() {
+  fdc_ = std::make_unique<FloppyController>(pc_->isa_dma(), IrqLine(&pc_->pic(), FloppyController::kIrq));
+  VMM86_CHECK(fdc_->register_ports(pc_->io_bus()) == BusStatus::Ok);
+  unsigned count = 0;
+  for (const DriveConfig& drive : config_.drives) {
+    if (drive.interface != DriveInterface::Floppy) continue;
+    auto backend = open_drive_image(drive);
+    if (!backend) return std::move(backend).take_error();
+    auto floppy = FloppyDrive::for_image(std::move(*backend));
+    if (!floppy) return std::move(floppy).take_error();
+    fdc_->attach(drive.index, std::move(*floppy));
+    ++count;
+  }
+  // What SeaBIOS (on QEMU's board) and Linux read: the drive types, and the equipment byte's
+  // floppy bits (bit 0: drives present, bits 7-6: how many less one), as QEMU sets them.
+  RtcCmos& cmos = pc_->rtc();
+  cmos.set_cmos_byte(RtcCmos::kFloppyTypes, fdc_->cmos_drive_types());
+  const auto floppy_bits = static_cast<uint8_t>(count == 0 ? 0 : 0x01 | (count - 1) << 6);
+  cmos.set_cmos_byte(RtcCmos::kEquipment,
+                     static_cast<uint8_t>((cmos.cmos_byte(RtcCmos::kEquipment) & ~0xC1) | floppy_bits));
   return ok_status();
+}
+
+Result<std::unique_ptr<BlockBackend>> Machine::open_drive_image(const DriveConfig& drive) const {
+  const ImageFormat format = image_format_from_name(drive.format).value_or(ImageFormat::Probe);
+  auto image = open_image(drive.path, format, drive.read_only);
+  if (!image) return std::move(image).take_error();
+  if (!image->note.empty()) std::fprintf(stderr, "vmm86: %s\n", image->note.c_str());
+  std::unique_ptr<BlockBackend> backend = std::move(image->backend);
+  if (config_.snapshot && !drive.read_only) {
+    auto overlay = SnapshotOverlay::create(std::move(backend));
+    if (!overlay) return std::move(overlay).take_error();
+    backend = std::move(*overlay);
+  }
+  return backend;
 }
 
 Status Machine::install_signal_handlers() {
@@ -416,6 +447,7 @@ void Machine::reboot() {
   pc_->reset();
   chipset_->bus().reset();  // PAM back to ROM: shadow_ram_changed() follows
   ide_->reset();
+  fdc_->reset();
   fw_cfg_->reset();
   interp_->reset();  // the vCPU's power-on state, at FFFF:FFF0 (CS base FFFF0000)
   retired_at_interrupt_ = retired();

@@ -11,6 +11,7 @@
 #include "devices/firmware/fw_cfg.h"
 #include "devices/pc_chipset.h"
 #include "devices/pc_platform.h"
+#include "devices/storage/floppy_controller.h"
 #include "devices/storage/ide_controller.h"
 #include "shadow-mmu/shadow_mmu.h"
 #include "vmm/engine/bt_engine.h"
@@ -51,7 +52,10 @@ class Machine final : public CpuHooks {
   [[nodiscard]] MachineExit run();
   /// Makes the disks' writes durable at the end of a run (the machine is not destroyed:
   /// a qcow2 image's cached metadata would be lost). False if a disk failed.
-  [[nodiscard]] bool flush_storage() { return ide_ == nullptr || ide_->flush_disks(); }
+  [[nodiscard]] bool flush_storage() {
+    const bool floppies = fdc_ == nullptr || fdc_->flush_disks();
+    return (ide_ == nullptr || ide_->flush_disks()) && floppies;
+  }
   /// Every statistic of the run so far (vmm/machine/stats.h), in --stats order.
   [[nodiscard]] std::vector<Stat> collect_stats() const;
   /// Prints what --stats shows.
@@ -123,6 +127,11 @@ class Machine final : public CpuHooks {
   [[nodiscard]] Status attach_firmware_devices();
   /// The IDE controller and the drives of --hda.. / --cdrom / --drive.
   [[nodiscard]] Status attach_storage();
+  /// The floppy controller (always, as on QEMU's PC) and the drives of --fda / --fdb /
+  /// --drive if=floppy, with their CMOS bytes.
+  [[nodiscard]] Status attach_floppies();
+  /// A drive's image as --drive and --snapshot ask for it.
+  [[nodiscard]] Result<std::unique_ptr<BlockBackend>> open_drive_image(const DriveConfig& drive) const;
   /// CMOS boot order bytes as QEMU stores them for --boot.
   void set_boot_order();
   /// A guest reset restarts the machine (through its BIOS) rather than ending the run.
@@ -143,9 +152,10 @@ class Machine final : public CpuHooks {
   std::unique_ptr<Terminal> terminal_;
   std::unique_ptr<BiosShadow> bios_shadow_;  ///< with a BIOS only
   std::unique_ptr<GuestDma> dma_;
-  std::unique_ptr<FwCfg> fw_cfg_;       ///< with a BIOS only
-  std::unique_ptr<PcChipset> chipset_;  ///< with a BIOS only
-  std::unique_ptr<IdeController> ide_;  ///< with a BIOS only
+  std::unique_ptr<FwCfg> fw_cfg_;          ///< with a BIOS only
+  std::unique_ptr<PcChipset> chipset_;     ///< with a BIOS only
+  std::unique_ptr<IdeController> ide_;     ///< with a BIOS only
+  std::unique_ptr<FloppyController> fdc_;  ///< with a BIOS only
   bool acpi_power_off_ = false;
   std::vector<std::unique_ptr<DebugConsolePort>> debugcon_ports_;
   std::vector<std::unique_ptr<std::FILE, int (*)(std::FILE*)>> debugcon_files_;
