@@ -34,27 +34,31 @@ def measure(engines: list[str], workload, repeat: int, timeout: float, log) -> d
     """Runs `workload` `repeat` times on every engine, the engines taking turns (run 1 of
     each, then run 2 of each, ...), so that a slow drift of the machine's state hits all
     of them alike. Returns {engine: result}."""
-    state = {e: {"times": [], "totals": [], "failure": None} for e in engines}
+    state = {e: {"times": [], "totals": [], "rss": [], "failure": None} for e in engines}
     for i in range(repeat):
         for engine in engines:
             st = state[engine]
             if st["failure"]:
                 continue
-            run = guestrun.run(engine, workload.script, timeout_s=timeout, medium=workload.medium)
+            image = guestrun.userland_image(build=False) if workload.image == "userland" else None
+            run = guestrun.run(engine, workload.script, timeout_s=timeout, medium=workload.medium, image=image)
             missing = [e for e in workload.expect if e not in run.output.splitlines()]
             if not run.ok or missing:
                 st["failure"] = run.error or (f"exit status {run.status}" if run.status else
                                               f"wrong output: expected {missing!r}, got {run.output[-300:]!r}")
                 log(f"  {engine:7} {workload.name:10} FAILED: {st['failure']}")
                 continue
-            seconds = run.total_s if workload.guest_only else run.timed_s
+            seconds = run.total_s if workload.whole_run else run.timed_s
             st["times"].append(seconds)
             st["totals"].append(run.total_s)
+            if run.peak_rss_kib:
+                st["rss"].append(run.peak_rss_kib)
             log(f"  {engine:7} {workload.name:10} run {i + 1}/{repeat}: {seconds:8.3f} s (whole run {run.total_s:.1f} s)")
     return {e: {"engine": e, "workload": workload.name, "ok": st["failure"] is None, "error": st["failure"],
                 "times_s": st["times"],
                 "median_s": statistics.median(st["times"]) if st["times"] and st["failure"] is None else None,
-                "total_s": st["totals"]}
+                "total_s": st["totals"],
+                "peak_rss_mib": statistics.median(st["rss"]) / 1024 if st["rss"] else None}
             for e, st in state.items()}
 
 
@@ -93,6 +97,17 @@ def table(results: dict, engines: list[str], workloads) -> str:
                 row.append(fmt(ratio(t["vmm86"], t["native"]), "×") if not w.guest_only else "—")
         row += [fmt(ratio(t[e], t[baseline]), "×") for e in compared]
         rows.append(row)
+    widths = [max(len(str(r[i])) for r in [head] + rows) for i in range(len(head))]
+    line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"
+    return "\n".join([line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in rows])
+
+
+def rss_table(results: dict, engines: list[str], workloads) -> str:
+    """Peak resident memory of each engine's process (median over the runs), in MiB: the
+    monitor's own cost in memory beside the guest's RAM."""
+    head = ["workload"] + [f"{e} peak RSS (MiB)" for e in engines]
+    rows = [[w.name] + [("—" if results[(e, w.name)].get("peak_rss_mib") is None
+                         else f"{results[(e, w.name)]['peak_rss_mib']:.0f}") for e in engines] for w in workloads]
     widths = [max(len(str(r[i])) for r in [head] + rows) for i in range(len(head))]
     line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"
     return "\n".join([line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in rows])
@@ -145,6 +160,8 @@ def main() -> int:
         names = list(dict.fromkeys(r["workload"] for r in doc["results"]))
         workloads = [by_name(n) for n in names]
         print(table(results, doc["engines"], workloads))
+        print()
+        print(rss_table(results, doc["engines"], workloads))
         if args.plot:
             plot(results, doc["engines"], workloads, args.plot)
         return 0
@@ -161,6 +178,8 @@ def main() -> int:
 
     log = lambda msg: print(msg, file=sys.stderr, flush=True)
     log(f"[bench] guest: {guestrun.build_guest()}")
+    if any(w.image == "userland" for w in workloads):
+        log(f"[bench] userland: {guestrun.userland_image().initrds[0].parent}")
     results = {}
     started = time.time()
     for w in workloads:
@@ -174,6 +193,8 @@ def main() -> int:
             results[(e, w.name)] = r
 
     print(table(results, engines, workloads))
+    print()
+    print(rss_table(results, engines, workloads))
     if args.json:
         doc = {"host": platform.node(), "cpu": platform.processor() or platform.machine(),
                "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),

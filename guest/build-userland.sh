@@ -2,7 +2,8 @@
 # Builds the real userland guest from Debian's i386 packages: dynamic glibc with ld.so,
 # bash, coreutils, grep, sed, gawk, findutils, diffutils, gzip, bzip2, xz-utils, tar,
 # perl-base, python3.11 with its stdlib, sqlite3, openssl and the libraries they need, plus
-# our own C programs (guest/userland/progs, gcc -m32, each static and dynamic) in /opt/progs.
+# our own C programs (guest/userland/progs, gcc -m32, each static and dynamic) in /opt/progs,
+# and the benchmark's compute programs (guest/userland/bench, static) in /opt/bench.
 # It boots with the kernel of guest/build-image.sh (built first if needed).
 #   build-userland.sh [--with-testsuite]
 # Output in $VMM86_GUEST_DIR/userland (default ~/.cache/vmm86/guest/userland):
@@ -11,6 +12,8 @@
 #   initrd-small.cpio   the init, bash, a few coreutils and the C programs with their
 #                       libraries, for the interpreter (it boots the full image in >15 min);
 #                       not compressed, as inflating it cost the interpreter a minute
+#   native-bench/       the benchmark programs built for the host (x86-64), for bench/anchor.py's
+#                       native column
 #   testsuite.cpio.gz   (--with-testsuite) Debian's libpython3.11-testsuite, to append to
 #                       the initramfs (the kernel unpacks concatenated archives in order)
 # Rebuilt only when a package version, this script, the init or a program changes.
@@ -69,12 +72,13 @@ done
 ts_ver=${cand[libpython3.11-testsuite]:-}
 [ -n "$ts_ver" ] && [ "$ts_ver" != "(none)" ] || die "package libpython3.11-testsuite has no candidate version"
 
-inputs=$(cat "$here/build-userland.sh" "$here/userland/init" "$here"/userland/progs/*.c | sha256sum | cut -c1-16)
+inputs=$(cat "$here/build-userland.sh" "$here/userland/init" "$here"/userland/progs/*.c "$here"/userland/bench/*.c \
+  | sha256sum | cut -c1-16)
 stamp="$versions kernel=$(sha256sum "$base/vmlinuz" | cut -c1-16) $inputs"
 ts_stamp="libpython3.11-testsuite=$ts_ver $inputs"
 base_ok=0 ts_ok=1
 [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$stamp" ] && [ -f "$out/initrd.cpio.gz" ] \
-  && [ -f "$out/initrd-small.cpio" ] && base_ok=1
+  && [ -f "$out/initrd-small.cpio" ] && [ -d "$out/native-bench" ] && base_ok=1
 if [ "$with_testsuite" = 1 ]; then
   [ -f "$out/testsuite.stamp" ] && [ "$(cat "$out/testsuite.stamp")" = "$ts_stamp" ] \
     && [ -f "$out/testsuite.cpio.gz" ] || ts_ok=0
@@ -138,6 +142,25 @@ if [ "$base_ok" = 0 ]; then
     done
   done
 
+  say "building the benchmark programs (gcc -m32 -static; and for the host)"
+  mkdir -p "$root/opt/bench" "$work/native-bench"
+  bench_build() {  # NAME SOURCE FLAGS...: the guest's static i386 build and the host's own
+    local name=$1 src=$2
+    shift 2
+    gcc -m32 -O2 -static -std=gnu11 -Wall "$@" "$src" -o "$root/opt/bench/$name" -lm 2>"$work/cc.err" \
+      && gcc -O2 -std=gnu11 -Wall "$src" -o "$work/native-bench/$name" -lm 2>>"$work/cc.err" \
+      || die "gcc failed on $(basename "$src"): $(head -n1 "$work/cc.err")"
+  }
+  for src in "$here"/userland/bench/*.c; do
+    name=$(basename "$src" .c)
+    case $name in
+      nbody) bench_build nbody-x87 "$src" -mfpmath=387
+             bench_build nbody-sse "$src" -msse2 -mfpmath=sse ;;
+      matmul) bench_build matmul "$src" -msse2 -mfpmath=sse ;;
+      *) bench_build "$name" "$src" ;;
+    esac
+  done
+
   say "checking that every NEEDED library is in the image"
   libdirs=(lib/i386-linux-gnu usr/lib/i386-linux-gnu lib usr/lib)
   missing=""
@@ -182,6 +205,8 @@ if [ "$base_ok" = 0 ]; then
   say "packing the initramfs"
   pack "$root" "$work/initrd.cpio.gz"
   mv "$work/initrd.cpio.gz" "$out/initrd.cpio.gz"
+  rm -rf "$out/native-bench"
+  mv "$work/native-bench" "$out/native-bench"
   echo "$stamp" > "$out/stamp"
 fi
 

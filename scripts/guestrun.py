@@ -109,6 +109,7 @@ class GuestRun:
     total_s: float           # wall time of the whole run
     timed_s: float | None    # host time between @@T0 and @@T1, if printed
     error: str = ""
+    peak_rss_kib: int | None = None  # the engine process's peak resident memory (natively: the script's)
 
 
 def _initrd_with_script(image: Image, script: str, workdir: pathlib.Path,
@@ -200,6 +201,16 @@ def _engine_command(engine: str, boot: list[str], mem_mb: int, reboot: bool = Fa
     raise ValueError(f"unknown engine {engine}")
 
 
+def _native_userland_command(gdir: pathlib.Path, script: str, workdir: pathlib.Path) -> tuple[list[str], dict]:
+    """The userland image's script on the host's own x86-64 tools (bash, coreutils, perl,
+    python3, ...) and the benchmark programs built for the host (native-bench/)."""
+    script = script.replace("/opt/bench/", f"{gdir / 'userland' / 'native-bench'}/").replace("/tmp/", f"{workdir}/")
+    (workdir / "script.sh").write_text(script)
+    wrapper = f'echo "{BEGIN}"; bash {workdir}/script.sh; s=$?; echo "{END_PREFIX}$s ==="'
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(workdir), "TMPDIR": str(workdir), "LC_ALL": "C"}
+    return ["/bin/bash", "-c", wrapper], env
+
+
 def _native_command(gdir: pathlib.Path, script: str, workdir: pathlib.Path) -> tuple[list[str], dict]:
     busybox = gdir / "busybox-native"
     bindir = workdir / "bin"
@@ -219,14 +230,17 @@ def run(engine: str, script: str, timeout_s: float = 600, mem_mb: int = 256,
         keep_disk: pathlib.Path | None = None, floppy: pathlib.Path | None = None,
         extra_files: dict[str, bytes] | None = None) -> GuestRun:
     """Runs `script` on `engine` and returns what happened; never raises on guest failure.
-    `image` defaults to the default guest; the native engine runs the default guest only.
+    `image` defaults to the default guest; natively, the default guest's scripts run on the
+    host's busybox and the userland image's on the host's own tools.
     `keep_disk`: where to keep the disk image of a disk medium after the run (boot_disk
     boots it again). `floppy`: a raw floppy image in drive A:. `extra_files`: more files
     for the initramfs beside the script (name: contents)."""
     gdir = guest_dir()
     with tempfile.TemporaryDirectory(prefix="vmm86-run-") as tmp:
         workdir = pathlib.Path(tmp)
-        if engine == "native":
+        if engine == "native" and image is not None and image.rdinit == "/init-userland":
+            cmd, env = _native_userland_command(gdir, script, workdir)
+        elif engine == "native":
             # The guest's /tmp and /bin are its own; the native run uses its work directory.
             native_script = script.replace("/tmp/", f"{workdir}/").replace("/bin/", f"{workdir}/bin/")
             cmd, env = _native_command(gdir, native_script, workdir)
@@ -319,7 +333,9 @@ def _drive(engine: str, cmd: list[str], env: dict | None, timeout_s: float) -> G
             console.append(line)
     if pending:
         console.append(pending.decode("utf-8", "replace"))
-    proc.wait()
+    # wait4: this process's own peak RSS (RUSAGE_CHILDREN would be the largest of all so far).
+    _, wait_status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(wait_status)
     total = time.monotonic() - start
     text = "\n".join(console)
     status, output = None, ""
@@ -335,7 +351,7 @@ def _drive(engine: str, cmd: list[str], env: dict | None, timeout_s: float) -> G
                else f"exit code {proc.returncode}")
         error = f"the script's end marker never appeared ({how})"
     timed = (t1 - t0) if (t0 is not None and t1 is not None) else None
-    return GuestRun(engine, status == 0 and not error, status, output, text, total, timed, error)
+    return GuestRun(engine, status == 0 and not error, status, output, text, total, timed, error, usage.ru_maxrss)
 
 
 def vmm86_binary(engine: str) -> str:
