@@ -106,7 +106,7 @@ void FloppyController::reset() {
   dor_ = kDorNotReset | kDorDmaGate;
   tdr_ = 0;
   dsr_ = 0;
-  rate_ = static_cast<uint8_t>(FloppyRate::Kbps250);
+  rate_ = static_cast<uint8_t>(FloppyRate::Kbps500);  // QEMU's; the Bochs BIOS never sets one
   in_reset_ = false;
   specify_ = {};
   config_ = kConfigDefault;

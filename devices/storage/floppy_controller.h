@@ -125,7 +125,7 @@ class FloppyController final : public IsaDmaClient {
   [[nodiscard]] PortIoDevice& main_ports() { return main_window_; }
   [[nodiscard]] PortIoDevice& dir_port() { return dir_window_; }
   /// Hardware reset: as QEMU's board leaves the controller (out of reset, DMA gate open,
-  /// no interrupt, polling enabled); the drives keep their heads and disks.
+  /// no interrupt, polling enabled, 500 kb/s); the drives keep their heads and disks.
   void reset();
   /// Makes written sectors durable; false if an image could not.
   [[nodiscard]] bool flush_disks();

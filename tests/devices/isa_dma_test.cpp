@@ -48,6 +48,22 @@ class IsaDmaTest : public ::testing::Test {
   void seabios_channel2(uint32_t addr, uint16_t count, uint8_t mode) {
     test::seabios_dma_channel2(bus, addr, count, mode);
   }
+  /// Channel `ch` (either controller) masked, programmed and unmasked: `address` in the
+  /// channel's units, `count` units less one, `mode` without the channel bits.
+  void program(unsigned ch, uint16_t address, uint16_t count, uint8_t page, uint8_t mode) {
+    static constexpr uint8_t kPagePort[] = {0x87, 0x83, 0x81, 0x82, 0x8F, 0x8B, 0x89, 0x8A};
+    const auto c = static_cast<uint8_t>(ch % 4);
+    auto reg = [&](unsigned r) { return static_cast<uint16_t>(ch >= 4 ? 0xC0 + 2 * r : r); };
+    out(reg(10), 0x04 | c);
+    out(reg(12), 0);
+    out(reg(2 * c), static_cast<uint8_t>(address));
+    out(reg(2 * c), static_cast<uint8_t>(address >> 8));
+    out(reg(2 * c + 1), static_cast<uint8_t>(count));
+    out(reg(2 * c + 1), static_cast<uint8_t>(count >> 8));
+    out(kPagePort[ch], page);
+    out(reg(11), static_cast<uint8_t>(mode | c));
+    out(reg(10), c);
+  }
   /// A 16-bit register through the flip-flop, low byte first.
   uint16_t in16(uint16_t port, uint16_t clear_ff) {
     out(clear_ff, 0);
@@ -148,15 +164,9 @@ TEST_F(IsaDmaTest, ByteChannelsWrapInside64K) {
 
 TEST_F(IsaDmaTest, WordChannelsWrapInside128KAndIgnorePageBitZero) {
   bios_setup();
-  out(0xD4, 0x04 | 1);  // mask channel 5
-  out(0xD8, 0);
-  out(0xC4, 0xF8);  // word address 0xFFF8: byte 0x1FFF0 in the window
-  out(0xC4, 0xFF);
-  out(0xC6, 0xFF);  // 0x100 words
-  out(0xC6, 0x00);
-  out(0xD6, 0x44 | 1);
-  out(0x8B, 0x03);  // page 3: bit 0 is ignored, the window is 0x20000
-  out(0xD4, 0x01);
+  // Word address 0xFFF8 (byte 0x1FFF0 of the window), 0x100 words; page 3: bit 0 is ignored,
+  // the window is 0x20000.
+  program(5, 0xFFF8, 0x00FF, 0x03, 0x44);
   const std::vector<uint8_t> data = counting(32);
   EXPECT_EQ(dma.to_memory(5, data).bytes, 32u);
   EXPECT_EQ(0, std::memcmp(ram.bytes.data() + 0x3FFF0, data.data(), 16));
@@ -176,15 +186,7 @@ TEST_F(IsaDmaTest, OddPortsOfControllerTwoAliasTheEvenOnes) {
 
 TEST_F(IsaDmaTest, AutoinitReloadsAndStaysUnmasked) {
   bios_setup();
-  out(0x0A, 0x04 | 1);
-  out(0x0C, 0);
-  out(0x02, 0x00);
-  out(0x02, 0x40);  // 0x4000
-  out(0x03, 0x07);
-  out(0x03, 0x00);  // 8 bytes
-  out(0x83, 0x00);
-  out(0x0B, 0x58 | 1);  // single, autoinit, read (memory to device), channel 1
-  out(0x0A, 0x01);
+  program(1, 0x4000, 7, 0x00, 0x58);  // 8 bytes; single, autoinit, read (memory to device)
   const std::vector<uint8_t> pattern = counting(8, 0x50);
   std::memcpy(ram.bytes.data() + 0x4000, pattern.data(), 8);
   for (int round = 0; round < 3; ++round) {
@@ -201,14 +203,7 @@ TEST_F(IsaDmaTest, AutoinitReloadsAndStaysUnmasked) {
 
 TEST_F(IsaDmaTest, AddressDecrementFillsDownwards) {
   bios_setup();
-  out(0x0C, 0);
-  out(0x06, 0x03);
-  out(0x06, 0x01);  // 0x0103
-  out(0x07, 0x03);
-  out(0x07, 0x00);  // 4 bytes
-  out(0x82, 0x00);
-  out(0x0B, 0x64 | 3);  // single, decrement, write, channel 3
-  out(0x0A, 0x03);
+  program(3, 0x0103, 3, 0x00, 0x64);  // 4 bytes; single, decrement, write
   const IsaDmaTransfer t = dma.to_memory(3, counting(4));
   EXPECT_TRUE(t.terminal_count);
   EXPECT_EQ(ram.bytes[0x103], 1);
@@ -235,14 +230,7 @@ TEST_F(IsaDmaTest, VerifyAndWrongDirectionMoveNoMemory) {
 
 TEST_F(IsaDmaTest, OutsideRamReadsOnesAndDropsWrites) {
   bios_setup();
-  out(0x0C, 0);
-  out(0x06, 0x00);
-  out(0x06, 0x00);
-  out(0x07, 0x0F);
-  out(0x07, 0x00);
-  out(0x82, 0xF0);  // 0xF00000: past the 4 MiB of RAM
-  out(0x0B, 0x48 | 3);
-  out(0x0A, 0x03);
+  program(3, 0x0000, 15, 0xF0, 0x48);  // 0xF00000: past the 4 MiB of RAM
   std::vector<uint8_t> got(16, 0);
   EXPECT_EQ(dma.from_memory(3, got).bytes, 16u);
   EXPECT_EQ(got, std::vector<uint8_t>(16, 0xFF));

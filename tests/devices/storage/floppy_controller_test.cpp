@@ -225,6 +225,14 @@ TEST_F(FdcTest, SeabiosReadOfACylinderCrossesToHeadOneAndEndsAtTerminalCount) {
   EXPECT_EQ(fdc.stats().sectors_read, 36u);
 }
 
+TEST_F(FdcTest, BochsBiosReadsAtThePowerOnRate) {
+  insert(0);  // rombios never writes the CCR: 500 kb/s from power-on, as on QEMU
+  test::seabios_dma_channel2(bus, 0x7C00, 512, kDmaToMemory);
+  command({kRead, 0x00, 0, 0, 1, 2, 1, 0, 0xFF});
+  EXPECT_EQ(result()[0] & 0xC0, 0);
+  EXPECT_EQ(memory_at(0x7C00, 512), sectors_at(0, 0, 1, 1));
+}
+
 TEST_F(FdcTest, LinuxTrackReadImpliedSeekAndResultPosition) {
   insert(0);
   out8(kDir, 0x00);
