@@ -38,6 +38,9 @@ struct RawRun {
   std::string trace;
   std::string trace_limit;
   std::vector<std::string> debugcons;
+  /// --debug-exit given, with or without a value; the value, if one.
+  bool debug_exit = false;
+  std::vector<std::string> debug_exit_value;
   std::array<std::string, kIdeDrives> hd;  ///< --hda .. --hdd
   std::string cdrom;
   std::array<std::string, kFloppyDrives> fd;  ///< --fda, --fdb
@@ -157,6 +160,43 @@ Result<DebugconConfig> parse_debugcon(const std::string& text) {
   return debugcon;
 }
 
+/// A number of --debug-exit, hex (0xf4) or decimal, in [min, max].
+Result<uint32_t> parse_debug_exit_number(const std::string& text, const std::string& key, uint32_t min, uint32_t max) {
+  char* end = nullptr;
+  const unsigned long number = std::strtoul(text.c_str(), &end, 0);
+  if (text.empty() || *end != '\0' || text.front() == '-' || number < min || number > max) {
+    return make_error("{}={} is not a number from {:#x} to {:#x}", key, text, min, max);
+  }
+  return static_cast<uint32_t>(number);
+}
+
+/// "[iobase=A][,iosize=N]" of --debug-exit, QEMU's -device isa-debug-exit properties.
+Result<DebugExitConfig> parse_debug_exit(const std::string& text) {
+  DebugExitConfig config;
+  uint32_t size = config.iosize;
+  size_t start = 0;
+  while (start < text.size()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    const std::string item = text.substr(start, comma - start);
+    start = comma + 1;
+    const size_t eq = item.find('=');
+    const std::string key = item.substr(0, eq);
+    if (eq == std::string::npos || (key != "iobase" && key != "iosize")) {
+      return make_error("--debug-exit {}: '{}' is not iobase=PORT or iosize=COUNT", text, item);
+    }
+    auto number = parse_debug_exit_number(item.substr(eq + 1), key, key == "iobase" ? 0 : 1,
+                                          key == "iobase" ? 0xFFFF : 0x10000);
+    if (!number) return make_error("--debug-exit {}: {}", text, number.error());
+    if (key == "iobase") config.iobase = static_cast<uint16_t>(*number);
+    if (key == "iosize") size = *number;
+  }
+  if (config.iobase + size > 0x10000) {
+    return make_error("--debug-exit {}: ports {:#x}+{:#x} run past 0xffff", text, config.iobase, size);
+  }
+  config.iosize = static_cast<uint16_t>(size);
+  return config;
+}
+
 std::string help_of(const RunOptionSpec& spec) {
   std::string text(spec.help);
   if (spec.state == OptionState::NotActiveYet) text += fmt::format(" {}", kNotActiveYetMark);
@@ -167,7 +207,8 @@ std::string run_footer() {
   std::string text = fmt::format(
       "The guest console is COM1 on this terminal; Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A.\n"
       "Exit status: {} guest powered off or reset (or quit), {} guest could not be loaded or failed\n"
-      "(triple fault, unsupported feature), {} bad command line.",
+      "(triple fault, unsupported feature), {} bad command line; with --debug-exit, (V << 1) | 1\n"
+      "when the guest writes V to the device.",
       static_cast<int>(kExitOk), static_cast<int>(kExitFailure), static_cast<int>(kExitUsage));
   return text;
 }
@@ -220,6 +261,11 @@ Result<MachineConfig> check_run(const RawRun& raw) {
       if (other.port == debugcon->port) return make_error("--debugcon {}: port {:#x} given twice", text, other.port);
     }
     config.debugcons.push_back(std::move(*debugcon));
+  }
+  if (raw.debug_exit) {
+    auto debug_exit = parse_debug_exit(raw.debug_exit_value.empty() ? "" : raw.debug_exit_value.front());
+    if (!debug_exit) return std::move(debug_exit).take_error();
+    config.debug_exit = *debug_exit;
   }
   VMM86_TRY(collect_drives(raw, &config));
   if (!config.drives.empty() && !raw.kernel.empty()) {
@@ -307,7 +353,7 @@ CommandLine parse_command_line(int argc, const char* const* argv, std::FILE* out
   app.require_subcommand(0, 1);
   app.footer(run_footer());
   CLI::App* run = app.add_subcommand(
-      "run", "start a new virtual machine: from its BIOS, or a Linux kernel (bzImage) directly");
+      "run", "start a new virtual machine: from its BIOS, or a Linux (bzImage) or Multiboot kernel directly");
   run->footer(run_footer());
 
   RawRun raw;
@@ -355,6 +401,12 @@ CommandLine parse_command_line(int argc, const char* const* argv, std::FILE* out
       ->type_name(std::string(debugcon.value_name))
       ->check(not_empty);
 
+  const RunOptionSpec& debug_exit = run_option(RunOption::DebugExit);
+  CLI::Option* debug_exit_option = run->add_option(std::string(debug_exit.flag), raw.debug_exit_value,
+                                                   help_of(debug_exit))
+                                       ->type_name(std::string(debug_exit.value_name))
+                                       ->expected(0, 1);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -368,6 +420,7 @@ CommandLine parse_command_line(int argc, const char* const* argv, std::FILE* out
     fmt::print(err, "vmm86: error: {}\n", e.what());
     return {std::nullopt, kExitUsage};
   }
+  raw.debug_exit = !debug_exit_option->empty();  // with or without a value
   if (!run->parsed()) {
     fmt::print(err,
                "vmm86: error: no command given (usage: vmm86 run [--kernel FILE | --bios FILE] [options]; see vmm86 "

@@ -24,11 +24,14 @@ enum class OptionState : uint8_t {
 // clang-format off
 // The options of `vmm86 run`: X(id, flag, value name ("" for a switch), state, help).
 #define VMM86_RUN_OPTIONS(X)                                                                   \
-  X(Kernel, "--kernel", "FILE", Active, "Linux bzImage to boot directly (no BIOS)")   \
+  X(Kernel, "--kernel", "FILE", Active,                                                         \
+    "Linux bzImage or Multiboot kernel to boot directly (no BIOS)")                             \
   X(Bios, "--bios", "FILE", Active,                                                             \
     "firmware image to start at the reset vector (default without --kernel: "                   \
     "/usr/share/seabios/bios.bin, Debian's SeaBIOS)")                                           \
-  X(Initrd, "--initrd", "FILE", Active, "initial ramdisk (initramfs) for the kernel")           \
+  X(Initrd, "--initrd", "FILE", Active,                                                         \
+    "initial ramdisk (initramfs) for a Linux kernel; for a Multiboot kernel its modules, "      \
+    "\"FILE ARGS,FILE ARGS\" as QEMU takes them")                                               \
   X(Append, "--append", "STRING", Active,                                                       \
     "kernel command line (default: empty; use console=ttyS0 to see the kernel)")                \
   X(Mem, "--mem", "SIZE", Active,                                                               \
@@ -71,7 +74,10 @@ enum class OptionState : uint8_t {
     "booted guest reboots, a --kernel guest ends")                                              \
   X(Debugcon, "--debugcon", "[IOBASE:]FILE", Active,                                            \
     "write the bytes the guest sends to I/O port IOBASE (default 0xE9, QEMU's isa-debugcon) "   \
-    "to FILE; repeatable (SeaBIOS's debug log is port 0x402)")
+    "to FILE; repeatable (SeaBIOS's debug log is port 0x402)")                                  \
+  X(DebugExit, "--debug-exit", "[iobase=A][,iosize=N]", Active,                                 \
+    "QEMU's isa-debug-exit: a guest write of V to ports A..A+N-1 (default "                     \
+    "iobase=0xf4,iosize=4) ends vmm86 with exit status (V << 1) | 1")
 // clang-format on
 
 /// Names the options of `vmm86 run`.

@@ -1,6 +1,6 @@
 // vmm86 entry point: command line -> checked MachineConfig -> guest loaded into RAM (a BIOS
-// at the reset vector, or a Linux kernel ready at its 32-bit entry) -> run_machine(), the
-// one place where an execution engine takes over.
+// at the reset vector, or a Linux or Multiboot kernel ready at its 32-bit entry) ->
+// run_machine(), the one place where an execution engine takes over.
 #include <fmt/format.h>
 
 #include <cstdio>
@@ -8,16 +8,16 @@
 
 #include "vmm/cli.h"
 #include "vmm/loader/firmware.h"
-#include "vmm/loader/linux_boot.h"
+#include "vmm/loader/kernel_boot.h"
 #include "vmm/machine/run_machine.h"
 #include "vmm/machine/terminal.h"
 
 namespace {
 
-vmm86::linux_boot::BootRequest boot_request_of(const vmm86::MachineConfig& config) {
-  vmm86::linux_boot::BootRequest request;
+vmm86::KernelRequest kernel_request_of(const vmm86::MachineConfig& config) {
+  vmm86::KernelRequest request;
   request.kernel_path = config.kernel_path;
-  request.initrd_path = config.initrd_path;
+  request.initrd = config.initrd_path;
   request.cmdline = config.cmdline;
   return request;
 }
@@ -39,19 +39,24 @@ int main(int argc, char** argv) {
     if (!firmware) return fail(vmm86::kExitFailure, firmware.error());
     return vmm86::run_machine(config, std::move(firmware->memory), firmware->cpu);
   }
-  const vmm86::linux_boot::BootRequest request = boot_request_of(config);
+  namespace kb = vmm86::kernel_boot;
+  const vmm86::KernelRequest request = kernel_request_of(config);
+  auto format = kb::detect_format(request.kernel_path);
+  if (!format) return fail(vmm86::kExitFailure, format.error());
 
   // Too little --mem is a command-line mistake (status 2), so check it before loading.
-  auto needed = vmm86::linux_boot::required_ram_bytes(request);
+  auto needed = kb::required_ram_bytes(request, *format);
   if (!needed) return fail(vmm86::kExitFailure, needed.error());
   if (config.ram_bytes < *needed) {
-    return fail(
-        vmm86::kExitUsage,
-        fmt::format("--mem {} is too small: this kernel{} needs at least {}", vmm86::mem_size_string(config.ram_bytes),
-                    request.initrd_path.empty() ? "" : " with its initrd", vmm86::mem_size_string(*needed)));
+    const char* extra = request.initrd.empty()                   ? ""
+                        : *format == kb::KernelFormat::Multiboot ? " with its modules"
+                                                                 : " with its initrd";
+    return fail(vmm86::kExitUsage,
+                fmt::format("--mem {} is too small: this kernel{} needs at least {}",
+                            vmm86::mem_size_string(config.ram_bytes), extra, vmm86::mem_size_string(*needed)));
   }
 
-  auto guest = vmm86::linux_boot::load_guest(config.ram_bytes, request);
+  auto guest = kb::load_kernel(config.ram_bytes, request, *format);
   if (!guest) return fail(vmm86::kExitFailure, guest.error());
   return vmm86::run_machine(config, std::move(guest->memory), guest->cpu);
 }

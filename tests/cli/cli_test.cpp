@@ -314,5 +314,32 @@ TEST(ParseCommandLine, Version) {
   EXPECT_EQ(p.out.rfind("vmm86 ", 0), 0u) << p.out;
 }
 
+// --debug-exit takes QEMU's isa-debug-exit properties, or none.
+TEST(ParseCommandLine, DebugExit) {
+  const Parsed none = parse({"run", "--kernel", "k"});
+  ASSERT_TRUE(none.command.run) << none.err;
+  EXPECT_FALSE(none.command.run->debug_exit);
+  const Parsed bare = parse({"run", "--debug-exit", "--kernel", "k"});
+  ASSERT_TRUE(bare.command.run) << bare.err;
+  ASSERT_TRUE(bare.command.run->debug_exit);
+  EXPECT_EQ(bare.command.run->debug_exit->iobase, 0xF4);
+  EXPECT_EQ(bare.command.run->debug_exit->iosize, 4);
+  const Parsed given = parse({"run", "--kernel", "k", "--debug-exit", "iobase=0x501,iosize=2"});
+  ASSERT_TRUE(given.command.run) << given.err;
+  EXPECT_EQ(given.command.run->debug_exit->iobase, 0x501);
+  EXPECT_EQ(given.command.run->debug_exit->iosize, 2);
+  const Parsed equals = parse({"run", "--kernel", "k", "--debug-exit=iosize=1"});
+  ASSERT_TRUE(equals.command.run) << equals.err;
+  EXPECT_EQ(equals.command.run->debug_exit->iobase, 0xF4);
+  EXPECT_EQ(equals.command.run->debug_exit->iosize, 1);
+  for (const char* bad :
+       {"iobase=0x10000", "iosize=0", "iobase=0xfffe,iosize=4", "port=0xf4", "iobase", "iobase=-1", "iosize=four"}) {
+    const Parsed p = parse({"run", "--kernel", "k", "--debug-exit", bad});
+    EXPECT_FALSE(p.command.run) << bad;
+    EXPECT_EQ(p.command.exit_status, kExitUsage) << bad;
+    EXPECT_EQ(p.err.rfind(std::string("vmm86: error: --debug-exit ").append(bad).append(": "), 0), 0u) << p.err;
+  }
+}
+
 }  // namespace
 }  // namespace vmm86

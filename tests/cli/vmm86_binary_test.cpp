@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "tests/loader/guest_files.h"
+#include "tests/loader/multiboot_images.h"
 #include "tests/loader/test_files.h"
 #include "vmm/cli.h"
 
@@ -291,6 +292,81 @@ TEST(Vmm86HostileGuest, HaltWithInterruptsOffIsPowerOff) {
   EXPECT_EQ(run.status, kExitOk) << run.err;
   EXPECT_NE(run.err.find("halted with interrupts disabled"), std::string::npos) << run.err;
   EXPECT_NE(run.err.find("vmm86 statistics"), std::string::npos) << run.err;
+}
+
+// ---- Multiboot kernels and --debug-exit ------------------------------------------------
+
+/// Runs a hand-built Multiboot kernel with `extra` arguments.
+Outcome run_multiboot(const std::vector<uint8_t>& kernel, const std::vector<std::string>& extra) {
+  test::TempFile file(kernel);
+  std::vector<std::string> args = {"run", "--kernel", file.path(), "--mem", "16M"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return run_vmm86(args);
+}
+
+// Broken Multiboot kernels and modules end before the guest runs, in one line, status 1.
+TEST(Vmm86Multiboot, BadKernelsAndModulesAreLoadFailures) {
+  using test::ElfLayout;
+  std::vector<uint8_t> truncated = test::make_elf_kernel();
+  truncated.resize(0x800);
+  std::vector<uint8_t> elf64 = test::make_elf_kernel();
+  elf64[4] = 2;
+  std::vector<uint8_t> video = test::make_aout_kernel();
+  test::put_multiboot_header(video, test::AoutLayout::kHeader, test::AoutLayout::kFlags | 4);
+  std::vector<uint8_t> over_bios = test::make_elf_kernel();
+  test::poke<uint32_t>(over_bios, ElfLayout::kPPaddr, 0x9F000);
+  std::vector<uint8_t> wild_entry = test::make_elf_kernel();
+  test::poke<uint32_t>(wild_entry, ElfLayout::kEntryField, 0x12345678);
+  const std::pair<const std::vector<uint8_t>*, const char*> kernels[] = {
+      {&truncated, "truncated: ELF segment 0"},
+      {&elf64, "a 64-bit ELF file"},
+      {&video, "requires a video mode"},
+      {&over_bios, "overlaps the PC's reserved range"},
+      {&wild_entry, "entry point 0x12345678 is outside the loaded image"},
+  };
+  for (const auto& [kernel, needle] : kernels) {
+    test::TempFile file(*kernel);
+    const Outcome run = run_vmm86({"run", "--kernel", file.path()});
+    EXPECT_NE(run.err.find(std::string("kernel '").append(file.path()).append("': ")), std::string::npos) << run.err;
+    expect_one_error_line({"run", "--kernel", file.path()}, kExitFailure, needle);
+  }
+  test::TempFile kernel(test::make_aout_kernel());
+  expect_one_error_line({"run", "--kernel", kernel.path(), "--initrd", "/nonexistent/mod.bin arg"}, kExitFailure,
+                        "cannot open multiboot module '/nonexistent/mod.bin'");
+  std::string many = kernel.path();
+  for (int i = 0; i < 300; ++i) many.append(",").append(kernel.path());
+  expect_one_error_line({"run", "--kernel", kernel.path(), "--initrd", many}, kExitFailure,
+                        "301 modules, more than the 256 accepted");
+}
+
+TEST(Vmm86Multiboot, TooLittleMemIsAUsageError) {
+  test::TempFile kernel(test::make_aout_kernel());
+  test::TempFile module(std::vector<uint8_t>(3 << 20, 7));
+  expect_one_error_line({"run", "--kernel", kernel.path(), "--initrd", module.path(), "--mem", "2M"}, kExitUsage,
+                        "--mem 2M is too small: this kernel with its modules needs at least 5M");
+}
+
+// The kernels' code writes 0x2A to port 0xF4: status (0x2A << 1) | 1 = 85, as QEMU's.
+TEST(Vmm86Multiboot, DebugExitEndsWithTheGuestsStatus) {
+  for (const char* engine : {"bt", "interp"}) {
+    for (const auto& kernel : {test::make_aout_kernel(), test::make_elf_kernel()}) {
+      const Outcome run = run_multiboot(kernel, {"--engine", engine, "--debug-exit"});
+      EXPECT_EQ(run.status, 85) << engine << "\n" << run.err;
+      EXPECT_NE(run.err.find("the guest wrote 0x2a to isa-debug-exit: exit status 85"), std::string::npos) << run.err;
+    }
+  }
+  const Outcome explicit_ports = run_multiboot(test::make_aout_kernel(), {"--debug-exit=iobase=0xf4,iosize=0x04"});
+  EXPECT_EQ(explicit_ports.status, 85) << explicit_ports.err;
+  // Elsewhere, the write goes nowhere and the kernel's cli; hlt powers off.
+  const Outcome elsewhere = run_multiboot(test::make_aout_kernel(), {"--debug-exit", "iobase=0x501,iosize=2"});
+  EXPECT_EQ(elsewhere.status, kExitOk) << elsewhere.err;
+  EXPECT_NE(elsewhere.err.find("halted with interrupts disabled"), std::string::npos) << elsewhere.err;
+}
+
+TEST(Vmm86Multiboot, DebugExitOnAPortInUseIsRefused) {
+  test::TempFile kernel(test::make_aout_kernel());
+  expect_one_error_line({"run", "--kernel", kernel.path(), "--debug-exit", "iobase=0x3f8"}, kExitFailure,
+                        "--debug-exit: ports 0x3f8+0x4 are taken by another device");
 }
 
 }  // namespace

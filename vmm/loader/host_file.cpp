@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -65,6 +66,14 @@ HostFile& HostFile::operator=(HostFile&& other) noexcept {
 
 HostFile::~HostFile() {
   if (fd_ >= 0) ::close(fd_);
+}
+
+Result<FileHead> open_head(const std::string& path, std::string_view role, uint64_t limit) {
+  auto file = HostFile::open(path, role);
+  if (!file) return std::move(file).take_error();
+  std::vector<uint8_t> head(static_cast<size_t>(std::min(file->size(), limit)));
+  VMM86_TRY(file->read_at(0, head));
+  return FileHead{std::move(file).value(), std::move(head)};
 }
 
 Status HostFile::read_at(uint64_t offset, std::span<uint8_t> dst) const {

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "common/result.h"
 
@@ -40,5 +41,14 @@ class HostFile {
   std::string path_;
   std::string role_;
 };
+
+/// A file opened with its first bytes read: what a loader looks at to tell what it is.
+struct FileHead {
+  HostFile file;
+  std::vector<uint8_t> head;  ///< the first min(size, limit) bytes
+};
+
+/// HostFile::open, then the first min(size, `limit`) bytes.
+[[nodiscard]] Result<FileHead> open_head(const std::string& path, std::string_view role, uint64_t limit);
 
 }  // namespace vmm86

@@ -5,6 +5,7 @@
 #include <optional>
 #include <utility>
 
+#include "vmm/loader/flat_boot.h"
 #include "vmm/loader/host_file.h"
 
 namespace vmm86::linux_boot {
@@ -32,9 +33,6 @@ constexpr size_t kMaxVersionLength = 200;
 /// ext_mem_k is 16 bits; BIOSes cap the int 15h/88h answer at 63 MiB.
 constexpr uint64_t kExtMemKibCap = 0xFC00;
 
-constexpr SegmentCache kFlatCode{kBootCs, 0, 0xFFFFFFFF, 0xC09B};  // G D/B P S type=exec/read,accessed
-constexpr SegmentCache kFlatData{kBootDs, 0, 0xFFFFFFFF, 0xC093};  // G D/B P S type=read/write,accessed
-
 constexpr uint64_t align_up(uint64_t value, uint64_t align) { return (value + align - 1) / align * align; }
 constexpr uint64_t align_down(uint64_t value, uint64_t align) { return value / align * align; }
 constexpr bool is_power_of_two(uint64_t value) { return value != 0 && (value & (value - 1)) == 0; }
@@ -61,16 +59,9 @@ std::string version_string_at(std::span<const uint8_t> head, uint64_t offset, ui
   return {};
 }
 
-/// Packs a flat segment into its GDT descriptor, so descriptor and cache cannot disagree.
-uint64_t descriptor_of(const SegmentCache& seg) {
-  const uint32_t limit = seg.granularity() ? seg.limit >> 12 : seg.limit;
-  uint64_t d = limit & 0xFFFFu;
-  d |= uint64_t{seg.base & 0xFFFFFFu} << 16;
-  d |= uint64_t{seg.attr & 0xFFu} << 40;
-  d |= uint64_t{(limit >> 16) & 0xFu} << 48;
-  d |= uint64_t{(seg.attr >> 12) & 0xFu} << 52;
-  d |= uint64_t{seg.base >> 24} << 56;
-  return d;
+/// The protocol's entry: __BOOT_CS and __BOOT_DS in a GDT at kGdtAddr.
+flat_boot::FlatEntry boot_entry(uint32_t entry) {
+  return {.code_selector = kBootCs, .data_selector = kBootDs, .gdt = kGdtAddr, .entry = entry, .esp = kBootStackTop};
 }
 
 struct OpenedKernel {
@@ -79,13 +70,11 @@ struct OpenedKernel {
 };
 
 Result<OpenedKernel> open_kernel(const std::string& path) {
-  auto file = HostFile::open(path, "kernel");
-  if (!file) return std::move(file).take_error();
-  std::vector<uint8_t> head(static_cast<size_t>(std::min<uint64_t>(file->size(), kHeadBytes)));
-  if (auto read = file->read_at(0, head); !read) return std::move(read).take_error();
-  auto image = parse_bzimage(head, file->size());
+  auto opened = open_head(path, "kernel", kHeadBytes);
+  if (!opened) return std::move(opened).take_error();
+  auto image = parse_bzimage(opened->head, opened->file.size());
   if (!image) return make_error("kernel '{}': {}", path, image.error());
-  return OpenedKernel{std::move(file).value(), std::move(image).value()};
+  return OpenedKernel{std::move(opened->file), std::move(image).value()};
 }
 
 BootParams make_boot_params(const KernelImage& kernel, const BootLayout& layout) {
@@ -130,7 +119,9 @@ Result<KernelImage> parse_bzimage(std::span<const uint8_t> head, uint64_t file_s
                                       "\x7f"
                                       "ELF",
                                       4) == 0) {
-    return make_error("an ELF file (a vmlinux?), not a bzImage; boot the compressed kernel, e.g. /boot/vmlinuz-*");
+    return make_error(
+        "an ELF file without a Multiboot header (a vmlinux?), not a bzImage; boot the compressed kernel, e.g. "
+        "/boot/vmlinuz-*");
   }
   if (head.size() < kHeaderEnd206) return make_error("too short to be a Linux bzImage ({} bytes)", file_size);
 
@@ -240,27 +231,15 @@ uint64_t place_initrd(std::span<const E820Range> map, uint64_t size, uint64_t la
 }
 
 std::array<uint64_t, kBootGdtEntries> boot_gdt() {
+  const std::vector<uint64_t> table = flat_boot::gdt(boot_entry(0));
   std::array<uint64_t, kBootGdtEntries> gdt{};
-  gdt[kBootCs / 8] = descriptor_of(kFlatCode);
-  gdt[kBootDs / 8] = descriptor_of(kFlatData);
+  std::copy(table.begin(), table.end(), gdt.begin());
   return gdt;
 }
 
 CpuState boot_cpu_state(GuestPhys boot_params, uint32_t entry) {
-  CpuState cpu;
-  cpu.reset();
-  cpu.gpr = {};
+  CpuState cpu = flat_boot::cpu_state(boot_entry(entry));
   cpu.reg(Gpr::Esi) = static_cast<uint32_t>(boot_params.value);
-  cpu.reg(Gpr::Esp) = kBootStackTop;
-  cpu.eip = entry;
-  cpu.eflags = flags::Reserved1;  // IF = 0
-  cpu.cr0 = cr0::PE | cr0::ET;    // protected mode, paging off, caches on as a BIOS leaves them
-  for (int s = 0; s < kNumSegRegs; ++s) cpu.seg[static_cast<size_t>(s)] = kFlatData;
-  cpu.sreg(SegReg::Cs) = kFlatCode;
-  cpu.gdtr = {static_cast<uint32_t>(kGdtAddr.value), static_cast<uint16_t>(kBootGdtEntries * sizeof(uint64_t) - 1)};
-  // An empty IDT: any exception before the kernel loads its own shuts the guest down
-  // (triple fault) instead of jumping through garbage.
-  cpu.idtr = {0, 0};
   return cpu;
 }
 
@@ -269,8 +248,8 @@ Result<uint64_t> required_ram_bytes(const BootRequest& request) {
   if (!kernel) return std::move(kernel).take_error();
   const KernelPlacement kp = place_kernel(kernel->image);
   uint64_t need = align_up(kp.claim_end, kPageSize);
-  if (!request.initrd_path.empty()) {
-    auto initrd = HostFile::open(request.initrd_path, "initrd");
+  if (!request.initrd.empty()) {
+    auto initrd = HostFile::open(request.initrd, "initrd");
     if (!initrd) return std::move(initrd).take_error();
     // Ask the placement itself whether the initrd fits in the RAM the kernel needs anyway
     // (below a kernel that runs at 16 MiB, say); if not, it goes on top.
@@ -314,8 +293,8 @@ Result<LinuxBoot> load_linux(GuestMemory& memory, const BootRequest& request) {
   if (cmdline.find('\0') != std::string::npos) return make_error("the kernel command line contains a NUL byte");
 
   std::optional<HostFile> initrd;
-  if (!request.initrd_path.empty()) {
-    auto file = HostFile::open(request.initrd_path, "initrd");
+  if (!request.initrd.empty()) {
+    auto file = HostFile::open(request.initrd, "initrd");
     if (!file) return std::move(file).take_error();
     // An empty initrd is no initrd: the kernel ignores ramdisk_size 0 anyway.
     if (file->size() > 0) {
@@ -325,7 +304,7 @@ Result<LinuxBoot> load_linux(GuestMemory& memory, const BootRequest& request) {
         const uint64_t need = align_up(kp.claim_end, kPageSize) + align_up(file->size(), kPageSize);
         return make_error(
             "initrd '{}' ({}) does not fit in guest RAM of {} next to the kernel: it needs at least {} MiB",
-            request.initrd_path, mib_string(file->size()), mib_string(memory.ram_size()), mib_rounded_up(need));
+            request.initrd, mib_string(file->size()), mib_string(memory.ram_size()), mib_rounded_up(need));
       }
       boot.layout.initrd = GuestPhys{addr};
       boot.layout.initrd_size = file->size();

@@ -24,6 +24,7 @@
 #include "vmm/arch/types.h"
 #include "vmm/loader/boot_params.h"
 #include "vmm/loader/e820.h"
+#include "vmm/loader/kernel_request.h"
 
 namespace vmm86::linux_boot {
 
@@ -96,15 +97,8 @@ struct KernelPlacement {
 /// ESI = boot_params, EBX/EBP/EDI = 0, EIP = entry.
 [[nodiscard]] CpuState boot_cpu_state(GuestPhys boot_params, uint32_t entry);
 
-/// What to boot.
-struct BootRequest {
-  std::string kernel_path;
-  std::string initrd_path;  ///< empty: no initrd
-  std::string cmdline;
-  /// Ranges the platform claims inside or above RAM (device memory, firmware tables); the
-  /// e820 map shows them instead of RAM.
-  std::vector<E820Range> holes;
-};
+/// What to boot: `initrd` is the initrd's path (empty: none).
+using BootRequest = KernelRequest;
 
 /// Where load_linux put things (for logs, tests and the machine).
 struct BootLayout {

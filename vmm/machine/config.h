@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -38,6 +39,14 @@ inline constexpr std::string_view kDefaultBiosPath = "/usr/share/seabios/bios.bi
 struct DebugconConfig {
   uint16_t port = 0xE9;
   std::string path;
+};
+
+/// QEMU's isa-debug-exit (--debug-exit): a guest write of V to [iobase, iobase + iosize)
+/// ends vmm86 with exit status (V << 1) | 1. The defaults are the usual test setup
+/// (iobase=0xf4,iosize=0x04); QEMU's own device defaults to 0x501 and 2.
+struct DebugExitConfig {
+  uint16_t iobase = 0xF4;
+  uint16_t iosize = 4;
 };
 
 /// What a drive holds: a hard disk or a CD-ROM (read-only, 2048-byte sectors).
@@ -83,6 +92,8 @@ struct MachineConfig {
   std::string boot_order = "cad";         ///< QEMU's -boot: a floppy, c hard disk, d CD-ROM
   bool snapshot = false;                  ///< writes go to a temporary overlay, never the images
   bool no_reboot = false;                 ///< a guest reset ends the run (QEMU's -no-reboot)
+  /// --debug-exit, if given
+  std::optional<DebugExitConfig> debug_exit;
 };
 
 /// Process exit statuses of vmm86.
@@ -90,6 +101,7 @@ enum ExitStatus : int {
   kExitOk = 0,       ///< guest powered off (or --help / --version)
   kExitFailure = 1,  ///< the guest could not be loaded or failed at run time
   kExitUsage = 2,    ///< the command line is wrong
+  // The guest's own statuses through --debug-exit are odd: (V << 1) | 1 for a value V.
   /// SIGINT/SIGTERM/SIGHUP: vmm86 ends by re-raising the signal, so its status is the
   /// signal's (a shell shows 128+N); this is what it returns should the signal not end it.
   kExitSignalBase = 128,

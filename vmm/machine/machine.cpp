@@ -117,6 +117,7 @@ Status Machine::init() {
   pc_ = std::make_unique<PcPlatform>(clock_, std::move(pc_config));
   pc_->set_reset_request([this] { reset_requested_ = true; });
   for (const DebugconConfig& debugcon : config_.debugcons) VMM86_TRY(attach_debugcon(debugcon));
+  if (config_.debug_exit) VMM86_TRY(attach_debug_exit(*config_.debug_exit));
   if (bios_shadow_) VMM86_TRY(attach_firmware_devices());
   if (!config_.trace_path.empty()) VMM86_TRY(tracer_.open(config_.trace_path, config_.trace_limit));
   mmu_ = std::make_unique<ShadowMmu>(mem_);
@@ -180,6 +181,16 @@ Status Machine::attach_debugcon(const DebugconConfig& debugcon) {
     return make_error("--debugcon {:#x}:{}: the port is taken by another device", debugcon.port, debugcon.path);
   }
   debugcon_ports_.push_back(std::move(port));
+  return ok_status();
+}
+
+Status Machine::attach_debug_exit(const DebugExitConfig& config) {
+  debug_exit_ = std::make_unique<IsaDebugExit>();
+  debug_exit_->set_exit_request([](uint32_t) { interrupt_engine(nullptr); });  // QEMU exits inside the write
+  if (pc_->io_bus().add(config.iobase, config.iosize, *debug_exit_, "isa-debug-exit", IsaDebugExit::kWidth) !=
+      BusStatus::Ok) {
+    return make_error("--debug-exit: ports {:#x}+{:#x} are taken by another device", config.iobase, config.iosize);
+  }
   return ok_status();
 }
 
@@ -293,6 +304,8 @@ Status Machine::install_signal_handlers() {
 }
 
 int Machine::stop_signal() const { return g_stop_signal.load(); }
+
+uint32_t Machine::debug_exit_value() const { return debug_exit_ ? debug_exit_->value().value_or(0) : 0; }
 
 uint64_t Machine::retired() const { return ctx_->retired + interp_->retired(); }
 
@@ -466,6 +479,7 @@ MachineExit Machine::run() {
     }
     if (acpi_power_off_) return MachineExit::AcpiPowerOff;
     if (triple_fault_) return MachineExit::TripleFault;
+    if (debug_exit_ && debug_exit_->value()) return MachineExit::DebugExit;
     if (cpu.halted) {
       if (!(cpu.eflags & flags::IF) && !cpu.pending.nmi) return MachineExit::PowerOff;
       if (!pc_->interrupt_pending()) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "devices/firmware/fw_cfg.h"
+#include "devices/legacy/isa_debug_exit.h"
 #include "devices/pc_chipset.h"
 #include "devices/pc_platform.h"
 #include "devices/storage/floppy_controller.h"
@@ -33,6 +34,7 @@ enum class MachineExit : uint8_t {
   AcpiPowerOff,  ///< the guest entered S5 through the PIIX4 PM control register
   UserQuit,      ///< Ctrl-A x
   Signal,        ///< SIGINT, SIGTERM or SIGHUP from outside (Machine::stop_signal says which)
+  DebugExit,     ///< the guest wrote to --debug-exit (Machine::debug_exit_value says what)
   TripleFault,   ///< shutdown after a triple fault
   Unsupported,   ///< the guest needs something vmm86 does not implement
   HostError,     ///< the host refused something (memory, timers)
@@ -65,6 +67,8 @@ class Machine final : public CpuHooks {
   [[nodiscard]] const std::string& detail() const { return detail_; }
   /// The signal that ended the run (MachineExit::Signal), else 0.
   [[nodiscard]] int stop_signal() const;
+  /// The value the guest wrote to --debug-exit (MachineExit::DebugExit), else 0.
+  [[nodiscard]] uint32_t debug_exit_value() const;
   /// Guest instructions retired so far, in translated code and in the interpreter.
   [[nodiscard]] uint64_t retired() const;
 
@@ -123,6 +127,8 @@ class Machine final : public CpuHooks {
   [[nodiscard]] Status install_signal_handlers();
   /// --debugcon: a port whose bytes go to a file.
   [[nodiscard]] Status attach_debugcon(const DebugconConfig& debugcon);
+  /// --debug-exit: QEMU's isa-debug-exit.
+  [[nodiscard]] Status attach_debug_exit(const DebugExitConfig& config);
   /// What a BIOS boot adds to the legacy PC: the PCI chipset and fw_cfg.
   [[nodiscard]] Status attach_firmware_devices();
   /// The IDE controller and the drives of --hda.. / --cdrom / --drive.
@@ -159,6 +165,7 @@ class Machine final : public CpuHooks {
   bool acpi_power_off_ = false;
   std::vector<std::unique_ptr<DebugConsolePort>> debugcon_ports_;
   std::vector<std::unique_ptr<std::FILE, int (*)(std::FILE*)>> debugcon_files_;
+  std::unique_ptr<IsaDebugExit> debug_exit_;
   bool reset_requested_ = false;
   bool triple_fault_ = false;
   bool host_timer_ready_ = false;

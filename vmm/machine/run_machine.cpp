@@ -72,6 +72,12 @@ int run_machine(const MachineConfig& config, GuestMemory&& memory, const CpuStat
                  strsignal(machine.stop_signal()));
       status = kExitSignalBase + machine.stop_signal();
       break;
+    case MachineExit::DebugExit:
+      // QEMU's isa-debug-exit ends silently; one line on stderr says why vmm86 stopped.
+      status = IsaDebugExit::exit_status_for(machine.debug_exit_value());
+      fmt::print(stderr, "\r\nvmm86: the guest wrote {:#x} to isa-debug-exit: exit status {}\n",
+                 machine.debug_exit_value(), status);
+      break;
     case MachineExit::TripleFault:
       fmt::print(stderr, "\r\nvmm86: error: the guest triple-faulted (CPU shutdown)\n");
       machine.print_guest_state(stderr);
