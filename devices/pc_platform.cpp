@@ -51,6 +51,7 @@ PcPlatform::PcPlatform(const VirtualClock& clock, PcPlatformConfig config)
   attach(PcDevice::pit, kPortB, 1, pit_.port61());
   attach(PcDevice::i8042, kKbdData, 1, i8042_.data_port());
   attach(PcDevice::i8042, kKbdCommand, 1, i8042_.command_port());
+  attach(PcDevice::port92, SystemControlPortA::kPort, 1, port92_);
   attach(PcDevice::rtc, kRtc, 2, rtc_);
   attach(PcDevice::com1, kCom1, 8, com1_);
   if (config.com2) {
@@ -65,6 +66,24 @@ PcPlatform::PcPlatform(const VirtualClock& clock, PcPlatformConfig config)
   attach(PcDevice::post, kPost, 1, post_);
   attach(PcDevice::debugcon, kDebugCon, 1, debug_console_);
   if (config.ram_below_4g != 0) rtc_.set_memory_size(config.ram_below_4g);
+}
+
+void PcPlatform::set_reset_request(std::function<void()> callback) {
+  port92_.set_reset_request(callback);
+  i8042_.set_reset_request(std::move(callback));
+}
+
+void PcPlatform::set_a20_listener(std::function<void(bool)> listener) {
+  a20_listener_ = std::move(listener);
+  a20_line_ = a20_enabled();
+  i8042_.set_a20_listener([this](bool) { a20_inputs_changed(); });
+  port92_.set_a20_listener([this] { a20_inputs_changed(); });
+}
+
+void PcPlatform::a20_inputs_changed() {
+  if (a20_enabled() == a20_line_) return;  // the other source still holds the line
+  a20_line_ = a20_enabled();
+  if (a20_listener_) a20_listener_(a20_line_);
 }
 
 void PcPlatform::attach(PcDevice device, uint16_t base, uint32_t count, PortIoDevice& window) {
@@ -112,6 +131,7 @@ void PcPlatform::reset() {
   com1_.reset();
   if (com2_) com2_->reset();
   i8042_.reset();
+  port92_.reset();
   isa_dma_.reset();
   pic_.reset();  // last: the devices above have set their lines
 }

@@ -30,6 +30,7 @@
 #include "devices/legacy/pic8259.h"
 #include "devices/legacy/pit8254.h"
 #include "devices/legacy/rtc_cmos.h"
+#include "devices/legacy/system_control_port.h"
 #include "devices/legacy/uart16550.h"
 #include "devices/log.h"
 
@@ -44,6 +45,7 @@ namespace vmm86 {
   X(com1, "16550A COM1")                \
   X(com2, "16550A COM2")                \
   X(i8042, "i8042 keyboard controller") \
+  X(port92, "system control port A")    \
   X(dma, "8237A DMA pair and pages")    \
   X(post, "POST code port 0x80")        \
   X(debugcon, "debug console port 0xE9")
@@ -139,7 +141,12 @@ class PcPlatform {
   [[nodiscard]] size_t serial_input_space(SerialPort port = SerialPort::Com1) const;
   void set_debug_console_output(ByteSink sink) { debug_console_.set_output(std::move(sink)); }
   /// Called when the guest resets the machine through the keyboard controller.
-  void set_reset_request(std::function<void()> callback) { i8042_.set_reset_request(std::move(callback)); }
+  /// Called when the guest resets the machine through the i8042 or port 0x92's fast reset.
+  void set_reset_request(std::function<void()> callback);
+  /// Called with the CPU's A20 line whenever it changes: the i8042's A20 output OR port
+  /// 0x92's bit 1 (the i8042's is on at power-on, port 0x92's bit clear).
+  void set_a20_listener(std::function<void(bool)> listener);
+  [[nodiscard]] bool a20_enabled() const { return i8042_.a20_enabled() || port92_.a20(); }
 
   /// System reset (a guest reboot): every device to its reset state; CMOS RAM, the RTC's
   /// time and the host-side wiring stay.
@@ -162,6 +169,7 @@ class PcPlatform {
 
  private:
   void attach(PcDevice device, uint16_t base, uint32_t count, PortIoDevice& window);
+  void a20_inputs_changed();
 
   const VirtualClock& clock_;
   LogFn log_;
@@ -175,10 +183,13 @@ class PcPlatform {
   Uart16550 com1_;
   std::optional<Uart16550> com2_;
   I8042 i8042_;
+  SystemControlPortA port92_;
   IsaDma isa_dma_;
   PostCodePort post_;
   DebugConsolePort debug_console_;
   std::vector<std::pair<PcDevice, BusRangeId>> ranges_;
+  std::function<void(bool)> a20_listener_;
+  bool a20_line_ = true;
   uint64_t timer_callbacks_ = 0;
 };
 

@@ -32,14 +32,14 @@ WalkResult walk_page_tables(GuestMemory& mem, const PagingMode& mode, GuestLinea
   WalkResult r;
   if ((mode.cr0 & cr0::PG) == 0) {
     r.ok = true;
-    r.phys = GuestPhys{linear.value};
+    r.phys = GuestPhys{linear.value & mode.a20_mask};
     r.writable = true;
     r.user = true;
     return r;
   }
   const uint32_t access_bits = access_error_bits(access);
 
-  const GuestPhys pde_addr = pde_address(mode.cr3, linear);
+  const GuestPhys pde_addr{pde_address(mode.cr3, linear).value & mode.a20_mask};
   uint32_t pde = 0;
   if (!read_entry(mem, pde_addr, &pde) || (pde & Present) == 0) {
     r.error_code = access_bits;
@@ -55,7 +55,7 @@ WalkResult walk_page_tables(GuestMemory& mem, const PagingMode& mode, GuestLinea
   uint32_t pte = 0;
   uint32_t final_entry = pde;
   if (!large) {
-    pte_addr = pte_address(pde, linear);
+    pte_addr = GuestPhys{pte_address(pde, linear).value & mode.a20_mask};
     if (!read_entry(mem, pte_addr, &pte) || (pte & Present) == 0) {
       r.error_code = access_bits;
       return r;
@@ -81,8 +81,9 @@ WalkResult walk_page_tables(GuestMemory& mem, const PagingMode& mode, GuestLinea
 
   r.ok = true;
   r.large_page = large;
-  r.phys = large ? GuestPhys{(pde & 0xFFC00000u) | (linear.value & 0x003FFFFFu)}
-                 : GuestPhys{(pte & ~kPageMask) | (linear.value & kPageMask)};
+  r.phys = GuestPhys{
+      (large ? (pde & 0xFFC00000u) | (linear.value & 0x003FFFFFu) : (pte & ~kPageMask) | (linear.value & kPageMask)) &
+      mode.a20_mask};
   r.global = (final_entry & Global) != 0;
   r.writable = effective_write;
   r.user = user_ok;
@@ -91,8 +92,7 @@ WalkResult walk_page_tables(GuestMemory& mem, const PagingMode& mode, GuestLinea
 }
 
 WalkResult walk_fetch(GuestMemory& mem, const CpuState& cpu, GuestLinear linear, bool set_accessed) {
-  return walk_page_tables(mem, PagingMode{cpu.cr0, cpu.cr3, cpu.cr4}, linear, AccessKind{false, cpu.cpl() == 3, true},
-                          set_accessed);
+  return walk_page_tables(mem, paging_mode_of(cpu), linear, AccessKind{false, cpu.cpl() == 3, true}, set_accessed);
 }
 
 }  // namespace vmm86

@@ -23,7 +23,15 @@ struct PagingMode {
   uint32_t cr0 = 0;
   uint32_t cr3 = 0;
   uint32_t cr4 = 0;
+  uint32_t a20_mask = 0xFFFFFFFFu;  ///< CpuState::a20_mask: applied to every physical address
 };
+
+[[nodiscard]] inline PagingMode paging_mode_of(const CpuState& cpu) {
+  return PagingMode{cpu.cr0, cpu.cr3, cpu.cr4, cpu.a20_mask};
+}
+[[nodiscard]] constexpr bool same_paging_mode(const PagingMode& a, const PagingMode& b) {
+  return a.cr0 == b.cr0 && a.cr3 == b.cr3 && a.cr4 == b.cr4 && a.a20_mask == b.a20_mask;
+}
 
 /// True when the bits that shape every translation differ (paging or protection on/off, WP,
 /// PSE, PGE, PAE): all cached translations, global ones too, may be wrong. CR3 aside, the
@@ -31,7 +39,7 @@ struct PagingMode {
 [[nodiscard]] constexpr bool paging_structure_differs(const PagingMode& a, const PagingMode& b) {
   constexpr uint32_t kCr0Bits = cr0::PG | cr0::WP | cr0::PE;
   constexpr uint32_t kCr4Bits = cr4::PSE | cr4::PGE | cr4::PAE;
-  return ((a.cr0 ^ b.cr0) & kCr0Bits) != 0 || ((a.cr4 ^ b.cr4) & kCr4Bits) != 0;
+  return ((a.cr0 ^ b.cr0) & kCr0Bits) != 0 || ((a.cr4 ^ b.cr4) & kCr4Bits) != 0 || a.a20_mask != b.a20_mask;
 }
 
 /// #PF error code bits.

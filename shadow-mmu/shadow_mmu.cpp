@@ -450,7 +450,7 @@ FillResult ShadowMmu::fill_page(bool user, GuestLinear linear, bool write) {
     walk = walk_page_tables(mem_, mode_, linear, AccessKind{write, user, false}, true);
   } else {
     walk.ok = true;
-    walk.phys = GuestPhys{linear.value};
+    walk.phys = GuestPhys{linear.value & mode_.a20_mask};
     walk.writable = walk.dirty = true;
   }
   if (!walk.ok) {
@@ -470,14 +470,17 @@ FillResult ShadowMmu::fill_page(bool user, GuestLinear linear, bool write) {
   }
   // Paging off maps the identity in 4 MiB chunks, like a large page: one fill stays cheap
   // however large guest RAM is.
-  const bool large = !paging() || walk.large_page;
+  // With A20 masked, linear 1 MiB..2 MiB is physical 0..1 MiB again: no run of pages is
+  // contiguous across bit 20, so each page is mapped alone.
+  const bool a20_masked = mode_.a20_mask != 0xFFFFFFFFu;
+  const bool large = (!paging() || walk.large_page) && !a20_masked;
   const uint32_t linear_page = linear.page().value;
   Region region;
   region.target = large ? linear_page & (kLargePages - 1) : 0;
   region.linear_page = linear_page - region.target;
   region.phys_page = phys_page - region.target;
   region.pages = large ? kLargePages : 1;
-  if (!large) extend_to_neighbours(linear.value, &region);
+  if (!large && !a20_masked) extend_to_neighbours(linear.value, &region);
   // Writable only once the guest's D bit is set, so that the first write is seen and sets it.
   region.writable = walk.writable && walk.dirty;
   region.global = paging() && walk.global && (mode_.cr4 & cr4::PGE) != 0;

@@ -138,11 +138,11 @@ TEST_F(PlatformTest, RtcAndCmosThroughThePorts) {
 TEST_F(PlatformTest, StatsNameEveryCounter) {
   std::map<std::string, uint64_t> all;
   pc.stats().for_each([&](std::string_view name, uint64_t value) { all.emplace(name, value); });
-  for (const char* name : {"port_accesses.pic", "port_accesses.dma", "port_accesses.debugcon",
+  for (const char* name : {"port_accesses.pic", "port_accesses.dma", "port_accesses.port92", "port_accesses.debugcon",
                            "unhandled_port_accesses", "interrupts_acknowledged", "irq_raised.0", "irq_raised.15"}) {
     EXPECT_EQ(all.count(name), 1u) << name;
   }
-  EXPECT_EQ(all.size(), 9u + 7u + 16u);
+  EXPECT_EQ(all.size(), 10u + 7u + 16u);
 }
 
 TEST(PlatformHostClockTest, PitTicksInRealTime) {
@@ -217,6 +217,35 @@ TEST_F(PlatformTest, ResetReturnsDevicesToPowerOnKeepingCmosRam) {
   EXPECT_FALSE(pc.interrupt_pending());  // the PIT no longer counts
   out(0x64, 0x20);
   EXPECT_EQ(in(0x60), 0x65);  // the power-on command byte (kbd int, system flag, aux off, translate)
+}
+
+}  // namespace
+}  // namespace vmm86
+
+namespace vmm86 {
+namespace {
+
+// The CPU's A20 line is port 0x92's bit 1 OR the i8042's A20 output; port 0x92's bit 0
+// resets the machine on a rising edge.
+TEST_F(PlatformTest, A20IsPort92OrTheI8042AndPort92ResetsTheMachine) {
+  std::vector<bool> a20;
+  int resets = 0;
+  pc.set_a20_listener([&](bool on) { a20.push_back(on); });
+  pc.set_reset_request([&] { ++resets; });
+  EXPECT_TRUE(pc.a20_enabled());  // the i8042's output port powers on with A20 set
+  out(0x64, 0xD1);
+  out(0x60, 0xDD);  // i8042 output port: A20 off
+  EXPECT_FALSE(pc.a20_enabled());
+  out(0x92, 0x02);  // fast A20 on
+  EXPECT_TRUE(pc.a20_enabled());
+  EXPECT_EQ(in(0x92), 0x02);
+  out(0x64, 0xD1);
+  out(0x60, 0xDF);  // the i8042's A20 back on: the line stays on, no event
+  out(0x92, 0x00);  // still on through the i8042
+  EXPECT_EQ(a20, (std::vector<bool>{false, true}));
+  out(0x92, 0x01);
+  out(0x92, 0x01);  // no edge, no second reset
+  EXPECT_EQ(resets, 1);
 }
 
 }  // namespace

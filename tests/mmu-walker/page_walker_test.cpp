@@ -137,6 +137,22 @@ TEST_F(PageWalkerTest, PagingOffIsIdentity) {
   EXPECT_EQ(r.phys.value, 0xDEADBEEFu);
 }
 
+// A20M#: every physical address the CPU forms has bit 20 cleared, the walk's own reads
+// of the page tables included (SDM vol. 3 8.7.13.4's A20M# pin).
+TEST_F(PageWalkerTest, MaskedA20ClearsBit20OfEveryPhysicalAddress) {
+  constexpr uint32_t kA20Off = ~(1u << 20);
+  const WalkResult off = walk_page_tables(*mem_, PagingMode{cr0::PE, 0, 0, kA20Off}, GuestLinear{0x10FFF0}, {});
+  ASSERT_TRUE(off.ok);
+  EXPECT_EQ(off.phys.value, 0x0FFF0u);  // FFFF:0000 + 0xFFF0 wraps to 0 as on an 8086
+  // The page directory named at kCr3 | 1 MiB is read at kCr3; the frame loses bit 20 too.
+  set_entry(kCr3 + 4, static_cast<uint32_t>(kPageTable) | P | W);
+  set_entry(kPageTable, static_cast<uint32_t>(kFrame | (1u << 20)) | P | W);
+  const WalkResult on = walk_page_tables(*mem_, PagingMode{cr0::PG | cr0::PE, kCr3 | (1u << 20), 0, kA20Off},
+                                         GuestLinear{kLinear}, {});
+  ASSERT_TRUE(on.ok);
+  EXPECT_EQ(on.phys.value, (kFrame & kA20Off) + 0x123);
+}
+
 TEST_F(PageWalkerTest, PsBitWithoutCr4PseIsATablePointer) {
   set_entry(kCr3 + 4, static_cast<uint32_t>(kPageTable) | P | W | PS);
   set_entry(kPageTable, static_cast<uint32_t>(kFrame) | P | W);

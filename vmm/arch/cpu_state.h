@@ -139,6 +139,9 @@ struct CpuState {
   Msrs msr{};
   PendingEvents pending{};
   bool halted = false;
+  /// The A20M# input: every physical address the CPU forms is ANDed with it. Bit 20 is
+  /// clear while the chipset masks address line 20 (port 0x92 and the i8042 both off).
+  uint32_t a20_mask = 0xFFFFFFFFu;
   /// x87/MMX/SSE state in FXSAVE layout; the guest's own, loaded into the host FPU
   /// around guest floating-point instructions.
   alignas(16) std::array<uint8_t, 512> fxsave{};

@@ -13,7 +13,7 @@ void CodeTlbPrefetch::switch_space(uint32_t old_cr3, uint32_t new_cr3) {
 }
 
 bool CodeTlbPrefetch::prefill(bool user, LinearPage page, bool code_pages_only) {
-  const PagingMode mode{cpu_.cr0, cpu_.cr3, cpu_.cr4};
+  const PagingMode mode = paging_mode_of(cpu_);
   const GuestLinear linear = page.address();
   // As the CPU may: a TLB entry loaded ahead of use (the walk sets A bits, never D).
   const WalkResult w = walk_page_tables(mem_, mode, linear, AccessKind{false, user, true});

@@ -3,9 +3,9 @@
 namespace vmm86 {
 
 void TranslationCoherence::sync() {
-  const PagingMode want{cpu_.cr0, cpu_.cr3, cpu_.cr4};
+  const PagingMode want = paging_mode_of(cpu_);
   const PagingMode& have = mmu_.mode();
-  if (want.cr0 == have.cr0 && want.cr3 == have.cr3 && want.cr4 == have.cr4) return;
+  if (same_paging_mode(want, have)) return;
   const uint32_t old_cr3 = have.cr3;
   const bool structural = paging_structure_differs(want, have);
   mmu_.set_mode(want);
@@ -21,7 +21,7 @@ void TranslationCoherence::sync() {
 
 void TranslationCoherence::paging_written() {
   const PagingMode& have = mmu_.mode();
-  if (cpu_.cr0 != have.cr0 || cpu_.cr3 != have.cr3 || cpu_.cr4 != have.cr4) return sync();
+  if (!same_paging_mode(paging_mode_of(cpu_), have)) return sync();
   mmu_.flush_non_global();
   code_tlb_.flush_non_global();
   interp_.flush_tlb();

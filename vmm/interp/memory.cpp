@@ -53,7 +53,7 @@ bool translate_page(Core& c, uint32_t linear, uint32_t len, Access a, bool user,
     *out = Chunk{e.phys + in_page, e.host + in_page, len, PhysKind::Ram, false};
     return true;
   }
-  const WalkResult r = walk_page_tables(c.mem, PagingMode{c.cpu.cr0, c.cpu.cr3, c.cpu.cr4}, GuestLinear{linear},
+  const WalkResult r = walk_page_tables(c.mem, paging_mode_of(c.cpu), GuestLinear{linear},
                                         AccessKind{write, user, a == Access::Fetch});
   if (!r.ok) {
     c.cpu.cr2 = linear;

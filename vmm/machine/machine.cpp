@@ -116,6 +116,7 @@ Status Machine::init() {
   pc_config.dma_memory = dma_.get();  // the 8237A's channels
   pc_ = std::make_unique<PcPlatform>(clock_, std::move(pc_config));
   pc_->set_reset_request([this] { reset_requested_ = true; });
+  pc_->set_a20_listener([this](bool on) { set_a20(on); });
   for (const DebugconConfig& debugcon : config_.debugcons) VMM86_TRY(attach_debugcon(debugcon));
   if (config_.debug_exit) VMM86_TRY(attach_debug_exit(*config_.debug_exit));
   if (bios_shadow_) VMM86_TRY(attach_firmware_devices());
@@ -451,6 +452,14 @@ void Machine::idle_wait() {
     nanosleep(&ts, nullptr);
   }
   idle_ns_ += clock_.now_ns() - now;
+}
+
+void Machine::set_a20(bool on) {
+  ctx_->cpu.a20_mask = on ? 0xFFFFFFFFu : ~(1u << 20);
+  interp_->flush_tlb();
+  // Now, not at the next dispatch: the callout that wrote the port must not go on in its
+  // block with windows mapped for the other setting (the code TLB flush also stops it).
+  if (bt_) bt_->sync_paging();
 }
 
 void Machine::reboot() {

@@ -140,6 +140,9 @@ class Machine final : public CpuHooks {
   [[nodiscard]] Result<std::unique_ptr<BlockBackend>> open_drive_image(const DriveConfig& drive) const;
   /// CMOS boot order bytes as QEMU stores them for --boot.
   void set_boot_order();
+  /// The chipset changed the A20 line: physical addresses lose bit 20 while it is off, and
+  /// no window mapping or TLB entry made with the other setting may be used again.
+  void set_a20(bool on);
   /// A guest reset restarts the machine (through its BIOS) rather than ending the run.
   [[nodiscard]] bool reboots() const { return bios_shadow_ != nullptr && !config_.no_reboot; }
   /// The reset a PC does on 0xCF9, the i8042's pulse or ACPI's reset register: devices to
