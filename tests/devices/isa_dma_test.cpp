@@ -10,7 +10,7 @@
 #include "devices/bus.h"
 #include "devices/legacy/isa_dma.h"
 #include "devices/pc_platform.h"
-#include "tests/devices/storage/ide_test_util.h"
+#include "tests/devices/test_util.h"
 
 namespace vmm86 {
 namespace {
