@@ -362,7 +362,9 @@ CommandLine parse_command_line(int argc, const char* const* argv, std::FILE* out
                                  "not empty");
   auto add = [&](RunOption id, std::string& target) {
     const RunOptionSpec& spec = run_option(id);
-    CLI::Option* option = run->add_option(std::string(spec.flag), target, help_of(spec));
+    // -m as well as --mem: QEMU's users type it.
+    const std::string names = id == RunOption::Mem ? "-m," + std::string(spec.flag) : std::string(spec.flag);
+    CLI::Option* option = run->add_option(names, target, help_of(spec));
     option->type_name(std::string(spec.value_name));
     if (id != RunOption::Append) option->check(not_empty);
     return option;

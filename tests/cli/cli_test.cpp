@@ -227,6 +227,12 @@ TEST(ParseCommandLine, EveryOptionReachesTheConfig) {
   EXPECT_EQ(c.trace_limit, 5000u);
 }
 
+TEST(ParseCommandLine, DashMIsMemAsInQemu) {
+  const Parsed p = parse({"run", "--kernel", "k", "-m", "512M"});
+  ASSERT_TRUE(p.command.run) << p.err;
+  EXPECT_EQ(p.command.run->ram_bytes, 512 * kMiB);
+}
+
 TEST(ParseCommandLine, EmptyAppendIsFine) {
   const Parsed p = parse({"run", "--kernel", "k", "--append", ""});
   ASSERT_TRUE(p.command.run) << p.err;
@@ -285,9 +291,15 @@ std::string help_entry(const std::string& help, std::string_view flag) {
   bool inside = false;
   while (std::getline(lines, line)) {
     const size_t text = line.find_first_not_of(' ');
-    const bool option_line = text != std::string::npos && line.compare(text, 2, "--") == 0;
+    const bool option_line = text != std::string::npos && line[text] == '-';
     if (inside && (option_line || text == std::string::npos)) break;
-    if (option_line && line.compare(text, flag.size() + 1, std::string(flag) + " ") == 0) inside = true;
+    // "--flag VALUE ..." or, with a short alias, "-f,--flag VALUE ...".
+    const std::string names = option_line ? line.substr(text, line.find(' ', text) - text) : "";
+    const size_t at = names.find(flag);
+    if (option_line && at != std::string::npos && at + flag.size() == names.size() &&
+        (at == 0 || names[at - 1] == ',')) {
+      inside = true;
+    }
     if (inside) entry += line + "\n";
   }
   return entry;
