@@ -35,6 +35,7 @@ WalkResult walk_page_tables(GuestMemory& mem, const PagingMode& mode, GuestLinea
     r.phys = GuestPhys{linear.value & mode.a20_mask};
     r.writable = true;
     r.user = true;
+    r.dirty = true;  // no page table: no D bit for a first write to set
     return r;
   }
   const uint32_t access_bits = access_error_bits(access);

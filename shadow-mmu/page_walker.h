@@ -23,7 +23,7 @@ struct PagingMode {
   uint32_t cr0 = 0;
   uint32_t cr3 = 0;
   uint32_t cr4 = 0;
-  uint32_t a20_mask = 0xFFFFFFFFu;  ///< CpuState::a20_mask: applied to every physical address
+  uint32_t a20_mask = kA20Enabled;  ///< CpuState::a20_mask: applied to every physical address
 };
 
 [[nodiscard]] inline PagingMode paging_mode_of(const CpuState& cpu) {

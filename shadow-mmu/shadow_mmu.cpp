@@ -445,14 +445,7 @@ void ShadowMmu::extend_to_neighbours(uint32_t linear, Region* region) const {
 FillResult ShadowMmu::fill_page(bool user, GuestLinear linear, bool write) {
   FillResult result;
   result.linear = linear;
-  WalkResult walk;
-  if (paging()) {
-    walk = walk_page_tables(mem_, mode_, linear, AccessKind{write, user, false}, true);
-  } else {
-    walk.ok = true;
-    walk.phys = GuestPhys{linear.value & mode_.a20_mask};
-    walk.writable = walk.dirty = true;
-  }
+  const WalkResult walk = walk_page_tables(mem_, mode_, linear, AccessKind{write, user, false}, true);
   if (!walk.ok) {
     result.outcome = FillOutcome::GuestPageFault;
     result.error_code = walk.error_code;
@@ -472,7 +465,7 @@ FillResult ShadowMmu::fill_page(bool user, GuestLinear linear, bool write) {
   // however large guest RAM is.
   // With A20 masked, linear 1 MiB..2 MiB is physical 0..1 MiB again: no run of pages is
   // contiguous across bit 20, so each page is mapped alone.
-  const bool a20_masked = mode_.a20_mask != 0xFFFFFFFFu;
+  const bool a20_masked = mode_.a20_mask != kA20Enabled;
   const bool large = (!paging() || walk.large_page) && !a20_masked;
   const uint32_t linear_page = linear.page().value;
   Region region;

@@ -140,7 +140,7 @@ TEST_F(PageWalkerTest, PagingOffIsIdentity) {
 // A20M#: every physical address the CPU forms has bit 20 cleared, the walk's own reads
 // of the page tables included (SDM vol. 3 8.7.13.4's A20M# pin).
 TEST_F(PageWalkerTest, MaskedA20ClearsBit20OfEveryPhysicalAddress) {
-  constexpr uint32_t kA20Off = ~(1u << 20);
+  constexpr uint32_t kA20Off = kA20Masked;
   const WalkResult off = walk_page_tables(*mem_, PagingMode{cr0::PE, 0, 0, kA20Off}, GuestLinear{0x10FFF0}, {});
   ASSERT_TRUE(off.ok);
   EXPECT_EQ(off.phys.value, 0x0FFF0u);  // FFFF:0000 + 0xFFF0 wraps to 0 as on an 8086

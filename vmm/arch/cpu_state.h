@@ -122,6 +122,10 @@ struct PendingEvents {
 };
 
 /// The complete architectural state of one vCPU.
+/// CpuState::a20_mask with address line 20 enabled, and masked (bit 20 forced to 0).
+inline constexpr uint32_t kA20Enabled = 0xFFFFFFFFu;
+inline constexpr uint32_t kA20Masked = ~(1u << 20);
+
 struct CpuState {
   std::array<uint32_t, kNumGprs> gpr{};
   uint32_t eip = 0xFFF0;
@@ -141,7 +145,7 @@ struct CpuState {
   bool halted = false;
   /// The A20M# input: every physical address the CPU forms is ANDed with it. Bit 20 is
   /// clear while the chipset masks address line 20 (port 0x92 and the i8042 both off).
-  uint32_t a20_mask = 0xFFFFFFFFu;
+  uint32_t a20_mask = kA20Enabled;
   /// x87/MMX/SSE state in FXSAVE layout; the guest's own, loaded into the host FPU
   /// around guest floating-point instructions.
   alignas(16) std::array<uint8_t, 512> fxsave{};

@@ -455,11 +455,15 @@ void Machine::idle_wait() {
 }
 
 void Machine::set_a20(bool on) {
-  ctx_->cpu.a20_mask = on ? 0xFFFFFFFFu : ~(1u << 20);
-  interp_->flush_tlb();
+  ctx_->cpu.a20_mask = on ? kA20Enabled : kA20Masked;
   // Now, not at the next dispatch: the callout that wrote the port must not go on in its
   // block with windows mapped for the other setting (the code TLB flush also stops it).
-  if (bt_) bt_->sync_paging();
+  // The resync flushes the interpreter's TLB as well.
+  if (bt_) {
+    bt_->sync_paging();
+  } else {
+    interp_->flush_tlb();
+  }
 }
 
 void Machine::reboot() {
