@@ -413,7 +413,7 @@ bool ShadowMmu::map_region(Window& w, const Region& region) {
   return true;
 }
 
-void ShadowMmu::extend_to_neighbours(uint32_t linear, Region* region) const {
+void ShadowMmu::extend_to_neighbours(const Window& w, uint32_t linear, Region* region) const {
   // A neighbour joins the fill when the guest already used it (A set, and D as the faulting
   // page has it: the CPU need not update either when it caches that translation), with the
   // same permissions and the next frame, so that one host mapping covers the run. This is
@@ -427,11 +427,19 @@ void ShadowMmu::extend_to_neighbours(uint32_t linear, Region* region) const {
   auto pte_at = [&](uint32_t i, uint32_t* pte) { return mem_.read(GuestPhys{table + i * 4u}, pte, 4); };
   uint32_t target_pte = 0;
   if (!pte_at(index, &target_pte)) return;
+  const uint32_t first_linear_page = (linear >> kPageShift) - index;
   auto joins = [&](uint32_t i) {
     uint32_t pte = 0;
     const auto delta = static_cast<int32_t>(i) - static_cast<int32_t>(index);
-    return pte_at(i, &pte) && (pte & kSameBits) == (target_pte & kSameBits) &&
-           static_cast<int64_t>(pte >> kPageShift) == static_cast<int64_t>(target_pte >> kPageShift) + delta;
+    if (!pte_at(i, &pte) || (pte & kSameBits) != (target_pte & kSameBits) ||
+        static_cast<int64_t>(pte >> kPageShift) != static_cast<int64_t>(target_pte >> kPageShift) + delta) {
+      return false;
+    }
+    // A neighbour the window already shows at that frame needs no new mapping, and mapping
+    // it again would zap its host page table entries (the next touch refaults on the host).
+    // The host merges the new page's mapping with it all the same (the frames follow on).
+    const auto it = w.map.find(first_linear_page + i);
+    return it == w.map.end() || it->second.phys_page != (pte >> kPageShift);
   };
   uint32_t first = index, last = index;
   while (first > 0 && index - first < kMaxEachSide && joins(first - 1)) --first;
@@ -473,7 +481,7 @@ FillResult ShadowMmu::fill_page(bool user, GuestLinear linear, bool write) {
   region.linear_page = linear_page - region.target;
   region.phys_page = phys_page - region.target;
   region.pages = large ? kLargePages : 1;
-  if (!large && !a20_masked) extend_to_neighbours(linear.value, &region);
+  if (!large && !a20_masked) extend_to_neighbours(current(user), linear.value, &region);
   // Writable only once the guest's D bit is set, so that the first write is seen and sets it.
   region.writable = walk.writable && walk.dirty;
   region.global = paging() && walk.global && (mode_.cr4 & cr4::PGE) != 0;

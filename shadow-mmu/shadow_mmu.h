@@ -165,7 +165,7 @@ class ShadowMmu {
   [[nodiscard]] const Window& current(bool user) const { return user ? *space_->user : *space_->supervisor; }
   [[nodiscard]] FillResult fill_page(bool user, GuestLinear linear, bool write);
   /// Grows a 4 KiB fill over neighbours the guest has used, whose frames follow on.
-  void extend_to_neighbours(uint32_t linear, Region* region) const;
+  void extend_to_neighbours(const Window& w, uint32_t linear, Region* region) const;
   /// Maps the faulting page (evicting if it must) and, while there is room, the rest of
   /// the region. False when the host refused the faulting page even after eviction.
   [[nodiscard]] bool map_region(Window& w, const Region& region);
