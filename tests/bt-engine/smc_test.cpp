@@ -338,6 +338,48 @@ TEST(SelfModifyingCode, PatchingTheNextInstructionOnAnUnprotectedPage) {
   EXPECT_GE(runs.bt.engine().stats().volatile_pages, 1u);
 }
 
+/// A page patched many times goes volatile (its blocks check their bytes at entry); once
+/// its probation is over and the dispatcher runs, it is write-protected again, and a later
+/// patch still takes effect. This is kernel text after boot-time patching.
+TEST(SelfModifyingCode, AVolatilePageIsProtectedAgainAfterItsProbation) {
+  TwoRuns runs;
+  runs.setup([](BtMachine& m) {
+    GuestCode c(kCode);
+    auto& a = c.a();
+    Label patch_loop = a.newLabel(), quiet_loop = a.newLabel(), patched = a.newLabel(), f = a.newLabel();
+    Label fpu_area = a.newLabel();
+    a.mov(x86::ecx, 20);  // 20 patches: volatile after 8
+    a.xor_(x86::esi, x86::esi);
+    a.bind(patch_loop);
+    a.mov(x86::dword_ptr(patched, 1), x86::ecx);
+    a.call(f);
+    a.loop(patch_loop);
+    a.mov(x86::ecx, 2000);  // no writes for a while: the probation ends
+    a.bind(quiet_loop);
+    a.call(f);
+    a.loop(quiet_loop);
+    a.fnsave(x86::ptr(fpu_area));  // ends the block: the dispatcher runs between blocks
+    a.mov(x86::dword_ptr(patched, 1), 1000000);  // the page is protected again: this faults
+    a.call(f);
+    a.hlt();
+    a.bind(f);
+    a.bind(patched);
+    a.mov(x86::eax, 0);
+    a.add(x86::esi, x86::eax);
+    a.ret();
+    a.align(AlignMode::kData, 16);
+    a.bind(fpu_area);
+    a.embed(std::string(112, '\0').data(), 112);
+    m.load(c);
+    m.start(kCode, kStackTop, false);
+    m.engine().smc_policy().set_probation(1000);
+  });
+  ASSERT_NO_FATAL_FAILURE(runs.run_and_compare());
+  EXPECT_EQ(runs.bt.cpu().reg(Gpr::Esi), 20u * 21u / 2 + 2000u * 1u + 1000000u);
+  EXPECT_GE(runs.bt.engine().stats().volatile_pages, 1u);
+  EXPECT_GE(runs.bt.engine().stats().probations_ended, 1u);
+}
+
 TEST(SelfModifyingCode, LoadsAndStoresOnACodePageKeepWorking) { count_on_the_code_page(false); }
 
 // The interpreter's read-modify-write of a watched (code) page reads real RAM.

@@ -255,8 +255,10 @@ EngineStop BtEngine::run(uint64_t max_dispatches, bool (*interrupt_deliverable)(
     // The poll page stops translated code; this stops a dispatcher that only interprets
     // (an instruction that keeps faulting, e.g. a long rep into MMIO, never enters a block).
     if (stop_requested_.load(std::memory_order_relaxed) && stop_requested_.exchange(false)) return stop;
-    // Nothing runs a block here: what callouts and exits dropped can be freed.
+    // Nothing runs a block here: what callouts and exits dropped can be freed, and pages
+    // whose probation ended may drop their blocks.
     translator_.reclaim();
+    smc_.end_probations(ctx_.retired + interp_.retired());
     // Translated code does not end an interrupt shadow (sti, mov ss): the shadowed
     // instruction runs in the interpreter, which does.
     if (ctx_.cpu.pending.interrupt_shadow != 0) {

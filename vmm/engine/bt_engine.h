@@ -54,6 +54,7 @@ class BtEngine final : private ExitServices {
 
   /// A write to guest-physical memory made outside translated code (interpreter, devices).
   void physical_write(GuestPhys addr, unsigned size) { smc_.physical_write(addr, size); }
+  [[nodiscard]] SmcPolicy& smc_policy() { return smc_; }
   /// Brings the translation caches in line with CR0/CR3/CR4 when their values changed.
   void sync_paging() { coherence_.sync(); }
   /// The guest wrote CR0/CR3/CR4 (CpuHooks::paging_written): a same-value CR3 write

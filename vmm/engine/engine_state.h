@@ -30,6 +30,7 @@ struct BtEngineStats {
   uint64_t refills = 0;                ///< pages filled after a guest #PF, before the retry faulted
   uint64_t exits_stale = 0;            ///< blocks found changed by their entry check
   uint64_t volatile_pages = 0;         ///< code pages switched from write protection to entry checks
+  uint64_t probations_ended = 0;       ///< ... and switched back (docs/design-notes.md)
   uint64_t interpreted_in_shadow = 0;  ///< instructions interpreted because of an interrupt shadow
   /// Instructions interpreted after an MMIO exit because they touched unmappable memory too
   /// (or were the first that did not).

@@ -90,6 +90,7 @@ enum class StatWhen : uint8_t {
   X(DispatcherRest, "dispatcher.interpreted_in_shadow", ", interpreted in an interrupt shadow {}",          \
     e->interpreted_in_shadow)                                                                              \
   X(DispatcherRest, "dispatcher.volatile_pages", ", code pages checked at block entry {}", e->volatile_pages) \
+  X(DispatcherRest, "dispatcher.probations_ended", " (protected again {})", e->probations_ended)           \
   X(DispatcherRest, "exits.stale", " (stale blocks found {})", e->exits_stale)                             \
   X(Indirect, "indirect.lookups", "{} inline lookups: ", m.indirect_lookups)                               \
   X(Indirect, "indirect.hits", "{} hits", m.indirect_hits)                                                 \
