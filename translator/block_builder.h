@@ -72,6 +72,9 @@ struct BlockBuilder {
   uint32_t mode = 0;
   uint32_t eip = 0;       ///< EIP of the instruction being translated
   uint32_t next_eip = 0;  ///< EIP after it
+  /// The guest bytes of the instruction being translated (length() of them), or nullptr
+  /// when it was decoded from a copy (one that crosses into the next page).
+  const uint8_t* insn_bytes = nullptr;
   std::vector<PendingExit> exits;
   asmjit::Label indirect_exit;  ///< shared stub for missed indirect lookups (target in cpu.eip)
   bool indirect_used = false;

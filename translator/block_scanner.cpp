@@ -158,6 +158,7 @@ bool scan_block(BlockDraft& d, CodeSource& source, const BlockServices& services
     if (ds == DecodeStatus::Ok) {
       b.eip = eip;
       b.next_eip = eip + insn.length();
+      b.insn_bytes = insn.length() <= bytes.available ? bytes.host : nullptr;
       b.retired_after = d.retired + 1;
       stored = writes_memory(insn);
       b.next_in_block = d.insns + 1 < kMaxBlockInsns && (b.next_eip >> kPageShift) == page &&

@@ -180,6 +180,49 @@ bool host_encoding_is_windowed(const Instruction& insn, const uint8_t* bytes, si
   return true;
 }
 
+/// The host form of an instruction whose operands need no mapping: its own bytes with the
+/// segment prefixes left out and, for a memory operand, gs: and addr32 in front. That is
+/// what the encoder would make of it, without the encoder (a third of a translation's
+/// time): no register operand is ESP (R12 on the host) or a register without a host
+/// twin, and the memory operand is a ModRM one with a base register other than ESP (no
+/// base means [disp32], which 64-bit mode reads as EIP-relative) through a flat segment.
+/// Its output is checked like the encoder's (host_encoding_is_windowed). False: use the
+/// encoder.
+bool copy_windowed(const BlockBuilder& b, const Instruction& insn, uint8_t* out, size_t* length) {
+  if (!b.insn_bytes) return false;
+  bool memory = false;
+  for (uint8_t i = 0; i < insn.raw.operand_count_visible; ++i) {
+    const ZydisDecodedOperand& op = insn.operands[i];
+    if (op.type == ZYDIS_OPERAND_TYPE_REGISTER) {
+      if (map_register(op.reg.value) != op.reg.value) return false;
+    } else if (op.type == ZYDIS_OPERAND_TYPE_MEMORY) {
+      if (!(insn.raw.attributes & ZYDIS_ATTRIB_HAS_MODRM) || op.mem.base == ZYDIS_REGISTER_NONE ||
+          op.mem.base == ZYDIS_REGISTER_ESP) {
+        return false;
+      }
+      if (op.mem.type == ZYDIS_MEMOP_TYPE_MEM &&
+          !flat_segment_usable(b, op.mem.segment, (op.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) != 0)) {
+        return false;
+      }
+      memory = true;
+    }
+  }
+  size_t n = 0;
+  if (memory) {
+    if (insn.mnemonic() != ZYDIS_MNEMONIC_LEA) out[n++] = 0x65;  // gs: (lea computes, reads nothing)
+    out[n++] = 0x67;                                              // addr32: the guest's wrap at 4 GiB
+  }
+  const uint8_t prefixes = insn.raw.raw.prefix_count;
+  for (uint8_t i = 0; i < prefixes; ++i) {
+    const uint8_t p = b.insn_bytes[i];
+    const bool segment = p == 0x26 || p == 0x2E || p == 0x36 || p == 0x3E || p == 0x64 || p == 0x65;
+    if (!segment) out[n++] = p;
+  }
+  std::memcpy(out + n, b.insn_bytes + prefixes, insn.length() - prefixes);
+  *length = n + insn.length() - prefixes;
+  return *length <= ZYDIS_MAX_INSTRUCTION_LENGTH;
+}
+
 }  // namespace
 
 RewriteStatus rewrite_ident(BlockBuilder& b, const Instruction& insn) {
@@ -188,6 +231,14 @@ RewriteStatus rewrite_ident(BlockBuilder& b, const Instruction& insn) {
   if (!fpu_usable(b, insn)) return RewriteStatus::NotHandled;
   const OperandPlan plan = plan_operands(b, insn);
   if (!plan.ok) return RewriteStatus::NotHandled;
+  if (!plan.implicit_pointer && insn.mnemonic() != ZYDIS_MNEMONIC_INC && insn.mnemonic() != ZYDIS_MNEMONIC_DEC) {
+    uint8_t copied[ZYDIS_MAX_INSTRUCTION_LENGTH + 2];
+    size_t copied_length = 0;
+    if (copy_windowed(b, insn, copied, &copied_length) && host_encoding_is_windowed(insn, copied, copied_length)) {
+      b.a.embed(copied, copied_length);
+      return RewriteStatus::Emitted;
+    }
+  }
 
   ZydisEncoderRequest req;
   if (!ZYAN_SUCCESS(ZydisEncoderDecodedInstructionToEncoderRequest(&insn.raw, insn.operands,
