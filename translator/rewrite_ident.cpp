@@ -210,7 +210,7 @@ bool copy_windowed(const BlockBuilder& b, const Instruction& insn, uint8_t* out,
   size_t n = 0;
   if (memory) {
     if (insn.mnemonic() != ZYDIS_MNEMONIC_LEA) out[n++] = 0x65;  // gs: (lea computes, reads nothing)
-    out[n++] = 0x67;                                              // addr32: the guest's wrap at 4 GiB
+    out[n++] = 0x67;                                             // addr32: the guest's wrap at 4 GiB
   }
   const uint8_t prefixes = insn.raw.raw.prefix_count;
   for (uint8_t i = 0; i < prefixes; ++i) {

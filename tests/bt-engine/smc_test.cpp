@@ -358,7 +358,7 @@ TEST(SelfModifyingCode, AVolatilePageIsProtectedAgainAfterItsProbation) {
     a.bind(quiet_loop);
     a.call(f);
     a.loop(quiet_loop);
-    a.fnsave(x86::ptr(fpu_area));  // ends the block: the dispatcher runs between blocks
+    a.fnsave(x86::ptr(fpu_area));                // ends the block: the dispatcher runs between blocks
     a.mov(x86::dword_ptr(patched, 1), 1000000);  // the page is protected again: this faults
     a.call(f);
     a.hlt();

@@ -55,10 +55,10 @@ class SmcPolicy {
   Interpreter& interp_;
   BtEngineStats& stats_;
   std::unordered_map<uint64_t, uint32_t> code_write_invalidations_;  ///< per PhysPage::value
-  std::unordered_map<uint64_t, Probation> probations_;                ///< every page that went volatile
+  std::unordered_map<uint64_t, Probation> probations_;               ///< every page that went volatile
   std::unordered_set<uint64_t> volatile_pages_;                      ///< PhysPage::value
-  uint64_t probation_ = uint64_t{1} << 28;  ///< ~0.1 s of guest time
-  uint64_t retired_ = 0;                    ///< as of the last end_probations()
+  uint64_t probation_ = uint64_t{1} << 28;                           ///< ~0.1 s of guest time
+  uint64_t retired_ = 0;                                             ///< as of the last end_probations()
   uint64_t next_probation_end_ = 0;  ///< the earliest `until` of a volatile page (0: none)
 };
 
