@@ -95,6 +95,19 @@ struct BlockBuilder {
   uint32_t segment = 0;
   /// Conditional branches may be side exits (RewriteStatus::SideExit).
   bool side_exits = true;
+  /// The fields of the code emitted so far that depend on the block's EIP or host address
+  /// (CodeFixup), each with the value it must hold now, checked when the block is placed.
+  /// A rule that embeds such a value must note it, or clear `relocatable`.
+  struct NotedFixup {
+    CodeFixup fixup;
+    uint64_t value = 0;
+  };
+  std::vector<NotedFixup> fixups;
+  bool relocatable = true;
+  /// Notes the field just emitted (the last 4 bytes; 8 for the pointers).
+  void note(CodeFixup::Kind kind, uint64_t value, uint32_t index = 0) {
+    fixups.push_back({CodeFixup{static_cast<uint32_t>(a.offset()), kind, index}, value});
+  }
 
   /// Jumps (rel32) to a new exit stub for `target`; chaining patches this jump later.
   void jump_to_exit(ExitKind kind, uint32_t target, asmjit::x86::CondCode cc = kAlways);

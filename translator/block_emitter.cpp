@@ -21,7 +21,10 @@ void emit_leave(BlockDraft& d, const BlockServices& services, ExitKind kind, uin
   rec->target_eip = target_eip;
   rec->from = d.block.get();
   d.b.a.mov(x86::r13, reinterpret_cast<uint64_t>(rec.get()));
+  d.b.note(CodeFixup::Kind::ExitPointer, reinterpret_cast<uint64_t>(rec.get()),
+           static_cast<uint32_t>(d.block->exits.size()));
   d.b.a.jmp(Imm(reinterpret_cast<uint64_t>(services.trampolines.exit())));
+  d.b.note(CodeFixup::Kind::HostTarget, 0);
   d.block->exits.push_back(std::move(rec));
 }
 
@@ -39,6 +42,7 @@ void emit_exit_stubs(BlockDraft& d, const BlockServices& services) {
       pe.patchable = false;
     }
     a.mov(guest_eip_field(), pe.target_eip);
+    d.b.note(CodeFixup::Kind::Eip, pe.target_eip);
     emit_leave(d, services, pe.kind, pe.target_eip);
   }
 }
@@ -61,8 +65,11 @@ void emit_checked_entry(BlockDraft& d, const BlockServices& services) {
   a.bind(d.checked_entry);
   a.mov(x86::r8, x86::rcx);
   a.mov(x86::ecx, x86::dword_ptr(x86::r15, CodeTlb::entry_offset(user, linear_page)));
+  d.b.note(CodeFixup::Kind::CodeTlbOffset, static_cast<uint32_t>(CodeTlb::entry_offset(user, linear_page)));
   a.lea(x86::ecx, x86::ptr(x86::rcx, static_cast<int32_t>(0u - tag)));
+  d.b.note(CodeFixup::Kind::CodeTlbTag, 0u - tag);
   if (block.has_second_page) {
+    d.b.relocatable = false;  // its second page need not move with the first
     const Label first_ok = a.newLabel();
     const LinearPage second = block.second_linear_page;
     const uint32_t tag2 = CodeTlb::tag(second, block.last_page);
@@ -87,6 +94,7 @@ void emit_checked_entry(BlockDraft& d, const BlockServices& services) {
   a.bind(miss);
   a.mov(x86::rcx, x86::r8);
   a.mov(guest_eip_field(), key.eip);
+  d.b.note(CodeFixup::Kind::Eip, key.eip);
   emit_leave(d, services, ExitKind::CodeTlbMiss, 0);
   a.bind(hit);
   a.mov(x86::rcx, x86::r8);
@@ -118,12 +126,35 @@ void finish_placed(BlockDraft& d, const BlockServices& services, uint8_t* code) 
   block.mode_entry = b.mode_sensitive ? d.emission.address_of(code, d.mode_entry) : block.host_code;
 }
 
+/// Keeps the block's fixups if each noted field holds what it was noted with (asmjit may
+/// have chosen a shorter form: then the block is simply not relocatable).
+void keep_fixups(Block& block, const BlockBuilder& b, const uint8_t* code) {
+  block.relocatable = b.relocatable;
+  if (!block.relocatable) return;
+  block.fixups.reserve(b.fixups.size());
+  for (const BlockBuilder::NotedFixup& f : b.fixups) {
+    const bool pointer = f.fixup.kind == CodeFixup::Kind::ExitPointer ||
+                         f.fixup.kind == CodeFixup::Kind::CalloutPointer;
+    if (f.fixup.kind != CodeFixup::Kind::HostTarget) {
+      uint64_t held = 0;
+      std::memcpy(&held, code + f.fixup.end - (pointer ? 8 : 4), pointer ? 8 : 4);
+      if (held != (pointer ? f.value : f.value & 0xFFFFFFFFu)) {
+        block.relocatable = false;
+        block.fixups.clear();
+        return;
+      }
+    }
+    block.fixups.push_back(f.fixup);
+  }
+}
+
 }  // namespace
 
 TranslateStatus emit_block(BlockDraft& d, const BlockServices& services, Block** out) {
   BlockBuilder& b = d.b;
   Block& block = *d.block;
   if (block.verifies_code) {
+    b.relocatable = false;  // the code check compares bytes at its own linear address
     block.code_check_offset = static_cast<uint32_t>(b.a.offset());
     b.a.bind(d.check_code);
     b.retired_after = 0;  // nothing counted yet on this path
@@ -131,6 +162,7 @@ TranslateStatus emit_block(BlockDraft& d, const BlockServices& services, Block**
     emit_code_check(b, block.key.eip, d.first_bytes, d.end_eip - block.key.eip, d.body);
   }
   emit_exit_stubs(d, services);
+  block.stub_exits = static_cast<uint32_t>(block.exits.size());
   emit_checked_entry(d, services);
   if (b.indirect_used) {
     b.a.bind(b.indirect_exit);
@@ -143,6 +175,8 @@ TranslateStatus emit_block(BlockDraft& d, const BlockServices& services, Block**
   if (!code) return TranslateStatus::CacheFull;
   finish_placed(d, services, code);
   block.host_size = code_bytes;
+  block.placed_size = static_cast<uint32_t>(size);
+  keep_fixups(block, b, code);
   block.guest_size = d.end_eip - block.key.eip;
   block.guest_insns = d.retired;
   block.host_pointer_sites = std::move(b.host_pointer_sites);

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "translator/block_builder.h"
@@ -55,6 +56,19 @@ struct BlockDraft {
 
 /// Scans and emits the body; false when not even the first instruction can be translated.
 [[nodiscard]] bool scan_block(BlockDraft& draft, CodeSource& source, const BlockServices& services);
+/// `source` can be copied to `key` (the same guest-physical code and mode at another EIP).
+[[nodiscard]] bool relocatable_to(const Block& source, const BlockKey& key);
+/// A copy of `source` at `key`'s EIP with its fixups moved, placed in `cache` but not
+/// inserted; nullptr when the cache is full (block_relocation.cpp).
+[[nodiscard]] std::unique_ptr<Block> relocated_copy(const Block& source, const BlockKey& key, CodeCache& cache);
+/// What differs between a fresh translation and a relocated copy of the same key (host
+/// addresses aside); empty when nothing does, or when the two cover different guest
+/// instructions (which is legitimate: see the .cpp).
+[[nodiscard]] std::string relocation_difference(const Block& fresh, const Block& relocated);
+/// Copies `source` to `key`'s EIP, moving its fixups, and inserts the copy in the cache.
+/// CacheFull when there is no room.
+[[nodiscard]] TranslateStatus relocate_block(const Block& source, const BlockKey& key, const BlockServices& services,
+                                             Block** out);
 /// Emits the tail, places the block and inserts it in the cache.
 [[nodiscard]] TranslateStatus emit_block(BlockDraft& draft, const BlockServices& services, Block** out);
 

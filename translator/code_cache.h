@@ -93,6 +93,25 @@ struct CalloutSite {
   Block* block = nullptr;
 };
 
+/// A field of a block's host code that depends on where the block sits: its guest EIP
+/// (the block is relocatable to another linear address of the same guest-physical code,
+/// docs/design-notes.md) or its host address. `end` is the host offset just after the
+/// field (the field is the last 4 or 8 bytes of its instruction).
+struct CodeFixup {
+  enum class Kind : uint8_t {
+    Eip,            ///< imm32 = a guest EIP of the block's page(s): moves with the block
+    NegEip,         ///< imm32/disp32 = -(a guest EIP)
+    CodeTlbOffset,  ///< disp32 = CodeTlb::entry_offset(user, the block's linear page)
+    CodeTlbTag,     ///< disp32 = -CodeTlb::tag(the block's linear page, its frame)
+    HostTarget,     ///< a call/jmp to code outside the block (rel32 if asmjit made it one)
+    ExitPointer,    ///< imm64 = &exits[index]
+    CalloutPointer  ///< imm64 = &callouts[index]
+  };
+  uint32_t end = 0;
+  Kind kind = Kind::Eip;
+  uint32_t index = 0;  ///< ExitPointer / CalloutPointer
+};
+
 struct Block {
   BlockKey key;
   uint8_t* host_code = nullptr;      ///< where chained jumps and the dispatcher enter
@@ -123,6 +142,12 @@ struct Block {
   /// Its translation depends on the unsalted mode bits (tmode::kUnsalted, rdtsc): entered through
   /// the table only when those match; otherwise it suits any mode with the same other bits.
   bool mode_sensitive = false;
+  /// Every fixup of its host code, when all of them are known (relocatable); exits[0,
+  /// stub_exits) are the stubs of its guest branches (their targets are guest EIPs).
+  std::vector<CodeFixup> fixups;
+  bool relocatable = false;
+  uint32_t stub_exits = 0;
+  uint32_t placed_size = 0;  ///< bytes taken in the cache (host code, its address table)
 };
 
 class CodeCache {

@@ -9,10 +9,13 @@ using namespace asmjit;
 namespace {
 
 /// Target of a relative branch (operand 0 is the immediate displacement).
-uint32_t relative_target(const BlockBuilder& b, const Instruction& insn) {
+uint32_t relative_target(BlockBuilder& b, const Instruction& insn) {
   const auto rel = static_cast<uint32_t>(insn.operands[0].imm.value.s);
   uint32_t target = b.next_eip + rel;
-  if (insn.operand_size() == 16) target &= 0xFFFF;
+  if (insn.operand_size() == 16) {
+    target &= 0xFFFF;
+    b.relocatable = false;  // the wrap does not move with the block
+  }
   return target;
 }
 
@@ -55,6 +58,7 @@ bool load_indirect_target(BlockBuilder& b, const Instruction& insn) {
 /// Pushes the return address: store first (it may fault), then move ESP (DESIGN.md §4).
 void push_return_address(BlockBuilder& b) {
   b.a.mov(guest_dword(x86::r12d, -4), b.next_eip);
+  b.note(CodeFixup::Kind::Eip, b.next_eip);
   b.a.lea(x86::r12d, x86::ptr(x86::r12d, -4));
 }
 
@@ -66,9 +70,11 @@ void emit_return_landing(BlockBuilder& b) {
   const Label match = a.newLabel();
   a.mov(x86::r8, x86::rcx);
   a.lea(x86::ecx, x86::ptr(x86::r13, -static_cast<int32_t>(b.next_eip)));
+  b.note(CodeFixup::Kind::NegEip, 0u - b.next_eip);
   a.jecxz(x86::rcx, match);  // jrcxz: ecx was written as 32 bits, so rcx == ecx
   a.mov(x86::rcx, x86::r8);
   a.jmp(Imm(reinterpret_cast<uint64_t>(b.return_mismatch)));
+  b.note(CodeFixup::Kind::HostTarget, 0);
   a.bind(match);
   a.mov(x86::rcx, x86::r8);
   b.jump_to_exit(ExitKind::Direct, b.next_eip);

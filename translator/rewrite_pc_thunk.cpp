@@ -36,7 +36,9 @@ RewriteStatus rewrite_pc_thunk(BlockBuilder& b, const Instruction& insn, CodeSou
     block.last_page = phys_page;
   }
   b.a.mov(guest_dword(x86::r12d, -4), b.next_eip);
+  b.note(CodeFixup::Kind::Eip, b.next_eip);
   b.a.mov(guest_gp32(reg), b.next_eip);
+  b.note(CodeFixup::Kind::Eip, b.next_eip);
   return RewriteStatus::Emitted;
 }
 

@@ -1,5 +1,9 @@
 #include "translator/translator.h"
 
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
 #include "translator/block_translation.h"
 
 namespace vmm86 {
@@ -158,7 +162,38 @@ void Translator::flush() {
   indirect_.clear();
 }
 
+const Block* Translator::relocation_source(CodeSource& source, const BlockKey& key) {
+  const std::vector<Block*>* blocks = cache_.blocks_on_page(key.phys.page());
+  if (!blocks) return nullptr;
+  for (const Block* b : *blocks) {
+    if (!relocatable_to(*b, key)) continue;
+    // A page that lost its write protection since (volatile code) gets checking blocks.
+    CodeSource::Bytes first;
+    if (!source.fetch(GuestLinear{key.eip}, &first) || first.verify) return nullptr;
+    return b;
+  }
+  return nullptr;
+}
+
 TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, Block** out) {
+  const Block* twin = relocation_ ? relocation_source(source, key) : nullptr;
+  if (twin && !check_relocations_) {
+    const BlockServices services{cache_, trampolines_, stats_, ctx_.callout != nullptr};
+    return relocate_block(*twin, key, services, out);
+  }
+  const TranslateStatus st = translate_fresh(source, key, out);
+  if (twin && st == TranslateStatus::Ok) {
+    const std::unique_ptr<Block> copy = relocated_copy(*twin, key, cache_);
+    const std::string difference = copy ? relocation_difference(**out, *copy) : std::string();
+    if (!difference.empty()) {
+      std::fprintf(stderr, "vmm86: relocation check: %s (copied from EIP %#x)\n", difference.c_str(), twin->key.eip);
+      std::abort();
+    }
+  }
+  return st;
+}
+
+TranslateStatus Translator::translate_fresh(CodeSource& source, const BlockKey& key, Block** out) {
   const BlockConfig config{.mode = key.mode,
                            .eip = key.eip,
                            .count_indirect = count_indirect_,

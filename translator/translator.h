@@ -35,7 +35,10 @@ struct TranslatorStats {
   uint64_t code_tlb_misses = 0;  ///< checked entries whose page the code TLB did not confirm
   uint64_t invalidated_blocks = 0;
   uint64_t enters = 0;
-  uint64_t callout_sites = 0;  ///< instructions translated as callouts
+  uint64_t callout_sites = 0;     ///< instructions translated as callouts
+  uint64_t blocks_relocated = 0;  ///< blocks copied from a translation at another EIP (not in blocks_translated)
+  /// Blocks put in the cache, translated or copied.
+  [[nodiscard]] uint64_t blocks_made() const { return blocks_translated + blocks_relocated; }
 };
 
 class Translator {
@@ -47,6 +50,13 @@ class Translator {
   /// Return prediction: guest call/ret as host call/ret (ExecContext::return_stack_top).
   /// On by default; blocks translated from now on follow the setting.
   void predict_returns(bool on) { return_prediction_ = on; }
+  /// Relocation: a block whose guest-physical code and mode were translated at another EIP
+  /// is copied from that translation (block_relocation.cpp). On by default.
+  void relocate_blocks(bool on) { relocation_ = on; }
+  /// Self-check of relocation: every block that could be copied is translated afresh
+  /// instead and compared with the copy; a difference aborts with the block's EIP. For
+  /// tests and VMM86_CHECK_RELOCATION=1 runs.
+  void check_relocations(bool on) { check_relocations_ = on; }
   ~Translator();
   Translator(const Translator&) = delete;
   Translator& operator=(const Translator&) = delete;
@@ -108,6 +118,10 @@ class Translator {
  private:
   /// Scans and emits a new block (block_translation.h).
   [[nodiscard]] TranslateStatus translate(CodeSource& source, const BlockKey& key, Block** out);
+  /// A translation of the same guest-physical code and mode at another EIP that `key` can
+  /// be copied from, or nullptr.
+  [[nodiscard]] TranslateStatus translate_fresh(CodeSource& source, const BlockKey& key, Block** out);
+  [[nodiscard]] const Block* relocation_source(CodeSource& source, const BlockKey& key);
 
   ExecContext& ctx_;
   CodeCache cache_;
@@ -117,6 +131,8 @@ class Translator {
   TranslatorStats stats_;
   bool count_indirect_ = false;
   bool return_prediction_ = true;
+  bool relocation_ = true;
+  bool check_relocations_ = false;
   ExitRecord fault_exit_{ExitKind::Fault};
   ExitRecord poll_exit_{ExitKind::Poll};
   ExitRecord callout_exit_{ExitKind::Callout};

@@ -133,7 +133,7 @@ void BtEngine::select_window() {
 }
 
 Block* BtEngine::chain(ExitRecord& exit) {
-  const uint64_t before = translator_.stats().blocks_translated;
+  const uint64_t before = translator_.stats().blocks_made();
   Block* target = translator_.try_chain(&exit, code_);
   report_new_block(before);
   return target;
@@ -145,14 +145,14 @@ Block* BtEngine::find_block() {
 }
 
 TranslateStatus BtEngine::lookup(Block** out) {
-  const uint64_t before = translator_.stats().blocks_translated;
+  const uint64_t before = translator_.stats().blocks_made();
   const TranslateStatus st = translator_.block_for_current(code_, out);
-  if (st == TranslateStatus::Ok && translator_.stats().blocks_translated != before) notify_observer(**out);
+  if (st == TranslateStatus::Ok && translator_.stats().blocks_made() != before) notify_observer(**out);
   return st;
 }
 
 void BtEngine::report_new_block(uint64_t translated_before) {
-  if (!block_observer_ || translator_.stats().blocks_translated == translated_before) return;
+  if (!block_observer_ || translator_.stats().blocks_made() == translated_before) return;
   Block* block = nullptr;
   if (translator_.block_for_current(code_, &block) == TranslateStatus::Ok) notify_observer(*block);
 }

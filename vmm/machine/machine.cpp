@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <variant>
 #include <vector>
@@ -129,6 +130,11 @@ Status Machine::init() {
     bt_ = std::make_unique<BtEngine>(*ctx_, mem_, *mmu_, *interp_, kCodeCacheBytes);
     bt_->count_interpreted_mnemonics(config_.stats);
     bt_->translator().count_indirect_lookups(config_.stats);
+    // A debugging switch, not an option: every relocated block is also translated afresh
+    // and compared (docs/design-notes.md, "Relocated blocks").
+    if (const char* check = std::getenv("VMM86_CHECK_RELOCATION"); check && *check == '1') {
+      bt_->translator().check_relocations(true);
+    }
     VMM86_TRY(bt_->init());
     if (config_.verify) VMM86_TRY(bt_->enable_verification(config_.verify_period, *this));
     if (config_.perf_map) VMM86_TRY(perf_map_.open());

@@ -64,6 +64,7 @@ enum class StatWhen : uint8_t {
   X(Interrupts, "interrupts.held", " (held back for guest progress {})", m.interrupts_held)                \
   X(Interrupts, "machine.reboots", ", guest reboots {}", m.reboots)                                         \
   X(Translator, "translator.blocks", "blocks {}", t->blocks_translated)                                    \
+  X(Translator, "translator.blocks_relocated", " (+{} copied from another EIP)", t->blocks_relocated)      \
   X(Translator, "translator.guest_insns", ", guest insns {}", t->guest_insns_translated)                  \
   X(Translator, "code_cache.used_kib", ", cache {}", m.cache_used_kib)                                     \
   X(Translator, "code_cache.capacity_kib", "/{} KiB", m.cache_capacity_kib)                                \
