@@ -195,6 +195,56 @@ void BM_FirstTouch10kHostOnly(benchmark::State& state) {
   per_item(state, kTouchPages, "per_page");
 }
 
+/// The host's own floor per guest page a window shows: one MAP_FIXED mmap of a scattered
+/// memfd frame, the first touch, and later the unmap (a PROT_NONE mapping over it), for
+/// 10,000 neighbouring linear pages. range(0) = 1 places them in a PROT_NONE reservation,
+/// as the windows are (each map splits it); 0 in address space nobody reserved (the host
+/// then splits nothing, but another mapping could land there: not what a window may do).
+/// Counters: map_touch and unmap, each per page.
+void BM_HostMapScatteredPage(benchmark::State& state) {
+  Rig& r = rig();
+  const bool reserved = state.range(0) != 0;
+  const size_t span = size_t{kTouchPages} << kPageShift;
+  auto now = [] {
+    timespec t{};
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+  };
+  double map_touch = 0, unmap = 0;
+  for (auto _ : state) {
+    auto* base = static_cast<uint8_t*>(
+        mmap(nullptr, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
+    if (base == MAP_FAILED) fail("mmap");
+    if (!reserved) munmap(base, span);  // a free range of the right size, left free
+    const double t0 = now();
+    for (uint32_t i = 0; i < kTouchPages; ++i) {
+      const auto frame = static_cast<off_t>(kFirstFrame + ((i * 7919u) % kMaxUserPages)) << kPageShift;
+      uint8_t* page = base + (size_t{i} << kPageShift);
+      if (mmap(page, kPageSize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, r.mem().fd(), frame) == MAP_FAILED) {
+        fail("mmap");
+      }
+      benchmark::DoNotOptimize(*static_cast<volatile uint8_t*>(page));
+    }
+    const double t1 = now();
+    for (uint32_t i = 0; i < kTouchPages; ++i) {
+      uint8_t* page = base + (size_t{i} << kPageShift);
+      if (reserved) {
+        mmap(page, kPageSize, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+      } else {
+        munmap(page, kPageSize);
+      }
+    }
+    const double t2 = now();
+    if (reserved) munmap(base, span);
+    map_touch += t1 - t0;
+    unmap += t2 - t1;
+  }
+  const auto pages = static_cast<double>(state.iterations()) * kTouchPages;
+  state.counters["map_touch_us"] = map_touch / pages * 1e6;
+  state.counters["unmap_us"] = unmap / pages * 1e6;
+  state.SetLabel(reserved ? "in a reservation (as the windows)" : "in unreserved address space");
+}
+
 // --- CR3 switches ------------------------------------------------------------------------
 
 /// A CR3 write with N user pages mapped (plus the global kernel 4 MiB page, which stays).
@@ -338,6 +388,7 @@ BENCHMARK(BM_FillDirect)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_FillViaFault)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_FirstTouch10k)->ArgName("large")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_FirstTouch10kHostOnly)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_HostMapScatteredPage)->ArgName("reserved")->Arg(1)->Arg(0)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Cr3Switch)
     ->ArgNames({"pages", "stride", "retouch"})
     ->ArgsProduct({{16, 256, 4096}, {1, 2}, {0, 1}})
