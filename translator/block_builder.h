@@ -105,8 +105,9 @@ struct BlockBuilder {
   std::vector<NotedFixup> fixups;
   bool relocatable = true;
   /// Notes the field just emitted (the last 4 bytes; 8 for the pointers).
-  void note(CodeFixup::Kind kind, uint64_t value, uint32_t index = 0) {
-    fixups.push_back({CodeFixup{static_cast<uint32_t>(a.offset()), kind, index}, value});
+  void note(CodeFixup::Kind kind, uint64_t value, size_t index = 0) {
+    if (a.offset() > UINT16_MAX || index > UINT16_MAX) relocatable = false;
+    fixups.push_back({CodeFixup{static_cast<uint16_t>(a.offset()), kind, static_cast<uint16_t>(index)}, value});
   }
 
   /// Jumps (rel32) to a new exit stub for `target`; chaining patches this jump later.

@@ -21,8 +21,7 @@ void emit_leave(BlockDraft& d, const BlockServices& services, ExitKind kind, uin
   rec->target_eip = target_eip;
   rec->from = d.block.get();
   d.b.a.mov(x86::r13, reinterpret_cast<uint64_t>(rec.get()));
-  d.b.note(CodeFixup::Kind::ExitPointer, reinterpret_cast<uint64_t>(rec.get()),
-           static_cast<uint32_t>(d.block->exits.size()));
+  d.b.note(CodeFixup::Kind::ExitPointer, reinterpret_cast<uint64_t>(rec.get()), d.block->exits.size());
   d.b.a.jmp(Imm(reinterpret_cast<uint64_t>(services.trampolines.exit())));
   d.b.note(CodeFixup::Kind::HostTarget, 0);
   d.block->exits.push_back(std::move(rec));

@@ -107,10 +107,11 @@ struct CodeFixup {
     ExitPointer,    ///< imm64 = &exits[index]
     CalloutPointer  ///< imm64 = &callouts[index]
   };
-  uint32_t end = 0;
+  uint16_t end = 0;  ///< blocks are a few KiB; a longer one is not relocatable
   Kind kind = Kind::Eip;
-  uint32_t index = 0;  ///< ExitPointer / CalloutPointer
+  uint16_t index = 0;  ///< ExitPointer / CalloutPointer
 };
+static_assert(sizeof(CodeFixup) == 6, "tens of thousands of blocks keep a list of these");
 
 struct Block {
   BlockKey key;

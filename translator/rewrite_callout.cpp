@@ -17,8 +17,7 @@ void emit_callout(BlockBuilder& b, Block& block, const uint8_t* callout_trampoli
   b.a.mov(guest_eip_field(), b.eip);
   b.note(CodeFixup::Kind::Eip, b.eip);
   b.a.mov(asmjit::x86::r13, reinterpret_cast<uint64_t>(site.get()));
-  b.note(CodeFixup::Kind::CalloutPointer, reinterpret_cast<uint64_t>(site.get()),
-         static_cast<uint32_t>(block.callouts.size()));
+  b.note(CodeFixup::Kind::CalloutPointer, reinterpret_cast<uint64_t>(site.get()), block.callouts.size());
   b.a.call(asmjit::Imm(reinterpret_cast<uint64_t>(callout_trampoline)));
   b.note(CodeFixup::Kind::HostTarget, 0);
   block.callouts.push_back(std::move(site));
