@@ -127,9 +127,27 @@ void finish_placed(BlockDraft& d, const BlockServices& services, uint8_t* code) 
 
 /// Keeps the block's fixups if each noted field holds what it was noted with (asmjit may
 /// have chosen a shorter form: then the block is simply not relocatable).
-void keep_fixups(Block& block, const BlockBuilder& b, const uint8_t* code) {
+void keep_fixups(Block& block, const BlockBuilder& b, const asmjit::CodeHolder& holder, const uint8_t* code) {
   block.relocatable = b.relocatable;
   if (!block.relocatable) return;
+  // asmjit's own list of what depends on the code's address must be the calls and jumps
+  // to the trampolines that were noted, nothing else (an absolute label address would
+  // point into the source block from a copy).
+  size_t host_targets = 0;
+  for (const BlockBuilder::NotedFixup& f : b.fixups) host_targets += f.fixup.kind == CodeFixup::Kind::HostTarget;
+  size_t relocations = 0;
+  for (const asmjit::RelocEntry* r : holder.relocEntries()) {
+    if (r->relocType() == asmjit::RelocType::kNone) continue;
+    if (r->relocType() != asmjit::RelocType::kAbsToRel && r->relocType() != asmjit::RelocType::kX64AddressEntry) {
+      block.relocatable = false;
+      return;
+    }
+    ++relocations;
+  }
+  if (relocations != host_targets) {
+    block.relocatable = false;
+    return;
+  }
   block.fixups.reserve(b.fixups.size());
   for (const BlockBuilder::NotedFixup& f : b.fixups) {
     const bool pointer = f.fixup.kind == CodeFixup::Kind::ExitPointer ||
@@ -175,7 +193,7 @@ TranslateStatus emit_block(BlockDraft& d, const BlockServices& services, Block**
   finish_placed(d, services, code);
   block.host_size = code_bytes;
   block.placed_size = static_cast<uint32_t>(size);
-  keep_fixups(block, b, code);
+  keep_fixups(block, b, d.emission.code, code);
   block.guest_size = d.end_eip - block.key.eip;
   block.guest_insns = d.retired;
   block.host_pointer_sites = std::move(b.host_pointer_sites);
