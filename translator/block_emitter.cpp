@@ -150,12 +150,11 @@ void keep_fixups(Block& block, const BlockBuilder& b, const asmjit::CodeHolder& 
   }
   block.fixups.reserve(b.fixups.size());
   for (const BlockBuilder::NotedFixup& f : b.fixups) {
-    const bool pointer = f.fixup.kind == CodeFixup::Kind::ExitPointer ||
-                         f.fixup.kind == CodeFixup::Kind::CalloutPointer;
     if (f.fixup.kind != CodeFixup::Kind::HostTarget) {
+      const uint32_t width = f.fixup.width();
       uint64_t held = 0;
-      std::memcpy(&held, code + f.fixup.end - (pointer ? 8 : 4), pointer ? 8 : 4);
-      if (held != (pointer ? f.value : f.value & 0xFFFFFFFFu)) {
+      std::memcpy(&held, code + f.fixup.end - width, width);
+      if (held != (width == 8 ? f.value : f.value & 0xFFFFFFFFu)) {
         block.relocatable = false;
         block.fixups.clear();
         return;

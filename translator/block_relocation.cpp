@@ -73,7 +73,7 @@ std::unique_ptr<Block> relocated_copy(const Block& source, const BlockKey& key, 
     if (from.patch_rel32) {
       // The source may be chained: the copy starts unchained, its jump at its own stub.
       rec->patch_rel32 = at(from.patch_rel32);
-      put32(cache.writable(rec->patch_rel32), static_cast<uint32_t>(rec->stub - (rec->patch_rel32 + 4)));
+      cache.write_rel32(rec->patch_rel32, rec->stub);
     }
     b.exits.push_back(std::move(rec));
   }
@@ -161,12 +161,10 @@ std::string relocation_difference(const Block& fresh, const Block& relocated) {
     const CodeFixup& f = fresh.fixups[i];
     const CodeFixup& g = relocated.fixups[i];
     if (f.end != g.end || f.kind != g.kind || f.index != g.index) return say("a fixup");
-    size_t width = 0;
-    if (f.kind == CodeFixup::Kind::ExitPointer || f.kind == CodeFixup::Kind::CalloutPointer) width = 8;
-    if (f.kind == CodeFixup::Kind::HostTarget) width = 4;
-    if (width && f.end <= a.size()) {
-      std::memset(a.data() + f.end - width, 0, width);
-      std::memset(b.data() + f.end - width, 0, width);
+    const bool host_address = f.width() == 8 || f.kind == CodeFixup::Kind::HostTarget;
+    if (host_address && f.end <= a.size()) {
+      std::memset(a.data() + f.end - f.width(), 0, f.width());
+      std::memset(b.data() + f.end - f.width(), 0, f.width());
     }
   }
   for (size_t i = 0; i < a.size(); ++i) {

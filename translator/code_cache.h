@@ -110,6 +110,8 @@ struct CodeFixup {
   uint16_t end = 0;  ///< blocks are a few KiB; a longer one is not relocatable
   Kind kind = Kind::Eip;
   uint16_t index = 0;  ///< ExitPointer / CalloutPointer
+  /// Bytes of the field, which ends at `end`: a host pointer, or a 32-bit value.
+  [[nodiscard]] uint32_t width() const { return kind == Kind::ExitPointer || kind == Kind::CalloutPointer ? 8 : 4; }
 };
 static_assert(sizeof(CodeFixup) == 6, "tens of thousands of blocks keep a list of these");
 
@@ -190,6 +192,8 @@ class CodeCache {
   /// Patches `exit` to jump to `entry`, one of the target's entries.
   bool chain(ExitRecord* exit, Block* target, const uint8_t* entry);
   void unchain(ExitRecord* exit);
+  /// Points the rel32 field at `rel32` (an address in the arena) at `target`.
+  void write_rel32(uint8_t* rel32, const uint8_t* target);
 
   /// The block containing a host PC, or nullptr.
   [[nodiscard]] Block* block_at(const void* host_pc) const;
@@ -207,8 +211,6 @@ class CodeCache {
 
  private:
   void drop(Block* block);
-
-  void write_rel32(uint8_t* rel32, const uint8_t* target);
 
   uint8_t* arena_ = nullptr;     ///< the executable view (read + execute)
   uint8_t* writable_ = nullptr;  ///< the same memory, read + write

@@ -162,6 +162,10 @@ void Translator::flush() {
   indirect_.clear();
 }
 
+BlockServices Translator::block_services() {
+  return BlockServices{cache_, trampolines_, stats_, ctx_.callout != nullptr};
+}
+
 const Block* Translator::relocation_source(CodeSource& source, const BlockKey& key) {
   const std::vector<Block*>* blocks = cache_.blocks_on_page(key.phys.page());
   if (!blocks) return nullptr;
@@ -178,8 +182,7 @@ const Block* Translator::relocation_source(CodeSource& source, const BlockKey& k
 TranslateStatus Translator::translate(CodeSource& source, const BlockKey& key, Block** out) {
   const Block* twin = relocation_ ? relocation_source(source, key) : nullptr;
   if (twin && !check_relocations_) {
-    const BlockServices services{cache_, trampolines_, stats_, ctx_.callout != nullptr};
-    return relocate_block(*twin, key, services, out);
+    return relocate_block(*twin, key, block_services(), out);
   }
   const TranslateStatus st = translate_fresh(source, key, out);
   if (twin && st == TranslateStatus::Ok) {
@@ -200,7 +203,7 @@ TranslateStatus Translator::translate_fresh(CodeSource& source, const BlockKey& 
                            .indirect_index_bits = indirect_.index_bits(),
                            .return_mismatch = return_prediction_ ? trampolines_.return_mismatch() : nullptr};
   BlockDraft draft(key, config);
-  const BlockServices services{cache_, trampolines_, stats_, ctx_.callout != nullptr};
+  const BlockServices services = block_services();
   if (!scan_block(draft, source, services)) return TranslateStatus::NeedsInterpreter;
   return emit_block(draft, services, out);
 }

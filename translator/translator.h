@@ -26,6 +26,8 @@ enum class TranslateStatus : uint8_t {
   CacheFull,         ///< flush and retry
 };
 
+struct BlockServices;  // block_translation.h
+
 /// Counters the translator keeps (printed by --stats).
 struct TranslatorStats {
   uint64_t blocks_translated = 0;
@@ -120,6 +122,8 @@ class Translator {
   [[nodiscard]] TranslateStatus translate(CodeSource& source, const BlockKey& key, Block** out);
   /// A translation of the same guest-physical code and mode at another EIP that `key` can
   /// be copied from, or nullptr.
+  /// What a translation or a relocation uses of the Translator (block_translation.h).
+  [[nodiscard]] BlockServices block_services();
   [[nodiscard]] TranslateStatus translate_fresh(CodeSource& source, const BlockKey& key, Block** out);
   [[nodiscard]] const Block* relocation_source(CodeSource& source, const BlockKey& key);
 
