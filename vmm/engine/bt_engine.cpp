@@ -258,7 +258,7 @@ EngineStop BtEngine::run(uint64_t max_dispatches, bool (*interrupt_deliverable)(
     // Nothing runs a block here: what callouts and exits dropped can be freed, and pages
     // whose probation ended may drop their blocks.
     translator_.reclaim();
-    smc_.end_probations(ctx_.retired + interp_.retired());
+    if (smc_.end_probations(ctx_.retired + interp_.retired())) carried = nullptr;  // it may be one of them
     // Translated code does not end an interrupt shadow (sti, mov ss): the shadowed
     // instruction runs in the interpreter, which does.
     if (ctx_.cpu.pending.interrupt_shadow != 0) {

@@ -33,9 +33,12 @@ class SmcPolicy {
   /// Called between blocks with the guest instructions retired so far: pages whose
   /// probation is over drop their checking blocks and are protected again when their code
   /// is next translated.
-  void end_probations(uint64_t retired) {
+  /// True when blocks were dropped.
+  bool end_probations(uint64_t retired) {
     retired_ = retired;
-    if (next_probation_end_ != 0 && retired >= next_probation_end_) end_due_probations();
+    if (next_probation_end_ == 0 || retired < next_probation_end_) return false;
+    end_due_probations();
+    return true;
   }
   /// The first probation's length in guest instructions (tests shorten it).
   void set_probation(uint64_t instructions) { probation_ = instructions; }
