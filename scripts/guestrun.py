@@ -273,27 +273,57 @@ def floppy_command(engine: str, floppy: pathlib.Path, mem_mb: int = 256) -> list
     return _engine_command(engine, _floppy_args(engine, floppy) + boot, mem_mb)
 
 
+def run_console(cmd: list[str], timeout_s: float, until: bytes | None = None,
+                cwd: pathlib.Path | None = None) -> tuple[bytes, int | None, str, float]:
+    """Runs `cmd` and reads its console (stdout) until it shows `until`, the machine closes
+    it (it is exiting by itself) or `timeout_s` passes; a machine still running then is
+    killed. Returns the console, the exit status (None when killed), the end of stderr and
+    the seconds it took."""
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    out = b""
+    ended = False
+    deadline = start + timeout_s
+    while not (until and until in out) and (remaining := deadline - time.monotonic()) > 0:
+        if not sel.select(timeout=min(remaining, 0.5)):
+            continue
+        chunk = os.read(proc.stdout.fileno(), 65536)
+        if not chunk:
+            ended = True
+            break
+        out += chunk
+    elapsed = time.monotonic() - start
+    try:
+        status = proc.wait(timeout=10) if ended else proc.poll()
+    except subprocess.TimeoutExpired:
+        status = None
+    if status is None:
+        proc.kill()
+    err = proc.communicate()[1].decode("utf-8", "replace")[-2000:]
+    return out, status, err, elapsed
+
+
 def watch_console(cmd: list[str], until: bytes, timeout_s: float) -> tuple[str, str, float]:
     """Runs `cmd` until its console (stdout) shows `until` or `timeout_s` passes, then kills
     it: for guests that never end on their own (firmware menus, memtest86+). Returns the
     console, the end of stderr and the seconds it took."""
-    start = time.monotonic()
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    out = b""
-    deadline = start + timeout_s
-    while until not in out and (remaining := deadline - time.monotonic()) > 0:
-        if not sel.select(timeout=min(remaining, 1.0)):
-            continue
-        chunk = os.read(proc.stdout.fileno(), 65536)
-        if not chunk:
-            break
-        out += chunk
-    elapsed = time.monotonic() - start
-    proc.kill()
-    _, err = proc.communicate()
-    return out.decode("utf-8", "replace"), err.decode("utf-8", "replace")[-2000:], elapsed
+    out, _, err, elapsed = run_console(cmd, timeout_s, until)
+    return out.decode("utf-8", "replace"), err, elapsed
+
+
+def read_sections(path: pathlib.Path) -> dict[str, list[str]]:
+    """A file of recorded answers: "[name]" starts a section; "#" lines before the first
+    section are comments (inside one they are answers: consoles print such lines)."""
+    sections: dict[str, list[str]] = {}
+    current = None
+    for line in path.read_text().splitlines():
+        if line.startswith("[") and line.endswith("]"):
+            current = sections.setdefault(line[1:-1], [])
+        elif current is not None:
+            current.append(line)
+    return sections
 
 
 def _drive(engine: str, cmd: list[str], env: dict | None, timeout_s: float) -> GuestRun:

@@ -24,7 +24,6 @@ import dataclasses
 import os
 import pathlib
 import re
-import selectors
 import subprocess
 import sys
 import tempfile
@@ -131,41 +130,10 @@ def command(engine: str, k: Kernel) -> list[str]:
 
 def run(engine: str, k: Kernel, workdir: pathlib.Path) -> tuple[list[str], int | None, str]:
     """Console lines, exit status (None when stopped by us) and the end of stderr."""
-    proc = subprocess.Popen(command(engine, k), cwd=workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    out = b""
-    ended = False  # the machine closed its console: it is exiting by itself
-    deadline = time.monotonic() + (k.smoke_s or k.timeout_s)
-    while (remaining := deadline - time.monotonic()) > 0 and not (k.until and k.until.encode() in out):
-        if not sel.select(timeout=min(remaining, 0.5)):
-            continue
-        chunk = os.read(proc.stdout.fileno(), 65536)
-        if not chunk:
-            ended = True
-            break
-        out += chunk
-    try:
-        status = proc.wait(timeout=10) if ended else proc.poll()
-    except subprocess.TimeoutExpired:
-        status = None
-    if status is None:
-        proc.kill()
-    err = proc.communicate()[1].decode("utf-8", "replace")[-1500:]
+    out, status, err, _ = guestrun.run_console(command(engine, k), k.smoke_s or k.timeout_s,
+                                               k.until.encode() if k.until else None, workdir)
     text = ANSI.sub("", out.decode("utf-8", "replace").replace("\r", ""))
-    return [line.rstrip() for line in text.splitlines() if line.strip()], status, err
-
-
-def read_expected() -> dict[str, list[str]]:
-    sections: dict[str, list[str]] = {}
-    current = None
-    for line in EXPECTED.read_text().splitlines():
-        if line.startswith("[") and line.endswith("]"):
-            current = sections.setdefault(line[1:-1], [])
-        elif current is not None and not line.startswith("#"):
-            current.append(line)
-    return sections
+    return [line.rstrip() for line in text.splitlines() if line.strip()], status, err[-1500:]
 
 
 def check(engine: str, k: Kernel, lines: list[str], status: int | None, expected: list[str]) -> str:
@@ -197,7 +165,7 @@ def main() -> int:
     if args.record and args.engine != "qemu":
         ap.error("--record takes QEMU's answers only")
     paths = kernel_paths()
-    expected = {} if args.record else read_expected()
+    expected = {} if args.record else guestrun.read_sections(EXPECTED)
     recorded: list[str] = []
     failures = 0
     with tempfile.TemporaryDirectory(prefix="vmm86-multiboot-") as tmp:
