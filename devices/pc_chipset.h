@@ -5,7 +5,9 @@
 // power-management function at 00:01.3 (ACPI PM timer, SCI on IRQ 9, S5 power-off), plus
 // the APM control ports 0xB2/0xB3, and the ports QEMU's ACPI tables read (GPE0 at 0xAFE0,
 // hotplug at 0xAE00 and 0xAF00: devices/pci/acpi_hotplug_ports.h). BARs the firmware places land in fixed PCI windows:
-// I/O 0xA000-0xBFFF (GPE, PM and SMBus blocks) and 0xC000-0xFFFF, memory E0000000-FEBFFFFF.
+// I/O 0x600-0x7FF (the PM and SMBus blocks where SeaBIOS puts them when QEMU hands it the
+// ACPI tables), 0xA000-0xBFFF (GPE; PM and SMBus otherwise) and 0xC000-0xFFFF, memory
+// E0000000-FEBFFFFF.
 // The direct Linux boot has none of this (the kernel finds no PCI and uses the legacy PC).
 #pragma once
 
@@ -29,8 +31,9 @@ namespace vmm86 {
 class PcChipset {
  public:
   /// Registers everything on `platform`'s buses; `clock` drives the PM timer. Both must
-  /// outlive the chipset.
-  PcChipset(PcPlatform& platform, const VirtualClock& clock, LogFn log = {});
+  /// outlive the chipset. Without `acpi` the PIIX4 PM function is left off the bus, as
+  /// QEMU's `pc` leaves it out with acpi=off (SeaBIOS then makes no ACPI tables).
+  PcChipset(PcPlatform& platform, const VirtualClock& clock, LogFn log = {}, bool acpi = true);
   PcChipset(const PcChipset&) = delete;
   PcChipset& operator=(const PcChipset&) = delete;
 

@@ -257,6 +257,16 @@ def run(engine: str, script: str, timeout_s: float = 600, mem_mb: int = 256,
         return result
 
 
+def script_command(engine: str, script: str, workdir: pathlib.Path, medium: str = "kernel",
+                   mem_mb: int = 256, append_extra: str = "") -> list[str]:
+    """The command that boots the default guest on `engine` with `script` as its job, its
+    files in `workdir`; for tests that watch the machine end by itself (`poweroff -f`) rather
+    than through the scripted init's end marker and `reboot -f`."""
+    image = default_image()
+    initrd = _initrd_with_script(image, script, workdir)
+    return _machine_command(engine, image, initrd, mem_mb, append_extra, medium, workdir)
+
+
 def boot_disk(engine: str, disk: pathlib.Path, timeout_s: float = 600, mem_mb: int = 256) -> GuestRun:
     """Boots an existing disk image (one kept by run(keep_disk=...)) as it is."""
     return _drive(engine, disk_command(engine, disk, mem_mb), None, timeout_s)

@@ -10,7 +10,7 @@ packages=(
   libcli11-dev libfmt-dev nlohmann-json3-dev zlib1g-dev
   qemu-system-x86 qemu-utils seabios cpio xz-utils nasm gcc-multilib
   syslinux syslinux-common isolinux xorriso mtools dosfstools e2fsprogs memtest86+ bochsbios
-  python3 python3-matplotlib gawk
+  python3 python3-matplotlib gawk acpica-tools
 )
 
 say() { printf '[setup] %s\n' "$*"; }

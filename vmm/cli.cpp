@@ -48,6 +48,7 @@ struct RawRun {
   std::string boot;
   bool snapshot = false;
   bool no_reboot = false;
+  bool no_acpi = false;
 };
 
 /// QEMU's -drive syntax, the keys vmm86 knows: file, format, if, media, readonly, index.
@@ -279,6 +280,7 @@ Result<MachineConfig> check_run(const RawRun& raw) {
   }
   config.snapshot = raw.snapshot;
   config.no_reboot = raw.no_reboot;
+  config.acpi = !raw.no_acpi;
   if (!raw.trace_limit.empty()) {
     auto limit = parse_count(raw.trace_limit);
     if (!limit) return make_error("--trace-limit {}: {}", raw.trace_limit, limit.error());
@@ -394,6 +396,7 @@ CommandLine parse_command_line(int argc, const char* const* argv, std::FILE* out
                 help_of(run_option(RunOption::Snapshot)));
   run->add_flag(std::string(run_option(RunOption::NoReboot).flag), raw.no_reboot,
                 help_of(run_option(RunOption::NoReboot)));
+  run->add_flag(std::string(run_option(RunOption::NoAcpi).flag), raw.no_acpi, help_of(run_option(RunOption::NoAcpi)));
   const RunOptionSpec& drive = run_option(RunOption::Drive);
   run->add_option(std::string(drive.flag), raw.drives, help_of(drive))
       ->type_name(std::string(drive.value_name))

@@ -72,6 +72,9 @@ enum class OptionState : uint8_t {
   X(NoReboot, "--no-reboot", "", Active,                                                        \
     "end the run when the guest resets the machine (QEMU's -no-reboot); without it a BIOS-"     \
     "booted guest reboots, a --kernel guest ends")                                              \
+  X(NoAcpi, "--no-acpi", "", Active,                                                           \
+    "a PC without ACPI (QEMU's -machine acpi=off): no ACPI tables and no ACPI power "          \
+    "management hardware, so the guest cannot power off through ACPI")                         \
   X(Debugcon, "--debugcon", "[IOBASE:]FILE", Active,                                            \
     "write the bytes the guest sends to I/O port IOBASE (default 0xE9, QEMU's isa-debugcon) "   \
     "to FILE; repeatable (SeaBIOS's debug log is port 0x402)")                                  \

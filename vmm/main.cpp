@@ -9,6 +9,7 @@
 #include "vmm/cli.h"
 #include "vmm/loader/firmware.h"
 #include "vmm/loader/kernel_boot.h"
+#include "vmm/machine/firmware_tables.h"
 #include "vmm/machine/run_machine.h"
 #include "vmm/machine/terminal.h"
 
@@ -19,6 +20,10 @@ vmm86::KernelRequest kernel_request_of(const vmm86::MachineConfig& config) {
   request.kernel_path = config.kernel_path;
   request.initrd = config.initrd_path;
   request.cmdline = config.cmdline;
+  // What a BIOS would have left in RAM: the ACPI and MP tables.
+  vmm86::DirectBootTables tables = vmm86::direct_boot_tables(config);
+  request.holes = std::move(tables.holes);
+  request.firmware_data = std::move(tables.blobs);
   return request;
 }
 

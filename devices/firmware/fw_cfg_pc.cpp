@@ -5,10 +5,6 @@ namespace {
 
 constexpr uint64_t k4GiB = uint64_t{1} << 32;
 
-void put_le(std::vector<uint8_t>& out, uint64_t value, size_t size) {
-  for (size_t i = 0; i < size; ++i) out.push_back(static_cast<uint8_t>(value >> (8 * i)));
-}
-
 }  // namespace
 
 std::vector<E820Entry> pc_e820_for_ram(uint64_t ram_bytes) {
@@ -22,9 +18,9 @@ std::vector<E820Entry> pc_e820_for_ram(uint64_t ram_bytes) {
 std::vector<uint8_t> e820_file_bytes(const std::vector<E820Entry>& entries) {
   std::vector<uint8_t> bytes;
   for (const E820Entry& entry : entries) {
-    put_le(bytes, entry.address, 8);
-    put_le(bytes, entry.length, 8);
-    put_le(bytes, entry.type, 4);
+    append_le(bytes, entry.address, 8);
+    append_le(bytes, entry.length, 8);
+    append_le(bytes, entry.type, 4);
   }
   return bytes;
 }
@@ -53,14 +49,23 @@ Status fill_pc_fw_cfg(FwCfg& fw_cfg, const FwCfgMachineInfo& info) {
   // BIOS). A number file for romfile_loadint: the size (1, 2, 4 or 8) is the width.
   if (info.serial_console_port != 0) {
     std::vector<uint8_t> port;
-    put_le(port, info.serial_console_port, 2);
+    append_le(port, info.serial_console_port, 2);
     VMM86_TRY(fw_cfg.add_file("etc/sercon-port", std::move(port)));
   }
   // le32 ms, QEMU's width (-boot reboot-timeout); all ones: never retry.
   std::vector<uint8_t> wait;
-  put_le(wait, info.boot_fail_wait_ms, 4);
+  append_le(wait, info.boot_fail_wait_ms, 4);
   VMM86_TRY(fw_cfg.add_file("etc/boot-fail-wait", std::move(wait)));
   return ok_status();
+}
+
+Status add_acpi_tables(FwCfg& fw_cfg, const LinkedTables& tables) {
+  auto script = tables.loader_script();
+  if (!script) return std::move(script).take_error();
+  for (const TableFile& file : tables.files) VMM86_TRY(fw_cfg.add_file(file.name, file.bytes));
+  // SeaBIOS (qemu_platform_setup) runs the script after PCI setup, then finds the RSDP
+  // in the F segment; the script's presence alone makes qemu_cfg_init move PMBA to 0x600.
+  return fw_cfg.add_file(table_loader::kScriptFile, std::move(*script));
 }
 
 }  // namespace vmm86

@@ -1,8 +1,10 @@
 // The fw_cfg items an i440FX PC gives SeaBIOS, filled from plain machine facts. What each
 // item does in SeaBIOS (src/fw/paravirt.c, boot.c, sercon.c) is noted where it is added.
-// Left out: etc/smbios/* (SeaBIOS then builds its own SMBIOS tables), ACPI tables and
-// etc/table-loader (SeaBIOS builds its own ACPI), the UUID (reads as zeros), the IRQ0
-// override (reads 0: no IOAPIC route to announce), and direct Linux boot.
+// add_acpi_tables() adds the machine's ACPI tables as QEMU hands them over (etc/acpi/rsdp,
+// etc/acpi/tables and the etc/table-loader that places them; SeaBIOS then makes none of
+// its own and moves the PIIX4 PM block to 0x600, where the FADT says it is).
+// Left out: etc/smbios/* (SeaBIOS then builds its own SMBIOS tables), the UUID (reads as
+// zeros), the IRQ0 override (reads 0: no IOAPIC route to announce), and direct Linux boot.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +13,7 @@
 
 #include "common/result.h"
 #include "devices/firmware/fw_cfg.h"
+#include "devices/firmware/table_linker.h"
 
 namespace vmm86 {
 
@@ -54,5 +57,7 @@ constexpr uint64_t kPcLowRamWhenSplit = 0xC0000000;
 [[nodiscard]] std::vector<uint8_t> e820_file_bytes(const std::vector<E820Entry>& entries);
 /// Adds the PC's items to `fw_cfg`; fails if one of them is there already.
 Status fill_pc_fw_cfg(FwCfg& fw_cfg, const FwCfgMachineInfo& info);
+/// Adds every file of `tables` and the "etc/table-loader" script that links them.
+Status add_acpi_tables(FwCfg& fw_cfg, const LinkedTables& tables);
 
 }  // namespace vmm86

@@ -86,7 +86,9 @@ def platform_line(line: str) -> bool:
 def own_kernel_expectation(qemu_lines: list[str], mem_mb: int) -> list[str]:
     """What vmm86 must print for our multiboot_info kernel, from QEMU's lines: the same,
     except where docs/usage.md says vmm86 differs by design."""
-    e820 = [(0, 0x9FC00, 1), (0x9FC00, 0x400, 2), (0xF0000, 0x10000, 2), (0x100000, (mem_mb << 20) - 0x100000, 1)]
+    # vmm86's ACPI tables lie at 0xE0000-0xEFFFF (ACPI data); SeaBIOS puts QEMU's near the top of RAM.
+    e820 = [(0, 0x9FC00, 1), (0x9FC00, 0x400, 2), (0xE0000, 0x10000, 3), (0xF0000, 0x10000, 2),
+            (0x100000, (mem_mb << 20) - 0x100000, 1)]
     out: list[str] = []
     for line in qemu_lines:
         key, _, value = line.partition("=")

@@ -321,6 +321,7 @@ Result<LinuxBoot> load_linux(GuestMemory& memory, const BootRequest& request) {
     auto dst = memory.ram().subspan(boot.layout.initrd.value, boot.layout.initrd_size);
     if (auto read = initrd->read_at(0, dst); !read) return std::move(read).take_error();
   }
+  VMM86_TRY(write_firmware_data(memory, request.firmware_data));
   const BootParams bp = make_boot_params(image, boot.layout);
   const std::array<uint64_t, kBootGdtEntries> gdt = boot_gdt();
   if (!memory.write(kCmdlineAddr, cmdline.c_str(), cmdline.size() + 1) ||

@@ -283,6 +283,7 @@ Result<MultibootBoot> load_multiboot(GuestMemory& memory, const BootRequest& req
     VMM86_TRY(modules->files[i].read_at(0, memory.ram().subspan(m.start, m.size)));
   }
   VMM86_TRY(write_boot_structures(memory, *layout, modules->data));
+  VMM86_TRY(write_firmware_data(memory, request.firmware_data));
   return MultibootBoot{boot_cpu_state(kernel->image.entry), std::move(kernel->image), std::move(layout).value()};
 }
 

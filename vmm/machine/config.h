@@ -94,6 +94,8 @@ struct MachineConfig {
   bool no_reboot = false;                 ///< a guest reset ends the run (QEMU's -no-reboot)
   /// --debug-exit, if given
   std::optional<DebugExitConfig> debug_exit;
+  /// ACPI (tables, the PIIX4 PM hardware); --no-acpi turns it off (QEMU's -machine acpi=off)
+  bool acpi = true;
 };
 
 /// Process exit statuses of vmm86.

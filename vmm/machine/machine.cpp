@@ -18,12 +18,14 @@
 #include <vector>
 
 #include "common/check.h"
+#include "devices/firmware/acpi_tables.h"
 #include "devices/firmware/fw_cfg_pc.h"
 #include "devices/storage/ata_disk.h"
 #include "devices/storage/atapi_cdrom.h"
 #include "devices/storage/open_image.h"
 #include "devices/storage/snapshot_overlay.h"
 #include "vmm/machine/cpuid.h"
+#include "vmm/machine/firmware_tables.h"
 
 namespace vmm86 {
 
@@ -120,7 +122,11 @@ Status Machine::init() {
   pc_->set_a20_listener([this](bool on) { set_a20(on); });
   for (const DebugconConfig& debugcon : config_.debugcons) VMM86_TRY(attach_debugcon(debugcon));
   if (config_.debug_exit) VMM86_TRY(attach_debug_exit(*config_.debug_exit));
-  if (bios_shadow_) VMM86_TRY(attach_firmware_devices());
+  if (bios_shadow_) {
+    VMM86_TRY(attach_firmware_devices());
+  } else if (config_.acpi) {
+    attach_fixed_acpi_pm();
+  }
   if (!config_.trace_path.empty()) VMM86_TRY(tracer_.open(config_.trace_path, config_.trace_limit));
   mmu_ = std::make_unique<ShadowMmu>(mem_);
   VMM86_TRY(mmu_->init());
@@ -202,7 +208,7 @@ Status Machine::attach_debug_exit(const DebugExitConfig& config) {
 }
 
 Status Machine::attach_firmware_devices() {
-  chipset_ = std::make_unique<PcChipset>(*pc_, clock_);
+  chipset_ = std::make_unique<PcChipset>(*pc_, clock_, LogFn{}, config_.acpi);
   chipset_->set_pam_listener([this](uint32_t base, uint32_t size, PamMode mode) {
     shadow_ram_changed(base, size, mode == PamMode::ReadOnly || mode == PamMode::ReadWrite,
                        mode == PamMode::WriteOnly || mode == PamMode::ReadWrite);
@@ -215,10 +221,16 @@ Status Machine::attach_firmware_devices() {
   FwCfgMachineInfo info;
   info.ram_bytes = mem_.ram_size();
   VMM86_TRY(fill_pc_fw_cfg(*fw_cfg_, info));
+  if (config_.acpi) VMM86_TRY(add_acpi_tables(*fw_cfg_, build_acpi_tables(platform_tables_config(config_))));
   BusRangeId id = 0;
   VMM86_CHECK(pc_->io_bus().add(FwCfg::kIoBase, FwCfg::kIoPorts, *fw_cfg_, "fw_cfg", FwCfg::kIoWidth, &id) ==
               BusStatus::Ok);
   return ok_status();
+}
+
+void Machine::attach_fixed_acpi_pm() {
+  acpi_pm_ = std::make_unique<FixedAcpiPm>(*pc_, clock_);
+  acpi_pm_->set_power_off([this] { acpi_power_off_ = true; });
 }
 
 void Machine::set_boot_order() {

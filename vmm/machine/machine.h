@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "devices/firmware/fw_cfg.h"
+#include "devices/fixed_acpi_pm.h"
 #include "devices/legacy/isa_debug_exit.h"
 #include "devices/pc_chipset.h"
 #include "devices/pc_platform.h"
@@ -129,8 +130,11 @@ class Machine final : public CpuHooks {
   [[nodiscard]] Status attach_debugcon(const DebugconConfig& debugcon);
   /// --debug-exit: QEMU's isa-debug-exit.
   [[nodiscard]] Status attach_debug_exit(const DebugExitConfig& config);
-  /// What a BIOS boot adds to the legacy PC: the PCI chipset and fw_cfg.
+  /// What a BIOS boot adds to the legacy PC: the PCI chipset and fw_cfg (with the ACPI
+  /// tables unless --no-acpi).
   [[nodiscard]] Status attach_firmware_devices();
+  /// A direct kernel boot's ACPI PM hardware at fixed ports (devices/fixed_acpi_pm.h).
+  void attach_fixed_acpi_pm();
   /// The IDE controller and the drives of --hda.. / --cdrom / --drive.
   [[nodiscard]] Status attach_storage();
   /// The floppy controller (always, as on QEMU's PC) and the drives of --fda / --fdb /
@@ -163,6 +167,7 @@ class Machine final : public CpuHooks {
   std::unique_ptr<GuestDma> dma_;
   std::unique_ptr<FwCfg> fw_cfg_;          ///< with a BIOS only
   std::unique_ptr<PcChipset> chipset_;     ///< with a BIOS only
+  std::unique_ptr<FixedAcpiPm> acpi_pm_;   ///< a direct kernel boot with ACPI only
   std::unique_ptr<IdeController> ide_;     ///< with a BIOS only
   std::unique_ptr<FloppyController> fdc_;  ///< with a BIOS only
   bool acpi_power_off_ = false;
