@@ -10,6 +10,9 @@
 ;                               loader must move the entry point to the physical copy
 ; Both load at 1 MiB and ask for page-aligned modules and memory information (bits 0, 1).
 ;
+; Then the ACPI tables as an OS finds them without help (the Multiboot information has no
+; pointer to them): the RSDP by its signature and checksum on a 16-byte boundary of
+; 0xE0000-0xFFFFF, the RSDT, the FADT's PM registers and SCI, the DSDT's \_S5 package.
 ; Output, one "key=value" line each (hex numbers), then the exit value 0x2A on port 0xF4
 ; (exit status 85) when EAX held the Multiboot magic and the bss was zero, 0x01 (status 3)
 ; otherwise; then cli; hlt.
@@ -94,6 +97,7 @@ start:
         call    print_entry_state
         mov     ebx, [entry_ebx]
         call    print_info
+        call    print_acpi
         call    check_bss
         ; The verdict: isa-debug-exit ends the machine here.
         mov     al, EXIT_PASS
@@ -275,6 +279,130 @@ hash_range:
         pop     esi
         ret
 
+;; ---- ACPI ----
+ACPI_SCAN_START equ 0xE0000
+ACPI_SCAN_END   equ 0x100000
+RSDP_SIZE       equ 20              ; revision 0; the checksum covers these bytes
+HEADER_SIZE     equ 36              ; of every table but the FACS
+
+%macro print_field 3                ; key string, offset from esi, 1, 2 or 4 bytes
+        push    esi
+        mov     esi, %1
+        call    puts
+        pop     esi
+%if %3 == 1
+        movzx   eax, byte [esi + %2]
+%elif %3 == 2
+        movzx   eax, word [esi + %2]
+%else
+        mov     eax, [esi + %2]
+%endif
+        call    put_hex32
+        call    newline
+%endmacro
+
+print_acpi:
+        mov     esi, ACPI_SCAN_START
+.scan:  cmp     esi, ACPI_SCAN_END
+        jae     .none
+        cmp     dword [esi], 'RSD '
+        jne     .step
+        cmp     dword [esi + 4], 'PTR '
+        jne     .step
+        mov     ecx, RSDP_SIZE
+        call    byte_sum
+        test    al, al
+        jz      .rsdp
+.step:  add     esi, 16
+        jmp     .scan
+.none:  mov     esi, s_acpi_none
+        jmp     puts_line
+.rsdp:  print_field s_rsdp_revision, 15, 1
+        mov     esi, [esi + 16]             ; the RSDT
+        mov     eax, 'RSDT'
+        call    check_table
+        jnz     .bad
+        lea     edx, [esi + HEADER_SIZE]
+        mov     edi, esi
+        add     edi, [esi + 4]              ; the RSDT's end
+.entry: cmp     edx, edi
+        jae     .bad
+        mov     esi, [edx]
+        add     edx, 4
+        mov     eax, 'FACP'
+        call    check_table
+        jnz     .entry
+        print_field s_sci_int, 46, 2
+        print_field s_smi_cmd, 48, 4
+        print_field s_pm1a_evt, 56, 4
+        print_field s_pm1a_cnt, 64, 4
+        print_field s_pm_tmr, 76, 4
+        print_field s_gpe0, 80, 4
+        push    esi
+        mov     esi, [esi + 36]             ; FIRMWARE_CTRL: the FACS (no checksum)
+        cmp     dword [esi], 'FACS'
+        pop     esi
+        jne     .bad
+        mov     esi, [esi + 40]             ; the DSDT
+        mov     eax, 'DSDT'
+        call    check_table
+        jnz     .bad
+        ; \_S5: the name segment, then its Package (opcode, length, count, elements).
+        mov     edi, esi
+        add     edi, [esi + 4]
+        add     esi, HEADER_SIZE
+.s5:    cmp     esi, edi
+        jae     .bad
+        cmp     dword [esi], '_S5_'
+        je      .s5_found
+        inc     esi
+        jmp     .s5
+.s5_found:
+        push    esi
+        mov     esi, s_s5
+        call    puts
+        pop     esi
+        mov     ecx, 7
+.s5_byte:
+        inc     esi
+        mov     al, [esi + 3]
+        call    put_hex8_space
+        loop    .s5_byte
+        jmp     newline
+.bad:   mov     esi, s_acpi_bad
+        jmp     puts_line
+
+; ZF set when esi points at a table with signature eax whose bytes sum to 0; keeps esi.
+check_table:
+        cmp     [esi], eax
+        jne     .done
+        mov     ecx, [esi + 4]
+        call    byte_sum
+        test    al, al
+.done:  ret
+
+; al = the sum of the ecx bytes at esi; keeps esi.
+byte_sum:
+        push    esi
+        xor     eax, eax
+.next:  add     al, [esi]
+        inc     esi
+        loop    .next
+        pop     esi
+        ret
+
+put_hex8_space:                             ; al, then a space
+        push    eax
+        rol     al, 4
+        call    put_digit
+        pop     eax
+        push    eax
+        call    put_digit
+        mov     al, ' '
+        call    putc
+        pop     eax
+        ret
+
 ; The bss (p_memsz beyond p_filesz, or up to bss_end_addr) must read as zeros.
 check_bss:
         mov     esi, check_area
@@ -432,6 +560,16 @@ s_mmap_addr     db "mmap_addr=", 0
 s_mmap          db "mmap=", 0
 s_loader        db "boot_loader_name=", 0
 s_bss_zero      db "bss=zero", 0
+s_acpi_none     db "acpi=no RSDP", 0
+s_acpi_bad      db "acpi=a table is missing or its checksum is wrong", 0
+s_rsdp_revision db "acpi.rsdp_revision=", 0
+s_sci_int       db "acpi.fadt.sci_int=", 0
+s_smi_cmd       db "acpi.fadt.smi_cmd=", 0
+s_pm1a_evt      db "acpi.fadt.pm1a_evt=", 0
+s_pm1a_cnt      db "acpi.fadt.pm1a_cnt=", 0
+s_pm_tmr        db "acpi.fadt.pm_tmr=", 0
+s_gpe0          db "acpi.fadt.gpe0=", 0
+s_s5            db "acpi.dsdt._S5=", 0
 s_bss_dirty     db "bss=NOT ZERO", 0
 
         align   4

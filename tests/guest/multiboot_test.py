@@ -7,7 +7,8 @@ compared. The expected answers are QEMU's (tests/guest/multiboot_expected.txt, w
 
 Kernels:
   info-aout, info-elf  tests/guest-programs/multiboot_info.asm, our own: every field of the
-                       Multiboot information, then isa-debug-exit (status 85 on both)
+                       Multiboot information, the ACPI tables found by scanning for the RSDP
+                       (FADT PM registers, the DSDT's \\_S5), then isa-debug-exit (status 85)
   gnumach              GNU Mach 1.8 (Debian's gnumach-image-1.8-486:i386) with two modules:
                        it lists them with their strings and panics on the first (not an ELF)
   tboot                Intel's tboot 1.10 (Debian's tboot): its log, up to its halt
