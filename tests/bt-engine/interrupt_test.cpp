@@ -1,7 +1,7 @@
 // External interrupts under the BT engine: a request that becomes pending while IF=0 waits;
 // after `sti` it is taken after exactly one more instruction (the sti shadow), after a
-// `popf` that sets IF right away; a request made asynchronously while the guest spins in a
-// chained loop is delivered within a bounded time. The guest counts its own instructions in
+// `popf` that sets IF right away, after `sti; mov ss` one instruction after the mov ss; a request made asynchronously
+// while the guest spins in a chained loop is delivered within a bounded time. The guest counts its own instructions in
 // ECX; the handler records ECX and the return EIP.
 #include <gtest/gtest.h>
 
@@ -103,6 +103,21 @@ void popf_with_if(x86::Assembler& a) {
   a.popfd();
 }
 
+/// sti, then mov ss: the request waits out both shadows (the sti's covers the mov ss, whose
+/// own covers the next instruction; SDM Vol. 3 §6.8.3 guarantees only the first of such a
+/// sequence, and both engines honour the second too). No poll or block boundary of the
+/// translator may fall between mov ss and the instruction after it.
+void sti_then_mov_ss(x86::Assembler& a) {
+  a.mov(x86::ax, x86::ss);
+  a.sti();
+  a.mov(x86::ss, x86::ax);
+}
+void sti_then_pop_ss(x86::Assembler& a) {
+  a.push(x86::ss);
+  a.sti();
+  a.pop(x86::ss);
+}
+
 const EnableCase kEnableCases[] = {
     {"Sti", false, sti, 1, false},
     {"StiBeforeAnEndlessLoop", false, sti, 1, true},
@@ -114,6 +129,9 @@ const EnableCase kEnableCases[] = {
     // the translated sti reads, and the interrupt came before the shadowed instruction.
     {"StiRightAfterTheOutThatRaisedIt", true, sti, 1, false, true},
     {"PopfRightAfterTheOutThatRaisedIt", true, popf_with_if, 0, false, true},
+    {"StiThenMovSs", false, sti_then_mov_ss, 1, false},
+    {"StiThenPopSs", false, sti_then_pop_ss, 1, false},
+    {"StiThenMovSsBeforeAnEndlessLoop", false, sti_then_mov_ss, 1, true},
 };
 
 INSTANTIATE_TEST_SUITE_P(BtEngine, EnableInterrupts, ::testing::ValuesIn(kEnableCases),

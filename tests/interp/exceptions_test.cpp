@@ -279,6 +279,130 @@ TEST(Interrupts, MovSsShadow) {
   EXPECT_EQ(m.interp.step(), StepStatus::EventDelivered);
 }
 
+TEST(Interrupts, MovSsHoldsSingleStepToTheNextInstruction) {
+  // SDM Vol. 3 §6.8.3: no #DB between mov ss and the next instruction; the single-step trap
+  // comes after that one (so mov ss; mov esp is never split).
+  Machine m;
+  m.cpu.reg(Gpr::Eax) = kData32;
+  m.code_bytes({0x8E, 0xD0,                    // mov ss, eax
+                0xBC, 0x00, 0xFF, 0x07, 0x00,  // mov esp, 0x7FF00
+                0x90});
+  m.cpu.eflags |= flags::TF;
+  EXPECT_EQ(m.interp.step(), StepStatus::Retired);
+  EXPECT_EQ(m.cpu.eip, kCode + 2) << "no trap after mov ss";
+  EXPECT_EQ(m.interp.step(), StepStatus::Retired);
+  EXPECT_EQ(m.cpu.eip, kVectorStubs + 8) << "the trap after the next instruction";
+  EXPECT_EQ(m.cpu.reg(Gpr::Esp), 0x7FF00u - 12);
+  EXPECT_EQ(m.stack(0), kCode + 7);
+}
+
+TEST(Interrupts, PopSsHoldsSingleStepToo) {
+  Machine m;
+  m.code([](Asm& a) {
+    a.pop(ss);
+    a.nop();
+  });
+  m.poke32(kStackTop, kData32);
+  m.cpu.eflags |= flags::TF;
+  EXPECT_EQ(m.interp.step(), StepStatus::Retired);
+  EXPECT_EQ(m.cpu.eip, kCode + 1);
+  EXPECT_EQ(m.interp.step(), StepStatus::Retired);
+  EXPECT_EQ(m.stack(0), kCode + 2);
+}
+
+TEST(Interrupts, StiDoesNotHoldSingleStep) {
+  Machine m;
+  m.code([](Asm& a) { a.sti(); });
+  m.cpu.eflags |= flags::TF;
+  EXPECT_EQ(m.interp.step(), StepStatus::Retired);
+  EXPECT_EQ(m.stack(0), kCode + 1) << "the #DB trap follows sti itself";
+}
+
+TEST(Interrupts, MovSsHoldsNmiButStiDoesNot) {
+  Machine m;
+  m.cpu.reg(Gpr::Eax) = kData32;
+  m.code([](Asm& a) {
+    a.mov(ss, ax);
+    a.nop();
+  });
+  EXPECT_EQ(m.interp.step(), StepStatus::Retired);
+  m.cpu.pending.nmi = true;
+  EXPECT_EQ(m.interp.step(), StepStatus::Retired) << "the nop runs in the shadow";
+  EXPECT_EQ(m.interp.step(), StepStatus::EventDelivered);
+  EXPECT_EQ(m.cpu.eip, kVectorStubs + 2 * 8);
+
+  Machine n;
+  n.code([](Asm& a) {
+    a.sti();
+    a.nop();
+  });
+  EXPECT_EQ(n.interp.step(), StepStatus::Retired);
+  n.cpu.pending.nmi = true;
+  EXPECT_EQ(n.interp.step(), StepStatus::EventDelivered) << "STI blocks only maskable interrupts";
+}
+
+TEST(Interrupts, NmiBlockedUntilIret) {
+  Machine m;
+  constexpr uint32_t kHandler = kCode + 0x100;
+  m.poke(kHandler, m.assemble(
+                       [](Asm& a) {
+                         a.nop();
+                         a.iretd();
+                       },
+                       kHandler));
+  m.set_gate(kIdt, 2, kCode32, kHandler, 0x8E);
+  m.code([](Asm& a) {
+    a.nop();
+    a.nop();
+  });
+  m.cpu.pending.nmi = true;
+  EXPECT_EQ(m.interp.step(), StepStatus::EventDelivered);
+  EXPECT_TRUE(m.cpu.pending.nmi_blocked);
+  m.cpu.pending.nmi = true;
+  EXPECT_EQ(m.interp.step(), StepStatus::Retired) << "a second NMI waits for the handler's iret";
+  EXPECT_EQ(m.interp.step(), StepStatus::Retired);  // iret
+  EXPECT_FALSE(m.cpu.pending.nmi_blocked);
+  EXPECT_EQ(m.cpu.eip, kCode);
+  EXPECT_EQ(m.interp.step(), StepStatus::EventDelivered);
+  EXPECT_EQ(m.cpu.eip, kHandler);
+}
+
+TEST(Interrupts, ExternalInterruptFaultingIsNotDoubleFault) {
+  // SDM Vol. 3 Table 6-5 classes exceptions only: an external interrupt on vector 13 (IRQ 5
+  // under a BIOS's real-mode mapping) whose delivery faults gives that fault, not #DF.
+  Machine m;
+  m.set_gate(kIdt, 13, kCode32, kVectorStubs + 13 * 8, 0x6E);  // not present
+  m.cpu.eflags |= flags::IF;
+  m.code([](Asm& a) { a.nop(); });
+  m.irq = 13;
+  EXPECT_EQ(m.interp.step(), StepStatus::EventDelivered);
+  EXPECT_EQ(m.vector(), -1);
+  EXPECT_EQ(m.cpu.eip, kVectorStubs + 11 * 8) << "#NP";
+  EXPECT_EQ(m.stack(0), 13u * 8 + 2 + 1) << "IDT bit and EXT";
+}
+
+TEST(Faults, FaultDuringDoubleFaultShutsDown) {
+  Machine m;
+  m.set_gate(kIdt, 13, kCode32, kVectorStubs + 13 * 8, 0x6E);
+  m.set_gate(kIdt, 8, kCode32, kVectorStubs + 8 * 8, 0x6E);  // #DF gate absent too
+  m.code([](Asm& a) {
+    a.xor_(eax, eax);
+    a.mov(ss, ax);
+  });
+  EXPECT_EQ(m.run().status, StepStatus::TripleFault);
+  EXPECT_EQ(m.shutdowns, 1);
+}
+
+TEST(Faults, BenignThenContributoryIsSerial) {
+  // #NP while delivering #BP (benign): the #NP is delivered alone (Table 6-5).
+  Machine m;
+  m.set_gate(kIdt, 3, kCode32, kVectorStubs + 3 * 8, 0x6E);
+  m.code([](Asm& a) { a.int3(); });
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.vector(), 11);
+  EXPECT_EQ(m.stack(0), 3u * 8 + 2);
+}
+
 TEST(Interrupts, HaltUntilInterrupt) {
   Machine m;
   m.cpu.eflags |= flags::IF;

@@ -146,6 +146,41 @@ TEST(System, TscMsrWriteSetsOffset) {
   EXPECT_EQ(m.cpu.reg(Gpr::Eax), 1000u) << "one clock tick (1000) after the write";
 }
 
+TEST(System, WrmsrReservedBitsAndMemoryTypesAreGp) {
+  // SDM Vol. 2 WRMSR: #GP(0) for reserved bits; Vol. 3 §11.11.2 (MTRRs), §11.12.2 (PAT).
+  struct Case {
+    uint32_t index;
+    uint64_t value;
+    bool faults;
+  };
+  const Case cases[] = {
+      {0x277, 0x0007040600070406ULL, false},  // Linux's PAT
+      {0x277, 0x0007040600070402ULL, true},   // type 2 is reserved
+      {0x277, 0x0007040600070408ULL, true},   // bits 7:3 of an entry
+      {0x2FF, 0xC06, false},                  // E, FE, WB
+      {0x2FF, 0x100, true},                   // bit 8 reserved
+      {0x2FF, 0x802, true},                   // type 2
+      {0x200, 0xF0000006ULL, false},          // PHYSBASE0
+      {0x200, 0x1000000006ULL, true},         // beyond 36 physical bits
+      {0x201, 0xFF0000800ULL, false},         // PHYSMASK0, valid
+      {0x201, 0xFF0000801ULL, true},          // bits 10:0 reserved
+      {0x250, 0x0606060606060606ULL, false},  // FIX64K
+      {0x268, 0x0606060606060603ULL, true},   // FIX4K with type 3
+  };
+  for (const Case& k : cases) {
+    Machine m;
+    m.cpu.reg(Gpr::Ecx) = k.index;
+    m.cpu.reg(Gpr::Eax) = static_cast<uint32_t>(k.value);
+    m.cpu.reg(Gpr::Edx) = static_cast<uint32_t>(k.value >> 32);
+    m.code([](Asm& a) { a.wrmsr(); });
+    ASSERT_EQ(m.run().status, StepStatus::Halted);
+    EXPECT_EQ(m.vector(), k.faults ? 13 : -1) << std::hex << k.index << " " << k.value;
+    if (k.faults) {
+      EXPECT_EQ(m.stack(0), 0u);
+    }
+  }
+}
+
 TEST(System, PrivilegedInstructionsFaultAtRing3) {
   const std::vector<std::vector<uint8_t>> cases = {
       {0xF4},              // hlt

@@ -119,6 +119,14 @@ struct PendingEvents {
   bool nmi = false;
   /// Number of instructions for which interrupts stay blocked (sti / mov ss shadow).
   uint8_t interrupt_shadow = 0;
+  /// The shadow comes from MOV SS / POP SS: the next instruction's boundary also holds back
+  /// NMIs and single-step traps (SDM Vol. 3 §6.8.3), which STI's shadow does not.
+  bool stack_load_shadow = false;
+  /// An NMI handler runs: further NMIs wait until the next IRET (SDM Vol. 3 §6.7.1).
+  bool nmi_blocked = false;
+
+  /// An NMI is latched and may be delivered at this instruction boundary.
+  [[nodiscard]] bool nmi_deliverable() const { return nmi && !nmi_blocked && !stack_load_shadow; }
 };
 
 /// The complete architectural state of one vCPU.

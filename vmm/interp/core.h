@@ -140,6 +140,9 @@ struct Event {
   uint32_t error = 0;
 };
 
+/// What started a task switch: it decides the busy bits, NT and the link (SDM Vol. 3 Table 7-2).
+enum class TaskSource : uint8_t { Jmp, Call, Iret, Event };
+
 /// An unpacked 8-byte descriptor.
 struct Descriptor {
   uint32_t lo = 0, hi = 0;
@@ -163,6 +166,17 @@ struct Descriptor {
   [[nodiscard]] uint16_t gate_selector() const { return static_cast<uint16_t>(lo >> 16); }
   [[nodiscard]] uint32_t gate_offset() const { return (lo & 0xFFFF) | (hi & 0xFFFF0000u); }
   [[nodiscard]] uint8_t gate_params() const { return static_cast<uint8_t>(hi & 0x1F); }
+};
+
+/// A task switch request: the new TSS and how it was reached.
+struct TaskSwitch {
+  uint16_t selector = 0;  ///< of the new TSS (in the GDT)
+  Descriptor tss{};
+  TaskSource source = TaskSource::Jmp;
+  uint32_t ext = 0;         ///< EXT bit for the error codes (events other than INT n)
+  uint32_t return_eip = 0;  ///< saved in the old TSS
+  bool push_error = false;  ///< an exception with an error code: pushed on the new task's stack
+  uint32_t error = 0;
 };
 
 /// Result of reading a descriptor table entry.
@@ -193,6 +207,8 @@ class Core {
   StepStatus step();
   StepStatus deliver(Event ev);  ///< with #DF/triple-fault escalation
   StepStatus finish(Exec e);     ///< turns a handler's outcome into a StepStatus
+  /// A #DB trap after an instruction or a task switch, with these DR6 bits set.
+  StepStatus debug_trap(uint32_t dr6_bits);
   Exec unimplemented();
   [[nodiscard]] Snapshot take_snapshot() const { return Snapshot{cpu.gpr, cpu.eflags, cpu.seg, cpu.eip}; }
   /// `progress` false keeps GPRs and EFLAGS (a string instruction's completed iterations).
@@ -289,12 +305,30 @@ class Core {
   void null_inaccessible_segments();
   [[nodiscard]] bool jump_within_cs(uint32_t target);
 
+  // ---- task switches (task_switch.cpp) ----
+  /// jmp/call far to a TSS descriptor or a task gate (`d` read from `sel`), with the
+  /// privilege, type and presence checks of the JMP/CALL pseudocode.
+  [[nodiscard]] Exec task_transfer(uint16_t sel, const Descriptor& d, TaskSource source);
+  /// iret with EFLAGS.NT: back to the task in the current TSS's link field.
+  [[nodiscard]] Exec task_return();
+  /// An event through a task gate of the IDT (`gate` already checked for DPL and presence).
+  [[nodiscard]] Exec task_gate_event(const Descriptor& gate, const Event& ev, uint32_t ext);
+  /// The switch itself (SDM Vol. 3 §7.3), from the TSS limit check on.
+  [[nodiscard]] Exec switch_task(const TaskSwitch& ts);
+
   // ---- events (exceptions.cpp) ----
   [[nodiscard]] Exec deliver_once(const Event& ev);
   [[nodiscard]] Exec software_interrupt(uint8_t vector);
 
   // ---- I/O permission (interp_string.cpp) ----
   [[nodiscard]] bool io_allowed(uint16_t port, unsigned size);
+
+  /// After MOV SS / POP SS: interrupts, NMIs and debug traps wait one instruction
+  /// (SDM Vol. 3 §6.8.3), so that a stack switch by mov ss; mov esp is never interrupted.
+  void begin_stack_load_shadow() {
+    cpu.pending.interrupt_shadow = 1;
+    cpu.pending.stack_load_shadow = true;
+  }
 
   [[nodiscard]] uint8_t cpl() const { return cpu.cpl(); }
   [[nodiscard]] bool pmode() const { return cpu.protected_mode() && !cpu.v86_mode(); }
@@ -317,7 +351,11 @@ class Core {
   /// String instructions keep their per-iteration register and flag progress on a fault.
   bool keep_progress_on_fault = false;
   bool shutdown = false;
-  bool nmi_blocked = false;  ///< from NMI delivery until the next IRET
+  /// A task switch passed its commit point: a fault from here on is delivered in the new
+  /// task's context, so the state before the instruction or event is not restored.
+  bool task_committed = false;
+  bool task_switched = false;  ///< this step switched tasks (no single-step trap for the old task)
+  bool task_trap = false;      ///< the new TSS has its T bit: #DB once the switch completes
   Snapshot snap{};
   std::string detail;
   uint64_t retired = 0;

@@ -1,5 +1,6 @@
 // Event delivery: the real-mode IVT and protected-mode interrupt/trap gates, with the
-// ring switch through the TSS (also out of virtual-8086 mode). Escalation to #DF and
+// ring switch through the TSS (also out of virtual-8086 mode); task gates switch tasks
+// (task_switch.cpp). Escalation to #DF and
 // shutdown is in Core::deliver; this file performs one attempt.
 #include "vmm/interp/core.h"
 
@@ -36,7 +37,7 @@ Exec Core::deliver_once(const Event& ev) {
   VMM86_TRY_ACCESS(read_sys(cpu.idtr.base + ev.vector * 8u, &gate, 8));
   if (!gate.is_system()) return fail(vec::GP, idt_error);
   switch (gate.type()) {
-    case 0x5: detail = "task gate in the IDT (vector " + std::to_string(ev.vector) + ")"; return Exec::Unsupported;
+    case 0x5:
     case 0x6:
     case 0x7:
     case 0xE:
@@ -47,6 +48,7 @@ Exec Core::deliver_once(const Event& ev) {
   const bool from_v86 = cpu.v86_mode();
   if (ev.kind == EventKind::SoftwareInt && gate.dpl() < old_cpl) return fail(vec::GP, idt_error);
   if (!gate.present()) return fail(vec::NP, idt_error);
+  if (gate.type() == 0x5) return task_gate_event(gate, ev, ext);
 
   const uint16_t sel = gate.gate_selector();
   const uint32_t sel_error = (sel & 0xFFFCu) + ext;
@@ -70,7 +72,9 @@ Exec Core::deliver_once(const Event& ev) {
   const uint16_t old_cs = cpu.sreg(SegReg::Cs).selector;
   const uint16_t old_ss = cpu.sreg(SegReg::Ss).selector;
   const uint32_t old_esp = cpu.reg(Gpr::Esp);
-  const bool stack_switch = new_cpl < old_cpl;
+  // An unusable SS (a task switch failed to load it after its commit point) also takes
+  // the TSS stack, as Bochs does: the handler gets a stack that works.
+  const bool stack_switch = new_cpl < old_cpl || !cpu.sreg(SegReg::Ss).present();
   uint16_t new_ss = 0;
 
   if (stack_switch) {

@@ -1,6 +1,7 @@
 // Far control transfers: jmp/call through code segments and call gates (with the TSS
 // stack switch), far ret and iret to the same or an outer privilege level, iret to
-// virtual-8086 mode (SDM Vol. 3 §5.8, Vol. 2 JMP/CALL/RET/IRET).
+// virtual-8086 mode (SDM Vol. 3 §5.8, Vol. 2 JMP/CALL/RET/IRET). Task switches are in
+// task_switch.cpp.
 #include "vmm/interp/core.h"
 
 namespace vmm86::interp {
@@ -17,9 +18,9 @@ Exec read_target_descriptor(Core& c, uint16_t sel, Descriptor* d) {
   return Exec::Fault;
 }
 
-Exec task_switch(Core& c) {
-  c.detail = "task switch through a TSS or task gate";
-  return Exec::Unsupported;
+/// A task gate or an available 16/32-bit TSS: jmp/call to it switches tasks.
+bool is_task_target(const Descriptor& d) {
+  return d.is_system() && (d.type() == 0x5 || d.type() == 0x1 || d.type() == 0x9);
 }
 
 /// Checks a call gate for jmp/call and reads its target code descriptor.
@@ -124,7 +125,7 @@ Exec Core::far_jump(uint16_t sel, uint32_t offset) {
     const uint32_t target = d.type() == 0xC ? d.gate_offset() : (d.gate_offset() & 0xFFFF);
     return enter_code(*this, code_sel, &code, cpl(), target);
   }
-  if (d.is_system() && (d.type() == 0x5 || d.type() == 0x1 || d.type() == 0x9)) return task_switch(*this);
+  if (is_task_target(d)) return task_transfer(sel, d, TaskSource::Jmp);
   return fail(vec::GP, sel & 0xFFFCu);
 }
 
@@ -149,7 +150,7 @@ Exec Core::far_call(uint16_t sel, uint32_t offset) {
     VMM86_TRY_ACCESS(push(next_eip, osize));
     return enter_code(*this, sel, &d, cpl(), offset);
   }
-  if (d.is_system() && (d.type() == 0x5 || d.type() == 0x1 || d.type() == 0x9)) return task_switch(*this);
+  if (is_task_target(d)) return task_transfer(sel, d, TaskSource::Call);
   if (!d.is_system() || (d.type() != 0x4 && d.type() != 0xC)) return fail(vec::GP, sel & 0xFFFCu);
 
   Descriptor code;
@@ -257,9 +258,9 @@ Exec iret_to_v86(Core& c, uint32_t eip, uint16_t cs, uint32_t fl) {
 
 Exec Core::iret() {
   const unsigned osize = insn->operand_size() / 8u;
-  nmi_blocked = false;
+  cpu.pending.nmi_blocked = false;  // even if the iret faults (SDM Vol. 3 §6.7.1)
   if (!pmode()) return iret_real_or_v86(*this, osize);
-  if (cpu.eflags & flags::NT) return task_switch(*this);
+  if (cpu.eflags & flags::NT) return task_return();
   uint32_t eip = 0, cs = 0, fl = 0;
   VMM86_TRY_ACCESS(pop(osize, &eip));
   VMM86_TRY_ACCESS(pop(osize, &cs));

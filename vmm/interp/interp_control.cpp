@@ -136,7 +136,7 @@ Exec h_pop(Core& c) {
   if (o.type == ZYDIS_OPERAND_TYPE_REGISTER && o.reg.value >= ZYDIS_REGISTER_ES && o.reg.value <= ZYDIS_REGISTER_GS) {
     const SegReg s = Core::seg_of(o.reg.value);
     VMM86_TRY_ACCESS(c.load_sreg(s, static_cast<uint16_t>(v)));
-    if (s == SegReg::Ss) c.cpu.pending.interrupt_shadow = 1;
+    if (s == SegReg::Ss) c.begin_stack_load_shadow();
     return Exec::Ok;
   }
   // pop [esp+...] addresses memory with the already incremented ESP.

@@ -279,6 +279,36 @@ uint32_t* sysenter_msr(Msrs& m, uint32_t index) {
   }
 }
 
+bool valid_mtrr_type(uint64_t t) { return t == 0 || t == 1 || (t >= 4 && t <= 6); }
+
+/// Each byte of a fixed-range MTRR or of the PAT holds a memory type.
+bool valid_type_bytes(uint64_t v, bool pat) {
+  for (int i = 0; i < 8; ++i) {
+    const uint64_t t = (v >> (8 * i)) & 0xFF;
+    if (!(valid_mtrr_type(t) || (pat && t == 7))) return false;
+  }
+  return true;
+}
+
+/// WRMSR raises #GP(0) for a value that sets reserved bits or names an undefined memory
+/// type (SDM Vol. 2 WRMSR; Vol. 3 §11.11.2.2-3 MTRRs, §11.12.2 PAT). Physical addresses
+/// are 36 bits wide on the P6.
+bool valid_msr_value(uint32_t index, uint64_t v) {
+  constexpr uint64_t kAbovePhys = ~((uint64_t{1} << 36) - 1);
+  if (index >= 0x200 && index <= 0x20F) {
+    if ((index & 1) == 0) return (v & (kAbovePhys | 0xF00)) == 0 && valid_mtrr_type(v & 0xFF);  // PHYSBASEn
+    return (v & (kAbovePhys | 0x7FF)) == 0;                                                     // PHYSMASKn
+  }
+  if ((index >= 0x268 && index <= 0x26F) || index == 0x250 || index == 0x258 || index == 0x259) {
+    return valid_type_bytes(v, false);
+  }
+  switch (index) {
+    case 0x277: return valid_type_bytes(v, true);
+    case 0x2FF: return (v & ~uint64_t{0xCFF}) == 0 && valid_mtrr_type(v & 0xFF);  // type, FE, E
+    default: return true;
+  }
+}
+
 }  // namespace
 
 Exec h_rdtsc(Core& c) {
@@ -308,6 +338,7 @@ Exec h_wrmsr(Core& c) {
   VMM86_TRY_ACCESS(privileged(c));
   const uint32_t index = c.cpu.reg(Gpr::Ecx);
   const uint64_t v = (uint64_t{c.cpu.reg(Gpr::Edx)} << 32) | c.cpu.reg(Gpr::Eax);
+  if (!valid_msr_value(index, v)) return c.fail(vec::GP, 0);
   if (index == 0x10) {
     c.cpu.msr.tsc_offset = v - c.hooks.tsc_clock();
   } else if (uint64_t* kept = kept_msr(c.cpu.msr, index)) {

@@ -98,14 +98,21 @@ StepStatus Core::deliver(Event ev) {
   // event being delivered (SDM Vol. 3 Table 6-5) into #DF, and a fault during #DF shuts down.
   for (int attempt = 0; attempt < 4; ++attempt) {
     const Snapshot before = take_snapshot();
+    task_committed = false;
+    task_trap = false;
     const Exec e = deliver_once(ev);
     if (e == Exec::Ok) {
-      if (ev.kind == EventKind::Nmi) nmi_blocked = true;
+      if (ev.kind == EventKind::Nmi) cpu.pending.nmi_blocked = true;
+      // A new task whose TSS has the T bit traps before its first instruction (SDM Vol. 3 §7.2.1).
+      if (task_trap) return debug_trap(1u << 15);
       return StepStatus::EventDelivered;
     }
-    restore(before);
+    // A fault after a task switch's commit point belongs to the new task: keep its state.
+    if (!task_committed) restore(before);
     if (e == Exec::Unsupported) return StepStatus::Unsupported;
-    const FaultClass first = ev.kind == EventKind::SoftwareInt ? FaultClass::Benign : classify_vector(ev.vector);
+    // Only exceptions count as the first event: an INT n, an external interrupt or an NMI
+    // whose delivery faults is followed by that fault alone (Table 6-5 has no row for them).
+    const FaultClass first = ev.kind == EventKind::Exception ? classify_vector(ev.vector) : FaultClass::Benign;
     if (first == FaultClass::DoubleFault) break;
     const FaultClass second = classify_vector(fault.vector);
     const bool to_double = (first == FaultClass::Contributory && second == FaultClass::Contributory) ||
@@ -118,26 +125,34 @@ StepStatus Core::deliver(Event ev) {
   return StepStatus::TripleFault;
 }
 
+StepStatus Core::debug_trap(uint32_t dr6_bits) {
+  cpu.dr[6] |= dr6_bits;
+  return deliver(Event{vec::DB, EventKind::Exception, false, 0});
+}
+
 StepStatus Core::finish(Exec e) {
   switch (e) {
     case Exec::Ok:
     case Exec::Halt: {
-      const bool single_step = (snap.eflags & flags::TF) != 0;
+      // MOV SS / POP SS hold the single-step trap back to the next instruction's boundary
+      // (SDM Vol. 3 §6.8.3); a task switch loads the new task's TF instead (as Bochs).
+      const bool single_step = (snap.eflags & flags::TF) != 0 && !cpu.pending.stack_load_shadow && !task_switched;
       cpu.eip = next_eip;
       ++retired;
       if (e == Exec::Halt) {
         cpu.halted = true;
         return StepStatus::Halted;
       }
-      if (single_step) {
-        cpu.dr[6] |= 1u << 14;  // BS: the #DB is a single-step trap
-        const StepStatus s = deliver(Event{vec::DB, EventKind::Exception, false, 0});
+      const uint32_t dr6_bits = (single_step ? 1u << 14 : 0u) | (task_trap ? 1u << 15 : 0u);  // BS, BT
+      if (dr6_bits != 0) {
+        const StepStatus s = debug_trap(dr6_bits);
         if (s != StepStatus::EventDelivered) return s;
       }
       return StepStatus::Retired;
     }
     case Exec::Fault:
-      restore(snap, !keep_progress_on_fault);
+      // After a task switch's commit point the fault is the new task's: nothing to undo.
+      if (!task_committed) restore(snap, !keep_progress_on_fault);
       return deliver(Event{fault.vector, EventKind::Exception, fault.has_error, fault.error});
     case Exec::Unimplemented: restore(snap); return StepStatus::Unimplemented;
     case Exec::Unsupported: restore(snap); return StepStatus::Unsupported;
@@ -147,7 +162,9 @@ StepStatus Core::finish(Exec e) {
 
 StepStatus Core::step() {
   if (shutdown) return StepStatus::TripleFault;
-  if (cpu.pending.nmi && !nmi_blocked) {
+  // MOV SS / POP SS block NMIs for one instruction as well (SDM Vol. 3 §6.8.3, and the
+  // "blocking by MOV SS" of §24.4.2); STI's shadow leaves them alone.
+  if (cpu.pending.nmi_deliverable()) {
     cpu.pending.nmi = false;
     cpu.halted = false;
     return deliver(Event{vec::NMI, EventKind::Nmi, false, 0});
@@ -158,11 +175,16 @@ StepStatus Core::step() {
     return deliver(Event{vector, EventKind::External, false, 0});
   }
   if (cpu.halted) return StepStatus::Halted;
-  // The shadow covers exactly one instruction: this one.
+  // The shadow covers exactly one instruction: this one (finish sees the flag again only
+  // if this instruction loads SS itself).
   cpu.pending.interrupt_shadow = 0;
+  cpu.pending.stack_load_shadow = false;
 
   snap = take_snapshot();
   keep_progress_on_fault = false;
+  task_committed = false;
+  task_switched = false;
+  task_trap = false;
   insn_eip = cpu.eip;
   if (!fetch_decode(*this)) return deliver(Event{fault.vector, EventKind::Exception, fault.has_error, fault.error});
   next_eip = insn_eip + insn->length();
@@ -223,7 +245,6 @@ RunResult Interpreter::run(uint64_t max_steps) {
 
 void Interpreter::reset() {
   core_->shutdown = false;
-  core_->nmi_blocked = false;
   core_->cpu.reset();
   core_->flush_tlb();
 }

@@ -96,7 +96,7 @@ Exec h_mov_sreg(Core& c) {
   const SegReg s = Core::seg_of(c.op(0).reg.value);
   if (s == SegReg::Cs) return c.fail(vec::UD);
   VMM86_TRY_ACCESS(c.load_sreg(s, static_cast<uint16_t>(sel)));
-  if (s == SegReg::Ss) c.cpu.pending.interrupt_shadow = 1;
+  if (s == SegReg::Ss) c.begin_stack_load_shadow();
   return Exec::Ok;
 }
 

@@ -398,8 +398,10 @@ bool Machine::interrupt_deliverable() {
     ++interrupts_held_;
     arm_host_timer_soon();
   }
-  return enabled && intr && gate;
+  return (enabled && intr && gate) || cpu.pending.nmi_deliverable();
 }
+
+void Machine::raise_nmi() { ctx_->cpu.pending.nmi = true; }
 
 bool Machine::interrupt_deliverable_thunk(void* self) { return static_cast<Machine*>(self)->interrupt_deliverable(); }
 
@@ -512,8 +514,9 @@ MachineExit Machine::run() {
     if (triple_fault_) return MachineExit::TripleFault;
     if (debug_exit_ && debug_exit_->value()) return MachineExit::DebugExit;
     if (cpu.halted) {
-      if (!(cpu.eflags & flags::IF) && !cpu.pending.nmi) return MachineExit::PowerOff;
-      if (!pc_->interrupt_pending()) {
+      // Nothing can wake it: no interrupt with IF=0, no NMI (or one blocked until an IRET).
+      if (!(cpu.eflags & flags::IF) && !cpu.pending.nmi_deliverable()) return MachineExit::PowerOff;
+      if (!pc_->interrupt_pending() && !cpu.pending.nmi_deliverable()) {
         disarm_host_timer();  // the periodic re-tick would cut every sleep short
         idle_wait();
         continue;

@@ -106,6 +106,9 @@ class Machine final : public CpuHooks {
   /// The chipset changed a PAM segment (i440FX config space): what [base, base + size)
   /// reads and where writes go. No-op without a BIOS.
   void shadow_ram_changed(uint32_t base, uint32_t size, bool read_ram, bool write_ram);
+  /// The NMI input (an APIC's NMI delivery, LINT1): latched, taken at the next boundary
+  /// unless an NMI handler still runs (blocked until its IRET) or MOV SS shadows it.
+  void raise_nmi();
 
  private:
   /// Timers, console input; returns false when the machine must stop.
