@@ -47,6 +47,7 @@ class TaskMachine : public Machine {
     poke32(kTss2 + tss::Eflags, flags::Reserved1);
     poke32(kTss2 + tss::Esp, kTask2Stack);
     set_task_segments(kCode32, kData32);
+    poke32(kTss2 + tss::Ldt, 0);  // no LDT
     poke32(kTss2 + tss::Trap, 0x68u << 16);
     poke32(kTss2 + tss::Link, 0xBEEF);   // a sentinel: only nesting switches write it
     poke32(kTss2 + tss::Cr3, kPageDir);  // the identity tables of enable_paging()
@@ -254,6 +255,19 @@ TEST(TaskSwitch, TrapBitRaisesDebugBeforeFirstInstruction) {
   EXPECT_EQ(m.vector(), 1);
   EXPECT_EQ(m.stack(0), kTask2Code);
   EXPECT_NE(m.cpu.dr[6] & (1u << 15), 0u) << "DR6.BT";
+}
+
+TEST(TaskSwitch, TrapBitIntoItsOwnBusyTaskGateIsGp) {
+  // The #DB of the T bit goes through a task gate to the task just entered: busy, so
+  // #GP(selector + EXT), delivered normally (a hostile chain of such gates ends).
+  TaskMachine m;
+  m.poke32(kTss2 + tss::Trap, (0x68u << 16) | 1);
+  m.set_gate(kIdt, 1, kTss2Sel, 0, 0x85);
+  m.code([](Asm& a) { far_branch(a, false, kTss2Sel); });
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.vector(), 13);
+  EXPECT_EQ(m.stack(0), kTss2Sel + 1u);
+  EXPECT_EQ(m.stack(1), kTask2Code);
 }
 
 TEST(TaskSwitch, LoadsCr3OfTheNewTask) {

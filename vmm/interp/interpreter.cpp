@@ -76,6 +76,9 @@ bool fetch_decode(Core& c) {
   return true;
 }
 
+constexpr uint32_t kDr6SingleStep = 1u << 14;  ///< DR6.BS
+constexpr uint32_t kDr6TaskSwitch = 1u << 15;  ///< DR6.BT
+
 enum class FaultClass : uint8_t { Benign, Contributory, PageFault, DoubleFault };
 
 FaultClass classify_vector(uint8_t v) {
@@ -96,16 +99,22 @@ FaultClass classify_vector(uint8_t v) {
 StepStatus Core::deliver(Event ev) {
   // Each iteration is one delivery attempt; a fault during delivery combines with the
   // event being delivered (SDM Vol. 3 Table 6-5) into #DF, and a fault during #DF shuts down.
-  for (int attempt = 0; attempt < 4; ++attempt) {
+  int attempts = 0;
+  while (attempts++ < 4) {
     const Snapshot before = take_snapshot();
     task_committed = false;
     task_trap = false;
     const Exec e = deliver_once(ev);
     if (e == Exec::Ok) {
       if (ev.kind == EventKind::Nmi) cpu.pending.nmi_blocked = true;
-      // A new task whose TSS has the T bit traps before its first instruction (SDM Vol. 3 §7.2.1).
-      if (task_trap) return debug_trap(1u << 15);
-      return StepStatus::EventDelivered;
+      if (!task_trap) return StepStatus::EventDelivered;
+      // A new task whose TSS has the T bit traps before its first instruction (SDM Vol. 3
+      // §7.2.1): a new event, not a combination. A loop, not recursion: every such switch
+      // leaves one more TSS busy, so a hostile chain of them ends.
+      cpu.dr[6] |= kDr6TaskSwitch;
+      ev = Event{vec::DB, EventKind::Exception, false, 0};
+      attempts = 0;
+      continue;
     }
     // A fault after a task switch's commit point belongs to the new task: keep its state.
     if (!task_committed) restore(before);
@@ -143,7 +152,7 @@ StepStatus Core::finish(Exec e) {
         cpu.halted = true;
         return StepStatus::Halted;
       }
-      const uint32_t dr6_bits = (single_step ? 1u << 14 : 0u) | (task_trap ? 1u << 15 : 0u);  // BS, BT
+      const uint32_t dr6_bits = (single_step ? kDr6SingleStep : 0u) | (task_trap ? kDr6TaskSwitch : 0u);
       if (dr6_bits != 0) {
         const StepStatus s = debug_trap(dr6_bits);
         if (s != StepStatus::EventDelivered) return s;
