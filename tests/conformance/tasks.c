@@ -2,7 +2,7 @@
    gate, int n and an exception with an error code through IDT task gates, the double
    fault handled by a task as Linux's 32-bit kernel does, iret along the back link, a task
    whose CS is conforming with DPL < RPL, busy bits, NT, CR0.TS, the faults before the
-   commit point, and the T bit. */
+   commit point, the T bit, and CR3: each task in its own address space. */
 #include "lib/conformance.h"
 
 #define SEL_TSS_A (6 << 3)       /* called, interrupted into, gated: records and irets */
@@ -316,6 +316,49 @@ static void trap_bit(void) {
         debug_eip == (uint32_t)task_a_again ? "the task's next instruction" : "?", debug_tr, (debug_dr6 >> 15) & 1);
 }
 
+/* ---- Address spaces: a 32-bit TSS loads CR3 ---- */
+#define SHARED_LINEAR 0x40000000u /* 4 MiB page 256: another frame in each address space */
+static uint32_t directory_main[1024] __attribute__((aligned(4096)));
+static uint32_t directory_task[1024] __attribute__((aligned(4096)));
+static struct tss32 tss_d;
+static uint8_t stack_d[4096] __attribute__((aligned(16)));
+static volatile uint32_t d_view, d_cr3;
+void task_d_entry(void);
+__asm__(
+    ".text\n"
+    "task_d_entry:\n"
+    "  movl 0x40000000, %eax\n"
+    "  movl %eax, d_view\n"
+    "  movl %cr3, %eax\n"
+    "  movl %eax, d_cr3\n"
+    "  ljmp $0x28, $0\n"
+    "  jmp task_d_entry\n");
+
+static void address_spaces(void) {
+  for (uint32_t i = 0; i < 1024; ++i) directory_main[i] = directory_task[i] = i * 0x400000u | 0x83;
+  directory_main[SHARED_LINEAR >> 22] = 0xC00000u | 0x83;
+  directory_task[SHARED_LINEAR >> 22] = 0x800000u | 0x83;
+  *(volatile uint32_t*)0xC00000u = 0x3A1F;
+  *(volatile uint32_t*)0x800000u = 0x7A5C;
+  tss_init(&tss_d, task_d_entry, stack_d + sizeof stack_d, SEL_CODE, SEL_DATA);
+  tss_d.cr3 = (uint32_t)directory_task;
+  conformance_tss.cr3 = (uint32_t)directory_main; /* what the jump back loads */
+  gdt_tss(9, &tss_d);
+  write_cr3((uint32_t)directory_main);
+  write_cr4(read_cr4() | 0x10);        /* PSE */
+  write_cr0(read_cr0() | 0x80000000u); /* PG */
+  const uint32_t before = *(volatile uint32_t*)SHARED_LINEAR;
+  __asm__ volatile("ljmp %0, $0" : : "i"(SEL_TSS_B) : "memory");
+  const uint32_t after = *(volatile uint32_t*)SHARED_LINEAR;
+  const uint32_t cr3 = read_cr3();
+  write_cr0(read_cr0() & ~0x80000000u);
+  check_eq(before, 0x3A1F, "the main task's view of the shared page");
+  check_eq(d_cr3, (uint32_t)directory_task, "a task switch loads the new TSS's CR3");
+  check_eq(d_view, 0x7A5C, "the new task sees its own address space");
+  check_eq(cr3, (uint32_t)directory_main, "the switch back loads the main TSS's CR3");
+  check_eq(after, 0x3A1F, "and the main task its own view again");
+}
+
 void test_main(void) {
   setup();
   call_and_iret();
@@ -326,4 +369,5 @@ void test_main(void) {
   double_fault_task();
   conforming();
   trap_bit();
+  address_spaces();
 }
