@@ -177,6 +177,50 @@ TEST(Interrupts, AsyncRequestInAChainedUserLoopIsDeliveredPromptly) {
   EXPECT_EQ(m.retired(), 2u * m.peek32(kSeenEcx) + 6);
 }
 
+TEST(Interrupts, BlockedNmiWaitsForIretInTranslatedCode) {
+  // SDM Vol. 3 §6.7.1: an NMI latched while a handler runs (blocked) is taken right after
+  // the next IRET, whatever IF says; translated code before the iret must not take it.
+  constexpr uint32_t kNmiHandler = kIrqHandler;
+  uint32_t expected_eip = 0;
+  TwoRuns runs;
+  runs.setup([&](BtMachine& m) {
+    GuestCode h(kNmiHandler);
+    auto& b = h.a();
+    b.mov(x86::dword_ptr(kSeenEcx), x86::ecx);
+    b.mov(x86::eax, x86::dword_ptr(x86::esp));
+    b.mov(x86::dword_ptr(kSeenEip), x86::eax);
+    b.inc(x86::dword_ptr(kSeenCount));
+    b.iretd();
+    m.load(h);
+    m.set_gate(2, kNmiHandler);
+    GuestCode c(kCode);
+    auto& a = c.a();
+    Label after = a.newLabel();
+    a.xor_(x86::ecx, x86::ecx);
+    for (int i = 0; i < 10; ++i) a.inc(x86::ecx);
+    a.pushfd();  // an iret frame to the next instruction, as a handler's own would end
+    a.push(Imm(kKernelCs));
+    a.lea(x86::eax, x86::ptr(after));
+    a.push(x86::eax);
+    a.iretd();
+    a.bind(after);
+    for (int i = 0; i < 5; ++i) a.inc(x86::ecx);
+    a.hlt();
+    m.load(c);
+    expected_eip = c.addr(after);
+    m.start(kCode, kStackTop, false);
+    m.cpu().pending.nmi = true;
+    m.cpu().pending.nmi_blocked = true;
+  });
+  ASSERT_NO_FATAL_FAILURE(runs.run_and_compare(std::chrono::seconds(2)));
+  BtMachine& m = runs.bt;
+  ASSERT_EQ(m.peek32(kSeenCount), 1u);
+  EXPECT_EQ(m.peek32(kSeenEcx), 10u) << "taken after the iret, not before";
+  EXPECT_EQ(m.peek32(kSeenEip), expected_eip);
+  EXPECT_EQ(m.cpu().reg(Gpr::Ecx), 15u);
+  EXPECT_FALSE(m.cpu().pending.nmi_blocked) << "the handler's own iret unblocks";
+}
+
 TEST(Interrupts, NotTakenWhileIfIsClear) {
   BtMachine m;
   install_irq_handler(m);

@@ -341,7 +341,8 @@ bool BtMachine::interrupt_deliverable() {
   CpuState& cpu = ctx_->cpu;
   const bool intr = irq_pending_.load(std::memory_order_acquire);
   cpu.pending.external_interrupt = intr;
-  return intr && (cpu.eflags & flags::IF) && cpu.pending.interrupt_shadow == 0;
+  // As the machine's: a latched NMI that nothing blocks stops translated code too.
+  return (intr && (cpu.eflags & flags::IF) && cpu.pending.interrupt_shadow == 0) || cpu.pending.nmi_deliverable();
 }
 
 bool BtMachine::deliverable_thunk(void* self) { return static_cast<BtMachine*>(self)->interrupt_deliverable(); }

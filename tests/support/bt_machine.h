@@ -212,7 +212,8 @@ class BtMachine final : public CpuHooks {
   void page_invalidated(GuestLinear linear) override;
 
  private:
-  /// The machine's callback: IF=1, no interrupt shadow, INTR asserted. Also tells the
+  /// The machine's callback: IF=1, no interrupt shadow, INTR asserted (or an NMI that
+  /// nothing blocks). Also tells the
   /// engine (cpu.pending.external_interrupt) whether INTR is asserted, as the machine does.
   [[nodiscard]] bool interrupt_deliverable();
   static bool deliverable_thunk(void* self);
