@@ -12,8 +12,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${VMM86_GUEST_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/vmm86/guest}/multiboot
-say() { printf '[multiboot] %s\n' "$*" >&2; }
-die() { printf '[multiboot] error: %s\n' "$*" >&2; exit 1; }
+log_tag=multiboot
+. "$here/debs.sh"
 
 for tool in apt-get apt-cache dpkg-deb gzip; do
   command -v "$tool" >/dev/null || die "$tool not found; run scripts/setup.sh first"
@@ -25,22 +25,19 @@ dpkg --print-foreign-architectures | grep -qx i386 \
 packages=(gnumach-image-1.8-486:i386 tboot:amd64 grub-invaders:amd64)
 versions=()
 for pkg in "${packages[@]}"; do
-  ver=$(apt-cache policy "$pkg" 2>/dev/null | sed -n 's/^  Candidate: //p')
-  [ -n "$ver" ] && [ "$ver" != "(none)" ] || die "package $pkg has no candidate version (run apt-get update?)"
+  ver=$(candidate "$pkg")
   versions+=("$pkg=$ver")
 done
 
 stamp="${versions[*]} $(sha256sum < "$here/build-multiboot.sh" | cut -c1-16)"
-if [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$stamp" ] \
-   && [ -f "$out/gnumach.elf" ] && [ -f "$out/tboot.elf" ] && [ -f "$out/invaders.exec" ]; then
+if up_to_date "$stamp" gnumach.elf tboot.elf invaders.exec; then
   say "up to date: ${versions[*]}"
   echo "$out"; exit 0
 fi
 
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 say "downloading ${versions[*]}"
-(cd "$work" && apt-get download -q "${versions[@]}" >/dev/null 2>"$work/dl.err") \
-  || die "apt-get download failed: $(grep -m1 -E '^E:' "$work/dl.err" || tail -n1 "$work/dl.err")"
+download "$work" "${versions[@]}"
 for deb in "$work"/*.deb; do dpkg-deb -x "$deb" "$work/root"; done
 
 mkdir -p "$out"

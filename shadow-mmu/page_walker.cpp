@@ -10,14 +10,37 @@ using pte_bits::Global;
 using pte_bits::Present;
 using pte_bits::User;
 using pte_bits::Writable;
-// Without PSE-36 (MAXPHYADDR 32) bits 21:13 of a 4 MiB PDE are reserved.
-constexpr uint32_t kLargeReserved = 0x003FE000u;
 
-bool read_entry(const GuestMemory& mem, GuestPhys addr, uint32_t* out) { return mem.read(addr, out, sizeof(*out)); }
+// The vCPU's MAXPHYADDR: 36 bits, what a P6 with PAE and no CPUID leaf 0x80000008 has
+// (SDM Vol. 3 §4.1.4). PAE entries' bits 63:36 are reserved (63 too: no NX/XD).
+constexpr uint64_t kPaeAddressBits = 0x0000000FFFFFF000ull;
+constexpr uint64_t kPaeReserved = 0xFFFFFFF000000000ull;
+// A PDPTE's bits 2:1 and 8:5 are reserved as well (SDM Vol. 3 Table 4-8).
+constexpr uint64_t kPdpteReserved = kPaeReserved | 0x1E6u;
 
-void set_bits(GuestMemory& mem, GuestPhys addr, uint32_t entry, uint32_t bits) {
+// 4 MiB PDEs: bits 21:13 reserved without PSE-36. 2 MiB PDEs: bits 20:13 (bit 12 is PAT).
+constexpr TableFormat kLegacyFormat{.entry_bytes = 4,
+                                    .entries = 1024,
+                                    .large_pages = 1024,
+                                    .frame_mask = 0xFFFFF000u,
+                                    .reserved = 0,
+                                    .large_reserved = 0x003FE000u,
+                                    .large_frame_mask = 0xFFC00000u};
+constexpr TableFormat kPaeFormat{.entry_bytes = 8,
+                                 .entries = 512,
+                                 .large_pages = 512,
+                                 .frame_mask = kPaeAddressBits,
+                                 .reserved = kPaeReserved,
+                                 .large_reserved = 0x001FE000u,
+                                 .large_frame_mask = kPaeAddressBits & ~uint64_t{0x1FFFFF}};
+
+/// Every physical address the CPU forms is ANDed with the A20 mask (bit 20 only).
+uint64_t apply_a20(uint64_t phys, uint32_t a20_mask) { return phys & (0xFFFFFFFF00000000ull | a20_mask); }
+
+void set_bits(GuestMemory& mem, GuestPhys addr, uint64_t entry, uint32_t bits) {
   if ((entry & bits) == bits) return;  // avoid dirtying the page-table page needlessly
-  const uint32_t updated = entry | bits;
+  // A and D are in the low dword of either format: writing only it leaves the rest alone.
+  const auto updated = static_cast<uint32_t>(entry | bits);
   (void)mem.write(addr, &updated, sizeof(updated));  // read succeeded: it is RAM
 }
 
@@ -27,10 +50,53 @@ uint32_t access_error_bits(AccessKind access) {
 
 }  // namespace
 
+TableFormat table_format(const PagingMode& mode) { return mode.pae() ? kPaeFormat : kLegacyFormat; }
+
+bool read_table_entry(const GuestMemory& mem, const TableFormat& format, GuestPhys address, uint64_t* out) {
+  *out = 0;
+  return mem.read(address, out, format.entry_bytes);  // little-endian: a dword fills the low half
+}
+
+bool read_directory_entry(const GuestMemory& mem, const PagingMode& mode, GuestLinear linear, DirectoryEntry* out) {
+  uint64_t directory = 0;
+  uint64_t index = 0;
+  if (mode.pae()) {
+    const uint64_t pdpte = mode.pdpte[linear.value >> 30];
+    if ((pdpte & Present) == 0) return false;
+    directory = pdpte & kPaeAddressBits;
+    index = (linear.value >> 21) & 0x1FF;
+  } else {
+    directory = mode.cr3 & ~kPageMask;
+    index = linear.value >> 22;
+  }
+  const TableFormat format = table_format(mode);
+  out->address = GuestPhys{apply_a20(directory + index * format.entry_bytes, mode.a20_mask)};
+  return read_table_entry(mem, format, out->address, &out->value);
+}
+
+GuestPhys pte_address(const PagingMode& mode, uint64_t pde, GuestLinear linear) {
+  const TableFormat format = table_format(mode);
+  const uint64_t index = (linear.value >> kPageShift) & (format.entries - 1);
+  return GuestPhys{apply_a20((pde & format.frame_mask) + index * format.entry_bytes, mode.a20_mask)};
+}
+
+bool load_pdptes(const GuestMemory& mem, uint32_t cr3, uint32_t a20_mask, Pdptes* out) {
+  Pdptes loaded{};
+  const uint64_t pdpt = cr3 & ~0x1Fu;  // 32-byte aligned (SDM Vol. 3 §4.4.1)
+  for (size_t i = 0; i < loaded.size(); ++i) {
+    uint64_t e = 0;
+    if (!mem.read(GuestPhys{apply_a20(pdpt + i * 8, a20_mask)}, &e, sizeof(e))) e = 0;
+    if ((e & Present) && (e & kPdpteReserved)) return false;
+    loaded[i] = e;
+  }
+  *out = loaded;
+  return true;
+}
+
 WalkResult walk_page_tables(GuestMemory& mem, const PagingMode& mode, GuestLinear linear, AccessKind access,
                             bool set_accessed_dirty) {
   WalkResult r;
-  if ((mode.cr0 & cr0::PG) == 0) {
+  if (!mode.paging()) {
     r.ok = true;
     r.phys = GuestPhys{linear.value & mode.a20_mask};
     r.writable = true;
@@ -39,34 +105,40 @@ WalkResult walk_page_tables(GuestMemory& mem, const PagingMode& mode, GuestLinea
     return r;
   }
   const uint32_t access_bits = access_error_bits(access);
+  const TableFormat format = table_format(mode);
+  const uint32_t reserved_fault = access_bits | pf_error::Present | pf_error::Reserved;
 
-  const GuestPhys pde_addr{pde_address(mode.cr3, linear).value & mode.a20_mask};
-  uint32_t pde = 0;
-  if (!read_entry(mem, pde_addr, &pde) || (pde & Present) == 0) {
+  DirectoryEntry pde;
+  if (!read_directory_entry(mem, mode, linear, &pde) || (pde.value & Present) == 0) {
     r.error_code = access_bits;
     return r;
   }
-  const bool large = maps_large_page(pde, mode.cr4);
-  if (large && (pde & kLargeReserved) != 0) {
-    r.error_code = access_bits | pf_error::Present | pf_error::Reserved;
+  const bool large = maps_large_page(mode, pde.value);
+  if ((pde.value & format.reserved) != 0 || (large && (pde.value & format.large_reserved) != 0)) {
+    r.error_code = reserved_fault;
     return r;
   }
 
   GuestPhys pte_addr{};
-  uint32_t pte = 0;
-  uint32_t final_entry = pde;
+  uint64_t pte = 0;
+  uint64_t final_entry = pde.value;
   if (!large) {
-    pte_addr = GuestPhys{pte_address(pde, linear).value & mode.a20_mask};
-    if (!read_entry(mem, pte_addr, &pte) || (pte & Present) == 0) {
+    pte_addr = pte_address(mode, pde.value, linear);
+    if (!read_table_entry(mem, format, pte_addr, &pte) || (pte & Present) == 0) {
       r.error_code = access_bits;
+      return r;
+    }
+    if ((pte & format.reserved) != 0) {
+      r.error_code = reserved_fault;
       return r;
     }
     final_entry = pte;
   }
 
-  // Permissions combine over both levels: the most restrictive wins (SDM §4.6.1).
-  const bool user_ok = (pde & User) != 0 && (final_entry & User) != 0;
-  const bool write_ok = (pde & Writable) != 0 && (final_entry & Writable) != 0;
+  // Permissions combine over both levels: the most restrictive wins (SDM §4.6.1). PAE's
+  // PDPTEs carry no R/W or U/S bits.
+  const bool user_ok = (pde.value & User) != 0 && (final_entry & User) != 0;
+  const bool write_ok = (pde.value & Writable) != 0 && (final_entry & Writable) != 0;
   // Supervisor writes ignore R/W unless CR0.WP; supervisor reads of user pages are fine (no SMAP).
   const bool effective_write = access.user ? write_ok : (write_ok || (mode.cr0 & cr0::WP) == 0);
   if ((access.user && !user_ok) || (access.write && !effective_write)) {
@@ -75,16 +147,17 @@ WalkResult walk_page_tables(GuestMemory& mem, const PagingMode& mode, GuestLinea
   }
 
   if (set_accessed_dirty) {
-    set_bits(mem, pde_addr, pde, Accessed | (large && access.write ? Dirty : 0u));
+    set_bits(mem, pde.address, pde.value, Accessed | (large && access.write ? Dirty : 0u));
     if (!large) set_bits(mem, pte_addr, pte, Accessed | (access.write ? Dirty : 0u));
     if (access.write) final_entry |= Dirty;
   }
 
+  const uint64_t large_offset = uint64_t{format.large_pages} * kPageSize - 1;
   r.ok = true;
   r.large_page = large;
-  r.phys = GuestPhys{
-      (large ? (pde & 0xFFC00000u) | (linear.value & 0x003FFFFFu) : (pte & ~kPageMask) | (linear.value & kPageMask)) &
-      mode.a20_mask};
+  r.phys = GuestPhys{apply_a20(large ? (pde.value & format.large_frame_mask) | (linear.value & large_offset)
+                                     : (pte & format.frame_mask) | linear.page_offset(),
+                               mode.a20_mask)};
   r.global = (final_entry & Global) != 0;
   r.writable = effective_write;
   r.user = user_ok;

@@ -16,7 +16,7 @@ uint64_t now_ns() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-constexpr uint32_t kLargePages = 1024;  // 4 KiB pages in a 4 MiB PSE page
+constexpr uint32_t kLargePages = 1024;  // 4 KiB pages in an identity chunk (paging off)
 constexpr uint64_t kVmasPerMap = 2;     // a mapping inside a VMA splits it in three
 
 /// Address spaces whose windows survive being switched away from: a shell, the command it
@@ -80,6 +80,7 @@ size_t ShadowMmu::mapped_pages() const {
 void ShadowMmu::set_mode(const PagingMode& mode) {
   const bool structural = paging_structure_differs(mode, mode_);
   const bool cr3_changed = mode.cr3 != mode_.cr3;
+  const bool pdptes_changed = mode.pdpte != mode_.pdpte;
   mode_ = mode;
   if (structural) {
     flush_all();
@@ -89,6 +90,9 @@ void ShadowMmu::set_mode(const PagingMode& mode) {
     } else {
       flush_non_global();
     }
+  } else if (pdptes_changed) {
+    // The same CR3 written again over a PDPT that changed: the guest's TLB flush.
+    flush_non_global();
   }
 }
 
@@ -201,15 +205,21 @@ void ShadowMmu::revalidate(Window& w) {
 ShadowMmu::PageSource ShadowMmu::source_of(uint32_t linear_page) const {
   PageSource s;
   if (!paging()) return s;
+  // The PDE and PTE values decide the translation: PAE's PDPTEs only locate the directory
+  // (no permission bits), so a PDPTE change that leaves both alike changes nothing.
   const GuestLinear linear = LinearPage{linear_page}.address();
-  if (!mem_.read(pde_address(mode_.cr3, linear), &s.pde, 4)) return s;
-  if ((s.pde & pte_bits::Present) && !maps_large_page(s.pde, mode_.cr4) &&
-      !mem_.read(pte_address(s.pde, linear), &s.pte, 4)) {
+  DirectoryEntry pde;
+  if (!read_directory_entry(mem_, mode_, linear, &pde)) return s;
+  s.pde = pde.value;
+  if ((s.pde & pte_bits::Present) && !maps_large_page(mode_, s.pde) &&
+      !read_table_entry(mem_, table_format(mode_), pte_address(mode_, s.pde, linear), &s.pte)) {
     return s;
   }
   s.valid = true;
   return s;
 }
+
+uint32_t ShadowMmu::large_region_pages() const { return paging() ? table_format(mode_).large_pages : kLargePages; }
 
 void ShadowMmu::drop_every_space() {
   for (const auto& w : windows_) drop_all(*w);
@@ -243,11 +253,12 @@ void ShadowMmu::invlpg(GuestLinear linear) {
   for (const auto& w : windows_) {
     auto it = w->map.find(page);
     if (it == w->map.end()) continue;
-    // A 4 MiB page is one TLB entry: all of it goes, with any 4 KiB page still mapped in
+    // A large page is one TLB entry: all of it goes, with any 4 KiB page still mapped in
     // its range (from before the guest turned a table into a large page, or back).
     const bool large = it->second.large;
-    const uint32_t first = large ? page & ~(kLargePages - 1) : page;
-    const uint32_t count = large ? kLargePages : 1;
+    const uint32_t large_pages = large_region_pages();
+    const uint32_t first = large ? page & ~(large_pages - 1) : page;
+    const uint32_t count = large ? large_pages : 1;
     for (uint32_t p = first; p < first + count; ++p) forget(*w, p);
     (void)withdraw(*w, first, count);
   }
@@ -420,30 +431,35 @@ void ShadowMmu::extend_to_neighbours(const Window& w, uint32_t linear, Region* r
   // the TLB prefetch the SDM allows; it saves a host fault per page of a sequential walk.
   constexpr uint32_t kMaxEachSide = 15;
   constexpr uint32_t kSameBits = 0x167;  // P RW US A D G
-  uint32_t pde = 0;
-  if (!mem_.read(pde_address(mode_.cr3, GuestLinear{linear}), &pde, 4)) return;
-  const uint64_t table = pde & ~kPageMask;
-  const uint32_t index = (linear >> kPageShift) & 0x3FF;
-  auto pte_at = [&](uint32_t i, uint32_t* pte) { return mem_.read(GuestPhys{table + i * 4u}, pte, 4); };
-  uint32_t target_pte = 0;
+  DirectoryEntry pde;
+  if (!read_directory_entry(mem_, mode_, GuestLinear{linear}, &pde)) return;
+  const TableFormat format = table_format(mode_);
+  const uint64_t table = pte_address(mode_, pde.value, GuestLinear{0}).value;
+  const uint32_t index = (linear >> kPageShift) & (format.entries - 1);
+  auto pte_at = [&](uint32_t i, uint64_t* pte) {
+    return read_table_entry(mem_, format, GuestPhys{table + uint64_t{i} * format.entry_bytes}, pte);
+  };
+  uint64_t target_pte = 0;
   if (!pte_at(index, &target_pte)) return;
+  const uint64_t target_frame = (target_pte & format.frame_mask) >> kPageShift;
   const uint32_t first_linear_page = (linear >> kPageShift) - index;
   auto joins = [&](uint32_t i) {
-    uint32_t pte = 0;
-    const auto delta = static_cast<int32_t>(i) - static_cast<int32_t>(index);
-    if (!pte_at(i, &pte) || (pte & kSameBits) != (target_pte & kSameBits) ||
-        static_cast<int64_t>(pte >> kPageShift) != static_cast<int64_t>(target_pte >> kPageShift) + delta) {
+    uint64_t pte = 0;
+    const auto delta = static_cast<int64_t>(i) - static_cast<int64_t>(index);
+    // An entry with a reserved bit set faults for the guest: it never joins.
+    if (!pte_at(i, &pte) || (pte & kSameBits) != (target_pte & kSameBits) || (pte & format.reserved) != 0 ||
+        static_cast<int64_t>((pte & format.frame_mask) >> kPageShift) != static_cast<int64_t>(target_frame) + delta) {
       return false;
     }
     // A neighbour the window already shows at that frame needs no new mapping, and mapping
     // it again would zap its host page table entries (the next touch refaults on the host).
     // The host merges the new page's mapping with it all the same (the frames follow on).
     const auto it = w.map.find(first_linear_page + i);
-    return it == w.map.end() || it->second.phys_page != (pte >> kPageShift);
+    return it == w.map.end() || it->second.phys_page != (pte & format.frame_mask) >> kPageShift;
   };
   uint32_t first = index, last = index;
   while (first > 0 && index - first < kMaxEachSide && joins(first - 1)) --first;
-  while (last < 1023 && last - index < kMaxEachSide && joins(last + 1)) ++last;
+  while (last + 1 < format.entries && last - index < kMaxEachSide && joins(last + 1)) ++last;
   region->target = index - first;
   region->linear_page -= region->target;
   region->phys_page -= region->target;
@@ -475,12 +491,13 @@ FillResult ShadowMmu::fill_page(bool user, GuestLinear linear, bool write) {
   // contiguous across bit 20, so each page is mapped alone.
   const bool a20_masked = mode_.a20_mask != kA20Enabled;
   const bool large = (!paging() || walk.large_page) && !a20_masked;
+  const uint32_t large_pages = large_region_pages();
   const uint32_t linear_page = linear.page().value;
   Region region;
-  region.target = large ? linear_page & (kLargePages - 1) : 0;
+  region.target = large ? linear_page & (large_pages - 1) : 0;
   region.linear_page = linear_page - region.target;
   region.phys_page = phys_page - region.target;
-  region.pages = large ? kLargePages : 1;
+  region.pages = large ? large_pages : 1;
   if (!large && !a20_masked) extend_to_neighbours(current(user), linear.value, &region);
   // Writable only once the guest's D bit is set, so that the first write is seen and sets it.
   region.writable = walk.writable && walk.dirty;

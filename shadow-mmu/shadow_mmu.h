@@ -72,8 +72,9 @@ class ShadowMmu {
   [[nodiscard]] AddressWindow& window(bool user) { return current(user).area; }
   [[nodiscard]] const PagingMode& mode() const { return mode_; }
 
-  /// The guest changed CR0, CR3 or CR4. Drops what the change makes stale: a CR3 change
-  /// keeps global pages when CR4.PGE is set; a change of PG, WP, PSE or PGE drops all.
+  /// The guest changed CR0, CR3 or CR4 (or, with PAE, reloaded the PDPTEs). Drops what the
+  /// change makes stale: a CR3 change or a PDPTE reload keeps global pages when CR4.PGE is
+  /// set; a change of PG, WP, PSE, PGE or PAE drops all.
   void set_mode(const PagingMode& mode);
   /// MOV to CR3 with the value it already has (how Linux flushes its own TLB; set_mode()
   /// sees no change): drops the non-global mappings (all of them without CR4.PGE).
@@ -117,13 +118,14 @@ class ShadowMmu {
     uint32_t phys_page = 0;
     bool global = false;
     bool writable = false;
-    bool large = false;  ///< part of a 4 MiB guest page (invalidated as a whole)
+    bool large = false;  ///< part of a large guest page or identity chunk (invalidated as a whole)
   };
   using PageMap = std::unordered_map<uint32_t, Mapping>;  // linear page -> mapping
   /// The guest's PDE and (4 KiB pages) PTE of a page as its mapping was made or last
-  /// confirmed, A and D included. With paging off, never found unchanged.
+  /// confirmed, A and D included (64-bit entries with PAE). With paging off, never found
+  /// unchanged.
   struct PageSource {
-    uint32_t pde = 0, pte = 0;
+    uint64_t pde = 0, pte = 0;
     bool valid = false;
   };
   /// The entries translating `linear_page` in the current tables now.
@@ -152,7 +154,10 @@ class ShadowMmu {
     uint64_t last_used = 0;
   };
 
-  /// Pages of one fill: a 4 KiB page, or the 4 MiB page (or identity chunk) around it.
+  /// 4 KiB pages in a large page of the current mode (4 MiB, 2 MiB with PAE) or, with
+  /// paging off, in an identity chunk.
+  [[nodiscard]] uint32_t large_region_pages() const;
+  /// Pages of one fill: a 4 KiB page, or the large page (or identity chunk) around it.
   struct Region {
     uint32_t linear_page = 0;
     uint32_t phys_page = 0;

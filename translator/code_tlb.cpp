@@ -16,6 +16,9 @@ void CodeTlb::fill(bool user, GuestLinear linear, GuestPhys phys, bool global, b
   const LinearPage linear_page = linear.page();
   const uint32_t i = index(linear_page);
   clear(user, i);
+  // The tag holds 20 bits of frame: a frame beyond 4 GiB (PAE) would alias one below it.
+  // Code never runs from there (it is not RAM or ROM), so such an entry stays empty.
+  if ((phys.page().value >> 20) != 0) return;
   if (large) ++large_in_region_[user][linear_page.value >> 10];
   ctx_.code_tlb[user][i] = tag(linear_page, phys.page());
   const bool listed = side_[user][i].listed || !global;

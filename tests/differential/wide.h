@@ -1,7 +1,7 @@
 // The wide differential test (issue 14, point 3): programs drawn from the whole guest ISA
 // that decoder/classify.cpp accepts, run on a bare machine (tests/support/bt_machine.h)
 // by the interpreter alone and by the BT engine, from the same random machine state:
-// CPL 0 or 3, paging on or off, CR0.TS/EM/MP and CR4.OSFXSR/OSXMMEXCPT, segments with
+// CPL 0 or 3, paging on (32-bit or PAE) or off, CR0.TS/EM/MP and CR4.OSFXSR/OSXMMEXCPT, segments with
 // non-zero bases, small limits, read-only, expand-down and code types, random x87/MMX/SSE
 // state, a pending interrupt. Exceptions end the run in a per-vector `hlt` stub (the frame
 // stays on the stack, compared with the rest of memory); interrupt vectors 0x20-0x2F iret.
@@ -41,6 +41,10 @@ inline constexpr unsigned kPoolCount = 12;
 inline constexpr uint16_t kGdtLimit = 32 * 8 - 1;
 /// The page table of linear 0..4 MiB (the first one BtMachine takes after the directory).
 inline constexpr uint32_t kFirstPageTable = bttest::kPageDir + 0x1000;
+/// PAE programs: the PDPT of BtMachine::pae_mirror of the identity space (the next pool page
+/// after its directory and two tables), then its directory and four page tables.
+inline constexpr uint32_t kPaePdpt = bttest::kPageDir + 0x3000;
+inline constexpr uint32_t kPaeTablesBytes = 6 * 0x1000;
 
 /// One instruction form: an encoding that stands for all encodings with the same key.
 struct Form {
@@ -62,6 +66,7 @@ struct Descriptor {
 struct Setup {
   bool user = false;
   bool paging = false;
+  bool pae = false;       ///< with paging: PAE tables that translate as the identity space does
   uint32_t cr0_bits = 0;  ///< TS, EM, MP on top of what BtMachine::start sets
   uint32_t cr4 = 0;
   uint32_t eflags = 0;

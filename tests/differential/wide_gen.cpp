@@ -75,6 +75,7 @@ Setup random_setup(Rng& rng, int force_user = -1) {
   if (rng.one_in(4)) s.cr4 |= cr4::TSD;
   if (rng.coin()) s.cr4 |= cr4::PSE;
   if (rng.coin()) s.cr4 |= cr4::PGE;
+  s.pae = s.paging && rng.one_in(3);
   s.eflags = flags::Reserved1 | (rng.u32() & flags::Status) | (rng.coin() ? flags::DF : 0) |
              (rng.coin() ? flags::IF : 0) | (s.user ? rng.u32() & flags::IOPL : 0) | (rng.one_in(16) ? flags::NT : 0) |
              (rng.one_in(4) ? flags::ID : 0);
@@ -573,11 +574,14 @@ class UnitBuilder {
         if (rng_.one_in(8)) v ^= cr0::NE;
         return v;
       }
-      case ZYDIS_REGISTER_CR3: return bttest::kPageDir | (rng_.u32() & 0x18);
+      case ZYDIS_REGISTER_CR3: return (setup_.pae ? kPaePdpt : bttest::kPageDir) | (rng_.u32() & 0x18);
       case ZYDIS_REGISTER_CR4: {
         constexpr uint32_t kAllowed = cr4::PSE | cr4::PGE | cr4::OSFXSR | cr4::OSXMMEXCPT | cr4::TSD | cr4::DE |
                                       cr4::PCE | cr4::PVI | cr4::VME;
-        return rng_.one_in(16) ? rng_.u32() : rng_.u32() & kAllowed & ~(rng_.coin() ? cr4::PVI | cr4::VME : 0u);
+        const uint32_t v = rng_.one_in(16) ? rng_.u32()
+                                           : rng_.u32() & kAllowed & ~(rng_.coin() ? cr4::PVI | cr4::VME : 0u);
+        // PAE programs mostly keep PAE (dropping it reads the PDPT as a page directory).
+        return setup_.pae && !rng_.one_in(8) ? v | cr4::PAE : v;
       }
       default: return rng_.u32();
     }
@@ -776,9 +780,9 @@ Program hostile_program(uint64_t seed, Hostile kind) {
 std::string describe(const Program& p) {
   std::ostringstream out;
   const Setup& s = p.setup;
-  out << std::hex << "seed " << p.seed << ": CPL " << (s.user ? 3 : 0) << ", paging " << (s.paging ? "on" : "off")
-      << ", cr0 +" << s.cr0_bits << ", cr4 " << s.cr4 << ", eflags " << s.eflags << ", irq "
-      << (s.irq_vector < 0 ? std::string("none") : std::to_string(s.irq_vector)) << "\n  regs";
+  out << std::hex << "seed " << p.seed << ": CPL " << (s.user ? 3 : 0) << ", paging "
+      << (s.paging ? (s.pae ? "pae" : "on") : "off") << ", cr0 +" << s.cr0_bits << ", cr4 " << s.cr4 << ", eflags "
+      << s.eflags << ", irq " << (s.irq_vector < 0 ? std::string("none") : std::to_string(s.irq_vector)) << "\n  regs";
   for (uint32_t g : s.gpr) out << " " << g;
   uint16_t fcw, fsw;
   uint32_t mxcsr;

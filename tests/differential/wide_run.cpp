@@ -30,7 +30,8 @@ std::vector<Region> regions(const Program& p) {
           {"code", kCode, static_cast<uint32_t>(p.code.size()) + 0x100},
           {"gdt", bttest::kGdt, kGdtLimit + 1},
           {"ptes", kFirstPageTable, 0x1000},
-          {"pdes", bttest::kPageDir, 8}};
+          {"pdes", bttest::kPageDir, 8},
+          {"pae", kPaePdpt, p.setup.pae ? kPaeTablesBytes : 0}};
 }
 
 SegmentCache cache_of(const Descriptor& d, uint16_t sel) {
@@ -64,6 +65,16 @@ void prepare(BtMachine& m, const Program& p) {
   cpu.gdtr.limit = kGdtLimit;
   cpu.cr0 |= s.cr0_bits;
   cpu.cr4 = s.cr4;
+  if (s.paging && s.pae) {
+    // As a MOV to CR3 would: the PDPTEs are loaded from the PDPT (they are valid: P only).
+    const bool where_expected = m.pae_mirror(bttest::kPageDir) == kPaePdpt;
+    cpu.cr3 = kPaePdpt;
+    cpu.cr4 |= cr4::PAE;
+    if (!where_expected || !load_pdptes(m.mem(), cpu.cr3, cpu.a20_mask, &cpu.pdpte)) {
+      std::fprintf(stderr, "wide: the PAE tables are not where the programs expect them\n");
+      std::abort();
+    }
+  }
   cpu.gpr = s.gpr;
   for (size_t r = 0; r < 6; ++r) {
     const int i = s.seg[r];
@@ -268,7 +279,7 @@ bool differs_only_in_accessed_bits(const Program& p, const Verdict& v) {
   Outcome a = v.ref, b = v.bt;
   size_t at = 0;
   for (const Region& r : regions(p)) {
-    if (std::strcmp(r.name, "ptes") == 0 || std::strcmp(r.name, "pdes") == 0) {
+    if (std::strcmp(r.name, "ptes") == 0 || std::strcmp(r.name, "pdes") == 0 || std::strcmp(r.name, "pae") == 0) {
       for (uint32_t i = 0; i < r.size; i += 4) {
         a.memory[at + i] &= static_cast<uint8_t>(~pte_bits::Accessed);
         b.memory[at + i] &= static_cast<uint8_t>(~pte_bits::Accessed);
@@ -314,7 +325,7 @@ std::string divergence_class(const Program& m, const Verdict& v) {
   for (const Unit& u : m.units) cls += (cls.empty() ? "" : " ; ") + forms()[u.form % forms().size()].key;
   if (cls.empty()) cls = "(no instruction)";
   const Setup& s = m.setup;
-  cls += std::string(" [") + (s.user ? "cpl3" : "cpl0") + (s.paging ? " pg" : "") +
+  cls += std::string(" [") + (s.user ? "cpl3" : "cpl0") + (s.paging ? (s.pae ? " pae" : " pg") : "") +
          ((s.cr0_bits & cr0::TS) ? " ts" : "") + ((s.cr0_bits & cr0::EM) ? " em" : "") +
          ((s.cr4 & cr4::OSFXSR) ? "" : " !osfxsr") + (s.irq_vector >= 0 ? " irq" : "") + (v.hang ? " hang" : "") +
          (!v.diff.empty() && v.diff.find('\n') + 1 == v.diff.size() && v.diff.rfind("mem ptes", 0) == 0 ? " ptes-only"

@@ -2,10 +2,14 @@
 """Guest integration test: boot the default guest (Debian linux-image-686 + busybox) on one
 engine, run commands through the scripted init and compare with known answers.
 
-  boot_test.py ENGINE [--quick] [--medium kernel|disk|cdrom|disk-root]     ENGINE: qemu | vmm86 | vmm86-interp
+  boot_test.py ENGINE [--quick] [--medium kernel|disk|cdrom|disk-root] [--pae]
+                                                      ENGINE: qemu | vmm86 | vmm86-interp
 --medium disk boots through the BIOS from a raw MBR disk with SYSLINUX, cdrom from an El
 Torito CD with ISOLINUX (scripts/boot_media.py), holding the same kernel and initrd;
 disk-root puts the guest's files on an ext4 root partition (/dev/sda2) instead.
+--pae boots Debian's linux-image-686-pae kernel (guest/build-pae-kernel.sh) with the same
+initramfs instead: the same answers (uname says -686-pae), and the kernel's own view of
+PAE paging, recorded from QEMU on that kernel.
 Exit status 0 when every check passes; prints one line per check.
 """
 from __future__ import annotations
@@ -31,7 +35,13 @@ CHECKS = [
      r"62562\.500 0\.3333"),
     ("ls", "ls /", r"(?s)(?=.*\bbin\b)(?=.*\bproc\b)(?=.*\bsys\b).*"),
 ]
-QUICK = ("uname", "md5sum", "ls", "pci")
+QUICK = ("uname", "md5sum", "ls", "pci", "pae")
+# The PAE kernel runs on PAE paging (it stops at boot on a CPU without the PAE flag): it
+# maps low memory with 2 MiB pages (DirectMap2M; a 32-bit-paging kernel has DirectMap4M),
+# and finds no NX, as on QEMU's default CPU.
+PAE_CHECK = ("pae", "grep -o -w -m1 pae /proc/cpuinfo; grep -o '^DirectMap2M:' /proc/meminfo; "
+             "dmesg | grep -o 'NX (Execute Disable) protection.*'",
+             r"pae\nDirectMap2M:\nNX \(Execute Disable\) protection missing in CPU!")
 # Booted through the BIOS, the guest sees the PC's PCI functions (busybox has no lspci):
 # the i440FX host bridge, the PIIX3 ISA bridge and IDE function, the PIIX4 ACPI function,
 # as on QEMU's `pc` machine.
@@ -46,17 +56,23 @@ def main() -> int:
         return 2
     engine = sys.argv[1]
     medium = sys.argv[sys.argv.index("--medium") + 1] if "--medium" in sys.argv else "kernel"
+    pae = "--pae" in sys.argv
     checks = CHECKS + [PCI_CHECK] if medium != "kernel" else CHECKS
+    image = None
+    if pae:
+        flavour = guestrun.guest_dir() / "pae" / "vmlinuz"
+        image = guestrun.Image(flavour, guestrun.default_image().initrds)
+        checks = [(n, c, p.replace(r"-686 #1", r"-686-pae #1")) for n, c, p in checks] + [PAE_CHECK]
     checks = [c for c in checks if "--quick" not in sys.argv or c[0] in QUICK]
     # One boot runs every command; each command's output is framed so it can be told apart.
     script = "".join(f"echo '@@<{name}>'\n{cmd}\necho '@@</{name}>'\n" for name, cmd, _ in checks)
-    run = guestrun.run(engine, script, timeout_s=1200, medium=medium)
+    run = guestrun.run(engine, script, timeout_s=1200, medium=medium, image=image)
     if not run.ok:
         print(f"FAIL boot on {engine}: {run.error or f'status {run.status}'}")
         print("--- last console lines ---")
         print("\n".join(run.console.splitlines()[-40:]))
         return 1
-    print(f"ok   boot on {engine} from {medium} ({run.total_s:.1f} s)")
+    print(f"ok   boot on {engine} from {medium}{' (686-pae)' if pae else ''} ({run.total_s:.1f} s)")
     failed = 0
     for name, _, pattern in checks:
         m = re.search(rf"@@<{name}>\n(.*?)\n?@@</{name}>", run.output, re.S)

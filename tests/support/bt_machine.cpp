@@ -190,6 +190,34 @@ uint32_t BtMachine::two_spaces(uint32_t linear, uint32_t frame, uint32_t other_f
   return other;
 }
 
+uint32_t BtMachine::pae_mirror(uint32_t dir) {
+  constexpr uint32_t kLargePage = 0x80;
+  const uint32_t pdpt = new_directory();
+  // The table a 64-bit entry at `entry_addr` names; made (zeroed, with `bits`) if absent.
+  auto pae_table = [this](uint32_t entry_addr, uint32_t bits) {
+    uint32_t entry = peek32(entry_addr);
+    if (!(entry & kPresent)) {
+      entry = new_directory() | bits;
+      poke32(entry_addr, entry);
+    }
+    return entry & ~kPageMask;
+  };
+  for (uint32_t i = 0; i < 1024; ++i) {
+    const uint32_t pde = peek32(dir + 4 * i);
+    if (!(pde & kPresent)) continue;
+    if (pde & kLargePage) fail("pae_mirror: 4 MiB pages are not mirrored");
+    for (uint32_t j = 0; j < 1024; ++j) {
+      const uint32_t pte = peek32((pde & ~kPageMask) + 4 * j);
+      if (!(pte & kPresent)) continue;
+      const uint32_t linear = (i << 22) | (j << kPageShift);
+      const uint32_t directory = pae_table(pdpt + 8 * (linear >> 30), kPresent);  // a PDPTE has no R/W, U/S
+      const uint32_t table = pae_table(directory + 8 * ((linear >> 21) & 0x1FF), pde & kPageMask);
+      poke32(table + 8 * ((linear >> kPageShift) & 0x1FF), pte);  // the high dword stays 0
+    }
+  }
+  return pdpt;
+}
+
 void BtMachine::make_hole(uint32_t linear, uint32_t pte) {
   const uint32_t page = linear & ~kPageMask;
   if (page >= kIdentityBytes) fail("make_hole: not in the identity map");

@@ -152,6 +152,10 @@ class BtMachine final : public CpuHooks {
   /// differently: to `frame` in kPageDir and to `other_frame` in a new identity directory
   /// (returned). Installs the service (int kServiceVector) that switches between them.
   uint32_t two_spaces(uint32_t linear, uint32_t frame, uint32_t other_frame);
+  /// PAE tables (taken from the pool) that translate as `dir` does now: each present PTE of
+  /// `dir` as a 64-bit entry with the same bits, under PDEs with the 32-bit PDE's bits.
+  /// Returns the PDPT (CR3 with CR4.PAE). `dir` must hold no 4 MiB pages.
+  [[nodiscard]] uint32_t pae_mirror(uint32_t dir);
   /// Makes the identity-mapped page of `linear` fault: its PTE becomes `pte` (0: not
   /// present), and the #PF handler records the fault, maps the page back user-writable and
   /// retries the access.

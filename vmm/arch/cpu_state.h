@@ -113,6 +113,11 @@ struct Msrs {
   uint64_t bios_sign_id = 0;
 };
 
+/// PAE's four page-directory-pointer-table entries, as the CPU holds them in registers:
+/// loaded from memory by a MOV to CR0/CR3/CR4 that leaves PAE paging on (SDM Vol. 3
+/// §4.4.1), never re-read by a walk.
+using Pdptes = std::array<uint64_t, 4>;
+
 /// Event kinds waiting to be delivered before the next instruction.
 struct PendingEvents {
   bool external_interrupt = false;  ///< the PIC has an unmasked request (level)
@@ -147,6 +152,7 @@ struct CpuState {
   uint32_t cr2 = 0;
   uint32_t cr3 = 0;
   uint32_t cr4 = 0;
+  Pdptes pdpte{};  ///< meaningful with CR4.PAE and CR0.PG
   std::array<uint32_t, 8> dr{0, 0, 0, 0, 0, 0, 0xFFFF0FF0, 0x400};
   Msrs msr{};
   PendingEvents pending{};

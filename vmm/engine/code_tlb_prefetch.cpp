@@ -18,6 +18,9 @@ bool CodeTlbPrefetch::prefill(bool user, LinearPage page, bool code_pages_only) 
   // As the CPU may: a TLB entry loaded ahead of use (the walk sets A bits, never D).
   const WalkResult w = walk_page_tables(mem_, mode, linear, AccessKind{false, user, true});
   if (!w.ok || (w.global && (cpu_.cr4 & cr4::PGE))) return false;
+  // Code runs from RAM or ROM only. The entry's tag holds 20 bits of frame: a PAE frame
+  // beyond 4 GiB would alias one below it.
+  if (mem_.host_ptr(w.phys) == nullptr) return false;
   if (code_pages_only && !mmu_.is_code_page(w.phys.page())) return false;
   tlb_.fill(user, linear, w.phys, false, w.large_page);
   return true;

@@ -163,30 +163,35 @@ Exec h_mov_cr(Core& c) {
     return Exec::Ok;
   }
   const uint32_t v = c.get_reg(gpr);
+  uint32_t new_cr0 = c.cpu.cr0, new_cr3 = c.cpu.cr3, new_cr4 = c.cpu.cr4;
+  bool load_pdptes_now = false;  // SDM Vol. 3 §4.4.1: which writes (re)load the PDPTEs
   switch (n) {
-    case 0: {
-      const uint32_t nv = v | cr0::ET;  // hard-wired on P6
-      if ((nv & cr0::PG) && !(nv & cr0::PE)) return c.fail(vec::GP, 0);
-      if ((nv & cr0::NW) && !(nv & cr0::CD)) return c.fail(vec::GP, 0);
-      if ((nv & cr0::PG) && (c.cpu.cr4 & cr4::PAE)) {
-        c.detail = "PAE paging";
-        return Exec::Unsupported;
-      }
-      c.cpu.cr0 = nv;
+    case 0:
+      new_cr0 = v | cr0::ET;  // hard-wired on P6
+      if ((new_cr0 & cr0::PG) && !(new_cr0 & cr0::PE)) return c.fail(vec::GP, 0);
+      if ((new_cr0 & cr0::NW) && !(new_cr0 & cr0::CD)) return c.fail(vec::GP, 0);
+      load_pdptes_now = ((new_cr0 ^ c.cpu.cr0) & (cr0::PG | cr0::CD | cr0::NW)) != 0;
       break;
-    }
     case 2: c.cpu.cr2 = v; return Exec::Ok;
-    case 3: c.cpu.cr3 = v & 0xFFFFF018u; break;
+    case 3:
+      // Kept as written (as QEMU keeps it): with PAE, bits 31:5 name the PDPT.
+      new_cr3 = v;
+      load_pdptes_now = true;
+      break;
     case 4:
       if (v & ~kCr4Known) return c.fail(vec::GP, 0);
-      if ((v & cr4::PAE) && c.cpu.paging()) {
-        c.detail = "PAE paging";
-        return Exec::Unsupported;
-      }
-      c.cpu.cr4 = v;
+      new_cr4 = v;
+      load_pdptes_now = ((new_cr4 ^ c.cpu.cr4) & (cr4::PAE | cr4::PGE | cr4::PSE)) != 0;
       break;
     default: return c.fail(vec::UD);
   }
+  if (load_pdptes_now && (new_cr0 & cr0::PG) && (new_cr4 & cr4::PAE) &&
+      !load_pdptes(c.mem, new_cr3, c.cpu.a20_mask, &c.cpu.pdpte)) {
+    return c.fail(vec::GP, 0);  // a present PDPTE with a reserved bit: nothing changes
+  }
+  c.cpu.cr0 = new_cr0;
+  c.cpu.cr3 = new_cr3;
+  c.cpu.cr4 = new_cr4;
   c.flush_tlb();
   c.hooks.paging_written();
   return Exec::Ok;

@@ -97,7 +97,7 @@ enum class StepStatus : uint8_t {
   Halted,          ///< HLT retired, or still halted with nothing deliverable pending
   TripleFault,     ///< shutdown: nothing runs until reset(); CpuHooks::shutdown was called
   Unimplemented,   ///< the instruction is valid but not implemented here; state unchanged, see detail()
-  Unsupported,     ///< a feature this vCPU does not model (task switch, PAE paging, v86 entry); see detail()
+  Unsupported,     ///< a feature this vCPU does not model (task switch, v86 entry); see detail()
   Stopped,         ///< request_stop() was called (run() only)
 };
 

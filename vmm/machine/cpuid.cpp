@@ -11,8 +11,8 @@ namespace vmm86 {
 namespace {
 
 namespace edx1 {
-constexpr uint32_t FPU = 1u << 0, PSE = 1u << 3, TSC = 1u << 4, MSR = 1u << 5, CX8 = 1u << 8, PGE = 1u << 13,
-                   CMOV = 1u << 15, MMX = 1u << 23, FXSR = 1u << 24, SSE = 1u << 25, SSE2 = 1u << 26;
+constexpr uint32_t FPU = 1u << 0, PSE = 1u << 3, TSC = 1u << 4, MSR = 1u << 5, PAE = 1u << 6, CX8 = 1u << 8,
+                   PGE = 1u << 13, CMOV = 1u << 15, MMX = 1u << 23, FXSR = 1u << 24, SSE = 1u << 25, SSE2 = 1u << 26;
 }
 
 constexpr uint32_t kMaxBasicLeaf = 0x16;
@@ -44,8 +44,8 @@ CpuidResult virtual_cpuid(uint32_t leaf, uint32_t subleaf, uint64_t tsc_hz) {
       r.eax = 0x000006D8;  // family 6, model 13, stepping 8 (a P6 core with SSE2)
       r.ebx = 0;           // no CLFLUSH size, one logical CPU, APIC id 0
       r.ecx = 0;
-      r.edx = edx1::FPU | edx1::PSE | edx1::TSC | edx1::MSR | edx1::CX8 | edx1::PGE | edx1::CMOV | edx1::MMX |
-              edx1::FXSR | edx1::SSE | edx1::SSE2;
+      r.edx = edx1::FPU | edx1::PSE | edx1::TSC | edx1::MSR | edx1::PAE | edx1::CX8 | edx1::PGE | edx1::CMOV |
+              edx1::MMX | edx1::FXSR | edx1::SSE | edx1::SSE2;
       break;
     case 2:
       r.eax = 0x00000001;  // one round of descriptors, all "null"

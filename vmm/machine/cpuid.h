@@ -1,5 +1,6 @@
 // The CPU model the guest sees through CPUID (DESIGN.md §2): a P6-family Intel CPU with
-// FPU, TSC, MSR, CX8, CMOV, PSE, PGE, FXSR, MMX, SSE and SSE2; no APIC, no PAE, no
+// FPU, TSC, MSR, PAE (36-bit physical addresses, no NX: no leaf 0x80000001 bits, no
+// EFER), CX8, CMOV, PSE, PGE, FXSR, MMX, SSE and SSE2; no APIC, no
 // hypervisor leaf (the kernel would look for paravirtual interfaces we do not provide).
 // Leaves 3-0x14 read as zeros (no such features); 0x15/0x16 give the TSC rate.
 #pragma once
