@@ -45,6 +45,9 @@ MSR_RULE = ("SDM Vol. 2 RDMSR/WRMSR: #GP(0) for an MSR the CPU does not have and
             "bits or names an undefined memory type (Vol. 3 §11.11.2, §11.12.2); QEMU 7.2's TCG reads unknown "
             "MSRs as 0, drops writes to them and stores any PAT/MTRR value")
 
+PAE_RSVD_RULE = ("SDM Vol. 3 §4.7: a reserved-bit fault sets P with RSVD (bit 3 of the error code \"can be set "
+                 "only if bit 0 is also set\"); QEMU 7.2 leaves P clear")
+
 KERNELS = [
     Kernel("basics"),
     Kernel("tasks", sdm=(
@@ -73,6 +76,20 @@ KERNELS = [
     Kernel("triplefault", vmm86_status=(
         1, "QEMU's -no-reboot ends with status 0 at a triple fault; vmm86 reports one as a failed guest "
            "(status 1, docs/usage.md)")),
+    Kernel("pae", sdm=(
+        *((f"{name}, full error code: {code}", PAE_RSVD_RULE) for name, code in (
+            ("PTE bit 40 (reserved) read", "0x9"),
+            ("PTE bit 40 (reserved) write", "0xb"),
+            ("PTE bit 63 (XD, reserved without NX) read", "0x9"),
+            ("PDE bit 36 (reserved) read", "0x9"),
+            ("2 MiB PDE bit 13 (reserved) read", "0x9"))),
+        ("PDPTE register after the PDPT changed, without a CR3 write: reads 0x16161616",
+         "SDM Vol. 3 §4.4.1: the PDPTEs are loaded by MOV to CR3 (and CR0/CR4 writes that enable PAE paging) "
+         "and not re-read by walks; QEMU 7.2 reads them from memory at each walk"),
+        ("MOV to CR3 of a PDPT with a reserved bit: vector 13 error 0x0, CR3 unchanged",
+         "SDM Vol. 3 §4.4.1: a present PDPTE with a reserved bit makes the MOV to CR3 raise #GP(0); QEMU 7.2 "
+         "loads no PDPTEs at the MOV"),
+    )),
 ]
 
 

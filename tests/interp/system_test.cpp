@@ -92,6 +92,39 @@ TEST(System, PagingEnabledThroughCr0WithoutPeFaults) {
   EXPECT_EQ(m.vector(), 13);
 }
 
+// PAE (SDM Vol. 3 §4.4.1): the PDPTEs are registers loaded by MOV to CR3 (and by the MOVs
+// to CR0/CR4 that turn PAE paging on); a present PDPTE with a reserved bit makes the MOV
+// raise #GP(0) and leaves CR3 as it was. QEMU 7.2 does neither (tests/conformance/pae.c).
+constexpr uint32_t kPdpt = 0x300000, kBadPdpt = 0x300020, kDirectory = 0x301000;
+
+TEST(System, PaeLoadsPdptesOnMovToCr3AndFaultsOnReservedBits) {
+  Machine m;
+  for (uint32_t i = 0; i < 8; ++i) {  // 0-16 MiB identity in 2 MiB pages
+    m.poke32(kDirectory + 8 * i, (i << 21) | 0x87);
+    m.poke32(kDirectory + 8 * i + 4, 0);
+  }
+  m.poke32(kPdpt, kDirectory | 1);
+  m.poke32(kBadPdpt, kDirectory | 1);
+  m.poke32(kBadPdpt + 8, kDirectory | 1 | 0x20);  // bit 5 of a present PDPTE is reserved
+  m.code([](Asm& a) {
+    a.mov(eax, kPdpt);
+    a.mov(asmjit::x86::cr3, eax);
+    a.mov(eax, vmm86::cr4::PAE);
+    a.mov(asmjit::x86::cr4, eax);
+    a.mov(eax, asmjit::x86::cr0);
+    a.or_(eax, vmm86::cr0::PG);
+    a.mov(asmjit::x86::cr0, eax);  // loads the PDPTEs: paging on
+    a.mov(eax, kBadPdpt);
+    a.mov(asmjit::x86::cr3, eax);
+  });
+  ASSERT_EQ(m.run().status, StepStatus::Halted);
+  EXPECT_EQ(m.vector(), 13);
+  EXPECT_EQ(m.stack(0), 0u) << "#GP(0)";
+  EXPECT_EQ(m.cpu.cr3, kPdpt) << "CR3 unchanged";
+  EXPECT_EQ(m.cpu.pdpte[0], uint64_t{kDirectory | 1});
+  EXPECT_EQ(m.cpu.pdpte[1], 0u) << "the PDPTEs of the refused PDPT were not loaded";
+}
+
 TEST(System, DebugRegisters) {
   Machine m;
   m.code([](Asm& a) {

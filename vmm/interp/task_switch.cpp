@@ -225,9 +225,17 @@ Exec Core::switch_task(const TaskSwitch& ts) {
   cpu.ldtr = SegmentCache{img.ldt, 0, 0, 0};
   // A 32-bit TSS switches address spaces as a mov to CR3 does (QEMU and Bochs load CR3
   // only with paging on); CR0.TS changed in any case.
-  if (tss32 && cpu.paging()) cpu.cr3 = img.cr3 & 0xFFFFF018u;
+  // With PAE, CR3 names a 32-byte aligned PDPT and the PDPTEs are loaded as by a MOV to CR3
+  // (SDM Vol. 3 §4.4.1): a present one with a reserved bit is #GP(0) in the new task.
+  const bool pae = (cpu.cr4 & cr4::PAE) != 0;
+  bool bad_pdptes = false;
+  if (tss32 && cpu.paging()) {
+    cpu.cr3 = pae ? img.cr3 : img.cr3 & 0xFFFFF018u;
+    bad_pdptes = pae && !load_pdptes(mem, cpu.cr3, cpu.a20_mask, &cpu.pdpte);
+  }
   flush_tlb();
   hooks.paging_written();
+  if (bad_pdptes) return fail(vec::GP, 0);
   task_trap = img.trap;
 
   VMM86_PROPAGATE(load_task_segments(*this, img, ts.ext));
