@@ -5,7 +5,7 @@
 namespace vmm86 {
 
 FixedAcpiPm::FixedAcpiPm(PcPlatform& platform, const VirtualClock& clock)
-    : pm_(clock, platform.timers(), IrqLine(&platform.pic(), Piix4Pm::kSciIrq)) {
+    : pm_(clock, platform.timers(), IrqLine(&platform.isa_irqs(), Piix4Pm::kSciIrq)) {
   apm_.set_command_handler([this](uint8_t command) { pm_.apm_command(command); });
   IoBus& io = platform.io_bus();
   // The machine's layout is fixed: a clash is a bug, not a guest's doing.

@@ -21,8 +21,8 @@ constexpr uint32_t kMmioWindowSize = 0xFEC00000 - kMmioWindow;
 
 PcChipset::PcChipset(PcPlatform& platform, const VirtualClock& clock, LogFn log, bool acpi)
     : host_(I440fxHostBridge::kQemuSubsystemVendorId, I440fxHostBridge::kQemuSubsystemId),
-      isa_(platform.pic()),
-      pm_(clock, platform.timers(), IrqLine(&platform.pic(), Piix4Pm::kSciIrq)),
+      isa_(platform.isa_irqs()),
+      pm_(clock, platform.timers(), IrqLine(&platform.isa_irqs(), Piix4Pm::kSciIrq)),
       windows_(log),
       mapper_(windows_, log) {
   VMM86_CHECK(bus_.attach(kHostBridgeSlot, 0, host_));

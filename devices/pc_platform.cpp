@@ -12,6 +12,8 @@ constexpr unsigned kIrqCom2 = 3;
 constexpr unsigned kIrqCom1 = 4;
 constexpr unsigned kIrqRtc = 8;
 constexpr unsigned kIrqAux = 12;
+constexpr unsigned kIrqCascade = 2;
+constexpr unsigned kIoApicPinPit = 2;  // ISA IRQ 0, through the usual interrupt source override
 
 constexpr uint16_t kPicMaster = 0x20;
 constexpr uint16_t kPicSlave = 0xA0;
@@ -39,11 +41,20 @@ PcPlatform::PcPlatform(const VirtualClock& clock, PcPlatformConfig config)
       log_(log_or_stderr(std::move(config.log))),
       io_bus_(log_),
       mmio_bus_(log_),
-      pit_(clock, timers_, IrqLine(&pic_, kIrqPit)),
-      rtc_(clock, timers_, IrqLine(&pic_, kIrqRtc), config.rtc_start_unix_ns.value_or(host_unix_time_ns())),
-      com1_(IrqLine(&pic_, kIrqCom1)),
-      i8042_(IrqLine(&pic_, kIrqKeyboard), IrqLine(&pic_, kIrqAux)),
+      lapic_(config.apic ? std::make_unique<LocalApic>(clock, timers_, 0, config.apic_timer_hz) : nullptr),
+      ioapic_(lapic_ ? std::make_unique<IoApic>(*lapic_) : nullptr),
+      pit_(clock, timers_, IrqLine(&isa_irqs_, kIrqPit)),
+      rtc_(clock, timers_, IrqLine(&isa_irqs_, kIrqRtc), config.rtc_start_unix_ns.value_or(host_unix_time_ns())),
+      com1_(IrqLine(&isa_irqs_, kIrqCom1)),
+      i8042_(IrqLine(&isa_irqs_, kIrqKeyboard), IrqLine(&isa_irqs_, kIrqAux)),
       isa_dma_(config.dma_memory) {
+  pic_.set_output_listener([this](bool level) { pic_output_changed(level); });
+  if (ioapic_) {
+    lapic_->set_eoi_listener([this](uint8_t vector) { ioapic_->end_of_interrupt(vector); });
+    BusRangeId id = 0;
+    VMM86_CHECK(mmio_bus_.add(GuestPhys{IoApic::kDefaultBase}, IoApic::kMmioSize, *ioapic_, "ioapic", 4, &id) ==
+                BusStatus::Ok);
+  }
   attach(PcDevice::pic, kPicMaster, 2, pic_.master_ports());
   attach(PcDevice::pic, kPicSlave, 2, pic_.slave_ports());
   attach(PcDevice::pic, kElcr, 2, pic_.elcr_ports());
@@ -55,7 +66,7 @@ PcPlatform::PcPlatform(const VirtualClock& clock, PcPlatformConfig config)
   attach(PcDevice::rtc, kRtc, 2, rtc_);
   attach(PcDevice::com1, kCom1, 8, com1_);
   if (config.com2) {
-    com2_.emplace(IrqLine(&pic_, kIrqCom2));
+    com2_.emplace(IrqLine(&isa_irqs_, kIrqCom2));
     attach(PcDevice::com2, kCom2, 8, *com2_);
   }
   attach(PcDevice::dma, IsaDma::kController1Base, IsaDma::kController1Ports, isa_dma_.controller_ports(0));
@@ -66,6 +77,38 @@ PcPlatform::PcPlatform(const VirtualClock& clock, PcPlatformConfig config)
   attach(PcDevice::post, kPost, 1, post_);
   attach(PcDevice::debugcon, kDebugCon, 1, debug_console_);
   if (config.ram_below_4g != 0) rtc_.set_memory_size(config.ram_below_4g);
+}
+
+void PcPlatform::IsaIrqs::set_irq_level(unsigned irq, bool level) {
+  pc_.pic_.set_irq_level(irq, level);
+  if (pc_.ioapic_ && irq != kIrqCascade) pc_.ioapic_->set_irq_level(irq == kIrqPit ? kIoApicPinPit : irq, level);
+}
+
+void PcPlatform::pic_output_changed(bool level) {
+  if (lapic_) lapic_->set_lint(0, level);
+  if (interrupt_listener_) interrupt_listener_(level);
+}
+
+bool PcPlatform::interrupt_pending() const { return pic_reaches_cpu() || (lapic_ && lapic_->interrupt_pending()); }
+
+uint8_t PcPlatform::acknowledge_interrupt() {
+  if (pic_reaches_cpu() || !lapic_) return pic_.acknowledge();
+  // Nothing pending any more: the spurious vector of whichever source the CPU listens to.
+  if (!lapic_->interrupt_pending() && lapic_->accepts_pic_interrupts()) return pic_.acknowledge();
+  return lapic_->acknowledge();
+}
+
+uint32_t PcPlatform::mmio_read(GuestPhys addr, unsigned size) {
+  if (lapic_ && lapic_->claims(addr.value)) return lapic_->read(addr.value - lapic_->base_address(), size);
+  return static_cast<uint32_t>(mmio_bus_.read(addr, size));
+}
+
+void PcPlatform::mmio_write(GuestPhys addr, unsigned size, uint32_t value) {
+  if (lapic_ && lapic_->claims(addr.value)) {
+    lapic_->write(addr.value - lapic_->base_address(), size, value);
+  } else {
+    mmio_bus_.write(addr, size, value);
+  }
 }
 
 void PcPlatform::set_reset_request(std::function<void()> callback) {
@@ -133,6 +176,10 @@ void PcPlatform::reset() {
   i8042_.reset();
   port92_.reset();
   isa_dma_.reset();
+  if (lapic_) {
+    lapic_->reset();
+    ioapic_->reset();
+  }
   pic_.reset();  // last: the devices above have set their lines
 }
 
@@ -160,6 +207,10 @@ PcPlatformStats PcPlatform::stats() const {
     }
   }
   s.reset_requests = i8042_.reset_requests();
+  if (lapic_) {
+    s.apic = lapic_->stats();
+    s.ioapic = ioapic_->stats();
+  }
   return s;
 }
 

@@ -9,6 +9,10 @@
 //   0x2F8-0x2FF                         16550A COM2         (IRQ 3, optional)
 //   0x00-0x0F, 0xC0-0xDF, 0x81-0x8F     8237A DMA pair + page registers (0x80 is the POST port)
 //   0x80, 0xE9                          POST code, debug console
+// With PcPlatformConfig::apic, also the CPU's local APIC (at IA32_APIC_BASE, 0xFEE00000)
+// and the IOAPIC (0xFEC00000). Every ISA IRQ then drives the 8259 input and the IOAPIC pin
+// of the same number, except IRQ 0 (the PIT), which reaches IOAPIC pin 2 as on QEMU's and
+// most PCs' boards (the firmware's interrupt source override says so); pin 0 is not wired.
 // The machine (vmm/) drives it from the vCPU thread; see devices/README.md for the
 // wiring of interrupts, timers and the terminal.
 #pragma once
@@ -16,11 +20,14 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "devices/apic/io_apic.h"
+#include "devices/apic/local_apic.h"
 #include "devices/bus.h"
 #include "devices/clock/timer_queue.h"
 #include "devices/clock/virtual_clock.h"
@@ -77,6 +84,8 @@ struct PcPlatformStats {
   VMM86_PC_COUNTERS(VMM86_X)
 #undef VMM86_X
   std::array<uint64_t, 16> irq_raised{};  ///< rising edges at each PIC input
+  LocalApicStats apic;                    ///< zero without an APIC
+  IoApicStats ioapic;
 
   /// Calls f(name, value) for every counter, e.g. "port_accesses.pit", "irq_raised.0";
   /// `name` converts to std::string_view.
@@ -89,6 +98,12 @@ struct PcPlatformStats {
     VMM86_PC_COUNTERS(VMM86_X)
 #undef VMM86_X
     for (unsigned i = 0; i < irq_raised.size(); ++i) f("irq_raised." + std::to_string(i), irq_raised[i]);
+#define VMM86_X(name, what) f("apic." #name, apic.name);
+    VMM86_APIC_COUNTERS(VMM86_X)
+#undef VMM86_X
+#define VMM86_X(name, what) f("ioapic." #name, ioapic.name);
+    VMM86_IOAPIC_COUNTERS(VMM86_X)
+#undef VMM86_X
   }
 };
 
@@ -103,6 +118,10 @@ struct PcPlatformConfig {
   LogFn log;
   /// Guest RAM for the ISA DMA controller (outlives the platform); null: DMA moves nothing.
   DmaMemory* dma_memory = nullptr;
+  /// A local APIC (ID 0, the BSP) and an IOAPIC.
+  bool apic = false;
+  /// The local APIC timer's input clock (LocalApic::kDefaultTimerHz: QEMU's 1 GHz).
+  uint64_t apic_timer_hz = LocalApic::kDefaultTimerHz;
 };
 
 enum class SerialPort : uint8_t { Com1, Com2 };
@@ -117,12 +136,20 @@ class PcPlatform {
   // --- The CPU side -------------------------------------------------------------
   [[nodiscard]] IoBus& io_bus() { return io_bus_; }
   [[nodiscard]] MmioBus& mmio_bus() { return mmio_bus_; }
-  /// The 8259's INT output (deliver when the guest's IF is set).
-  [[nodiscard]] bool interrupt_pending() const { return pic_.interrupt_pending(); }
-  /// The INTA cycle: the vector to deliver.
-  [[nodiscard]] uint8_t acknowledge_interrupt() { return pic_.acknowledge(); }
-  /// Called with the new INT level whenever it changes (set the vCPU's pending flag).
-  void set_interrupt_listener(std::function<void(bool)> listener) { pic_.set_output_listener(std::move(listener)); }
+  /// A physical access the CPU does outside RAM: the local APIC's page if it claims the
+  /// address (it sits in the CPU, before the bus), else the MMIO bus.
+  [[nodiscard]] uint32_t mmio_read(GuestPhys addr, unsigned size);
+  void mmio_write(GuestPhys addr, unsigned size, uint32_t value);
+  /// The CPU's INTR: the 8259's INT output where it reaches the CPU (no APIC, or the APIC
+  /// passes it: LocalApic::accepts_pic_interrupts), or a local APIC vector above its PPR.
+  /// Deliver when the guest's IF is set.
+  [[nodiscard]] bool interrupt_pending() const;
+  /// The INTA cycle: the vector to deliver (the 8259's first: ExtINT has no priority).
+  [[nodiscard]] uint8_t acknowledge_interrupt();
+  /// Called with the 8259's new INT level whenever it changes.
+  void set_interrupt_listener(std::function<void(bool)> listener) { interrupt_listener_ = std::move(listener); }
+  /// The ISA interrupt lines: IRQ n drives 8259 input n and its IOAPIC pin.
+  [[nodiscard]] IrqSink& isa_irqs() { return isa_irqs_; }
 
   // --- Time -----------------------------------------------------------------------
   /// Runs the device timers due at the clock's current time; returns how many ran.
@@ -156,6 +183,9 @@ class PcPlatform {
 
   // --- The devices (for the machine's inspection and tests) ----------------------
   [[nodiscard]] Pic8259& pic() { return pic_; }
+  /// nullptr without PcPlatformConfig::apic.
+  [[nodiscard]] LocalApic* local_apic() { return lapic_.get(); }
+  [[nodiscard]] IoApic* io_apic() { return ioapic_.get(); }
   [[nodiscard]] Pit8254& pit() { return pit_; }
   [[nodiscard]] RtcCmos& rtc() { return rtc_; }
   [[nodiscard]] I8042& i8042() { return i8042_; }
@@ -168,8 +198,23 @@ class PcPlatform {
   [[nodiscard]] TimerQueue& timers() { return timers_; }
 
  private:
+  /// Fans each ISA IRQ out to the 8259 and the IOAPIC.
+  class IsaIrqs final : public IrqSink {
+   public:
+    explicit IsaIrqs(PcPlatform& pc) : pc_(pc) {}
+    void set_irq_level(unsigned irq, bool level) override;
+
+   private:
+    PcPlatform& pc_;
+  };
+
   void attach(PcDevice device, uint16_t base, uint32_t count, PortIoDevice& window);
   void a20_inputs_changed();
+  /// The 8259's INT output changed: LINT0, and whoever listens.
+  void pic_output_changed(bool level);
+  [[nodiscard]] bool pic_reaches_cpu() const {
+    return pic_.interrupt_pending() && (!lapic_ || lapic_->accepts_pic_interrupts());
+  }
 
   const VirtualClock& clock_;
   LogFn log_;
@@ -178,6 +223,9 @@ class PcPlatform {
   // Declared before the devices: their timers and IRQ lines point here.
   TimerQueue timers_;
   Pic8259 pic_;
+  std::unique_ptr<LocalApic> lapic_;
+  std::unique_ptr<IoApic> ioapic_;
+  IsaIrqs isa_irqs_{*this};
   Pit8254 pit_;
   RtcCmos rtc_;
   Uart16550 com1_;
@@ -189,6 +237,7 @@ class PcPlatform {
   DebugConsolePort debug_console_;
   std::vector<std::pair<PcDevice, BusRangeId>> ranges_;
   std::function<void(bool)> a20_listener_;
+  std::function<void(bool)> interrupt_listener_;
   bool a20_line_ = true;
   uint64_t timer_callbacks_ = 0;
 };

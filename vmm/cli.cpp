@@ -49,6 +49,7 @@ struct RawRun {
   bool snapshot = false;
   bool no_reboot = false;
   bool no_acpi = false;
+  bool no_apic = false;
 };
 
 /// QEMU's -drive syntax, the keys vmm86 knows: file, format, if, media, readonly, index.
@@ -281,6 +282,7 @@ Result<MachineConfig> check_run(const RawRun& raw) {
   config.snapshot = raw.snapshot;
   config.no_reboot = raw.no_reboot;
   config.acpi = !raw.no_acpi;
+  config.apic = !raw.no_apic;
   if (!raw.trace_limit.empty()) {
     auto limit = parse_count(raw.trace_limit);
     if (!limit) return make_error("--trace-limit {}: {}", raw.trace_limit, limit.error());
@@ -397,6 +399,7 @@ CommandLine parse_command_line(int argc, const char* const* argv, std::FILE* out
   run->add_flag(std::string(run_option(RunOption::NoReboot).flag), raw.no_reboot,
                 help_of(run_option(RunOption::NoReboot)));
   run->add_flag(std::string(run_option(RunOption::NoAcpi).flag), raw.no_acpi, help_of(run_option(RunOption::NoAcpi)));
+  run->add_flag(std::string(run_option(RunOption::NoApic).flag), raw.no_apic, help_of(run_option(RunOption::NoApic)));
   const RunOptionSpec& drive = run_option(RunOption::Drive);
   run->add_option(std::string(drive.flag), raw.drives, help_of(drive))
       ->type_name(std::string(drive.value_name))

@@ -75,6 +75,9 @@ enum class OptionState : uint8_t {
   X(NoAcpi, "--no-acpi", "", Active,                                                           \
     "a PC without ACPI (QEMU's -machine acpi=off): no ACPI tables and no ACPI power "          \
     "management hardware, so the guest cannot power off through ACPI")                         \
+  X(NoApic, "--no-apic", "", Active,                                                            \
+    "a PC without the local APIC and the IOAPIC: the 8259 pair is the only interrupt "          \
+    "controller and CPUID has no APIC flag (QEMU: -cpu ...,-apic)")                             \
   X(Debugcon, "--debugcon", "[IOBASE:]FILE", Active,                                            \
     "write the bytes the guest sends to I/O port IOBASE (default 0xE9, QEMU's isa-debugcon) "   \
     "to FILE; repeatable (SeaBIOS's debug log is port 0x402)")                                  \

@@ -52,6 +52,14 @@ Status fill_pc_fw_cfg(FwCfg& fw_cfg, const FwCfgMachineInfo& info) {
     append_le(port, info.serial_console_port, 2);
     VMM86_TRY(fw_cfg.add_file("etc/sercon-port", std::move(port)));
   }
+  // With an IOAPIC: SeaBIOS's MADT and MP table then say that ISA IRQ 0 is GSI 2 (an
+  // interrupt source override), as QEMU's machine asks; without it Linux finds no timer on
+  // the IOAPIC ("8254 timer not connected to IO-APIC") and falls back to ExtINT.
+  if (info.irq0_to_ioapic_pin2) {
+    std::vector<uint8_t> yes;
+    append_le(yes, 1, 4);
+    VMM86_TRY(fw_cfg.add_file("etc/irq0-override", std::move(yes)));
+  }
   // le32 ms, QEMU's width (-boot reboot-timeout); all ones: never retry.
   std::vector<uint8_t> wait;
   append_le(wait, info.boot_fail_wait_ms, 4);

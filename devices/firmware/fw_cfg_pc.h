@@ -4,7 +4,7 @@
 // etc/acpi/tables and the etc/table-loader that places them; SeaBIOS then makes none of
 // its own and moves the PIIX4 PM block to 0x600, where the FADT says it is).
 // Left out: etc/smbios/* (SeaBIOS then builds its own SMBIOS tables), the UUID (reads as
-// zeros), the IRQ0 override (reads 0: no IOAPIC route to announce), and direct Linux boot.
+// zeros), and direct Linux boot.
 #pragma once
 
 #include <cstdint>
@@ -44,6 +44,8 @@ struct FwCfgMachineInfo {
   uint32_t boot_fail_wait_ms = 0xFFFFFFFF;
   /// SeaBIOS's "Press ESC for boot menu" prompt and its 2.5 s wait.
   bool show_boot_menu = false;
+  /// The machine wires ISA IRQ 0 to IOAPIC pin 2 (etc/irq0-override).
+  bool irq0_to_ioapic_pin2 = false;
 };
 
 /// QEMU's i440FX RAM split: up to 3.5 GiB all of it sits at 0; more than that puts 3 GiB

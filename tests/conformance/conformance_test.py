@@ -90,6 +90,7 @@ KERNELS = [
          "SDM Vol. 3 §4.4.1: a present PDPTE with a reserved bit makes the MOV to CR3 raise #GP(0); QEMU 7.2 "
          "loads no PDPTEs at the MOV"),
     )),
+    Kernel("apic"),  # QEMU's pc has the APICs; so has vmm86 by default
 ]
 
 

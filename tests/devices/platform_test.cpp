@@ -142,7 +142,101 @@ TEST_F(PlatformTest, StatsNameEveryCounter) {
                            "unhandled_port_accesses", "interrupts_acknowledged", "irq_raised.0", "irq_raised.15"}) {
     EXPECT_EQ(all.count(name), 1u) << name;
   }
-  EXPECT_EQ(all.size(), 10u + 7u + 16u);
+  EXPECT_EQ(all.count("apic.eois"), 1u);
+  EXPECT_EQ(all.count("ioapic.messages"), 1u);
+  EXPECT_EQ(all.size(), 10u + 7u + 16u + 14u + 4u);
+}
+
+// The platform with its APICs, driven as Linux drives them.
+class ApicPlatformTest : public ::testing::Test {
+ protected:
+  ApicPlatformTest() : pc(clock, config()) {}
+  static PcPlatformConfig config() {
+    PcPlatformConfig c;
+    c.apic = true;
+    c.log = [](std::string_view) {};
+    return c;
+  }
+  void out(uint16_t port, uint8_t value) { pc.io_bus().write(port, 1, value); }
+  void apic_write(uint32_t offset, uint32_t value) { pc.mmio_write(GuestPhys{0xFEE00000 + offset}, 4, value); }
+  uint32_t apic_read(uint32_t offset) { return pc.mmio_read(GuestPhys{0xFEE00000 + offset}, 4); }
+  void ioapic_write(uint8_t index, uint32_t value) {
+    pc.mmio_write(GuestPhys{0xFEC00000}, 4, index);
+    pc.mmio_write(GuestPhys{0xFEC00010}, 4, value);
+  }
+  void pit_tick_every_us(uint16_t count) {
+    out(0x43, 0x34);
+    out(0x40, static_cast<uint8_t>(count));
+    out(0x40, static_cast<uint8_t>(count >> 8));
+  }
+  void linux_pic_init() {
+    for (auto [port, value] : std::vector<std::pair<uint16_t, uint8_t>>{
+             {0x20, 0x11}, {0x21, 0x30}, {0x21, 0x04}, {0x21, 0x01}, {0x21, 0xFA}}) {
+      out(port, value);
+    }
+  }
+  /// The PIT at 1 kHz, then a millisecond of its ticks.
+  void pit_runs_1ms() {
+    if (!pit_started) pit_tick_every_us(1193);
+    pit_started = true;
+    clock.advance(1'000'000);
+    pc.run_timers();
+  }
+
+  bool pit_started = false;
+  VirtualClock clock = VirtualClock::manual();
+  PcPlatform pc;
+};
+
+TEST_F(ApicPlatformTest, ThePicReachesTheCpuThroughTheVirtualWire) {
+  linux_pic_init();
+  pit_runs_1ms();
+  // The APIC is software-disabled after reset: the 8259 goes straight to the CPU.
+  ASSERT_TRUE(pc.interrupt_pending());
+  EXPECT_EQ(pc.acknowledge_interrupt(), 0x30);
+  out(0x20, 0x20);
+  apic_write(0xF0, 0x1FF);  // software enable: LINT0 is still ExtINT (reset state)
+  pit_runs_1ms();
+  ASSERT_TRUE(pc.interrupt_pending());
+  EXPECT_EQ(pc.acknowledge_interrupt(), 0x30);
+  out(0x20, 0x20);
+  apic_write(0x350, 0x10700);  // LINT0 masked: the 8259 is cut off
+  pit_runs_1ms();
+  EXPECT_FALSE(pc.interrupt_pending());
+  EXPECT_TRUE(pc.pic().interrupt_pending());
+}
+
+TEST_F(ApicPlatformTest, IsaIrq0ReachesIoApicPin2) {
+  linux_pic_init();
+  out(0x21, 0xFF);  // everything masked at the 8259
+  apic_write(0xF0, 0x1FF);
+  apic_write(0x350, 0x10700);
+  ioapic_write(0x10 + 2 * 2, 0x31);  // pin 2: vector 0x31, edge, physical APIC 0
+  ioapic_write(0x10 + 2 * 0, 0x3F);  // pin 0 is not wired
+  pit_runs_1ms();
+  ASSERT_TRUE(pc.interrupt_pending());
+  EXPECT_EQ(pc.acknowledge_interrupt(), 0x31);
+  apic_write(0xB0, 0);
+  EXPECT_FALSE(pc.interrupt_pending());
+  // Every PIT edge reached both controllers (the IRR holds one of the 8259's edges).
+  EXPECT_GE(pc.stats().irq_raised[0], 1u);
+  EXPECT_EQ(pc.stats().ioapic.messages, pc.stats().irq_raised[0]);
+  EXPECT_EQ(pc.stats().apic.ioapic_interrupts, pc.stats().irq_raised[0]);
+  EXPECT_EQ(pc.stats().apic.eois, 1u);
+}
+
+TEST_F(ApicPlatformTest, ApicPageFollowsTheBaseAndResetRestoresIt) {
+  EXPECT_EQ(apic_read(0x30), 0x00050014u);
+  ASSERT_TRUE(pc.local_apic()->write_base_msr(0xD0000800));
+  EXPECT_EQ(apic_read(0x30), 0xFFFFFFFFu);  // nothing behind the old page now
+  EXPECT_EQ(pc.mmio_read(GuestPhys{0xD0000030}, 4), 0x00050014u);
+  ASSERT_TRUE(pc.local_apic()->write_base_msr(0xD0000000));  // globally disabled
+  EXPECT_EQ(pc.mmio_read(GuestPhys{0xD0000030}, 4), 0xFFFFFFFFu);
+  pc.reset();
+  EXPECT_EQ(apic_read(0x30), 0x00050014u);
+  EXPECT_EQ(pc.local_apic()->base_msr(), 0xFEE00900u);
+  pc.mmio_write(GuestPhys{0xFEC00000}, 4, 0x01);
+  EXPECT_EQ(pc.mmio_read(GuestPhys{0xFEC00010}, 4), 0x00170020u);
 }
 
 TEST(PlatformHostClockTest, PitTicksInRealTime) {

@@ -92,6 +92,7 @@ struct MachineConfig {
   std::string boot_order = "cad";         ///< QEMU's -boot: a floppy, c hard disk, d CD-ROM
   bool snapshot = false;                  ///< writes go to a temporary overlay, never the images
   bool no_reboot = false;                 ///< a guest reset ends the run (QEMU's -no-reboot)
+  bool apic = true;                       ///< a local APIC and an IOAPIC (--no-apic: without)
   /// --debug-exit, if given
   std::optional<DebugExitConfig> debug_exit;
   /// ACPI (tables, the PIIX4 PM hardware); --no-acpi turns it off (QEMU's -machine acpi=off)

@@ -12,7 +12,8 @@ namespace {
 
 namespace edx1 {
 constexpr uint32_t FPU = 1u << 0, PSE = 1u << 3, TSC = 1u << 4, MSR = 1u << 5, PAE = 1u << 6, CX8 = 1u << 8,
-                   PGE = 1u << 13, CMOV = 1u << 15, MMX = 1u << 23, FXSR = 1u << 24, SSE = 1u << 25, SSE2 = 1u << 26;
+                   APIC = 1u << 9, PGE = 1u << 13, CMOV = 1u << 15, MMX = 1u << 23, FXSR = 1u << 24, SSE = 1u << 25,
+                   SSE2 = 1u << 26;
 }
 
 constexpr uint32_t kMaxBasicLeaf = 0x16;
@@ -30,7 +31,9 @@ uint32_t pack(const char* four) {
 
 }  // namespace
 
-CpuidResult virtual_cpuid(uint32_t leaf, uint32_t subleaf, uint64_t tsc_hz) {
+uint64_t crystal_hz(uint64_t tsc_hz) { return tsc_hz / kTscCrystalRatio; }
+
+CpuidResult virtual_cpuid(uint32_t leaf, uint32_t subleaf, uint64_t tsc_hz, bool apic) {
   (void)subleaf;
   CpuidResult r;
   switch (leaf) {
@@ -42,10 +45,12 @@ CpuidResult virtual_cpuid(uint32_t leaf, uint32_t subleaf, uint64_t tsc_hz) {
       break;
     case 1:
       r.eax = 0x000006D8;  // family 6, model 13, stepping 8 (a P6 core with SSE2)
-      r.ebx = 0;           // no CLFLUSH size, one logical CPU, APIC id 0
+      r.ebx = 0;           // no CLFLUSH size, one logical CPU, initial APIC ID 0 (bits 31:24)
       r.ecx = 0;
       r.edx = edx1::FPU | edx1::PSE | edx1::TSC | edx1::MSR | edx1::PAE | edx1::CX8 | edx1::PGE | edx1::CMOV |
               edx1::MMX | edx1::FXSR | edx1::SSE | edx1::SSE2;
+      // A globally disabled APIC also clears the flag (SDM §10.4.3).
+      if (apic) r.edx |= edx1::APIC;
       break;
     case 2:
       r.eax = 0x00000001;  // one round of descriptors, all "null"
@@ -54,7 +59,7 @@ CpuidResult virtual_cpuid(uint32_t leaf, uint32_t subleaf, uint64_t tsc_hz) {
       if (tsc_hz != 0) {
         r.eax = 1;
         r.ebx = kTscCrystalRatio;
-        r.ecx = static_cast<uint32_t>(tsc_hz / kTscCrystalRatio);
+        r.ecx = static_cast<uint32_t>(crystal_hz(tsc_hz));
       }
       break;
     case 0x16:  // base, maximum and bus frequency in MHz

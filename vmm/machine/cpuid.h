@@ -15,7 +15,14 @@ namespace vmm86 {
 /// leaves 0x15/0x16 as Intel CPUs do, so that the guest does not have to calibrate the TSC
 /// against the PIT (which fails when one PIT read takes ten times another: a host timer
 /// tick or preemption is enough); 0 reports it as unknown.
-[[nodiscard]] CpuidResult virtual_cpuid(uint32_t leaf, uint32_t subleaf, uint64_t tsc_hz);
+/// `apic`: the local APIC is present and globally enabled (CPUID.1:EDX[9]; its initial
+/// APIC ID, 0, is in CPUID.1:EBX[31:24]).
+[[nodiscard]] CpuidResult virtual_cpuid(uint32_t leaf, uint32_t subleaf, uint64_t tsc_hz, bool apic);
+
+/// The core crystal clock leaf 0x15 reports for `tsc_hz` (0: none), which the local APIC
+/// timer counts on CPUs that report it (SDM §10.5.4), and Linux takes as the APIC timer's
+/// rate without calibrating it.
+[[nodiscard]] uint64_t crystal_hz(uint64_t tsc_hz);
 
 /// The host's TSC rate in Hz, measured against CLOCK_MONOTONIC_RAW (a few milliseconds,
 /// once per process); 0 if the TSC does not tick at a constant rate.

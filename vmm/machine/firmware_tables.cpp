@@ -8,7 +8,7 @@
 
 namespace vmm86 {
 
-bool machine_has_apic(const MachineConfig&) { return false; }
+bool machine_has_apic(const MachineConfig& config) { return config.apic; }
 
 PlatformTablesConfig platform_tables_config(const MachineConfig& config) {
   PlatformTablesConfig tables;
@@ -16,7 +16,7 @@ PlatformTablesConfig platform_tables_config(const MachineConfig& config) {
   tables.apic = machine_has_apic(config);
   tables.acpi = config.acpi;
   tables.pm_io_base = FixedAcpiPm::kPmIoBase;  // SeaBIOS's PMBA too, with the table loader
-  const CpuidResult leaf1 = virtual_cpuid(1, 0, 0);
+  const CpuidResult leaf1 = virtual_cpuid(1, 0, 0, tables.apic);
   tables.cpu_signature = leaf1.eax;
   tables.cpu_features = leaf1.edx;
   const bool bios = config.kernel_path.empty();

@@ -23,8 +23,8 @@ inline constexpr uint32_t kDirectBootMpFloatingAddr = 0xF0020;
 inline constexpr uint32_t kDirectBootMpConfigAddr = 0xF0030;
 inline constexpr uint32_t kDirectBootMpConfigEnd = 0xF1000;
 
-/// Whether the machine has a local APIC and an IOAPIC. Not yet (issue 17: the APIC work
-/// turns this on, and the MADT and MP tables follow).
+/// Whether the machine has a local APIC and an IOAPIC (MachineConfig::apic, --no-apic);
+/// the MADT and the MP table follow.
 [[nodiscard]] bool machine_has_apic(const MachineConfig& config);
 
 /// The facts the tables state about the machine of `config`: its CPUs, APICs, the ACPI PM

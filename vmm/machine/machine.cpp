@@ -117,7 +117,11 @@ Status Machine::init() {
   PcPlatformConfig pc_config;
   pc_config.ram_below_4g = mem_.ram_size();
   pc_config.dma_memory = dma_.get();  // the 8237A's channels
+  pc_config.apic = config_.apic;
+  // The APIC timer counts the crystal CPUID 0x15 reports (measured here, before the guest asks).
+  if (const uint64_t crystal = crystal_hz(host_tsc_hz())) pc_config.apic_timer_hz = crystal;
   pc_ = std::make_unique<PcPlatform>(clock_, std::move(pc_config));
+  if (config_.apic) attach_apics();
   pc_->set_reset_request([this] { reset_requested_ = true; });
   pc_->set_a20_listener([this](bool on) { set_a20(on); });
   for (const DebugconConfig& debugcon : config_.debugcons) VMM86_TRY(attach_debugcon(debugcon));
@@ -131,7 +135,6 @@ Status Machine::init() {
   mmu_ = std::make_unique<ShadowMmu>(mem_);
   VMM86_TRY(mmu_->init());
   interp_ = std::make_unique<Interpreter>(ctx_->cpu, mem_, *this);
-  (void)host_tsc_hz();  // measured now rather than when the guest first asks (CPUID 0x15)
   if (config_.engine == Engine::Bt) {
     bt_ = std::make_unique<BtEngine>(*ctx_, mem_, *mmu_, *interp_, kCodeCacheBytes);
     bt_->count_interpreted_mnemonics(config_.stats);
@@ -177,6 +180,36 @@ Status Machine::init() {
   return ok_status();
 }
 
+void Machine::attach_apics() {
+  mem_.add_region({GuestPhys{IoApic::kDefaultBase}, IoApic::kMmioSize, PhysKind::Mmio, "ioapic"});
+  LocalApic& lapic = *pc_->local_apic();
+  lapic.set_base_listener([this] { local_apic_moved(); });
+  local_apic_moved();
+  ApicCpuSignals signals;
+  signals.nmi = [this] { raise_nmi(); };
+  // One CPU: INIT and start-up IPIs can only name the BSP, which has no wait-for-SIPI state
+  // to leave; counted by the APIC (apic.init_ipis), the SMP work gives them their effect.
+  pc_->local_apic()->set_cpu_signals(std::move(signals));
+}
+
+void Machine::local_apic_moved() {
+  const LocalApic& lapic = *pc_->local_apic();
+  // The page the CPU takes for its APIC, none while the APIC is globally disabled (its
+  // accesses then reach whatever is behind it, as on a CPU without one).
+  const GuestPhys old_base = lapic_region_.start;
+  const uint64_t old_size = lapic_region_.size;
+  lapic_region_ = {GuestPhys{lapic.base_address()}, lapic.globally_enabled() ? LocalApic::kPageSize : 0, PhysKind::Mmio,
+                   "lapic"};
+  mem_.set_region(lapic_region_);
+  if (!mmu_) return;  // before the engines exist: nothing mapped yet
+  if (bt_) {
+    if (old_size != 0) bt_->physical_map_changed(old_base, old_size);
+    bt_->physical_map_changed(lapic_region_.start, LocalApic::kPageSize);
+  } else {
+    interp_->flush_tlb();
+  }
+}
+
 Status Machine::attach_debugcon(const DebugconConfig& debugcon) {
   std::FILE* file = std::fopen(debugcon.path.c_str(), "w");
   if (!file) return make_error("--debugcon {}: {}", debugcon.path, std::strerror(errno));
@@ -220,6 +253,7 @@ Status Machine::attach_firmware_devices() {
   fw_cfg_ = std::make_unique<FwCfg>(dma_.get());
   FwCfgMachineInfo info;
   info.ram_bytes = mem_.ram_size();
+  info.irq0_to_ioapic_pin2 = config_.apic;
   VMM86_TRY(fill_pc_fw_cfg(*fw_cfg_, info));
   if (config_.acpi) VMM86_TRY(add_acpi_tables(*fw_cfg_, build_acpi_tables(platform_tables_config(config_))));
   BusRangeId id = 0;
@@ -247,8 +281,8 @@ void Machine::set_boot_order() {
 }
 
 Status Machine::attach_storage() {
-  ide_ = std::make_unique<IdeController>(*dma_, IrqLine(&pc_->pic(), IdeController::kPrimaryIrq),
-                                         IrqLine(&pc_->pic(), IdeController::kSecondaryIrq));
+  ide_ = std::make_unique<IdeController>(*dma_, IrqLine(&pc_->isa_irqs(), IdeController::kPrimaryIrq),
+                                         IrqLine(&pc_->isa_irqs(), IdeController::kSecondaryIrq));
   VMM86_CHECK(ide_->register_legacy_ports(pc_->io_bus()) == BusStatus::Ok);
   chipset_->mapper().attach_io(chipset_->ide(), Piix3Ide::kBusMasterBar, ide_->bus_master(), "ide-bus-master",
                                IdeBusMaster::kWidth);
@@ -268,7 +302,7 @@ Status Machine::attach_storage() {
 }
 
 Status Machine::attach_floppies() {
-  fdc_ = std::make_unique<FloppyController>(pc_->isa_dma(), IrqLine(&pc_->pic(), FloppyController::kIrq));
+  fdc_ = std::make_unique<FloppyController>(pc_->isa_dma(), IrqLine(&pc_->isa_irqs(), FloppyController::kIrq));
   VMM86_CHECK(fdc_->register_ports(pc_->io_bus()) == BusStatus::Ok);
   unsigned count = 0;
   for (const DriveConfig& drive : config_.drives) {
@@ -332,11 +366,12 @@ uint64_t Machine::retired() const { return ctx_->retired + interp_->retired(); }
 
 uint32_t Machine::port_in(uint16_t port, unsigned size) { return pc_->io_bus().read(port, size); }
 void Machine::port_out(uint16_t port, unsigned size, uint32_t value) { pc_->io_bus().write(port, size, value); }
-uint32_t Machine::mmio_read(GuestPhys addr, unsigned size) {
-  return static_cast<uint32_t>(pc_->mmio_bus().read(addr, size));
+uint32_t Machine::mmio_read(GuestPhys addr, unsigned size) { return pc_->mmio_read(addr, size); }
+void Machine::mmio_write(GuestPhys addr, unsigned size, uint32_t value) { pc_->mmio_write(addr, size, value); }
+CpuidResult Machine::cpuid(uint32_t leaf, uint32_t subleaf) {
+  const LocalApic* lapic = pc_->local_apic();
+  return virtual_cpuid(leaf, subleaf, host_tsc_hz(), lapic && lapic->globally_enabled());
 }
-void Machine::mmio_write(GuestPhys addr, unsigned size, uint32_t value) { pc_->mmio_bus().write(addr, size, value); }
-CpuidResult Machine::cpuid(uint32_t leaf, uint32_t subleaf) { return virtual_cpuid(leaf, subleaf, host_tsc_hz()); }
 // The virtual TSC is the host's (translated rdtsc runs natively): it ticks at the host's
 // constant rate, which CPUID leaf 0x15 tells the guest.
 uint64_t Machine::tsc_clock() { return __rdtsc(); }
@@ -345,10 +380,17 @@ bool Machine::rdmsr(uint32_t index, uint64_t* value) {
     case 0x17:  // IA32_PLATFORM_ID: read by the microcode driver; no platform bits
       *value = 0;
       return true;
+    case LocalApic::kMsrApicBase:
+      if (!pc_->local_apic()) return false;
+      *value = pc_->local_apic()->base_msr();
+      return true;
     default: return false;  // #GP, as for an MSR the CPU does not have
   }
 }
-bool Machine::wrmsr(uint32_t, uint64_t) { return false; }
+bool Machine::wrmsr(uint32_t index, uint64_t value) {
+  if (index == LocalApic::kMsrApicBase && pc_->local_apic()) return pc_->local_apic()->write_base_msr(value);
+  return false;
+}
 bool Machine::interrupt_pending() { return intr_deliverable_now(); }
 uint8_t Machine::acknowledge_interrupt() {
   ++interrupts_delivered_;

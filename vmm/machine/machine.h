@@ -133,6 +133,11 @@ class Machine final : public CpuHooks {
   [[nodiscard]] Status attach_debugcon(const DebugconConfig& debugcon);
   /// --debug-exit: QEMU's isa-debug-exit.
   [[nodiscard]] Status attach_debug_exit(const DebugExitConfig& config);
+  /// The local APIC's and the IOAPIC's pages in the physical map; the APIC's NMIs.
+  void attach_apics();
+  /// IA32_APIC_BASE moved or (dis)abled the local APIC's page: the physical map follows,
+  /// and nothing mapped or translated through the old map survives.
+  void local_apic_moved();
   /// What a BIOS boot adds to the legacy PC: the PCI chipset and fw_cfg (with the ACPI
   /// tables unless --no-acpi).
   [[nodiscard]] Status attach_firmware_devices();
@@ -174,6 +179,7 @@ class Machine final : public CpuHooks {
   std::unique_ptr<IdeController> ide_;     ///< with a BIOS only
   std::unique_ptr<FloppyController> fdc_;  ///< with a BIOS only
   bool acpi_power_off_ = false;
+  PhysRegion lapic_region_;  ///< the local APIC's page as the physical map has it
   std::vector<std::unique_ptr<DebugConsolePort>> debugcon_ports_;
   std::vector<std::unique_ptr<std::FILE, int (*)(std::FILE*)>> debugcon_files_;
   std::unique_ptr<IsaDebugExit> debug_exit_;
