@@ -426,5 +426,26 @@ TEST(Interrupts, NmiIgnoresIf) {
   EXPECT_EQ(m.cpu.eip, kVectorStubs + 2 * 8);
 }
 
+// An event's frame holds EFLAGS, so status flags the SDM left undefined (imul's SF ZF AF
+// PF) become visible in memory: the reference counts an SDM-undefined outcome, as for a
+// pushf, and the differential tools do not report the frame's byte as a divergence.
+TEST(Events, FramePushingUndefinedFlagsIsAnUndefinedOutcome) {
+  for (const bool undefined : {true, false}) {
+    Machine m;
+    m.code([&](Asm& a) {
+      a.mov(eax, 7);
+      if (undefined) {
+        a.imul(eax, eax, 3);
+      } else {
+        a.add(eax, 3);
+      }
+      a.int3();
+    });
+    ASSERT_EQ(m.run().status, StepStatus::Halted);
+    EXPECT_EQ(m.vector(), 3);
+    EXPECT_EQ(m.interp.undefined_results(), undefined ? 1u : 0u) << (undefined ? "imul" : "add");
+  }
+}
+
 }  // namespace
 }  // namespace vmm86::test

@@ -25,6 +25,9 @@ Exec deliver_real(Core& c, const Event& ev) {
 }  // namespace
 
 Exec Core::deliver_once(const Event& ev) {
+  // The frame (or a task switch's TSS) gets EFLAGS: status flags the SDM left undefined
+  // become visible in memory, as a pushf would make them.
+  if (undefined_flags & flags::Status) ++undefined_results;
   hooks.event_delivering(GuestEvent{ev.vector, ev.kind == EventKind::SoftwareInt,
                                     ev.kind == EventKind::External || ev.kind == EventKind::Nmi, ev.has_error,
                                     ev.error});
