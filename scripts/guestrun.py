@@ -323,6 +323,15 @@ def watch_console(cmd: list[str], until: bytes, timeout_s: float) -> tuple[str, 
     return out.decode("utf-8", "replace"), err, elapsed
 
 
+def console_diff(expected: list[str], got: list[str], most: int) -> list[str]:
+    """Where a console differs from the recorded one: a line per differing line (at most
+    `most`), then the counts if they differ. Empty when they are the same."""
+    diff = [f"  line {i}: want {w!r}, got {g!r}" for i, (w, g) in enumerate(zip(expected, got)) if w != g][:most]
+    if len(got) != len(expected):
+        diff.append(f"  {len(expected)} lines wanted, {len(got)} got")
+    return diff
+
+
 def read_sections(path: pathlib.Path) -> dict[str, list[str]]:
     """A file of recorded answers: "[name]" starts a section; "#" lines before the first
     section are comments (inside one they are answers: consoles print such lines)."""

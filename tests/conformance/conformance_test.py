@@ -140,9 +140,7 @@ def main() -> int:
         if want is None:
             problem = "no answers recorded from QEMU (run with qemu --record)"
         elif lines != want[1:]:
-            diff = [f"  line {i}: want {w!r}, got {g!r}" for i, (w, g) in enumerate(zip(want[1:], lines)) if w != g]
-            diff += [f"  {len(want) - 1} lines wanted, {len(lines)} got"] if len(lines) != len(want) - 1 else []
-            problem = "console differs from QEMU's:\n" + "\n".join(diff[:20])
+            problem = "console differs from QEMU's:\n" + "\n".join(guestrun.console_diff(want[1:], lines, 20))
         elif vmm86 and k.vmm86_status:
             want_status, why = k.vmm86_status
             problem = "" if status == want_status else f"exit status {status}, want {want_status}: {why}"

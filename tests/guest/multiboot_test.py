@@ -150,10 +150,7 @@ def check(engine: str, k: Kernel, lines: list[str], status: int | None, expected
     else:
         expected, got = [l for l in expected if not platform_line(l)], [l for l in lines if not platform_line(l)]
     if got != expected:
-        diff = [f"  line {i}: want {w!r}, got {g!r}" for i, (w, g) in enumerate(zip(expected, got)) if w != g]
-        if len(got) != len(expected):
-            diff.append(f"  {len(expected)} lines wanted, {len(got)} got")
-        return "console differs:\n" + "\n".join(diff[:10])
+        return "console differs:\n" + "\n".join(guestrun.console_diff(expected, got, 10))
     if want_status and status != want_status[0]:
         return f"exit status {status}, QEMU's was {want_status[0]}"
     return ""
