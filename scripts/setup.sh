@@ -11,6 +11,7 @@ packages=(
   qemu-system-x86 qemu-utils seabios cpio xz-utils nasm gcc-multilib
   syslinux syslinux-common isolinux xorriso mtools dosfstools e2fsprogs memtest86+ bochsbios
   python3 python3-matplotlib gawk acpica-tools
+  libvncserver-dev
 )
 
 say() { printf '[setup] %s\n' "$*"; }

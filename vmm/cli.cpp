@@ -50,7 +50,25 @@ struct RawRun {
   bool no_reboot = false;
   bool no_acpi = false;
   bool no_apic = false;
+  std::string vga;
+  std::string display;
+  std::string screenshot;
+  std::string screen_text;
 };
+
+/// --display: "none" or "vnc=[HOST]:N".
+Status parse_display(const std::string& text, MachineConfig* config) {
+  if (text == "none") return ok_status();
+  constexpr std::string_view kVnc = "vnc=";
+  if (text.rfind(kVnc, 0) != 0) return make_error("--display {}: expected none or vnc=[HOST]:N", text);
+  const std::string spec = text.substr(kVnc.size());
+  const size_t colon = spec.rfind(':');
+  if (colon == std::string::npos) return make_error("--display {}: expected vnc=[HOST]:N", text);
+  auto number = parse_count(spec.substr(colon + 1));
+  if (!number || *number > 100) return make_error("--display {}: N must be a display number from 0 to 100", text);
+  config->vnc = VncConfig{spec.substr(0, colon), static_cast<unsigned>(*number)};
+  return ok_status();
+}
 
 /// QEMU's -drive syntax, the keys vmm86 knows: file, format, if, media, readonly, index.
 /// `index` stays kIdeDrives when not given (the next free position is taken).
@@ -283,6 +301,16 @@ Result<MachineConfig> check_run(const RawRun& raw) {
   config.no_reboot = raw.no_reboot;
   config.acpi = !raw.no_acpi;
   config.apic = !raw.no_apic;
+  if (!raw.vga.empty() && raw.vga != "std" && raw.vga != "none") {
+    return make_error("--vga {}: expected std or none", raw.vga);
+  }
+  config.vga = raw.vga == "std" ? VgaKind::Std : VgaKind::None;
+  if (!raw.display.empty()) VMM86_TRY(parse_display(raw.display, &config));
+  config.screenshot_path = raw.screenshot;
+  config.screen_text_path = raw.screen_text;
+  if (config.vga == VgaKind::None && (config.vnc || !raw.screenshot.empty() || !raw.screen_text.empty())) {
+    return make_error("--display vnc, --screenshot and --screen-text need a display adapter: add --vga std");
+  }
   if (!raw.trace_limit.empty()) {
     auto limit = parse_count(raw.trace_limit);
     if (!limit) return make_error("--trace-limit {}: {}", raw.trace_limit, limit.error());
@@ -400,6 +428,10 @@ CommandLine parse_command_line(int argc, const char* const* argv, std::FILE* out
                 help_of(run_option(RunOption::NoReboot)));
   run->add_flag(std::string(run_option(RunOption::NoAcpi).flag), raw.no_acpi, help_of(run_option(RunOption::NoAcpi)));
   run->add_flag(std::string(run_option(RunOption::NoApic).flag), raw.no_apic, help_of(run_option(RunOption::NoApic)));
+  add(RunOption::Vga, raw.vga);
+  add(RunOption::Display, raw.display);
+  add(RunOption::Screenshot, raw.screenshot);
+  add(RunOption::ScreenText, raw.screen_text);
   const RunOptionSpec& drive = run_option(RunOption::Drive);
   run->add_option(std::string(drive.flag), raw.drives, help_of(drive))
       ->type_name(std::string(drive.value_name))

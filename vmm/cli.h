@@ -78,6 +78,15 @@ enum class OptionState : uint8_t {
   X(NoApic, "--no-apic", "", Active,                                                            \
     "a PC without the local APIC and the IOAPIC: the 8259 pair is the only interrupt "          \
     "controller and CPUID has no APIC flag (QEMU: -cpu ...,-apic)")                             \
+  X(Vga, "--vga", "std|none", Active,                                                           \
+    "display adapter: std (QEMU's -vga std: VGA with the Bochs VBE extension and its VGA BIOS) " \
+    "or none (default: the serial console only)")                                               \
+  X(Display, "--display", "none|vnc=[HOST]:N", Active,                                          \
+    "where the VGA's screen goes: none (default) or a VNC server on HOST (default: every "      \
+    "interface) port 5900+N; keys typed there reach the PS/2 keyboard")                         \
+  X(Screenshot, "--screenshot", "FILE", Active, "write the VGA's screen to FILE (PNG) when the run ends") \
+  X(ScreenText, "--screen-text", "FILE", Active,                                                \
+    "write a VGA text-mode screen to FILE as text when the run ends (one line per row)")        \
   X(Debugcon, "--debugcon", "[IOBASE:]FILE", Active,                                            \
     "write the bytes the guest sends to I/O port IOBASE (default 0xE9, QEMU's isa-debugcon) "   \
     "to FILE; repeatable (SeaBIOS's debug log is port 0x402)")                                  \

@@ -68,6 +68,7 @@ void I8042::reset() {
   ram_ = {};
   ram_[0] = kCtrInitial;
   output_.clear();
+  keys_.clear();
   last_output_ = 0;
   pending_command_ = 0;
   output_port_ = kOutInitial;
@@ -111,7 +112,22 @@ uint8_t I8042::read_data() {
   keyboard_irq_.lower();
   aux_irq_.lower();
   update_irqs();
+  pump_keys();
   return last_output_;
+}
+
+void I8042::key_event(PcKey key, bool down) {
+  for (const uint8_t byte : keyboard_.key_event(key, down, (ram_[0] & kCtrTranslate) != 0)) {
+    if (keys_.size() < kKeyQueueLimit) keys_.push_back(byte);
+  }
+  pump_keys();
+}
+
+void I8042::pump_keys() {
+  if (keys_.empty() || !output_.empty() || (ram_[0] & kCtrKbdDisabled) != 0) return;
+  const uint8_t byte = keys_.front();
+  keys_.pop_front();
+  queue_output(byte, false);
 }
 
 void I8042::write_command(uint8_t command) {
@@ -140,7 +156,10 @@ void I8042::write_command(uint8_t command) {
       queue_output(kSelfTestPassed, false);
       break;
     case kCmdKbdDisable: ram_[0] |= kCtrKbdDisabled; break;
-    case kCmdKbdEnable: ram_[0] &= static_cast<uint8_t>(~kCtrKbdDisabled); break;
+    case kCmdKbdEnable:
+      ram_[0] &= static_cast<uint8_t>(~kCtrKbdDisabled);
+      pump_keys();
+      break;
     case kCmdReadInputPort: queue_output(kInputPort, false); break;
     case kCmdReadOutputPort: {
       uint8_t port = output_port_ & static_cast<uint8_t>(~(kOutKbdFull | kOutAuxFull));
@@ -166,6 +185,7 @@ void I8042::write_data(uint8_t value) {
   if (command >= kCmdWriteRamFirst && command <= kCmdWriteRamLast) {
     ram_[command - kCmdWriteRamFirst] = value;
     update_irqs();
+    pump_keys();
     return;
   }
   switch (command) {

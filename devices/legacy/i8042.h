@@ -38,6 +38,10 @@ class I8042 {
   void set_a20_listener(std::function<void(bool)> listener) { a20_listener_ = std::move(listener); }
   [[nodiscard]] bool a20_enabled() const;
   [[nodiscard]] uint8_t command_byte() const { return ram_[0]; }
+  /// A key typed on a display: its bytes reach the guest one at a time, each as the output
+  /// buffer empties, while the keyboard port is enabled (at most kKeyQueueLimit wait).
+  void key_event(PcKey key, bool down);
+  static constexpr size_t kKeyQueueLimit = 256;
   [[nodiscard]] uint8_t status() const;
   [[nodiscard]] uint64_t reset_requests() const { return reset_requests_; }
 
@@ -63,7 +67,10 @@ class I8042 {
   void write_output_port(uint8_t value);
   void request_reset();
   void update_irqs();
+  /// Moves the next typed byte into the empty output buffer.
+  void pump_keys();
 
+  std::deque<uint8_t> keys_;       ///< bytes the keyboard has yet to send
   std::array<uint8_t, 32> ram_{};  ///< internal RAM; byte 0 is the command byte
   std::deque<OutputByte> output_;  ///< the output buffer's byte, then those queued behind it
   uint8_t last_output_ = 0;        ///< what 0x60 reads when the buffer is empty

@@ -73,6 +73,21 @@ struct DriveConfig {
   DriveInterface interface = DriveInterface::Ide;
 };
 
+/// The display adapter (--vga).
+enum class VgaKind : uint8_t {
+  None,  ///< no display adapter (the serial console only)
+  Std,   ///< QEMU's -vga std: a VGA with the Bochs VBE extension, a PCI function on BIOS boots
+};
+
+/// The VGA BIOS the std VGA's ROM BAR holds (Debian's `seabios` package).
+inline constexpr std::string_view kStdVgaBiosPath = "/usr/share/seabios/vgabios-stdvga.bin";
+
+/// --display vnc=[HOST]:N: an RFB server on HOST (default all interfaces) port 5900 + N.
+struct VncConfig {
+  std::string host;
+  unsigned display = 0;
+};
+
 /// Everything `vmm86 run` was asked to do, checked for form (not yet against the files).
 struct MachineConfig {
   std::string kernel_path;                ///< bzImage; empty: boot the BIOS
@@ -97,6 +112,10 @@ struct MachineConfig {
   std::optional<DebugExitConfig> debug_exit;
   /// ACPI (tables, the PIIX4 PM hardware); --no-acpi turns it off (QEMU's -machine acpi=off)
   bool acpi = true;
+  VgaKind vga = VgaKind::None;   ///< --vga
+  std::optional<VncConfig> vnc;  ///< --display vnc=...; nullopt: no display window
+  std::string screenshot_path;   ///< --screenshot: a PNG of the screen when the run ends
+  std::string screen_text_path;  ///< --screen-text: the text-mode screen as text at the end
 };
 
 /// Process exit statuses of vmm86.

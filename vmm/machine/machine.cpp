@@ -131,6 +131,7 @@ Status Machine::init() {
   } else if (config_.acpi) {
     attach_fixed_acpi_pm();
   }
+  if (config_.vga == VgaKind::Std) VMM86_TRY(attach_vga());
   if (!config_.trace_path.empty()) VMM86_TRY(tracer_.open(config_.trace_path, config_.trace_limit));
   mmu_ = std::make_unique<ShadowMmu>(mem_);
   VMM86_TRY(mmu_->init());
@@ -259,6 +260,24 @@ Status Machine::attach_firmware_devices() {
   BusRangeId id = 0;
   VMM86_CHECK(pc_->io_bus().add(FwCfg::kIoBase, FwCfg::kIoPorts, *fw_cfg_, "fw_cfg", FwCfg::kIoWidth, &id) ==
               BusStatus::Ok);
+  return ok_status();
+}
+
+Status Machine::attach_vga() {
+  auto vga = attach_std_vga(*pc_, chipset_.get(), mem_, std::string(kStdVgaBiosPath));
+  if (!vga) return std::move(vga).take_error();
+  vga_ = std::move(*vga);
+  ScreenOutputsConfig screen;
+  if (config_.vnc) {
+    screen.vnc_host = config_.vnc->host;
+    screen.vnc_display = config_.vnc->display;
+  }
+  screen.screenshot_path = config_.screenshot_path;
+  screen.screen_text_path = config_.screen_text_path;
+  auto outputs = ScreenOutputs::create(vga_->vga, std::move(screen),
+                                       [this](PcKey key, bool down) { pc_->i8042().key_event(key, down); });
+  if (!outputs) return std::move(outputs).take_error();
+  screen_ = std::move(*outputs);
   return ok_status();
 }
 
@@ -461,6 +480,7 @@ void Machine::pump_console_input() {
 bool Machine::service_host() {
   pc_->run_timers();
   pump_console_input();
+  if (screen_) screen_->poll(clock_.now_ns());
   return !terminal_->quit_requested();
 }
 
@@ -533,6 +553,7 @@ void Machine::reboot() {
   ++reboots_;
   disarm_host_timer();
   pc_->reset();
+  if (vga_) vga_->vga.reset();
   chipset_->bus().reset();  // PAM back to ROM: shadow_ram_changed() follows
   ide_->reset();
   fdc_->reset();

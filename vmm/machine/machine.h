@@ -16,6 +16,7 @@
 #include "devices/storage/floppy_controller.h"
 #include "devices/storage/ide_controller.h"
 #include "shadow-mmu/shadow_mmu.h"
+#include "vmm/display/screen_outputs.h"
 #include "vmm/engine/bt_engine.h"
 #include "vmm/interp/interpreter.h"
 #include "vmm/machine/bios_shadow.h"
@@ -25,6 +26,7 @@
 #include "vmm/machine/stats.h"
 #include "vmm/machine/terminal.h"
 #include "vmm/machine/trace.h"
+#include "vmm/machine/vga_setup.h"
 
 namespace vmm86 {
 
@@ -103,6 +105,9 @@ class Machine final : public CpuHooks {
   void event_delivering(const GuestEvent& event) override;
   void shutdown(ShutdownReason reason) override;
 
+  /// The end of a run: --screenshot and --screen-text. False (with a message) on failure.
+  [[nodiscard]] Status finish_screen() { return screen_ ? screen_->finish() : ok_status(); }
+
   /// The chipset changed a PAM segment (i440FX config space): what [base, base + size)
   /// reads and where writes go. No-op without a BIOS.
   void shadow_ram_changed(uint32_t base, uint32_t size, bool read_ram, bool write_ram);
@@ -143,6 +148,8 @@ class Machine final : public CpuHooks {
   [[nodiscard]] Status attach_firmware_devices();
   /// A direct kernel boot's ACPI PM hardware at fixed ports (devices/fixed_acpi_pm.h).
   void attach_fixed_acpi_pm();
+  /// --vga std and where its picture goes (--display, --screenshot, --screen-text).
+  [[nodiscard]] Status attach_vga();
   /// The IDE controller and the drives of --hda.. / --cdrom / --drive.
   [[nodiscard]] Status attach_storage();
   /// The floppy controller (always, as on QEMU's PC) and the drives of --fda / --fdb /
@@ -178,6 +185,8 @@ class Machine final : public CpuHooks {
   std::unique_ptr<FixedAcpiPm> acpi_pm_;   ///< a direct kernel boot with ACPI only
   std::unique_ptr<IdeController> ide_;     ///< with a BIOS only
   std::unique_ptr<FloppyController> fdc_;  ///< with a BIOS only
+  std::unique_ptr<StdVga> vga_;            ///< --vga std only
+  std::unique_ptr<ScreenOutputs> screen_;  ///< --vga std only
   bool acpi_power_off_ = false;
   PhysRegion lapic_region_;  ///< the local APIC's page as the physical map has it
   std::vector<std::unique_ptr<DebugConsolePort>> debugcon_ports_;

@@ -58,6 +58,8 @@ int run_machine(const MachineConfig& config, GuestMemory&& memory, const CpuStat
   if (const char* crash = std::getenv("VMM86_TEST_CRASH")) crash_for_test(crash);
   const MachineExit exit = machine.run();
   if (!machine.flush_storage()) fmt::print(stderr, "\r\nvmm86: error: writing back a disk image failed\n");
+  if (const Status screen = machine.finish_screen(); !screen)
+    fmt::print(stderr, "\r\nvmm86: error: {}\n", screen.error());
   int status = kExitOk;
   switch (exit) {
     case MachineExit::Reset: fmt::print(stderr, "\r\nvmm86: the guest reset the machine\n"); break;
