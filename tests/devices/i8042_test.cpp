@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include "devices/bus.h"
 #include "devices/legacy/i8042.h"
 #include "test_util.h"
@@ -159,6 +161,38 @@ TEST_F(I8042Test, OutputPortCarriesA20AndReset) {
   command(0xD1);
   send(0xDE);  // bit 0 low: reset
   EXPECT_EQ(resets, 1);
+}
+
+// Typed keys (IBM PS/2 technical reference scan codes): set 2 make/break as the keyboard
+// sends them, set 1 when the controller translates; one byte in the buffer at a time.
+TEST_F(I8042Test, TypedKeysComeOutTranslatedToSet1ByDefault) {
+  flush();
+  kbc.key_event(PcKey{0x1E, false}, true);  // A
+  kbc.key_event(PcKey{0x1E, false}, false);
+  kbc.key_event(PcKey{0x48, true}, true);  // Up
+  EXPECT_EQ(data(), 0x1E);
+  EXPECT_EQ(data(), 0x9E);
+  EXPECT_EQ(data(), 0xE0);
+  EXPECT_EQ(data(), 0x48);
+  EXPECT_EQ(status() & kObf, 0);
+}
+
+TEST_F(I8042Test, TypedKeysInSet2WithoutTranslation) {
+  flush();
+  EXPECT_EQ(run(0x60, 0x01), -1);  // command byte: keyboard interrupt, no translation
+  kbc.key_event(PcKey{0x1E, false}, true);
+  kbc.key_event(PcKey{0x48, true}, false);
+  std::vector<int> got;
+  while (status() & kObf) got.push_back(data());
+  EXPECT_EQ(got, (std::vector<int>{0x1C, 0xE0, 0xF0, 0x75}));
+}
+
+TEST_F(I8042Test, TypedKeysWaitWhileTheKeyboardPortIsDisabled) {
+  flush();
+  EXPECT_EQ(run(0xAD), -1);  // disable the keyboard port
+  kbc.key_event(PcKey{0x10, false}, true);
+  EXPECT_EQ(status() & kObf, 0);
+  EXPECT_EQ(run(0xAE), 0x10);  // enabled: Q arrives
 }
 
 }  // namespace

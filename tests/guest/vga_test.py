@@ -4,6 +4,7 @@
 
   vga_test.py text ENGINE [--record]   ENGINE: vmm86 | vmm86-interp | qemu
   vga_test.py vnc                      vmm86 with --display vnc on loopback, a real RFB client
+  vga_test.py linux ENGINE [--record]  Debian's kernel on the VGA text console (vgacon)
 
 text: a floppy boot sector (tests/guest/vga/textmode.asm, built with nasm) prints through
 int 10h and writes coloured cells straight into B800:0000, then says '!' on port 0xE9. The
@@ -21,12 +22,21 @@ without QEMU, a 720x400 frame whose first text row has lit pixels. Then it types
 BIOS's keyboard driver on the i8042, IRQ 1, set 2 translated to set 1), and the screen
 must be QEMU's after the same keys through its monitor's sendkey (vga_expected.txt,
 [keys]). Exit 0 when all match.
+
+linux: the default guest from a disk (SeaBIOS -> SYSLINUX -> Linux) with console=tty0 as
+well as ttyS0: the kernel's VGA console (vgacon, on the mode SeaVGABIOS set) shows its
+messages after the BIOS's and SYSLINUX's lines, and the script writes `uname -sr` and
+`ls /` to /dev/tty0, and starts a shell on tty1. The test types a command into it (vmm86:
+key events from the RFB client through --display vnc; QEMU: sendkey), which prints 42 on
+the screen. The screen, printk times cut and the lines in LINUX_MASKS dropped, must be
+QEMU's (vga_expected.txt, [linux]): Linux's atkbd reads the i8042, vgacon draws.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import pathlib
+import re
 import shutil
 import socket
 import struct
@@ -213,8 +223,131 @@ def run_vmm86(engine: str, floppy: pathlib.Path, work: pathlib.Path, extra: list
     return (work / "screen.txt").read_text().splitlines(), read_png(work / "screen.png"), extra_result
 
 
+LINUX_SCRIPT = """
+echo "vmm86 VGA console: $(uname -sr)" > /dev/tty0
+ls / > /dev/tty0
+sh </dev/tty1 >/dev/tty1 2>&1 &
+sleep 1
+echo @@vga-ready
+sleep 120
+"""
+# Typed into the shell on tty1 (VNC key events on vmm86, sendkey on QEMU): its answer is
+# read back from the screen, and the marker on COM1 says the command ran.
+LINUX_COMMAND = "echo $((6*7)); echo @@typed >/dev/ttyS0"
+SHIFTED = {"$": "4", "(": "9", ")": "0", "*": "8", "@": "2", ">": "."}
+QEMU_KEY_NAMES = {" ": "spc", ";": "semicolon", "/": "slash", ".": "dot", "\n": "ret"}
+
+
+def shifted(c: str) -> bool:
+    return c in SHIFTED or c.isupper()
+
+
+def qemu_sendkeys(text: str) -> list[str]:
+    keys = []
+    for c in text:
+        base = SHIFTED.get(c, c.lower())
+        name = QEMU_KEY_NAMES.get(base, base)
+        keys.append(f"shift-{name}" if shifted(c) else name)
+    return keys
+
+
+def rfb_type(sock: socket.socket, text: str) -> None:
+    for c in text:
+        keysym = RETURN if c == "\n" else ord(c)
+        if shifted(c):
+            sock.sendall(struct.pack(">BBxxI", 4, 1, SHIFT_L))
+        sock.sendall(struct.pack(">BBxxI", 4, 1, keysym) + struct.pack(">BBxxI", 4, 0, keysym))
+        if shifted(c):
+            sock.sendall(struct.pack(">BBxxI", 4, 0, SHIFT_L))
+# Kernel lines that legitimately differ between the machines, dropped on both sides.
+LINUX_MASKS = {
+    "Failed to access perfctr msr": "vmm86's CPU model has no performance counters behind CPUID's "
+                                    "architectural perfmon leaf yet (QEMU's TCG answers the MSR)",
+}
+PRINTK_TIME = re.compile(r"^\[ *\d+\.\d+\] ")
+
+
+def normalise_linux(rows: list[str]) -> list[str]:
+    return trimmed([PRINTK_TIME.sub("", r) for r in rows if not any(m in r for m in LINUX_MASKS)])
+
+
+def read_until(proc: subprocess.Popen, marker: bytes, out: bytes) -> bytes:
+    """The machine's console (COM1) until it shows `marker`."""
+    deadline = time.monotonic() + 4 * TIMEOUT_S
+    while marker not in out:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no {marker!r} on the console")
+        chunk = os.read(proc.stdout.fileno(), 65536)
+        if not chunk:
+            raise RuntimeError(f"the machine ended before {marker!r}:\n" + out.decode(errors="replace")[-2000:])
+        out += chunk
+    return out
+
+
+def linux_screen(engine: str, work: pathlib.Path) -> list[str]:
+    """Boots the disk guest with console=tty0 on `engine`, types LINUX_COMMAND into the shell
+    on tty1; the text screen once it ran."""
+    cmd = guestrun.script_command(engine, LINUX_SCRIPT, work, medium="disk",
+                                  append_extra="console=tty0 console=ttyS0")
+    display = 40 + os.getpid() % 50
+    if engine == "qemu":
+        cmd[cmd.index("-monitor") + 1] = f"unix:{work / 'monitor.sock'},server,nowait"
+        cmd += ["-vga", "std"]
+    else:
+        cmd += ["--vga", "std", "--screen-text", str(work / "screen.txt"), "--display", f"vnc=127.0.0.1:{display}"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        out = read_until(proc, b"@@vga-ready", b"")
+        if engine == "qemu":
+            mon = Monitor(work / "monitor.sock")
+            for key in qemu_sendkeys(LINUX_COMMAND + "\n"):
+                mon.command(f"sendkey {key}", 0.05)
+            read_until(proc, b"@@typed", out)
+            time.sleep(0.5)
+            cells = work / "qemu-b8000.bin"
+            mon.command(f'pmemsave 0xb8000 4000 "{cells}"', 0.5)
+            mon.command("quit")
+            return text_of_cells(cells.read_bytes())
+        sock = socket.create_connection(("127.0.0.1", 5900 + display), timeout=20)
+        rfb_framebuffer(sock)
+        rfb_type(sock, LINUX_COMMAND + "\n")
+        read_until(proc, b"@@typed", out)
+        time.sleep(0.5)
+        sock.close()
+        stop(proc)
+        return (work / "screen.txt").read_text().splitlines()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def check_linux(engine: str, record: bool) -> int:
+    with tempfile.TemporaryDirectory(prefix="vmm86-vga-linux-") as tmp:
+        got = normalise_linux(linux_screen(engine, pathlib.Path(tmp)))
+    if record:
+        before = EXPECTED.read_text().split("\n[linux]\n")[0].rstrip("\n")
+        EXPECTED.write_text(before + "\n[linux]\n" + "\n".join(got) + "\n")
+        print(f"recorded [linux] in {EXPECTED}")
+        return 0
+    want = expected_text("linux")
+    diff = guestrun.console_diff(want, got, 10)
+    if diff:
+        print("FAIL: the VGA console differs from QEMU's:\n" + "\n".join(diff))
+        return 1
+    print(f"PASS: {engine}'s VGA console shows what QEMU's does ({len(want)} lines, ending {want[-3:]!r})")
+    return 0
+
+
+def trimmed(rows: list[str]) -> list[str]:
+    """Rows without the empty ones at the bottom (the recording does not keep them)."""
+    rows = list(rows)
+    while rows and not rows[-1]:
+        rows.pop()
+    return rows
+
+
 def expected_text(section: str = "textmode") -> list[str]:
-    return guestrun.read_sections(EXPECTED)[section]
+    return trimmed(guestrun.read_sections(EXPECTED)[section])
 
 
 def check_text(engine: str, record: bool) -> int:
@@ -224,9 +357,11 @@ def check_text(engine: str, record: bool) -> int:
         if engine == "qemu":
             qemu = run_qemu(floppy, work, type_keys=record)
             if record:
-                EXPECTED.write_text("# QEMU 7.2's -vga std screens (vga_test.py text qemu --record): drawn, then\n"
-                                    "# after typing " + " ".join(QEMU_KEYS) + " (sendkey)\n[textmode]\n" +
-                                    "\n".join(qemu["drawn"][0]) + "\n[keys]\n" + "\n".join(qemu["typed"]) + "\n")
+                linux = guestrun.read_sections(EXPECTED).get("linux", []) if EXPECTED.exists() else []
+                EXPECTED.write_text("# QEMU 7.2's -vga std screens (vga_test.py text|linux qemu --record): drawn,\n"
+                                    "# after typing " + " ".join(QEMU_KEYS) + " (sendkey), and the Linux console\n"
+                                    "[textmode]\n" + "\n".join(qemu["drawn"][0]) + "\n[keys]\n" +
+                                    "\n".join(qemu["typed"]) + "\n[linux]\n" + "\n".join(linux) + "\n")
                 print(f"recorded {EXPECTED}")
                 return 0
             got = qemu["drawn"][0]
@@ -234,7 +369,7 @@ def check_text(engine: str, record: bool) -> int:
             got, picture, _ = run_vmm86(engine, floppy, work)
         want = expected_text()
         # The recording keeps trailing empty rows; --screen-text writes every row too.
-        diff = guestrun.console_diff(want, got, 10)
+        diff = guestrun.console_diff(want, trimmed(got), 10)
         if diff:
             print("FAIL: the text-mode screen differs from QEMU's:\n" + "\n".join(diff))
             return 1
@@ -343,7 +478,7 @@ def check_vnc() -> int:
         elif (width, height) != (720, 400) or not any(pixels[:width * CELL_H * 3]):
             print(f"FAIL: VNC frame {width}x{height} without the banner row")
             return 1
-        diff = guestrun.console_diff(expected_text("keys"), text, 10)
+        diff = guestrun.console_diff(expected_text("keys"), trimmed(text), 10)
         if diff:
             print("FAIL: after typing through VNC the screen differs from QEMU's after sendkey:\n" + "\n".join(diff))
             return 1
@@ -353,7 +488,7 @@ def check_vnc() -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("check", choices=["text", "vnc"])
+    parser.add_argument("check", choices=["text", "vnc", "linux"])
     parser.add_argument("engine", nargs="?", default="vmm86")
     parser.add_argument("--record", action="store_true", help="text qemu: write vga_expected.txt")
     args = parser.parse_args()
@@ -361,6 +496,8 @@ def main() -> int:
         print("SKIP: nasm is missing (scripts/setup.sh installs it)")
         return 77
     try:
+        if args.check == "linux":
+            return check_linux(args.engine, args.record)
         return check_text(args.engine, args.record) if args.check == "text" else check_vnc()
     except RuntimeError as e:
         print(f"FAIL: {e}")
