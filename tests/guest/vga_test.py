@@ -3,6 +3,7 @@
 (vgabios-stdvga.bin in the VGA's PCI ROM BAR) on both.
 
   vga_test.py text ENGINE [--record]   ENGINE: vmm86 | vmm86-interp | qemu
+  vga_test.py graphics ENGINE          modes 13h, 12h and VBE 101h against QEMU's screendumps
   vga_test.py vnc                      vmm86 with --display vnc on loopback, a real RFB client
   vga_test.py linux ENGINE [--record]  Debian's kernel on the VGA text console (vgacon)
 
@@ -13,6 +14,11 @@ QEMU's, recorded in vga_expected.txt (`vga_test.py text qemu --record`); the ban
 "SeaBIOS (version ...)". When QEMU is installed, vmm86's --screenshot must also equal
 QEMU's screendump pixel for pixel (720x400: the font from plane 2, the attribute palette
 and the DAC), except the cursor's cell (QEMU blinks it).
+
+graphics: tests/guest/vga/graphics.asm sets mode 13h (chain-4, a DAC entry changed), 12h
+(planar: write mode 2 bars and the BIOS's own pixel writes) or VESA mode 101h (640x480x256,
+two banks of the window) and draws; vmm86's --screenshot must equal QEMU's screendump pixel
+for pixel (QEMU's doubled 640x400 for mode 13h taken at every second pixel and row).
 
 vnc: the same boot with --display vnc=127.0.0.1:N; a minimal RFB 3.8 client (below, from
 the published protocol, RFC 6143) connects, asks for the whole framebuffer in raw
@@ -52,14 +58,16 @@ import guestrun  # noqa: E402
 HERE = pathlib.Path(__file__).resolve().parent
 EXPECTED = HERE / "vga_expected.txt"
 BOOT_ASM = HERE / "vga" / "textmode.asm"
+GRAPHICS_ASM = HERE / "vga" / "graphics.asm"
+GRAPHICS_MODES = {"13h": "MODE=0x13", "12h": "MODE=0x12", "vbe": "MODE=0x100"}
 TIMEOUT_S = 60
 FLOPPY_BYTES = 1474560
 CELL_W, CELL_H = 9, 16
 
 
-def build_floppy(work: pathlib.Path) -> pathlib.Path:
+def build_floppy(work: pathlib.Path, source: pathlib.Path = BOOT_ASM, defines: tuple[str, ...] = ()) -> pathlib.Path:
     sector = work / "boot.bin"
-    subprocess.run(["nasm", "-f", "bin", str(BOOT_ASM), "-o", str(sector)], check=True)
+    subprocess.run(["nasm", "-f", "bin", *[f"-D{d}" for d in defines], str(source), "-o", str(sector)], check=True)
     image = work / "floppy.img"
     data = sector.read_bytes()
     image.write_bytes(data + bytes(FLOPPY_BYTES - len(data)))
@@ -121,6 +129,17 @@ def read_png(path: pathlib.Path) -> tuple[int, int, bytes]:
     rows = [raw[y * stride:(y + 1) * stride] for y in range(height)]
     assert all(r[0] == 0 for r in rows), "a filtered row"
     return width, height, b"".join(r[1:] for r in rows)
+
+
+def downscaled(picture: tuple[int, int, bytes], fx: int, fy: int) -> tuple[int, int, bytes]:
+    """Every fx-th pixel of every fy-th row: QEMU draws mode 13h's 320x200 doubled (640x400)."""
+    width, height, pixels = picture
+    out = bytearray()
+    for y in range(0, height, fy):
+        for x in range(0, width, fx):
+            at = (y * width + x) * 3
+            out += pixels[at:at + 3]
+    return width // fx, height // fy, bytes(out)
 
 
 def picture_diff(want: tuple[int, int, bytes], got: tuple[int, int, bytes], skip_cell: tuple[int, int]) -> str:
@@ -350,6 +369,29 @@ def expected_text(section: str = "textmode") -> list[str]:
     return trimmed(guestrun.read_sections(EXPECTED)[section])
 
 
+def check_graphics(engine: str) -> int:
+    """Each graphics mode's picture on `engine` against QEMU's screendump."""
+    if not shutil.which("qemu-system-i386"):
+        print("SKIP: the graphics check compares with QEMU, which is not installed")
+        return 77
+    failed = 0
+    for name, define in GRAPHICS_MODES.items():
+        with tempfile.TemporaryDirectory(prefix="vmm86-vga-gfx-") as tmp:
+            work = pathlib.Path(tmp)
+            floppy = build_floppy(work, GRAPHICS_ASM, (define,))
+            _, picture, _ = run_vmm86(engine, floppy, work)
+            qemu = run_qemu(floppy, work)["drawn"][1]
+            if qemu[:2] != picture[:2] and picture[0] and qemu[0] % picture[0] == 0 and qemu[1] % picture[1] == 0:
+                qemu = downscaled(qemu, qemu[0] // picture[0], qemu[1] // picture[1])
+            problem = picture_diff(qemu, picture, (-1, -1))
+            if problem:
+                print(f"FAIL: mode {name}: the screenshot differs from QEMU's screendump: {problem}")
+                failed += 1
+            else:
+                print(f"PASS: mode {name}: the screenshot is QEMU's screendump ({picture[0]}x{picture[1]})")
+    return 1 if failed else 0
+
+
 def check_text(engine: str, record: bool) -> int:
     with tempfile.TemporaryDirectory(prefix="vmm86-vga-") as tmp:
         work = pathlib.Path(tmp)
@@ -488,7 +530,7 @@ def check_vnc() -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("check", choices=["text", "vnc", "linux"])
+    parser.add_argument("check", choices=["text", "graphics", "vnc", "linux"])
     parser.add_argument("engine", nargs="?", default="vmm86")
     parser.add_argument("--record", action="store_true", help="text qemu: write vga_expected.txt")
     args = parser.parse_args()
@@ -498,6 +540,8 @@ def main() -> int:
     try:
         if args.check == "linux":
             return check_linux(args.engine, args.record)
+        if args.check == "graphics":
+            return check_graphics(args.engine)
         return check_text(args.engine, args.record) if args.check == "text" else check_vnc()
     except RuntimeError as e:
         print(f"FAIL: {e}")

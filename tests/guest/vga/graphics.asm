@@ -1,0 +1,102 @@
+; A floppy boot sector that sets a graphics mode through SeaVGABIOS and draws, for
+; tests/guest/vga_test.py graphics (assembled three times, MODE = 13h, 12h or VBE):
+;   13h: 320x200x256, chain-4: every byte (offset low ^ offset high), DAC entry 255 set
+;        through 0x3C8/0x3C9;
+;   12h: 640x480x16 planar: horizontal bars through write mode 2 (the colour as data),
+;        then a diagonal through int 10h AH=0Ch (the BIOS's own planar pixel writes);
+;   VBE: mode 101h (640x480x256) through int 10h AX=4F02h, two 64K banks of the window
+;        (the second through AX=4F05h) written with the 13h pattern.
+; Then "!\n" on port 0xE9 and a halt loop.
+bits 16
+org 0x7C00
+start:
+    cli
+    xor ax, ax
+    mov ds, ax
+    mov ss, ax
+    mov sp, 0x7C00
+    sti
+    mov ax, 0xA000
+    mov es, ax
+%if MODE == 0x13
+    mov ax, 0x0013
+    int 0x10
+    xor di, di
+    mov cx, 64000
+.pixels:
+    mov ax, di
+    xor al, ah
+    stosb
+    loop .pixels
+    mov dx, 0x3C8
+    mov al, 255
+    out dx, al
+    inc dx
+    mov al, 0x3F        ; bright orange
+    out dx, al
+    mov al, 0x20
+    out dx, al
+    xor al, al
+    out dx, al
+%elif MODE == 0x12
+    mov ax, 0x0012
+    int 0x10
+    mov dx, 0x3CE
+    mov ax, 0x0205      ; graphics mode register: write mode 2
+    out dx, ax
+    mov ax, 0xFF08      ; bit mask: all eight pixels
+    out dx, ax
+    xor di, di
+    xor bx, bx          ; line
+.line:
+    mov ax, bx
+    mov cl, 30
+    div cl              ; AL = line / 30: one colour per 30 lines
+    mov cx, 80
+    rep stosb
+    inc bx
+    cmp bx, 480
+    jb .line
+    mov ax, 0x0005      ; write mode 0 again, as the BIOS expects it
+    out dx, ax
+    xor cx, cx          ; the diagonal: x = y = 0..199, colour 15
+.diagonal:
+    mov dx, cx
+    mov ax, 0x0C0F
+    xor bh, bh
+    int 0x10
+    inc cx
+    cmp cx, 200
+    jb .diagonal
+%else
+    mov ax, 0x4F02
+    mov bx, 0x0101
+    int 0x10
+    xor dx, dx          ; bank 0, then 1
+.bank:
+    push dx
+    mov ax, 0x4F05
+    xor bx, bx
+    int 0x10
+    pop dx
+    xor di, di
+    mov cx, 0x8000
+.vbe_pixels:
+    mov ax, di
+    xor al, ah
+    add al, dl
+    stosw
+    loop .vbe_pixels
+    inc dx
+    cmp dx, 2
+    jb .bank
+%endif
+    mov al, '!'
+    out 0xE9, al
+    mov al, 10
+    out 0xE9, al
+.halt:
+    hlt
+    jmp .halt
+    times 510 - ($ - $$) db 0
+    dw 0xAA55
