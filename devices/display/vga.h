@@ -87,13 +87,13 @@ class Vga {
 
  private:
   /// One bus range's view of the VGA: its accesses go to the member functions given.
-  template <class Interface, class Offset, uint32_t (Vga::*kRead)(Offset, unsigned),
-            void (Vga::*kWrite)(Offset, unsigned, uint32_t)>
+  template <class Interface, class Offset, uint32_t (Vga::*Read)(Offset, unsigned),
+            void (Vga::*Write)(Offset, unsigned, uint32_t)>
   class Range final : public Interface {
    public:
     explicit Range(Vga& vga) : vga_(vga) {}
-    uint32_t read(Offset offset, unsigned size) override { return (vga_.*kRead)(offset, size); }
-    void write(Offset offset, unsigned size, uint32_t value) override { (vga_.*kWrite)(offset, size, value); }
+    uint32_t read(Offset offset, unsigned size) override { return (vga_.*Read)(offset, size); }
+    void write(Offset offset, unsigned size, uint32_t value) override { (vga_.*Write)(offset, size, value); }
 
    private:
     Vga& vga_;
