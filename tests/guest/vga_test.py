@@ -3,7 +3,7 @@
 (vgabios-stdvga.bin in the VGA's PCI ROM BAR) on both.
 
   vga_test.py text ENGINE [--record]   ENGINE: vmm86 | vmm86-interp | qemu
-  vga_test.py graphics ENGINE          modes 13h, 12h and VBE 101h against QEMU's screendumps
+  vga_test.py graphics ENGINE          modes 13h, 12h, VBE 101h, 80x50 text against QEMU's screendumps
   vga_test.py vnc                      vmm86 with --display vnc on loopback, a real RFB client
   vga_test.py linux ENGINE [--record]  Debian's kernel on the VGA text console (vgacon)
 
@@ -16,8 +16,8 @@ QEMU's screendump pixel for pixel (720x400: the font from plane 2, the attribute
 and the DAC), except the cursor's cell (QEMU blinks it).
 
 graphics: tests/guest/vga/graphics.asm sets mode 13h (chain-4, a DAC entry changed), 12h
-(planar: write mode 2 bars and the BIOS's own pixel writes) or VESA mode 101h (640x480x256,
-two banks of the window) and draws; vmm86's --screenshot must equal QEMU's screendump pixel
+(planar: write mode 2 bars and the BIOS's own pixel writes), VESA mode 101h (640x480x256,
+two banks of the window) or 80x50 text (the 8x8 font loaded into plane 2) and draws; vmm86's --screenshot must equal QEMU's screendump pixel
 for pixel (QEMU's doubled 640x400 for mode 13h taken at every second pixel and row).
 
 vnc: the same boot with --display vnc=127.0.0.1:N; a minimal RFB 3.8 client (below, from
@@ -59,7 +59,9 @@ HERE = pathlib.Path(__file__).resolve().parent
 EXPECTED = HERE / "vga_expected.txt"
 BOOT_ASM = HERE / "vga" / "textmode.asm"
 GRAPHICS_ASM = HERE / "vga" / "graphics.asm"
-GRAPHICS_MODES = {"13h": "MODE=0x13", "12h": "MODE=0x12", "vbe": "MODE=0x100"}
+GRAPHICS_MODES = {"13h": "MODE=0x13", "12h": "MODE=0x12", "vbe": "MODE=0x100", "80x50": "MODE=50"}
+# The text cell the cursor blinks in (row, column, cell height), left out of a comparison.
+CURSOR_CELLS = {"80x50": (49, 0, 8)}
 TIMEOUT_S = 60
 FLOPPY_BYTES = 1474560
 CELL_W, CELL_H = 9, 16
@@ -142,8 +144,9 @@ def downscaled(picture: tuple[int, int, bytes], fx: int, fy: int) -> tuple[int, 
     return width // fx, height // fy, bytes(out)
 
 
-def picture_diff(want: tuple[int, int, bytes], got: tuple[int, int, bytes], skip_cell: tuple[int, int]) -> str:
-    """'' when equal outside the cell `skip_cell` (row, column); else what differs."""
+def picture_diff(want: tuple[int, int, bytes], got: tuple[int, int, bytes], skip_cell: tuple[int, int],
+                 cell_h: int = CELL_H) -> str:
+    """'' when equal outside the text cell `skip_cell` (row, column); else what differs."""
     (ww, wh, wp), (gw, gh, gp) = want, got
     if (ww, wh) != (gw, gh):
         return f"size {gw}x{gh}, QEMU's is {ww}x{wh}"
@@ -151,7 +154,7 @@ def picture_diff(want: tuple[int, int, bytes], got: tuple[int, int, bytes], skip
     first = None
     for y in range(wh):
         for x in range(ww):
-            if (y // CELL_H, x // CELL_W) == skip_cell:
+            if (y // cell_h, x // CELL_W) == skip_cell:
                 continue
             i = (y * ww + x) * 3
             if wp[i:i + 3] != gp[i:i + 3]:
@@ -383,7 +386,8 @@ def check_graphics(engine: str) -> int:
             qemu = run_qemu(floppy, work)["drawn"][1]
             if qemu[:2] != picture[:2] and picture[0] and qemu[0] % picture[0] == 0 and qemu[1] % picture[1] == 0:
                 qemu = downscaled(qemu, qemu[0] // picture[0], qemu[1] // picture[1])
-            problem = picture_diff(qemu, picture, (-1, -1))
+            row, column, cell_h = CURSOR_CELLS.get(name, (-1, -1, CELL_H))
+            problem = picture_diff(qemu, picture, (row, column), cell_h)
             if problem:
                 print(f"FAIL: mode {name}: the screenshot differs from QEMU's screendump: {problem}")
                 failed += 1

@@ -1,11 +1,13 @@
 ; A floppy boot sector that sets a graphics mode through SeaVGABIOS and draws, for
-; tests/guest/vga_test.py graphics (assembled three times, MODE = 13h, 12h or VBE):
+; tests/guest/vga_test.py graphics (assembled four times, MODE = 13h, 12h, VBE or 50):
 ;   13h: 320x200x256, chain-4: every byte (offset low ^ offset high), DAC entry 255 set
 ;        through 0x3C8/0x3C9;
 ;   12h: 640x480x16 planar: horizontal bars through write mode 2 (the colour as data),
 ;        then a diagonal through int 10h AH=0Ch (the BIOS's own planar pixel writes);
 ;   VBE: mode 101h (640x480x256) through int 10h AX=4F02h, two 64K banks of the window
-;        (the second through AX=4F05h) written with the 13h pattern.
+;        (the second through AX=4F05h) written with the 13h pattern;
+;   50:  80x50 text: mode 3, then the 8x8 font (AX=1112h: 50 rows), and 50 numbered lines
+;        printed through int 10h AH=0Eh (the last scrolls the screen).
 ; Then "!\n" on port 0xE9 and a halt loop.
 bits 16
 org 0x7C00
@@ -68,6 +70,38 @@ start:
     inc cx
     cmp cx, 200
     jb .diagonal
+%elif MODE == 50
+    mov ax, 0x0003
+    int 0x10
+    mov ax, 0x1112
+    xor bl, bl
+    int 0x10
+    mov cx, 51          ; lines 1..51: the 51st scrolls the first away
+    mov dl, '0'
+.text_line:
+    mov si, line
+.text_char:
+    lodsb
+    test al, al
+    jz .text_number
+    mov ah, 0x0E
+    mov bx, 0x0007
+    int 0x10
+    jmp .text_char
+.text_number:
+    inc dl
+    cmp dl, '9' + 1
+    jb .digit
+    mov dl, '0'
+.digit:
+    mov al, dl
+    mov ah, 0x0E
+    int 0x10
+    mov al, 13
+    int 0x10
+    mov al, 10
+    int 0x10
+    loop .text_line
 %else
     mov ax, 0x4F02
     mov bx, 0x0101
@@ -98,5 +132,9 @@ start:
 .halt:
     hlt
     jmp .halt
+%if MODE == 50
+line:
+    db "80x50 text mode, 8x8 font from plane 2, line digit ", 0
+%endif
     times 510 - ($ - $$) db 0
     dw 0xAA55
