@@ -31,6 +31,7 @@ StdVgaPci::StdVgaPci(std::vector<uint8_t> rom, uint32_t lfb_size)
   define_register(pci_reg::kCommand, 2, 0, pci_command::kIoSpace | pci_command::kMemorySpace);
   define_bar(kLfbBar, PciSpace::Memory, lfb_size);
   define_register(pci_reg::kBar0, 4, kBarPrefetchable, ~(lfb_size - 1));
+  define_bar(kMmioBar, PciSpace::Memory, kMmioBarSize);
   rom_.bytes = std::move(rom);
   if (!rom_.bytes.empty()) {
     const uint32_t size = std::max(kMinRomSize, std::bit_ceil(static_cast<uint32_t>(rom_.bytes.size())));

@@ -1,6 +1,7 @@
 // The PCI personality of QEMU's `-vga std` (1234:1111, class 0x030000 VGA): BAR 0 is the
-// 16 MiB linear framebuffer (prefetchable memory; the machine attaches Vga::lfb() to it)
-// and the expansion ROM BAR (0x30) holds the VGA BIOS, which SeaBIOS finds there, copies
+// 16 MiB linear framebuffer (prefetchable memory; the machine attaches Vga::lfb() to it),
+// BAR 2 QEMU's 4 KiB register page (Vga::mmio_registers(), what Linux's bochs-drm prefers
+// to the ports) and the expansion ROM BAR (0x30) holds the VGA BIOS, which SeaBIOS finds there, copies
 // to C0000 and runs (its map_pcirom: the ROM's PCI data structure must name this vendor
 // and device, as Debian's vgabios-stdvga.bin does). The legacy ports and the A0000 window
 // are decoded regardless of the command register, as a VGA's are.
@@ -20,6 +21,8 @@ class StdVgaPci final : public PciFunction {
   static constexpr uint16_t kVendorId = 0x1234;
   static constexpr uint16_t kDeviceId = 0x1111;
   static constexpr unsigned kLfbBar = 0;
+  static constexpr unsigned kMmioBar = 2;
+  static constexpr uint32_t kMmioBarSize = 4096;
 
   /// `rom` is the option ROM image (may be empty: no ROM BAR); `lfb_size` a power of two.
   StdVgaPci(std::vector<uint8_t> rom, uint32_t lfb_size);

@@ -195,6 +195,53 @@ void Vga::port_write(uint16_t port, uint8_t value) {
   }
 }
 
+// ---- QEMU's register page (BAR 2) ------------------------------------------------------
+
+namespace {
+constexpr uint64_t kMmioPorts = 0x400, kMmioPortsEnd = 0x420;  // ports 0x3C0-0x3DF
+constexpr uint64_t kMmioDispi = 0x500, kMmioDispiEnd = 0x500 + 2 * dispi::kIndexCount;
+constexpr uint64_t kMmioQemuExtSize = 0x600, kMmioQemuExtEndian = 0x604;
+constexpr uint32_t kQemuExtSize = 8;            // bytes of the extension registers
+constexpr uint32_t kLittleEndian = 0x1E1E1E1E;  // QEMU's value for a little-endian framebuffer
+constexpr uint16_t kPortsFrom3B0 = 0x10;        // 0x3C0 as an offset from kPortBase
+}  // namespace
+
+uint32_t Vga::mmio_read(uint64_t offset, unsigned size) {
+  if (offset >= kMmioPorts && offset < kMmioPortsEnd) {
+    const auto port = static_cast<uint16_t>(kPortsFrom3B0 + offset - kMmioPorts);
+    uint32_t v = port_read(port);
+    if (size == 2) v |= uint32_t{port_read(static_cast<uint16_t>(port + 1))} << 8;
+    return v;
+  }
+  if (offset >= kMmioDispi && offset < kMmioDispiEnd) {
+    const uint16_t saved = vbe_index_;
+    vbe_index_ = static_cast<uint16_t>((offset - kMmioDispi) / 2);
+    const uint16_t v = dispi_read();
+    vbe_index_ = saved;
+    return v;
+  }
+  if (offset == kMmioQemuExtSize) return kQemuExtSize;
+  if (offset == kMmioQemuExtEndian) return kLittleEndian;
+  return 0;
+}
+
+void Vga::mmio_write(uint64_t offset, unsigned size, uint32_t value) {
+  if (offset >= kMmioPorts && offset < kMmioPortsEnd) {
+    // A 16-bit write is the index and the data byte, as `out dx, ax`.
+    const auto port = static_cast<uint16_t>(kPortsFrom3B0 + offset - kMmioPorts);
+    port_write(port, static_cast<uint8_t>(value));
+    if (size == 2) port_write(static_cast<uint16_t>(port + 1), static_cast<uint8_t>(value >> 8));
+    return;
+  }
+  if (offset >= kMmioDispi && offset < kMmioDispiEnd) {
+    const uint16_t saved = vbe_index_;
+    vbe_index_ = static_cast<uint16_t>((offset - kMmioDispi) / 2);
+    dispi_write(static_cast<uint16_t>(value));
+    vbe_index_ = saved;
+  }
+  // The endianness register takes only little endian here: other writes are dropped.
+}
+
 // ---- Bochs VBE --------------------------------------------------------------------------
 
 uint32_t Vga::dispi_port_read(uint16_t offset, unsigned /*size*/) {

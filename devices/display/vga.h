@@ -7,6 +7,9 @@
 //                 64K at A0000, 32K at B0000 or B8000) onto four planes of video memory
 //                 with chain-4, odd/even and the planar read modes 0-1 and write modes 0-3
 //   the LFB       all of video memory, linear (the PCI function's BAR 0)
+//   the MMIO BAR  QEMU's 4 KiB register page (BAR 2): 0x400-0x41F the ports 0x3C0-0x3DF,
+//                 0x500-0x515 the dispi registers by index, 0x600 QEMU's extension (its
+//                 size, and the framebuffer's byte order: little endian); no EDID blob
 // Video memory is kept plane-interleaved, as QEMU keeps it: byte 4*a+p is plane p's byte
 // at address a. So chain-4 (mode 13h, VBE) addresses are byte offsets, the text cell at
 // address a is bytes 4a (character) and 4a+1 (attribute), and the font sits in plane 2.
@@ -55,6 +58,8 @@ class Vga {
   [[nodiscard]] MmioDevice& legacy_window() { return window_; }
   /// The linear framebuffer: video memory from offset 0 (map it kVramBytes long).
   [[nodiscard]] MmioDevice& lfb() { return lfb_; }
+  /// QEMU's register page (map it 4 KiB long, 2 bytes wide).
+  [[nodiscard]] MmioDevice& mmio_registers() { return mmio_; }
 
   /// Power-on state (a PCI reset): registers cleared, memory kept as real VGAs keep it.
   void reset();
@@ -107,6 +112,8 @@ class Vga {
   void window_access_write(uint64_t offset, unsigned size, uint32_t value);
   uint32_t lfb_read(uint64_t offset, unsigned size);
   void lfb_write(uint64_t offset, unsigned size, uint32_t value);
+  uint32_t mmio_read(uint64_t offset, unsigned size);
+  void mmio_write(uint64_t offset, unsigned size, uint32_t value);
   [[nodiscard]] uint8_t port_read(uint16_t port);
   void port_write(uint16_t port, uint8_t value);
   /// True when `port` (0x3Bx or 0x3Dx) is the one the misc output's I/O select decodes.
@@ -144,6 +151,7 @@ class Vga {
   Range<PortIoDevice, uint16_t, &Vga::dispi_port_read, &Vga::dispi_port_write> dispi_ports_{*this};
   Range<MmioDevice, uint64_t, &Vga::window_access_read, &Vga::window_access_write> window_{*this};
   Range<MmioDevice, uint64_t, &Vga::lfb_read, &Vga::lfb_write> lfb_{*this};
+  Range<MmioDevice, uint64_t, &Vga::mmio_read, &Vga::mmio_write> mmio_{*this};
 };
 
 }  // namespace vmm86

@@ -47,6 +47,7 @@ Result<std::unique_ptr<StdVga>> attach_std_vga(PcPlatform& pc, PcChipset* chipse
   VMM86_CHECK(chipset->bus().attach(kVgaSlot, 0, pci));
   mem.add_region({GuestPhys{kPciMmioBase}, kPciMmioEnd - kPciMmioBase, PhysKind::Mmio, "pci-mmio"});
   chipset->mapper().attach_mmio(pci, StdVgaPci::kLfbBar, vga.lfb(), "vga-lfb", 4);
+  chipset->mapper().attach_mmio(pci, StdVgaPci::kMmioBar, vga.mmio_registers(), "vga-mmio", 2);
   chipset->mapper().attach_mmio(pci, pci.rom_region(), pci.rom(), "vga-rom", 4);
   return std_vga;
 }

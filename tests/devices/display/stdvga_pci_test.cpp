@@ -11,6 +11,8 @@ TEST(StdVgaPci, IdentityAndPrefetchableLfbBar) {
   EXPECT_EQ(vga.config_read(0x08, 4) >> 8, 0x030000u);
   vga.config_write(0x10, 4, 0xFFFFFFFF);
   EXPECT_EQ(vga.config_read(0x10, 4), 0xFF000008u);  // 16 MiB, prefetchable memory
+  vga.config_write(0x18, 4, 0xFFFFFFFF);
+  EXPECT_EQ(vga.config_read(0x18, 4), 0xFFFFF000u);  // BAR 2: QEMU's 4 KiB register page
 }
 
 TEST(StdVgaPci, RomBarSizesAndDecodesWithBothEnables) {

@@ -257,5 +257,17 @@ TEST_F(VgaTest, DispiModeSetBanksAndLfb) {
   EXPECT_EQ(frame.pixels[1024 + 1], 0x112233u);
 }
 
+// QEMU's register page (hw/display/vga-pci.c's layout): the same registers as the ports.
+TEST_F(VgaTest, MmioBarReachesThePortsAndTheDispiRegisters) {
+  MmioDevice& bar = vga.mmio_registers();
+  bar.write(0x400 + 0x0E, 2, 0x0F05);  // 0x3CE/0x3CF: GC register 5
+  EXPECT_EQ(vga.gc(5), 0x0B);          // 0x0F masked to the implemented bits
+  bar.write(0x500 + 2 * dispi::kIndexXres, 2, 800);
+  EXPECT_EQ(dispi_read(dispi::kIndexXres), 800);
+  EXPECT_EQ(bar.read(0x500 + 2 * dispi::kIndexId, 2), dispi::kId5);
+  EXPECT_EQ(bar.read(0x600, 4), 8u);
+  EXPECT_EQ(bar.read(0x604, 4), 0x1E1E1E1Eu);
+}
+
 }  // namespace
 }  // namespace vmm86
