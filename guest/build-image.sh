@@ -6,6 +6,7 @@
 #   initrd-disk.cpio.gz  busybox and the kernel's ATA/SCSI disk/ext4 modules with
 #                    /init (guest/init-disk), which mounts an ext4 root from /dev/sda2 (scripts/boot_media.py)
 #   modules/floppy.ko    the kernel's floppy driver, for tests that append it to an initramfs
+#   modules/8390.ko, modules/ne2k-pci.ko  the NE2000 PCI driver (net_test.py appends them)
 # and the host's x86-64 busybox-static for the native benchmark engine.
 # Output goes to $VMM86_GUEST_DIR (default ~/.cache/vmm86/guest), outside git; the image is
 # rebuilt only when the package versions or the init scripts change.
@@ -37,7 +38,7 @@ bb64_ver=$(version_of busybox-static:amd64)
 stamp="$kernel_pkg=$kernel_ver busybox=$bb_ver busybox64=$bb64_ver $(cat "$here/build-image.sh" "$here/init-interactive" "$here/init-scripted" "$here/init-disk" | sha256sum | cut -c1-16)"
 if [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$stamp" ] \
    && [ -f "$out/vmlinuz" ] && [ -f "$out/initrd.cpio.gz" ] && [ -f "$out/initrd-disk.cpio.gz" ] \
-   && [ -f "$out/modules/floppy.ko" ] \
+   && [ -f "$out/modules/floppy.ko" ] && [ -f "$out/modules/ne2k-pci.ko" ] \
    && [ -x "$out/busybox-native" ]; then
   say "up to date: $kernel_pkg $kernel_ver, busybox $bb_ver"
   echo "$out"; exit 0
@@ -91,6 +92,12 @@ floppy_ko=$(find "$work"/kernel/lib/modules -name floppy.ko | head -n1)
 
 mkdir -p "$out/modules"
 cp "$floppy_ko" "$out/modules/floppy.ko"
+# The NE2000 PCI driver and the 8390 core it depends on (tests/guest/net_test.py).
+for m in 8390 ne2k-pci; do
+  ko=$(find "$work"/kernel/lib/modules -name "$m.ko" | head -n1)
+  [ -n "$ko" ] || die "module $m.ko not in $kernel_pkg"
+  cp "$ko" "$out/modules/$m.ko"
+done
 cp "$vmlinuz" "$out/vmlinuz"
 cp "$work/initrd-disk.cpio.gz" "$out/initrd-disk.cpio.gz"
 cp "$work/initrd.cpio.gz" "$out/initrd.cpio.gz"

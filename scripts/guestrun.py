@@ -25,6 +25,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from typing import Callable
 
 import boot_media  # noqa: E402  (scripts/, beside this module)
 
@@ -170,10 +171,11 @@ def _root_dir(image: Image, script: str, root: pathlib.Path) -> None:
 
 def _machine_command(engine: str, image: Image, initrd: pathlib.Path, mem_mb: int,
                      append_extra: str, medium: str = "kernel", workdir: pathlib.Path | None = None,
-                     floppy: pathlib.Path | None = None) -> list[str]:
+                     floppy: pathlib.Path | None = None, machine_args: list[str] | None = None) -> list[str]:
     append = f"console=ttyS0 rdinit={image.rdinit} quiet nokaslr {append_extra}".strip()
     boot = _boot_args(engine, image, initrd, append, medium, workdir or initrd.parent)
-    return _engine_command(engine, boot + (_floppy_args(engine, floppy) if floppy else []), mem_mb)
+    boot += (_floppy_args(engine, floppy) if floppy else []) + (machine_args or [])
+    return _engine_command(engine, boot, mem_mb)
 
 
 @functools.cache
@@ -228,7 +230,8 @@ def _native_command(gdir: pathlib.Path, script: str, workdir: pathlib.Path) -> t
 def run(engine: str, script: str, timeout_s: float = 600, mem_mb: int = 256,
         append_extra: str = "", image: Image | None = None, medium: str = "kernel",
         keep_disk: pathlib.Path | None = None, floppy: pathlib.Path | None = None,
-        extra_files: dict[str, bytes] | None = None) -> GuestRun:
+        extra_files: dict[str, bytes] | None = None, machine_args: list[str] | None = None,
+        on_line: Callable[[str], None] | None = None) -> GuestRun:
     """Runs `script` on `engine` and returns what happened; never raises on guest failure.
     `image` defaults to the default guest; natively, the default guest's scripts run on the
     host's busybox and the userland image's on the host's own tools.
@@ -249,9 +252,10 @@ def run(engine: str, script: str, timeout_s: float = 600, mem_mb: int = 256,
             initrd = _initrd_with_script(image, script, workdir, extra_files)
             if medium == "disk-root":
                 _root_dir(image, script, workdir / "root")
-            cmd = _machine_command(engine, image, initrd, mem_mb, append_extra, medium, workdir, floppy)
+            cmd = _machine_command(engine, image, initrd, mem_mb, append_extra, medium, workdir, floppy,
+                                   machine_args)
             env = None
-        result = _drive(engine, cmd, env, timeout_s)
+        result = _drive(engine, cmd, env, timeout_s, on_line)
         if keep_disk is not None and (workdir / "disk.img").exists():
             shutil.move(workdir / "disk.img", keep_disk)
         return result
@@ -345,7 +349,8 @@ def read_sections(path: pathlib.Path) -> dict[str, list[str]]:
     return sections
 
 
-def _drive(engine: str, cmd: list[str], env: dict | None, timeout_s: float) -> GuestRun:
+def _drive(engine: str, cmd: list[str], env: dict | None, timeout_s: float,
+           on_line: Callable[[str], None] | None = None) -> GuestRun:
     start = time.monotonic()
     t0 = t1 = None
     console = []
@@ -380,6 +385,8 @@ def _drive(engine: str, cmd: list[str], env: dict | None, timeout_s: float) -> G
             elif line == MARK_STOP and t1 is None:
                 t1 = now
             console.append(line)
+            if on_line is not None:
+                on_line(line)
     if pending:
         console.append(pending.decode("utf-8", "replace"))
     # wait4: this process's own peak RSS (RUSAGE_CHILDREN would be the largest of all so far).

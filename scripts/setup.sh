@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libzydis-dev libasmjit-dev libboost-container-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libcli11-dev libfmt-dev nlohmann-json3-dev zlib1g-dev
+  libcli11-dev libfmt-dev nlohmann-json3-dev zlib1g-dev libslirp-dev
   qemu-system-x86 qemu-utils seabios cpio xz-utils nasm gcc-multilib
   syslinux syslinux-common isolinux xorriso mtools dosfstools e2fsprogs memtest86+ bochsbios
   python3 python3-matplotlib gawk acpica-tools

@@ -47,7 +47,7 @@ echo "[test] sanitizers: building build-asan/ (ASan + UBSan)"
 cmake --preset asan >/dev/null
 asan_targets=(alu_tests arch_tests decoder_tests devices_tests interp_tests mmu_walker_tests shadow_mmu_tests
               translator_tests bt_engine_tests bt_engine_differential_tests differential_tests
-              wide_differential_tests devices_pci_tests devices_firmware_tests devices_storage_tests devices_display_tests display_tests machine_tests)
+              wide_differential_tests devices_pci_tests devices_firmware_tests devices_storage_tests devices_display_tests display_tests devices_net_tests machine_tests)
 cmake --build build-asan -j"$(nproc)" --target "${asan_targets[@]}"
 # The monitor takes SIGSEGV and SIGBUS itself (a guest access that misses the shadow
 # window is the MMU's fill path, not a bug), and SIGFPE/SIGILL from translated code:

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
 #include <cstdlib>
 #include <limits>
 #include <utility>
@@ -54,6 +55,9 @@ struct RawRun {
   std::string display;
   std::string screenshot;
   std::string screen_text;
+  std::vector<std::string> netdevs;
+  std::vector<std::string> devices;
+  std::vector<std::string> nics;
 };
 
 /// --display: "none" or "vnc=[HOST]:N".
@@ -217,6 +221,164 @@ Result<DebugExitConfig> parse_debug_exit(const std::string& text) {
   return config;
 }
 
+/// "KEY=VALUE,KEY=VALUE" after a leading word (QEMU's option syntax); the word first.
+std::vector<std::string> split_commas(const std::string& text) {
+  std::vector<std::string> items;
+  size_t start = 0;
+  for (;;) {
+    const size_t comma = text.find(',', start);
+    items.push_back(text.substr(start, comma - start));
+    if (comma == std::string::npos) return items;
+    start = comma + 1;
+  }
+}
+
+/// "KEY=VALUE" as its two parts ("KEY" alone: an empty value).
+std::pair<std::string, std::string> key_value(const std::string& item) {
+  const size_t eq = item.find('=');
+  return {item.substr(0, eq), eq == std::string::npos ? "" : item.substr(eq + 1)};
+}
+
+Result<uint16_t> parse_port(const std::string& text) {
+  auto number = parse_count(text);
+  if (!number || *number == 0 || *number > 0xFFFF) return make_error("'{}' is not a port (1 to 65535)", text);
+  return static_cast<uint16_t>(*number);
+}
+
+/// hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT
+Result<HostForward> parse_hostfwd(const std::string& text) {
+  const auto fail = [&] {
+    return make_error("hostfwd={}: expected [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT", text);
+  };
+  const size_t dash = text.find('-');
+  if (dash == std::string::npos) return fail();
+  const std::string host = text.substr(0, dash);
+  const std::string guest = text.substr(dash + 1);
+  const size_t c1 = host.find(':');
+  const size_t c2 = c1 == std::string::npos ? std::string::npos : host.find(':', c1 + 1);
+  const size_t g1 = guest.find(':');
+  if (c2 == std::string::npos || g1 == std::string::npos) return fail();
+  HostForward forward;
+  const std::string protocol = host.substr(0, c1);
+  if (!protocol.empty() && protocol != "tcp" && protocol != "udp") return fail();
+  forward.udp = protocol == "udp";
+  forward.host_address = host.substr(c1 + 1, c2 - c1 - 1);
+  forward.guest_address = guest.substr(0, g1);
+  auto host_port = parse_port(host.substr(c2 + 1));
+  if (!host_port) return make_error("hostfwd={}: {}", text, host_port.error());
+  auto guest_port = parse_port(guest.substr(g1 + 1));
+  if (!guest_port) return make_error("hostfwd={}: {}", text, guest_port.error());
+  forward.host_port = *host_port;
+  forward.guest_port = *guest_port;
+  return forward;
+}
+
+/// mac=52:54:00:12:34:56
+Result<std::array<uint8_t, 6>> parse_mac(const std::string& text) {
+  std::array<uint8_t, 6> mac{};
+  unsigned bytes[6];
+  char tail = 0;
+  if (std::sscanf(text.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &bytes[0], &bytes[1], &bytes[2], &bytes[3], &bytes[4],
+                  &bytes[5], &tail) != 6 ||
+      text.size() != 17) {
+    return make_error("mac={}: expected six hex bytes as 52:54:00:12:34:56", text);
+  }
+  for (size_t i = 0; i < mac.size(); ++i) mac[i] = static_cast<uint8_t>(bytes[i]);
+  if (mac[0] & 1) return make_error("mac={}: a multicast address cannot be a NIC's", text);
+  return mac;
+}
+
+Result<NicModel> parse_nic_model(const std::string& name, const std::string& option) {
+  for (const auto& [spelling, model] : kNicModels) {
+    if (spelling == name) return model;
+  }
+  return make_error("{}: NIC model '{}' is not supported (ne2k_pci)", option, name);
+}
+
+/// The netdevs and NICs of --netdev, --device and --nic, each NIC on its own netdev.
+Status collect_network(const RawRun& raw, MachineConfig* config) {
+  for (const std::string& text : raw.netdevs) {
+    const std::vector<std::string> items = split_commas(text);
+    if (items[0] != "user") return make_error("--netdev {}: only 'user' networking is supported", text);
+    NetdevConfig netdev;
+    for (size_t i = 1; i < items.size(); ++i) {
+      const auto [key, value] = key_value(items[i]);
+      if (key == "id" && !value.empty()) {
+        netdev.id = value;
+      } else if (key == "hostfwd") {
+        auto forward = parse_hostfwd(value);
+        if (!forward) return make_error("--netdev {}: {}", text, forward.error());
+        netdev.forwards.push_back(*forward);
+      } else {
+        return make_error("--netdev {}: '{}' is not supported (id=, hostfwd=)", text, items[i]);
+      }
+    }
+    if (netdev.id.empty()) return make_error("--netdev {}: no id= given", text);
+    for (const NetdevConfig& other : config->netdevs) {
+      if (other.id == netdev.id) return make_error("--netdev {}: id {} given twice", text, netdev.id);
+    }
+    config->netdevs.push_back(std::move(netdev));
+  }
+  for (const std::string& text : raw.devices) {
+    const std::vector<std::string> items = split_commas(text);
+    auto model = parse_nic_model(items[0], "--device " + text);
+    if (!model) return std::move(model).take_error();
+    NicConfig nic;
+    nic.model = *model;
+    for (size_t i = 1; i < items.size(); ++i) {
+      const auto [key, value] = key_value(items[i]);
+      if (key == "netdev") {
+        nic.netdev = value;
+      } else if (key == "mac") {
+        auto mac = parse_mac(value);
+        if (!mac) return make_error("--device {}: {}", text, mac.error());
+        nic.mac = *mac;
+      } else if (key != "id") {
+        return make_error("--device {}: '{}' is not supported (netdev=, mac=)", text, items[i]);
+      }
+    }
+    const bool known = std::any_of(config->netdevs.begin(), config->netdevs.end(),
+                                   [&](const NetdevConfig& n) { return n.id == nic.netdev; });
+    if (!known) return make_error("--device {}: netdev={} names no --netdev", text, nic.netdev);
+    config->nics.push_back(std::move(nic));
+  }
+  for (const std::string& text : raw.nics) {
+    const std::vector<std::string> items = split_commas(text);
+    if (items[0] != "user") return make_error("--nic {}: only 'user' networking is supported", text);
+    NetdevConfig netdev;
+    netdev.id = fmt::format("nic{}", config->nics.size());
+    NicConfig nic;
+    nic.netdev = netdev.id;
+    for (size_t i = 1; i < items.size(); ++i) {
+      const auto [key, value] = key_value(items[i]);
+      if (key == "model") {
+        auto model = parse_nic_model(value, "--nic " + text);
+        if (!model) return std::move(model).take_error();
+        nic.model = *model;
+      } else if (key == "mac") {
+        auto mac = parse_mac(value);
+        if (!mac) return make_error("--nic {}: {}", text, mac.error());
+        nic.mac = *mac;
+      } else if (key == "hostfwd") {
+        auto forward = parse_hostfwd(value);
+        if (!forward) return make_error("--nic {}: {}", text, forward.error());
+        netdev.forwards.push_back(*forward);
+      } else {
+        return make_error("--nic {}: '{}' is not supported (model=, mac=, hostfwd=)", text, items[i]);
+      }
+    }
+    config->netdevs.push_back(std::move(netdev));
+    config->nics.push_back(std::move(nic));
+  }
+  for (const NetdevConfig& netdev : config->netdevs) {
+    const auto users = std::count_if(config->nics.begin(), config->nics.end(),
+                                     [&](const NicConfig& nic) { return nic.netdev == netdev.id; });
+    if (users == 0) return make_error("--netdev {}: no --device is connected to it", netdev.id);
+    if (users > 1) return make_error("--netdev {}: more than one --device is connected to it", netdev.id);
+  }
+  return ok_status();
+}
+
 std::string help_of(const RunOptionSpec& spec) {
   std::string text(spec.help);
   if (spec.state == OptionState::NotActiveYet) text += fmt::format(" {}", kNotActiveYetMark);
@@ -290,6 +452,10 @@ Result<MachineConfig> check_run(const RawRun& raw) {
   VMM86_TRY(collect_drives(raw, &config));
   if (!config.drives.empty() && !raw.kernel.empty()) {
     return make_error("drives need the BIOS boot for now: leave out --kernel (boot the disk's own loader)");
+  }
+  VMM86_TRY(collect_network(raw, &config));
+  if (!config.nics.empty() && !raw.kernel.empty()) {
+    return make_error("NICs need the BIOS boot for now (the PCI bus): leave out --kernel");
   }
   if (!raw.boot.empty()) {
     if (raw.boot.size() > 3 || raw.boot.find_first_not_of("acd") != std::string::npos) {
@@ -440,6 +606,14 @@ CommandLine parse_command_line(int argc, const char* const* argv, std::FILE* out
   run->add_option(std::string(debugcon.flag), raw.debugcons, help_of(debugcon))
       ->type_name(std::string(debugcon.value_name))
       ->check(not_empty);
+
+  for (const auto& [id, target] : {std::pair{RunOption::Netdev, &raw.netdevs},
+                                   std::pair{RunOption::Device, &raw.devices}, std::pair{RunOption::Nic, &raw.nics}}) {
+    const RunOptionSpec& spec = run_option(id);
+    run->add_option(std::string(spec.flag), *target, help_of(spec))
+        ->type_name(std::string(spec.value_name))
+        ->check(not_empty);
+  }
 
   const RunOptionSpec& debug_exit = run_option(RunOption::DebugExit);
   CLI::Option* debug_exit_option = run->add_option(std::string(debug_exit.flag), raw.debug_exit_value,

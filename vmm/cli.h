@@ -92,7 +92,16 @@ enum class OptionState : uint8_t {
     "to FILE; repeatable (SeaBIOS's debug log is port 0x402)")                                  \
   X(DebugExit, "--debug-exit", "[iobase=A][,iosize=N]", Active,                                 \
     "QEMU's isa-debug-exit: a guest write of V to ports A..A+N-1 (default "                     \
-    "iobase=0xf4,iosize=4) ends vmm86 with exit status (V << 1) | 1")
+    "iobase=0xf4,iosize=4) ends vmm86 with exit status (V << 1) | 1")                            \
+  X(Netdev, "--netdev", "user,id=ID[,hostfwd=tcp:ADDR:HP-:GP]...", Active,                      \
+    "user-mode networking (libslirp, QEMU's -netdev user): network 10.0.2.0/24 with DHCP and "  \
+    "DNS, the host's loopback at 10.0.2.2; hostfwd forwards a host port to a guest port; "      \
+    "repeatable")                                                                               \
+  X(Device, "--device", "ne2k_pci,netdev=ID[,mac=MAC]", Active,                                 \
+    "a NIC on the PCI bus wired to --netdev ID (QEMU's -device): ne2k_pci (RTL8029 NE2000); "   \
+    "needs the BIOS boot; repeatable")                                                          \
+  X(Nic, "--nic", "user[,model=ne2k_pci][,mac=MAC][,hostfwd=...]", Active,                      \
+    "QEMU's -nic shorthand: a user netdev and a NIC on it in one option")
 // clang-format on
 
 /// Names the options of `vmm86 run`.

@@ -6,8 +6,9 @@
 // PCI INTx lines are level-triggered and shared (open drain, wired-OR), so an ISA IRQ is
 // high while any PIRQ routed to it is high, and a PIRQ while any pin wired to it is.
 // Wiring on the board: INTx pin P (1-4 = INTA-INTD) of device D reaches PIRQ
-// (D + P - 1) mod 4 (the usual swizzle, which QEMU's pc machine and SeaBIOS's and
-// Linux's routing tables assume). Other registers (IORT, XBCS, TOM, MBIRQ, SMI
+// (D + P - 2) mod 4, so the PIIX3 itself (device 1) starts at PIRQA: QEMU's piix3
+// (pci_slot_get_pirq), the interrupt line SeaBIOS computes (pci_slot_get_irq) and the
+// _PRT of QEMU's DSDT all assume it. Other registers (IORT, XBCS, TOM, MBIRQ, SMI
 // control) keep their power-on values as storage.
 #pragma once
 
@@ -32,7 +33,7 @@ class Piix3IsaBridge final : public PciFunction {
   explicit Piix3IsaBridge(IrqSink& isa_irqs);
 
   /// The PIRQ (0 = A) that INTx pin `pin` (1-4) of bus-0 device `device` is wired to.
-  [[nodiscard]] static constexpr unsigned pirq_of(unsigned device, unsigned pin) { return (device + pin - 1) & 3; }
+  [[nodiscard]] static constexpr unsigned pirq_of(unsigned device, unsigned pin) { return (device + pin + 2) & 3; }
   /// Drives INTx pin `pin` (1-4) of `device` (0-31) to `level`.
   void set_pci_irq(unsigned device, unsigned pin, bool level);
   /// The ISA IRQ PIRQ `pirq` is routed to, or nullopt if routing is off.

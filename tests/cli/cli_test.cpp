@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -350,6 +352,59 @@ TEST(ParseCommandLine, DebugExit) {
     EXPECT_FALSE(p.command.run) << bad;
     EXPECT_EQ(p.command.exit_status, kExitUsage) << bad;
     EXPECT_EQ(p.err.rfind(std::string("vmm86: error: --debug-exit ").append(bad).append(": "), 0), 0u) << p.err;
+  }
+}
+
+// QEMU's -netdev user,hostfwd=... -device ne2k_pci,netdev=... and the -nic shorthand.
+TEST(ParseCommandLine, NetdevAndDeviceAsQemuSpellsThem) {
+  const Parsed p = parse({"run", "--netdev", "user,id=n0,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=udp::5353-10.0.2.16:53",
+                          "--device", "ne2k_pci,netdev=n0,mac=52:54:00:aa:bb:cc"});
+  ASSERT_TRUE(p.command.run) << p.err;
+  const MachineConfig& c = *p.command.run;
+  ASSERT_EQ(c.netdevs.size(), 1u);
+  ASSERT_EQ(c.netdevs[0].forwards.size(), 2u);
+  const HostForward& tcp = c.netdevs[0].forwards[0];
+  EXPECT_FALSE(tcp.udp);
+  EXPECT_EQ(tcp.host_address, "127.0.0.1");
+  EXPECT_EQ(tcp.host_port, 8080);
+  EXPECT_EQ(tcp.guest_address, "");
+  EXPECT_EQ(tcp.guest_port, 80);
+  const HostForward& udp = c.netdevs[0].forwards[1];
+  EXPECT_TRUE(udp.udp);
+  EXPECT_EQ(udp.host_address, "");
+  EXPECT_EQ(udp.guest_address, "10.0.2.16");
+  ASSERT_EQ(c.nics.size(), 1u);
+  EXPECT_EQ(c.nics[0].netdev, "n0");
+  ASSERT_TRUE(c.nics[0].mac);
+  EXPECT_EQ((*c.nics[0].mac)[3], 0xAA);
+
+  const Parsed nic = parse({"run", "--nic", "user,model=ne2k_pci,hostfwd=tcp:127.0.0.1:2222-:22"});
+  ASSERT_TRUE(nic.command.run) << nic.err;
+  ASSERT_EQ(nic.command.run->nics.size(), 1u);
+  EXPECT_EQ(nic.command.run->netdevs[0].forwards[0].guest_port, 22);
+}
+
+TEST(ParseCommandLine, BadNetworkOptionsAreRefusedInOneLine) {
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"--netdev", "tap,id=n0", "--device", "ne2k_pci,netdev=n0"},
+           {"--netdev", "user", "--device", "ne2k_pci,netdev=n0"},
+           {"--netdev", "user,id=n0"},
+           {"--netdev", "user,id=n0", "--device", "e100,netdev=n0"},
+           {"--netdev", "user,id=n0", "--device", "ne2k_pci,netdev=n1"},
+           {"--netdev", "user,id=n0", "--device", "ne2k_pci,netdev=n0", "--device", "ne2k_pci,netdev=n0"},
+           {"--netdev", "user,id=n0,hostfwd=tcp:127.0.0.1:0-:80", "--device", "ne2k_pci,netdev=n0"},
+           {"--netdev", "user,id=n0,hostfwd=tcp:127.0.0.1:80:80", "--device", "ne2k_pci,netdev=n0"},
+           {"--netdev", "user,id=n0,hostfwd=sctp::80-:80", "--device", "ne2k_pci,netdev=n0"},
+           {"--nic", "user,mac=01:00:00:00:00:01"},
+           {"--nic", "user,mac=52:54:00:12:34"},
+           {"--kernel", "/boot/vmlinuz", "--nic", "user"},
+       }) {
+    std::vector<std::string> argv = {"run"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const Parsed p = parse(argv);
+    EXPECT_FALSE(p.command.run) << args[1];
+    EXPECT_EQ(p.command.exit_status, kExitUsage) << args[1];
+    EXPECT_EQ(std::count(p.err.begin(), p.err.end(), '\n'), 1) << p.err;
   }
 }
 

@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "devices/net/host_forward.h"
+
 namespace vmm86 {
 
 /// Which engine executes guest code (DESIGN.md §6).
@@ -88,6 +90,23 @@ struct VncConfig {
   unsigned display = 0;
 };
 
+/// A host side of a network (QEMU's -netdev): `user` networking (libslirp) is the one kind.
+struct NetdevConfig {
+  std::string id;
+  std::vector<HostForward> forwards;  ///< hostfwd= rules
+};
+
+/// NIC models (QEMU's -device names).
+enum class NicModel : uint8_t { Ne2kPci };
+inline constexpr std::array<std::pair<std::string_view, NicModel>, 1> kNicModels{{{"ne2k_pci", NicModel::Ne2kPci}}};
+
+/// A NIC on the PCI bus (QEMU's -device MODEL,netdev=ID[,mac=..]), wired to a netdev.
+struct NicConfig {
+  NicModel model = NicModel::Ne2kPci;
+  std::string netdev;                         ///< the NetdevConfig::id it is connected to
+  std::optional<std::array<uint8_t, 6>> mac;  ///< default: QEMU's 52:54:00:12:34:56 (+1 per NIC)
+};
+
 /// Everything `vmm86 run` was asked to do, checked for form (not yet against the files).
 struct MachineConfig {
   std::string kernel_path;                ///< bzImage; empty: boot the BIOS
@@ -112,10 +131,12 @@ struct MachineConfig {
   std::optional<DebugExitConfig> debug_exit;
   /// ACPI (tables, the PIIX4 PM hardware); --no-acpi turns it off (QEMU's -machine acpi=off)
   bool acpi = true;
-  VgaKind vga = VgaKind::None;   ///< --vga
-  std::optional<VncConfig> vnc;  ///< --display vnc=...; nullopt: no display window
-  std::string screenshot_path;   ///< --screenshot: a PNG of the screen when the run ends
-  std::string screen_text_path;  ///< --screen-text: the text-mode screen as text at the end
+  VgaKind vga = VgaKind::None;        ///< --vga
+  std::optional<VncConfig> vnc;       ///< --display vnc=...; nullopt: no display window
+  std::string screenshot_path;        ///< --screenshot: a PNG of the screen when the run ends
+  std::string screen_text_path;       ///< --screen-text: the text-mode screen as text at the end
+  std::vector<NetdevConfig> netdevs;  ///< --netdev, --nic
+  std::vector<NicConfig> nics;        ///< --device, --nic; each on its own netdev
 };
 
 /// Process exit statuses of vmm86.

@@ -251,6 +251,8 @@ Status Machine::attach_firmware_devices() {
   chipset_->set_reset_request([this] { reset_requested_ = true; });
   set_boot_order();
   VMM86_TRY(attach_storage());
+  network_ = std::make_unique<MachineNetwork>();
+  VMM86_TRY(network_->attach(config_, *chipset_));
   fw_cfg_ = std::make_unique<FwCfg>(dma_.get());
   FwCfgMachineInfo info;
   info.ram_bytes = mem_.ram_size();
@@ -479,6 +481,7 @@ void Machine::pump_console_input() {
 
 bool Machine::service_host() {
   pc_->run_timers();
+  if (network_) network_->poll();
   pump_console_input();
   if (screen_) screen_->poll(clock_.now_ns());
   return !terminal_->quit_requested();
@@ -524,12 +527,14 @@ void Machine::idle_wait() {
   const uint64_t now = clock_.now_ns();
   uint64_t wait = kMaxSliceNs;
   if (const auto deadline = pc_->next_timer_deadline()) wait = *deadline > now ? std::min(*deadline - now, wait) : 0;
+  // Wake early for console input when there is a console to read, and for the networks.
+  std::vector<pollfd> fds;
+  if (!terminal_->input_ended()) fds.push_back(pollfd{0, POLLIN, 0});
+  if (network_) network_->poll_fds(&fds, &wait);
   if (wait == 0) return;
-  // Wake early for console input when there is a console to read.
-  pollfd pfd{0, POLLIN, 0};
   timespec ts{static_cast<time_t>(wait / 1'000'000'000), static_cast<long>(wait % 1'000'000'000)};
-  if (!terminal_->input_ended()) {
-    ppoll(&pfd, 1, &ts, nullptr);
+  if (!fds.empty()) {
+    ppoll(fds.data(), fds.size(), &ts, nullptr);
   } else {
     nanosleep(&ts, nullptr);
   }
@@ -729,6 +734,7 @@ std::vector<Stat> Machine::collect_stats() const {
     const std::string key(name);
     stats.push_back({StatLine::Devices, "devices." + key, " " + key + "={}", value, true});
   });
+  if (network_) network_->append_stats(&stats);
   return stats;
 }
 

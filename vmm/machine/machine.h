@@ -22,6 +22,7 @@
 #include "vmm/machine/bios_shadow.h"
 #include "vmm/machine/config.h"
 #include "vmm/machine/guest_dma.h"
+#include "vmm/machine/network.h"
 #include "vmm/machine/perf_map.h"
 #include "vmm/machine/stats.h"
 #include "vmm/machine/terminal.h"
@@ -180,13 +181,14 @@ class Machine final : public CpuHooks {
   std::unique_ptr<Terminal> terminal_;
   std::unique_ptr<BiosShadow> bios_shadow_;  ///< with a BIOS only
   std::unique_ptr<GuestDma> dma_;
-  std::unique_ptr<FwCfg> fw_cfg_;          ///< with a BIOS only
-  std::unique_ptr<PcChipset> chipset_;     ///< with a BIOS only
-  std::unique_ptr<FixedAcpiPm> acpi_pm_;   ///< a direct kernel boot with ACPI only
-  std::unique_ptr<IdeController> ide_;     ///< with a BIOS only
-  std::unique_ptr<FloppyController> fdc_;  ///< with a BIOS only
-  std::unique_ptr<StdVga> vga_;            ///< --vga std only
-  std::unique_ptr<ScreenOutputs> screen_;  ///< --vga std only
+  std::unique_ptr<FwCfg> fw_cfg_;            ///< with a BIOS only
+  std::unique_ptr<PcChipset> chipset_;       ///< with a BIOS only
+  std::unique_ptr<FixedAcpiPm> acpi_pm_;     ///< a direct kernel boot with ACPI only
+  std::unique_ptr<IdeController> ide_;       ///< with a BIOS only
+  std::unique_ptr<FloppyController> fdc_;    ///< with a BIOS only
+  std::unique_ptr<StdVga> vga_;              ///< --vga std only
+  std::unique_ptr<ScreenOutputs> screen_;    ///< --vga std only
+  std::unique_ptr<MachineNetwork> network_;  ///< with a BIOS only
   bool acpi_power_off_ = false;
   PhysRegion lapic_region_;  ///< the local APIC's page as the physical map has it
   std::vector<std::unique_ptr<DebugConsolePort>> debugcon_ports_;

@@ -34,26 +34,29 @@ TEST_F(Piix3IsaTest, PirqRegistersResetDisabled) {
 }
 
 TEST_F(Piix3IsaTest, SwizzleMapsDevicePinToPirq) {
-  // (device + pin - 1) mod 4, pin 1 = INTA#.
-  EXPECT_EQ(Piix3IsaBridge::pirq_of(0, 1), 0u);
-  EXPECT_EQ(Piix3IsaBridge::pirq_of(1, 1), 1u);
-  EXPECT_EQ(Piix3IsaBridge::pirq_of(3, 1), 3u);
-  EXPECT_EQ(Piix3IsaBridge::pirq_of(4, 1), 0u);
-  EXPECT_EQ(Piix3IsaBridge::pirq_of(3, 2), 0u);
-  EXPECT_EQ(Piix3IsaBridge::pirq_of(5, 4), 0u);
+  // (device + pin - 2) mod 4, pin 1 = INTA#: QEMU's piix3 (pci_slot_get_pirq), the
+  // interrupt line SeaBIOS writes (pci_slot_get_irq) and QEMU's _PRT (slot 2 INTA# on LNKB).
+  EXPECT_EQ(Piix3IsaBridge::pirq_of(0, 1), 3u);
+  EXPECT_EQ(Piix3IsaBridge::pirq_of(1, 1), 0u);
+  EXPECT_EQ(Piix3IsaBridge::pirq_of(1, 4), 3u);  // the PIIX3's USB function: PIRQD
+  EXPECT_EQ(Piix3IsaBridge::pirq_of(2, 1), 1u);  // the first NIC: PIRQB, IRQ 10 under SeaBIOS
+  EXPECT_EQ(Piix3IsaBridge::pirq_of(4, 1), 3u);
+  EXPECT_EQ(Piix3IsaBridge::pirq_of(5, 1), 0u);
+  EXPECT_EQ(Piix3IsaBridge::pirq_of(3, 2), 3u);
+  EXPECT_EQ(Piix3IsaBridge::pirq_of(5, 4), 3u);
 }
 
 TEST_F(Piix3IsaTest, RoutedPinDrivesTheIsaIrq) {
   route(3, 11);                    // PIRQD -> IRQ 11
-  bridge.set_pci_irq(3, 1, true);  // 00:03 INTA# -> PIRQD
+  bridge.set_pci_irq(4, 1, true);  // 00:04 INTA# -> PIRQD
   EXPECT_TRUE(pic.levels[11]);
   EXPECT_EQ(pic.rising_edges[11], 1u);
-  bridge.set_pci_irq(3, 1, false);
+  bridge.set_pci_irq(4, 1, false);
   EXPECT_FALSE(pic.levels[11]);
 }
 
 TEST_F(Piix3IsaTest, DisabledOrReservedRoutingDrivesNothing) {
-  bridge.set_pci_irq(4, 1, true);  // PIRQA, disabled at reset
+  bridge.set_pci_irq(5, 1, true);  // PIRQA, disabled at reset
   for (bool level : pic.levels) EXPECT_FALSE(level);
   for (uint8_t reserved : {0, 1, 2, 8, 13}) {
     route(0, reserved);
@@ -71,23 +74,23 @@ TEST_F(Piix3IsaTest, SharedIrqStaysHighWhileAnySourceIs) {
   route(1, 10);
   route(2, 11);
   route(3, 11);
-  bridge.set_pci_irq(4, 1, true);  // PIRQA
-  bridge.set_pci_irq(5, 1, true);  // PIRQB
-  bridge.set_pci_irq(8, 1, true);  // PIRQA again: same PIRQ, another device
+  bridge.set_pci_irq(5, 1, true);  // PIRQA
+  bridge.set_pci_irq(6, 1, true);  // PIRQB
+  bridge.set_pci_irq(9, 1, true);  // PIRQA again: same PIRQ, another device
   EXPECT_TRUE(pic.levels[10]);
   EXPECT_EQ(pic.rising_edges[10], 1u);
-  bridge.set_pci_irq(4, 1, false);
-  EXPECT_TRUE(pic.levels[10]);
   bridge.set_pci_irq(5, 1, false);
   EXPECT_TRUE(pic.levels[10]);
-  bridge.set_pci_irq(8, 1, false);
+  bridge.set_pci_irq(6, 1, false);
+  EXPECT_TRUE(pic.levels[10]);
+  bridge.set_pci_irq(9, 1, false);
   EXPECT_FALSE(pic.levels[10]);
   EXPECT_FALSE(pic.levels[11]);
 }
 
 TEST_F(Piix3IsaTest, ReroutingAnAssertedPirqMovesTheLevel) {
   route(1, 10);
-  bridge.set_pci_irq(1, 1, true);  // PIRQB
+  bridge.set_pci_irq(2, 1, true);  // PIRQB
   EXPECT_TRUE(pic.levels[10]);
   route(1, 11);
   EXPECT_FALSE(pic.levels[10]);
