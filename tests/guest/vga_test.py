@@ -69,7 +69,8 @@ CELL_W, CELL_H = 9, 16
 
 def build_floppy(work: pathlib.Path, source: pathlib.Path = BOOT_ASM, defines: tuple[str, ...] = ()) -> pathlib.Path:
     sector = work / "boot.bin"
-    subprocess.run(["nasm", "-f", "bin", *[f"-D{d}" for d in defines], str(source), "-o", str(sector)], check=True)
+    subprocess.run(["nasm", "-f", "bin", f"-I{source.parent}/", *[f"-D{d}" for d in defines], str(source), "-o",
+                    str(sector)], check=True)
     image = work / "floppy.img"
     data = sector.read_bytes()
     image.write_bytes(data + bytes(FLOPPY_BYTES - len(data)))

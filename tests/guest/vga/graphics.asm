@@ -9,15 +9,7 @@
 ;   50:  80x50 text: mode 3, then the 8x8 font (AX=1112h: 50 rows), and 50 numbered lines
 ;        printed through int 10h AH=0Eh (the last scrolls the screen).
 ; Then "!\n" on port 0xE9 and a halt loop.
-bits 16
-org 0x7C00
-start:
-    cli
-    xor ax, ax
-    mov ds, ax
-    mov ss, ax
-    mov sp, 0x7C00
-    sti
+%include "boot.inc"
     mov ax, 0xA000
     mov es, ax
 %if MODE == 0x13

@@ -3,15 +3,7 @@
 ; move, coloured cells written straight into B800:0000, then "!\n" on the debug console
 ; port 0xE9 to say the screen is drawn. Then it echoes the keys typed (int 16h, through
 ; the BIOS's i8042 keyboard driver) at the cursor until Return, says "#\n" and halts.
-bits 16
-org 0x7C00
-start:
-    cli
-    xor ax, ax
-    mov ds, ax
-    mov ss, ax
-    mov sp, 0x7C00
-    sti
+%include "boot.inc"
     mov si, message
 .print:
     lodsb
