@@ -343,12 +343,23 @@ bool Ne2kPci::ring_valid() const {
          curr_ >= pstart_ && curr_ < pstop_;
 }
 
+uint32_t Ne2kPci::ring_offset(uint8_t page) const {
+  // Pages relative to PSTART, modulo the ring: Linux writes BNRY = next - 1 even when next
+  // is PSTART, which puts BNRY one page before the ring (meaning its last page).
+  const uint32_t pages = uint32_t{pstop_} - pstart_;
+  return static_cast<uint32_t>((static_cast<int32_t>(page) - pstart_) % static_cast<int32_t>(pages) +
+                               static_cast<int32_t>(pages)) %
+         pages;
+}
+
 bool Ne2kPci::ring_pending() const {
   if (!ring_valid()) return false;
   // Empty either way drivers keep BNRY: on the next page to read (the datasheet's) or one
   // behind it (Linux's).
-  const uint8_t after_bnry = bnry_ + 1 >= pstop_ ? pstart_ : static_cast<uint8_t>(bnry_ + 1);
-  return curr_ != bnry_ && curr_ != after_bnry;
+  const uint32_t pages = uint32_t{pstop_} - pstart_;
+  const uint32_t bnry = ring_offset(bnry_);
+  const uint32_t curr = ring_offset(curr_);
+  return curr != bnry && curr != (bnry + 1) % pages;
 }
 
 void Ne2kPci::receive(std::span<const uint8_t> frame) {
@@ -399,9 +410,8 @@ bool Ne2kPci::store_frame(std::span<const uint8_t> frame) {
   const uint32_t ring_pages = uint32_t{pstop_} - pstart_;
   // The 8390 stops when its local DMA would enter the page at BNRY: pages CURR+1 ..
   // CURR+pages-1 must all be before it (BNRY == CURR is an empty ring).
-  const uint32_t distance = (uint32_t{bnry_} + ring_pages - curr_) % ring_pages;
-  const bool bnry_in_ring = bnry_ >= pstart_ && bnry_ < pstop_;
-  if (pages > ring_pages || (bnry_in_ring && distance != 0 && distance < pages)) return false;
+  const uint32_t distance = (ring_offset(bnry_) + ring_pages - ring_offset(curr_)) % ring_pages;
+  if (pages > ring_pages || (distance != 0 && distance < pages)) return false;
 
   uint32_t next = curr_ + pages;
   if (next >= pstop_) next -= ring_pages;

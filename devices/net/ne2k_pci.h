@@ -105,6 +105,8 @@ class Ne2kPci final : public PciFunction, public PortIoDevice, public NetReceive
   [[nodiscard]] bool ring_valid() const;
   /// The ring holds frames the driver has not taken (BNRY, CURR).
   [[nodiscard]] bool ring_pending() const;
+  /// `page`'s distance from PSTART modulo the ring (a valid ring only).
+  [[nodiscard]] uint32_t ring_offset(uint8_t page) const;
   void drain_queue();
   void drop_frame();
   void write_local(uint32_t address, uint8_t value);

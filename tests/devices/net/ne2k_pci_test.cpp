@@ -151,8 +151,8 @@ class Ne2kTest : public ::testing::Test {
         data = block_input(static_cast<uint16_t>(start), static_cast<uint16_t>(pkt_len));
       }
       frames.push_back(data);
-      const uint8_t next = header[1];
-      out(kBoundary, static_cast<uint8_t>(next == kRxStart ? kRxStop - 1 : next - 1));
+      // As lib8390 does: next - 1 even at the ring's start (BNRY then sits before the ring).
+      out(kBoundary, static_cast<uint8_t>(header[1] - 1));
     }
     out(kIsr, kIsrRx);
     return frames;
@@ -268,6 +268,28 @@ TEST_F(Ne2kTest, AFullRingHoldsFramesUntilTheDriverFreesPages) {
   for (int round = 0; round < 10 && got < 20; ++round) got += receive_all().size();
   EXPECT_EQ(got, 20u);
   EXPECT_EQ(nic.queued_frames(), 0u);
+}
+
+TEST_F(Ne2kTest, ABoundaryBeforeTheRingStillGuardsUnreadFrames) {
+  init();
+  // 29 frames of two pages each fill the 58-page ring exactly: after reading them Linux
+  // writes BNRY = PSTART - 1, one page before the ring.
+  for (int i = 0; i < 29; ++i) {
+    nic.receive(frame_to(kBroadcast, 300, static_cast<uint8_t>(i)));
+    ASSERT_EQ(receive_all().size(), 1u);
+  }
+  ASSERT_EQ(in(kBoundary), kRxStart - 1);
+  // A flood the ring cannot hold: what does not fit waits, nothing unread is overwritten.
+  std::vector<std::vector<uint8_t>> sent;
+  for (int i = 0; i < 30; ++i) {
+    sent.push_back(frame_to(kBroadcast, 1514, static_cast<uint8_t>(100 + i)));
+    nic.receive(sent.back());
+  }
+  std::vector<std::vector<uint8_t>> got;
+  for (int round = 0; round < 20 && got.size() < sent.size(); ++round) {
+    for (auto& frame : receive_all()) got.push_back(std::move(frame));
+  }
+  EXPECT_EQ(got, sent);
 }
 
 TEST_F(Ne2kTest, FramesLeftInTheRingKeepTheInterruptUp) {
