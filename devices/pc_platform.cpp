@@ -1,5 +1,7 @@
 #include "devices/pc_platform.h"
 
+#include <algorithm>
+
 #include "common/check.h"
 
 namespace vmm86 {
@@ -41,8 +43,8 @@ PcPlatform::PcPlatform(const VirtualClock& clock, PcPlatformConfig config)
       log_(log_or_stderr(std::move(config.log))),
       io_bus_(log_),
       mmio_bus_(log_),
-      lapic_(config.apic ? std::make_unique<LocalApic>(clock, timers_, 0, config.apic_timer_hz) : nullptr),
-      ioapic_(lapic_ ? std::make_unique<IoApic>(*lapic_) : nullptr),
+      cpu_count_(std::max(config.cpu_count, 1u)),
+      ioapic_(config.apic ? std::make_unique<IoApic>(ioapic_messages_) : nullptr),
       pit_(clock, timers_, IrqLine(&isa_irqs_, kIrqPit)),
       rtc_(clock, timers_, IrqLine(&isa_irqs_, kIrqRtc), config.rtc_start_unix_ns.value_or(host_unix_time_ns())),
       com1_(IrqLine(&isa_irqs_, kIrqCom1)),
@@ -50,7 +52,16 @@ PcPlatform::PcPlatform(const VirtualClock& clock, PcPlatformConfig config)
       isa_dma_(config.dma_memory) {
   pic_.set_output_listener([this](bool level) { pic_output_changed(level); });
   if (ioapic_) {
-    lapic_->set_eoi_listener([this](uint8_t vector) { ioapic_->end_of_interrupt(vector); });
+    for (unsigned cpu = 0; cpu < cpu_count_; ++cpu) {
+      auto& lapic = lapics_.emplace_back(
+          std::make_unique<LocalApic>(clock, timers_, static_cast<uint8_t>(cpu), config.apic_timer_hz));
+      lapic->set_eoi_listener([this](uint8_t vector) { ioapic_->end_of_interrupt(vector); });
+      if (cpu_count_ > 1) {
+        lapic->set_ipi_route([this](const LocalApic& from, const ApicMessage& message, IpiShorthand shorthand) {
+          route_ipi(from, message, shorthand);
+        });
+      }
+    }
     BusRangeId id = 0;
     VMM86_CHECK(mmio_bus_.add(GuestPhys{IoApic::kDefaultBase}, IoApic::kMmioSize, *ioapic_, "ioapic", 4, &id) ==
                 BusStatus::Ok);
@@ -85,27 +96,63 @@ void PcPlatform::IsaIrqs::set_irq_level(unsigned irq, bool level) {
 }
 
 void PcPlatform::pic_output_changed(bool level) {
-  if (lapic_) lapic_->set_lint(0, level);
+  // The 8259's INT is wired to the BSP's LINT0 (the MP specification's virtual wire).
+  if (!lapics_.empty()) lapics_[0]->set_lint(0, level);
   if (interrupt_listener_) interrupt_listener_(level);
 }
 
-bool PcPlatform::interrupt_pending() const { return pic_reaches_cpu() || (lapic_ && lapic_->interrupt_pending()); }
-
-uint8_t PcPlatform::acknowledge_interrupt() {
-  if (pic_reaches_cpu() || !lapic_) return pic_.acknowledge();
-  // Nothing pending any more: the spurious vector of whichever source the CPU listens to.
-  if (!lapic_->interrupt_pending() && lapic_->accepts_pic_interrupts()) return pic_.acknowledge();
-  return lapic_->acknowledge();
+void PcPlatform::IoApicMessages::deliver(const ApicMessage& message) {
+  if (message.mode == ApicDeliveryMode::LowestPriority) {
+    if (LocalApic* target = pc_.lowest_priority_target(message)) target->deliver(message);
+    return;
+  }
+  for (auto& lapic : pc_.lapics_) lapic->deliver(message);
 }
 
-uint32_t PcPlatform::mmio_read(GuestPhys addr, unsigned size) {
-  if (lapic_ && lapic_->claims(addr.value)) return lapic_->read(addr.value - lapic_->base_address(), size);
+LocalApic* PcPlatform::lowest_priority_target(const ApicMessage& message) {
+  LocalApic* best = nullptr;
+  for (auto& lapic : lapics_) {
+    if (!lapic->globally_enabled() || !lapic->matches(message)) continue;
+    if (!best || lapic->tpr() < best->tpr()) best = lapic.get();
+  }
+  return best;
+}
+
+void PcPlatform::route_ipi(const LocalApic& from, const ApicMessage& message, IpiShorthand shorthand) {
+  if (shorthand == IpiShorthand::None && message.mode == ApicDeliveryMode::LowestPriority) {
+    if (LocalApic* target = lowest_priority_target(message)) target->receive_ipi(message);
+    return;
+  }
+  for (auto& lapic : lapics_) {
+    const bool named = shorthand == IpiShorthand::AllIncludingSelf ||
+                       (shorthand == IpiShorthand::AllExcludingSelf && lapic.get() != &from) ||
+                       (shorthand == IpiShorthand::None && lapic->matches(message));
+    if (named) lapic->receive_ipi(message);
+  }
+}
+
+bool PcPlatform::interrupt_pending(unsigned cpu) const {
+  return pic_reaches_cpu(cpu) || (cpu < lapics_.size() && lapics_[cpu]->interrupt_pending());
+}
+
+uint8_t PcPlatform::acknowledge_interrupt(unsigned cpu) {
+  if (pic_reaches_cpu(cpu) || cpu >= lapics_.size()) return pic_.acknowledge();
+  LocalApic& lapic = *lapics_[cpu];
+  // Nothing pending any more: the spurious vector of whichever source the CPU listens to.
+  if (cpu == 0 && !lapic.interrupt_pending() && lapic.accepts_pic_interrupts()) return pic_.acknowledge();
+  return lapic.acknowledge();
+}
+
+uint32_t PcPlatform::mmio_read(GuestPhys addr, unsigned size, unsigned cpu) {
+  if (LocalApic* lapic = local_apic(cpu); lapic && lapic->claims(addr.value)) {
+    return lapic->read(addr.value - lapic->base_address(), size);
+  }
   return static_cast<uint32_t>(mmio_bus_.read(addr, size));
 }
 
-void PcPlatform::mmio_write(GuestPhys addr, unsigned size, uint32_t value) {
-  if (lapic_ && lapic_->claims(addr.value)) {
-    lapic_->write(addr.value - lapic_->base_address(), size, value);
+void PcPlatform::mmio_write(GuestPhys addr, unsigned size, uint32_t value, unsigned cpu) {
+  if (LocalApic* lapic = local_apic(cpu); lapic && lapic->claims(addr.value)) {
+    lapic->write(addr.value - lapic->base_address(), size, value);
   } else {
     mmio_bus_.write(addr, size, value);
   }
@@ -176,10 +223,8 @@ void PcPlatform::reset() {
   i8042_.reset();
   port92_.reset();
   isa_dma_.reset();
-  if (lapic_) {
-    lapic_->reset();
-    ioapic_->reset();
-  }
+  for (auto& lapic : lapics_) lapic->reset();
+  if (ioapic_) ioapic_->reset();
   pic_.reset();  // last: the devices above have set their lines
 }
 
@@ -207,10 +252,13 @@ PcPlatformStats PcPlatform::stats() const {
     }
   }
   s.reset_requests = i8042_.reset_requests();
-  if (lapic_) {
-    s.apic = lapic_->stats();
-    s.ioapic = ioapic_->stats();
+  for (const auto& lapic : lapics_) {
+    const LocalApicStats& a = lapic->stats();
+#define VMM86_X(name, what) s.apic.name += a.name;
+    VMM86_APIC_COUNTERS(VMM86_X)
+#undef VMM86_X
   }
+  if (ioapic_) s.ioapic = ioapic_->stats();
   return s;
 }
 

@@ -118,8 +118,10 @@ struct PcPlatformConfig {
   LogFn log;
   /// Guest RAM for the ISA DMA controller (outlives the platform); null: DMA moves nothing.
   DmaMemory* dma_memory = nullptr;
-  /// A local APIC (ID 0, the BSP) and an IOAPIC.
+  /// A local APIC per CPU (IDs 0..cpu_count-1, 0 the BSP) and an IOAPIC.
   bool apic = false;
+  /// CPUs, each with its local APIC (more than one needs `apic`).
+  unsigned cpu_count = 1;
   /// The local APIC timer's input clock (LocalApic::kDefaultTimerHz: QEMU's 1 GHz).
   uint64_t apic_timer_hz = LocalApic::kDefaultTimerHz;
 };
@@ -136,16 +138,16 @@ class PcPlatform {
   // --- The CPU side -------------------------------------------------------------
   [[nodiscard]] IoBus& io_bus() { return io_bus_; }
   [[nodiscard]] MmioBus& mmio_bus() { return mmio_bus_; }
-  /// A physical access the CPU does outside RAM: the local APIC's page if it claims the
+  /// A physical access CPU `cpu` does outside RAM: its local APIC's page if it claims the
   /// address (it sits in the CPU, before the bus), else the MMIO bus.
-  [[nodiscard]] uint32_t mmio_read(GuestPhys addr, unsigned size);
-  void mmio_write(GuestPhys addr, unsigned size, uint32_t value);
-  /// The CPU's INTR: the 8259's INT output where it reaches the CPU (no APIC, or the APIC
-  /// passes it: LocalApic::accepts_pic_interrupts), or a local APIC vector above its PPR.
-  /// Deliver when the guest's IF is set.
-  [[nodiscard]] bool interrupt_pending() const;
+  [[nodiscard]] uint32_t mmio_read(GuestPhys addr, unsigned size, unsigned cpu = 0);
+  void mmio_write(GuestPhys addr, unsigned size, uint32_t value, unsigned cpu = 0);
+  /// CPU `cpu`'s INTR: the 8259's INT output where it reaches the CPU (the BSP only: no
+  /// APIC, or its APIC passes it: LocalApic::accepts_pic_interrupts), or a local APIC
+  /// vector above its PPR. Deliver when the guest's IF is set.
+  [[nodiscard]] bool interrupt_pending(unsigned cpu = 0) const;
   /// The INTA cycle: the vector to deliver (the 8259's first: ExtINT has no priority).
-  [[nodiscard]] uint8_t acknowledge_interrupt();
+  [[nodiscard]] uint8_t acknowledge_interrupt(unsigned cpu = 0);
   /// Called with the 8259's new INT level whenever it changes.
   void set_interrupt_listener(std::function<void(bool)> listener) { interrupt_listener_ = std::move(listener); }
   /// The ISA interrupt lines: IRQ n drives 8259 input n and its IOAPIC pin.
@@ -183,8 +185,9 @@ class PcPlatform {
 
   // --- The devices (for the machine's inspection and tests) ----------------------
   [[nodiscard]] Pic8259& pic() { return pic_; }
-  /// nullptr without PcPlatformConfig::apic.
-  [[nodiscard]] LocalApic* local_apic() { return lapic_.get(); }
+  /// CPU `cpu`'s local APIC; nullptr without PcPlatformConfig::apic.
+  [[nodiscard]] LocalApic* local_apic(unsigned cpu = 0) { return cpu < lapics_.size() ? lapics_[cpu].get() : nullptr; }
+  [[nodiscard]] unsigned cpu_count() const { return cpu_count_; }
   [[nodiscard]] IoApic* io_apic() { return ioapic_.get(); }
   [[nodiscard]] Pit8254& pit() { return pit_; }
   [[nodiscard]] RtcCmos& rtc() { return rtc_; }
@@ -208,12 +211,27 @@ class PcPlatform {
     PcPlatform& pc_;
   };
 
+  /// The APIC bus as the IOAPIC sees it: each message to the local APICs it names.
+  class IoApicMessages final : public ApicMessageSink {
+   public:
+    explicit IoApicMessages(PcPlatform& pc) : pc_(pc) {}
+    void deliver(const ApicMessage& message) override;
+
+   private:
+    PcPlatform& pc_;
+  };
+
   void attach(PcDevice device, uint16_t base, uint32_t count, PortIoDevice& window);
+  /// An IPI from `from` to the APICs its destination or shorthand names.
+  void route_ipi(const LocalApic& from, const ApicMessage& message, IpiShorthand shorthand);
+  /// Of the APICs that `message` names, the one lowest-priority delivery picks: the lowest
+  /// TPR, the lowest ID on ties (SDM §10.6.2.4 leaves the tie to the chipset).
+  [[nodiscard]] LocalApic* lowest_priority_target(const ApicMessage& message);
   void a20_inputs_changed();
   /// The 8259's INT output changed: LINT0, and whoever listens.
   void pic_output_changed(bool level);
-  [[nodiscard]] bool pic_reaches_cpu() const {
-    return pic_.interrupt_pending() && (!lapic_ || lapic_->accepts_pic_interrupts());
+  [[nodiscard]] bool pic_reaches_cpu(unsigned cpu) const {
+    return cpu == 0 && pic_.interrupt_pending() && (lapics_.empty() || lapics_[0]->accepts_pic_interrupts());
   }
 
   const VirtualClock& clock_;
@@ -223,7 +241,9 @@ class PcPlatform {
   // Declared before the devices: their timers and IRQ lines point here.
   TimerQueue timers_;
   Pic8259 pic_;
-  std::unique_ptr<LocalApic> lapic_;
+  unsigned cpu_count_ = 1;
+  std::vector<std::unique_ptr<LocalApic>> lapics_;  ///< one per CPU, with an APIC
+  IoApicMessages ioapic_messages_{*this};
   std::unique_ptr<IoApic> ioapic_;
   IsaIrqs isa_irqs_{*this};
   Pit8254 pit_;

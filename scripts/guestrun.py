@@ -171,10 +171,12 @@ def _root_dir(image: Image, script: str, root: pathlib.Path) -> None:
 
 def _machine_command(engine: str, image: Image, initrd: pathlib.Path, mem_mb: int,
                      append_extra: str, medium: str = "kernel", workdir: pathlib.Path | None = None,
-                     floppy: pathlib.Path | None = None, machine_args: list[str] | None = None) -> list[str]:
+                     floppy: pathlib.Path | None = None, machine_args: list[str] | None = None, cpus: int = 1) -> list[str]:
     append = f"console=ttyS0 rdinit={image.rdinit} quiet nokaslr {append_extra}".strip()
     boot = _boot_args(engine, image, initrd, append, medium, workdir or initrd.parent)
     boot += (_floppy_args(engine, floppy) if floppy else []) + (machine_args or [])
+    if cpus > 1:
+        boot += ["-smp", str(cpus)] if engine == "qemu" else ["--smp", str(cpus)]
     return _engine_command(engine, boot, mem_mb)
 
 
@@ -231,13 +233,13 @@ def run(engine: str, script: str, timeout_s: float = 600, mem_mb: int = 256,
         append_extra: str = "", image: Image | None = None, medium: str = "kernel",
         keep_disk: pathlib.Path | None = None, floppy: pathlib.Path | None = None,
         extra_files: dict[str, bytes] | None = None, machine_args: list[str] | None = None,
-        on_line: Callable[[str], None] | None = None) -> GuestRun:
+        on_line: Callable[[str], None] | None = None, cpus: int = 1) -> GuestRun:
     """Runs `script` on `engine` and returns what happened; never raises on guest failure.
     `image` defaults to the default guest; natively, the default guest's scripts run on the
     host's busybox and the userland image's on the host's own tools.
     `keep_disk`: where to keep the disk image of a disk medium after the run (boot_disk
     boots it again). `floppy`: a raw floppy image in drive A:. `extra_files`: more files
-    for the initramfs beside the script (name: contents)."""
+    for the initramfs beside the script (name: contents). `cpus`: vCPUs (-smp / --smp)."""
     gdir = guest_dir()
     with tempfile.TemporaryDirectory(prefix="vmm86-run-") as tmp:
         workdir = pathlib.Path(tmp)
@@ -253,7 +255,7 @@ def run(engine: str, script: str, timeout_s: float = 600, mem_mb: int = 256,
             if medium == "disk-root":
                 _root_dir(image, script, workdir / "root")
             cmd = _machine_command(engine, image, initrd, mem_mb, append_extra, medium, workdir, floppy,
-                                   machine_args)
+                                   machine_args, cpus)
             env = None
         result = _drive(engine, cmd, env, timeout_s, on_line)
         if keep_disk is not None and (workdir / "disk.img").exists():

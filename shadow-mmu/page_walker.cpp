@@ -39,7 +39,13 @@ uint64_t apply_a20(uint64_t phys, uint32_t a20_mask) { return phys & (0xFFFFFFFF
 
 void set_bits(GuestMemory& mem, GuestPhys addr, uint64_t entry, uint32_t bits) {
   if ((entry & bits) == bits) return;  // avoid dirtying the page-table page needlessly
-  // A and D are in the low dword of either format: writing only it leaves the rest alone.
+  // A and D are in the low dword of either format: setting them there leaves the rest alone.
+  // A locked OR, as the CPU's own update is a locked cycle: another vCPU may be changing the
+  // same entry (SMP), and a plain write of what was read would undo its change.
+  if (mem.in_ram(addr, sizeof(uint32_t)) && addr.value % sizeof(uint32_t) == 0) {
+    __atomic_fetch_or(reinterpret_cast<uint32_t*>(mem.host_ptr(addr, sizeof(uint32_t))), bits, __ATOMIC_SEQ_CST);
+    return;
+  }
   const auto updated = static_cast<uint32_t>(entry | bits);
   (void)mem.write(addr, &updated, sizeof(updated));  // read succeeded: it is RAM
 }

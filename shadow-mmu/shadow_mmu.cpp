@@ -53,7 +53,10 @@ Status ShadowMmu::init() {
   space_->assigned = true;
   ram_pages_ = mem_.ram_size() >> kPageShift;
   reverse_.assign(ram_pages_, {});
-  code_bits_.assign((ram_pages_ + 63) / 64, 0);
+  if (!shared_) {
+    own_code_pages_ = std::make_unique<CodePageSet>(ram_pages_);
+    own_code_pages_->attach(0, this);
+  }
   budget_ = default_budget();
   mode_ = PagingMode{};
   return ok_status();
@@ -78,21 +81,22 @@ size_t ShadowMmu::mapped_pages() const {
 }
 
 void ShadowMmu::set_mode(const PagingMode& mode) {
+  const std::lock_guard lock(map_lock_);
   const bool structural = paging_structure_differs(mode, mode_);
   const bool cr3_changed = mode.cr3 != mode_.cr3;
   const bool pdptes_changed = mode.pdpte != mode_.pdpte;
   mode_ = mode;
   if (structural) {
-    flush_all();
+    flush_all_locked();
   } else if (cr3_changed) {
     if (paging()) {
       switch_address_space();
     } else {
-      flush_non_global();
+      flush_non_global_locked();
     }
   } else if (pdptes_changed) {
     // The same CR3 written again over a PDPT that changed: the guest's TLB flush.
-    flush_non_global();
+    flush_non_global_locked();
   }
 }
 
@@ -229,6 +233,11 @@ void ShadowMmu::drop_every_space() {
 }
 
 void ShadowMmu::flush_non_global() {
+  const std::lock_guard lock(map_lock_);
+  flush_non_global_locked();
+}
+
+void ShadowMmu::flush_non_global_locked() {
   // A TLB flush: what a fresh walk would map stays, the rest goes (all but global pages).
   for (Window* w : {space_->supervisor, space_->user}) {
     if (mode_.cr4 & cr4::PGE) {
@@ -241,11 +250,17 @@ void ShadowMmu::flush_non_global() {
 }
 
 void ShadowMmu::flush_all() {
+  const std::lock_guard lock(map_lock_);
+  flush_all_locked();
+}
+
+void ShadowMmu::flush_all_locked() {
   drop_every_space();
   ++stats_.global_flushes;
 }
 
 void ShadowMmu::invlpg(GuestLinear linear) {
+  const std::lock_guard lock(map_lock_);
   ++stats_.invlpgs;
   const uint32_t page = linear.page().value;
   // The windows kept for other address spaces too: a global page goes from all of them;
@@ -515,6 +530,7 @@ FillResult ShadowMmu::fill_page(bool user, GuestLinear linear, bool write) {
 }
 
 FillResult ShadowMmu::fill(bool user_window, GuestLinear linear, bool write) {
+  const std::lock_guard lock(map_lock_);
   const uint64_t start = now_ns();
   ++stats_.fills;
   const FillResult result = fill_page(user_window, linear, write);
@@ -529,13 +545,14 @@ FillResult ShadowMmu::fill(bool user_window, GuestLinear linear, bool write) {
 }
 
 void ShadowMmu::protect_code_page(PhysPage page) {
-  if (is_code_page(page)) return;
+  CodePageSet& set = code_pages();
+  if (set.add(page, cpu_)) set.protect_everywhere(page);
+}
+
+void ShadowMmu::protect_mappings(PhysPage page) {
   const uint64_t phys_page = page.value;
-  if (phys_page >= ram_pages_) {
-    code_pages_beyond_ram_.insert(phys_page);
-    return;  // never mapped
-  }
-  code_bits_[phys_page / 64] |= uint64_t{1} << (phys_page % 64);
+  if (phys_page >= ram_pages_) return;  // never mapped
+  const std::lock_guard lock(map_lock_);
   const std::vector<uint64_t> keys = reverse_[phys_page];  // forget() below edits the original
   for (uint64_t key : keys) {
     Window& w = *windows_[key >> 32];
@@ -551,13 +568,6 @@ void ShadowMmu::protect_code_page(PhysPage page) {
   }
 }
 
-void ShadowMmu::unprotect_code_page(PhysPage page) {
-  const uint64_t phys_page = page.value;
-  if (phys_page < ram_pages_) {
-    code_bits_[phys_page / 64] &= ~(uint64_t{1} << (phys_page % 64));
-  } else {
-    code_pages_beyond_ram_.erase(phys_page);
-  }
-}
+void ShadowMmu::unprotect_code_page(PhysPage page) { code_pages().remove(page, cpu_); }
 
 }  // namespace vmm86

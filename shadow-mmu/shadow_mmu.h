@@ -5,6 +5,7 @@
 // guest #PF, an access to emulate (MMIO) or a write to a page that holds translated code.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -14,6 +15,7 @@
 
 #include "common/result.h"
 #include "shadow-mmu/address_window.h"
+#include "shadow-mmu/code_page_set.h"
 #include "shadow-mmu/page_walker.h"
 #include "vmm/arch/cpu_state.h"
 
@@ -61,7 +63,9 @@ struct ShadowMmuStats {
 
 class ShadowMmu {
  public:
+  /// Alone (one vCPU), or vCPU `cpu` of an SMP machine whose vCPUs share `code_pages`.
   explicit ShadowMmu(GuestMemory& mem) : mem_(mem) {}
+  ShadowMmu(GuestMemory& mem, CodePageSet& code_pages, unsigned cpu) : mem_(mem), shared_(&code_pages), cpu_(cpu) {}
   ShadowMmu(const ShadowMmu&) = delete;
   ShadowMmu& operator=(const ShadowMmu&) = delete;
 
@@ -92,14 +96,21 @@ class ShadowMmu {
   /// it from a signal handler.
   [[nodiscard]] FillResult fill(bool user_window, GuestLinear linear, bool write);
 
-  /// Translated code now lives on this guest-physical page: map it read-only everywhere.
+  /// This vCPU's translated code now lives on this guest-physical page: map it read-only
+  /// everywhere (every vCPU's windows).
   void protect_code_page(PhysPage phys_page);
-  /// No translated code is left on this page: writes may map it writable again.
+  /// No translated code of this vCPU is left on this page: once no vCPU has code there,
+  /// writes may map it writable again.
   void unprotect_code_page(PhysPage phys_page);
-  [[nodiscard]] bool is_code_page(PhysPage phys_page) const {
-    const uint64_t p = phys_page.value;
-    return p < ram_pages_ ? (code_bits_[p / 64] >> (p % 64)) & 1 : code_pages_beyond_ram_.count(p) != 0;
-  }
+  /// Some vCPU has translated code on the page: writes to it must be seen.
+  [[nodiscard]] bool is_code_page(PhysPage phys_page) const { return code_pages().any(phys_page); }
+  /// This vCPU has translated code on the page.
+  [[nodiscard]] bool holds_code_page(PhysPage phys_page) const { return code_pages().held_by(phys_page, cpu_); }
+  /// This vCPU wrote the page (a code page): the other vCPUs with code there are told.
+  void code_page_written(PhysPage phys_page) const { code_pages().written_by(phys_page, cpu_); }
+  /// Makes the page read-only wherever this vCPU's windows map it. Any thread may call it
+  /// (another vCPU protecting code it translated); it waits for a fill in progress.
+  void protect_mappings(PhysPage phys_page);
 
   /// Host VMAs both windows may hold before a fill empties a window (default: 7/8 of
   /// vm.max_map_count; the rest is left to the rest of the process).
@@ -199,6 +210,24 @@ class ShadowMmu {
   void switch_address_space();
   /// Empties every window; only the current space stays assigned (to the current CR3).
   void drop_every_space();
+  /// flush_non_global() and flush_all() with map_lock_ held.
+  void flush_non_global_locked();
+  void flush_all_locked();
+  [[nodiscard]] CodePageSet& code_pages() const { return shared_ ? *shared_ : *own_code_pages_; }
+
+  /// Held while the windows' bookkeeping changes: by this vCPU's thread (also in its fault
+  /// handler, which only runs on translated code, never inside a holder) and by other
+  /// vCPUs' protect_mappings(). A spin lock: the fault handler cannot block on a mutex.
+  class MapLock {
+   public:
+    void lock() {
+      while (flag_.test_and_set(std::memory_order_acquire)) __builtin_ia32_pause();
+    }
+    void unlock() { flag_.clear(std::memory_order_release); }
+
+   private:
+    std::atomic_flag flag_ = ATOMIC_FLAG_INIT;
+  };
 
   GuestMemory& mem_;
   std::vector<std::unique_ptr<Window>> windows_;
@@ -209,11 +238,13 @@ class ShadowMmu {
   /// guest-physical page -> windows and linear pages mapping it (Window::id << 32 | linear page).
   /// Indexed by guest-physical page (RAM only: nothing else is mapped).
   std::vector<std::vector<uint64_t>> reverse_;
-  /// Guest-physical pages holding translated code: a bitmap over RAM (asked for every page
-  /// of every fill), a set beyond it.
   uint64_t ram_pages_ = 0;
-  std::vector<uint64_t> code_bits_;
-  std::unordered_set<uint64_t> code_pages_beyond_ram_;
+  /// Guest-physical pages holding translated code, by vCPU: the machine's set, or this
+  /// MMU's own when it is alone.
+  CodePageSet* shared_ = nullptr;
+  std::unique_ptr<CodePageSet> own_code_pages_;
+  unsigned cpu_ = 0;
+  MapLock map_lock_;
   uint64_t budget_ = 0;
   ShadowMmuStats stats_;
 };

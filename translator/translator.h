@@ -95,6 +95,7 @@ class Translator {
   void invalidate_block(Block* block);
   /// Which guest-physical page each linear code page maps to (for checked entries).
   [[nodiscard]] CodeTlb& code_tlb() { return code_tlb_; }
+  [[nodiscard]] const CodeTlb& code_tlb() const { return code_tlb_; }
 
   /// For the fault handler: where a host PC in a block is in guest terms (translate_back).
   /// False if the PC is not in a block.

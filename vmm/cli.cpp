@@ -58,6 +58,7 @@ struct RawRun {
   std::vector<std::string> netdevs;
   std::vector<std::string> devices;
   std::vector<std::string> nics;
+  std::string smp;
 };
 
 /// --display: "none" or "vnc=[HOST]:N".
@@ -477,6 +478,19 @@ Result<MachineConfig> check_run(const RawRun& raw) {
   if (config.vga == VgaKind::None && (config.vnc || !raw.screenshot.empty() || !raw.screen_text.empty())) {
     return make_error("--display vnc, --screenshot and --screen-text need a display adapter: add --vga std");
   }
+  if (!raw.smp.empty()) {
+    auto cpus = parse_count(raw.smp);
+    if (!cpus || *cpus < 1 || *cpus > kMaxSmpCpus) {
+      return make_error("--smp {}: expected a number of CPUs from 1 to {}", raw.smp, kMaxSmpCpus);
+    }
+    config.smp = static_cast<unsigned>(*cpus);
+  }
+  if (config.smp > 1) {
+    if (!config.apic) return make_error("--smp {} needs the local APIC: leave out --no-apic", config.smp);
+    if (!config.trace_path.empty() || config.verify || config.perf_map) {
+      return make_error("--trace, --verify and --perf-map need one vCPU (--smp 1)");
+    }
+  }
   if (!raw.trace_limit.empty()) {
     auto limit = parse_count(raw.trace_limit);
     if (!limit) return make_error("--trace-limit {}: {}", raw.trace_limit, limit.error());
@@ -598,6 +612,7 @@ CommandLine parse_command_line(int argc, const char* const* argv, std::FILE* out
   add(RunOption::Display, raw.display);
   add(RunOption::Screenshot, raw.screenshot);
   add(RunOption::ScreenText, raw.screen_text);
+  add(RunOption::Smp, raw.smp);
   const RunOptionSpec& drive = run_option(RunOption::Drive);
   run->add_option(std::string(drive.flag), raw.drives, help_of(drive))
       ->type_name(std::string(drive.value_name))

@@ -87,6 +87,9 @@ enum class OptionState : uint8_t {
   X(Screenshot, "--screenshot", "FILE", Active, "write the VGA's screen to FILE (PNG) when the run ends") \
   X(ScreenText, "--screen-text", "FILE", Active,                                                \
     "write a VGA text-mode screen to FILE as text when the run ends (one line per row)")        \
+  X(Smp, "--smp", "N", Active,                                                                  \
+    "virtual CPUs, 1 to 8 (QEMU's -smp N): each runs on its own host thread; the guest starts "  \
+    "the others with INIT/SIPI as on a PC (ACPI MADT and MP table list them)")                    \
   X(Debugcon, "--debugcon", "[IOBASE:]FILE", Active,                                            \
     "write the bytes the guest sends to I/O port IOBASE (default 0xE9, QEMU's isa-debugcon) "   \
     "to FILE; repeatable (SeaBIOS's debug log is port 0x402)")                                  \
@@ -128,6 +131,9 @@ inline constexpr RunOptionSpec kRunOptions[] = {
 
 /// The spec of one option.
 [[nodiscard]] const RunOptionSpec& run_option(RunOption id);
+
+/// The most vCPUs --smp takes (the code-page set keeps one bit per vCPU in a byte).
+inline constexpr uint64_t kMaxSmpCpus = 8;
 
 /// The marker --help appends to options that have no effect yet.
 inline constexpr std::string_view kNotActiveYetMark = "[not active yet]";

@@ -41,8 +41,6 @@ constexpr uint32_t kLvtRemoteIrr = 1u << 14;
 constexpr uint32_t kLvtReset = 1u << 16;  // masked, everything else 0
 constexpr uint32_t kLint0VirtualWire = 0x700;
 
-enum class Shorthand : uint8_t { None, Self, AllIncludingSelf, AllExcludingSelf };
-
 // Writable bits of each LVT entry (SDM Figure 10-8; bit 18, TSC-deadline mode, is not
 // offered). The remote IRR and delivery status bits are read-only.
 constexpr std::array<uint32_t, LocalApic::kLvtCount> kLvtWritable = {
@@ -70,10 +68,13 @@ LocalApic::LocalApic(const VirtualClock& clock, TimerQueue& timers, uint8_t id, 
 
 void LocalApic::reset() {
   const uint64_t before = base_msr_;
-  base_msr_ = kDefaultBase | kBaseBsp | kBaseEnable;
+  // APIC ID 0 is the bootstrap processor; the others start as APs, LINT0 masked (only the
+  // BSP is the 8259's virtual wire).
+  const bool bsp = initial_id_ == 0;
+  base_msr_ = kDefaultBase | (bsp ? kBaseBsp : 0) | kBaseEnable;
   id_ = initial_id_;
   init_registers();
-  lvt_[static_cast<unsigned>(Lvt::Lint0)] = kLint0VirtualWire;
+  if (bsp) lvt_[static_cast<unsigned>(Lvt::Lint0)] = kLint0VirtualWire;
   if (before != base_msr_ && base_listener_) base_listener_();
 }
 
@@ -255,7 +256,9 @@ bool LocalApic::accept(uint8_t vector, bool level_triggered) {
 
 void LocalApic::update_pending() {
   const int irrv = highest(irr_);
+  const bool was_pending = pending_;
   pending_ = globally_enabled() && software_enabled() && irrv >= 0 && (irrv & 0xF0) > (ppr() & 0xF0);
+  if (pending_ && !was_pending && wake_listener_) wake_listener_();
 }
 
 uint8_t LocalApic::acknowledge() {
@@ -377,19 +380,32 @@ void LocalApic::send_ipi() {
     signal_error(kEsrSendIllegalVector);
     return;
   }
+  const auto shorthand = static_cast<IpiShorthand>((icr_low_ >> 18) & 3);
+  if (ipi_route_ && shorthand != IpiShorthand::Self) {
+    ipi_route_(*this, m, shorthand);
+    return;
+  }
   bool to_self = false;
-  switch (static_cast<Shorthand>((icr_low_ >> 18) & 3)) {
-    case Shorthand::None: to_self = matches(m); break;
+  switch (shorthand) {
+    case IpiShorthand::None: to_self = matches(m); break;
     // SDM Table 10-3: "self" is valid with fixed delivery only.
-    case Shorthand::Self: to_self = m.mode == ApicDeliveryMode::Fixed; break;
-    case Shorthand::AllIncludingSelf: to_self = true; break;
-    case Shorthand::AllExcludingSelf: break;  // no other CPU here
+    case IpiShorthand::Self: to_self = m.mode == ApicDeliveryMode::Fixed; break;
+    case IpiShorthand::AllIncludingSelf: to_self = true; break;
+    case IpiShorthand::AllExcludingSelf: break;  // no other CPU here
   }
   if (!to_self) {
     ++stats_.dropped_messages;
     return;
   }
   receive(m, &LocalApicStats::ipi_interrupts);
+}
+
+void LocalApic::receive_ipi(const ApicMessage& message) {
+  if (!globally_enabled()) {
+    ++stats_.dropped_messages;
+    return;
+  }
+  receive(message, &LocalApicStats::ipi_interrupts);
 }
 
 void LocalApic::receive(const ApicMessage& message, uint64_t LocalApicStats::*source) {
@@ -406,6 +422,7 @@ void LocalApic::receive(const ApicMessage& message, uint64_t LocalApicStats::*so
     case ApicDeliveryMode::Nmi:
       ++stats_.nmis;
       if (signals_.nmi) signals_.nmi();
+      if (wake_listener_) wake_listener_();
       return;
     case ApicDeliveryMode::Init:
       // The level de-assert only resynchronises arbitration IDs, which are not modelled.
@@ -413,10 +430,12 @@ void LocalApic::receive(const ApicMessage& message, uint64_t LocalApicStats::*so
       ++stats_.init_ipis;
       init_registers();
       if (signals_.init) signals_.init();
+      if (wake_listener_) wake_listener_();
       return;
     case ApicDeliveryMode::StartUp:
       ++stats_.startup_ipis;
       if (signals_.startup) signals_.startup(message.vector);
+      if (wake_listener_) wake_listener_();
       return;
     default: ++stats_.dropped_messages; return;  // SMI (no SMM), ExtINT (not wired), reserved
   }

@@ -71,6 +71,14 @@ struct LocalApicStats {
 #undef VMM86_X
 };
 
+/// The ICR's destination shorthand (bits 19:18).
+enum class IpiShorthand : uint8_t { None, Self, AllIncludingSelf, AllExcludingSelf };
+
+class LocalApic;
+/// Where an IPI for other CPUs goes (the machine's APIC bus, with every CPU's APIC on it).
+/// Without one, this APIC is the only one: IPIs reach it or no one.
+using IpiRoute = std::function<void(const LocalApic& from, const ApicMessage& message, IpiShorthand shorthand)>;
+
 /// What the local APIC raises in its CPU besides maskable interrupts.
 struct ApicCpuSignals {
   std::function<void()> nmi;
@@ -132,8 +140,18 @@ class LocalApic final : public MmioDevice, public ApicMessageSink {
   void write(uint64_t offset, unsigned size, uint32_t value) override;
 
   // --- Interrupt inputs ----------------------------------------------------------------
-  /// A message from the bus (the IOAPIC; later other CPUs' IPIs).
+  /// A message from the IOAPIC, taken when its destination names this APIC.
   void deliver(const ApicMessage& message) override;
+  /// An IPI the bus routed here (the bus has matched the destination or shorthand).
+  void receive_ipi(const ApicMessage& message);
+  /// The message's destination names this APIC (physical ID or logical LDR/DFR match).
+  [[nodiscard]] bool matches(const ApicMessage& message) const;
+  /// IPIs with a destination other than self go to `route` (SMP machines).
+  void set_ipi_route(IpiRoute route) { ipi_route_ = std::move(route); }
+  /// Called when the CPU has something new to take: an interrupt above the PPR, an NMI,
+  /// INIT or start-up. An SMP machine kicks the vCPU that owns this APIC out of guest code
+  /// or out of its sleep; the callee may run on any vCPU's thread.
+  void set_wake_listener(std::function<void()> listener) { wake_listener_ = std::move(listener); }
   /// The LINT0 (pin 0, the 8259's INTR) and LINT1 (pin 1) input levels.
   void set_lint(unsigned pin, bool level);
 
@@ -192,7 +210,6 @@ class LocalApic final : public MmioDevice, public ApicMessageSink {
   void send_ipi();
   /// This APIC's part of a message: its delivery mode's effect.
   void receive(const ApicMessage& message, uint64_t LocalApicStats::*source);
-  [[nodiscard]] bool matches(const ApicMessage& message) const;
   void update_pending();
   void signal_error(uint32_t esr_bits);
 
@@ -233,6 +250,8 @@ class LocalApic final : public MmioDevice, public ApicMessageSink {
   std::function<void()> base_listener_;
   std::function<void(uint8_t)> eoi_listener_;
   ApicCpuSignals signals_;
+  IpiRoute ipi_route_;
+  std::function<void()> wake_listener_;
   LocalApicStats stats_;
 };
 

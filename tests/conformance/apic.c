@@ -5,9 +5,8 @@
    0 on pin 2) and the RTC (IRQ 8, level-triggered, remote IRR until the EOI).
    Rates differ between machines (QEMU's APIC timer counts at 1 GHz, vmm86's at the crystal
    CPUID 0x15 reports): only ratios and events are printed. Time comes from PIT channel 2. */
-#include "lib/conformance.h"
+#include "lib/platform.h"
 
-#define APIC_BASE 0xFEE00000u
 #define IOAPIC_BASE 0xFEC00000u
 enum {
   APIC_ID = 0x20, APIC_VERSION = 0x30, APIC_TPR = 0x80, APIC_PPR = 0xA0, APIC_EOI = 0xB0, APIC_LDR = 0xD0,
@@ -26,8 +25,6 @@ enum {
 #define REDIR_REMOTE_IRR (1u << 14)
 #define REDIR_MASKED (1u << 16)
 
-static uint32_t apic_read(uint32_t reg) { return *(volatile uint32_t*)(APIC_BASE + reg); }
-static void apic_write(uint32_t reg, uint32_t v) { *(volatile uint32_t*)(APIC_BASE + reg) = v; }
 static bool apic_bit(uint32_t base, unsigned vector) { return (apic_read(base + 0x10 * (vector / 32)) >> (vector % 32)) & 1; }
 static uint32_t ioapic_read(uint32_t index) {
   *(volatile uint32_t*)IOAPIC_BASE = index;
@@ -41,17 +38,6 @@ static void ioapic_route(unsigned pin, uint32_t low, uint8_t destination) {
   ioapic_write(0x10 + 2 * pin, REDIR_MASKED);
   ioapic_write(0x11 + 2 * pin, (uint32_t)destination << 24);
   ioapic_write(0x10 + 2 * pin, low);
-}
-
-/* Busy-waits `ms` milliseconds (at most 54) on PIT channel 2 in mode 0 (OUT2 in port 0x61). */
-static void pit_wait_ms(unsigned ms) {
-  const uint32_t count = 1193182u * ms / 1000u;
-  outb(0x61, (uint8_t)((inb(0x61) & ~0x02) | 0x01)); /* gate on, speaker off */
-  outb(0x43, 0xB0);                                  /* channel 2, lobyte/hibyte, mode 0 */
-  outb(0x42, (uint8_t)count);
-  outb(0x42, (uint8_t)(count >> 8));
-  while (!(inb(0x61) & 0x20)) {
-  }
 }
 
 /* Waits with interrupts enabled until *counter reaches `n` or `max_ms` pass. */

@@ -91,6 +91,7 @@ KERNELS = [
          "loads no PDPTEs at the MOV"),
     )),
     Kernel("apic"),  # QEMU's pc has the APICs; so has vmm86 by default
+    Kernel("smp", qemu_args=("-smp", "2"), vmm86_args=("--smp", "2")),
 ]
 
 

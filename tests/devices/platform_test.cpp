@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <array>
 #include <chrono>
 #include <map>
 #include <string>
@@ -340,6 +341,97 @@ TEST_F(PlatformTest, A20IsPort92OrTheI8042AndPort92ResetsTheMachine) {
   out(0x92, 0x01);
   out(0x92, 0x01);  // no edge, no second reset
   EXPECT_EQ(resets, 1);
+}
+
+// Two CPUs: each has its own APIC at the same address, IPIs travel between them, the IOAPIC
+// reaches the one it names, and only the BSP is the 8259's virtual wire.
+class SmpPlatformTest : public ::testing::Test {
+ protected:
+  SmpPlatformTest() : pc(clock, config()) {
+    for (unsigned cpu = 0; cpu < 2; ++cpu) {
+      pc.local_apic(cpu)->set_wake_listener([this, cpu] { ++wakes[cpu]; });
+      ApicCpuSignals signals;
+      signals.init = [this, cpu] { ++inits[cpu]; };
+      signals.startup = [this, cpu](uint8_t vector) { startups[cpu].push_back(vector); };
+      pc.local_apic(cpu)->set_cpu_signals(std::move(signals));
+    }
+  }
+  static PcPlatformConfig config() {
+    PcPlatformConfig c;
+    c.apic = true;
+    c.cpu_count = 2;
+    c.log = [](std::string_view) {};
+    return c;
+  }
+  void apic_write(unsigned cpu, uint32_t offset, uint32_t value) {
+    pc.mmio_write(GuestPhys{0xFEE00000 + offset}, 4, value, cpu);
+  }
+  uint32_t apic_read(unsigned cpu, uint32_t offset) { return pc.mmio_read(GuestPhys{0xFEE00000 + offset}, 4, cpu); }
+  void ipi(unsigned from, uint8_t destination, uint32_t low) {
+    apic_write(from, 0x310, uint32_t{destination} << 24);
+    apic_write(from, 0x300, low);
+  }
+
+  VirtualClock clock = VirtualClock::manual();
+  PcPlatform pc;
+  std::array<int, 2> wakes{}, inits{};
+  std::array<std::vector<uint8_t>, 2> startups;
+};
+
+TEST_F(SmpPlatformTest, EachCpuSeesItsOwnApic) {
+  EXPECT_EQ(apic_read(0, 0x20) >> 24, 0u);
+  EXPECT_EQ(apic_read(1, 0x20) >> 24, 1u);
+  EXPECT_NE(pc.local_apic(0)->base_msr() & LocalApic::kBaseBsp, 0u);
+  EXPECT_EQ(pc.local_apic(1)->base_msr() & LocalApic::kBaseBsp, 0u);  // an AP
+  EXPECT_EQ(pc.local_apic(2), nullptr);
+}
+
+TEST_F(SmpPlatformTest, InitAndStartUpReachTheNamedCpuOnly) {
+  ipi(0, 1, 0x4500);  // INIT, level assert, to APIC 1
+  ipi(0, 1, 0x4670);  // start-up, vector 0x70
+  EXPECT_EQ(inits, (std::array<int, 2>{0, 1}));
+  EXPECT_EQ(startups[1], std::vector<uint8_t>{0x70});
+  EXPECT_TRUE(startups[0].empty());
+  EXPECT_EQ(wakes[1], 2);
+}
+
+TEST_F(SmpPlatformTest, FixedIpisByDestinationAndShorthand) {
+  apic_write(0, 0xF0, 0x1FF);
+  apic_write(1, 0xF0, 0x1FF);
+  ipi(0, 1, 0x40);  // fixed, vector 0x40, physical APIC 1
+  EXPECT_FALSE(pc.interrupt_pending(0));
+  ASSERT_TRUE(pc.interrupt_pending(1));
+  EXPECT_EQ(wakes[1], 1);
+  EXPECT_EQ(pc.acknowledge_interrupt(1), 0x40);
+  apic_write(1, 0xB0, 0);
+  ipi(1, 0, 0xC0041);  // all excluding self, from CPU 1
+  EXPECT_TRUE(pc.interrupt_pending(0));
+  EXPECT_FALSE(pc.interrupt_pending(1));
+  EXPECT_EQ(pc.acknowledge_interrupt(0), 0x41);
+  ipi(0, 0, 0x80042);  // all including self
+  EXPECT_TRUE(pc.local_apic(0)->irr_bit(0x42));
+  EXPECT_TRUE(pc.local_apic(1)->irr_bit(0x42));
+}
+
+TEST_F(SmpPlatformTest, LowestPriorityPicksTheLowestTpr) {
+  for (unsigned cpu = 0; cpu < 2; ++cpu) {
+    apic_write(cpu, 0xF0, 0x1FF);
+    apic_write(cpu, 0xD0, (1u << cpu) << 24);  // flat logical IDs 1 and 2
+  }
+  apic_write(0, 0x80, 0x20);           // CPU 0 busier
+  ipi(0, 0x03, 0x100 | 0x800 | 0x50);  // lowest priority, logical, both named
+  EXPECT_FALSE(pc.local_apic(0)->irr_bit(0x50));
+  EXPECT_TRUE(pc.local_apic(1)->irr_bit(0x50));
+}
+
+TEST_F(SmpPlatformTest, ThePicReachesOnlyTheBsp) {
+  for (auto [port, value] : std::vector<std::pair<uint16_t, uint8_t>>{
+           {0x20, 0x11}, {0x21, 0x30}, {0x21, 0x04}, {0x21, 0x01}, {0x21, 0xFE}}) {
+    pc.io_bus().write(port, 1, value);
+  }
+  pc.isa_irqs().set_irq_level(0, true);
+  EXPECT_TRUE(pc.interrupt_pending(0));
+  EXPECT_FALSE(pc.interrupt_pending(1));
 }
 
 }  // namespace

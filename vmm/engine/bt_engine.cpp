@@ -85,7 +85,8 @@ ExitRecord* BtEngine::run_callout(const CalloutSite& site) {
   // translated sti later in this block reads to decide whether it must leave (an out that
   // raised a request, then sti; hlt: the request waits out sti's shadow).
   const bool deliverable = interrupt_deliverable_ && interrupt_deliverable_(deliverable_opaque_);
-  if (go_on && !deliverable) return nullptr;
+  // A stop request (another vCPU changed code this one may run, the host timer) leaves too.
+  if (go_on && !deliverable && !stop_requested_.load(std::memory_order_relaxed)) return nullptr;
   ctx_.retired -= site.insns_after;
   switch (status) {
     case StepStatus::TripleFault: callout_stop_ = EngineStop::TripleFault; break;
@@ -115,7 +116,7 @@ void BtEngine::physical_map_changed(GuestPhys start, uint64_t size) {
   for (PhysPage page = start.page(); page <= last; ++page.value) {
     // Blocks translated from ROM pages are not write-watched: drop them by page.
     translator_.invalidate_page(page);
-    if (mmu_.is_code_page(page)) mmu_.unprotect_code_page(page);
+    if (mmu_.holds_code_page(page)) mmu_.unprotect_code_page(page);
   }
   coherence_.physical_map_changed();
 }

@@ -55,6 +55,8 @@ class BtEngine final : private ExitServices {
   /// A write to guest-physical memory made outside translated code (interpreter, devices).
   void physical_write(GuestPhys addr, unsigned size) { smc_.physical_write(addr, size); }
   [[nodiscard]] SmcPolicy& smc_policy() { return smc_; }
+  /// Another vCPU wrote a page this vCPU has blocks on (SMP): they go before it runs on.
+  void foreign_code_write(PhysPage page) { smc_.foreign_write(page); }
   /// Brings the translation caches in line with CR0/CR3/CR4 when their values changed.
   void sync_paging() { coherence_.sync(); }
   /// The guest wrote CR0/CR3/CR4 (CpuHooks::paging_written): a same-value CR3 write
@@ -85,6 +87,7 @@ class BtEngine final : private ExitServices {
   void set_block_observer(BlockObserver observer) { block_observer_ = std::move(observer); }
 
   [[nodiscard]] Translator& translator() { return translator_; }
+  [[nodiscard]] const Translator& translator() const { return translator_; }
   /// Where the translator reads guest code from (translating through it watches the pages).
   [[nodiscard]] GuestCodeSource& code_source() { return code_; }
   [[nodiscard]] const BtEngineStats& stats() const { return stats_; }

@@ -6,7 +6,7 @@ namespace vmm86 {
 
 bool SmcPolicy::watch(PhysPage phys_page) {
   if (volatile_pages_.count(phys_page.value)) return true;
-  if (!mmu_.is_code_page(phys_page)) {
+  if (!mmu_.holds_code_page(phys_page)) {
     mmu_.protect_code_page(phys_page);
     // The interpreter caches whether a page is watched for code writes: it changed.
     interp_.flush_tlb();
@@ -18,18 +18,24 @@ void SmcPolicy::physical_write(GuestPhys addr, unsigned size) {
   const PhysPage last = GuestPhys{addr.value + size - 1}.page();
   for (PhysPage page = addr.page(); page <= last; ++page.value) {
     if (!mmu_.is_code_page(page)) continue;
-    translator_.invalidate_page(page);
-    if (++code_write_invalidations_[page.value] >= kVolatileAfterInvalidations &&
-        volatile_pages_.insert(page.value).second) {
-      Probation& p = probations_[page.value];
-      p.until = retired_ + (probation_ << std::min(p.rounds, kMaxProbationDoublings));
-      ++p.rounds;
-      if (next_probation_end_ == 0 || p.until < next_probation_end_) next_probation_end_ = p.until;
-      ++stats_.volatile_pages;
-    }
-    if (volatile_pages_.count(page.value) || !translator_.cache().has_code_on_page(page)) {
-      mmu_.unprotect_code_page(page);
-    }
+    mmu_.code_page_written(page);  // other vCPUs' code there goes too
+    drop_code(page);
+  }
+}
+
+void SmcPolicy::drop_code(PhysPage page) {
+  if (!mmu_.holds_code_page(page)) return;
+  translator_.invalidate_page(page);
+  if (++code_write_invalidations_[page.value] >= kVolatileAfterInvalidations &&
+      volatile_pages_.insert(page.value).second) {
+    Probation& p = probations_[page.value];
+    p.until = retired_ + (probation_ << std::min(p.rounds, kMaxProbationDoublings));
+    ++p.rounds;
+    if (next_probation_end_ == 0 || p.until < next_probation_end_) next_probation_end_ = p.until;
+    ++stats_.volatile_pages;
+  }
+  if (volatile_pages_.count(page.value) || !translator_.cache().has_code_on_page(page)) {
+    mmu_.unprotect_code_page(page);
   }
 }
 

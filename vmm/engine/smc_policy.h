@@ -30,6 +30,8 @@ class SmcPolicy {
   /// A write to guest-physical memory made outside translated code (interpreter, devices,
   /// or a code write the fault handler sent to the interpreter): drops the blocks it changed.
   void physical_write(GuestPhys addr, unsigned size);
+  /// Another vCPU wrote `page` (SMP): this vCPU's blocks there go, as for its own write.
+  void foreign_write(PhysPage page) { drop_code(page); }
   /// Called between blocks with the guest instructions retired so far: pages whose
   /// probation is over drop their checking blocks and are protected again when their code
   /// is next translated.
@@ -53,6 +55,9 @@ class SmcPolicy {
     uint32_t rounds = 0;  ///< times the page went volatile
   };
   void end_due_probations();
+  /// This vCPU's blocks on `page` go (a write changed it); a page written too often goes
+  /// volatile.
+  void drop_code(PhysPage page);
   ShadowMmu& mmu_;
   Translator& translator_;
   Interpreter& interp_;

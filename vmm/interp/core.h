@@ -369,6 +369,22 @@ class Core {
   /// Accesses to memory a shadow window cannot map: MMIO, unbacked memory, writes to ROM.
   uint64_t unmappable_accesses = 0;
 
+  /// A locked read-modify-write (lock prefix, xchg with memory) is atomic against the other
+  /// vCPUs (SMP): its read records the bytes it saw, its write is a compare-and-swap
+  /// against them, and a write that finds them changed runs the instruction again from
+  /// its start. Within one page of RAM only; MMIO and page-crossing operands are not atomic.
+  struct AtomicRmw {
+    bool active = false;    ///< the current instruction is a locked read-modify-write
+    bool conflict = false;  ///< its compare-and-swap failed: run it again
+    uint8_t* host = nullptr;
+    uint32_t len = 0;
+    uint64_t seen = 0;
+  };
+  AtomicRmw atomic_rmw{};
+  /// read_target/write_target for a locked read-modify-write: true when they did the access.
+  [[nodiscard]] bool atomic_read(const MemTarget& t, void* dst);
+  [[nodiscard]] bool atomic_write(const MemTarget& t, const void* src);
+
   /// Host-FPU execution of guest FP instructions (interp_fpu.cpp); created on first use.
   std::unique_ptr<FpuRunner, void (*)(FpuRunner*)> fpu{nullptr, nullptr};
 

@@ -110,7 +110,71 @@ unsigned mmio_piece(uint32_t remaining) { return remaining >= 4 ? 4 : remaining 
 
 }  // namespace
 
+namespace {
+
+/// The RAM bytes a single-chunk access of 1, 2, 4 or 8 bytes reaches, or null.
+uint8_t* atomic_host(GuestMemory& mem, const MemTarget& t) {
+  if (t.count != 1) return nullptr;
+  const Chunk& ch = t.chunk[0];
+  if (ch.len != 1 && ch.len != 2 && ch.len != 4 && ch.len != 8) return nullptr;
+  if (ch.host) return ch.host;
+  return ch.watched ? mem.host_ptr(GuestPhys{ch.phys}, ch.len) : nullptr;
+}
+
+uint64_t atomic_load(const uint8_t* host, uint32_t len) {
+  switch (len) {
+    case 1: return __atomic_load_n(host, __ATOMIC_SEQ_CST);
+    case 2: return __atomic_load_n(reinterpret_cast<const uint16_t*>(host), __ATOMIC_SEQ_CST);
+    case 4: return __atomic_load_n(reinterpret_cast<const uint32_t*>(host), __ATOMIC_SEQ_CST);
+    default: return __atomic_load_n(reinterpret_cast<const uint64_t*>(host), __ATOMIC_SEQ_CST);
+  }
+}
+
+template <typename T>
+bool compare_and_swap(uint8_t* host, uint64_t expected, uint64_t desired) {
+  auto want = static_cast<T>(expected);
+  return __atomic_compare_exchange_n(reinterpret_cast<T*>(host), &want, static_cast<T>(desired), false,
+                                     __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+
+bool compare_and_swap(uint8_t* host, uint32_t len, uint64_t expected, uint64_t desired) {
+  switch (len) {
+    case 1: return compare_and_swap<uint8_t>(host, expected, desired);
+    case 2: return compare_and_swap<uint16_t>(host, expected, desired);
+    case 4: return compare_and_swap<uint32_t>(host, expected, desired);
+    default: return compare_and_swap<uint64_t>(host, expected, desired);
+  }
+}
+
+}  // namespace
+
+bool Core::atomic_read(const MemTarget& t, void* dst) {
+  uint8_t* host = atomic_host(mem, t);
+  if (!host) return false;
+  const uint32_t len = t.chunk[0].len;
+  atomic_rmw.host = host;
+  atomic_rmw.len = len;
+  atomic_rmw.seen = atomic_load(host, len);
+  std::memcpy(dst, &atomic_rmw.seen, len);
+  return true;
+}
+
+bool Core::atomic_write(const MemTarget& t, const void* src) {
+  if (atomic_rmw.host == nullptr || atomic_host(mem, t) != atomic_rmw.host || t.chunk[0].len != atomic_rmw.len) {
+    return false;
+  }
+  uint64_t value = 0;
+  std::memcpy(&value, src, atomic_rmw.len);
+  if (!compare_and_swap(atomic_rmw.host, atomic_rmw.len, atomic_rmw.seen, value)) {
+    atomic_rmw.conflict = true;  // another vCPU wrote it since: the instruction runs again
+    return true;
+  }
+  if (t.chunk[0].watched) hooks.watched_write(GuestPhys{t.chunk[0].phys}, atomic_rmw.len);
+  return true;
+}
+
 void Core::read_target(const MemTarget& t, void* dst) {
+  if (atomic_rmw.active && atomic_read(t, dst)) return;
   auto* out = static_cast<uint8_t*>(dst);
   for (unsigned i = 0; i < t.count; ++i) {
     const Chunk& ch = t.chunk[i];
@@ -137,6 +201,7 @@ void Core::read_target(const MemTarget& t, void* dst) {
 }
 
 void Core::write_target(const MemTarget& t, const void* src) {
+  if (atomic_rmw.active && atomic_write(t, src)) return;
   const auto* in = static_cast<const uint8_t*>(src);
   for (unsigned i = 0; i < t.count; ++i) {
     const Chunk& ch = t.chunk[i];

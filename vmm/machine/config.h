@@ -127,6 +127,7 @@ struct MachineConfig {
   bool snapshot = false;                  ///< writes go to a temporary overlay, never the images
   bool no_reboot = false;                 ///< a guest reset ends the run (QEMU's -no-reboot)
   bool apic = true;                       ///< a local APIC and an IOAPIC (--no-apic: without)
+  unsigned smp = 1;                       ///< vCPUs (--smp), each on its own host thread
   /// --debug-exit, if given
   std::optional<DebugExitConfig> debug_exit;
   /// ACPI (tables, the PIIX4 PM hardware); --no-acpi turns it off (QEMU's -machine acpi=off)

@@ -1,5 +1,7 @@
 #include "vmm/machine/firmware_tables.h"
 
+#include <algorithm>
+
 #include "common/check.h"
 #include "devices/firmware/acpi_tables.h"
 #include "devices/firmware/mp_table.h"
@@ -12,7 +14,7 @@ bool machine_has_apic(const MachineConfig& config) { return config.apic; }
 
 PlatformTablesConfig platform_tables_config(const MachineConfig& config) {
   PlatformTablesConfig tables;
-  tables.cpu_count = 1;
+  tables.cpu_count = std::max(config.smp, 1u);
   tables.apic = machine_has_apic(config);
   tables.acpi = config.acpi;
   tables.pm_io_base = FixedAcpiPm::kPmIoBase;  // SeaBIOS's PMBA too, with the table loader

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 #include <variant>
 #include <vector>
 
@@ -31,34 +32,17 @@ namespace vmm86 {
 
 namespace {
 
-constexpr uint64_t kMaxSliceNs = 10'000'000;  // service the console at least every 10 ms
-constexpr uint64_t kInterpSlice = 20'000;     // instructions per interpreter slice
-constexpr uint64_t kDispatchSlice = 50'000;   // block entries per BT slice
-constexpr size_t kCodeCacheBytes = 64 << 20;
-constexpr long kRetickNs = 1'000'000;  // host timer period after its first tick
-
-// Signal handlers find the machine's engine through these: one machine per process.
-ExecContext* g_timer_ctx = nullptr;
-Interpreter* g_timer_interp = nullptr;  ///< the interpreter engine (Engine::Interp) only
-BtEngine* g_timer_bt = nullptr;
+// Signal handlers find the machine through these: one machine per process.
+Machine* g_machine = nullptr;
 const CpuState* g_fatal_cpu = nullptr;  ///< for the fatal-signal report
 std::atomic<int> g_stop_signal{0};
 static_assert(std::atomic<int>::is_always_lock_free, "used from signal handlers");
 constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP};
 
-/// Makes the running engine come back to the vCPU loop soon: translated code at its next
-/// block boundary (or right now, inside a host string instruction), the interpreter at
-/// its next instruction boundary.
-void interrupt_engine(void* ucontext) {
-  if (g_timer_ctx) request_exit(g_timer_ctx);
-  if (g_timer_bt) g_timer_bt->request_stop();
-  (void)leave_host_string_instruction(ucontext);
-  if (g_timer_interp) g_timer_interp->request_stop();
-}
-
+/// The host timer and the kicks of other vCPUs (both SIGALRM, to this thread).
 void on_host_timer(int, siginfo_t*, void* ucontext) {
   const int saved_errno = errno;
-  interrupt_engine(ucontext);
+  interrupt_this_thread_engine(ucontext);
   errno = saved_errno;
 }
 
@@ -72,7 +56,8 @@ void on_stop_signal(int sig, siginfo_t*, void* ucontext) {
     signal(sig, SIG_DFL);
     raise(sig);
   } else {
-    interrupt_engine(ucontext);
+    interrupt_this_thread_engine(ucontext);
+    if (g_machine) g_machine->kick_all();
   }
   errno = saved_errno;
 }
@@ -94,34 +79,30 @@ void fatal_report(int fd) {
 }  // namespace
 
 Machine::Machine(const MachineConfig& config, GuestMemory&& memory, const CpuState& cpu)
-    : config_(config), mem_(std::move(memory)), clock_(VirtualClock::host()) {
-  ctx_ = create_exec_context();
-  if (ctx_) ctx_->cpu = cpu;
+    : config_(config), mem_(std::move(memory)), boot_cpu_(cpu), clock_(VirtualClock::host()) {
   if (!config_.bios_path.empty()) bios_shadow_ = std::make_unique<BiosShadow>(mem_);
 }
 
 Machine::~Machine() {
-  if (g_timer_ctx == ctx_.get()) g_timer_ctx = nullptr;
-  if (g_timer_interp == interp_.get()) g_timer_interp = nullptr;
-  if (g_timer_bt == bt_.get()) g_timer_bt = nullptr;
-  if (g_fatal_cpu == &ctx_->cpu) g_fatal_cpu = nullptr;
-  if (host_timer_ready_) timer_delete(static_cast<timer_t>(host_timer_));
+  if (g_machine == this) g_machine = nullptr;
+  if (!vcpus_.empty() && g_fatal_cpu == &vcpus_[0]->cpu()) g_fatal_cpu = nullptr;
 }
 
 Status Machine::init() {
-  if (!ctx_) return make_error("cannot allocate the vCPU context");
+  const unsigned cpus = std::max(config_.smp, 1u);
+  if (cpus > 1 && !config_.apic) return make_error("--smp {} needs the APIC (drop --no-apic)", cpus);
   // A device wrote guest RAM behind the engines' backs: as any write outside translated code.
   dma_ = std::make_unique<GuestDma>(mem_, [this](GuestPhys addr, uint64_t size) {
-    watched_write(addr, static_cast<unsigned>(std::min<uint64_t>(size, UINT32_MAX)));
+    calling_vcpu().watched_write(addr, static_cast<unsigned>(std::min<uint64_t>(size, UINT32_MAX)));
   });
   PcPlatformConfig pc_config;
   pc_config.ram_below_4g = mem_.ram_size();
   pc_config.dma_memory = dma_.get();  // the 8237A's channels
   pc_config.apic = config_.apic;
+  pc_config.cpu_count = cpus;
   // The APIC timer counts the crystal CPUID 0x15 reports (measured here, before the guest asks).
   if (const uint64_t crystal = crystal_hz(host_tsc_hz())) pc_config.apic_timer_hz = crystal;
   pc_ = std::make_unique<PcPlatform>(clock_, std::move(pc_config));
-  if (config_.apic) attach_apics();
   pc_->set_reset_request([this] { reset_requested_ = true; });
   pc_->set_a20_listener([this](bool on) { set_a20(on); });
   for (const DebugconConfig& debugcon : config_.debugcons) VMM86_TRY(attach_debugcon(debugcon));
@@ -133,28 +114,18 @@ Status Machine::init() {
   }
   if (config_.vga == VgaKind::Std) VMM86_TRY(attach_vga());
   if (!config_.trace_path.empty()) VMM86_TRY(tracer_.open(config_.trace_path, config_.trace_limit));
-  mmu_ = std::make_unique<ShadowMmu>(mem_);
-  VMM86_TRY(mmu_->init());
-  interp_ = std::make_unique<Interpreter>(ctx_->cpu, mem_, *this);
-  if (config_.engine == Engine::Bt) {
-    bt_ = std::make_unique<BtEngine>(*ctx_, mem_, *mmu_, *interp_, kCodeCacheBytes);
-    bt_->count_interpreted_mnemonics(config_.stats);
-    bt_->translator().count_indirect_lookups(config_.stats);
-    // A debugging switch, not an option: every relocated block is also translated afresh
-    // and compared (docs/design-notes.md, "Relocated blocks").
-    if (const char* check = std::getenv("VMM86_CHECK_RELOCATION"); check && *check == '1') {
-      bt_->translator().check_relocations(true);
-    }
-    VMM86_TRY(bt_->init());
-    if (config_.verify) VMM86_TRY(bt_->enable_verification(config_.verify_period, *this));
-    if (config_.perf_map) VMM86_TRY(perf_map_.open());
-    if (tracer_.active() || perf_map_.active()) {
-      bt_->set_block_observer([this](const Block& block, std::span<const uint8_t> code) {
-        if (tracer_.active()) tracer_.block(block.key.eip, code, block.guest_insns);
-        if (perf_map_.active()) perf_map_.block(block.host_code, block.host_size, block.key.eip, block.guest_insns);
-      });
-    }
+  if (config_.perf_map && config_.engine == Engine::Bt) VMM86_TRY(perf_map_.open());
+  if (cpus > 1) {
+    code_pages_ = std::make_unique<CodePageSet>(mem_.ram_size() >> kPageShift);
+    code_pages_->set_foreign_write_listener([this](unsigned holder, PhysPage page) {
+      if (holder < vcpus_.size()) vcpus_[holder]->post_code_write(page);
+    });
+    device_lock_.set_shared(true);
   }
+  for (unsigned i = 0; i < cpus; ++i) vcpus_.push_back(std::make_unique<Vcpu>(*this, i, boot_cpu_));
+  for (auto& vcpu : vcpus_) VMM86_TRY(vcpu->init(code_pages_.get()));
+  if (config_.apic) attach_apics();
+
   auto term = Terminal::open();
   if (!term) return std::move(term).take_error();
   terminal_ = std::move(term.value());
@@ -162,35 +133,40 @@ Status Machine::init() {
   pc_->set_serial_output([out](uint8_t byte) { out->write_output({&byte, 1}); });
 
   // A monitor crash (either engine) restores the terminal before the process dies.
-  g_fatal_cpu = &ctx_->cpu;
+  g_fatal_cpu = &vcpus_[0]->cpu();
   set_fatal_cleanup(Terminal::restore_now);
   set_fatal_report(fatal_report);
-  VMM86_TRY(install_fault_handler());
   VMM86_TRY(install_signal_handlers());
-  sigevent sev{};
-  sev.sigev_notify = SIGEV_SIGNAL;
-  sev.sigev_signo = SIGALRM;
-  timer_t timer;
-  if (timer_create(CLOCK_MONOTONIC, &sev, &timer) != 0) return make_error("timer_create: {}", std::strerror(errno));
-  host_timer_ = timer;
-  host_timer_ready_ = true;
-  g_timer_ctx = ctx_.get();
-  if (!bt_) g_timer_interp = interp_.get();
-  g_timer_bt = bt_.get();
+  VMM86_TRY(vcpus_[0]->init_thread());  // the BSP runs on this thread
+  g_machine = this;
   start_ns_ = clock_.now_ns();
   return ok_status();
 }
 
 void Machine::attach_apics() {
   mem_.add_region({GuestPhys{IoApic::kDefaultBase}, IoApic::kMmioSize, PhysKind::Mmio, "ioapic"});
-  LocalApic& lapic = *pc_->local_apic();
-  lapic.set_base_listener([this] { local_apic_moved(); });
+  // The BSP's APIC page is the one the physical map shows; APs' APICs are assumed at the
+  // same base (no guest of ours moves one).
+  pc_->local_apic(0)->set_base_listener([this] { local_apic_moved(); });
   local_apic_moved();
-  ApicCpuSignals signals;
-  signals.nmi = [this] { raise_nmi(); };
-  // One CPU: INIT and start-up IPIs can only name the BSP, which has no wait-for-SIPI state
-  // to leave; counted by the APIC (apic.init_ipis), the SMP work gives them their effect.
-  pc_->local_apic()->set_cpu_signals(std::move(signals));
+  for (auto& vcpu_ptr : vcpus_) {
+    Vcpu* vcpu = vcpu_ptr.get();
+    LocalApic& lapic = *pc_->local_apic(vcpu->index());
+    ApicCpuSignals signals;
+    // On its own thread an NMI is taken at the next boundary, as on one CPU; from another
+    // vCPU's it goes through the mailbox.
+    signals.nmi = [vcpu] {
+      if (Vcpu::current() == vcpu || Vcpu::current() == nullptr) {
+        vcpu->raise_nmi();
+      } else {
+        vcpu->post_nmi();
+      }
+    };
+    signals.init = [vcpu] { vcpu->post_init(); };
+    signals.startup = [vcpu](uint8_t vector) { vcpu->post_startup(vector); };
+    lapic.set_cpu_signals(std::move(signals));
+    if (vcpus_.size() > 1) lapic.set_wake_listener([vcpu] { vcpu->kick(); });
+  }
 }
 
 void Machine::local_apic_moved() {
@@ -202,13 +178,9 @@ void Machine::local_apic_moved() {
   lapic_region_ = {GuestPhys{lapic.base_address()}, lapic.globally_enabled() ? LocalApic::kPageSize : 0, PhysKind::Mmio,
                    "lapic"};
   mem_.set_region(lapic_region_);
-  if (!mmu_) return;  // before the engines exist: nothing mapped yet
-  if (bt_) {
-    if (old_size != 0) bt_->physical_map_changed(old_base, old_size);
-    bt_->physical_map_changed(lapic_region_.start, LocalApic::kPageSize);
-  } else {
-    interp_->flush_tlb();
-  }
+  if (vcpus_.empty()) return;  // before the engines exist: nothing mapped yet
+  if (old_size != 0) physical_map_changed_everywhere(old_base, old_size);
+  physical_map_changed_everywhere(lapic_region_.start, LocalApic::kPageSize);
 }
 
 Status Machine::attach_debugcon(const DebugconConfig& debugcon) {
@@ -233,7 +205,8 @@ Status Machine::attach_debugcon(const DebugconConfig& debugcon) {
 
 Status Machine::attach_debug_exit(const DebugExitConfig& config) {
   debug_exit_ = std::make_unique<IsaDebugExit>();
-  debug_exit_->set_exit_request([](uint32_t) { interrupt_engine(nullptr); });  // QEMU exits inside the write
+  debug_exit_->set_exit_request(
+      [](uint32_t) { interrupt_this_thread_engine(nullptr); });  // QEMU exits inside the write
   if (pc_->io_bus().add(config.iobase, config.iosize, *debug_exit_, "isa-debug-exit", IsaDebugExit::kWidth) !=
       BusStatus::Ok) {
     return make_error("--debug-exit: ports {:#x}+{:#x} are taken by another device", config.iobase, config.iosize);
@@ -257,6 +230,7 @@ Status Machine::attach_firmware_devices() {
   FwCfgMachineInfo info;
   info.ram_bytes = mem_.ram_size();
   info.irq0_to_ioapic_pin2 = config_.apic;
+  info.cpu_count = static_cast<uint16_t>(std::max(config_.smp, 1u));
   VMM86_TRY(fill_pc_fw_cfg(*fw_cfg_, info));
   if (config_.acpi) VMM86_TRY(add_acpi_tables(*fw_cfg_, build_acpi_tables(platform_tables_config(config_))));
   BusRangeId id = 0;
@@ -381,92 +355,45 @@ int Machine::stop_signal() const { return g_stop_signal.load(); }
 
 uint32_t Machine::debug_exit_value() const { return debug_exit_ ? debug_exit_->value().value_or(0) : 0; }
 
-uint64_t Machine::retired() const { return ctx_->retired + interp_->retired(); }
-
-// ---- CpuHooks ---------------------------------------------------------------------------
-
-uint32_t Machine::port_in(uint16_t port, unsigned size) { return pc_->io_bus().read(port, size); }
-void Machine::port_out(uint16_t port, unsigned size, uint32_t value) { pc_->io_bus().write(port, size, value); }
-uint32_t Machine::mmio_read(GuestPhys addr, unsigned size) { return pc_->mmio_read(addr, size); }
-void Machine::mmio_write(GuestPhys addr, unsigned size, uint32_t value) { pc_->mmio_write(addr, size, value); }
-CpuidResult Machine::cpuid(uint32_t leaf, uint32_t subleaf) {
-  const LocalApic* lapic = pc_->local_apic();
-  return virtual_cpuid(leaf, subleaf, host_tsc_hz(), lapic && lapic->globally_enabled());
+uint64_t Machine::retired() const {
+  uint64_t n = 0;
+  for (const auto& vcpu : vcpus_) n += vcpu->retired();
+  return n;
 }
-// The virtual TSC is the host's (translated rdtsc runs natively): it ticks at the host's
-// constant rate, which CPUID leaf 0x15 tells the guest.
-uint64_t Machine::tsc_clock() { return __rdtsc(); }
-bool Machine::rdmsr(uint32_t index, uint64_t* value) {
-  switch (index) {
-    case 0x17:  // IA32_PLATFORM_ID: read by the microcode driver; no platform bits
-      *value = 0;
-      return true;
-    case LocalApic::kMsrApicBase:
-      if (!pc_->local_apic()) return false;
-      *value = pc_->local_apic()->base_msr();
-      return true;
-    default: return false;  // #GP, as for an MSR the CPU does not have
-  }
-}
-bool Machine::wrmsr(uint32_t index, uint64_t value) {
-  if (index == LocalApic::kMsrApicBase && pc_->local_apic()) return pc_->local_apic()->write_base_msr(value);
-  return false;
-}
-bool Machine::interrupt_pending() { return intr_deliverable_now(); }
-uint8_t Machine::acknowledge_interrupt() {
-  ++interrupts_delivered_;
-  retired_at_interrupt_ = retired();
-  return pc_->acknowledge_interrupt();
-}
-bool Machine::is_watched_page(GuestPhys page) { return bt_ && mmu_->is_code_page(page.page()); }
-void Machine::watched_write(GuestPhys addr, unsigned size) {
-  if (bt_) bt_->physical_write(addr, size);
-}
-void Machine::paging_written() {
-  if (bt_) bt_->paging_written();
-}
-void Machine::page_invalidated(GuestLinear linear) {
-  if (bt_) bt_->invlpg(linear);
-}
-void Machine::event_delivering(const GuestEvent& event) { tracer_.event(ctx_->cpu, event); }
-void Machine::shutdown(ShutdownReason) { triple_fault_ = true; }
 
 void Machine::shadow_ram_changed(uint32_t base, uint32_t size, bool read_ram, bool write_ram) {
   if (!bios_shadow_ || !bios_shadow_->set(base, size, read_ram, write_ram)) return;
-  if (bt_) {
-    bt_->physical_map_changed(GuestPhys{base}, size);
-  } else {
-    interp_->flush_tlb();
+  physical_map_changed_everywhere(GuestPhys{base}, size);
+}
+
+Vcpu& Machine::calling_vcpu() {
+  Vcpu* vcpu = Vcpu::current();
+  return vcpu ? *vcpu : *vcpus_[0];
+}
+
+void Machine::physical_map_changed_everywhere(GuestPhys start, uint64_t size) {
+  Vcpu& self = calling_vcpu();
+  for (auto& vcpu : vcpus_) {
+    if (vcpu.get() == &self) {
+      vcpu->physical_map_changed(start, size);
+    } else {
+      vcpu->post_physical_map_change(start, size);
+    }
   }
 }
 
-// ---- The vCPU loop ------------------------------------------------------------------------
-
-bool Machine::interrupt_gate_open() const {
-  // A halted vCPU retires nothing, and has nothing to run.
-  return ctx_->cpu.halted || retired() - retired_at_interrupt_ >= kInstructionsBetweenInterrupts;
-}
-
-bool Machine::intr_deliverable_now() const { return pc_->interrupt_pending() && interrupt_gate_open(); }
-
-bool Machine::interrupt_deliverable() {
-  CpuState& cpu = ctx_->cpu;
-  const bool intr = pc_->interrupt_pending();
-  const bool gate = interrupt_gate_open();
-  // Translated sti/popf read this to decide whether enabling interrupts must leave.
-  cpu.pending.external_interrupt = intr && gate;
-  const bool enabled = (cpu.eflags & flags::IF) && cpu.pending.interrupt_shadow == 0;
-  if (enabled && intr && !gate) {
-    // Held back: come back for it soon even if the guest now loops in chained blocks.
-    ++interrupts_held_;
-    arm_host_timer_soon();
+void Machine::set_a20(bool on) {
+  Vcpu& self = calling_vcpu();
+  for (auto& vcpu : vcpus_) {
+    if (vcpu.get() == &self) {
+      vcpu->set_a20(on);
+    } else {
+      vcpu->post_a20(on);
+    }
   }
-  return (enabled && intr && gate) || cpu.pending.nmi_deliverable();
 }
 
-void Machine::raise_nmi() { ctx_->cpu.pending.nmi = true; }
-
-bool Machine::interrupt_deliverable_thunk(void* self) { return static_cast<Machine*>(self)->interrupt_deliverable(); }
+// ---- Running the vCPUs ---------------------------------------------------------------------
 
 void Machine::pump_console_input() {
   // Read even when the UART is full: Ctrl-A x must work while the guest reads nothing.
@@ -479,156 +406,80 @@ void Machine::pump_console_input() {
   }
 }
 
-bool Machine::service_host() {
-  pc_->run_timers();
-  if (network_) network_->poll();
-  pump_console_input();
-  if (screen_) screen_->poll(clock_.now_ns());
-  return !terminal_->quit_requested();
+std::optional<MachineExit> Machine::pending_exit() {
+  if (stopping_.load(std::memory_order_acquire)) return stop_exit_;
+  if (g_stop_signal.load(std::memory_order_relaxed) != 0) return MachineExit::Signal;
+  if (acpi_power_off_) return MachineExit::AcpiPowerOff;
+  if (triple_fault_) return MachineExit::TripleFault;
+  if (debug_exit_ && debug_exit_->value()) return MachineExit::DebugExit;
+  return std::nullopt;
 }
 
-void Machine::arm_host_timer() {
-  const uint64_t now = clock_.now_ns();
-  uint64_t delta = kMaxSliceNs;
-  if (const auto deadline = pc_->next_timer_deadline()) {
-    delta = *deadline > now ? std::min(*deadline - now, kMaxSliceNs) : 0;
+void Machine::stop_all(MachineExit exit) {
+  {
+    const std::lock_guard lock(stop_lock_);
+    if (stopping_.load()) return;
+    stop_exit_ = exit;
+    stopping_.store(true, std::memory_order_release);
   }
-  // An interrupt waiting at the gate is due within the minimum slice too.
-  if (pc_->interrupt_pending() && !interrupt_gate_open()) delta = 0;
-  delta = std::max(delta, kMinSliceNs);
-  itimerspec spec{};
-  spec.it_value.tv_sec = static_cast<time_t>(delta / 1'000'000'000);
-  spec.it_value.tv_nsec = static_cast<long>(delta % 1'000'000'000);
-  // Then again every millisecond until re-armed: a tick that lands where it cannot stop
-  // the engine (in the window-fill handler while a host `rep stos` touches new pages)
-  // must not leave that instruction running until it ends.
-  spec.it_interval.tv_nsec = kRetickNs;
-  timer_settime(static_cast<timer_t>(host_timer_), 0, &spec, nullptr);
+  kick_all();
 }
 
-void Machine::disarm_host_timer() {
-  const itimerspec off{};
-  timer_settime(static_cast<timer_t>(host_timer_), 0, &off, nullptr);
-}
-
-void Machine::arm_host_timer_soon() {
-  itimerspec current{};
-  timer_gettime(static_cast<timer_t>(host_timer_), &current);
-  const uint64_t left = static_cast<uint64_t>(current.it_value.tv_sec) * 1'000'000'000 +
-                        static_cast<uint64_t>(current.it_value.tv_nsec);
-  if (left != 0 && left <= kMinSliceNs) return;
-  itimerspec spec{};
-  spec.it_value.tv_nsec = static_cast<long>(kMinSliceNs);
-  spec.it_interval.tv_nsec = kRetickNs;
-  timer_settime(static_cast<timer_t>(host_timer_), 0, &spec, nullptr);
-}
-
-void Machine::idle_wait() {
-  const uint64_t now = clock_.now_ns();
-  uint64_t wait = kMaxSliceNs;
-  if (const auto deadline = pc_->next_timer_deadline()) wait = *deadline > now ? std::min(*deadline - now, wait) : 0;
-  // Wake early for console input when there is a console to read, and for the networks.
-  std::vector<pollfd> fds;
-  if (!terminal_->input_ended()) fds.push_back(pollfd{0, POLLIN, 0});
-  if (network_) network_->poll_fds(&fds, &wait);
-  if (wait == 0) return;
-  timespec ts{static_cast<time_t>(wait / 1'000'000'000), static_cast<long>(wait % 1'000'000'000)};
-  if (!fds.empty()) {
-    ppoll(fds.data(), fds.size(), &ts, nullptr);
-  } else {
-    nanosleep(&ts, nullptr);
-  }
-  idle_ns_ += clock_.now_ns() - now;
-}
-
-void Machine::set_a20(bool on) {
-  ctx_->cpu.a20_mask = on ? kA20Enabled : kA20Masked;
-  // Now, not at the next dispatch: the callout that wrote the port must not go on in its
-  // block with windows mapped for the other setting (the code TLB flush also stops it).
-  // The resync flushes the interpreter's TLB as well.
-  if (bt_) {
-    bt_->sync_paging();
-  } else {
-    interp_->flush_tlb();
-  }
+void Machine::kick_all() {
+  for (auto& vcpu : vcpus_) vcpu->kick();
 }
 
 void Machine::reboot() {
   reset_requested_ = false;
   ++reboots_;
-  disarm_host_timer();
-  pc_->reset();
-  if (vga_) vga_->vga.reset();
-  chipset_->bus().reset();  // PAM back to ROM: shadow_ram_changed() follows
-  ide_->reset();
-  fdc_->reset();
-  fw_cfg_->reset();
-  interp_->reset();  // the vCPU's power-on state, at FFFF:FFF0 (CS base FFFF0000)
-  retired_at_interrupt_ = retired();
-  // RAM keeps its bytes, but no translation or shadow mapping of it may outlive the reset.
-  if (bt_) bt_->physical_map_changed(GuestPhys{0}, mem_.ram_size());
+  vcpus_[0]->disarm_host_timer();
+  {
+    const std::lock_guard lock(device_lock_);
+    pc_->reset();
+    if (vga_) vga_->vga.reset();
+    chipset_->bus().reset();  // PAM back to ROM: shadow_ram_changed() follows
+    ide_->reset();
+    fdc_->reset();
+    fw_cfg_->reset();
+  }
+  for (size_t i = 1; i < vcpus_.size(); ++i) vcpus_[i]->post_reset();
+  vcpus_[0]->reset_to_reset_vector();
 }
 
 MachineExit Machine::run() {
-  CpuState& cpu = ctx_->cpu;
-  for (;;) {
-    if (g_stop_signal.load(std::memory_order_relaxed) != 0) return MachineExit::Signal;
-    if (!service_host()) return MachineExit::UserQuit;
-    if (reset_requested_) {
-      if (!reboots()) return MachineExit::Reset;
-      reboot();
-    }
-    if (acpi_power_off_) return MachineExit::AcpiPowerOff;
-    if (triple_fault_) return MachineExit::TripleFault;
-    if (debug_exit_ && debug_exit_->value()) return MachineExit::DebugExit;
-    if (cpu.halted) {
-      // Nothing can wake it: no interrupt with IF=0, no NMI (or one blocked until an IRET).
-      if (!(cpu.eflags & flags::IF) && !cpu.pending.nmi_deliverable()) return MachineExit::PowerOff;
-      if (!pc_->interrupt_pending() && !cpu.pending.nmi_deliverable()) {
-        disarm_host_timer();  // the periodic re-tick would cut every sleep short
-        idle_wait();
-        continue;
-      }
-    }
-    arm_host_timer();
-    if (!bt_) {
-      const RunResult r = tracer_.active() ? RunResult{step_traced(), 1} : interp_->run(kInterpSlice);
-      if (r.status == StepStatus::Unimplemented || r.status == StepStatus::Unsupported) {
-        detail_ = interp_->detail();
-        return MachineExit::Unsupported;
-      }
-      continue;  // Retired (slice done), Halted, TripleFault: handled at the top
-    }
-    switch (bt_->run(kDispatchSlice, interrupt_deliverable_thunk, this)) {
-      case EngineStop::Budget:
-      case EngineStop::Halted:
-      case EngineStop::TripleFault: break;
-      case EngineStop::Interrupt:
-        // The interpreter delivers it through the IDT (and leaves hlt).
-        if (interp_->step() == StepStatus::TripleFault) triple_fault_ = true;
-        break;
-      case EngineStop::Unimplemented: detail_ = bt_->detail(); return MachineExit::Unsupported;
-    }
+  if (vcpus_.size() == 1) {
+    const MachineExit exit = vcpus_[0]->run();
+    if (exit == MachineExit::Unsupported) detail_ = vcpus_[0]->detail();
+    return exit;
   }
-}
-
-StepStatus Machine::step_traced() {
-  const CpuState& cpu = ctx_->cpu;
-  const uint32_t linear = cpu.sreg(SegReg::Cs).base + cpu.eip;
-  const WalkResult w = walk_fetch(mem_, cpu, GuestLinear{linear}, false);
-  const GuestPhys phys = w.ok ? w.phys : GuestPhys{~0ull};
-  const uint32_t available = kPageSize - (linear & kPageMask);
-  if (const uint8_t* code = mem_.host_ptr(phys, std::min<uint32_t>(available, 15))) {
-    tracer_.instruction(cpu, {code, std::min<uint32_t>(available, 15)});
+  std::vector<std::thread> aps;
+  for (size_t i = 1; i < vcpus_.size(); ++i) {
+    aps.emplace_back([this, i] {
+      Vcpu& vcpu = *vcpus_[i];
+      const Status ready = vcpu.init_thread();
+      const MachineExit exit = ready.ok() ? vcpu.run() : MachineExit::HostError;
+      if (!ready.ok()) detail_ = ready.error();
+      if (exit == MachineExit::Unsupported) {
+        const std::lock_guard lock(stop_lock_);
+        if (!stopping_) detail_ = vcpu.detail();
+      }
+      stop_all(exit);
+    });
   }
-  const StepStatus s = interp_->step();
-  return s == StepStatus::EventDelivered ? StepStatus::Retired : s;
+  const MachineExit exit = vcpus_[0]->run();
+  if (exit == MachineExit::Unsupported) {
+    const std::lock_guard lock(stop_lock_);
+    if (!stopping_) detail_ = vcpus_[0]->detail();
+  }
+  stop_all(exit);
+  for (std::thread& ap : aps) ap.join();
+  return stop_exit_;
 }
 
 // ---- Reports ------------------------------------------------------------------------------
 
 void Machine::print_guest_state(std::FILE* out) const {
-  const CpuState& c = ctx_->cpu;
+  const CpuState& c = vcpus_[0]->cpu();
   std::fprintf(out,
                "guest state: eip=%08x cs=%04x cpl=%u eflags=%08x\n"
                "  eax=%08x ecx=%08x edx=%08x ebx=%08x esp=%08x ebp=%08x esi=%08x edi=%08x\n"
@@ -683,43 +534,56 @@ std::vector<Stat> Machine::collect_stats() const {
     uint64_t mmu_host_map_calls = 0, mmu_host_mappings = 0;
   } m;
   m.wall_seconds = static_cast<double>(clock_.now_ns() - start_ns_) / 1e9;
-  m.idle_seconds = static_cast<double>(idle_ns_) / 1e9;
+  // Engine counters are the BSP's (with --smp, per-vCPU lines follow); instructions,
+  // interrupts and idle time are summed over the vCPUs.
+  const Vcpu& bsp = *vcpus_[0];
+  const BtEngine* bt = bsp.bt();
+  const ShadowMmu* mmu = &bsp.mmu();
+  const ExecContext* ctx = &bsp.exec_context();
+  uint64_t idle_ns = 0;
+  for (const auto& vcpu : vcpus_) {
+    idle_ns += vcpu->idle_ns();
+    m.interrupts_delivered += vcpu->interrupts_delivered();
+    m.interrupts_held += vcpu->interrupts_held();
+  }
+  m.idle_seconds = static_cast<double>(idle_ns) / 1e9;
   // ExecContext::retired goes down as well as up: a block's prologue counts instructions
   // ahead and callouts and faults take back what did not retire. Below zero it would be
   // an accounting bug, which must show as such rather than as a count near 2^64.
-  const auto signed_translated = static_cast<int64_t>(ctx_->retired);
-  m.translated = signed_translated < 0 ? 0 : ctx_->retired;
+  int64_t signed_translated = 0;
+  for (const auto& vcpu : vcpus_) {
+    signed_translated += static_cast<int64_t>(vcpu->exec_context().retired);
+    m.interpreted += vcpu->interpreter().retired();
+  }
+  m.translated = signed_translated < 0 ? 0 : static_cast<uint64_t>(signed_translated);
   m.translated_deficit = signed_translated < 0 ? static_cast<uint64_t>(-signed_translated) : 0;
-  m.interpreted = interp_->retired();
   m.instructions = m.translated + m.interpreted;
   m.translated_percent = percent(m.translated, m.instructions);
   m.interpreted_percent = percent(m.interpreted, m.instructions);
-  m.interrupts_delivered = interrupts_delivered_;
-  m.interrupts_held = interrupts_held_;
   m.reboots = reboots_;
-  const auto* t = bt_ ? &bt_->translator().stats() : nullptr;
-  const auto* e = bt_ ? &bt_->stats() : nullptr;
-  const auto* f = bt_ ? &bt_->fault_stats() : nullptr;
-  const auto* v = bt_ && bt_->verifier() ? &bt_->verifier()->stats() : nullptr;
-  const auto* s = bt_ ? &mmu_->stats() : nullptr;
-  if (bt_) {
-    const CodeCache& cache = bt_->translator().cache();
+  const auto* t = bt ? &bt->translator().stats() : nullptr;
+  const auto* e = bt ? &bt->stats() : nullptr;
+  const auto* f = bt ? &bt->fault_stats() : nullptr;
+  const auto* v = bt && bt->verifier() ? &bt->verifier()->stats() : nullptr;
+  const auto* s = bt ? &mmu->stats() : nullptr;
+  if (bt) {
+    const CodeCache& cache = bt->translator().cache();
     m.cache_used_kib = cache.used_bytes() >> 10;
     m.cache_capacity_kib = cache.capacity() >> 10;
     m.cache_flushes = cache.flush_count();
-    m.code_tlb_fills = bt_->translator().code_tlb().fills();
-    m.indirect_lookups = ctx_->indirect_lookups;
+    m.code_tlb_fills = bt->translator().code_tlb().fills();
+    m.indirect_lookups = ctx->indirect_lookups;
     m.indirect_hits = m.indirect_lookups - std::min(m.indirect_lookups, e->exits_indirect);
     m.indirect_hit_percent = percent(m.indirect_hits, m.indirect_lookups);
-    m.return_misses = ctx_->return_misses;
+    m.return_misses = ctx->return_misses;
     m.mmu_fill_seconds = static_cast<double>(s->fill_ns) / 1e9;
-    m.mmu_host_map_calls = mmu_->host_map_calls();
-    m.mmu_host_mappings = mmu_->host_mappings();
+    m.mmu_host_map_calls = mmu->host_map_calls();
+    m.mmu_host_mappings = mmu->host_mappings();
   }
   auto shown = [&](StatLine line) {
     switch (kStatLines[static_cast<size_t>(line)].when) {
       case StatWhen::Always: return true;
-      case StatWhen::Bt: return bt_ != nullptr;
+      case StatWhen::Bt: return bt != nullptr;
       case StatWhen::Verifier: return v != nullptr;
       case StatWhen::TranslatedBelowZero: return m.translated_deficit != 0;
     }

@@ -1,10 +1,14 @@
-// The machine: one vCPU with its engines (interpreter, BT engine), guest memory, the
-// shadow MMU, the PC platform and the console, and the vCPU loop that runs them until
-// the guest resets, powers off, triple-faults or the user quits (STYLE.md #8).
+// The machine: guest memory, the PC platform, the console and the vCPUs (vmm/machine/vcpu.h,
+// each with its engines and shadow MMU), run until the guest resets, powers off,
+// triple-faults or the user quits (STYLE.md #8). With --smp N, one host thread per vCPU;
+// the devices are shared behind one lock (docs/design-notes.md, "SMP").
 #pragma once
 
+#include <atomic>
 #include <cstdio>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +31,7 @@
 #include "vmm/machine/stats.h"
 #include "vmm/machine/terminal.h"
 #include "vmm/machine/trace.h"
+#include "vmm/machine/vcpu.h"
 #include "vmm/machine/vga_setup.h"
 
 namespace vmm86 {
@@ -44,11 +49,11 @@ enum class MachineExit : uint8_t {
   HostError,     ///< the host refused something (memory, timers)
 };
 
-class Machine final : public CpuHooks {
+class Machine final {
  public:
   /// `memory` holds the loaded guest (a kernel or a BIOS), `cpu` the vCPU ready to start.
   Machine(const MachineConfig& config, GuestMemory&& memory, const CpuState& cpu);
-  ~Machine() override;
+  ~Machine();
   Machine(const Machine&) = delete;
   Machine& operator=(const Machine&) = delete;
 
@@ -73,8 +78,9 @@ class Machine final : public CpuHooks {
   [[nodiscard]] int stop_signal() const;
   /// The value the guest wrote to --debug-exit (MachineExit::DebugExit), else 0.
   [[nodiscard]] uint32_t debug_exit_value() const;
-  /// Guest instructions retired so far, in translated code and in the interpreter.
+  /// Guest instructions retired so far, in translated code and in the interpreter, all vCPUs.
   [[nodiscard]] uint64_t retired() const;
+  [[nodiscard]] unsigned vcpu_count() const { return static_cast<unsigned>(vcpus_.size()); }
 
   /// Interrupt delivery guarantees guest progress: after an external interrupt is taken,
   /// the next one waits until this many instructions retired (or the vCPU halts). Without
@@ -88,52 +94,45 @@ class Machine final : public CpuHooks {
   /// re-entering translated code can never take all of the host's time.
   static constexpr uint64_t kMinSliceNs = 50'000;
 
-  // CpuHooks.
-  uint32_t port_in(uint16_t port, unsigned size) override;
-  void port_out(uint16_t port, unsigned size, uint32_t value) override;
-  uint32_t mmio_read(GuestPhys addr, unsigned size) override;
-  void mmio_write(GuestPhys addr, unsigned size, uint32_t value) override;
-  CpuidResult cpuid(uint32_t leaf, uint32_t subleaf) override;
-  uint64_t tsc_clock() override;
-  bool rdmsr(uint32_t index, uint64_t* value) override;
-  bool wrmsr(uint32_t index, uint64_t value) override;
-  bool interrupt_pending() override;
-  uint8_t acknowledge_interrupt() override;
-  bool is_watched_page(GuestPhys page) override;
-  void watched_write(GuestPhys addr, unsigned size) override;
-  void paging_written() override;
-  void page_invalidated(GuestLinear linear) override;
-  void event_delivering(const GuestEvent& event) override;
-  void shutdown(ShutdownReason reason) override;
-
   /// The end of a run: --screenshot and --screen-text. False (with a message) on failure.
   [[nodiscard]] Status finish_screen() { return screen_ ? screen_->finish() : ok_status(); }
 
   /// The chipset changed a PAM segment (i440FX config space): what [base, base + size)
   /// reads and where writes go. No-op without a BIOS.
   void shadow_ram_changed(uint32_t base, uint32_t size, bool read_ram, bool write_ram);
-  /// The NMI input (an APIC's NMI delivery, LINT1): latched, taken at the next boundary
-  /// unless an NMI handler still runs (blocked until its IRET) or MOV SS shadows it.
-  void raise_nmi();
+
+  /// Brings every vCPU back to its loop (async-signal-safe: the stop signals' handler).
+  void kick_all();
+
+  /// Held around every device access when there are several vCPUs (QEMU's BQL); a no-op
+  /// with one. Translated code never holds it.
+  class DeviceLock {
+   public:
+    void lock() {
+      if (shared_) mutex_.lock();
+    }
+    void unlock() {
+      if (shared_) mutex_.unlock();
+    }
+    void set_shared(bool shared) { shared_ = shared; }
+
+   private:
+    std::mutex mutex_;
+    bool shared_ = false;
+  };
 
  private:
-  /// Timers, console input; returns false when the machine must stop.
-  bool service_host();
-  /// The interpreter engine, one traced instruction at a time (--trace).
-  [[nodiscard]] StepStatus step_traced();
+  friend class Vcpu;
+  /// Console input into the UART (the BSP's loop, device lock held).
   void pump_console_input();
-  /// Sleeps until the next timer deadline or console input (guest in hlt with IF=1).
-  void idle_wait();
-  void arm_host_timer();
-  void disarm_host_timer();
-  [[nodiscard]] bool interrupt_deliverable();
-  static bool interrupt_deliverable_thunk(void* self);
-  /// False while an interrupt must wait for kInstructionsBetweenInterrupts.
-  [[nodiscard]] bool interrupt_gate_open() const;
-  /// The controller asserts INTR and the gate is open.
-  [[nodiscard]] bool intr_deliverable_now() const;
-  /// Makes the host timer fire within kMinSliceNs (an interrupt waits at the gate).
-  void arm_host_timer_soon();
+  /// Why the machine must stop now (a guest request, a signal, Ctrl-A x), if it must.
+  [[nodiscard]] std::optional<MachineExit> pending_exit();
+  /// Ends every vCPU's loop with `exit` (the first reason wins).
+  void stop_all(MachineExit exit);
+  /// Posts a physical-map change to every vCPU (the calling one does it now).
+  void physical_map_changed_everywhere(GuestPhys start, uint64_t size);
+  /// The vCPU whose thread calls (device callbacks run on some vCPU's thread), else the BSP.
+  [[nodiscard]] Vcpu& calling_vcpu();
   [[nodiscard]] Status install_signal_handlers();
   /// --debugcon: a port whose bytes go to a file.
   [[nodiscard]] Status attach_debugcon(const DebugconConfig& debugcon);
@@ -166,18 +165,19 @@ class Machine final : public CpuHooks {
   /// A guest reset restarts the machine (through its BIOS) rather than ending the run.
   [[nodiscard]] bool reboots() const { return bios_shadow_ != nullptr && !config_.no_reboot; }
   /// The reset a PC does on 0xCF9, the i8042's pulse or ACPI's reset register: devices to
-  /// their reset state, the vCPU to its power-on state at the reset vector; RAM, CMOS RAM
-  /// and the disks (with their --snapshot overlays) stay.
+  /// their reset state, the BSP to its power-on state at the reset vector, APs waiting for
+  /// a start-up IPI; RAM, CMOS RAM and the disks (with their --snapshot overlays) stay. On
+  /// the BSP's thread.
   void reboot();
 
   MachineConfig config_;
   GuestMemory mem_;
-  ExecContextPtr ctx_;
+  CpuState boot_cpu_;
   VirtualClock clock_;
   std::unique_ptr<PcPlatform> pc_;
-  std::unique_ptr<ShadowMmu> mmu_;
-  std::unique_ptr<Interpreter> interp_;
-  std::unique_ptr<BtEngine> bt_;
+  DeviceLock device_lock_;
+  std::unique_ptr<CodePageSet> code_pages_;  ///< with several vCPUs
+  std::vector<std::unique_ptr<Vcpu>> vcpus_;
   std::unique_ptr<Terminal> terminal_;
   std::unique_ptr<BiosShadow> bios_shadow_;  ///< with a BIOS only
   std::unique_ptr<GuestDma> dma_;
@@ -189,19 +189,16 @@ class Machine final : public CpuHooks {
   std::unique_ptr<StdVga> vga_;              ///< --vga std only
   std::unique_ptr<ScreenOutputs> screen_;    ///< --vga std only
   std::unique_ptr<MachineNetwork> network_;  ///< with a BIOS only
-  bool acpi_power_off_ = false;
+  std::atomic<bool> acpi_power_off_{false};
   PhysRegion lapic_region_;  ///< the local APIC's page as the physical map has it
   std::vector<std::unique_ptr<DebugConsolePort>> debugcon_ports_;
   std::vector<std::unique_ptr<std::FILE, int (*)(std::FILE*)>> debugcon_files_;
   std::unique_ptr<IsaDebugExit> debug_exit_;
-  bool reset_requested_ = false;
-  bool triple_fault_ = false;
-  bool host_timer_ready_ = false;
-  void* host_timer_ = nullptr;         ///< timer_t
-  uint64_t retired_at_interrupt_ = 0;  ///< retired() at the last external interrupt taken
-  uint64_t interrupts_held_ = 0;       ///< times a deliverable interrupt waited at the gate
-  uint64_t idle_ns_ = 0;
-  uint64_t interrupts_delivered_ = 0;
+  std::atomic<bool> reset_requested_{false};
+  std::atomic<bool> triple_fault_{false};
+  std::atomic<bool> stopping_{false};
+  MachineExit stop_exit_{};  ///< valid once stopping_
+  std::mutex stop_lock_;
   uint64_t reboots_ = 0;
   uint64_t start_ns_ = 0;
   std::string detail_;
