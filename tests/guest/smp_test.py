@@ -5,7 +5,10 @@ running work, and the answers of work run in parallel (two checksums at once, a 
 The expected answers are QEMU's (tests/guest/smp_expected.txt, written by
 `smp_test.py qemu --record`), never vmm86's.
 
-  smp_test.py ENGINE [--record]      ENGINE: qemu | vmm86 | vmm86-interp
+  smp_test.py ENGINE [--medium kernel|disk] [--record]      ENGINE: qemu | vmm86 | vmm86-interp
+
+--medium disk boots through SeaBIOS from a disk: the firmware starts the APs first (its own
+INIT/SIPI and CPU count from fw_cfg), then Linux starts them again. The answers are the same.
 """
 from __future__ import annotations
 
@@ -45,11 +48,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("engine", choices=["qemu", "vmm86", "vmm86-interp"])
     ap.add_argument("--record", action="store_true", help="write QEMU's answers (qemu only)")
+    ap.add_argument("--medium", default="kernel", choices=["kernel", "disk"])
     args = ap.parse_args()
     if args.record and args.engine != "qemu":
         ap.error("--record takes QEMU's answers only")
     timeout = 3600 if args.engine == "vmm86-interp" else 600
-    run = guestrun.run(args.engine, SCRIPT, timeout_s=timeout, cpus=CPUS)
+    run = guestrun.run(args.engine, SCRIPT, timeout_s=timeout, cpus=CPUS, medium=args.medium)
     got = answers(run.console)
     if args.record:
         if not run.ok:
@@ -62,7 +66,7 @@ def main() -> int:
     want = [line for line in EXPECTED.read_text().splitlines() if line and not line.startswith("#")]
     report = "\n".join(guestrun.console_diff(want, got, 20))
     ok = run.ok and got == want
-    print(f"{args.engine} --smp {CPUS}: {'ok' if ok else 'FAIL'} in {run.total_s:.1f} s"
+    print(f"{args.engine} --smp {CPUS} ({args.medium}): {'ok' if ok else 'FAIL'} in {run.total_s:.1f} s"
           + ("" if run.ok else f" ({run.error or f'status {run.status}'})"))
     if not ok:
         print(report)
