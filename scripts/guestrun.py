@@ -19,6 +19,7 @@ import gzip
 import io
 import os
 import pathlib
+import re
 import selectors
 import shutil
 import signal
@@ -283,6 +284,13 @@ def disk_command(engine: str, disk: pathlib.Path, mem_mb: int = 256, reboot: boo
     return _engine_command(engine, _disk_args(engine, disk), mem_mb, reboot)
 
 
+def kernel_command(engine: str, kernel: pathlib.Path, append: str, mem_mb: int = 256) -> list[str]:
+    """The command that starts `kernel` directly (QEMU's -kernel, vmm86's --kernel), no initrd."""
+    boot = ["-kernel", str(kernel), "-append", append] if engine == "qemu" else ["--kernel", str(kernel),
+                                                                                 "--append", append]
+    return _engine_command(engine, boot, mem_mb)
+
+
 def floppy_command(engine: str, floppy: pathlib.Path, mem_mb: int = 256) -> list[str]:
     """The command that boots the floppy image `floppy` (drive A:) through the BIOS on `engine`."""
     boot = ["-boot", "a"] if engine == "qemu" else ["--boot", "a"]
@@ -290,8 +298,10 @@ def floppy_command(engine: str, floppy: pathlib.Path, mem_mb: int = 256) -> list
 
 
 def run_console(cmd: list[str], timeout_s: float, until: bytes | None = None,
-                cwd: pathlib.Path | None = None) -> tuple[bytes, int | None, str, float]:
-    """Runs `cmd` and reads its console (stdout) until it shows `until`, the machine closes
+                cwd: pathlib.Path | None = None,
+                until_re: re.Pattern[bytes] | None = None) -> tuple[bytes, int | None, str, float]:
+    """Runs `cmd` and reads its console (stdout) until it shows `until` (or matches
+    `until_re`), the machine closes
     it (it is exiting by itself) or `timeout_s` passes; a machine still running then is
     killed. Returns the console, the exit status (None when killed), the end of stderr and
     the seconds it took."""
@@ -302,7 +312,8 @@ def run_console(cmd: list[str], timeout_s: float, until: bytes | None = None,
     out = b""
     ended = False
     deadline = start + timeout_s
-    while not (until and until in out) and (remaining := deadline - time.monotonic()) > 0:
+    while (not (until and until in out) and not (until_re and until_re.search(out))
+           and (remaining := deadline - time.monotonic()) > 0):
         if not sel.select(timeout=min(remaining, 0.5)):
             continue
         chunk = os.read(proc.stdout.fileno(), 65536)
