@@ -355,6 +355,30 @@ TEST(ParseCommandLine, DebugExit) {
   }
 }
 
+TEST(ParseCommandLine, Smp) {
+  const Parsed one = parse({"run", "--kernel", "k"});
+  ASSERT_TRUE(one.command.run) << one.err;
+  EXPECT_EQ(one.command.run->smp, 1u);
+  const Parsed two = parse({"run", "--kernel", "k", "--smp", "2"});
+  ASSERT_TRUE(two.command.run) << two.err;
+  EXPECT_EQ(two.command.run->smp, 2u);
+  const std::vector<std::pair<std::vector<std::string>, std::string>> bad = {
+      {{"--smp", "0"}, "--smp 0: expected a number of CPUs from 1 to 8"},
+      {{"--smp", "9"}, "--smp 9: expected a number of CPUs from 1 to 8"},
+      {{"--smp", "two"}, "--smp two: expected a number of CPUs from 1 to 8"},
+      {{"--smp", "2", "--no-apic"}, "--smp 2 needs the local APIC: leave out --no-apic"},
+      {{"--smp", "2", "--verify"}, "--trace, --verify and --perf-map need one vCPU (--smp 1)"},
+  };
+  for (const auto& [args, message] : bad) {
+    std::vector<std::string> argv = {"run", "--kernel", "k"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const Parsed p = parse(argv);
+    EXPECT_FALSE(p.command.run) << message;
+    EXPECT_EQ(p.command.exit_status, kExitUsage) << message;
+    EXPECT_EQ(p.err, "vmm86: error: " + message + "\n");
+  }
+}
+
 // QEMU's -netdev user,hostfwd=... -device ne2k_pci,netdev=... and the -nic shorthand.
 TEST(ParseCommandLine, NetdevAndDeviceAsQemuSpellsThem) {
   const Parsed p = parse({"run", "--netdev", "user,id=n0,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=udp::5353-10.0.2.16:53",
