@@ -36,6 +36,7 @@ void CodePageSet::protect_everywhere(PhysPage page) {
   for (ShadowMmu* mmu : mmus_) {
     if (mmu) mmu->protect_mappings(page);
   }
+  generation_.fetch_add(1, std::memory_order_acq_rel);
 }
 
 void CodePageSet::written_by(PhysPage page, unsigned writer) const {

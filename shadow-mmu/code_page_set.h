@@ -48,6 +48,9 @@ class CodePageSet {
 
   /// After add(): makes `page` read-only in every attached vCPU's windows.
   void protect_everywhere(PhysPage page);
+  /// Moves on each protect_everywhere(): caches of "is this page watched" (the interpreters')
+  /// made before are stale.
+  [[nodiscard]] uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
 
   /// Called when vCPU `writer` wrote a page on which vCPU `holder` has code: the holder must
   /// drop it before it runs it again (the machine posts it and kicks the holder).
@@ -62,6 +65,7 @@ class CodePageSet {
   mutable std::mutex beyond_ram_lock_;  ///< never taken in the fault path (nothing mapped there)
   std::unordered_map<uint64_t, uint8_t> beyond_ram_;
   std::array<ShadowMmu*, kMaxCpus> mmus_{};
+  std::atomic<uint64_t> generation_{0};
   ForeignWriteListener foreign_write_;
 };
 

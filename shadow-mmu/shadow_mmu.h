@@ -102,6 +102,8 @@ class ShadowMmu {
   /// No translated code of this vCPU is left on this page: once no vCPU has code there,
   /// writes may map it writable again.
   void unprotect_code_page(PhysPage phys_page);
+  /// The set of code pages this MMU protects: the machine's, or its own when alone.
+  [[nodiscard]] CodePageSet& code_pages() const { return shared_ ? *shared_ : *own_code_pages_; }
   /// Some vCPU has translated code on the page: writes to it must be seen.
   [[nodiscard]] bool is_code_page(PhysPage phys_page) const { return code_pages().any(phys_page); }
   /// This vCPU has translated code on the page.
@@ -213,7 +215,6 @@ class ShadowMmu {
   /// flush_non_global() and flush_all() with map_lock_ held.
   void flush_non_global_locked();
   void flush_all_locked();
-  [[nodiscard]] CodePageSet& code_pages() const { return shared_ ? *shared_ : *own_code_pages_; }
 
   /// Held while the windows' bookkeeping changes: by this vCPU's thread (also in its fault
   /// handler, which only runs on translated code, never inside a holder) and by other

@@ -57,6 +57,7 @@ ExitRecord* BtEngine::run_callout(const CalloutSite& site) {
   const TranslatorStats& t = translator_.stats();
   const uint64_t invalidated_before = t.invalidated_blocks, flushes_before = translator_.cache().flush_count();
   const uint64_t tlb_clears_before = translator_.code_tlb().clears();
+  sync_interpreter_watch();
   const StepStatus status = interp_.step();
   translator_.update_segment_code_bases();
   const CpuState& cpu = ctx_.cpu;
@@ -99,6 +100,13 @@ ExitRecord* BtEngine::run_callout(const CalloutSite& site) {
     default: break;
   }
   return translator_.callout_exit();
+}
+
+void BtEngine::sync_interpreter_watch() {
+  const uint64_t generation = mmu_.code_pages().generation();
+  if (generation == code_generation_seen_) return;
+  code_generation_seen_ = generation;
+  interp_.flush_tlb();
 }
 
 void BtEngine::count_mnemonic(std::array<uint64_t, ZYDIS_MNEMONIC_MAX_VALUE + 1>& counts) {
@@ -168,6 +176,7 @@ void BtEngine::notify_observer(const Block& block) {
 bool BtEngine::interpret_one(EngineStop* stop) {
   ++stats_.interpreted;
   if (count_mnemonics_) count_mnemonic(stats_.interpreted_by_mnemonic);
+  sync_interpreter_watch();
   switch (interp_.step()) {
     case StepStatus::Retired:
     case StepStatus::EventDelivered: return true;

@@ -108,6 +108,10 @@ class BtEngine final : private ExitServices {
   std::optional<EngineStop> take_callout_stop() override { return std::exchange(callout_stop_, std::nullopt); }
 
   void count_mnemonic(std::array<uint64_t, ZYDIS_MNEMONIC_MAX_VALUE + 1>& counts);
+  /// The interpreter caches whether a page is watched for code writes: once any vCPU has
+  /// taken a new page for code (the code-page set's generation moved), that cache goes
+  /// before the interpreter runs an instruction for this engine.
+  void sync_interpreter_watch();
   /// Runs the instruction of a callout site in the interpreter; nullptr to go on with the block.
   ExitRecord* run_callout(const CalloutSite& site);
   /// Finds or translates the block at the current EIP, telling the observer about new ones.
@@ -145,6 +149,7 @@ class BtEngine final : private ExitServices {
   ActiveEngine active_{};
   BtEngineStats stats_{};
   uint64_t gs_base_ = 0;
+  uint64_t code_generation_seen_ = 0;
   uint32_t salted_mode_ = Translator::kNotTranslatable;
   uint32_t salted_space_ = 0;
   std::string detail_;
