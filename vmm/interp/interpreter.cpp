@@ -203,18 +203,24 @@ StepStatus Core::step() {
   const ZydisAccessedFlags* accessed = insn->raw.cpu_flags;
   if (accessed && (accessed->tested & undefined_flags)) ++undefined_results;
   // lock-prefixed instructions and xchg with memory are atomic against other vCPUs.
-  atomic_rmw = AtomicRmw{};
-  atomic_rmw.active = insn->has_lock() ||
+  const bool atomic = insn->has_lock() ||
                       (insn->mnemonic() == ZYDIS_MNEMONIC_XCHG && insn->raw.operand_count_visible == 2 &&
                        (op(0).type == ZYDIS_OPERAND_TYPE_MEMORY || op(1).type == ZYDIS_OPERAND_TYPE_MEMORY));
-  Exec outcome = handler(*this);
-  while (atomic_rmw.conflict) {
-    restore(snap);
-    atomic_rmw.conflict = false;
-    atomic_rmw.host = nullptr;
+  Exec outcome{};
+  if (!atomic) {
     outcome = handler(*this);
+  } else {
+    atomic_rmw = AtomicRmw{};
+    atomic_rmw.active = true;
+    outcome = handler(*this);
+    while (atomic_rmw.conflict) {
+      restore(snap);
+      atomic_rmw.conflict = false;
+      atomic_rmw.host = nullptr;
+      outcome = handler(*this);
+    }
+    atomic_rmw.active = false;
   }
-  atomic_rmw.active = false;
   const StepStatus status = finish(outcome);
   if (accessed && status == StepStatus::Retired) {
     undefined_flags = (undefined_flags & ~(accessed->modified | accessed->set_0 | accessed->set_1)) |
