@@ -371,26 +371,25 @@ Vcpu& Machine::calling_vcpu() {
   return vcpu ? *vcpu : *vcpus_[0];
 }
 
-void Machine::physical_map_changed_everywhere(GuestPhys start, uint64_t size) {
+template <typename Now, typename Later>
+void Machine::on_every_vcpu(Now&& now, Later&& later) {
   Vcpu& self = calling_vcpu();
   for (auto& vcpu : vcpus_) {
     if (vcpu.get() == &self) {
-      vcpu->physical_map_changed(start, size);
+      now(*vcpu);
     } else {
-      vcpu->post_physical_map_change(start, size);
+      later(*vcpu);
     }
   }
 }
 
+void Machine::physical_map_changed_everywhere(GuestPhys start, uint64_t size) {
+  on_every_vcpu([=](Vcpu& vcpu) { vcpu.physical_map_changed(start, size); },
+                [=](Vcpu& vcpu) { vcpu.post_physical_map_change(start, size); });
+}
+
 void Machine::set_a20(bool on) {
-  Vcpu& self = calling_vcpu();
-  for (auto& vcpu : vcpus_) {
-    if (vcpu.get() == &self) {
-      vcpu->set_a20(on);
-    } else {
-      vcpu->post_a20(on);
-    }
-  }
+  on_every_vcpu([on](Vcpu& vcpu) { vcpu.set_a20(on); }, [on](Vcpu& vcpu) { vcpu.post_a20(on); });
 }
 
 // ---- Running the vCPUs ---------------------------------------------------------------------
@@ -415,11 +414,12 @@ std::optional<MachineExit> Machine::pending_exit() {
   return std::nullopt;
 }
 
-void Machine::stop_all(MachineExit exit) {
+void Machine::stop_all(MachineExit exit, std::string detail) {
   {
     const std::lock_guard lock(stop_lock_);
     if (stopping_.load()) return;
     stop_exit_ = exit;
+    if (!detail.empty()) detail_ = std::move(detail);
     stopping_.store(true, std::memory_order_release);
   }
   kick_all();
@@ -452,26 +452,22 @@ MachineExit Machine::run() {
     if (exit == MachineExit::Unsupported) detail_ = vcpus_[0]->detail();
     return exit;
   }
+  // A vCPU's loop ended: the whole machine stops, with what the vCPU has to say about it.
+  auto ended = [this](const Vcpu& vcpu, MachineExit exit) {
+    stop_all(exit, exit == MachineExit::Unsupported ? vcpu.detail() : std::string());
+  };
   std::vector<std::thread> aps;
   for (size_t i = 1; i < vcpus_.size(); ++i) {
-    aps.emplace_back([this, i] {
+    aps.emplace_back([this, i, ended] {
       Vcpu& vcpu = *vcpus_[i];
-      const Status ready = vcpu.init_thread();
-      const MachineExit exit = ready.ok() ? vcpu.run() : MachineExit::HostError;
-      if (!ready.ok()) detail_ = ready.error();
-      if (exit == MachineExit::Unsupported) {
-        const std::lock_guard lock(stop_lock_);
-        if (!stopping_) detail_ = vcpu.detail();
+      if (const Status ready = vcpu.init_thread(); !ready.ok()) {
+        stop_all(MachineExit::HostError, ready.error());
+        return;
       }
-      stop_all(exit);
+      ended(vcpu, vcpu.run());
     });
   }
-  const MachineExit exit = vcpus_[0]->run();
-  if (exit == MachineExit::Unsupported) {
-    const std::lock_guard lock(stop_lock_);
-    if (!stopping_) detail_ = vcpus_[0]->detail();
-  }
-  stop_all(exit);
+  ended(*vcpus_[0], vcpus_[0]->run());
   for (std::thread& ap : aps) ap.join();
   return stop_exit_;
 }

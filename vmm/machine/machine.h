@@ -127,10 +127,13 @@ class Machine final {
   void pump_console_input();
   /// Why the machine must stop now (a guest request, a signal, Ctrl-A x), if it must.
   [[nodiscard]] std::optional<MachineExit> pending_exit();
-  /// Ends every vCPU's loop with `exit` (the first reason wins).
-  void stop_all(MachineExit exit);
+  /// Ends every vCPU's loop with `exit` (the first reason wins, with its `detail` for detail()).
+  void stop_all(MachineExit exit, std::string detail = {});
   /// Posts a physical-map change to every vCPU (the calling one does it now).
   void physical_map_changed_everywhere(GuestPhys start, uint64_t size);
+  /// Runs `now` on the calling vCPU and `later` (a post to its mailbox) on every other one.
+  template <typename Now, typename Later>
+  void on_every_vcpu(Now&& now, Later&& later);
   /// The vCPU whose thread calls (device callbacks run on some vCPU's thread), else the BSP.
   [[nodiscard]] Vcpu& calling_vcpu();
   [[nodiscard]] Status install_signal_handlers();
